@@ -1,0 +1,121 @@
+# normlab — `make` builds ./normlab (objects under build/), `make run` opens the lab,
+# `make test` builds and runs every test, `make bench` prints the benchmark figures.
+#
+#   make SAN=1 test    the tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make CUDA=0        skip the CUDA backend even where nvcc is found
+#   make install PREFIX=/usr/local
+
+PREFIX ?= /usr/local
+CC ?= cc
+SAN ?= 0
+CUDA ?= auto
+
+ifeq ($(SAN),1)
+B := build/san
+BIN := build/san/normlab
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1 -g
+else
+B := build
+BIN := ./normlab
+SANFLAGS :=
+OPT := -O3 -march=native -g
+endif
+
+CFLAGS := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -fopenmp -I. \
+          -D_GNU_SOURCE -D_XOPEN_SOURCE_EXTENDED $(SANFLAGS) $(EXTRA_CFLAGS)
+LDLIBS := -lopenblas -lyaml -lzstd -lncursesw -lpthread -ldl -lm
+LDFLAGS := -fopenmp $(SANFLAGS) -rdynamic
+
+LIB_SRC := $(wildcard engine/*.c) $(wildcard kernels/cpu/*.c) $(wildcard ui/*.c) \
+           $(filter-out app/main.c,$(wildcard app/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/default_preset.o
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+
+# Debian packages the build needs: header -> package
+DEPS_CHECK := /usr/include/yaml.h:libyaml-dev /usr/include/zstd.h:libzstd-dev \
+              /usr/include/ncursesw/curses.h:libncurses-dev \
+              /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h:libopenblas-dev
+
+.PHONY: all run test bench install clean deps check-deps cuda
+all: deps $(BIN) cuda
+
+deps: build/.deps-ok
+build/.deps-ok: Makefile
+	@missing=""; for hp in $(DEPS_CHECK); do h=$${hp%%:*}; p=$${hp##*:}; \
+	  if [ ! -e "$$h" ] && ! ls $$(dirname $$h)/../*/$$(basename $$h) >/dev/null 2>&1 && \
+	     ! dpkg -s $$p >/dev/null 2>&1; then missing="$$missing $$p"; fi; done; \
+	  command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing:$$missing"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends build-essential $$missing || \
+	      { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends build-essential $$missing; } || exit 1; \
+	    else \
+	      echo "normlab needs these Debian packages; run:"; \
+	      echo "  sudo apt-get install -y build-essential$$missing"; exit 1; \
+	    fi; \
+	  fi
+	@mkdir -p build && touch $@
+
+$(BIN): $(B)/app/main.o $(B)/libnormlab.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/libnormlab.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The embedded default preset: presets/default.yaml as a C byte array.
+$(B)/gen/default_preset.c: presets/default.yaml
+	@mkdir -p $(@D)
+	@{ echo '/* generated from presets/default.yaml by the Makefile */'; \
+	   echo 'const char nl_default_preset_yaml[] = {'; \
+	   od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '0x00};'; \
+	   echo "const unsigned nl_default_preset_yaml_len = $$(wc -c < $<);"; } > $@
+$(B)/gen/default_preset.o: $(B)/gen/default_preset.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/tests/%: tests/%.c $(B)/libnormlab.a tests/t.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libnormlab.a $(LDFLAGS) $(LDLIBS)
+
+# The CUDA backend, built only where nvcc is found (kernels/cuda/cuda.mk).
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifeq ($(CUDA),0)
+cuda:
+	@true
+else ifeq ($(strip $(NVCC)),)
+cuda:
+	@true
+else ifeq ($(wildcard kernels/cuda/cuda.mk),)
+cuda:
+	@true
+else
+include kernels/cuda/cuda.mk
+endif
+
+run: all
+	./normlab
+
+test: all $(TEST_BIN)
+	@NORMLAB_SAN=$(SAN) NORMLAB_BUILD=$(B) NORMLAB_BIN=$(BIN) sh tests/run.sh
+
+bench: all
+	./normlab bench bench/*.yaml
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/normlab $(DESTDIR)$(PREFIX)/share/normlab/presets
+	install -m 755 normlab $(DESTDIR)$(PREFIX)/bin/normlab
+	install -m 644 presets/*.yaml $(DESTDIR)$(PREFIX)/share/normlab/presets/
+	if [ -f build/libnormlab_cuda.so ]; then install -m 755 build/libnormlab_cuda.so $(DESTDIR)$(PREFIX)/lib/normlab/; fi
+
+clean:
+	rm -rf build normlab
+
+-include $(shell find build -name '*.d' 2>/dev/null)

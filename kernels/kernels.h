@@ -1,0 +1,191 @@
+/* The numerical ops behind one table of function pointers (a "backend"). The engine calls
+ * ops through an nl_kernels table and never calls BLAS or CUDA itself; the CPU backend lives
+ * in kernels/cpu/, the CUDA backend in kernels/cuda/ (a shared object loaded with dlopen).
+ *
+ * Conventions
+ * - Every tensor is fp32, row-major and contiguous unless a leading dimension says otherwise.
+ *   Pointers are backend memory (host memory for the CPU backend, device memory for CUDA):
+ *   get it from alloc(), move it with to_device()/to_host().
+ * - Shapes are explicit integers; the comment beside each op gives them as (dim, dim).
+ *   N is "rows" (usually B*T), C is "channels".
+ * - Backward ops ACCUMULATE into parameter gradients (dweight, dbias: +=) and, where said,
+ *   into input gradients; the engine zeroes gradients once per step.
+ * - An op never allocates, never synchronises with the host unless its name says so,
+ *   and may run asynchronously (CUDA: on the backend's stream).
+ * - Scalars that the engine needs back (loss, sums of squares) are written to backend
+ *   memory and copied back once per step with to_host().
+ */
+#ifndef NL_KERNELS_H
+#define NL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct nl_kernels nl_kernels;
+
+typedef enum { NL_PREC_FP32 = 0, NL_PREC_TF32 = 1, NL_PREC_BF16 = 2 } nl_precision;
+
+struct nl_kernels {
+    const char *name; /* "cpu" or "cuda" */
+    void *ctx;        /* backend state (threads, stream, cuBLAS handle, workspace) */
+
+    /* ---- memory and lifetime ---- */
+    void *(*alloc)(nl_kernels *k, size_t bytes); /* zero-filled; NULL on failure */
+    void (*free)(nl_kernels *k, void *p);
+    void (*to_device)(nl_kernels *k, void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(nl_kernels *k, void *host_dst, const void *src, size_t bytes); /* syncs */
+    void (*copy)(nl_kernels *k, void *dst, const void *src, size_t bytes); /* backend to backend */
+    void (*zero)(nl_kernels *k, void *p, size_t bytes);
+    void (*sync)(nl_kernels *k);
+    void (*destroy)(nl_kernels *k); /* frees ctx and the table itself */
+    /* Last backend failure (CUDA error, allocation) as text; "" when none. */
+    const char *(*last_error)(nl_kernels *k);
+    /* Math precision of matmuls (CPU: always fp32, the call is a no-op). */
+    void (*set_precision)(nl_kernels *k, nl_precision p);
+    void (*set_threads)(nl_kernels *k, int threads); /* CPU: OpenMP + OpenBLAS threads */
+
+    /* ---- matrix products ----
+     * Strided batched GEMM, row-major:
+     *   for b in [0,batch): C_b(M,N) = alpha * op(A_b) @ op(B_b) + beta * C_b
+     * op(A_b) is (M,K): A_b is (M,K) with row stride lda, or (K,M) when trans_a.
+     * op(B_b) is (K,N): B_b is (K,N) with row stride ldb, or (N,K) when trans_b.
+     * C_b is (M,N) with row stride ldc. X_b = X + b * stride_x (in floats). */
+    void (*matmul)(nl_kernels *k, float *c, const float *a, const float *b, int M, int N, int K,
+                   int trans_a, int trans_b, int lda, int ldb, int ldc, int64_t stride_a,
+                   int64_t stride_b, int64_t stride_c, int batch, float alpha, float beta);
+
+    /* ---- norms over the last dimension (eps given) ----
+     * out, inp (N,C); weight, bias (C); mean, rstd (N) saved for backward.
+     * bias may be NULL (treated as 0). out may not alias inp. */
+    void (*layernorm_forward)(nl_kernels *k, float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int N, int C, float eps);
+    /* dinp (N,C) +=; dweight, dbias (C) += (dbias may be NULL). */
+    void (*layernorm_backward)(nl_kernels *k, float *dinp, float *dweight, float *dbias,
+                               const float *dout, const float *inp, const float *weight,
+                               const float *mean, const float *rstd, int N, int C);
+    /* out = inp * rstd * weight, rstd = 1/sqrt(mean(inp^2) + eps); rstd (N) saved. */
+    void (*rmsnorm_forward)(nl_kernels *k, float *out, float *rstd, const float *inp,
+                            const float *weight, int N, int C, float eps);
+    /* dinp (N,C) +=; dweight (C) +=. */
+    void (*rmsnorm_backward)(nl_kernels *k, float *dinp, float *dweight, const float *dout,
+                             const float *inp, const float *weight, const float *rstd, int N, int C);
+
+    /* ---- embeddings ----
+     * out (B,T,C) = wte[tokens[b,t]] + (wpe ? wpe[t] : 0); tokens (B,T) int32; wte (V,C);
+     * wpe (T,C) or NULL. */
+    void (*embed_forward)(nl_kernels *k, float *out, const int32_t *tokens, const float *wte,
+                          const float *wpe, int B, int T, int C);
+    /* dwte (V,C) +=, dwpe (T,C) += (dwpe may be NULL). Deterministic order. */
+    void (*embed_backward)(nl_kernels *k, float *dwte, float *dwpe, const float *dout,
+                           const int32_t *tokens, int B, int T, int C);
+
+    /* ---- attention pieces (H heads, head size D, C = H*D) ----
+     * qkv (B,T,3C) with q, k, v in that order along the last axis, each (H,D).
+     * split: q, k, v (B,H,T,D). */
+    void (*attn_split)(nl_kernels *k, float *q, float *kk, float *v, const float *qkv, int B, int T,
+                       int H, int D);
+    /* dqkv (B,T,3C) = (dq, dk, dv) permuted back (overwrites). */
+    void (*attn_split_backward)(nl_kernels *k, float *dqkv, const float *dq, const float *dk,
+                                const float *dv, int B, int T, int H, int D);
+    /* y (B,H,T,D) -> out (B,T,C). */
+    void (*attn_merge)(nl_kernels *k, float *out, const float *y, int B, int T, int H, int D);
+    /* dout (B,T,C) -> dy (B,H,T,D) (overwrites). */
+    void (*attn_merge_backward)(nl_kernels *k, float *dy, const float *dout, int B, int T, int H,
+                                int D);
+    /* RoPE, rotate-half form: for i < D/2, with f = pos * theta^(-2i/D):
+     *   out[i] = x[i] cos f - x[i+D/2] sin f;  out[i+D/2] = x[i+D/2] cos f + x[i] sin f.
+     * x, out (BH,T,D), pos = t. In place allowed (out == x). */
+    void (*rope_forward)(nl_kernels *k, float *out, const float *x, int BH, int T, int D,
+                         float theta);
+    /* dx (BH,T,D) = R^T dout (overwrites; in place allowed). */
+    void (*rope_backward)(nl_kernels *k, float *dx, const float *dout, int BH, int T, int D,
+                          float theta);
+    /* Causal softmax over the last axis of att (BH,T,T), in place: row t keeps columns <= t
+     * and zeroes the rest. The 1/sqrt(D) scale is applied by the matmul before it. */
+    void (*softmax_causal_forward)(nl_kernels *k, float *att, int BH, int T);
+    /* datt (BH,T,T) -> dpre (BH,T,T) (overwrites; dpre may equal datt). */
+    void (*softmax_causal_backward)(nl_kernels *k, float *dpre, const float *datt, const float *att,
+                                    int BH, int T);
+
+    /* ---- activations ----
+     * GELU, tanh approximation. out, x (n). */
+    void (*gelu_forward)(nl_kernels *k, float *out, const float *x, int64_t n);
+    /* dx (n) = dout * gelu'(x) (overwrites). */
+    void (*gelu_backward)(nl_kernels *k, float *dx, const float *x, const float *dout, int64_t n);
+    /* out (N,H) = silu(gate) * up; gate, up (N,H). */
+    void (*swiglu_forward)(nl_kernels *k, float *out, const float *gate, const float *up, int64_t n);
+    /* dgate, dup (n) (overwrite). */
+    void (*swiglu_backward)(nl_kernels *k, float *dgate, float *dup, const float *gate,
+                            const float *up, const float *dout, int64_t n);
+
+    /* ---- elementwise ----
+     * y (n) = alpha * x + y */
+    void (*axpy)(nl_kernels *k, float *y, float alpha, const float *x, int64_t n);
+    /* out (n) = alpha * a + b (out may alias a or b). */
+    void (*add_scaled)(nl_kernels *k, float *out, float alpha, const float *a, const float *b,
+                       int64_t n);
+
+    /* ---- loss ----
+     * losses (N) = logsumexp(logits[i]) - logits[i][targets[i]]; logits (N,V); targets int32.
+     * loss_sum (1) = sum of losses (deterministic order). */
+    void (*cross_entropy_forward)(nl_kernels *k, float *losses, float *loss_sum,
+                                  const float *logits, const int32_t *targets, int N, int V);
+    /* dlogits (N,V) = scale * (softmax(logits) - onehot(targets)) (overwrites; may alias logits). */
+    void (*cross_entropy_backward)(nl_kernels *k, float *dlogits, const float *logits,
+                                   const int32_t *targets, float scale, int N, int V);
+
+    /* ---- reductions and optimizer ----
+     * For s in [0,nseg): out[s] = sum of x[i]^2 over i in [offsets[s], offsets[s+1]).
+     * offsets (nseg+1) is HOST memory; out (nseg) backend memory. Deterministic. */
+    void (*sumsq_segments)(nl_kernels *k, float *out, const float *x, const int64_t *offsets,
+                           int nseg);
+    /* scale_out (2): [0] = sqrt(sum(sumsq[0..n))) (the global norm),
+     * [1] = max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6) : 1. */
+    void (*clip_scale)(nl_kernels *k, float *scale_out, const float *sumsq, int n, float max_norm);
+    /* AdamW on n elements; g_eff = grad * (*grad_scale) (grad_scale is backend memory, or NULL
+     * for 1). m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+     * p -= lr * ( (m / bc1) / (sqrt(v / bc2) + eps) + wd * p ), bc_i = 1 - b_i^t. */
+    void (*adamw)(nl_kernels *k, float *p, const float *grad, float *m, float *v, int64_t n,
+                  float lr, float b1, float b2, float eps, float wd, float bc1, float bc2,
+                  const float *grad_scale);
+
+    /* ---- Mixture of Experts ----
+     * probs (N,E) = softmax(logits (N,E)); idx (N,K) int32 = the K largest probs (ties: lower
+     * index first), in descending order; gates (N,K) = probs at idx, divided by their sum when
+     * renorm. */
+    void (*router_topk)(nl_kernels *k, float *probs, int32_t *idx, float *gates,
+                        const float *logits, int N, int E, int K, int renorm);
+    /* out (M,C) = inp[rows[m]] ; rows (M) int32 in [0,N). */
+    void (*gather_rows)(nl_kernels *k, float *out, const float *inp, const int32_t *rows, int M,
+                        int C);
+    /* out[rows[m]] += (w ? w[m] : 1) * inp[m] for m in [0,M); out (N,C), inp (M,C).
+     * Deterministic: for each output row, contributions are added in increasing m. */
+    void (*scatter_add_rows)(nl_kernels *k, float *out, const float *inp, const int32_t *rows,
+                             const float *w, int M, int C);
+    /* dots (M) = sum_c a[m,c] * b[m,c] (overwrites); a, b (M,C). */
+    void (*row_dot)(nl_kernels *k, float *dots, const float *a, const float *b, int M, int C);
+    /* Counting sort of the N*K routed slots by expert, stable in slot order (slot s = n*K + j):
+     * offsets (E+1) int32, expert e owns sorted positions [offsets[e], offsets[e+1]);
+     * rows (N*K) = the token n of each sorted position; slots (N*K) = its slot n*K+j. */
+    void (*moe_dispatch)(nl_kernels *k, int32_t *offsets, int32_t *rows, int32_t *slots,
+                         const int32_t *idx, int N, int E, int K);
+    /* out (2) = [aux, z]: aux = E * sum_e f_e * P_e with f_e = (slots routed to e)/(N*K) and
+     * P_e = mean_n probs[n,e]; z = mean_n logsumexp(logits[n])^2. probs, logits (N,E). */
+    void (*router_losses)(nl_kernels *k, float *out, const float *probs, const float *logits,
+                          const int32_t *idx, int N, int E, int K);
+    /* dlogits (N,E) (overwrites) = gradient of  sum_{n,j} dgates[n,j] * gates[n,j]
+     * + aux_coef * aux + z_coef * z  with respect to the router logits, f_e held fixed.
+     * dgates (N,K); renorm as in router_topk. */
+    void (*router_backward)(nl_kernels *k, float *dlogits, const float *dgates, const float *probs,
+                            const float *logits, const int32_t *idx, const float *gates, int N,
+                            int E, int K, int renorm, float aux_coef, float z_coef);
+};
+
+/* The CPU backend (always present). */
+nl_kernels *nl_kernels_cpu_create(int threads);
+
+/* The CUDA backend's shared object exports this symbol (kernels/cuda/). */
+#define NL_CUDA_ENTRY "nl_kernels_cuda_create"
+typedef nl_kernels *(*nl_kernels_cuda_create_fn)(int device, char *errbuf, size_t errlen);
+
+#endif
