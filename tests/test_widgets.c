@@ -1,0 +1,457 @@
+/* The widgets, drawn into the off-screen grid: plot axes and ticks, the shape of a known
+ * series, log y, the ASCII fallback, the heatmap's colour ordering, the bar strip, and the
+ * history's bucketing (a spike a million steps back still shows). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t.h"
+#include "ui/bars.h"
+#include "ui/grid.h"
+#include "ui/heatmap.h"
+#include "ui/history.h"
+#include "ui/plot.h"
+
+/* NL_TEST_DUMP=1 prints every grid a case checks, to look at the widgets by eye. */
+static void dump(const char *what, const ui_grid *g)
+{
+    if (!getenv("NL_TEST_DUMP")) return;
+    char *d = grid_dump(g);
+    fprintf(stderr, "-- %s\n%s", what, d ? d : "");
+    free(d);
+}
+
+static int row_has(const ui_grid *g, int y, const char *s)
+{
+    char buf[2048];
+    grid_row_utf8(g, y, buf, sizeof buf);
+    return strstr(buf, s) != NULL;
+}
+
+static int cell_dotted(ui_grid *g, int x, int y)
+{
+    ui_cell *c = grid_at(g, x, y);
+    return c && c->ch != L' ' && c->ch != 0x2800;
+}
+
+static void test_grid_text(void)
+{
+    ui_grid g;
+    grid_init(&g, 10, 2);
+    int n = grid_text(&g, 1, 0, -1, ROLE_NORMAL, 0, "a\xe2\x94\x80z"); /* a─z */
+    T_CHECK(n == 3, "wrote %d cells", n);
+    T_CHECK(grid_at(&g, 2, 0)->ch == 0x2500, "box char decoded as U+%04X", (unsigned)grid_at(&g, 2, 0)->ch);
+    n = grid_text(&g, 7, 1, -1, ROLE_NORMAL, 0, "abcdef");
+    T_CHECK(n == 3, "clipped to %d", n);
+    n = grid_text(&g, 0, 1, 2, ROLE_NORMAL, 0, "\xff" "x");
+    T_CHECK(grid_at(&g, 0, 1)->ch == L'?', "invalid byte shows as ?");
+    char buf[64];
+    grid_row_utf8(&g, 0, buf, sizeof buf);
+    T_CHECK(!strcmp(buf, " a\xe2\x94\x80z"), "row 0 is '%s'", buf);
+    grid_free(&g);
+}
+
+static void test_ticks(void)
+{
+    double t[16];
+    int n = plot_ticks_linear(0, 10, 6, t);
+    T_CHECK(n == 6 && t[0] == 0 && t[5] == 10, "0..10 ticks: n=%d first %g last %g", n, t[0], n ? t[n - 1] : 0);
+    n = plot_ticks_linear(0.13, 0.91, 5, t);
+    T_CHECK(n >= 3 && n <= 5, "0.13..0.91: %d ticks", n);
+    for (int i = 0; i < n; i++) T_CHECK(t[i] >= 0.13 && t[i] <= 0.91, "tick %g outside", t[i]);
+    n = plot_ticks_log(1, 1000, 4, t);
+    T_CHECK(n == 4 && t[0] == 1 && fabs(t[3] - 1000) < 1e-9, "log 1..1000: n=%d", n);
+    n = plot_ticks_log(2, 9, 5, t);
+    T_CHECK(n >= 2, "inside one decade: %d ticks", n);
+    char b[32];
+    plot_fmt_count(12500, b, sizeof b);
+    T_CHECK(!strcmp(b, "12.5k"), "12500 -> %s", b);
+    plot_fmt_count(3000000, b, sizeof b);
+    T_CHECK(!strcmp(b, "3M"), "3e6 -> %s", b);
+    plot_fmt_value(1e-5, b, sizeof b);
+    T_CHECK(!strcmp(b, "1e-5"), "1e-5 -> %s", b);
+    plot_fmt_value(1000, b, sizeof b);
+    T_CHECK(!strcmp(b, "1000"), "1000 -> %s", b);
+}
+
+/* y = x over 0..100 in a 40x12 plot: ticks on both axes, and the line rises left to right. */
+static void test_plot_axes_and_line(void)
+{
+    ui_grid g;
+    grid_init(&g, 40, 12);
+    double x[101], y[101];
+    for (int i = 0; i <= 100; i++) x[i] = y[i] = i;
+    plot_series s = {"ramp", ROLE_SERIES0, 0, 101, x, y, NULL, NULL, 0};
+    plot_spec p = {UI_GLYPH_BRAILLE, 0, "step", NAN, NAN, NAN, NULL, 1, 1, &s};
+    plot_layout L;
+    plot_draw(&g, (ui_rect){0, 0, 40, 12}, &p, &L);
+    dump(__func__, &g);
+    T_CHECK(L.has_data, "has data");
+    T_CHECK(row_has(&g, 0, "ramp"), "legend shows the series name");
+    /* y labels: 0 near the bottom of the area, 100 near the top, with a tick mark beside */
+    int found0 = 0, found100 = 0;
+    for (int yy = L.area.y; yy < L.area.y + L.area.h; yy++) {
+        char buf[256];
+        grid_row_utf8(&g, yy, buf, sizeof buf);
+        if (!strncmp(buf, "  0\xe2\x94\xa4", 6)) found0 = yy;
+        if (!strncmp(buf, "100\xe2\x94\xa4", 6)) found100 = yy;
+    }
+    T_CHECK(found0 == L.area.y + L.area.h - 1, "tick 0 on the bottom row (row %d)", found0);
+    T_CHECK(found100 == L.area.y, "tick 100 on the top row (row %d)", found100);
+    /* x labels under the axis; the caption under the y labels */
+    int lab = L.area.y + L.area.h + 1;
+    T_CHECK(row_has(&g, lab, "step"), "x caption");
+    T_CHECK(row_has(&g, lab, "0") && row_has(&g, lab, "100"), "x tick labels 0 and 100");
+    /* shape: the topmost dotted row of each column never goes down as x grows */
+    int prev_top = 1 << 30, cols = 0;
+    for (int xx = L.area.x; xx < L.area.x + L.area.w; xx++) {
+        int top = -1;
+        for (int yy = L.area.y; yy < L.area.y + L.area.h; yy++)
+            if (cell_dotted(&g, xx, yy)) {
+                top = yy;
+                break;
+            }
+        if (top < 0) continue;
+        cols++;
+        T_CHECK(top <= prev_top, "column %d top row %d below previous %d", xx, top, prev_top);
+        prev_top = top;
+    }
+    T_CHECK(cols == L.area.w, "every column has a dot (%d of %d)", cols, L.area.w);
+    T_CHECK(cell_dotted(&g, L.area.x, L.area.y + L.area.h - 1), "starts bottom left");
+    T_CHECK(cell_dotted(&g, L.area.x + L.area.w - 1, L.area.y), "ends top right");
+    T_CHECK(grid_at(&g, L.area.x, L.area.y + L.area.h - 1)->role == ROLE_SERIES0, "series colour");
+    grid_free(&g);
+}
+
+/* A V shape: lowest in the middle column, high at both ends. */
+static void test_plot_v_shape(void)
+{
+    ui_grid g;
+    grid_init(&g, 30, 10);
+    double x[21], y[21];
+    for (int i = 0; i <= 20; i++) {
+        x[i] = i;
+        y[i] = fabs(i - 10.0);
+    }
+    plot_series s = {NULL, ROLE_SERIES0 + 1, 0, 21, x, y, NULL, NULL, 0};
+    plot_spec p = {UI_GLYPH_BLOCK, 0, NULL, NAN, NAN, NAN, NULL, 0, 1, &s};
+    plot_layout L;
+    plot_draw(&g, (ui_rect){0, 0, 30, 10}, &p, &L);
+    dump(__func__, &g);
+    int bottom = L.area.y + L.area.h - 1, mid = L.area.x + L.area.w / 2;
+    int lowest_col = -1;
+    for (int xx = L.area.x; xx < L.area.x + L.area.w; xx++)
+        if (cell_dotted(&g, xx, bottom)) {
+            lowest_col = xx;
+            break;
+        }
+    T_CHECK(abs(lowest_col - mid) <= 1, "bottom reached at column %d, middle is %d", lowest_col, mid);
+    T_CHECK(cell_dotted(&g, L.area.x, L.area.y) && cell_dotted(&g, L.area.x + L.area.w - 1, L.area.y),
+            "both ends at the top");
+    T_CHECK(!cell_dotted(&g, mid, L.area.y), "the middle is not at the top");
+    grid_free(&g);
+}
+
+static void test_plot_ascii(void)
+{
+    ui_grid g;
+    grid_init(&g, 50, 14);
+    double x[50], y[50], y2[50], vx[2] = {10, 40}, vy[2] = {3, 2};
+    for (int i = 0; i < 50; i++) {
+        x[i] = i;
+        y[i] = 5 - i * 0.06;
+        y2[i] = 4 + sin(i * 0.3);
+    }
+    plot_series s[3] = {{"post", ROLE_SERIES0, 0, 50, x, y, NULL, NULL, 0},
+                        {"pre", ROLE_SERIES0 + 1, 1, 50, x, y2, NULL, NULL, 0},
+                        {"val", ROLE_VAL, 0, 2, vx, vy, NULL, NULL, 1}};
+    plot_spec p = {UI_GLYPH_ASCII, 0, "step", NAN, NAN, 1.5, "floor", 1, 3, s};
+    plot_layout L;
+    plot_draw(&g, (ui_rect){0, 0, 50, 14}, &p, &L);
+    dump(__func__, &g);
+    int stars = 0, pluses = 0, os = 0, dashes_floor = 0;
+    for (int yy = 0; yy < g.h; yy++)
+        for (int xx = 0; xx < g.w; xx++) {
+            ui_cell *c = grid_at(&g, xx, yy);
+            T_CHECK(c->ch < 128, "non-ASCII U+%04X at %d,%d", (unsigned)c->ch, xx, yy);
+            if (yy < L.area.y || xx < L.area.x || yy >= L.area.y + L.area.h) continue;
+            stars += c->ch == L'*';
+            pluses += c->ch == L'+' && c->role == ROLE_SERIES0 + 1;
+            os += c->ch == L'o';
+            dashes_floor += c->ch == L'-' && c->role == ROLE_FLOOR;
+        }
+    T_CHECK(stars > 10 && pluses > 10, "both series drawn (%d *, %d +)", stars, pluses);
+    T_CHECK(os == 2, "two validation markers, got %d", os);
+    T_CHECK(dashes_floor > 20, "floor line drawn (%d cells)", dashes_floor);
+    T_CHECK(row_has(&g, 0, "* post") && row_has(&g, 0, "+ pre") && row_has(&g, 0, "floor 1.5"),
+            "ASCII legend");
+    /* floor 1.5 is the lowest value: it sits on the bottom row */
+    int floor_row = -1;
+    for (int yy = L.area.y; yy < L.area.y + L.area.h; yy++)
+        if (grid_at(&g, L.area.x + 1, yy)->role == ROLE_FLOOR) floor_row = yy;
+    T_CHECK(floor_row == L.area.y + L.area.h - 1, "floor on row %d", floor_row);
+    grid_free(&g);
+}
+
+static void test_plot_logy(void)
+{
+    ui_grid g;
+    grid_init(&g, 40, 13);
+    double x[4] = {0, 1, 2, 3}, y[4] = {1, 10, 100, 1000};
+    plot_series s = {"loss", ROLE_SERIES0, 0, 4, x, y, NULL, NULL, 0};
+    plot_spec p = {UI_GLYPH_BRAILLE, 1, NULL, NAN, NAN, NAN, NULL, 0, 1, &s};
+    plot_layout L;
+    plot_draw(&g, (ui_rect){0, 0, 40, 13}, &p, &L);
+    dump(__func__, &g);
+    /* the four decades are evenly spaced rows */
+    int rows[4], k = 0;
+    const char *labs[4] = {"1000", "100", "10", "1"};
+    for (int yy = L.area.y; yy < L.area.y + L.area.h && k < 4; yy++) {
+        char buf[256];
+        grid_row_utf8(&g, yy, buf, sizeof buf);
+        char want[32];
+        snprintf(want, sizeof want, "%4s\xe2\x94\xa4", labs[k]);
+        if (!strncmp(buf, want, strlen(want))) rows[k++] = yy;
+    }
+    T_CHECK(k == 4, "found %d of 4 decade labels", k);
+    if (k == 4) {
+        int d1 = rows[1] - rows[0], d2 = rows[2] - rows[1], d3 = rows[3] - rows[2];
+        T_CHECK(abs(d1 - d2) <= 1 && abs(d2 - d3) <= 1, "decades %d %d %d rows apart", d1, d2, d3);
+    }
+    grid_free(&g);
+}
+
+/* An envelope (bucket min/max) reaching far above the mean still shows as a column of dots. */
+static void test_plot_envelope_spike(void)
+{
+    ui_grid g;
+    grid_init(&g, 40, 12);
+    double x[200], y[200], lo[200], hi[200];
+    for (int i = 0; i < 200; i++) {
+        x[i] = i;
+        y[i] = lo[i] = 1;
+        hi[i] = i == 37 ? 50 : 1.2;
+    }
+    plot_series s = {NULL, ROLE_SERIES0, 0, 200, x, y, lo, hi, 0};
+    plot_spec p = {UI_GLYPH_BRAILLE, 0, NULL, NAN, NAN, NAN, NULL, 0, 1, &s};
+    plot_layout L;
+    plot_draw(&g, (ui_rect){0, 0, 40, 12}, &p, &L);
+    dump(__func__, &g);
+    int col = L.area.x + (int)lround(37.0 / 199 * (L.area.w * 2 - 1)) / 2, top_cols = 0, hit = 0;
+    for (int xx = L.area.x; xx < L.area.x + L.area.w; xx++)
+        if (cell_dotted(&g, xx, L.area.y)) {
+            top_cols++;
+            hit |= abs(xx - col) <= 1;
+        }
+    T_CHECK(top_cols >= 1 && top_cols <= 2 && hit, "spike: %d top cells, near column %d: %d", top_cols, col, hit);
+    grid_free(&g);
+}
+
+static void test_heatmap_order(void)
+{
+    /* 3 layers x 16 steps, values 10^(-3 + 4 c/15): the colour level rises left to right */
+    enum { R = 3, C = 16 };
+    float v[R * C];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) v[r * C + c] = (float)pow(10, -3 + 4.0 * c / (C - 1)) * (float)(r + 1);
+    v[1 * C + 5] = NAN; /* no data: left blank */
+    for (int mono = 0; mono <= 1; mono++) {
+        ui_grid g;
+        grid_init(&g, 3 + C + 12, 4);
+        heatmap_spec s = {R, C, v, UI_GLYPH_BRAILLE, mono, "L", 1};
+        heatmap_draw(&g, (ui_rect){0, 0, 3 + C, 4}, &s);
+        dump(__func__, &g);
+        T_CHECK(row_has(&g, 0, "L0") && row_has(&g, 2, "L2"), "row labels");
+        int x0 = 3; /* "L2" + space */
+        int prev = -1;
+        for (int c = 0; c < C; c++) {
+            ui_cell *cell = grid_at(&g, x0 + c, 0);
+            int lev = cell->role - ROLE_HEAT0;
+            T_CHECK(lev >= 0 && lev < UI_HEAT_LEVELS, "mono=%d col %d: role %d", mono, c, cell->role);
+            T_CHECK(lev >= prev, "mono=%d level falls at column %d: %d after %d", mono, c, lev, prev);
+            prev = lev;
+            if (mono && c > 0) {
+                static const char density[] = " .:-=+*#%@";
+                wchar_t a = grid_at(&g, x0 + c - 1, 0)->ch, b = cell->ch;
+                T_CHECK(strchr(density, (int)a) && strchr(density, (int)b) &&
+                            strchr(density, (int)b) >= strchr(density, (int)a),
+                        "density falls at column %d ('%lc' after '%lc')", c, (wint_t)b, (wint_t)a);
+            }
+        }
+        T_CHECK(grid_at(&g, x0, 0)->role == ROLE_HEAT0, "coldest cell is level 0");
+        T_CHECK(grid_at(&g, x0 + C - 1, 2)->role == ROLE_HEAT0 + UI_HEAT_LEVELS - 1, "hottest cell is the top level");
+        T_CHECK(grid_at(&g, x0 + 5, 1)->ch == L' ', "missing value left blank");
+        T_CHECK(!mono || grid_at(&g, x0 + C - 1, 2)->ch == L'@', "mono: densest glyph for the hottest");
+        T_CHECK(mono || grid_at(&g, x0 + 2, 0)->ch == 0x2588, "colour: a full block");
+        T_CHECK(row_has(&g, 3, "0.001") && row_has(&g, 3, " 30"), "scale row shows the range");
+        grid_free(&g);
+    }
+    T_CHECK(heat_level(1, 1, 100) == 0 && heat_level(100, 1, 100) == UI_HEAT_LEVELS - 1 &&
+                heat_level(10, 1, 100) == UI_HEAT_LEVELS / 2 && heat_level(NAN, 1, 10) == -1,
+            "heat_level on a log scale");
+}
+
+/* Many layers in few rows: the max of the layers sharing a row decides its colour. */
+static void test_heatmap_resample(void)
+{
+    enum { R = 8, C = 4 };
+    float v[R * C];
+    for (int i = 0; i < R * C; i++) v[i] = 1;
+    v[5 * C + 2] = 1000;
+    ui_grid g;
+    grid_init(&g, 12, 4);
+    heatmap_spec s = {R, C, v, UI_GLYPH_ASCII, 0, "L", 0};
+    heatmap_draw(&g, (ui_rect){0, 0, 12, 4}, &s);
+    dump(__func__, &g);
+    /* rows show layers 0,2,4,6; layer 5 falls in the third row */
+    T_CHECK(row_has(&g, 2, "L4"), "third row is labelled L4");
+    int hot = 0;
+    for (int x = 0; x < 12; x++)
+        for (int y = 0; y < 4; y++)
+            if (grid_at(&g, x, y)->role == ROLE_HEAT0 + UI_HEAT_LEVELS - 1) hot = hot ? hot : y + 1;
+    T_CHECK(hot == 3, "the spike shows in row %d", hot - 1);
+    grid_free(&g);
+}
+
+static void test_bars(void)
+{
+    float v[4] = {1, 2, 4, 8};
+    ui_grid g;
+    grid_init(&g, 16, 7);
+    bars_spec s = {4, v, UI_GLYPH_BLOCK, 0, ROLE_SERIES0, 0, 0, 0, 0};
+    bars_draw(&g, (ui_rect){0, 0, 16, 7}, &s);
+    dump(__func__, &g);
+    int h[4];
+    for (int i = 0; i < 4; i++) {
+        h[i] = 0;
+        for (int y = 1; y < 6; y++) h[i] += grid_at(&g, i * 4, y)->ch != L' ';
+    }
+    T_CHECK(h[0] <= h[1] && h[1] <= h[2] && h[2] < h[3] && h[3] == 5, "heights %d %d %d %d", h[0], h[1], h[2], h[3]);
+    T_CHECK(grid_at(&g, 12, 1)->ch == 0x2588, "tallest bar fills its top cell");
+    T_CHECK(row_has(&g, 6, "0") && row_has(&g, 6, "3"), "layer indices under the bars");
+    grid_free(&g);
+}
+
+/* A million steps in a history sized for ~2 MB: memory stays bounded, every step is counted
+ * once, recent steps are exact, and a spike 900,000 steps back is still a bucket's max. */
+static void test_history_bucketing(void)
+{
+    enum { CH = 4 };
+    history *h = history_create_budget(CH, 2u << 20);
+    T_CHECK(h != NULL, "created");
+    if (!h) return;
+    size_t bytes = history_bytes(h);
+    float row[CH];
+    const long N = 1000000, SPIKE = 100000;
+    for (long s = 1; s <= N; s++) {
+        row[0] = 3.0f - (float)s * 1e-6f;
+        row[1] = s % 1000 == 0 ? 2.5f : NAN;           /* validation every 1000 steps */
+        row[2] = s == SPIKE ? 1000.0f : 1.0f;          /* one spike */
+        row[3] = (float)s;
+        history_push(h, (double)s, (double)s * 64, row);
+    }
+    T_CHECK(history_bytes(h) == bytes, "memory grew from %zu to %zu", bytes, history_bytes(h));
+    T_CHECK(bytes < (3u << 20), "history of a million steps takes %zu bytes", bytes);
+    T_CHECK(history_pushed(h) == N, "pushed %lld", (long long)history_pushed(h));
+    int len = history_len(h);
+    T_CHECK(len < 8192, "entries %d", len);
+    long covered = 0, spike_entries = 0;
+    double prev_end = 0;
+    int vals = 0;
+    for (int i = 0; i < len; i++) {
+        hist_entry e;
+        history_entry(h, i, &e);
+        covered += e.n;
+        T_CHECK(e.step0 == prev_end + 1, "entry %d starts at %g after %g", i, e.step0, prev_end);
+        prev_end = e.step1;
+        T_CHECK(e.tok1 == e.step1 * 64, "tokens follow steps");
+        if (history_max(h, i, 2) == 1000.0f) {
+            spike_entries++;
+            T_CHECK(e.step0 <= SPIKE && e.step1 >= SPIKE, "spike in entry %g..%g", e.step0, e.step1);
+            T_CHECK(history_min(h, i, 2) == 1.0f, "bucket min beside the spike");
+            T_CHECK(history_mean(h, i, 2) < 1000.0f / 2, "bucket mean is not the max");
+        }
+        vals += !isnan(history_max(h, i, 1));
+        if (i < len - 1 && isnan(history_mean(h, i, 1)) == 0)
+            T_CHECK(history_mean(h, i, 1) == 2.5f, "val mean %g", history_mean(h, i, 1));
+    }
+    T_CHECK(covered == N, "entries cover %ld steps", covered);
+    T_CHECK(spike_entries == 1, "spike in %ld entries", spike_entries);
+    T_CHECK(vals >= 100, "validation values kept in %d entries", vals);
+    hist_entry e;
+    history_entry(h, len - 1, &e);
+    T_CHECK(e.n == 1 && e.step0 == N && history_mean(h, len - 1, 3) == (float)N, "newest step exact");
+    history_entry(h, len - 2, &e);
+    T_CHECK(e.n == 1 && e.step0 == N - 1, "recent steps at full resolution");
+    T_CHECK(history_last(h, 1) == 2.5f, "last validation value");
+
+    /* drawn from the history, the spike still reaches the top row of a 60-column plot */
+    double *x = malloc(sizeof(double) * (size_t)len), *y = malloc(sizeof(double) * (size_t)len);
+    double *lo = malloc(sizeof(double) * (size_t)len), *hi = malloc(sizeof(double) * (size_t)len);
+    for (int i = 0; i < len; i++) {
+        history_entry(h, i, &e);
+        x[i] = (e.step0 + e.step1) / 2;
+        y[i] = history_mean(h, i, 2);
+        lo[i] = history_min(h, i, 2);
+        hi[i] = history_max(h, i, 2);
+    }
+    ui_grid g;
+    grid_init(&g, 60, 10);
+    plot_series s = {NULL, ROLE_SERIES0, 0, len, x, y, lo, hi, 0};
+    plot_spec p = {UI_GLYPH_BRAILLE, 1, NULL, NAN, NAN, NAN, NULL, 0, 1, &s};
+    plot_layout L;
+    plot_draw(&g, (ui_rect){0, 0, 60, 10}, &p, &L);
+    dump(__func__, &g);
+    int top = -1;
+    for (int xx = L.area.x; xx < L.area.x + L.area.w; xx++)
+        if (cell_dotted(&g, xx, L.area.y)) top = xx - L.area.x;
+    T_CHECK(top >= 0 && abs(top - L.area.w / 10) <= 1, "spike at column %d of %d", top, L.area.w);
+    grid_free(&g);
+    free(x);
+    free(y);
+    free(lo);
+    free(hi);
+    history_free(h);
+}
+
+static void test_history_small(void)
+{
+    history *h = history_create(1, 4, 4);
+    float v;
+    for (int s = 1; s <= 20; s++) {
+        v = (float)s;
+        history_push(h, s, s, &v);
+    }
+    /* 4 recent + buckets of growing width covering 1..16 */
+    int len = history_len(h);
+    hist_entry e;
+    history_entry(h, len - 4, &e);
+    T_CHECK(e.step0 == 17 && e.n == 1, "oldest recent is step %g", e.step0);
+    history_entry(h, 0, &e);
+    T_CHECK(e.step0 == 1, "first bucket starts at step 1");
+    T_CHECK(history_min(h, 0, 0) == 1 && history_max(h, 0, 0) == (float)e.step1, "bucket 0 range %g..%g",
+            history_min(h, 0, 0), history_max(h, 0, 0));
+    T_CHECK(len <= 8, "entries %d", len);
+    history_reset(h);
+    T_CHECK(history_len(h) == 0 && history_pushed(h) == 0 && isnan(history_last(h, 0)), "reset");
+    history_free(h);
+}
+
+int main(void)
+{
+    (void)t_skip; /* every case here runs everywhere */
+    T_RUN(test_grid_text);
+    T_RUN(test_ticks);
+    T_RUN(test_plot_axes_and_line);
+    T_RUN(test_plot_v_shape);
+    T_RUN(test_plot_ascii);
+    T_RUN(test_plot_logy);
+    T_RUN(test_plot_envelope_spike);
+    T_RUN(test_heatmap_order);
+    T_RUN(test_heatmap_resample);
+    T_RUN(test_bars);
+    T_RUN(test_history_bucketing);
+    T_RUN(test_history_small);
+    T_END();
+}

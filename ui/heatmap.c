@@ -1,0 +1,106 @@
+#include "heatmap.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot.h"
+
+static const char density[] = " .:-=+*#%@";
+
+int heat_level(double v, double lo, double hi)
+{
+    if (!(v > 0) || !isfinite(v)) return -1;
+    if (!(hi > lo) || !(lo > 0)) return UI_HEAT_LEVELS / 2;
+    double t = (log(v) - log(lo)) / (log(hi) - log(lo));
+    int k = (int)floor(t * UI_HEAT_LEVELS);
+    if (k < 0) k = 0;
+    if (k >= UI_HEAT_LEVELS) k = UI_HEAT_LEVELS - 1;
+    return k;
+}
+
+wchar_t heat_glyph(int level, ui_glyphs glyphs, int mono)
+{
+    if (level < 0) return L' ';
+    if (mono) {
+        /* skip the blank: a value must show */
+        int n = (int)sizeof density - 2;
+        return (wchar_t)density[1 + level * n / UI_HEAT_LEVELS];
+    }
+    return glyphs == UI_GLYPH_ASCII ? L'#' : L'█';
+}
+
+int heat_range(const float *v, int n, double *lo, double *hi)
+{
+    double a = INFINITY, b = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(v[i] > 0) || !isfinite(v[i])) continue;
+        if (v[i] < a) a = v[i];
+        if (v[i] > b) b = v[i];
+    }
+    if (!isfinite(a)) return 0;
+    *lo = a;
+    *hi = b;
+    return 1;
+}
+
+/* Max of the cells of v that fall in output cell (row, col) of an (H, W) resampling. */
+static float cell_value(const heatmap_spec *s, int row, int col, int H, int W)
+{
+    int r0 = row * s->rows / H, r1 = (row + 1) * s->rows / H;
+    int c0 = col * s->cols / W, c1 = (col + 1) * s->cols / W;
+    if (r1 <= r0) r1 = r0 + 1;
+    if (c1 <= c0) c1 = c0 + 1;
+    float m = NAN;
+    for (int r = r0; r < r1 && r < s->rows; r++)
+        for (int c = c0; c < c1 && c < s->cols; c++) {
+            float v = s->v[(size_t)r * s->cols + c];
+            if (v > 0 && isfinite(v) && !(m >= v)) m = v;
+        }
+    return m;
+}
+
+void heatmap_draw(ui_grid *g, ui_rect r, const heatmap_spec *s)
+{
+    int scale = s->scale ? 1 : 0;
+    int H = r.h - scale;
+    if (H < 1 || r.w < 8 || s->rows < 1 || s->cols < 1) {
+        grid_text(g, r.x, r.y, r.w, ROLE_DIM, 0, "waiting for data");
+        return;
+    }
+    if (H >= s->rows) H = H / s->rows * s->rows; /* whole rows per layer */
+    char lab[16];
+    snprintf(lab, sizeof lab, "%s%d", s->row_prefix ? s->row_prefix : "", s->rows - 1);
+    int lw = (int)strlen(lab) + 1;
+    int W = r.w - lw;
+    double lo = 1, hi = 1;
+    int any = heat_range(s->v, s->rows * s->cols, &lo, &hi);
+    int prev_layer = -1;
+    for (int row = 0; row < H; row++) {
+        int layer = row * s->rows / H;
+        if (layer != prev_layer) {
+            snprintf(lab, sizeof lab, "%s%d", s->row_prefix ? s->row_prefix : "", layer);
+            grid_text(g, r.x, r.y + row, lw - 1, ROLE_AXIS, 0, lab);
+        }
+        prev_layer = layer;
+        for (int col = 0; col < W; col++) {
+            int k = any ? heat_level(cell_value(s, row, col, H, W), lo, hi) : -1;
+            if (k < 0) continue;
+            grid_put(g, r.x + lw + col, r.y + row, heat_glyph(k, s->glyphs, s->mono),
+                     ROLE_HEAT0 + k, 0);
+        }
+    }
+    if (!any) grid_text(g, r.x + lw, r.y, W, ROLE_DIM, 0, "waiting for data");
+    if (scale && any) {
+        int y = r.y + H, x = r.x + lw;
+        char a[24], b[24];
+        plot_fmt_value(lo, a, sizeof a);
+        plot_fmt_value(hi, b, sizeof b);
+        x += grid_text(g, x, y, r.x + r.w - x, ROLE_AXIS, 0, a) + 1;
+        for (int k = 0; k < UI_HEAT_LEVELS && x < r.x + r.w; k++, x++)
+            grid_put(g, x, y, heat_glyph(k, s->glyphs, s->mono), ROLE_HEAT0 + k, 0);
+        grid_put(g, x, y, L' ', ROLE_NORMAL, 0);
+        grid_text(g, x + 1, y, r.x + r.w - x - 1, ROLE_AXIS, 0, b);
+    }
+}
