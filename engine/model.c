@@ -103,6 +103,7 @@ struct nl_model {
     int last_B;
     bool have_targets;
     float last_aux, last_z;
+    float *host_stats, *host_probs; /* host scratch for nl_model_stats */
 
     /* owned allocations */
     void **allocs;
@@ -537,6 +538,8 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     for (int l = 0; l <= L; l++)
         m->rms_segs[l] = (int64_t)l * BTC;
     CHECK(m->rms_sumsq = FA(L + 1));
+    m->host_stats = malloc(sizeof(float) * (size_t)(m->n_grad_segs + L + 1));
+    m->host_probs = m->moe_layers ? malloc(sizeof(float) * (size_t)(BT * E)) : NULL;
     return m;
 
 oom:
@@ -564,6 +567,8 @@ void nl_model_free(nl_model *m)
     free(m->tensors);
     free(m->grad_segs);
     free(m->rms_segs);
+    free(m->host_stats);
+    free(m->host_probs);
     free(m);
 }
 
@@ -1080,7 +1085,7 @@ int nl_model_stats(nl_model *m, float *grad_norm, float *gn_attn, float *gn_ffn,
         k->sumsq_segments(k, m->rms_sumsq + l, m->x, segs, 1);
     }
     int n = m->n_grad_segs;
-    float *h = malloc(sizeof(float) * (size_t)(n + L + 1));
+    float *h = m->host_stats;
     k->to_host(k, h, m->grad_sumsq, sizeof(float) * (size_t)n);
     k->to_host(k, h + n, m->rms_sumsq, sizeof(float) * (size_t)L);
     double tot = 0;
@@ -1100,7 +1105,7 @@ int nl_model_stats(nl_model *m, float *grad_norm, float *gn_attn, float *gn_ffn,
         int E = m->E, K = m->K, N = m->last_B * m->T;
         moe->moe_layers = m->moe_layers;
         moe->experts = E;
-        float *probs = malloc(sizeof(float) * (size_t)N * (size_t)E);
+        float *probs = m->host_probs;
         int j = 0;
         for (int l = 0; l < L; l++) {
             moe_act *ma = m->la[l].moe;
@@ -1124,9 +1129,7 @@ int nl_model_stats(nl_model *m, float *grad_norm, float *gn_attn, float *gn_ffn,
                 moe->gn_experts[j] = sqrtf(h[m->n_global_segs + 2 * j + 1]);
             j++;
         }
-        free(probs);
     }
-    free(h);
     return 0;
 }
 
