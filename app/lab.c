@@ -1,12 +1,59 @@
-/* Placeholder until the ncurses lab lands: points to the headless commands. */
+/* `normlab [PRESET.yaml]`: the lab, on the setup screen for that preset (or the embedded
+ * default). Options: --ascii, --no-color, --glyphs braille|block|ascii, --colors 256|8|mono,
+ * --out DIR (where runs go). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
+#include "ui/app.h"
+#include "ui/lab.h"
+
+static const char *LAB_USAGE =
+    "usage: normlab [PRESET.yaml] [--out DIR] [--ascii] [--no-color] [--glyphs G] [--colors C]\n"
+    "  PRESET        a preset file, or a shipped preset's name (`normlab presets`)\n"
+    "  --out DIR     runs go to DIR/lab-YYYYmmdd-HHMMSS/RUN (default runs/)\n"
+    "  --ascii       plain ASCII drawing (also chosen when the locale is not UTF-8)\n"
+    "  --no-color    monochrome (as is NO_COLOR in the environment)\n"
+    "  --glyphs G    braille | block | ascii\n"
+    "  --colors C    256 | 8 | mono\n";
 
 int nl_cmd_lab(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "normlab: the terminal lab is not built yet; use `normlab train`\n");
-    return 2;
+    ui_lab_opts o;
+    memset(&o, 0, sizeof o);
+    const char *preset = NULL;
+    for (int i = 1; i < argc; i++) {
+        char msg[256];
+        int r = term_parse_opt(&o.term, argc, argv, &i, msg, sizeof msg);
+        if (r < 0) return nl_app_error(2, "%s", msg);
+        if (r > 0) continue;
+        if (!strcmp(argv[i], "--out")) {
+            if (i + 1 >= argc) return nl_app_error(2, "--out needs a directory");
+            o.out_dir = argv[++i];
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(LAB_USAGE, stdout);
+            return 0;
+        } else if (argv[i][0] == '-') {
+            fputs(LAB_USAGE, stderr);
+            return nl_app_error(2, "unknown option '%s'", argv[i]);
+        } else if (preset) {
+            fputs(LAB_USAGE, stderr);
+            return nl_app_error(2, "one preset at a time ('%s' and '%s')", preset, argv[i]);
+        } else {
+            preset = argv[i];
+        }
+    }
+    nl_config *cfg = malloc(sizeof *cfg);
+    if (!cfg) return nl_app_error(1, "out of memory");
+    int rc = nl_app_load_preset(preset, cfg);
+    if (rc) {
+        free(cfg);
+        return rc;
+    }
+    o.preset = preset;
+    o.presets_dir = nl_app_presets_dir();
+    rc = ui_lab_main(cfg, &o);
+    free(cfg);
+    return rc;
 }

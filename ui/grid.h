@@ -36,7 +36,8 @@ enum {
     ROLE_STOPPED,
     ROLE_FAILED,
     ROLE_SERIES0, /* ROLE_SERIES0 + i: the colour of run i of a race */
-    ROLE_HEAT0 = ROLE_SERIES0 + 8, /* ROLE_HEAT0 + level: the heat ramp, cold to hot */
+    ROLE_FAINT0 = ROLE_SERIES0 + 8, /* ROLE_FAINT0 + i: run i's colour, dimmed (raw loss) */
+    ROLE_HEAT0 = ROLE_FAINT0 + 8,   /* ROLE_HEAT0 + level: the heat ramp, cold to hot */
     ROLE_COUNT = ROLE_HEAT0 + 16
 };
 #define UI_SERIES_COLOURS 8

@@ -1,0 +1,602 @@
+#include "app.h"
+
+#include <math.h>
+#include <ncursesw/curses.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dash.h"
+#include "engine/session.h"
+#include "keys.h"
+#include "runview.h"
+#include "setup.h"
+#include "tail.h"
+
+#define FRAME_MS 100.0 /* at most ten redraws a second */
+#define MSG_MS 5000.0  /* how long a message stays in the top bar */
+
+enum { SCREEN_SETUP = 0, SCREEN_DASH };
+enum { OV_NONE = 0, OV_HELP, OV_TEACH, OV_CONFIRM };
+/* What waits for a yes, or for the session to wind down. */
+enum { DO_NOTHING = 0, DO_QUIT, DO_SETUP, DO_RESTART };
+
+typedef struct app {
+    ui_term term;
+    const ui_lab_opts *opts;
+    int watch;
+    int screen, overlay, confirm;
+    setup_state *setup;
+    dash_view dv;
+    ui_run runs[NL_MAX_RACE];
+    int nruns;
+    nl_config *run_cfg; /* (NL_MAX_RACE) the configs of the current runs, for a restart */
+    nl_session *sess;
+    run_tail tails[NL_MAX_RACE];
+    char msg[256];
+    int msg_role;
+    double msg_until;
+    int dirty;
+    double last_draw;
+    int quit;
+    /* the session winding down on a helper thread (stop + final checkpoints + join) */
+    pthread_t op_thread;
+    int op_busy;
+    int op_next;
+    atomic_int op_done;
+    /* stats: NORMLAB_UI_STATS=FILE gets a line every 5 s */
+    FILE *stats;
+    double stats_t0;
+    long long stats_bytes0;
+    double stats_cpu0;
+    int stats_frames;
+} app;
+
+static void app_msg(app *a, int role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void app_msg(app *a, int role, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+    va_end(ap);
+    a->msg_role = role;
+    a->msg_until = term_now_ms() + MSG_MS;
+    a->dirty = 1;
+}
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void stats_tick(app *a, int force)
+{
+    if (!a->stats) return;
+    double now = term_now_ms();
+    if (!force && now - a->stats_t0 < 5000) return;
+    double dt = (now - a->stats_t0) / 1000, cpu = thread_cpu_s();
+    if (dt > 0)
+        fprintf(a->stats, "seconds %.2f bytes %lld bytes_per_s %.0f frames %d ui_cpu_pct %.2f\n", dt,
+                a->term.bytes_out - a->stats_bytes0, (a->term.bytes_out - a->stats_bytes0) / dt, a->stats_frames,
+                100 * (cpu - a->stats_cpu0) / dt);
+    fflush(a->stats);
+    a->stats_t0 = now;
+    a->stats_bytes0 = a->term.bytes_out;
+    a->stats_cpu0 = cpu;
+    a->stats_frames = 0;
+}
+
+static void free_runs(app *a)
+{
+    for (int i = 0; i < a->nruns; i++) {
+        runview_free(&a->runs[i]);
+        if (a->watch) tail_close(&a->tails[i]);
+    }
+    a->nruns = 0;
+}
+
+static int session_busy(app *a) { return a->op_busy; }
+
+/* ---- the session --------------------------------------------------------------------------- */
+
+static void *op_main(void *arg)
+{
+    app *a = arg;
+    if (a->op_next == DO_QUIT) {
+        nl_session_free(a->sess);
+        a->sess = NULL;
+    } else {
+        nl_session_clear(a->sess);
+    }
+    atomic_store(&a->op_done, 1);
+    return NULL;
+}
+
+static int start_runs(app *a, const nl_config *cfgs, int n);
+
+/* What follows the session's winding down. */
+static void after_wind_down(app *a, int next)
+{
+    a->dirty = 1;
+    if (next == DO_QUIT) {
+        a->quit = 1;
+    } else if (next == DO_SETUP) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s", a->nruns && a->runs[0].st.dir[0] ? a->runs[0].st.dir : "runs/");
+        free_runs(a);
+        a->screen = SCREEN_SETUP;
+        snprintf(a->setup->msg, sizeof a->setup->msg, "runs stopped; files in %s", dir);
+        a->setup->msg_role = ROLE_OK;
+    } else if (next == DO_RESTART) {
+        int n = a->nruns;
+        free_runs(a);
+        start_runs(a, a->run_cfg, n);
+    }
+}
+
+static void op_finish(app *a)
+{
+    pthread_join(a->op_thread, NULL);
+    a->op_busy = 0;
+    int next = a->op_next;
+    a->op_next = DO_NOTHING;
+    after_wind_down(a, next);
+}
+
+/* Stop everything (final checkpoints) on the helper thread, so the UI keeps drawing, then
+ * do `next`. The UI thread leaves the session alone meanwhile. */
+static void wind_down(app *a, int next)
+{
+    if (a->op_busy) return;
+    if (!a->sess) {
+        after_wind_down(a, next);
+        return;
+    }
+    a->op_next = next;
+    a->op_busy = 1;
+    atomic_store(&a->op_done, 0);
+    if (pthread_create(&a->op_thread, NULL, op_main, a) != 0) {
+        op_main(a);
+        a->op_busy = 0;
+        a->op_next = DO_NOTHING;
+        after_wind_down(a, next);
+        return;
+    }
+    a->dirty = 1;
+}
+
+static void lab_stamp_dir(app *a, char *out, int len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    snprintf(out, (size_t)len, "%s/lab-%s", a->opts && a->opts->out_dir ? a->opts->out_dir : "runs", stamp);
+}
+
+/* Add the runs to the session and start it; on failure the setup screen shows why. */
+static int start_runs(app *a, const nl_config *cfgs, int n)
+{
+    nl_error err = {0};
+    if (cfgs != a->run_cfg)
+        for (int i = 0; i < n; i++) a->run_cfg[i] = cfgs[i];
+    if (!a->sess) {
+        a->sess = nl_session_create(a->run_cfg[0].train.device, a->run_cfg[0].train.threads, &err);
+        if (!a->sess) goto fail;
+    }
+    char base[600];
+    lab_stamp_dir(a, base, sizeof base);
+    for (int i = 0; i < n; i++) {
+        char dir[700];
+        snprintf(dir, sizeof dir, "%s/%s", base, a->run_cfg[i].name);
+        if (nl_session_add(a->sess, &a->run_cfg[i], dir, &err) < 0) {
+            nl_session_clear(a->sess);
+            goto fail;
+        }
+    }
+    if (nl_session_start(a->sess, &err)) {
+        nl_session_clear(a->sess);
+        goto fail;
+    }
+    free_runs(a);
+    for (int i = 0; i < n; i++) {
+        runview_init(&a->runs[i], a->run_cfg[i].name, i);
+        runview_set_config(&a->runs[i], &a->run_cfg[i]);
+        a->runs[i].st.total = a->run_cfg[i].train.steps;
+        a->runs[i].st.state = NL_RUN_RUNNING;
+    }
+    a->nruns = n;
+    a->screen = SCREEN_DASH;
+    a->overlay = OV_NONE;
+    if (a->dv.sel >= n) a->dv.sel = 0;
+    app_msg(a, ROLE_OK, "started %d run%s in %s", n, n == 1 ? "" : "s", base);
+    return 0;
+fail:
+    a->screen = SCREEN_SETUP;
+    snprintf(a->setup->msg, sizeof a->setup->msg, "cannot start: %.1000s", err.msg);
+    a->setup->msg_role = ROLE_ERROR;
+    a->dirty = 1;
+    return -1;
+}
+
+static int status_differs(const nl_run_status *x, const nl_run_status *y)
+{
+    return x->state != y->state || x->step != y->step || x->diverged_step != y->diverged_step ||
+           strcmp(x->message, y->message) || x->layers != y->layers;
+}
+
+/* Take in what the worker published since the last poll. */
+static void poll_session(app *a)
+{
+    if (!a->sess || session_busy(a)) return;
+    for (int i = 0; i < a->nruns; i++) {
+        ui_run *r = &a->runs[i];
+        nl_run_status st;
+        if (nl_session_status(a->sess, i, &st) == 0) {
+            if (status_differs(&st, &r->st)) a->dirty = 1;
+            if (st.state == NL_RUN_FAILED && r->st.state != NL_RUN_FAILED)
+                app_msg(a, ROLE_ERROR, "%s failed: %s", st.name, st.message);
+            if (st.state == NL_RUN_DIVERGED && r->st.state != NL_RUN_DIVERGED)
+                app_msg(a, ROLE_DIVERGED, "%s diverged at step %lld", st.name, (long long)st.diverged_step);
+            r->st = st;
+        }
+        nl_metrics_store *m = nl_session_metrics(a->sess, i);
+        if (!m) continue;
+        if (!r->hist && runview_set_layers(r, nl_metrics_layers(m))) continue;
+        nl_metrics_row row;
+        int k = 0;
+        while (k < 100000 && nl_metrics_pop(m, &row)) {
+            runview_ingest(r, &row);
+            k++;
+        }
+        if (k) a->dirty = 1;
+    }
+}
+
+static void poll_tails(app *a)
+{
+    for (int i = 0; i < a->nruns; i++)
+        if (tail_poll(&a->tails[i], &a->runs[i])) a->dirty = 1;
+}
+
+/* ---- keys ---------------------------------------------------------------------------------- */
+
+static int any_in_state(app *a, nl_run_state s)
+{
+    for (int i = 0; i < a->nruns; i++)
+        if (a->runs[i].st.state == s) return 1;
+    return 0;
+}
+
+static int runs_active(app *a)
+{
+    if (a->watch || !a->sess) return 0;
+    return nl_session_active(a->sess);
+}
+
+static void ask(app *a, int what)
+{
+    a->overlay = OV_CONFIRM;
+    a->confirm = what;
+}
+
+static void do_confirmed(app *a, int what)
+{
+    a->overlay = OV_NONE;
+    if (what == DO_QUIT && (a->watch || !a->sess)) {
+        a->quit = 1;
+        return;
+    }
+    wind_down(a, what);
+}
+
+static void dash_key(app *a, int key)
+{
+    const ui_binding *b = keys_find(key, CTX_DASH);
+    if (key == UI_KEY(KEY_RESIZE)) return;
+    if (!b) return;
+    if (a->watch && b->live) {
+        app_msg(a, ROLE_ERROR, "watching files: '%s' (%s) needs a live run", b->label, b->footer ? b->footer : b->help);
+        return;
+    }
+    if (session_busy(a) && b->act != ACT_HELP) {
+        app_msg(a, ROLE_ERROR, "busy: stopping the runs");
+        return;
+    }
+    dash_view *v = &a->dv;
+    switch (b->act) {
+    case ACT_QUIT:
+        if (runs_active(a)) ask(a, DO_QUIT);
+        else do_confirmed(a, DO_QUIT);
+        break;
+    case ACT_HELP: a->overlay = OV_HELP; break;
+    case ACT_TEACH: a->overlay = OV_TEACH; break;
+    case ACT_PAUSE:
+        if (any_in_state(a, NL_RUN_RUNNING)) {
+            nl_session_command(a->sess, -1, NL_CMD_PAUSE, 0);
+            app_msg(a, ROLE_PAUSED, "pausing every run (s steps, Space resumes)");
+        } else if (any_in_state(a, NL_RUN_PAUSED)) {
+            nl_session_command(a->sess, -1, NL_CMD_RESUME, 0);
+            app_msg(a, ROLE_RUNNING, "resuming");
+        } else {
+            app_msg(a, ROLE_ERROR, "no run is going (r restarts)");
+        }
+        break;
+    case ACT_STEP:
+        if (any_in_state(a, NL_RUN_PAUSED)) {
+            for (int i = 0; i < a->nruns; i++)
+                if (a->runs[i].st.state == NL_RUN_PAUSED) nl_session_command(a->sess, i, NL_CMD_STEP, 0);
+            app_msg(a, ROLE_OK, "one step");
+        } else {
+            app_msg(a, ROLE_ERROR, "single steps need a paused run: Space pauses");
+        }
+        break;
+    case ACT_STOP: {
+        int i = v->sel < a->nruns ? v->sel : 0;
+        ui_run *r = &a->runs[i];
+        if (r->st.state == NL_RUN_RUNNING || r->st.state == NL_RUN_PAUSED || r->st.state == NL_RUN_READY) {
+            nl_session_command(a->sess, i, NL_CMD_STOP, 0);
+            app_msg(a, ROLE_OK, "stopping %s (final checkpoint)", r->name);
+        } else {
+            app_msg(a, ROLE_ERROR, "%s is not going (%s)", r->name, runview_state_name(r->st.state));
+        }
+        break;
+    }
+    case ACT_CKPT:
+        if (runs_active(a)) {
+            nl_session_command(a->sess, -1, NL_CMD_SAVE, 0);
+            app_msg(a, ROLE_OK, "checkpoint requested for every run going");
+        } else {
+            app_msg(a, ROLE_ERROR, "no run is going");
+        }
+        break;
+    case ACT_RESTART:
+        if (runs_active(a)) ask(a, DO_RESTART);
+        else do_confirmed(a, DO_RESTART);
+        break;
+    case ACT_SETUP:
+        if (runs_active(a)) ask(a, DO_SETUP);
+        else do_confirmed(a, DO_SETUP);
+        break;
+    case ACT_SMOOTH_MORE:
+        if (v->smooth + 1 < dash_smooth_levels()) v->smooth++;
+        app_msg(a, ROLE_OK, "smoothing %.3g", 1 - dash_smooth_alpha(v->smooth));
+        break;
+    case ACT_SMOOTH_LESS:
+        if (v->smooth > 0) v->smooth--;
+        if (v->smooth) app_msg(a, ROLE_OK, "smoothing %.3g", 1 - dash_smooth_alpha(v->smooth));
+        else app_msg(a, ROLE_OK, "no smoothing");
+        break;
+    case ACT_LOGY: v->logy = !v->logy; break;
+    case ACT_XAXIS: v->x_tokens = !v->x_tokens; break;
+    case ACT_PANEL: v->focus = (v->focus + 1) % PANEL_COUNT; break;
+    case ACT_HEAT_KIND: v->heat_ffn = !v->heat_ffn; break;
+    case ACT_ZOOM: v->zoom = !v->zoom; break;
+    case ACT_NEXT_RUN:
+        if (a->nruns) v->sel = (v->sel + 1) % a->nruns;
+        break;
+    case ACT_PREV_RUN:
+        if (a->nruns) v->sel = (v->sel + a->nruns - 1) % a->nruns;
+        break;
+    default: break;
+    }
+    a->dirty = 1;
+}
+
+static void setup_screen_key(app *a, int key)
+{
+    if (key == UI_KEY(KEY_RESIZE)) return;
+    setup_result r = setup_key(a->setup, key);
+    a->dirty = 1;
+    if (r == SETUP_QUIT) {
+        do_confirmed(a, DO_QUIT);
+    } else if (r == SETUP_HELP) {
+        a->overlay = OV_HELP;
+    } else if (r == SETUP_START) {
+        if (session_busy(a)) return;
+        nl_config *cfgs = malloc(NL_MAX_RACE * sizeof *cfgs);
+        if (!cfgs) return;
+        int n = setup_runs(a->setup, cfgs);
+        if (n > 0) start_runs(a, cfgs, n);
+        free(cfgs);
+    }
+}
+
+static void on_key(app *a, int key)
+{
+    a->dirty = 1;
+    if (key == UI_KEY(KEY_RESIZE)) return;
+    if (a->overlay == OV_HELP) {
+        a->overlay = OV_NONE;
+        return;
+    }
+    if (a->overlay == OV_TEACH) {
+        if (key == 'i' || key == 27 || key == 'q' || key == '\r' || key == ' ') a->overlay = OV_NONE;
+        return;
+    }
+    if (a->overlay == OV_CONFIRM) {
+        if (key == 'y' || key == 'Y') do_confirmed(a, a->confirm);
+        else if (key == 'n' || key == 'N' || key == 27 || key == 'q') a->overlay = OV_NONE;
+        return;
+    }
+    if (a->screen == SCREEN_SETUP) setup_screen_key(a, key);
+    else dash_key(a, key);
+}
+
+/* ---- drawing ------------------------------------------------------------------------------- */
+
+static void draw(app *a)
+{
+    ui_grid *g = &a->term.grid;
+    int mono = a->term.colours == UI_COLOUR_MONO;
+    a->dv.glyphs = a->term.glyphs;
+    a->dv.mono = mono;
+    a->dv.msg = term_now_ms() < a->msg_until ? a->msg : NULL;
+    a->dv.msg_role = a->msg_role;
+    if (a->screen == SCREEN_SETUP && a->overlay == OV_HELP) {
+        draw_help(g, CTX_SETUP, 0, a->term.glyphs);
+    } else if (a->screen == SCREEN_SETUP) {
+        setup_draw(g, a->setup, a->term.glyphs);
+    } else if (a->overlay == OV_HELP) {
+        draw_help(g, CTX_DASH, a->watch, a->term.glyphs);
+    } else {
+        dash_draw(g, &a->dv, a->runs, a->nruns);
+        if (a->overlay == OV_TEACH) draw_teach(g, &a->dv, a->nruns ? &a->runs[a->dv.sel < a->nruns ? a->dv.sel : 0] : NULL);
+    }
+    if (a->overlay == OV_CONFIRM) {
+        const char *q = a->confirm == DO_QUIT    ? "Runs are going. Stop them (each saves a final checkpoint) and quit?  y / n"
+                        : a->confirm == DO_SETUP ? "Runs are going. Stop them (final checkpoints) and go back to setup?  y / n"
+                                                 : "Runs are going. Stop them (final checkpoints) and start them again?  y / n";
+        draw_dialog(g, "Stop the runs?", q, a->term.glyphs);
+    }
+    if (session_busy(a))
+        draw_dialog(g, "Please wait", "Stopping the runs: each writes a final checkpoint...", a->term.glyphs);
+    term_blit(&a->term);
+    a->stats_frames++;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+static int run_loop(app *a)
+{
+    int sig = 0;
+    a->dirty = 1;
+    while (!a->quit) {
+        double now = term_now_ms();
+        int wait = 100;
+        if (a->dirty) {
+            double left = FRAME_MS - (now - a->last_draw);
+            wait = left > 0 ? (int)left + 1 : 0;
+        }
+        int key = term_key(&a->term, wait);
+        if (key != UI_KEY_NONE) {
+            on_key(a, key);
+            /* take every key already typed before drawing */
+            int more = 0;
+            while (more++ < 64 && (key = term_key(&a->term, 0)) != UI_KEY_NONE && !a->quit) on_key(a, key);
+        }
+        if (a->op_busy && atomic_load(&a->op_done)) op_finish(a);
+        if ((sig = term_quit_signal()) && !a->op_busy) {
+            if (a->sess) wind_down(a, DO_QUIT);
+            else a->quit = 1;
+        }
+        if (a->watch) poll_tails(a);
+        else poll_session(a);
+        now = term_now_ms();
+        if (a->msg_until > 0 && now >= a->msg_until) {
+            a->msg_until = 0;
+            a->dirty = 1;
+        }
+        if (a->dirty && now - a->last_draw >= FRAME_MS && !a->quit) {
+            draw(a);
+            a->dirty = 0;
+            a->last_draw = now;
+        }
+        stats_tick(a, 0);
+    }
+    return sig;
+}
+
+static void app_open_stats(app *a)
+{
+    const char *p = getenv("NORMLAB_UI_STATS");
+    if (!p || !*p) return;
+    a->stats = fopen(p, "a");
+    a->stats_t0 = term_now_ms();
+    a->stats_cpu0 = thread_cpu_s();
+}
+
+static void app_close(app *a)
+{
+    stats_tick(a, 1);
+    if (a->stats) fclose(a->stats);
+    a->stats = NULL;
+    term_close(&a->term);
+    free_runs(a);
+    if (a->setup) {
+        setup_free(a->setup);
+        free(a->setup);
+    }
+    free(a->run_cfg);
+    if (a->sess) nl_session_free(a->sess);
+}
+
+int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
+{
+    app *a = calloc(1, sizeof *a);
+    if (!a) return 1;
+    a->opts = o;
+    a->setup = malloc(sizeof *a->setup);
+    a->run_cfg = calloc(NL_MAX_RACE, sizeof *a->run_cfg);
+    if (!a->setup || !a->run_cfg || setup_init(a->setup, cfg, o->preset, o->presets_dir)) {
+        free(a->setup);
+        free(a->run_cfg);
+        free(a);
+        fprintf(stderr, "normlab: out of memory\n");
+        return 1;
+    }
+    dash_view_init(&a->dv);
+    a->dv.title = "lab";
+    char msg[256];
+    if (term_open(&a->term, &o->term, msg, sizeof msg)) {
+        setup_free(a->setup);
+        free(a->setup);
+        free(a->run_cfg);
+        free(a);
+        fprintf(stderr, "normlab: %s\n", msg);
+        return 2;
+    }
+    app_open_stats(a);
+    int sig = run_loop(a);
+    app_close(a);
+    free(a);
+    if (sig) term_reraise(sig);
+    return 0;
+}
+
+int ui_watch_main(char **dirs, int n, const ui_term_opts *t)
+{
+    if (n > NL_MAX_RACE) {
+        fprintf(stderr, "normlab: watch takes at most %d run directories\n", NL_MAX_RACE);
+        return 2;
+    }
+    app *a = calloc(1, sizeof *a);
+    if (!a) return 1;
+    a->watch = 1;
+    a->screen = SCREEN_DASH;
+    dash_view_init(&a->dv);
+    a->dv.watch = 1;
+    a->dv.title = "watch";
+    char msg[700];
+    for (int i = 0; i < n; i++) {
+        if (tail_open(&a->tails[i], dirs[i], &a->runs[i], msg, sizeof msg)) {
+            a->nruns = i;
+            free_runs(a);
+            free(a);
+            fprintf(stderr, "normlab: %s\n", msg);
+            return 2;
+        }
+        a->runs[i].colour = i;
+        a->nruns = i + 1;
+    }
+    for (int i = 0; i < n; i++) tail_poll(&a->tails[i], &a->runs[i]);
+    if (term_open(&a->term, t, msg, sizeof msg)) {
+        free_runs(a);
+        free(a);
+        fprintf(stderr, "normlab: %s\n", msg);
+        return 2;
+    }
+    app_open_stats(a);
+    int sig = run_loop(a);
+    app_close(a);
+    free(a);
+    if (sig) term_reraise(sig);
+    return 0;
+}

@@ -1,0 +1,23 @@
+/* The UI's main loop, shared by the lab and `normlab watch`: waits in get_wch with a
+ * timeout, takes in new metrics (from the session or the files), and redraws at most ten
+ * times a second and only when something changed. The UI thread never steps a model: it
+ * reads snapshots (nl_session_status, nl_metrics_pop) and sends nl_session_command. */
+#ifndef UI_APP_H
+#define UI_APP_H
+
+#include "engine/config.h"
+#include "term.h"
+
+typedef struct ui_lab_opts {
+    ui_term_opts term;
+    const char *preset;      /* the preset's path, NULL = the embedded default */
+    const char *presets_dir; /* shipped presets, for loading by name */
+    const char *out_dir;     /* where runs go: OUT/lab-YYYYmmdd-HHMMSS/RUN; NULL = "runs" */
+} ui_lab_opts;
+
+/* The lab on cfg (setup screen first). Returns the exit code. */
+int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o);
+/* The dashboard over run directories. Returns the exit code. */
+int ui_watch_main(char **dirs, int n, const ui_term_opts *t);
+
+#endif

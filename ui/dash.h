@@ -1,0 +1,49 @@
+/* The dashboard: the loss plot of every run (raw and EMA train loss, validation points,
+ * entropy floor), the selected run's per-layer gradient-norm heatmap, bar strips of its
+ * latest per-layer gradient norms and residual RMS, a status line per run, and a footer.
+ * Plus the overlays drawn on top of it: help, teaching panel, a yes/no question.
+ * Everything draws into a grid from ui_run snapshots, so it is testable without a terminal. */
+#ifndef UI_DASH_H
+#define UI_DASH_H
+
+#include "grid.h"
+#include "keys.h"
+#include "runview.h"
+
+enum { PANEL_LOSS = 0, PANEL_HEAT, PANEL_GRAD, PANEL_RMS, PANEL_COUNT };
+
+typedef struct dash_view {
+    int sel;      /* selected run */
+    int focus;    /* PANEL_* with the focus */
+    int zoom;     /* the focused panel fills the screen */
+    int logy;
+    int x_tokens; /* x axis by tokens instead of steps */
+    int heat_ffn; /* heatmap and bars: FFN instead of attention */
+    int smooth;   /* index into the smoothing levels */
+    int watch;    /* attached to run directories: live controls are off */
+    ui_glyphs glyphs;
+    int mono;
+    const char *title; /* top bar, e.g. "lab" */
+    const char *msg;   /* a message for the top bar, NULL = none */
+    int msg_role;
+} dash_view;
+
+void dash_view_init(dash_view *v);
+int dash_smooth_levels(void);
+/* EMA weight of a new step at smoothing level k (1 = no smoothing). */
+double dash_smooth_alpha(int k);
+
+void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n);
+
+/* The footer: the bindings of ctx that have a footer word, as many as fit, then help and
+ * quit. watch greys out the live-run ones. */
+void draw_footer(ui_grid *g, int y, unsigned ctx, int watch);
+void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs);
+void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r);
+/* A centred box with a question (and its answers) over whatever is drawn. */
+void draw_dialog(ui_grid *g, const char *title, const char *text, ui_glyphs glyphs);
+
+/* Lines of wrapped text in r; returns the rows used. */
+int draw_wrapped(ui_grid *g, ui_rect r, int role, const char *text);
+
+#endif

@@ -1,0 +1,60 @@
+/* Every key binding of the lab in one table: the key handlers look keys up here, and the
+ * help screen and the footers are printed from it, so they cannot disagree. */
+#ifndef UI_KEYS_H
+#define UI_KEYS_H
+
+typedef enum {
+    ACT_NONE = 0,
+    /* everywhere */
+    ACT_QUIT,
+    ACT_HELP,
+    /* the setup screen */
+    ACT_START,
+    ACT_FIELD_UP,
+    ACT_FIELD_DOWN,
+    ACT_PAGE_UP,
+    ACT_PAGE_DOWN,
+    ACT_PREV_CHOICE,
+    ACT_NEXT_CHOICE,
+    ACT_EDIT,
+    ACT_RACE_ADD,
+    ACT_RACE_DEL,
+    ACT_RACE_FOCUS,
+    ACT_LOAD,
+    ACT_SAVE_PRESET,
+    /* the dashboard */
+    ACT_PAUSE,
+    ACT_STEP,
+    ACT_STOP,
+    ACT_CKPT,
+    ACT_RESTART,
+    ACT_SETUP,
+    ACT_SMOOTH_MORE,
+    ACT_SMOOTH_LESS,
+    ACT_LOGY,
+    ACT_XAXIS,
+    ACT_PANEL,
+    ACT_HEAT_KIND,
+    ACT_ZOOM,
+    ACT_NEXT_RUN,
+    ACT_PREV_RUN,
+    ACT_TEACH
+} ui_action;
+
+enum { CTX_SETUP = 1, CTX_DASH = 2, CTX_ANY = 3 };
+
+typedef struct ui_binding {
+    int key, key2;      /* what get_wch gives (UI_KEY(KEY_F(5)) for function keys); 0 = none */
+    const char *label;  /* how the help and footer name the key(s) */
+    ui_action act;
+    unsigned ctx;       /* CTX_SETUP, CTX_DASH */
+    int live;           /* needs a live run (disabled in `normlab watch`) */
+    const char *footer; /* short word for the footer; NULL = help screen only */
+    const char *help;   /* one line for the help screen */
+} ui_binding;
+
+const ui_binding *keys_table(int *count);
+/* The binding of key in context ctx, or NULL. */
+const ui_binding *keys_find(int key, unsigned ctx);
+
+#endif

@@ -1,0 +1,49 @@
+/* What the UI knows of one run: its name, status snapshot, config (when known), the latest
+ * per-layer values and its bounded history. Filled from a live session (nl_session_status,
+ * nl_metrics_pop) or from a run directory's files (tail.c); the dashboard draws either. */
+#ifndef UI_RUNVIEW_H
+#define UI_RUNVIEW_H
+
+#include "engine/config.h"
+#include "engine/metrics.h"
+#include "engine/session.h"
+#include "history.h"
+
+/* History channels: a few scalars, then three per layer. */
+enum { CH_LOSS = 0, CH_VAL, CH_GN, CH_LR, CH_TOKS, CH_LAYER0 };
+#define CH_ATTN(l) (CH_LAYER0 + 3 * (l))
+#define CH_FFN(l) (CH_LAYER0 + 3 * (l) + 1)
+#define CH_RMS(l) (CH_LAYER0 + 3 * (l) + 2)
+
+/* Memory a run's history may take. */
+#define RUNVIEW_HISTORY_BYTES (2u << 20)
+
+typedef struct ui_run {
+    char name[64];
+    int layers;            /* 0 until the first metrics are known */
+    history *hist;         /* NULL until layers are known */
+    float *gn_attn, *gn_ffn, *rms; /* latest row (layers) */
+    int64_t last_step;
+    double last_time_s;
+    float first_loss;
+    nl_run_status st;      /* latest status */
+    int has_cfg;
+    nl_config *cfg;        /* owned; valid when has_cfg */
+    int colour;            /* series colour index */
+} ui_run;
+
+void runview_init(ui_run *r, const char *name, int colour);
+/* Allocate the history and per-layer arrays for `layers` blocks (drops what was there). */
+int runview_set_layers(ui_run *r, int layers);
+void runview_set_config(ui_run *r, const nl_config *c);
+void runview_free(ui_run *r);
+/* Forget the metrics (a restart). */
+void runview_reset(ui_run *r);
+/* One metrics row into the history and the latest values. */
+void runview_ingest(ui_run *r, const nl_metrics_row *row);
+
+/* The name and colour role of a state. */
+const char *runview_state_name(nl_run_state s);
+int runview_state_role(nl_run_state s);
+
+#endif

@@ -1,0 +1,36 @@
+/* `normlab watch`: follows a run directory written by `normlab train` (or the lab). New
+ * lines of metrics.csv go into the run's history (header: nl_metrics_csv_parse_header,
+ * rows: nl_metrics_csv_parse); events.log gives the state ("diverged", "finished",
+ * "stopped" in its lines) and the last message; config.yaml, when it loads, gives the
+ * total steps, the placement and the entropy floor. Reads are bounded per poll, so a
+ * huge metrics.csv is taken in over several polls without stalling the UI. */
+#ifndef UI_TAIL_H
+#define UI_TAIL_H
+
+#include <stdint.h>
+
+#include "runview.h"
+
+typedef struct run_tail {
+    char dir[512];
+    long long csv_off;    /* bytes of metrics.csv consumed */
+    char *line;           /* a partial line carried to the next poll */
+    size_t line_len, line_cap;
+    int have_header;
+    int layers, moe_layers, experts;
+    float *arrays;        /* storage behind the parsed row's per-layer arrays */
+    long long ev_off;
+    int finished, stopped, diverged, failed;
+    int64_t diverged_step;
+    double last_row_ms;   /* when the last row arrived (monotonic ms) */
+    int bad_lines;
+} run_tail;
+
+/* Checks that dir exists and reads config.yaml when there is one. Returns 0, or -1 with
+ * msg set. */
+int tail_open(run_tail *t, const char *dir, ui_run *rv, char *msg, int msglen);
+/* Read what was appended since the last poll. Returns 1 when anything changed. */
+int tail_poll(run_tail *t, ui_run *rv);
+void tail_close(run_tail *t);
+
+#endif

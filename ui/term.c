@@ -1,0 +1,351 @@
+#include "term.h"
+
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <ncursesw/curses.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* State the signal handlers need: whether curses owns the terminal. */
+static volatile sig_atomic_t curses_on;
+static volatile sig_atomic_t quit_sig;
+static SCREEN *screen;
+static FILE *out_stream;
+static long long *bytes_counter;
+
+double term_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void restore_terminal(void)
+{
+    if (curses_on) {
+        curses_on = 0;
+        endwin();
+    }
+}
+
+static void on_crash(int sig)
+{
+    restore_terminal();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void on_quit(int sig)
+{
+    if (quit_sig) { /* asked twice: stop waiting for a clean shutdown */
+        on_crash(sig);
+        return;
+    }
+    quit_sig = sig;
+}
+
+int term_quit_signal(void) { return quit_sig; }
+
+void term_reraise(int sig)
+{
+    restore_terminal();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_handlers(void)
+{
+    static const int crash[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
+    static const int quit[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_crash;
+    sa.sa_flags = SA_RESETHAND;
+    for (size_t i = 0; i < sizeof crash / sizeof *crash; i++) sigaction(crash[i], &sa, NULL);
+    sa.sa_handler = on_quit;
+    sa.sa_flags = 0;
+    for (size_t i = 0; i < sizeof quit / sizeof *quit; i++) sigaction(quit[i], &sa, NULL);
+    atexit(restore_terminal);
+}
+
+/* The output stream: stdout's descriptor, counting what goes through. */
+static ssize_t counted_write(void *cookie, const char *buf, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = write(STDOUT_FILENO, buf + done, n - done);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)k;
+    }
+    if (cookie) *(long long *)cookie += (long long)n;
+    return (ssize_t)n;
+}
+
+int term_parse_opt(ui_term_opts *o, int argc, char **argv, int *i, char *msg, int msglen)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "--ascii")) {
+        o->ascii = 1;
+        return 1;
+    }
+    if (!strcmp(a, "--no-color") || !strcmp(a, "--no-colour")) {
+        o->no_color = 1;
+        return 1;
+    }
+    const char **dst = !strcmp(a, "--glyphs") ? &o->glyphs : !strcmp(a, "--colors") ? &o->colors : NULL;
+    if (!dst) return 0;
+    if (*i + 1 >= argc) {
+        snprintf(msg, (size_t)msglen, "%s needs a value", a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    int ok = dst == &o->glyphs ? (!strcmp(v, "braille") || !strcmp(v, "block") || !strcmp(v, "ascii"))
+                               : (!strcmp(v, "256") || !strcmp(v, "8") || !strcmp(v, "mono"));
+    if (!ok) {
+        snprintf(msg, (size_t)msglen, "%s: expected %s, got '%s'", a,
+                 dst == &o->glyphs ? "braille, block or ascii" : "256, 8 or mono", v);
+        return -1;
+    }
+    *dst = v;
+    return 1;
+}
+
+/* Colours of the roles: fg in 256 colours, fg in 8 colours, attributes (all modes) and
+ * extra attributes without colour. -1 = the terminal's default. */
+typedef struct role_style {
+    short fg256, fg8;
+    short bg256, bg8;
+    attr_t attr, mono;
+} role_style;
+
+static role_style style_of(int role)
+{
+    static const short series256[8] = {39, 208, 76, 199, 226, 51, 141, 250};
+    static const short series8[8] = {COLOR_BLUE, COLOR_YELLOW, COLOR_GREEN, COLOR_MAGENTA,
+                                     COLOR_CYAN, COLOR_RED, COLOR_WHITE, COLOR_BLUE};
+    /* cold to hot: navy, blue, cyan, green, yellow, orange, red */
+    static const short heat256[16] = {17, 18, 19, 20, 26, 32, 38, 44, 43, 41, 76, 112, 184, 214, 208, 196};
+    static const short heat8[16] = {COLOR_BLUE,  COLOR_BLUE,   COLOR_BLUE,   COLOR_CYAN,
+                                    COLOR_CYAN,  COLOR_CYAN,   COLOR_GREEN,  COLOR_GREEN,
+                                    COLOR_GREEN, COLOR_YELLOW, COLOR_YELLOW, COLOR_YELLOW,
+                                    COLOR_RED,   COLOR_RED,    COLOR_RED,    COLOR_MAGENTA};
+    role_style s = {-1, -1, -1, -1, 0, 0};
+    if (role >= ROLE_SERIES0 && role < ROLE_SERIES0 + UI_SERIES_COLOURS) {
+        s.fg256 = series256[role - ROLE_SERIES0];
+        s.fg8 = series8[role - ROLE_SERIES0];
+        return s;
+    }
+    if (role >= ROLE_FAINT0 && role < ROLE_FAINT0 + UI_SERIES_COLOURS) {
+        s.fg256 = series256[role - ROLE_FAINT0];
+        s.fg8 = series8[role - ROLE_FAINT0];
+        s.attr = A_DIM;
+        s.mono = A_DIM;
+        return s;
+    }
+    if (role >= ROLE_HEAT0 && role < ROLE_HEAT0 + UI_HEAT_LEVELS) {
+        int k = role - ROLE_HEAT0;
+        s.fg256 = heat256[k];
+        s.fg8 = heat8[k];
+        if (k % 3 == 2) s.attr = A_BOLD; /* brighter step of the 8-colour ramp */
+        return s;
+    }
+    switch (role) {
+    case ROLE_DIM: s.fg256 = 244; s.fg8 = COLOR_WHITE; s.attr = A_DIM; s.mono = A_DIM; break;
+    case ROLE_TITLE: s.fg256 = 75; s.fg8 = COLOR_CYAN; s.attr = A_BOLD; s.mono = A_BOLD; break;
+    case ROLE_FOCUS: s.fg256 = 16; s.bg256 = 75; s.fg8 = COLOR_BLACK; s.bg8 = COLOR_CYAN;
+        s.attr = A_BOLD; s.mono = A_REVERSE | A_BOLD; break;
+    case ROLE_AXIS: s.fg256 = 245; s.fg8 = COLOR_WHITE; break;
+    case ROLE_SELECT: s.attr = A_REVERSE; s.mono = A_REVERSE; break;
+    case ROLE_EDIT: s.fg256 = 16; s.bg256 = 220; s.fg8 = COLOR_BLACK; s.bg8 = COLOR_YELLOW;
+        s.mono = A_REVERSE | A_UNDERLINE; break;
+    case ROLE_ERROR: s.fg256 = 196; s.fg8 = COLOR_RED; s.attr = A_BOLD; s.mono = A_BOLD; break;
+    case ROLE_OK: s.fg256 = 76; s.fg8 = COLOR_GREEN; break;
+    case ROLE_KEY: s.fg256 = 220; s.fg8 = COLOR_YELLOW; s.attr = A_BOLD; s.mono = A_BOLD; break;
+    case ROLE_FLOOR: s.fg256 = 244; s.fg8 = COLOR_WHITE; s.mono = A_DIM; break;
+    case ROLE_VAL: s.fg256 = 231; s.fg8 = COLOR_WHITE; s.attr = A_BOLD; s.mono = A_BOLD; break;
+    case ROLE_READY: s.fg256 = 250; s.fg8 = COLOR_WHITE; break;
+    case ROLE_RUNNING: s.fg256 = 76; s.fg8 = COLOR_GREEN; s.attr = A_BOLD; break;
+    case ROLE_PAUSED: s.fg256 = 220; s.fg8 = COLOR_YELLOW; s.attr = A_BOLD; s.mono = A_UNDERLINE; break;
+    case ROLE_FINISHED: s.fg256 = 75; s.fg8 = COLOR_CYAN; break;
+    case ROLE_DIVERGED: s.fg256 = 196; s.fg8 = COLOR_RED; s.attr = A_BOLD;
+        s.mono = A_BOLD | A_REVERSE; break;
+    case ROLE_STOPPED: s.fg256 = 244; s.fg8 = COLOR_WHITE; break;
+    case ROLE_FAILED: s.fg256 = 201; s.fg8 = COLOR_MAGENTA; s.attr = A_BOLD;
+        s.mono = A_BOLD | A_REVERSE; break;
+    default: break;
+    }
+    return s;
+}
+
+static attr_t role_attr[ROLE_COUNT];
+static short role_pair[ROLE_COUNT];
+
+static void init_palette(ui_term *t)
+{
+    for (int r = 0; r < ROLE_COUNT; r++) {
+        role_style s = style_of(r);
+        role_pair[r] = 0;
+        if (t->colours == UI_COLOUR_MONO) {
+            role_attr[r] = s.mono;
+            continue;
+        }
+        role_attr[r] = s.attr;
+        short fg = t->colours == UI_COLOUR_256 ? s.fg256 : s.fg8;
+        short bg = t->colours == UI_COLOUR_256 ? s.bg256 : s.bg8;
+        if (r == ROLE_NORMAL || (fg < 0 && bg < 0)) continue;
+        if (r + 1 < COLOR_PAIRS && init_pair((short)(r + 1), fg, bg) == OK) role_pair[r] = (short)(r + 1);
+    }
+}
+
+static ui_glyphs pick_glyphs(const ui_term_opts *o)
+{
+    if (o->ascii) return UI_GLYPH_ASCII;
+    if (o->glyphs) {
+        if (!strcmp(o->glyphs, "ascii")) return UI_GLYPH_ASCII;
+        if (!strcmp(o->glyphs, "block")) return UI_GLYPH_BLOCK;
+        return UI_GLYPH_BRAILLE;
+    }
+    const char *cs = nl_langinfo(CODESET);
+    if (!cs || (strcasecmp(cs, "UTF-8") && strcasecmp(cs, "utf8"))) return UI_GLYPH_ASCII;
+    /* the Linux console's fonts have block elements but no braille */
+    const char *term = getenv("TERM");
+    if (term && !strncmp(term, "linux", 5)) return UI_GLYPH_BLOCK;
+    return UI_GLYPH_BRAILLE;
+}
+
+int term_open(ui_term *t, const ui_term_opts *o, char *msg, int msglen)
+{
+    memset(t, 0, sizeof *t);
+    setlocale(LC_ALL, "");
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        snprintf(msg, (size_t)msglen, "the lab needs a terminal (stdin and stdout must be a tty)");
+        return -1;
+    }
+    t->glyphs = pick_glyphs(o);
+    bytes_counter = &t->bytes_out;
+    cookie_io_functions_t io = {NULL, counted_write, NULL, NULL};
+    out_stream = fopencookie(bytes_counter, "w", io);
+    if (!out_stream) {
+        snprintf(msg, (size_t)msglen, "cannot open the terminal output");
+        return -1;
+    }
+    setvbuf(out_stream, NULL, _IOFBF, 1 << 16);
+    install_handlers();
+    screen = newterm(NULL, out_stream, stdin);
+    if (!screen) {
+        fclose(out_stream);
+        out_stream = NULL;
+        snprintf(msg, (size_t)msglen, "cannot start the terminal (TERM=%s)", getenv("TERM") ? getenv("TERM") : "");
+        return -1;
+    }
+    set_term(screen);
+    curses_on = 1;
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    set_escdelay(25);
+    curs_set(0);
+    t->colours = UI_COLOUR_MONO;
+    const char *nc = getenv("NO_COLOR");
+    int want_colour = !o->no_color && !(nc && *nc) && !(o->colors && !strcmp(o->colors, "mono"));
+    if (want_colour && has_colors() && start_color() == OK) {
+        use_default_colors();
+        t->colours = COLORS >= 256 ? UI_COLOUR_256 : COLORS >= 8 ? UI_COLOUR_8 : UI_COLOUR_MONO;
+        if (o->colors && !strcmp(o->colors, "8") && t->colours == UI_COLOUR_256) t->colours = UI_COLOUR_8;
+    }
+    init_palette(t);
+    getmaxyx(stdscr, t->h, t->w);
+    if (grid_init(&t->grid, t->w, t->h) != 0) {
+        term_close(t);
+        snprintf(msg, (size_t)msglen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void term_close(ui_term *t)
+{
+    restore_terminal();
+    if (screen) {
+        delscreen(screen);
+        screen = NULL;
+    }
+    if (out_stream) {
+        fclose(out_stream);
+        out_stream = NULL;
+    }
+    bytes_counter = NULL;
+    grid_free(&t->grid);
+}
+
+/* Without a UTF-8 locale only ASCII can be shown: the few non-ASCII characters of the
+ * interface get a look-alike, anything else a '?'. */
+static wchar_t ascii_fold(wchar_t c)
+{
+    if (c < 128) return c;
+    switch (c) {
+    case L'─': case L'━': case L'╌': case L'—': case L'–': return L'-';
+    case L'│': return L'|';
+    case L'┌': case L'┐': case L'└': case L'┘': case L'┤': case L'┬': case L'┴': case L'├': return L'+';
+    case L'•': case L'●': return L'o';
+    case L'█': case L'▓': return L'#';
+    case L'▶': case L'›': return L'>';
+    case L'×': return L'x';
+    case L'…': return L'.';
+    case L'▲': return L'^';
+    case L'▼': return L'v';
+    default: return L'?';
+    }
+}
+
+void term_blit(ui_term *t)
+{
+    ui_grid *g = &t->grid;
+    int ascii = t->glyphs == UI_GLYPH_ASCII;
+    for (int y = 0; y < g->h && y < t->h; y++) {
+        for (int x = 0; x < g->w && x < t->w; x++) {
+            const ui_cell *c = &g->cells[(size_t)y * g->w + x];
+            wchar_t wc[2] = {ascii ? ascii_fold(c->ch) : c->ch, 0};
+            if (wc[0] < 32) wc[0] = L' ';
+            attr_t a = c->role < ROLE_COUNT ? role_attr[c->role] : 0;
+            short pair = c->role < ROLE_COUNT ? role_pair[c->role] : 0;
+            if (c->attr & UI_A_BOLD) a |= A_BOLD;
+            if (c->attr & UI_A_REVERSE) a |= A_REVERSE;
+            if (c->attr & UI_A_UNDERLINE) a |= A_UNDERLINE;
+            if (c->attr & UI_A_DIM) a |= A_DIM;
+            cchar_t cc;
+            setcchar(&cc, wc, a, pair, NULL);
+            mvadd_wch(y, x, &cc);
+        }
+    }
+    refresh();
+    fflush(out_stream);
+}
+
+int term_key(ui_term *t, int timeout_ms)
+{
+    timeout(timeout_ms < 0 ? 0 : timeout_ms);
+    wint_t ch;
+    int r = get_wch(&ch);
+    if (r == ERR) return UI_KEY_NONE;
+    if (r == KEY_CODE_YES) {
+        if (ch == KEY_RESIZE) {
+            getmaxyx(stdscr, t->h, t->w);
+            grid_resize(&t->grid, t->w, t->h);
+            clear();
+        }
+        return UI_KEY((int)ch);
+    }
+    return (int)ch;
+}
