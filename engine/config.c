@@ -542,7 +542,8 @@ static int bad_value(const key_spec *s, const char *value, nl_error *err)
     if (!*value) return nl_fail(err, NL_ERR_USAGE, "%s: expected %s, got nothing", s->key, want);
     const char *hint = NULL;
     if (s->choices) {
-        /* a near choice, e.g. "postnorm" is not one but "post" is close to "psot" */
+        /* a hint: a choice close in spelling ("rmsnrom"), else the longest choice the value
+         * begins with ("postnorm") */
         const char *names[16];
         char store[16][32];
         int n = 0;
@@ -551,7 +552,16 @@ static int bad_value(const key_spec *s, const char *value, nl_error *err)
             if (strcmp(store[n], "?") == 0) break;
             names[n] = store[n];
         }
-        hint = nl_config_suggest(value, names, n);
+        size_t best = 0;
+        for (int i = 0; i < n; i++) {
+            size_t len = strlen(names[i]);
+            if (strncmp(value, names[i], len) == 0 && len > best) {
+                best = len;
+                hint = names[i];
+            }
+        }
+        const char *near = nl_config_suggest(value, names, n);
+        if (near) hint = near;
         if (hint)
             return nl_fail(err, NL_ERR_USAGE, "%s: expected %s, got '%.200s' (did you mean '%s'?)",
                            s->key, want, value, hint);
