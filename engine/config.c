@@ -51,21 +51,43 @@ static const char *const pos_names[] = {"learned", "rope"};
 static const char *const init_names[] = {"normal", "megatron", "deepnorm"};
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 
-#define NAME_OF(table, i)                                                                         \
+#define NAME_OF(table, i)                                                                          \
     ((int)(i) >= 0 && (int)(i) < (int)(sizeof table / sizeof table[0]) ? table[(int)(i)] : "?")
 
-const char *nl_placement_name(nl_placement p) { return NAME_OF(placement_names, p); }
-const char *nl_placement_summary(nl_placement p) { return NAME_OF(placement_summaries, p); }
-const char *nl_norm_name(nl_norm_kind k) { return NAME_OF(norm_names, k); }
-const char *nl_ffn_name(nl_ffn_kind k) { return NAME_OF(ffn_names, k); }
-const char *nl_pos_name(nl_pos_kind k) { return NAME_OF(pos_names, k); }
-const char *nl_init_name(nl_init_kind k) { return NAME_OF(init_names, k); }
-const char *nl_schedule_name(nl_schedule s) { return NAME_OF(schedule_names, s); }
+const char *nl_placement_name(nl_placement p)
+{
+    return NAME_OF(placement_names, p);
+}
+const char *nl_placement_summary(nl_placement p)
+{
+    return NAME_OF(placement_summaries, p);
+}
+const char *nl_norm_name(nl_norm_kind k)
+{
+    return NAME_OF(norm_names, k);
+}
+const char *nl_ffn_name(nl_ffn_kind k)
+{
+    return NAME_OF(ffn_names, k);
+}
+const char *nl_pos_name(nl_pos_kind k)
+{
+    return NAME_OF(pos_names, k);
+}
+const char *nl_init_name(nl_init_kind k)
+{
+    return NAME_OF(init_names, k);
+}
+const char *nl_schedule_name(nl_schedule s)
+{
+    return NAME_OF(schedule_names, s);
+}
 
 int nl_placement_from_name(const char *s)
 {
     for (int i = 0; s && i < NL_PLACE_COUNT; i++)
-        if (strcmp(s, placement_names[i]) == 0) return i;
+        if (strcmp(s, placement_names[i]) == 0)
+            return i;
     return -1;
 }
 
@@ -96,6 +118,7 @@ typedef struct key_spec {
     const char *help;
 } key_spec;
 
+/* clang-format off */
 #define OFF(f) offsetof(nl_config, f)
 #define SIZE(f) sizeof(((nl_config *)0)->f)
 #define INT_IN(k, f, a, b, h) {k, T_INT, OFF(f), 0, a, b, B_IN, B_IN, NULL, h}
@@ -174,11 +197,12 @@ static const key_spec KEYS[] = {
     CHOICE("train.device", train.device, DEVICE_CHOICES, "compute device"),
     CHOICE("train.precision", train.precision, PRECISION_CHOICES, "matmul precision (CUDA)"),
     INT_GE("train.ckpt_every", train.ckpt_every, 0, "checkpoint every N steps (0 = at the end)"),
-    INT_GE("train.keep_ckpts", train.keep_ckpts, 1, "checkpoints kept"),
+    INT_GE("train.keep_ckpts", train.keep_ckpts, 0, "checkpoints kept (0 = all)"),
     INT_GE("train.log_every", train.log_every, 1, "progress line every N steps (no terminal)"),
-    FLT("train.diverge_factor", train.diverge_factor, 1, B_EX, 0, B_NONE,
-        "diverged when loss > factor x initial loss ..."),
-    INT_GE("train.diverge_patience", train.diverge_patience, 1, "... for this many steps"),
+    FLT("train.diverge_factor", train.diverge_factor, 0, B_IN, 0, B_NONE,
+        "diverged when loss > factor x initial loss (0 = off) ..."),
+    INT_GE("train.diverge_patience", train.diverge_patience, 0,
+           "... for this many steps (0 = only NaN/Inf)"),
 
     {"data.source", T_SOURCE, OFF(data.source), SIZE(data.source), 0, 0, B_NONE, B_NONE, NULL,
      "markov | text:PATH | tokens:PATH"},
@@ -188,6 +212,7 @@ static const key_spec KEYS[] = {
     U64("data.seed", data.seed, "markov: seed of the chain"),
     FLT("data.val_fraction", data.val_fraction, 0, B_EX, 0.5, B_IN, "held-out fraction"),
 };
+/* clang-format on */
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
 /* Paths that are not scalar keys but are valid YAML keys. */
@@ -196,7 +221,8 @@ static const char *const LIST_PATHS[] = {"model.custom.layers", "runs"};
 static const key_spec *find_key(const char *key)
 {
     for (int i = 0; i < N_KEYS; i++)
-        if (strcmp(KEYS[i].key, key) == 0) return &KEYS[i];
+        if (strcmp(KEYS[i].key, key) == 0)
+            return &KEYS[i];
     return NULL;
 }
 
@@ -210,14 +236,24 @@ static void fill_key_infos(void)
         const char *kind = "string";
         switch (s->type) {
         case T_INT:
-        case T_U64: kind = "int"; break;
-        case T_FLOAT: kind = "float"; break;
-        case T_BOOL: kind = "bool"; break;
+        case T_U64:
+            kind = "int";
+            break;
+        case T_FLOAT:
+            kind = "float";
+            break;
+        case T_BOOL:
+            kind = "bool";
+            break;
         case T_ENUM:
         case T_CHOICE:
-        case T_TRI: kind = "enum"; break;
+        case T_TRI:
+            kind = "enum";
+            break;
         case T_NAME:
-        case T_SOURCE: kind = "string"; break;
+        case T_SOURCE:
+            kind = "string";
+            break;
         }
         key_infos[i] = (nl_config_key_info){s->key, kind, s->choices, s->help};
     }
@@ -226,19 +262,25 @@ static void fill_key_infos(void)
 const nl_config_key_info *nl_config_keys(int *count)
 {
     pthread_once(&key_infos_once, fill_key_infos);
-    if (count) *count = N_KEYS;
+    if (count)
+        *count = N_KEYS;
     return key_infos;
 }
 
 nl_path_class nl_config_path_class(const char *path)
 {
-    if (find_key(path)) return NL_PATH_KEY;
-    if (strcmp(path, "model.custom.layers") == 0) return NL_PATH_OVERRIDES;
-    if (strcmp(path, "runs") == 0) return NL_PATH_RUNS;
+    if (find_key(path))
+        return NL_PATH_KEY;
+    if (strcmp(path, "model.custom.layers") == 0)
+        return NL_PATH_OVERRIDES;
+    if (strcmp(path, "runs") == 0)
+        return NL_PATH_RUNS;
     size_t n = strlen(path);
-    if (n == 0) return NL_PATH_UNKNOWN;
+    if (n == 0)
+        return NL_PATH_UNKNOWN;
     for (int i = 0; i < N_KEYS; i++)
-        if (strncmp(KEYS[i].key, path, n) == 0 && KEYS[i].key[n] == '.') return NL_PATH_SECTION;
+        if (strncmp(KEYS[i].key, path, n) == 0 && KEYS[i].key[n] == '.')
+            return NL_PATH_SECTION;
     return NL_PATH_UNKNOWN;
 }
 
@@ -249,17 +291,21 @@ static int edit_distance(const char *a, const char *b)
 {
     enum { MAXN = 128 };
     int n = (int)strlen(a), m = (int)strlen(b);
-    if (n >= MAXN || m >= MAXN) return INT_MAX / 2;
+    if (n >= MAXN || m >= MAXN)
+        return INT_MAX / 2;
     int rows[3][MAXN];
     int *pp = rows[0], *p = rows[1], *cur = rows[2]; /* rows i-2, i-1, i */
-    for (int j = 0; j <= m; j++) p[j] = j;
+    for (int j = 0; j <= m; j++)
+        p[j] = j;
     for (int i = 1; i <= n; i++) {
         cur[0] = i;
         for (int j = 1; j <= m; j++) {
             int cost = a[i - 1] != b[j - 1];
             int v = p[j] + 1;
-            if (cur[j - 1] + 1 < v) v = cur[j - 1] + 1;
-            if (p[j - 1] + cost < v) v = p[j - 1] + cost;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (p[j - 1] + cost < v)
+                v = p[j - 1] + cost;
             if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
                 v = pp[j - 2] + 1;
             cur[j] = v;
@@ -297,9 +343,11 @@ typedef struct path_pool {
 
 static void pool_add(path_pool *p, const char *s, size_t len)
 {
-    if (len >= PATH_LEN || p->n >= MAX_PATHS) return;
+    if (len >= PATH_LEN || p->n >= MAX_PATHS)
+        return;
     for (int i = 0; i < p->n; i++)
-        if (strlen(p->path[i]) == len && strncmp(p->path[i], s, len) == 0) return;
+        if (strlen(p->path[i]) == len && strncmp(p->path[i], s, len) == 0)
+            return;
     memcpy(p->path[p->n], s, len);
     p->path[p->n][len] = '\0';
     p->n++;
@@ -315,7 +363,8 @@ static void pool_add_with_sections(path_pool *p, const char *s)
 static void all_paths(path_pool *p)
 {
     p->n = 0;
-    for (int i = 0; i < N_KEYS; i++) pool_add_with_sections(p, KEYS[i].key);
+    for (int i = 0; i < N_KEYS; i++)
+        pool_add_with_sections(p, KEYS[i].key);
     for (size_t i = 0; i < sizeof LIST_PATHS / sizeof LIST_PATHS[0]; i++)
         pool_add_with_sections(p, LIST_PATHS[i]);
 }
@@ -329,7 +378,8 @@ static const char *suggest_path(const char *path, path_pool *pool)
     size_t sec_len = dot ? (size_t)(dot - path) : 0;
     const char *last = dot ? dot + 1 : path;
     char section[PATH_LEN];
-    if (sec_len >= sizeof section) return NULL;
+    if (sec_len >= sizeof section)
+        return NULL;
     memcpy(section, path, sec_len);
     section[sec_len] = '\0';
 
@@ -349,15 +399,19 @@ static const char *suggest_path(const char *path, path_pool *pool)
         }
         const char *best = nl_config_suggest(last, lasts, n);
         for (int i = 0; best && i < n; i++)
-            if (lasts[i] == best) return cands[i];
+            if (lasts[i] == best)
+                return cands[i];
     } else {
-        for (int i = 0; i < pool->n; i++) cands[n++] = pool->path[i];
+        for (int i = 0; i < pool->n; i++)
+            cands[n++] = pool->path[i];
         const char *best = nl_config_suggest(path, cands, n);
-        if (best) return best;
+        if (best)
+            return best;
     }
     for (int i = 0; i < N_KEYS; i++) {
         const char *kdot = strrchr(KEYS[i].key, '.');
-        if (kdot && strcmp(kdot + 1, last) == 0) return KEYS[i].key;
+        if (kdot && strcmp(kdot + 1, last) == 0)
+            return KEYS[i].key;
     }
     return NULL;
 }
@@ -378,10 +432,13 @@ void nl_config_unknown_key(const char *path, char *buf, size_t len)
 /* Copy s without leading and trailing white space into buf. */
 static void trim_copy(const char *s, char *buf, size_t len)
 {
-    while (*s && isspace((unsigned char)*s)) s++;
+    while (*s && isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
-    if (n >= len) n = len - 1;
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= len)
+        n = len - 1;
     memcpy(buf, s, n);
     buf[n] = '\0';
 }
@@ -405,22 +462,26 @@ int nl_config_parse_bool(const char *s, bool *out)
 
 int nl_config_parse_number(const char *s, double *out)
 {
-    if (!*s || isspace((unsigned char)*s)) return -1;
+    if (!*s || isspace((unsigned char)*s))
+        return -1;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v)) return -1;
+    if (end == s || *end || !isfinite(v))
+        return -1;
     *out = v;
     return 0;
 }
 
 static int parse_int(const char *s, long long *out)
 {
-    if (!*s || isspace((unsigned char)*s)) return -1;
+    if (!*s || isspace((unsigned char)*s))
+        return -1;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno == ERANGE) return -1;
+    if (end == s || *end || errno == ERANGE)
+        return -1;
     *out = v;
     return 0;
 }
@@ -433,8 +494,10 @@ static int choice_index(const char *choices, const char *s)
     for (const char *p = choices; *p; i++) {
         const char *bar = strchr(p, '|');
         size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, s, n) == 0) return i;
-        if (!bar) break;
+        if (len == n && strncmp(p, s, n) == 0)
+            return i;
+        if (!bar)
+            break;
         p = bar + 1;
     }
     return -1;
@@ -446,7 +509,8 @@ static void choice_at(const char *choices, int i, char *buf, size_t len)
     const char *p = choices;
     for (; i > 0 && p; i--) {
         p = strchr(p, '|');
-        if (p) p++;
+        if (p)
+            p++;
     }
     if (!p) {
         snprintf(buf, len, "?");
@@ -481,13 +545,23 @@ static void expected_text(const key_spec *s, char *buf, size_t len)
     char range[64];
     range_text(s, range, sizeof range);
     switch (s->type) {
-    case T_INT: snprintf(buf, len, "an integer %s", range); break;
-    case T_U64: snprintf(buf, len, "a non-negative integer"); break;
-    case T_FLOAT: snprintf(buf, len, "a number %s", range); break;
-    case T_BOOL: snprintf(buf, len, "true or false"); break;
+    case T_INT:
+        snprintf(buf, len, "an integer %s", range);
+        break;
+    case T_U64:
+        snprintf(buf, len, "a non-negative integer");
+        break;
+    case T_FLOAT:
+        snprintf(buf, len, "a number %s", range);
+        break;
+    case T_BOOL:
+        snprintf(buf, len, "true or false");
+        break;
     case T_ENUM:
     case T_CHOICE:
-    case T_TRI: snprintf(buf, len, "one of %s", s->choices); break;
+    case T_TRI:
+        snprintf(buf, len, "one of %s", s->choices);
+        break;
     case T_NAME:
         snprintf(buf, len, "a name of 1 to %d letters, digits or . _ - + = , (not starting with .)",
                  (int)s->size - 1);
@@ -510,28 +584,38 @@ void nl_config_expected(const char *key, char *buf, size_t len)
 
 static bool in_range(const key_spec *s, double v)
 {
-    if (s->lo_b == B_IN && !(v >= s->lo)) return false;
-    if (s->lo_b == B_EX && !(v > s->lo)) return false;
-    if (s->hi_b == B_IN && !(v <= s->hi)) return false;
-    if (s->hi_b == B_EX && !(v < s->hi)) return false;
+    if (s->lo_b == B_IN && !(v >= s->lo))
+        return false;
+    if (s->lo_b == B_EX && !(v > s->lo))
+        return false;
+    if (s->hi_b == B_IN && !(v <= s->hi))
+        return false;
+    if (s->hi_b == B_EX && !(v < s->hi))
+        return false;
     return true;
 }
 
 static bool valid_name(const char *v, size_t size)
 {
     size_t n = strlen(v);
-    if (n == 0 || n >= size || v[0] == '.') return false;
+    if (n == 0 || n >= size || v[0] == '.')
+        return false;
     for (const char *p = v; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("._-+=,", *p)) return false;
+        if (!isalnum((unsigned char)*p) && !strchr("._-+=,", *p))
+            return false;
     return true;
 }
 
 static bool valid_source(const char *v, size_t size)
 {
-    if (strlen(v) >= size) return false;
-    if (strcmp(v, "markov") == 0) return true;
-    if (strncmp(v, "text:", 5) == 0) return v[5] != '\0';
-    if (strncmp(v, "tokens:", 7) == 0) return v[7] != '\0';
+    if (strlen(v) >= size)
+        return false;
+    if (strcmp(v, "markov") == 0)
+        return true;
+    if (strncmp(v, "text:", 5) == 0)
+        return v[5] != '\0';
+    if (strncmp(v, "tokens:", 7) == 0)
+        return v[7] != '\0';
     return false;
 }
 
@@ -539,7 +623,8 @@ static int bad_value(const key_spec *s, const char *value, nl_error *err)
 {
     char want[160];
     expected_text(s, want, sizeof want);
-    if (!*value) return nl_fail(err, NL_ERR_USAGE, "%s: expected %s, got nothing", s->key, want);
+    if (!*value)
+        return nl_fail(err, NL_ERR_USAGE, "%s: expected %s, got nothing", s->key, want);
     const char *hint = NULL;
     if (s->choices) {
         /* a hint: a choice close in spelling ("rmsnrom"), else the longest choice the value
@@ -549,7 +634,8 @@ static int bad_value(const key_spec *s, const char *value, nl_error *err)
         int n = 0;
         for (; n < 16; n++) {
             choice_at(s->choices, n, store[n], sizeof store[n]);
-            if (strcmp(store[n], "?") == 0) break;
+            if (strcmp(store[n], "?") == 0)
+                break;
             names[n] = store[n];
         }
         size_t best = 0;
@@ -561,7 +647,8 @@ static int bad_value(const key_spec *s, const char *value, nl_error *err)
             }
         }
         const char *near = nl_config_suggest(value, names, n);
-        if (near) hint = near;
+        if (near)
+            hint = near;
         if (hint)
             return nl_fail(err, NL_ERR_USAGE, "%s: expected %s, got '%.200s' (did you mean '%s'?)",
                            s->key, want, value, hint);
@@ -586,33 +673,39 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
         char *end;
         errno = 0;
         unsigned long long v = strtoull(value, &end, 10);
-        if (end == value || *end || errno == ERANGE) return bad_value(s, value, err);
+        if (end == value || *end || errno == ERANGE)
+            return bad_value(s, value, err);
         *(uint64_t *)field = (uint64_t)v;
         return 0;
     }
     case T_FLOAT: {
         double d;
-        if (nl_config_parse_number(value, &d)) return bad_value(s, value, err);
+        if (nl_config_parse_number(value, &d))
+            return bad_value(s, value, err);
         float f = (float)d;
         /* the range applies to the stored float: 0.99999999 rounds to 1 */
-        if (!isfinite(f) || !in_range(s, (double)f)) return bad_value(s, value, err);
-        *(float *)field = f;
+        if (!isfinite(f) || !in_range(s, (double)f))
+            return bad_value(s, value, err);
+        memcpy(field, &f, sizeof f);
         return 0;
     }
     case T_BOOL: {
         bool b;
-        if (nl_config_parse_bool(value, &b)) return bad_value(s, value, err);
+        if (nl_config_parse_bool(value, &b))
+            return bad_value(s, value, err);
         *(bool *)field = b;
         return 0;
     }
     case T_ENUM: {
         int i = choice_index(s->choices, value);
-        if (i < 0) return bad_value(s, value, err);
+        if (i < 0)
+            return bad_value(s, value, err);
         *(int *)field = i;
         return 0;
     }
     case T_CHOICE: {
-        if (choice_index(s->choices, value) < 0) return bad_value(s, value, err);
+        if (choice_index(s->choices, value) < 0)
+            return bad_value(s, value, err);
         memset(field, 0, s->size);
         snprintf(field, s->size, "%s", value);
         return 0;
@@ -630,7 +723,8 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
     case T_NAME:
     case T_SOURCE: {
         bool ok = s->type == T_NAME ? valid_name(value, s->size) : valid_source(value, s->size);
-        if (!ok) return bad_value(s, value, err);
+        if (!ok)
+            return bad_value(s, value, err);
         memset(field, 0, s->size); /* whole-struct comparisons see no stale bytes */
         memcpy(field, value, strlen(value));
         return 0;
@@ -643,7 +737,8 @@ int nl_config_set(nl_config *c, const char *key, const char *value, nl_error *er
 {
     char k[128], v[1024];
     trim_copy(key ? key : "", k, sizeof k);
-    if (!value) value = "";
+    if (!value)
+        value = "";
     if (strlen(value) >= sizeof v)
         return nl_fail(err, NL_ERR_USAGE, "%s: value too long (%zu characters)", k, strlen(value));
     trim_copy(value, v, sizeof v);
@@ -673,7 +768,8 @@ int nl_config_set_kv(nl_config *c, const char *kv, nl_error *err)
                        kv ? kv : "");
     char key[128];
     size_t n = (size_t)(eq - kv);
-    if (n >= sizeof key) return nl_fail(err, NL_ERR_USAGE, "key too long in '%.300s'", kv);
+    if (n >= sizeof key)
+        return nl_fail(err, NL_ERR_USAGE, "key too long in '%.300s'", kv);
     memcpy(key, kv, n);
     key[n] = '\0';
     return nl_config_set(c, key, eq + 1, err);
@@ -686,7 +782,8 @@ static void format_float(float v, char *buf, size_t len)
 {
     for (int p = 6; p <= 9; p++) {
         snprintf(buf, len, "%.*g", p, (double)v);
-        if ((float)strtod(buf, NULL) == v) return;
+        if ((float)strtod(buf, NULL) == v)
+            return;
     }
 }
 
@@ -694,11 +791,24 @@ static void get_value(const nl_config *c, const key_spec *s, char *buf, size_t l
 {
     const char *field = (const char *)c + s->off;
     switch (s->type) {
-    case T_INT: snprintf(buf, len, "%d", *(const int *)field); break;
-    case T_U64: snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field); break;
-    case T_FLOAT: format_float(*(const float *)field, buf, len); break;
-    case T_BOOL: snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false"); break;
-    case T_ENUM: choice_at(s->choices, *(const int *)field, buf, len); break;
+    case T_INT:
+        snprintf(buf, len, "%d", *(const int *)field);
+        break;
+    case T_U64:
+        snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case T_FLOAT: {
+        float f;
+        memcpy(&f, field, sizeof f);
+        format_float(f, buf, len);
+        break;
+    }
+    case T_BOOL:
+        snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false");
+        break;
+    case T_ENUM:
+        choice_at(s->choices, *(const int *)field, buf, len);
+        break;
     case T_TRI: {
         int v = *(const int *)field;
         snprintf(buf, len, "%s", v < 0 ? "auto" : v ? "true" : "false");
@@ -706,7 +816,9 @@ static void get_value(const nl_config *c, const key_spec *s, char *buf, size_t l
     }
     case T_CHOICE:
     case T_NAME:
-    case T_SOURCE: snprintf(buf, len, "%.*s", (int)s->size, field); break;
+    case T_SOURCE:
+        snprintf(buf, len, "%.*s", (int)s->size, field);
+        break;
     }
 }
 
@@ -718,7 +830,8 @@ int nl_config_get(const nl_config *c, const char *key, char *buf, int buflen, nl
         nl_config_unknown_key(key ? key : "", msg, sizeof msg);
         return nl_fail(err, NL_ERR_USAGE, "%s", msg);
     }
-    if (buflen <= 0) return nl_fail(err, NL_ERR_USAGE, "%s: no room for the value", key);
+    if (buflen <= 0)
+        return nl_fail(err, NL_ERR_USAGE, "%s: no room for the value", key);
     get_value(c, s, buf, (size_t)buflen);
     return 0;
 }
@@ -795,15 +908,19 @@ void nl_config_defaults(nl_config *c)
 
 int nl_config_vocab(const nl_config *c)
 {
-    if (c->model.vocab > 0) return c->model.vocab;
-    if (strncmp(c->data.source, "text:", 5) == 0) return 256;
-    if (strncmp(c->data.source, "tokens:", 7) == 0) return 0; /* the token file decides */
+    if (c->model.vocab > 0)
+        return c->model.vocab;
+    if (strncmp(c->data.source, "text:", 5) == 0)
+        return 256;
+    if (strncmp(c->data.source, "tokens:", 7) == 0)
+        return 0; /* the token file decides */
     return c->data.vocab;
 }
 
 int nl_config_ffn_hidden(const nl_config *c)
 {
-    if (c->model.ffn_hidden > 0) return c->model.ffn_hidden;
+    if (c->model.ffn_hidden > 0)
+        return c->model.ffn_hidden;
     int d = c->model.d_model;
     if (c->model.ffn == NL_FFN_SWIGLU) {
         /* the multiple of 32 nearest 8d/3: round(8d / 96) * 32 = round(d / 12) * 32 */
@@ -848,8 +965,8 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
     }
     const char *src = c->data.source;
     if (!valid_source(src, sizeof c->data.source)) {
-        nl_fail(err, NL_ERR_USAGE, "data.source: expected markov, text:PATH or tokens:PATH, got '%s'",
-                src);
+        nl_fail(err, NL_ERR_USAGE,
+                "data.source: expected markov, text:PATH or tokens:PATH, got '%s'", src);
         return fault(f, "data.source", NULL, -1);
     }
     if (strcmp(src, "markov") == 0) {
@@ -920,19 +1037,24 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
     return 0;
 }
 
-int nl_config_validate(const nl_config *c, nl_error *err) { return nl_config_check(c, err, NULL); }
+int nl_config_validate(const nl_config *c, nl_error *err)
+{
+    return nl_config_check(c, err, NULL);
+}
 
 /* ---- races ------------------------------------------------------------------------------- */
 
 int nl_config_apply_race_sets(const nl_config *base, int i, nl_config *out, int *bad_set,
                               nl_error *err)
 {
-    if (bad_set) *bad_set = -1;
+    if (bad_set)
+        *bad_set = -1;
     if (i < 0 || i >= base->n_runs)
         return nl_fail(err, NL_ERR_USAGE, "race entry %d does not exist (the race has %d)", i,
                        base->n_runs);
     const nl_race_entry *e = &base->runs[i];
-    if (out != base) memcpy(out, base, sizeof *out);
+    if (out != base)
+        memcpy(out, base, sizeof *out);
     /* out may alias base, so keep the entry's text before the race list is cleared */
     nl_race_entry entry = *e;
     out->n_runs = 0;
@@ -940,7 +1062,8 @@ int nl_config_apply_race_sets(const nl_config *base, int i, nl_config *out, int 
     for (int j = 0; j < entry.n_set && j < 32; j++) {
         nl_error e2 = {0};
         if (nl_config_set(out, entry.set_key[j], entry.set_val[j], &e2)) {
-            if (bad_set) *bad_set = j;
+            if (bad_set)
+                *bad_set = j;
             return nl_fail(err, NL_ERR_USAGE, "runs[%d] '%s': %s", i, entry.name, e2.msg);
         }
     }
@@ -953,7 +1076,8 @@ int nl_config_apply_race_sets(const nl_config *base, int i, nl_config *out, int 
 int nl_config_race_entry(const nl_config *base, int i, nl_config *out, nl_error *err)
 {
     int rc = nl_config_apply_race_sets(base, i, out, NULL, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     nl_error e = {0};
     if (nl_config_check(out, &e, NULL))
         return nl_fail(err, NL_ERR_USAGE, "runs[%d] '%s': %s", i, out->name, e.msg);
@@ -971,7 +1095,8 @@ typedef struct strbuf {
 static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(strbuf *b, const char *fmt, ...)
 {
-    if (b->failed) return;
+    if (b->failed)
+        return;
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -986,7 +1111,8 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
             return;
         }
         size_t cap = b->cap ? b->cap : 4096;
-        while (cap <= b->len + (size_t)n) cap *= 2;
+        while (cap <= b->len + (size_t)n)
+            cap *= 2;
         char *s = realloc(b->s, cap);
         if (!s) {
             b->failed = true;
@@ -1000,13 +1126,14 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
 /* A string as a plain scalar when it cannot be read as anything else, else double-quoted. */
 static void sb_string(strbuf *b, const char *s)
 {
-    static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "null", "y",
-                                        "n"};
+    static const char *const words[] = {"true", "false", "yes", "no", "on",
+                                        "off",  "null",  "y",   "n"};
     bool plain = isalpha((unsigned char)s[0]) || s[0] == '/' || s[0] == '_';
     for (const char *p = s; plain && *p; p++)
         plain = isalnum((unsigned char)*p) || strchr("_./:+-=,@", *p);
     for (size_t i = 0; plain && i < sizeof words / sizeof words[0]; i++)
-        if (strcasecmp(s, words[i]) == 0) plain = false;
+        if (strcasecmp(s, words[i]) == 0)
+            plain = false;
     if (plain) {
         sb_printf(b, "%s", s);
         return;
@@ -1030,7 +1157,8 @@ static void sb_flags(strbuf *b, const nl_sublayer_flags *f, bool attn)
     sb_printf(b, "{pre: %s, peri: %s, post: %s, res_from_normed: %s", f->pre ? "true" : "false",
               f->peri ? "true" : "false", f->post ? "true" : "false",
               f->res_from_normed ? "true" : "false");
-    if (attn) sb_printf(b, ", qk: %s, v: %s", f->qk ? "true" : "false", f->v ? "true" : "false");
+    if (attn)
+        sb_printf(b, ", qk: %s, v: %s", f->qk ? "true" : "false", f->v ? "true" : "false");
     sb_printf(b, ", alpha: %s}", a);
 }
 
@@ -1069,7 +1197,10 @@ static int split_sections(const char *key, char sec[4][32])
     return n;
 }
 
-static bool is_custom_key(const char *key) { return strncmp(key, "model.custom.", 13) == 0; }
+static bool is_custom_key(const char *key)
+{
+    return strncmp(key, "model.custom.", 13) == 0;
+}
 
 char *nl_config_to_yaml(const nl_config *c)
 {
@@ -1083,8 +1214,10 @@ char *nl_config_to_yaml(const nl_config *c)
         char sec[4][32];
         int n = split_sections(s->key, sec);
         int same = 0;
-        while (same < n && same < n_prev && strcmp(sec[same], prev[same]) == 0) same++;
-        for (int d = same; d < n; d++) sb_printf(&b, "%*s%s:\n", 2 * d, "", sec[d]);
+        while (same < n && same < n_prev && strcmp(sec[same], prev[same]) == 0)
+            same++;
+        for (int d = same; d < n; d++)
+            sb_printf(&b, "%*s%s:\n", 2 * d, "", sec[d]);
         memcpy(prev, sec, sizeof prev);
         n_prev = n;
 
@@ -1109,7 +1242,8 @@ char *nl_config_to_yaml(const nl_config *c)
 int nl_config_save_file(const nl_config *c, const char *path, nl_error *err)
 {
     char *text = nl_config_to_yaml(c);
-    if (!text) return nl_fail(err, NL_ERR_IO, "%s: out of memory writing the config", path);
+    if (!text)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory writing the config", path);
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         free(text);

@@ -32,7 +32,8 @@ typedef struct loader {
     yaml_mark_t run_set_mark[NL_MAX_RACE][MAX_SETS];
 } loader;
 
-static int fail_at(loader *L, yaml_mark_t m, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_at(loader *L, yaml_mark_t m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail_at(loader *L, yaml_mark_t m, const char *fmt, ...)
 {
     char msg[900];
@@ -43,9 +44,15 @@ static int fail_at(loader *L, yaml_mark_t m, const char *fmt, ...)
     return nl_fail(L->err, NL_ERR_USAGE, "%s:%zu:%zu: %s", L->file, m.line + 1, m.column + 1, msg);
 }
 
-static yaml_node_t *node_at(loader *L, int index) { return yaml_document_get_node(L->doc, index); }
+static yaml_node_t *node_at(loader *L, int index)
+{
+    return yaml_document_get_node(L->doc, index);
+}
 
-static const char *scalar_text(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+static const char *scalar_text(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
 
 /* An empty plain scalar, "~" or "null": a key written with nothing after it. */
 static bool is_null(const yaml_node_t *n)
@@ -53,8 +60,7 @@ static bool is_null(const yaml_node_t *n)
     if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     const char *s = scalar_text(n);
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-           !strcmp(s, "NULL");
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
 /* "a map", "a list" or "'text'" for messages. */
@@ -92,8 +98,8 @@ static int check_map_keys(loader *L, yaml_node_t *map, const char *prefix)
         char d[80], path[256];
         if (k->type != YAML_SCALAR_NODE) {
             describe(k, d, sizeof d);
-            return fail_at(L, k->start_mark, "%s%sexpected a key name, got %s", prefix ? prefix : "",
-                           prefix && *prefix ? ": " : "", d);
+            return fail_at(L, k->start_mark, "%s%sexpected a key name, got %s",
+                           prefix ? prefix : "", prefix && *prefix ? ": " : "", d);
         }
         if (strlen(scalar_text(k)) != k->data.scalar.length || !*scalar_text(k))
             return fail_at(L, k->start_mark, "%s%sempty or invalid key name", prefix ? prefix : "",
@@ -113,7 +119,8 @@ static int check_map_keys(loader *L, yaml_node_t *map, const char *prefix)
 static seen_key *find_seen(loader *L, const char *path)
 {
     for (int i = 0; i < L->n_seen; i++)
-        if (strcmp(L->seen[i].path, path) == 0) return &L->seen[i];
+        if (strcmp(L->seen[i].path, path) == 0)
+            return &L->seen[i];
     return NULL;
 }
 
@@ -138,23 +145,45 @@ static int note_key(loader *L, const char *path, yaml_node_t *k, yaml_node_t *v)
 
 static int expect_map(loader *L, yaml_node_t *v, const char *path, const char *what)
 {
-    if (v->type == YAML_MAPPING_NODE) return 0;
+    if (v->type == YAML_MAPPING_NODE)
+        return 0;
     char d[80];
     describe(v, d, sizeof d);
     return fail_at(L, v->start_mark, "%s: expected %s, got %s", path, what, d);
+}
+
+/* A key's value is a map or a list where the key wants a scalar. `where` prefixes the message
+ * (e.g. "runs[0].set"), or is NULL. */
+static int fail_not_scalar(loader *L, yaml_node_t *v, const char *where, const char *path)
+{
+    char want[160], d[80];
+    nl_config_expected(path, want, sizeof want);
+    describe(v, d, sizeof d);
+    return fail_at(L, v->start_mark, "%s%s%s: expected %s, got %s", where ? where : "",
+                   where ? ": " : "", path, want, d);
+}
+
+static int fail_unknown(loader *L, yaml_node_t *k, const char *where, const char *path)
+{
+    char msg[512];
+    nl_config_unknown_key(path, msg, sizeof msg);
+    return fail_at(L, k->start_mark, "%s%s%s", where ? where : "", where ? ": " : "", msg);
 }
 
 /* ---- model.custom.layers ----------------------------------------------------------------- */
 
 static int load_flags(loader *L, yaml_node_t *v, const char *path, bool attn, nl_sublayer_flags *f)
 {
-    static const char *const attn_keys[] = {"pre", "peri", "post", "res_from_normed", "qk", "v",
-                                            "alpha"};
+    static const char *const attn_keys[] = {"pre", "peri", "post", "res_from_normed",
+                                            "qk",  "v",    "alpha"};
     static const char *const ffn_keys[] = {"pre", "peri", "post", "res_from_normed", "alpha"};
     memset(f, 0, sizeof *f);
-    if (is_null(v)) return 0;
-    if (expect_map(L, v, path, "a map of flags (pre, peri, post, ...)")) return NL_ERR_USAGE;
-    if (check_map_keys(L, v, path)) return NL_ERR_USAGE;
+    if (is_null(v))
+        return 0;
+    if (expect_map(L, v, path, "a map of flags (pre, peri, post, ...)"))
+        return NL_ERR_USAGE;
+    if (check_map_keys(L, v, path))
+        return NL_ERR_USAGE;
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node_at(L, p->key), *val = node_at(L, p->value);
         const char *name = scalar_text(k);
@@ -163,7 +192,8 @@ static int load_flags(loader *L, yaml_node_t *v, const char *path, bool attn, nl
         const char *const *keys = attn ? attn_keys : ffn_keys;
         int nk = attn ? 7 : 5, which = -1;
         for (int i = 0; i < nk; i++)
-            if (strcmp(name, keys[i]) == 0) which = i;
+            if (strcmp(name, keys[i]) == 0)
+                which = i;
         if (which < 0) {
             const char *s = nl_config_suggest(name, keys, nk);
             if (s)
@@ -187,12 +217,18 @@ static int load_flags(loader *L, yaml_node_t *v, const char *path, bool attn, nl
         bool b;
         if (val->type != YAML_SCALAR_NODE || nl_config_parse_bool(scalar_text(val), &b))
             return fail_at(L, val->start_mark, "%s: expected true or false, got %s", full, d);
-        if (!strcmp(name, "pre")) f->pre = b;
-        else if (!strcmp(name, "peri")) f->peri = b;
-        else if (!strcmp(name, "post")) f->post = b;
-        else if (!strcmp(name, "res_from_normed")) f->res_from_normed = b;
-        else if (!strcmp(name, "qk")) f->qk = b;
-        else f->v = b;
+        if (!strcmp(name, "pre"))
+            f->pre = b;
+        else if (!strcmp(name, "peri"))
+            f->peri = b;
+        else if (!strcmp(name, "post"))
+            f->post = b;
+        else if (!strcmp(name, "res_from_normed"))
+            f->res_from_normed = b;
+        else if (!strcmp(name, "qk"))
+            f->qk = b;
+        else
+            f->v = b;
     }
     return 0;
 }
@@ -203,11 +239,13 @@ static int load_overrides(loader *L, yaml_node_t *v)
     nl_model_config *m = &L->c->model;
     char d[80];
     m->n_overrides = 0;
-    if (is_null(v)) return 0;
+    if (is_null(v))
+        return 0;
     if (v->type != YAML_SEQUENCE_NODE) {
         describe(v, d, sizeof d);
         return fail_at(L, v->start_mark,
-                       "model.custom.layers: expected a list of {layer, attn, ffn} maps, got %s", d);
+                       "model.custom.layers: expected a list of {layer, attn, ffn} maps, got %s",
+                       d);
     }
     int i = 0;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
@@ -220,12 +258,13 @@ static int load_overrides(loader *L, yaml_node_t *v)
                            NL_MAX_OVERRIDES);
         if (expect_map(L, item, path, "a map {layer: N, attn: {...}, ffn: {...}}"))
             return NL_ERR_USAGE;
-        if (check_map_keys(L, item, path)) return NL_ERR_USAGE;
+        if (check_map_keys(L, item, path))
+            return NL_ERR_USAGE;
         nl_layer_override *o = &m->overrides[i];
         memset(o, 0, sizeof *o);
         bool has_layer = false;
-        for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
-             p < item->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *k = node_at(L, p->key), *val = node_at(L, p->value);
             const char *name = scalar_text(k);
             char full[128];
@@ -244,10 +283,12 @@ static int load_overrides(loader *L, yaml_node_t *v)
                 has_layer = true;
                 L->override_mark[i] = val->start_mark;
             } else if (strcmp(name, "attn") == 0) {
-                if (load_flags(L, val, full, true, &o->attn)) return NL_ERR_USAGE;
+                if (load_flags(L, val, full, true, &o->attn))
+                    return NL_ERR_USAGE;
                 o->has_attn = true;
             } else if (strcmp(name, "ffn") == 0) {
-                if (load_flags(L, val, full, false, &o->ffn)) return NL_ERR_USAGE;
+                if (load_flags(L, val, full, false, &o->ffn))
+                    return NL_ERR_USAGE;
                 o->has_ffn = true;
             } else {
                 const char *s = nl_config_suggest(name, item_keys, 3);
@@ -272,21 +313,17 @@ static int load_overrides(loader *L, yaml_node_t *v)
 static int load_run_sets(loader *L, yaml_node_t *map, const char *prefix, int r, const char *where)
 {
     nl_race_entry *e = &L->c->runs[r];
-    if (check_map_keys(L, map, where)) return NL_ERR_USAGE;
+    if (check_map_keys(L, map, where))
+        return NL_ERR_USAGE;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = node_at(L, p->key), *v = node_at(L, p->value);
-        char path[256], d[80], msg[512];
+        char path[256];
         join(path, sizeof path, prefix, scalar_text(k));
         switch (nl_config_path_class(path)) {
         case NL_PATH_KEY: {
-            if (v->type != YAML_SCALAR_NODE) {
-                char want[160];
-                nl_config_expected(path, want, sizeof want);
-                describe(v, d, sizeof d);
-                return fail_at(L, v->start_mark, "%s: %s: expected %s, got %s", where, path, want,
-                               d);
-            }
+            if (v->type != YAML_SCALAR_NODE)
+                return fail_not_scalar(L, v, where, path);
             for (int j = 0; j < e->n_set; j++)
                 if (strcmp(e->set_key[j], path) == 0)
                     return fail_at(L, k->start_mark, "%s: duplicate key '%s'", where, path);
@@ -302,17 +339,19 @@ static int load_run_sets(loader *L, yaml_node_t *map, const char *prefix, int r,
             break;
         }
         case NL_PATH_SECTION:
-            if (is_null(v)) break;
-            if (expect_map(L, v, path, "a map")) return NL_ERR_USAGE;
-            if (load_run_sets(L, v, path, r, where)) return NL_ERR_USAGE;
+            if (is_null(v))
+                break;
+            if (expect_map(L, v, path, "a map"))
+                return NL_ERR_USAGE;
+            if (load_run_sets(L, v, path, r, where))
+                return NL_ERR_USAGE;
             break;
         case NL_PATH_OVERRIDES:
         case NL_PATH_RUNS:
             return fail_at(L, k->start_mark, "%s: '%s' cannot be set in a race entry", where, path);
         case NL_PATH_UNKNOWN:
         default:
-            nl_config_unknown_key(path, msg, sizeof msg);
-            return fail_at(L, k->start_mark, "%s: %s", where, msg);
+            return fail_unknown(L, k, where, path);
         }
     }
     return 0;
@@ -324,13 +363,15 @@ static int load_runs(loader *L, yaml_node_t *v)
     nl_config *c = L->c;
     char d[80];
     c->n_runs = 0;
-    if (is_null(v)) return 0;
+    if (is_null(v))
+        return 0;
     if (v->type != YAML_SEQUENCE_NODE) {
         describe(v, d, sizeof d);
         return fail_at(L, v->start_mark, "runs: expected a list of {name, set} maps, got %s", d);
     }
     nl_config *scratch = malloc(sizeof *scratch);
-    if (!scratch) return nl_fail(L->err, NL_ERR_IO, "%s: out of memory", L->file);
+    if (!scratch)
+        return nl_fail(L->err, NL_ERR_IO, "%s: out of memory", L->file);
     nl_config_defaults(scratch);
     int rc = 0, i = 0;
     yaml_mark_t name_mark[NL_MAX_RACE];
@@ -343,8 +384,10 @@ static int load_runs(loader *L, yaml_node_t *v)
             rc = fail_at(L, item->start_mark, "runs: at most %d runs in a race", NL_MAX_RACE);
             break;
         }
-        if ((rc = expect_map(L, item, where, "a map {name: N, set: {key: value, ...}}"))) break;
-        if ((rc = check_map_keys(L, item, where))) break;
+        if ((rc = expect_map(L, item, where, "a map {name: N, set: {key: value, ...}}")))
+            break;
+        if ((rc = check_map_keys(L, item, where)))
+            break;
         nl_race_entry *e = &c->runs[i];
         memset(e, 0, sizeof *e);
         L->run_mark[i] = item->start_mark;
@@ -368,9 +411,11 @@ static int load_runs(loader *L, yaml_node_t *v)
             } else if (strcmp(name, "set") == 0) {
                 char set_where[40];
                 snprintf(set_where, sizeof set_where, "%s.set", where);
-                if (is_null(val)) continue;
+                if (is_null(val))
+                    continue;
                 rc = expect_map(L, val, set_where, "a map of settings");
-                if (rc == 0) rc = load_run_sets(L, val, "", i, set_where);
+                if (rc == 0)
+                    rc = load_run_sets(L, val, "", i, set_where);
             } else {
                 const char *s = nl_config_suggest(name, item_keys, 2);
                 if (s)
@@ -381,7 +426,8 @@ static int load_runs(loader *L, yaml_node_t *v)
                                  where, name);
             }
         }
-        if (rc) break;
+        if (rc)
+            break;
         if (!has_name) {
             rc = fail_at(L, item->start_mark, "%s: missing 'name'", where);
             break;
@@ -393,7 +439,8 @@ static int load_runs(loader *L, yaml_node_t *v)
                 break;
             }
         }
-        if (rc == 0) c->n_runs = i + 1;
+        if (rc == 0)
+            c->n_runs = i + 1;
     }
     free(scratch);
     return rc;
@@ -403,44 +450,46 @@ static int load_runs(loader *L, yaml_node_t *v)
 
 static int load_map(loader *L, yaml_node_t *map, const char *prefix)
 {
-    if (check_map_keys(L, map, prefix)) return NL_ERR_USAGE;
+    if (check_map_keys(L, map, prefix))
+        return NL_ERR_USAGE;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = node_at(L, p->key), *v = node_at(L, p->value);
-        char path[256], d[80], msg[512];
+        char path[256];
         join(path, sizeof path, prefix, scalar_text(k));
         switch (nl_config_path_class(path)) {
         case NL_PATH_KEY: {
-            if (note_key(L, path, k, v)) return NL_ERR_USAGE;
-            if (v->type != YAML_SCALAR_NODE) {
-                char want[160];
-                nl_config_expected(path, want, sizeof want);
-                describe(v, d, sizeof d);
-                return fail_at(L, v->start_mark, "%s: expected %s, got %s", path, want, d);
-            }
+            if (note_key(L, path, k, v))
+                return NL_ERR_USAGE;
+            if (v->type != YAML_SCALAR_NODE)
+                return fail_not_scalar(L, v, NULL, path);
             nl_error e = {0};
             if (nl_config_set(L->c, path, scalar_text(v), &e))
                 return fail_at(L, v->start_mark, "%s", e.msg);
             break;
         }
         case NL_PATH_SECTION: {
-            if (is_null(v)) break;
+            if (is_null(v))
+                break;
             char what[300];
             snprintf(what, sizeof what, "a map of %s.* settings", path);
-            if (expect_map(L, v, path, what)) return NL_ERR_USAGE;
-            if (load_map(L, v, path)) return NL_ERR_USAGE;
+            if (expect_map(L, v, path, what))
+                return NL_ERR_USAGE;
+            if (load_map(L, v, path))
+                return NL_ERR_USAGE;
             break;
         }
         case NL_PATH_OVERRIDES:
-            if (note_key(L, path, k, v) || load_overrides(L, v)) return NL_ERR_USAGE;
+            if (note_key(L, path, k, v) || load_overrides(L, v))
+                return NL_ERR_USAGE;
             break;
         case NL_PATH_RUNS:
-            if (note_key(L, path, k, v) || load_runs(L, v)) return NL_ERR_USAGE;
+            if (note_key(L, path, k, v) || load_runs(L, v))
+                return NL_ERR_USAGE;
             break;
         case NL_PATH_UNKNOWN:
         default:
-            nl_config_unknown_key(path, msg, sizeof msg);
-            return fail_at(L, k->start_mark, "%s", msg);
+            return fail_unknown(L, k, NULL, path);
         }
     }
     return 0;
@@ -452,7 +501,8 @@ static yaml_mark_t fault_mark(loader *L, const nl_config_fault *f)
 {
     for (int i = 0; i < 2; i++) {
         seen_key *s = f->keys[i] ? find_seen(L, f->keys[i]) : NULL;
-        if (s) return s->value_mark;
+        if (s)
+            return s->value_mark;
     }
     if (f->override_index >= 0 && f->override_index < L->c->model.n_overrides)
         return L->override_mark[f->override_index];
@@ -463,7 +513,8 @@ static yaml_mark_t fault_mark(loader *L, const nl_config_fault *f)
 static int check_runs(loader *L)
 {
     nl_config *tmp = malloc(sizeof *tmp);
-    if (!tmp) return nl_fail(L->err, NL_ERR_IO, "%s: out of memory", L->file);
+    if (!tmp)
+        return nl_fail(L->err, NL_ERR_IO, "%s: out of memory", L->file);
     int rc = 0;
     for (int i = 0; rc == 0 && i < L->c->n_runs; i++) {
         nl_error e = {0};
@@ -516,7 +567,8 @@ int nl_config_load_string(nl_config *c, const char *yaml, size_t len, const char
                           nl_error *err)
 {
     const char *file = name_for_errors && *name_for_errors ? name_for_errors : "<string>";
-    if (!yaml) len = 0;
+    if (!yaml)
+        len = 0;
     yaml_parser_t parser;
     yaml_document_t doc, next;
     if (!yaml_parser_initialize(&parser))
@@ -572,14 +624,16 @@ int nl_config_load_string(nl_config *c, const char *yaml, size_t len, const char
                      d);
         goto done;
     }
-    if ((rc = load_map(L, root, ""))) goto done;
+    if ((rc = load_map(L, root, "")))
+        goto done;
     nl_config_fault f;
     nl_error e = {0};
     if (nl_config_check(out, &e, &f)) {
         rc = fail_at(L, fault_mark(L, &f), "%s", e.msg);
         goto done;
     }
-    if ((rc = check_runs(L))) goto done;
+    if ((rc = check_runs(L)))
+        goto done;
     memcpy(c, out, sizeof *c);
 done:
     yaml_document_delete(&doc);
@@ -591,20 +645,19 @@ done:
 int nl_config_load_file(nl_config *c, const char *path, nl_error *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    if (!f)
+        return nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
-    int rc = 0;
-    while (buf) {
+    int rc = buf ? 0 : nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    while (rc == 0) {
         if (len == cap) {
-            if (cap >= MAX_FILE_BYTES) {
-                rc = nl_fail(err, NL_ERR_USAGE, "%s: larger than %u bytes; not a preset", path,
-                             MAX_FILE_BYTES);
-                break;
-            }
-            char *b = realloc(buf, cap * 2);
+            char *b = cap < MAX_FILE_BYTES ? realloc(buf, cap * 2) : NULL;
             if (!b) {
-                rc = nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+                rc = cap < MAX_FILE_BYTES
+                         ? nl_fail(err, NL_ERR_IO, "%s: out of memory", path)
+                         : nl_fail(err, NL_ERR_USAGE, "%s: larger than %u bytes; not a preset",
+                                   path, MAX_FILE_BYTES);
                 break;
             }
             buf = b;
@@ -613,13 +666,14 @@ int nl_config_load_file(nl_config *c, const char *path, nl_error *err)
         size_t n = fread(buf + len, 1, cap - len, f);
         len += n;
         if (n == 0) {
-            if (ferror(f)) rc = nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+            if (ferror(f))
+                rc = nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
             break;
         }
     }
     fclose(f);
-    if (!buf) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
-    if (rc == 0) rc = nl_config_load_string(c, buf, len, path, err);
+    if (rc == 0)
+        rc = nl_config_load_string(c, buf, len, path, err);
     free(buf);
     return rc;
 }

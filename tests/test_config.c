@@ -37,14 +37,16 @@ static const char *first_difference(const nl_config *a, const nl_config *b)
             return diff;
         }
     }
-    if (a->model.n_overrides != b->model.n_overrides) return "model.custom.layers count";
+    if (a->model.n_overrides != b->model.n_overrides)
+        return "model.custom.layers count";
     return "bytes outside the keys (overrides, race list or padding)";
 }
 
 static nl_config *new_config(void)
 {
     nl_config *c = malloc(sizeof *c);
-    if (!c) abort();
+    if (!c)
+        abort();
     nl_config_defaults(c);
     return c;
 }
@@ -52,7 +54,8 @@ static nl_config *new_config(void)
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -61,7 +64,8 @@ static char *read_text(const char *path)
         free(s);
         s = NULL;
     }
-    if (s) s[n] = '\0';
+    if (s)
+        s[n] = '\0';
     fclose(f);
     return s;
 }
@@ -95,8 +99,7 @@ static void test_defaults_validate(void)
                 c->train.diverge_patience == 20,
             "train misc");
     T_NEAR(c->train.diverge_factor, 3.0f, 0, "diverge_factor");
-    T_CHECK(!strcmp(c->data.source, "markov") && c->data.vocab == 64 && c->data.order == 1,
-            "data");
+    T_CHECK(!strcmp(c->data.source, "markov") && c->data.vocab == 64 && c->data.order == 1, "data");
     T_NEAR(c->data.val_fraction, 0.1f, 0, "val_fraction");
     T_CHECK(nl_config_vocab(c) == 64, "vocab from markov: %d", nl_config_vocab(c));
     free(c);
@@ -135,11 +138,13 @@ static int choice_token(const char *choices, int i, char *buf, size_t len)
     const char *p = choices;
     while (i-- > 0) {
         p = strchr(p, '|');
-        if (!p) return -1;
+        if (!p)
+            return -1;
         p++;
     }
     size_t n = strcspn(p, "|");
-    if (n >= len) return -1;
+    if (n >= len)
+        return -1;
     memcpy(buf, p, n);
     buf[n] = '\0';
     return 0;
@@ -160,7 +165,8 @@ static void test_keys_table(void)
                      !strcmp(k->kind, "string");
         T_CHECK(known, "%s: kind '%s'", k->key, k->kind);
         T_CHECK(!strcmp(k->kind, "enum") == (k->choices != NULL), "%s: choices", k->key);
-        for (int j = 0; j < i; j++) T_CHECK(strcmp(keys[j].key, k->key) != 0, "%s twice", k->key);
+        for (int j = 0; j < i; j++)
+            T_CHECK(strcmp(keys[j].key, k->key) != 0, "%s twice", k->key);
         /* setting a key to the text get gives changes nothing */
         char v[600];
         T_CHECK(nl_config_get(c, k->key, v, sizeof v, &e) == 0, "get %s: %s", k->key, e.msg);
@@ -217,10 +223,8 @@ static void test_set_overrides(void)
 {
     nl_config *c = new_config();
     nl_error e = {0};
-    T_CHECK(nl_config_set_kv(c, "model.layers=24", &e) == 0 && c->model.layers == 24, "%s",
-            e.msg);
-    T_CHECK(nl_config_set_kv(c, " model.heads = 8 ", &e) == 0 && c->model.heads == 8, "%s",
-            e.msg);
+    T_CHECK(nl_config_set_kv(c, "model.layers=24", &e) == 0 && c->model.layers == 24, "%s", e.msg);
+    T_CHECK(nl_config_set_kv(c, " model.heads = 8 ", &e) == 0 && c->model.heads == 8, "%s", e.msg);
     T_CHECK(nl_config_set_kv(c, "train.lr=3e-3", &e) == 0, "%s", e.msg);
     T_NEAR(c->train.lr, 3e-3f, 0, "lr");
     T_CHECK(nl_config_set_kv(c, "train.seed=18446744073709551615", &e) == 0 &&
@@ -248,9 +252,11 @@ static void test_set_overrides(void)
             "name");
     free(c);
 
-    expect_set_error("model.layers=abc", "model.layers: expected an integer in [1, 256], got 'abc'");
+    expect_set_error("model.layers=abc",
+                     "model.layers: expected an integer in [1, 256], got 'abc'");
     expect_set_error("model.layers=0", "model.layers: expected an integer in [1, 256], got '0'");
-    expect_set_error("model.layers=257", "model.layers: expected an integer in [1, 256], got '257'");
+    expect_set_error("model.layers=257",
+                     "model.layers: expected an integer in [1, 256], got '257'");
     expect_set_error("model.layers=4.5", "got '4.5'");
     expect_set_error("model.layers=99999999999999999999", "model.layers: expected an integer");
     expect_set_error("model.layers=", "model.layers: expected an integer in [1, 256], got nothing");
@@ -288,7 +294,8 @@ static void test_set_overrides(void)
     expect_set_error("name=a/b", "name: expected a name");
     expect_set_error("name=.hidden", "name: expected a name");
     expect_set_error("name=", "got nothing");
-    expect_set_error("name=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "name:");
+    expect_set_error("name=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                     "name:");
     expect_set_error("model.moe.top_k=0", "model.moe.top_k: expected an integer in [1, 64]");
 }
 
@@ -335,8 +342,9 @@ static void test_validate(void)
     expect_invalid((const char *const[]){"model.d_model=100", "model.heads=3", NULL},
                    "model.d_model (100) must be divisible by model.heads (3)");
     expect_invalid((const char *const[]){"model.heads=200", NULL}, "divisible");
-    expect_invalid((const char *const[]){"model.pos=rope", "model.d_model=96", "model.heads=32", NULL},
-                   "rope needs an even head dimension");
+    expect_invalid(
+        (const char *const[]){"model.pos=rope", "model.d_model=96", "model.heads=32", NULL},
+        "rope needs an even head dimension");
     expect_invalid((const char *const[]){"model.moe.experts=2", "model.moe.top_k=4", NULL},
                    "model.moe.top_k (4) must be <= model.moe.experts (2)");
     expect_invalid((const char *const[]){"data.source=text:/x", "model.vocab=100", NULL},
@@ -385,7 +393,8 @@ static void test_presets_load(void)
         const char *path = g.gl_pathv[i];
         nl_error e = {0};
         T_CHECK(nl_config_load_file(c, path, &e) == 0, "%s", e.msg);
-        if (e.code) continue;
+        if (e.code)
+            continue;
         T_CHECK(nl_config_validate(c, &e) == 0, "%s: %s", path, e.msg);
         char *text = read_text(path);
         T_CHECK(text && text[0] == '#', "%s: no comment header", path);
@@ -412,7 +421,8 @@ static void test_presets_load(void)
         }
     }
     for (int p = 0; p < NL_PLACE_COUNT; p++)
-        T_CHECK(placements_seen[p], "no preset for placement %s", nl_placement_name((nl_placement)p));
+        T_CHECK(placements_seen[p], "no preset for placement %s",
+                nl_placement_name((nl_placement)p));
     globfree(&g);
 
     nl_error e = {0};
@@ -427,7 +437,8 @@ static void test_presets_load(void)
     T_NEAR(c->data.alpha, 0.1f, 0, "default alpha");
 
     T_CHECK(nl_config_load_file(c, "presets/deepnorm.yaml", &e) == 0, "%s", e.msg);
-    T_CHECK(c->model.init == NL_INIT_DEEPNORM, "deepnorm.yaml init %s", nl_init_name(c->model.init));
+    T_CHECK(c->model.init == NL_INIT_DEEPNORM, "deepnorm.yaml init %s",
+            nl_init_name(c->model.init));
 
     T_CHECK(nl_config_load_file(c, "presets/custom.yaml", &e) == 0, "%s", e.msg);
     T_CHECK(c->model.n_overrides >= 1, "custom.yaml has no per-layer overrides");
@@ -436,8 +447,8 @@ static void test_presets_load(void)
             "custom.yaml override 0");
 
     T_CHECK(nl_config_load_file(c, "presets/postnorm-deep.yaml", &e) == 0, "%s", e.msg);
-    T_CHECK(c->model.placement == NL_PLACE_POST && c->model.layers >= 16 &&
-                c->train.warmup == 0 && c->train.lr >= 1e-3f,
+    T_CHECK(c->model.placement == NL_PLACE_POST && c->model.layers >= 16 && c->train.warmup == 0 &&
+                c->train.lr >= 1e-3f,
             "postnorm-deep.yaml is not a deep, unwarmed Post-Norm run");
 
     T_CHECK(nl_config_load_file(c, "presets/race.yaml", &e) == 0, "%s", e.msg);
@@ -452,7 +463,8 @@ static void test_embedded_default(void)
 {
     char *file = read_text("presets/default.yaml");
     T_CHECK(file != NULL, "cannot read presets/default.yaml");
-    if (!file) return;
+    if (!file)
+        return;
     T_CHECK(strlen(file) == nl_default_preset_yaml_len &&
                 !memcmp(file, nl_default_preset_yaml, nl_default_preset_yaml_len),
             "the embedded default is not presets/default.yaml (rebuild?)");
@@ -479,11 +491,13 @@ static void check_round_trip(const nl_config *c, const char *what)
     memset(want->runs, 0, sizeof want->runs);
     char *y1 = nl_config_to_yaml(c);
     T_CHECK(y1 != NULL, "%s: to_yaml failed", what);
-    if (!y1) goto out;
+    if (!y1)
+        goto out;
     nl_error e = {0};
     T_CHECK(nl_config_load_string(got, y1, strlen(y1), what, &e) == 0, "%s: reload: %s", what,
             e.msg);
-    T_CHECK(config_equal(want, got), "%s: round trip changed %s", what, first_difference(want, got));
+    T_CHECK(config_equal(want, got), "%s: round trip changed %s", what,
+            first_difference(want, got));
     char *y2 = nl_config_to_yaml(got);
     T_CHECK(y2 && !strcmp(y1, y2), "%s: second to_yaml differs", what);
     /* every key is written */
@@ -509,7 +523,8 @@ static void test_round_trip(void)
     nl_config *c = new_config();
     for (size_t i = 0; i < g.gl_pathc; i++) {
         nl_error e = {0};
-        if (nl_config_load_file(c, g.gl_pathv[i], &e) == 0) check_round_trip(c, g.gl_pathv[i]);
+        if (nl_config_load_file(c, g.gl_pathv[i], &e) == 0)
+            check_round_trip(c, g.gl_pathv[i]);
     }
     globfree(&g);
 
@@ -747,15 +762,18 @@ static void test_broken_yaml(void)
         const char *path = g.gl_pathv[i];
         char *text = read_text(path);
         T_CHECK(text != NULL, "cannot read %s", path);
-        if (!text) continue;
+        if (!text)
+            continue;
         /* "# expect: LINE:COL: message" */
         int line = 0, col = 0, off = 0;
         T_CHECK(sscanf(text, "# expect: %d:%d: %n", &line, &col, &off) == 2 && off > 0,
                 "%s: no '# expect: LINE:COL: message' header", path);
         char want[512] = "";
-        if (off > 0) snprintf(want, sizeof want, "%.*s", (int)strcspn(text + off, "\n"), text + off);
+        if (off > 0)
+            snprintf(want, sizeof want, "%.*s", (int)strcspn(text + off, "\n"), text + off);
         free(text);
-        if (!*want) continue;
+        if (!*want)
+            continue;
 
         nl_error e = {0};
         int rc = nl_config_load_file(c, path, &e);
@@ -775,14 +793,18 @@ static void test_broken_yaml(void)
 /* Find the repository root from the binary's place (build/tests or build/san/tests). */
 static void go_to_root(const char *argv0)
 {
-    if (access("presets/default.yaml", R_OK) == 0 && access("tests/yaml", R_OK) == 0) return;
+    if (access("presets/default.yaml", R_OK) == 0 && access("tests/yaml", R_OK) == 0)
+        return;
     char buf[PATH_MAX];
     snprintf(buf, sizeof buf, "%s", argv0);
     char *dir = dirname(buf);
-    if (chdir(dir) != 0) return;
+    if (chdir(dir) != 0)
+        return;
     for (int up = 0; up < 4; up++) {
-        if (access("presets/default.yaml", R_OK) == 0 && access("tests/yaml", R_OK) == 0) return;
-        if (chdir("..") != 0) return;
+        if (access("presets/default.yaml", R_OK) == 0 && access("tests/yaml", R_OK) == 0)
+            return;
+        if (chdir("..") != 0)
+            return;
     }
 }
 
