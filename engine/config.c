@@ -750,9 +750,14 @@ int nl_config_set(nl_config *c, const char *key, const char *value, nl_error *er
                            "%s: per-layer overrides are given as a YAML list in a preset", k);
         if (pc == NL_PATH_RUNS)
             return nl_fail(err, NL_ERR_USAGE, "runs: a race is given as a YAML list in a preset");
-        if (pc == NL_PATH_SECTION)
-            return nl_fail(err, NL_ERR_USAGE, "'%s' is a section, not a key (e.g. '%s.%s')", k, k,
-                           strcmp(k, "model") == 0 ? "layers" : "...");
+        if (pc == NL_PATH_SECTION) {
+            const char *example = "";
+            for (int i = 0; i < N_KEYS && !*example; i++)
+                if (strncmp(KEYS[i].key, k, strlen(k)) == 0 && KEYS[i].key[strlen(k)] == '.')
+                    example = KEYS[i].key;
+            return nl_fail(err, NL_ERR_USAGE, "'%s' is a section, not a key (e.g. '%s')", k,
+                           example);
+        }
         char msg[512];
         nl_config_unknown_key(k, msg, sizeof msg);
         return nl_fail(err, NL_ERR_USAGE, "%s", msg);

@@ -266,7 +266,8 @@ static void test_set_overrides(void)
     expect_set_error("modle.layers=8", "(did you mean 'model.layers'?)");
     expect_set_error("model.layers", "expected KEY=VALUE");
     expect_set_error("=3", "expected KEY=VALUE");
-    expect_set_error("model=3", "'model' is a section");
+    expect_set_error("model=3", "'model' is a section, not a key (e.g. 'model.placement')");
+    expect_set_error("train=3", "(e.g. 'train.steps')");
     expect_set_error("model.custom.layers=3", "YAML list");
     expect_set_error("model.d_model=4", "model.d_model: expected an integer in [8, 8192], got '4'");
     expect_set_error("model.heads=0", "model.heads: expected an integer >= 1, got '0'");
