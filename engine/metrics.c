@@ -307,7 +307,7 @@ int nl_metrics_csv_parse(const char *line, nl_metrics_row *row, int layers, int 
                          fields[k]);
             goto done;
         }
-    double fixed[N_FIXED];
+    double fixed[N_FIXED] = {0};
     int k = 2;
     for (; k < want; k++) {
         double x;
