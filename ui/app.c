@@ -51,7 +51,6 @@ typedef struct app {
     /* stats: NORMLAB_UI_STATS=FILE gets a line every 5 s */
     FILE *stats;
     double stats_t0;
-    long long stats_bytes0;
     double stats_cpu0;
     int stats_frames;
 } app;
@@ -82,12 +81,10 @@ static void stats_tick(app *a, int force)
     if (!force && now - a->stats_t0 < 5000) return;
     double dt = (now - a->stats_t0) / 1000, cpu = thread_cpu_s();
     if (dt > 0)
-        fprintf(a->stats, "seconds %.2f bytes %lld bytes_per_s %.0f frames %d ui_cpu_pct %.2f\n", dt,
-                a->term.bytes_out - a->stats_bytes0, (a->term.bytes_out - a->stats_bytes0) / dt, a->stats_frames,
-                100 * (cpu - a->stats_cpu0) / dt);
+        fprintf(a->stats, "seconds %.2f frames %d frames_per_s %.2f ui_cpu_pct %.2f\n", dt, a->stats_frames,
+                a->stats_frames / dt, 100 * (cpu - a->stats_cpu0) / dt);
     fflush(a->stats);
     a->stats_t0 = now;
-    a->stats_bytes0 = a->term.bytes_out;
     a->stats_cpu0 = cpu;
     a->stats_frames = 0;
 }

@@ -1,6 +1,5 @@
 #include "term.h"
 
-#include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <ncursesw/curses.h>
@@ -16,8 +15,6 @@
 static volatile sig_atomic_t curses_on;
 static volatile sig_atomic_t quit_sig;
 static SCREEN *screen;
-static FILE *out_stream;
-static long long *bytes_counter;
 
 double term_now_ms(void)
 {
@@ -73,22 +70,6 @@ static void install_handlers(void)
     sa.sa_flags = 0;
     for (size_t i = 0; i < sizeof quit / sizeof *quit; i++) sigaction(quit[i], &sa, NULL);
     atexit(restore_terminal);
-}
-
-/* The output stream: stdout's descriptor, counting what goes through. */
-static ssize_t counted_write(void *cookie, const char *buf, size_t n)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t k = write(STDOUT_FILENO, buf + done, n - done);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return done ? (ssize_t)done : -1;
-        }
-        done += (size_t)k;
-    }
-    if (cookie) *(long long *)cookie += (long long)n;
-    return (ssize_t)n;
 }
 
 int term_parse_opt(ui_term_opts *o, int argc, char **argv, int *i, char *msg, int msglen)
@@ -232,19 +213,9 @@ int term_open(ui_term *t, const ui_term_opts *o, char *msg, int msglen)
         return -1;
     }
     t->glyphs = pick_glyphs(o);
-    bytes_counter = &t->bytes_out;
-    cookie_io_functions_t io = {NULL, counted_write, NULL, NULL};
-    out_stream = fopencookie(bytes_counter, "w", io);
-    if (!out_stream) {
-        snprintf(msg, (size_t)msglen, "cannot open the terminal output");
-        return -1;
-    }
-    setvbuf(out_stream, NULL, _IOFBF, 1 << 16);
     install_handlers();
-    screen = newterm(NULL, out_stream, stdin);
+    screen = newterm(NULL, stdout, stdin);
     if (!screen) {
-        fclose(out_stream);
-        out_stream = NULL;
         snprintf(msg, (size_t)msglen, "cannot start the terminal (TERM=%s)", getenv("TERM") ? getenv("TERM") : "");
         return -1;
     }
@@ -281,11 +252,6 @@ void term_close(ui_term *t)
         delscreen(screen);
         screen = NULL;
     }
-    if (out_stream) {
-        fclose(out_stream);
-        out_stream = NULL;
-    }
-    bytes_counter = NULL;
     grid_free(&t->grid);
 }
 
@@ -330,7 +296,6 @@ void term_blit(ui_term *t)
         }
     }
     refresh();
-    fflush(out_stream);
 }
 
 int term_key(ui_term *t, int timeout_ms)

@@ -21,7 +21,6 @@ typedef struct ui_term {
     ui_colour_mode colours;
     int w, h;
     ui_grid grid; /* the frame being composed, sized to the screen */
-    long long bytes_out; /* bytes written to the terminal (counted when stats are on) */
 } ui_term;
 
 /* Keys: characters as themselves, function keys as UI_KEY(KEY_...). */
