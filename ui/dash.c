@@ -232,7 +232,7 @@ static void draw_heat(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
 {
     char title[160];
     const char *kind = v->heat_ffn ? "FFN" : "attn";
-    snprintf(title, sizeof title, "Grad norm per layer · %s · %s", kind, run ? run->name : "-");
+    snprintf(title, sizeof title, "Grad norm (%s) · %s", kind, run ? run->name : "-");
     ui_rect body = {r.x, r.y + 1, r.w, r.h - 1};
     int L = run ? run->layers : 0;
     char lab[16];
@@ -262,7 +262,7 @@ static void draw_bars_panel(ui_grid *g, ui_rect r, const dash_view *v, const ui_
 {
     char title[160];
     if (rms) snprintf(title, sizeof title, "Residual RMS per layer");
-    else snprintf(title, sizeof title, "Latest grad norm · %s", v->heat_ffn ? "FFN" : "attn");
+    else snprintf(title, sizeof title, "Latest grad norm (%s)", v->heat_ffn ? "FFN" : "attn");
     if (run && run->last_step > 0)
         snprintf(title + strlen(title), sizeof title - strlen(title), " · step %lld", (long long)run->last_step);
     panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
@@ -283,8 +283,8 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
     int W = g->w, x = 0;
     int ascii = v->glyphs == UI_GLYPH_ASCII;
     grid_put(g, x, y, selected ? (ascii ? L'>' : L'▶') : L' ', ROLE_SERIES0 + r->colour % UI_SERIES_COLOURS, UI_A_BOLD);
-    x += 2;
-    grid_put(g, x - 1, y, ascii ? L'*' : L'━', ROLE_SERIES0 + r->colour % UI_SERIES_COLOURS, UI_A_BOLD);
+    grid_put(g, x + 1, y, ascii ? L'*' : L'━', ROLE_SERIES0 + r->colour % UI_SERIES_COLOURS, UI_A_BOLD);
+    x += 3;
     grid_text(g, x, y, namew, selected ? ROLE_SELECT : ROLE_NORMAL, 0, r->name);
     for (int k = text_cells(r->name); k < namew; k++) grid_put(g, x + k, y, L' ', selected ? ROLE_SELECT : ROLE_NORMAL, 0);
     x += namew + 1;
