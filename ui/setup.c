@@ -435,10 +435,12 @@ setup_result setup_key(setup_state *s, int key)
     case ACT_HELP: return SETUP_HELP;
     case ACT_START: return SETUP_START;
     case ACT_FIELD_UP:
+        s->msg[0] = '\0';
         if (s->race_focus) s->race_sel = s->race_sel > 0 ? s->race_sel - 1 : 0;
         else move_cur(s, -1);
         break;
     case ACT_FIELD_DOWN:
+        s->msg[0] = '\0';
         if (s->race_focus) s->race_sel = s->race_sel + 1 < s->nrace ? s->race_sel + 1 : s->race_sel;
         else move_cur(s, 1);
         break;
