@@ -14,6 +14,7 @@ static const ui_binding table[] = {
     {'\r', '\n', "Enter", ACT_EDIT, CTX_SETUP, 0, "edit", "edit the field (enums: next choice; race list: load the run into the form)"},
     {'o', 0, "o", ACT_LOAD, CTX_SETUP, 0, "load", "load a preset (YAML file)"},
     {'w', 0, "w", ACT_SAVE_PRESET, CTX_SETUP, 0, "save", "save the current setup as a preset"},
+    {'/', 0, "/", ACT_FIND, CTX_SETUP, 0, "find", "jump to a field by (part of) its name, e.g. /layers"},
     {K(KEY_LEFT), 0, "Left", ACT_PREV_CHOICE, CTX_SETUP, 0, NULL, "previous choice of an enum field (bools: toggle)"},
     {K(KEY_RIGHT), ' ', "Right Space", ACT_NEXT_CHOICE, CTX_SETUP, 0, NULL, "next choice of an enum field (bools: toggle)"},
     {K(KEY_UP), 'k', "Up k", ACT_FIELD_UP, CTX_SETUP, 0, NULL, "previous field (or race entry)"},

@@ -22,6 +22,7 @@ typedef enum {
     ACT_RACE_FOCUS,
     ACT_LOAD,
     ACT_SAVE_PRESET,
+    ACT_FIND,
     /* the dashboard */
     ACT_PAUSE,
     ACT_STEP,

@@ -382,6 +382,26 @@ static void prompt_run(setup_state *s)
         setup_load(s, s->prompt_buf);
         return;
     }
+    if (p == PROMPT_FIND) {
+        /* an exact last part first ("layers" is model.layers, not data.order's neighbours) */
+        int hit = -1;
+        for (int pass = 0; pass < 2 && hit < 0; pass++)
+            for (int r = 0; r < s->nrows && hit < 0; r++) {
+                if (s->rows[r].key < 0) continue;
+                const char *k = s->keys[s->rows[r].key].key;
+                if (pass == 0 ? !strcmp(s->rows[r].label, s->prompt_buf) || !strcmp(k, s->prompt_buf)
+                              : strstr(k, s->prompt_buf) != NULL)
+                    hit = r;
+            }
+        if (hit < 0) {
+            set_msg(s, ROLE_ERROR, "no field matches '%s'", s->prompt_buf);
+        } else {
+            s->cur = hit;
+            s->race_focus = 0;
+            s->msg[0] = '\0';
+        }
+        return;
+    }
     nl_error err = {0};
     if (nl_config_save_file(&s->cfg, s->prompt_buf, &err)) set_msg(s, ROLE_ERROR, "%s", err.msg);
     else set_msg(s, ROLE_OK, "saved the setup to %s", s->prompt_buf);
@@ -481,6 +501,10 @@ setup_result setup_key(setup_state *s, int key)
         break;
     case ACT_LOAD:
         s->prompt = PROMPT_LOAD;
+        s->prompt_buf[0] = '\0';
+        break;
+    case ACT_FIND:
+        s->prompt = PROMPT_FIND;
         s->prompt_buf[0] = '\0';
         break;
     case ACT_SAVE_PRESET:
@@ -672,7 +696,9 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
     /* message line */
     int my = H - 2;
     if (s->prompt) {
-        const char *q = s->prompt == PROMPT_LOAD ? "Load preset: " : "Save preset as: ";
+        const char *q = s->prompt == PROMPT_LOAD   ? "Load preset: "
+                        : s->prompt == PROMPT_SAVE ? "Save preset as: "
+                                                   : "Find field: ";
         int n = grid_text(g, 0, my, W, ROLE_KEY, 0, q);
         for (int xx = n; xx < W; xx++) grid_put(g, xx, my, L' ', ROLE_EDIT, 0);
         char buf[600];

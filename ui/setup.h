@@ -16,7 +16,7 @@ typedef struct setup_row {
     char label[48]; /* the key's last part, or the section's name */
 } setup_row;
 
-typedef enum { PROMPT_NONE = 0, PROMPT_LOAD, PROMPT_SAVE } setup_prompt;
+typedef enum { PROMPT_NONE = 0, PROMPT_LOAD, PROMPT_SAVE, PROMPT_FIND } setup_prompt;
 
 typedef struct setup_state {
     nl_config cfg;
@@ -38,7 +38,7 @@ typedef struct setup_state {
     int race_sel;
     int nrace;
     nl_config *race; /* (NL_MAX_RACE) */
-    /* a path prompt (load/save) */
+    /* a one-line prompt (load, save, find) */
     setup_prompt prompt;
     char prompt_buf[512];
     /* messages */
