@@ -263,8 +263,6 @@ static void draw_bars_panel(ui_grid *g, ui_rect r, const dash_view *v, const ui_
     char title[160];
     if (rms) snprintf(title, sizeof title, "Residual RMS per layer");
     else snprintf(title, sizeof title, "Latest grad norm (%s)", v->heat_ffn ? "FFN" : "attn");
-    if (run && run->last_step > 0)
-        snprintf(title + strlen(title), sizeof title - strlen(title), " · step %lld", (long long)run->last_step);
     panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
     ui_rect body = {r.x + 1, r.y + 1, r.w - 1, r.h - 1};
     if (!run || run->layers < 1 || run->last_step == 0) {
@@ -299,28 +297,35 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
     grid_text(g, W - sw, y, sw, runview_state_role(s), s == NL_RUN_DIVERGED ? UI_A_BOLD : 0, state);
     int room = W - sw - 1;
 
-    char f[8][48];
-    int nf = 0;
+    /* the latest row is fresher than the status snapshot for the per-step numbers */
+    float loss = st->loss, gn = st->grad_norm, lr = st->lr, toks = st->tok_s, val = NAN;
+    if (r->hist && history_len(r->hist) > 0) {
+        loss = history_last(r->hist, CH_LOSS);
+        gn = history_last(r->hist, CH_GN);
+        lr = history_last(r->hist, CH_LR);
+        toks = history_last(r->hist, CH_TOKS);
+        val = history_last(r->hist, CH_VAL);
+    }
     int64_t step = st->step > r->last_step ? st->step : r->last_step;
+    double eta = st->eta_s;
+    if (!isfinite(eta) && st->total > step && r->last_step > 0 && r->last_time_s > 0)
+        eta = r->last_time_s / (double)r->last_step * (double)(st->total - step);
+    char f[8][48], tok[24], eta_s[24];
+    int nf = 0;
     if (st->total > 0) snprintf(f[nf++], 48, "%lld/%lld", (long long)step, (long long)st->total);
     else snprintf(f[nf++], 48, "step %lld", (long long)step);
-    float loss = r->hist ? history_last(r->hist, CH_LOSS) : NAN;
-    if (!isfinite(loss)) loss = st->loss;
     snprintf(f[nf++], 48, "loss %.4f", loss);
-    float val = r->hist ? history_last(r->hist, CH_VAL) : NAN;
-    char tok[24];
-    plot_fmt_count(st->tok_s, tok, sizeof tok);
-    snprintf(f[nf++], 48, "gn %.3g", st->grad_norm);
-    snprintf(f[nf++], 48, "lr %.2g", st->lr);
-    snprintf(f[nf++], 48, "%s tok/s", isfinite(st->tok_s) ? tok : "-");
-    char eta[24];
-    fmt_eta(st->eta_s, eta, sizeof eta);
-    if (s == NL_RUN_RUNNING || s == NL_RUN_PAUSED) snprintf(f[nf++], 48, "eta %s", eta);
+    snprintf(f[nf++], 48, "gn %.3g", gn);
+    snprintf(f[nf++], 48, "lr %.2g", lr);
+    plot_fmt_count(toks, tok, sizeof tok);
+    snprintf(f[nf++], 48, "%s tok/s", isfinite(toks) ? tok : "-");
+    fmt_eta(eta, eta_s, sizeof eta_s);
+    if (s == NL_RUN_RUNNING || s == NL_RUN_PAUSED) snprintf(f[nf++], 48, "eta %s", eta_s);
     if (isfinite(val)) snprintf(f[nf++], 48, "val %.4f", val);
     for (int i = 0; i < nf; i++) {
         int w = text_cells(f[i]);
         if (x + w > room) break;
-        grid_text(g, x, y, w, i == 0 ? ROLE_NORMAL : ROLE_NORMAL, i == 0 ? UI_A_BOLD : 0, f[i]);
+        grid_text(g, x, y, w, ROLE_NORMAL, i == 0 ? UI_A_BOLD : 0, f[i]);
         x += w + 2;
     }
 }

@@ -575,7 +575,7 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
         const nl_config *c = &s->race[i];
         int sel = s->race_focus && i == s->race_sel;
         grid_put(g, in.x, in.y + i, glyphs == UI_GLYPH_ASCII ? L'*' : L'━', ROLE_SERIES0 + i % UI_SERIES_COLOURS, UI_A_BOLD);
-        grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, "%-12s %s L%d d%d lr %.2g", c->name,
+        grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, "%-10s %s L%d d%d lr %.2g", c->name,
                    nl_placement_name(c->model.placement), c->model.layers, c->model.d_model, c->train.lr);
     }
 }
