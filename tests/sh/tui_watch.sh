@@ -1,0 +1,98 @@
+#!/bin/sh
+# `normlab watch` under tmux: a finished run made by `normlab train` (the dashboard's text,
+# live-only keys refused with a message, the teaching panel, the ASCII fallback), a run
+# being written while it is watched (the step counter moves), and the terminal restored
+# after SIGTERM and after a crash signal.
+NAME=tui_watch
+. "$(dirname "$0")/tui_common.sh.inc"
+
+TINY="--set model.layers=2 --set model.d_model=32 --set model.heads=2 --set model.seq_len=32 \
+--set train.batch=4 --set train.eval_every=10"
+if ! $BIN train $TINY --steps 30 --out "$T/run" > "$T/train.log" 2>&1; then
+    echo "FAIL tui_watch_train: normlab train failed: $(tail -n 3 "$T/train.log" | tr '\n' ' ')"
+    exit 1
+fi
+
+start 100 30 "$BIN watch $T/run"
+if wait_for 'normlab watch' 15 && wait_for 'finished' 10; then
+    ok=1
+    for want in ' run ' '30/30' 'loss 3|loss 2|loss 4' '━ EMA' '• val' 'floor' '^L0 ' '^L1 ' 'Residual RMS'; do
+        grep -Eq -- "$want" "$SCREEN" || { ok=0; missing="$want"; break; }
+    done
+    [ "$ok" = 1 ] && pass tui_watch_dashboard || fail tui_watch_dashboard "the dashboard lacks '$missing'"
+else
+    fail tui_watch_dashboard "no dashboard for a finished run"
+fi
+
+keys Space
+wait_for 'needs a live run' 5 && pass tui_watch_live_keys_off || fail tui_watch_live_keys_off "Space gave no message"
+
+keys i
+if wait_for 'What this run shows' 5 && grep -q 'Pre-Norm' "$SCREEN" && grep -Eq 'gradient norm' "$SCREEN"; then
+    pass tui_watch_teaching
+else
+    fail tui_watch_teaching "no teaching panel with observations"
+fi
+keys i
+keys '?'
+wait_for 'live runs only' 5 && pass tui_watch_help || fail tui_watch_help "help does not mark the live-only keys"
+keys Escape
+keys q
+wait_for '^EXITED 0' 10 && pass tui_watch_quit || fail tui_watch_quit "q did not exit cleanly"
+tmux -L "$SOCK" kill-server 2>/dev/null
+
+# the ASCII fallback: nothing outside printable ASCII on screen
+start 100 30 "$BIN watch --ascii --no-color $T/run"
+if wait_for 'finished' 15 && ! LC_ALL=C grep -q '[^ -~]' "$SCREEN" && grep -q '^L0 ' "$SCREEN"; then
+    pass tui_watch_ascii
+else
+    fail tui_watch_ascii "non-ASCII characters with --ascii, or no dashboard"
+fi
+tmux -L "$SOCK" kill-server 2>/dev/null
+
+# a run being written: the counter moves while we watch
+$BIN train $TINY --steps 400 --out "$T/live" > "$T/live.log" 2>&1 &
+train_pid=$!
+n=0
+while [ ! -s "$T/live/metrics.csv" ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
+start 100 30 "$BIN watch $T/live"
+live_step() { snap; grep -Eo '━ live +[0-9]+/' "$SCREEN" | grep -Eo '[0-9]+'; }
+wait_for '━ live +[0-9]+/400' 15
+a=$(live_step)
+sleep 4
+b=$(live_step)
+if [ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt "$a" ]; then
+    pass tui_watch_live
+else
+    fail tui_watch_live "the step counter did not move ('$a' then '$b')"
+fi
+
+# the terminal comes back after SIGTERM, and after a crash signal (handler restores, re-raises)
+pid=$(pgrep -f "normlab watch $T/live" | head -n 1)
+if [ -n "$pid" ]; then
+    kill -TERM "$pid"
+    if wait_for '^EXITED 143' 10 && [ "$(tmux -L "$SOCK" display -p '#{alternate_on}')" = 0 ]; then
+        pass tui_watch_sigterm
+    else
+        fail tui_watch_sigterm "not restored after SIGTERM"
+    fi
+else
+    fail tui_watch_sigterm "no watch process"
+fi
+tmux -L "$SOCK" kill-server 2>/dev/null
+start 100 30 "$BIN watch $T/run"
+wait_for 'finished' 15
+pid=$(pgrep -f "normlab watch $T/run" | head -n 1)
+if [ -n "$pid" ]; then
+    kill -SEGV "$pid"
+    if wait_for '^EXITED 139' 10 && [ "$(tmux -L "$SOCK" display -p '#{alternate_on}')" = 0 ]; then
+        pass tui_watch_crash_restores
+    else
+        fail tui_watch_crash_restores "not restored after SIGSEGV"
+    fi
+else
+    fail tui_watch_crash_restores "no watch process"
+fi
+kill "$train_pid" 2>/dev/null
+wait "$train_pid" 2>/dev/null
+exit $failed
