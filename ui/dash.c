@@ -380,6 +380,7 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
     /* top bar */
     for (int x = 0; x < W; x++) grid_put(g, x, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
     int x = grid_textf(g, 0, 0, W, ROLE_TITLE, UI_A_REVERSE | UI_A_BOLD, " normlab %s ", v->title ? v->title : "");
+    int title_end = x;
     if (run) {
         char floor_[48] = "";
         if (isfinite(run->st.entropy_floor)) snprintf(floor_, sizeof floor_, " · floor %.4g", run->st.entropy_floor);
@@ -388,7 +389,10 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
     }
     if (v->msg && *v->msg) {
         int mw = text_cells(v->msg);
-        int mx = W - mw - 1 > x ? W - mw - 1 : x;
+        /* a message wins over the run summary */
+        int mx = W - mw - 1 > title_end ? W - mw - 1 : title_end;
+        if (mx < x) grid_put(g, mx - 1, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
+        for (int k = mx; k < W; k++) grid_put(g, k, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
         grid_text(g, mx, 0, W - mx, v->msg_role, UI_A_REVERSE | UI_A_BOLD, v->msg);
     }
     draw_footer(g, H - 1, CTX_DASH, v->watch);

@@ -68,7 +68,7 @@ else
 fi
 
 # the terminal comes back after SIGTERM, and after a crash signal (handler restores, re-raises)
-pid=$(pgrep -f "normlab watch $T/live" | head -n 1)
+pid=$(pgrep -n -f "^$BIN watch $T/live")
 if [ -n "$pid" ]; then
     kill -TERM "$pid"
     if wait_for '^EXITED 143' 10 && [ "$(tmux -L "$SOCK" display -p '#{alternate_on}')" = 0 ]; then
@@ -82,7 +82,7 @@ fi
 tmux -L "$SOCK" kill-server 2>/dev/null
 start 100 30 "$BIN watch $T/run"
 wait_for 'finished' 15
-pid=$(pgrep -f "normlab watch $T/run" | head -n 1)
+pid=$(pgrep -n -f "^$BIN watch $T/run")
 if [ -n "$pid" ]; then
     kill -SEGV "$pid"
     if wait_for '^EXITED 139' 10 && [ "$(tmux -L "$SOCK" display -p '#{alternate_on}')" = 0 ]; then
