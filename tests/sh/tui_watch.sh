@@ -39,7 +39,6 @@ wait_for 'live runs only' 5 && pass tui_watch_help || fail tui_watch_help "help 
 keys Escape
 keys q
 wait_for '^EXITED 0' 10 && pass tui_watch_quit || fail tui_watch_quit "q did not exit cleanly"
-tmux -L "$SOCK" kill-server 2>/dev/null
 
 # the ASCII fallback: nothing outside printable ASCII on screen
 start 100 30 "$BIN watch --ascii --no-color $T/run"
@@ -48,7 +47,6 @@ if wait_for 'finished' 15 && ! LC_ALL=C grep -q '[^ -~]' "$SCREEN" && grep -q '^
 else
     fail tui_watch_ascii "non-ASCII characters with --ascii, or no dashboard"
 fi
-tmux -L "$SOCK" kill-server 2>/dev/null
 
 # a run being written: the counter moves while we watch
 $BIN train $TINY --steps 400 --out "$T/live" > "$T/live.log" 2>&1 &
@@ -79,7 +77,6 @@ if [ -n "$pid" ]; then
 else
     fail tui_watch_sigterm "no watch process"
 fi
-tmux -L "$SOCK" kill-server 2>/dev/null
 start 100 30 "$BIN watch $T/run"
 wait_for 'finished' 15
 pid=$(pgrep -n -f "^$BIN watch $T/run")
