@@ -77,12 +77,14 @@ tmux -L "$SOCK" resize-window -x 80 -y 24 2>/dev/null
 sleep 1
 snap
 cp "$SCREEN" "$T/dash-80x24.txt"
-long=$(awk 'length($0) > 80' "$SCREEN" | wc -l)
-if grep -q 'normlab lab' "$SCREEN" && grep -q 'q quit' "$SCREEN" && [ "$long" -eq 0 ] &&
-    [ "$(wc -l < "$SCREEN")" -le 24 ]; then
+widest=$(while IFS= read -r l; do printf '%s' "$l" | LC_ALL=C.UTF-8 wc -m; done < "$SCREEN" | sort -n | tail -n 1)
+footer=$(tail -n 1 "$SCREEN")
+if grep -q 'normlab lab' "$SCREEN" && [ "$widest" -le 80 ] && [ "$(wc -l < "$SCREEN")" -le 24 ] &&
+    [ "${footer%q quit}" != "$footer" ] && [ "${#footer}" -ge 75 ] &&
+    grep -Eq '━ post-L3 +[0-9]+/' "$SCREEN" && grep -Eq '━ pre-L3 +[0-9]+/' "$SCREEN"; then
     pass tui_lab_resize
 else
-    fail tui_lab_resize "no full redraw at 80x24"
+    fail tui_lab_resize "no full redraw at 80x24 (widest line $widest, footer '$footer')"
 fi
 [ -n "$NORMLAB_TUI_CAPTURE" ] && cp "$T/dash-80x24.txt" "$NORMLAB_TUI_CAPTURE"
 
