@@ -137,7 +137,6 @@ static role_style style_of(int role)
         int k = role - ROLE_HEAT0;
         s.fg256 = heat256[k];
         s.fg8 = heat8[k];
-        if (k % 3 == 2) s.attr = A_BOLD; /* brighter step of the 8-colour ramp */
         return s;
     }
     switch (role) {
@@ -181,6 +180,10 @@ static void init_palette(ui_term *t)
             continue;
         }
         role_attr[r] = s.attr;
+        /* 8 colours make a coarse ramp: bold gives each colour a brighter second step */
+        if (t->colours == UI_COLOUR_8 && r >= ROLE_HEAT0 && r < ROLE_HEAT0 + UI_HEAT_LEVELS &&
+            (r - ROLE_HEAT0) % 3 == 2)
+            role_attr[r] |= A_BOLD;
         short fg = t->colours == UI_COLOUR_256 ? s.fg256 : s.fg8;
         short bg = t->colours == UI_COLOUR_256 ? s.bg256 : s.bg8;
         if (r == ROLE_NORMAL || (fg < 0 && bg < 0)) continue;
