@@ -52,11 +52,11 @@ static int check_tensor(const char *path, const nl_ckpt_tensor *t, int i, uint64
 {
     size_t len = strnlen(t->name, sizeof t->name);
     if (len == 0 || len == sizeof t->name)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %d has an empty or unterminated name",
-                       path, i);
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %d has an empty or unterminated name", path,
+                       i);
     if (t->ndim < 0 || t->ndim > 4)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: ndim %d is outside 0..4", path,
-                       t->name, t->ndim);
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: ndim %d is outside 0..4", path, t->name,
+                       t->ndim);
     int64_t numel = 1;
     for (int d = 0; d < t->ndim; d++) {
         if (t->shape[d] < 0)
@@ -67,8 +67,9 @@ static int check_tensor(const char *path, const nl_ckpt_tensor *t, int i, uint64
         numel *= t->shape[d];
     }
     if (numel != t->numel)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: numel %lld does not match its shape (%lld)",
-                       path, t->name, (long long)t->numel, (long long)numel);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: tensor %s: numel %lld does not match its shape (%lld)", path, t->name,
+                       (long long)t->numel, (long long)numel);
     if (numel > 0 && !t->data)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s has no data", path, t->name);
     *bytes = 4 * (uint64_t)numel;
@@ -157,8 +158,7 @@ int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, n
         raw_len += bytes;
         table_len += table_entry_len(&ck->tensors[i]);
     }
-    if (table_len > UINT32_MAX)
-        return nl_fail(err, NL_ERR_USAGE, "%s: too many tensors", path);
+    if (table_len > UINT32_MAX) return nl_fail(err, NL_ERR_USAGE, "%s: too many tensors", path);
     uint64_t header_len = PREAMBLE_LEN + config_len + ck->state_len + table_len + 8;
     unsigned char *hdr = malloc(header_len);
     if (!hdr) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
@@ -356,8 +356,7 @@ static int fail_truncated(const char *path, int at_least, uint64_t want, uint64_
                           nl_error *err)
 {
     return nl_fail(err, NL_ERR_USAGE, "%s: truncated (expected %s%llu bytes, file has %llu)", path,
-                   at_least ? "at least " : "", (unsigned long long)want,
-                   (unsigned long long)size);
+                   at_least ? "at least " : "", (unsigned long long)want, (unsigned long long)size);
 }
 
 static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int header_only,
@@ -372,10 +371,12 @@ static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int h
     if (have < OFF_FLAGS) return fail_truncated(path, 1, PREAMBLE_LEN, size, err);
     uint32_t version = nl_get_u32le(pre + OFF_VERSION);
     if (version > NL_CKPT_VERSION)
-        return nl_fail(err, NL_ERR_USAGE, "%s: checkpoint version %u is newer than this normlab (%d)",
-                       path, version, NL_CKPT_VERSION);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: checkpoint version %u is newer than this normlab (%d)", path, version,
+                       NL_CKPT_VERSION);
     if (version == 0)
-        return nl_fail(err, NL_ERR_USAGE, "%s: checkpoint version 0 is not valid (corrupted)", path);
+        return nl_fail(err, NL_ERR_USAGE, "%s: checkpoint version 0 is not valid (corrupted)",
+                       path);
     if (have < PREAMBLE_LEN) return fail_truncated(path, 1, PREAMBLE_LEN, size, err);
     if (nl_hash64(pre, OFF_PREAMBLE_HASH) != nl_get_u64le(pre + OFF_PREAMBLE_HASH))
         return nl_fail(err, NL_ERR_USAGE, "%s: header checksum mismatch (corrupted)", path);
@@ -514,7 +515,8 @@ static int entry_newest_first(const void *a, const void *b)
 
 int nl_ckpt_prune(const char *dir, int keep, nl_error *err)
 {
-    if (keep < 1) return nl_fail(err, NL_ERR_USAGE, "%s: prune must keep at least 1 checkpoint", dir);
+    if (keep < 1)
+        return nl_fail(err, NL_ERR_USAGE, "%s: prune must keep at least 1 checkpoint", dir);
     DIR *d = opendir(dir);
     if (!d) return nl_fail(err, NL_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
     ckpt_entry *e = NULL;

@@ -169,8 +169,8 @@ static int fsync_parent_dir(const char *path, nl_error *err)
     int rc = 0;
     if (fd >= 0) {
         if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EROFS)
-            rc = nl_fail(err, NL_ERR_IO, "%s: written, but syncing directory %s failed: %s",
-                         path, dir, strerror(errno));
+            rc = nl_fail(err, NL_ERR_IO, "%s: written, but syncing directory %s failed: %s", path,
+                         dir, strerror(errno));
         close(fd);
     }
     free(dir);
@@ -232,8 +232,8 @@ int nl_pread_all(int fd, const char *path, void *buf, size_t n, uint64_t offset,
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return nl_fail(err, NL_ERR_IO, "%s: read failed: %s", path, strerror(errno));
         if (r == 0)
-            return nl_fail(err, NL_ERR_IO, "%s: file shrank while being read (at byte %llu)",
-                           path, (unsigned long long)offset);
+            return nl_fail(err, NL_ERR_IO, "%s: file shrank while being read (at byte %llu)", path,
+                           (unsigned long long)offset);
         p += r;
         n -= (size_t)r;
         offset += (uint64_t)r;

@@ -41,8 +41,8 @@ static inline uint64_t nl_get_u64le(const unsigned char *p)
  * probability about 2^-64. Not a cryptographic hash. */
 typedef struct nl_hash64_state {
     uint64_t lane[4];
-    uint64_t total;          /* bytes fed so far */
-    unsigned char pend[32];  /* bytes of an incomplete 32-byte stripe */
+    uint64_t total;         /* bytes fed so far */
+    unsigned char pend[32]; /* bytes of an incomplete 32-byte stripe */
     size_t npend;
 } nl_hash64_state;
 

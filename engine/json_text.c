@@ -41,8 +41,8 @@ static const char *jwhat(const jparser *p, char buf[32])
 
 static void skip_ws(jparser *p)
 {
-    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
-                             p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
+                             p->s[p->pos] == '\r'))
         p->pos++;
 }
 
@@ -261,8 +261,8 @@ static int parse_string(jparser *p, char **out, size_t *out_len)
                 uint32_t lo;
                 if (p->n - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u') {
                     nl_jbuf_free(&b);
-                    return jfail(p, at, "\\u%04X is a high surrogate with no low surrogate after it",
-                                 cp);
+                    return jfail(p, at,
+                                 "\\u%04X is a high surrogate with no low surrogate after it", cp);
                 }
                 p->pos += 2;
                 if (hex4(p, &lo)) {
@@ -271,8 +271,8 @@ static int parse_string(jparser *p, char **out, size_t *out_len)
                 }
                 if (lo < 0xDC00 || lo > 0xDFFF) {
                     nl_jbuf_free(&b);
-                    return jfail(p, at, "\\u%04X is a high surrogate with no low surrogate after it",
-                                 cp);
+                    return jfail(p, at,
+                                 "\\u%04X is a high surrogate with no low surrogate after it", cp);
                 }
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
@@ -309,8 +309,7 @@ static int parse_number(jparser *p, nl_json *v)
         neg = 1;
         p->pos++;
     }
-    if (p->pos >= p->n || !is_digit(p->s[p->pos]))
-        return jfail(p, p->pos, "a number needs digits");
+    if (p->pos >= p->n || !is_digit(p->s[p->pos])) return jfail(p, p->pos, "a number needs digits");
     uint64_t mag = 0;
     int fits = 1;
     if (p->s[p->pos] == '0') {
@@ -383,7 +382,8 @@ static int parse_container(jparser *p, nl_json *v, int object)
     char close = object ? '}' : ']';
     size_t cap = 0;
     v->kind = object ? NL_JSON_OBJECT : NL_JSON_ARRAY;
-    if (++p->depth > JSON_MAX_DEPTH) return jfail(p, p->pos, "nested deeper than %d", JSON_MAX_DEPTH);
+    if (++p->depth > JSON_MAX_DEPTH)
+        return jfail(p, p->pos, "nested deeper than %d", JSON_MAX_DEPTH);
     p->pos++;
     skip_ws(p);
     if (p->pos < p->n && p->s[p->pos] == close) {

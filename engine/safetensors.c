@@ -62,7 +62,8 @@ static int read_metadata(const char *path, const nl_json *m, nl_st_file *out, nl
                        FILE_OFF(m->offset));
     out->meta_keys = calloc(m->len ? m->len : 1, sizeof *out->meta_keys);
     out->meta_vals = calloc(m->len ? m->len : 1, sizeof *out->meta_vals);
-    if (!out->meta_keys || !out->meta_vals) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if (!out->meta_keys || !out->meta_vals)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
     for (size_t i = 0; i < m->len; i++) {
         const nl_json *v = &m->items[i];
         if (v->kind != NL_JSON_STRING)
@@ -70,8 +71,9 @@ static int read_metadata(const char *path, const nl_json *m, nl_st_file *out, nl
                            "%s: __metadata__ value \"%s\" at byte %llu is not a string", path,
                            v->key, FILE_OFF(v->offset));
         if (strlen(v->key) != v->key_len || strlen(v->str) != v->len)
-            return nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ entry at byte %llu holds a NUL character",
-                           path, FILE_OFF(v->key_offset));
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: __metadata__ entry at byte %llu holds a NUL character", path,
+                           FILE_OFF(v->key_offset));
         out->meta_keys[i] = strdup(v->key);
         out->meta_vals[i] = strdup(v->str);
         out->n_meta = (int)i + 1;
@@ -81,7 +83,8 @@ static int read_metadata(const char *path, const nl_json *m, nl_st_file *out, nl
     int oom;
     const char *dup = first_duplicate((const char **)out->meta_keys, (size_t)out->n_meta, &oom);
     if (oom) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
-    if (dup) return nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ key \"%s\" appears twice", path, dup);
+    if (dup)
+        return nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ key \"%s\" appears twice", path, dup);
     return 0;
 }
 
@@ -99,13 +102,14 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
 {
     const char *name = v->key;
     if (v->key_len == 0 || v->key_len >= sizeof t->name || strlen(name) != v->key_len)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor name at byte %llu is empty, longer than %zu bytes or holds a NUL",
-                       path, FILE_OFF(v->key_offset), sizeof t->name - 1);
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor name at byte %llu is empty, longer than %zu bytes or holds a NUL", path,
+            FILE_OFF(v->key_offset), sizeof t->name - 1);
     memcpy(t->name, name, v->key_len + 1);
     if (v->kind != NL_JSON_OBJECT)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu: expected an object", path,
-                       name, FILE_OFF(v->offset));
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu: expected an object",
+                       path, name, FILE_OFF(v->offset));
     const nl_json *dtype = NULL, *shape = NULL, *offs = NULL;
     for (size_t i = 0; i < v->len; i++) {
         const nl_json *f = &v->items[i];
@@ -114,16 +118,21 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
                                : !strcmp(f->key, "data_offsets") ? &offs
                                                                  : NULL;
         if (!slot)
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\": unknown field \"%s\" at byte %llu",
-                           path, name, f->key, FILE_OFF(f->key_offset));
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: tensor \"%s\": unknown field \"%s\" at byte %llu", path, name,
+                           f->key, FILE_OFF(f->key_offset));
         if (*slot)
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\": field \"%s\" appears twice (byte %llu)",
-                           path, name, f->key, FILE_OFF(f->key_offset));
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: tensor \"%s\": field \"%s\" appears twice (byte %llu)", path, name,
+                           f->key, FILE_OFF(f->key_offset));
         *slot = f;
     }
     if (!dtype || !shape || !offs)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu lacks \"%s\"", path, name,
-                       FILE_OFF(v->offset), !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+                       FILE_OFF(v->offset),
+                       !dtype   ? "dtype"
+                       : !shape ? "shape"
+                                : "data_offsets");
 
     if (dtype->kind != NL_JSON_STRING)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\": dtype at byte %llu is not a string",
@@ -131,9 +140,10 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
     int d = 0;
     while (d < N_DTYPES && strcmp(dtype->str, dtype_names[d]) != 0) d++;
     if (d == N_DTYPES)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor \"%s\" has dtype %.32s, which normlab does not read (F32, I32, F64, I64)",
-                       path, name, dtype->str);
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor \"%s\" has dtype %.32s, which normlab does not read (F32, I32, F64, I64)",
+            path, name, dtype->str);
     t->dtype = (nl_st_dtype)d;
     size_t esize = dtype_sizes[d];
 
@@ -146,12 +156,15 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
     for (size_t i = 0; i < shape->len; i++) {
         uint64_t dim;
         if (get_uint(&shape->items[i], &dim))
-            return nl_fail(err, NL_ERR_USAGE,
-                           "%s: tensor \"%s\": shape entry at byte %llu is not a non-negative integer",
-                           path, name, FILE_OFF(shape->items[i].offset));
+            return nl_fail(
+                err, NL_ERR_USAGE,
+                "%s: tensor \"%s\": shape entry at byte %llu is not a non-negative integer", path,
+                name, FILE_OFF(shape->items[i].offset));
         t->shape[i] = (int64_t)dim;
-        if (dim && numel > room / dim) numel = room + 1; /* too large either way */
-        else numel *= dim;
+        if (dim && numel > room / dim)
+            numel = room + 1; /* too large either way */
+        else
+            numel *= dim;
     }
 
     uint64_t begin, end;
@@ -161,17 +174,18 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
                        "%s: tensor \"%s\": data_offsets at byte %llu is not [begin, end]", path,
                        name, FILE_OFF(offs->offset));
     if (begin > end || end > data_len)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor \"%s\": data_offsets [%llu, %llu] fall outside the %llu data bytes",
-                       path, name, (unsigned long long)begin, (unsigned long long)end,
-                       (unsigned long long)data_len);
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor \"%s\": data_offsets [%llu, %llu] fall outside the %llu data bytes", path,
+            name, (unsigned long long)begin, (unsigned long long)end, (unsigned long long)data_len);
     if (numel > room || end - begin != numel * esize)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, but its shape "
-                       "and dtype need %s%llu",
-                       path, name, (unsigned long long)begin, (unsigned long long)end,
-                       (unsigned long long)(end - begin), numel > room ? "more than " : "",
-                       (unsigned long long)((numel > room ? room : numel) * esize));
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, but its shape "
+            "and dtype need %s%llu",
+            path, name, (unsigned long long)begin, (unsigned long long)end,
+            (unsigned long long)(end - begin), numel > room ? "more than " : "",
+            (unsigned long long)((numel > room ? room : numel) * esize));
     t->numel = (int64_t)numel;
     sp->begin = begin;
     sp->end = end;
@@ -249,8 +263,9 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
     qsort(spans, n, sizeof *spans, span_by_begin);
     for (size_t i = 1; i < n; i++) {
         if (spans[i].begin < spans[i - 1].end) {
-            rc = nl_fail(err, NL_ERR_USAGE, "%s: tensors \"%s\" and \"%s\" overlap in the data", path,
-                         out->tensors[spans[i - 1].index].name, out->tensors[spans[i].index].name);
+            rc = nl_fail(err, NL_ERR_USAGE, "%s: tensors \"%s\" and \"%s\" overlap in the data",
+                         path, out->tensors[spans[i - 1].index].name,
+                         out->tensors[spans[i].index].name);
             goto done;
         }
     }
@@ -262,7 +277,8 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
             rc = nl_fail(err, NL_ERR_IO, "%s: out of memory for tensor %s", path, t->name);
             goto done;
         }
-        if ((rc = nl_pread_all(fd, path, t->data, bytes, 8 + hlen + spans[i].begin, err))) goto done;
+        if ((rc = nl_pread_all(fd, path, t->data, bytes, 8 + hlen + spans[i].begin, err)))
+            goto done;
     }
 done:
     free(names);
@@ -332,8 +348,10 @@ static int check_tensor(const char *path, const nl_st_tensor *t, int i, uint64_t
     size_t len = strnlen(t->name, sizeof t->name);
     if (len == 0 || len == sizeof t->name || !utf8_valid(t->name) ||
         strcmp(t->name, "__metadata__") == 0)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %d has a bad name (empty, too long, not "
-                       "UTF-8 or __metadata__)", path, i);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: tensor %d has a bad name (empty, too long, not "
+                       "UTF-8 or __metadata__)",
+                       path, i);
     if ((int)t->dtype < 0 || (int)t->dtype >= N_DTYPES)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: unknown dtype %d", path, t->name,
                        (int)t->dtype);
@@ -351,8 +369,9 @@ static int check_tensor(const char *path, const nl_st_tensor *t, int i, uint64_t
         numel *= t->shape[d];
     }
     if (numel != t->numel)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: numel %lld does not match its shape (%lld)",
-                       path, t->name, (long long)t->numel, (long long)numel);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: tensor %s: numel %lld does not match its shape (%lld)", path, t->name,
+                       (long long)t->numel, (long long)numel);
     if (numel > 0 && !t->data)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s has no data", path, t->name);
     *bytes = (uint64_t)numel * esize;
@@ -383,7 +402,8 @@ static int build_header(const char *path, const nl_st_tensor *tensors, int n,
         if (i || n_meta > 0) nl_jbuf_puts(b, ",");
         nl_jbuf_put_string(b, t->name, strlen(t->name));
         nl_jbuf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", dtype_names[t->dtype]);
-        for (int d = 0; d < t->ndim; d++) nl_jbuf_printf(b, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+        for (int d = 0; d < t->ndim; d++)
+            nl_jbuf_printf(b, d ? ",%lld" : "%lld", (long long)t->shape[d]);
         nl_jbuf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
                        (unsigned long long)(offset + bytes));
         offset += bytes;
@@ -399,7 +419,8 @@ int nl_st_write(const char *path, const nl_st_tensor *tensors, int n, const char
     if (n < 0 || (n > 0 && !tensors) || n_meta < 0 || (n_meta > 0 && (!meta_keys || !meta_vals)))
         return nl_fail(err, NL_ERR_USAGE, "%s: bad tensor or metadata list", path);
     for (int i = 0; i < n_meta; i++) {
-        if (!meta_keys[i] || !meta_vals[i] || !utf8_valid(meta_keys[i]) || !utf8_valid(meta_vals[i]))
+        if (!meta_keys[i] || !meta_vals[i] || !utf8_valid(meta_keys[i]) ||
+            !utf8_valid(meta_vals[i]))
             return nl_fail(err, NL_ERR_USAGE, "%s: metadata entry %d is missing or not UTF-8", path,
                            i);
     }

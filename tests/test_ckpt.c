@@ -161,6 +161,24 @@ static void test_roundtrip(void)
     free_sample(&s);
 }
 
+/* No tensors, no state, no config: still a valid file (an empty zstd frame). */
+static void test_empty(void)
+{
+    nl_ckpt ck = {.step = -3};
+    char path[512];
+    tmp_path(path, sizeof path, "empty.nlck");
+    nl_error err = {0};
+    T_CHECK(nl_ckpt_write(path, &ck, 1, 0, &err) == 0, "write: %s", err.msg);
+    nl_ckpt got;
+    int rc = nl_ckpt_read(path, &got, 0, &err);
+    T_CHECK(rc == 0, "read: %s", err.msg);
+    if (rc == 0)
+        T_CHECK(got.step == -3 && got.n_tensors == 0 && got.state_len == 0 && got.config_yaml &&
+                    got.config_yaml[0] == '\0',
+                "fields of the empty checkpoint");
+    nl_ckpt_free(&got);
+}
+
 static void test_header_only(void)
 {
     sample s;
@@ -259,12 +277,17 @@ static void test_truncated(void)
 static void test_bit_flips(void)
 {
     float a[3000], b[5] = {1, 2, 3, 4, 5};
-    for (int i = 0; i < 3000; i++) a[i] = (float)(i % 37) * 0.5f + (i % 5 ? 0.0f : (float)(rnd() % 1000) * 1e-3f);
+    for (int i = 0; i < 3000; i++)
+        a[i] = (float)(i % 37) * 0.5f + (i % 5 ? 0.0f : (float)(rnd() % 1000) * 1e-3f);
     nl_ckpt_tensor t[2] = {{.name = "a", .ndim = 2, .shape = {30, 100}, .numel = 3000, .data = a},
                            {.name = "b", .ndim = 1, .shape = {5}, .numel = 5, .data = b}};
     unsigned char state[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    nl_ckpt ck = {.step = 5, .config_yaml = "x: 1\n", .state = state, .state_len = 16,
-                  .n_tensors = 2, .tensors = t};
+    nl_ckpt ck = {.step = 5,
+                  .config_yaml = "x: 1\n",
+                  .state = state,
+                  .state_len = 16,
+                  .n_tensors = 2,
+                  .tensors = t};
     char path[512];
     tmp_path(path, sizeof path, "flip.nlck");
     nl_error err = {0};
@@ -461,10 +484,9 @@ static void test_prune(void)
     char dir[512], path[600];
     tmp_path(dir, sizeof dir, "prune");
     mkdir(dir, 0755);
-    const char *files[] = {"ckpt-1.nlck",      "ckpt-20.nlck",     "ckpt-3.nlck",
-                           "ckpt-100.nlck",    "ckpt-0050.nlck",   "ckpt-7.nlck.tmp",
-                           "notes.txt",        "ckpt-x.nlck",      "ckpt-9.nlck.bak",
-                           "ckpt-.nlck",       "ckpt-12a.nlck",    "xckpt-2.nlck"};
+    const char *files[] = {"ckpt-1.nlck",     "ckpt-20.nlck",    "ckpt-3.nlck",   "ckpt-100.nlck",
+                           "ckpt-0050.nlck",  "ckpt-7.nlck.tmp", "notes.txt",     "ckpt-x.nlck",
+                           "ckpt-9.nlck.bak", "ckpt-.nlck",      "ckpt-12a.nlck", "xckpt-2.nlck"};
     int n = (int)(sizeof files / sizeof files[0]);
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
@@ -489,8 +511,8 @@ static void test_prune(void)
     T_CHECK(!file_exists(path), "keep 1 kept ckpt-0050");
     T_CHECK(nl_ckpt_prune(dir, 0, &err) == NL_ERR_USAGE, "keep 0 accepted");
     tmp_path(path, sizeof path, "no-such-dir");
-    T_CHECK(nl_ckpt_prune(path, 1, &err) == NL_ERR_IO && strstr(err.msg, path),
-            "missing dir: %s", err.msg);
+    T_CHECK(nl_ckpt_prune(path, 1, &err) == NL_ERR_IO && strstr(err.msg, path), "missing dir: %s",
+            err.msg);
 }
 
 static void test_large_threaded(void)
@@ -549,6 +571,7 @@ int main(void)
     (void)t_skip; /* every case here runs */
     T_RUN(test_checksum_function);
     T_RUN(test_roundtrip);
+    T_RUN(test_empty);
     T_RUN(test_header_only);
     T_RUN(test_overwrite_replaces);
     T_RUN(test_truncated);
