@@ -160,7 +160,7 @@ int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, n
     }
     if (table_len > UINT32_MAX) return nl_fail(err, NL_ERR_USAGE, "%s: too many tensors", path);
     uint64_t header_len = PREAMBLE_LEN + config_len + ck->state_len + table_len + 8;
-    unsigned char *hdr = malloc(header_len);
+    unsigned char *hdr = calloc(1, header_len); /* zeros: the placeholder goes out first */
     if (!hdr) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
 
     memcpy(hdr, ckpt_magic, 8);
