@@ -110,7 +110,7 @@ static int forward(nl_model *m, const nl_config *c, const int32_t *tok, const in
     nl_error err = {0};
     *aux = *z = 0.0f;
     if (nl_model_forward(m, tok, tgt, B, loss, aux, z, &err)) {
-        T_CHECK(0, "nl_model_forward: %s", err.msg);
+        T_CHECK(0, "nl_model_forward: %.400s", err.msg);
         return 1;
     }
     *total = (double)*loss;
@@ -125,7 +125,7 @@ static void parity_fixture(const char *path, const char *name)
     nl_st_file f;
     memset(&f, 0, sizeof f);
     if (nl_st_read(path, &f, &err)) {
-        T_CHECK(0, "nl_st_read: %s", err.msg);
+        T_CHECK(0, "nl_st_read: %.400s", err.msg);
         return;
     }
     nl_kernels *k = NULL;
@@ -139,7 +139,7 @@ static void parity_fixture(const char *path, const char *name)
     if (!yaml)
         goto done;
     if (nl_config_load_string(&c, yaml, strlen(yaml), name, &err)) {
-        T_CHECK(0, "nl_config_load_string: %s", err.msg);
+        T_CHECK(0, "nl_config_load_string: %.400s", err.msg);
         goto done;
     }
     k = nl_kernels_cpu_create(1);
@@ -148,7 +148,7 @@ static void parity_fixture(const char *path, const char *name)
         goto done;
     m = nl_model_create(&c, k, &err);
     if (!m) {
-        T_CHECK(0, "nl_model_create: %s", err.msg);
+        T_CHECK(0, "nl_model_create: %.400s", err.msg);
         goto done;
     }
 
@@ -210,7 +210,7 @@ static void parity_fixture(const char *path, const char *name)
 
     /* backward: every gradient tensor */
     if (nl_model_backward(m, &err)) {
-        T_CHECK(0, "nl_model_backward: %s", err.msg);
+        T_CHECK(0, "nl_model_backward: %.400s", err.msg);
         goto done;
     }
     nl_model_get_grads(m, grads);
@@ -234,7 +234,7 @@ static void parity_fixture(const char *path, const char *name)
     /* five clip + AdamW steps on the same batch, from the fixture's parameters */
     o = nl_optim_create(m, &c.train, &err);
     if (!o) {
-        T_CHECK(0, "nl_optim_create: %s", err.msg);
+        T_CHECK(0, "nl_optim_create: %.400s", err.msg);
         goto done;
     }
     double e_adam = 0.0;
@@ -249,11 +249,11 @@ static void parity_fixture(const char *path, const char *name)
             worst_step = i;
         }
         if (nl_model_backward(m, &err)) {
-            T_CHECK(0, "nl_model_backward (AdamW step %d): %s", i, err.msg);
+            T_CHECK(0, "nl_model_backward (AdamW step %d): %.400s", i, err.msg);
             goto done;
         }
         if (nl_optim_step(o, nl_lr_at(&c.train, i), NULL, &err)) {
-            T_CHECK(0, "nl_optim_step %d: %s", i, err.msg);
+            T_CHECK(0, "nl_optim_step %d: %.400s", i, err.msg);
             goto done;
         }
     }

@@ -142,7 +142,9 @@ check("swiglu hidden: multiple of 32 nearest 8d/3",
 
 # whole model: parameter names and shapes follow DESIGN.md
 c = cfg(placement="custom", tied=False, ffn="swiglu", embed_norm=True, final_norm=False,
-        custom={"attn": {"qk": True, "v": True}, "ffn": {"peri": True}},
+        custom={"attn": {"pre": False, "peri": False, "post": False, "res_from_normed": False,
+                         "qk": True, "v": True},
+                "ffn": {"pre": False, "peri": True, "post": False, "res_from_normed": False}},
         moe={"experts": 3, "top_k": 2, "every": 2})
 m = ref.Model(ref.Spec(c))
 shapes = {k: tuple(v.shape) for k, v in m.named_parameters()}

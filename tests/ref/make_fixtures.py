@@ -46,6 +46,14 @@ def model(placement, norm, ffn, pos, tied, V, d, H, L, T, **extra):
     return m
 
 
+def base_flags(qk_v=True, **on):
+    """A custom placement's base map with every flag written out (omitted ones false)."""
+    names = ref.FLAG_NAMES if qk_v else ref.FLAG_NAMES[:4]
+    m = {k: bool(on.pop(k, False)) for k in names}
+    m.update(on)
+    return m
+
+
 def train(B, lr=1e-2, schedule="constant", warmup=0, steps=5, lr_min=0.0, clip=0.0, wd=0.1,
           beta2=0.95, **extra):
     t = {"steps": steps, "batch": B, "lr": lr, "lr_min": lr_min, "warmup": warmup,
@@ -118,13 +126,14 @@ FIXTURES = [
     ("deepnorm_rms_swiglu_rope_untied",
      model("deepnorm", "rmsnorm", "swiglu", "rope", False, V=36, d=16, H=2, L=2, T=8),
      train(B=3, warmup=2, schedule="cosine", steps=7, lr_min=5e-4)),
-    # custom: embed norm on, no final norm, base flags plus overrides that replace a layer's
-    # attention (post norm, v norm, alpha 1.5) and a layer's FFN (HybridNorm-style + post).
+    # custom: embed norm on, no final norm, base flags (all written out) plus overrides that
+    # replace a layer's attention (post norm, v norm, alpha 1.5) and a layer's FFN
+    # (HybridNorm-style + post). Overrides list only the flags that are on.
     ("custom_ln_gelu_rope_untied",
      model("custom", "layernorm", "gelu", "rope", False, V=34, d=16, H=2, L=3, T=8,
            ffn_hidden=40, embed_norm=True, final_norm=False,
-           custom={"attn": {"pre": True, "qk": True},
-                   "ffn": {"pre": True, "peri": True, "alpha": 1.25},
+           custom={"attn": base_flags(pre=True, qk=True),
+                   "ffn": base_flags(False, pre=True, peri=True, alpha=1.25),
                    "layers": [{"layer": 1, "attn": {"post": True, "v": True, "alpha": 1.5}},
                               {"layer": 2, "ffn": {"pre": True, "res_from_normed": True,
                                                    "post": True, "alpha": 1.0}}]}),
@@ -132,8 +141,8 @@ FIXTURES = [
     ("custom_rms_swiglu_learned_untied",
      model("custom", "rmsnorm", "swiglu", "learned", False, V=46, d=16, H=4, L=2, T=10,
            embed_norm=True, final_norm=True,
-           custom={"attn": {"peri": True, "v": True},
-                   "ffn": {"pre": True, "post": True},
+           custom={"attn": base_flags(peri=True, v=True),
+                   "ffn": base_flags(False, pre=True, post=True),
                    "layers": [{"layer": 0, "attn": {"pre": True, "qk": True, "v": True},
                                "ffn": {"peri": True, "alpha": 0.75}}]}),
      train(B=2, warmup=1, schedule="linear", steps=5, lr_min=1e-3)),

@@ -40,12 +40,19 @@ class Flags:
         self.alpha = float(alpha)
 
     @staticmethod
-    def from_map(m):
-        """A custom placement's map {pre: true, ..., alpha: 1.5}; alpha 0 or absent means 1."""
+    def from_map(m, names=None):
+        """A custom placement's map {pre: true, ..., alpha: 1.5}; alpha 0 or absent means 1.
+        A flag absent from an override is off. When `names` is given (the base maps), each of
+        those flags must be present: the loader's defaults for absent base flags are its own
+        business, and a fixture must not depend on them."""
         m = m or {}
         unknown = set(m) - set(FLAG_NAMES) - {"alpha"}
         if unknown:
             raise ValueError("unknown sublayer flag(s): %s" % ", ".join(sorted(unknown)))
+        missing = [k for k in (names or ()) if k not in m]
+        if missing:
+            raise ValueError("custom base flags must all be given; missing %s" %
+                             ", ".join(missing))
         alpha = float(m.get("alpha", 0) or 0)
         return Flags(alpha=alpha if alpha != 0 else 1.0,
                      **{k: bool(m.get(k, False)) for k in FLAG_NAMES})
@@ -116,8 +123,8 @@ class Spec:
                 alpha = (2.0 * L) ** 0.25
                 a, f = Flags(post=True, alpha=alpha), Flags(post=True, alpha=alpha)
             else:  # custom: base flags, then per-layer overrides that replace a sublayer's flags
-                a = Flags.from_map(get(cfg, "model.custom.attn", {}))
-                f = Flags.from_map(get(cfg, "model.custom.ffn", {}))
+                a = Flags.from_map(get(cfg, "model.custom.attn", {}), FLAG_NAMES)
+                f = Flags.from_map(get(cfg, "model.custom.ffn", {}), FLAG_NAMES[:4])
                 for o in get(cfg, "model.custom.layers", []) or []:
                     if int(o["layer"]) == l:
                         if "attn" in o:
