@@ -107,7 +107,7 @@ test: all $(TEST_BIN)
 	@NORMLAB_SAN=$(SAN) NORMLAB_BUILD=$(B) NORMLAB_BIN=$(BIN) sh tests/run.sh
 
 bench: all
-	./normlab bench bench/*.yaml
+	for p in bench/*.yaml; do ./normlab bench "$$p" || exit 1; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/normlab $(DESTDIR)$(PREFIX)/share/normlab/presets
