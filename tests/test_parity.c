@@ -165,8 +165,8 @@ static void parity_fixture(const char *path, const char *name)
     if (!tok || tok->dtype != NL_ST_I32 || tok->ndim != 2)
         goto done;
     int B = (int)tok->shape[0], T = (int)tok->shape[1], V = nl_config_vocab(&c);
-    T_CHECK(T == c.model.seq_len && B <= c.train.batch, "tokens (%d,%d) vs seq_len %d, batch %d",
-            B, T, c.model.seq_len, c.train.batch);
+    T_CHECK(T == c.model.seq_len && B <= c.train.batch, "tokens (%d,%d) vs seq_len %d, batch %d", B,
+            T, c.model.seq_len, c.train.batch);
     const nl_st_tensor *tgt = want_tensor(&f, "targets", NL_ST_I32, (int64_t)B * T);
     const nl_st_tensor *ref_logits = want_tensor(&f, "logits", NL_ST_F32, (int64_t)B * T * V);
     const nl_st_tensor *ref_loss = want_tensor(&f, "loss", NL_ST_F32, 1);
@@ -259,9 +259,8 @@ static void parity_fixture(const char *path, const char *name)
     }
     T_CHECK(e_adam < TOL, "AdamW: total loss before update %d off by %.2g (relative)", worst_step,
             e_adam);
-    fprintf(stderr,
-            "parity/%s: loss %.1e logits %.1e aux %.1e z %.1e grad %.1e (%s) adam %.1e\n", name,
-            e_loss, e_logits, e_aux, e_z, e_grad, worst, e_adam);
+    fprintf(stderr, "parity/%s: loss %.1e logits %.1e aux %.1e z %.1e grad %.1e (%s) adam %.1e\n",
+            name, e_loss, e_logits, e_aux, e_z, e_grad, worst, e_adam);
 
 done:
     nl_optim_free(o);
