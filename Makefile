@@ -22,7 +22,7 @@ SANFLAGS :=
 OPT := -O3 -march=native -g
 endif
 
-CFLAGS := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -fopenmp -I. \
+CFLAGS := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -fopenmp -I. \
           -D_GNU_SOURCE -D_XOPEN_SOURCE_EXTENDED $(SANFLAGS) $(EXTRA_CFLAGS)
 LDLIBS := -lopenblas -lyaml -lzstd -lncursesw -lpthread -ldl -lm
 LDFLAGS := -fopenmp $(SANFLAGS) -rdynamic
