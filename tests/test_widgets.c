@@ -6,12 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ncursesw/curses.h>
+
 #include "t.h"
+#include "engine/config.h"
 #include "ui/bars.h"
+#include "ui/dash.h"
 #include "ui/grid.h"
 #include "ui/heatmap.h"
 #include "ui/history.h"
+#include "ui/keys.h"
 #include "ui/plot.h"
+#include "ui/runview.h"
+#include "ui/setup.h"
+#include "ui/teach.h"
+#include "ui/term.h"
 
 /* NL_TEST_DUMP=1 prints every grid a case checks, to look at the widgets by eye. */
 static void dump(const char *what, const ui_grid *g)
@@ -438,6 +447,203 @@ static void test_history_small(void)
     history_free(h);
 }
 
+
+/* Two runs of a race, made up: "post" whose gradient norms grow with depth (and which
+ * diverged), "pre" whose norms are level. */
+static void fake_run(ui_run *r, const char *name, int colour, int grow)
+{
+    runview_init(r, name, colour);
+    runview_set_layers(r, 4);
+    float ga[4], gf[4], rms[4];
+    for (int s = 1; s <= 120; s++) {
+        for (int l = 0; l < 4; l++) {
+            ga[l] = grow ? 0.01f * powf(4.0f, (float)l) : 0.05f;
+            gf[l] = ga[l] * 2;
+            rms[l] = grow ? 1.0f : 1.0f + l;
+        }
+        nl_metrics_row row = {s, s * 512, s * 0.1, 1e-3f, 4.0f - s * 0.01f, s % 50 ? NAN : 3.5f, 1.0f, 5000,
+                              NAN, NAN, ga, gf, rms, NULL, NULL, NULL, NULL};
+        runview_ingest(r, &row);
+    }
+    r->st.state = NL_RUN_RUNNING;
+    r->st.step = 120;
+    r->st.total = 300;
+    r->st.entropy_floor = 2.0;
+}
+
+static void test_dashboard(void)
+{
+    ui_run runs[2];
+    fake_run(&runs[0], "post", 0, 1);
+    fake_run(&runs[1], "pre", 1, 0);
+    runs[0].st.state = NL_RUN_DIVERGED;
+    runs[0].st.diverged_step = 77;
+    dash_view v;
+    dash_view_init(&v);
+    ui_grid g;
+    grid_init(&g, 80, 24);
+    dash_draw(&g, &v, runs, 2);
+    dump(__func__, &g);
+    T_CHECK(row_has(&g, 0, "normlab lab") && row_has(&g, 0, "2 runs"), "top bar");
+    int legend = -1, heat0 = -1;
+    for (int y = 0; y < 24; y++) {
+        char buf[1024];
+        grid_row_utf8(&g, y, buf, sizeof buf);
+        if (legend < 0 && strstr(buf, "\xe2\x94\x81 post") && strstr(buf, "\xe2\x94\x81 pre")) legend = y;
+        if (heat0 < 0 && !strncmp(buf, "L0 ", 3)) heat0 = y;
+    }
+    T_CHECK(legend > 0 && row_has(&g, legend, "floor 2"), "legend with both runs and the floor (row %d)", legend);
+    T_CHECK(heat0 > 0, "a heatmap row for layer 0");
+    if (heat0 > 0) {
+        /* post's norms grow with depth: layer 3's cells are hotter than layer 0's */
+        int l0 = grid_at(&g, 10, heat0)->role - ROLE_HEAT0;
+        int l3 = -1;
+        for (int y = heat0 + 1; y < 24 && l3 < 0; y++) {
+            char buf[256];
+            grid_row_utf8(&g, y, buf, sizeof buf);
+            if (!strncmp(buf, "L3 ", 3)) l3 = grid_at(&g, 10, y)->role - ROLE_HEAT0;
+        }
+        T_CHECK(l0 >= 0 && l3 > l0 && l3 < UI_HEAT_LEVELS, "layer 0 at level %d, layer 3 at %d", l0, l3);
+    }
+    int y_post = 21, y_pre = 22;
+    T_CHECK(row_has(&g, y_post, "post") && row_has(&g, y_post, "120/300") && row_has(&g, y_post, "DIVERGED at step 77"),
+            "status line of the diverged run");
+    T_CHECK(grid_at(&g, 79, y_post)->role == ROLE_DIVERGED, "diverged in its colour");
+    T_CHECK(row_has(&g, y_pre, "running") && row_has(&g, y_pre, "loss 2.8"), "status line of the running run");
+    T_CHECK(row_has(&g, 23, "q quit") && row_has(&g, 23, "? help"), "footer");
+    T_CHECK(row_has(&g, 12, "Grad norm (attn)") || row_has(&g, 11, "Grad norm (attn)") || row_has(&g, 13, "Grad norm (attn)"),
+            "heatmap title");
+
+    /* ASCII: after folding, nothing outside ASCII */
+    v.glyphs = UI_GLYPH_ASCII;
+    dash_draw(&g, &v, runs, 2);
+    int bad = 0;
+    for (int i = 0; i < g.w * g.h; i++) bad += grid_ascii_fold(g.cells[i].ch) == L'?' && g.cells[i].ch != L'?';
+    T_CHECK(bad == 0, "%d cells without an ASCII look-alike", bad);
+
+    /* the teaching panel's observation of post: layer 3 is 64x layer 0 */
+    char obs[8][200];
+    int n = teach_observe(&runs[0], 0, obs, 8);
+    int ratio = 0, grows = 0;
+    for (int i = 0; i < n; i++) {
+        ratio |= strstr(obs[i], "layer 3 attention gradient norm is 64") != NULL;
+        grows |= strstr(obs[i], "grows toward the output") != NULL;
+    }
+    T_CHECK(ratio && grows, "observations: '%s' / '%s'", n > 0 ? obs[0] : "", n > 1 ? obs[1] : "");
+    n = teach_observe(&runs[1], 0, obs, 8);
+    int level = 0, rms = 0;
+    for (int i = 0; i < n; i++) {
+        level |= strstr(obs[i], "about level across depth") != NULL;
+        rms |= strstr(obs[i], "grows with depth") != NULL;
+    }
+    T_CHECK(level && rms, "pre: level gradients and growing RMS");
+
+    /* help in watch mode marks the live-only keys */
+    draw_help(&g, CTX_DASH, 1, UI_GLYPH_BRAILLE);
+    int live = 0;
+    for (int y = 0; y < g.h; y++) live += row_has(&g, y, "(live runs only)");
+    T_CHECK(live >= 5, "%d live-only keys marked", live);
+    grid_free(&g);
+    runview_free(&runs[0]);
+    runview_free(&runs[1]);
+}
+
+static void keys_in(setup_state *s, const char *text)
+{
+    for (const char *p = text; *p; p++) setup_key(s, *p == '\n' ? '\r' : *p);
+}
+
+static const char *cur_key_name(const setup_state *s)
+{
+    return s->rows[s->cur].key >= 0 ? s->keys[s->rows[s->cur].key].key : "(header)";
+}
+
+static void test_setup_form(void)
+{
+    nl_config *c = malloc(sizeof *c);
+    nl_error err = {0};
+    nl_config_defaults(c);
+    int rc = nl_config_load_string(c, nl_default_preset_yaml, nl_default_preset_yaml_len, "default", &err);
+    T_CHECK(rc == 0, "default preset: %s", err.msg);
+    setup_state *s = malloc(sizeof *s);
+    T_CHECK(setup_init(s, c, NULL, "presets") == 0, "setup_init");
+    T_CHECK(!strcmp(cur_key_name(s), "model.placement"), "starts on the placement, not %s", cur_key_name(s));
+
+    keys_in(s, "/layers\n");
+    T_CHECK(!strcmp(cur_key_name(s), "model.layers"), "find jumped to %s", cur_key_name(s));
+    keys_in(s, "999");
+    T_CHECK(s->editing && s->edit_bad && strstr(s->msg, "model.layers") && strstr(s->msg, "999"),
+            "bad value while typing: '%s'", s->msg);
+    setup_key(s, '\r');
+    T_CHECK(s->editing, "Enter keeps a bad value in the editor");
+    setup_key(s, 27);
+    char buf[64];
+    nl_config_get(&s->cfg, "model.layers", buf, sizeof buf, &err);
+    T_CHECK(!s->editing && !strcmp(buf, "4"), "Esc leaves layers at %s", buf);
+    keys_in(s, "6\n");
+    T_CHECK(s->cfg.model.layers == 6, "layers %d", s->cfg.model.layers);
+
+    keys_in(s, "/placement\n");
+    setup_key(s, UI_KEY(KEY_LEFT));
+    T_CHECK(s->cfg.model.placement == NL_PLACE_POST, "Left goes pre -> post");
+    setup_key(s, 'a');
+    setup_key(s, UI_KEY(KEY_RIGHT));
+    setup_key(s, 'a');
+    T_CHECK(s->nrace == 2 && !strcmp(s->race[0].name, "post-L6") && !strcmp(s->race[1].name, "pre-L6"),
+            "race of %d: %s, %s", s->nrace, s->race[0].name, s->race[1].name);
+    for (int i = 0; i < 7; i++) setup_key(s, 'a');
+    T_CHECK(s->nrace == NL_MAX_RACE && strstr(s->msg, "full"), "the race stops at %d: '%s'", s->nrace, s->msg);
+    T_CHECK(!strcmp(s->race[2].name, "pre-L6-2"), "a repeated setup gets a new name: %s", s->race[2].name);
+    setup_key(s, '\t');
+    for (int i = 0; i < 10; i++) setup_key(s, UI_KEY(KEY_UP));
+    setup_key(s, UI_KEY(KEY_DOWN));
+    setup_key(s, 'd');
+    T_CHECK(s->nrace == NL_MAX_RACE - 1 && !strcmp(s->race[1].name, "pre-L6-2"), "deleted the second run");
+
+    /* a cross-field problem is reported with the engine's message and blocks a start */
+    setup_key(s, '\t');
+    keys_in(s, "/heads\n5\n");
+    T_CHECK(s->cfg.model.heads == 5 && strstr(s->invalid, "divisible"), "invalid: '%s'", s->invalid);
+    nl_config *runs = malloc(NL_MAX_RACE * sizeof *runs);
+    int keep = s->nrace;
+    s->nrace = 0;
+    T_CHECK(setup_runs(s, runs) < 0 && strstr(s->msg, "divisible"), "start refused: '%s'", s->msg);
+    keys_in(s, "\n");
+    setup_key(s, 21);
+    keys_in(s, "4\n");
+    T_CHECK(setup_runs(s, runs) == 1 && !strcmp(runs[0].name, "pre-L6"), "a single run: %s", runs[0].name);
+    s->nrace = keep;
+    T_CHECK(setup_runs(s, runs) == keep, "the race");
+
+    /* MoE fields: shown, greyed, not editable */
+    keys_in(s, "/experts\n");
+    T_CHECK(!strcmp(cur_key_name(s), "model.moe.experts"), "found %s", cur_key_name(s));
+    keys_in(s, "\n");
+    T_CHECK(!s->editing && strstr(s->msg, "not enabled"), "MoE not editable: '%s'", s->msg);
+    keys_in(s, "4");
+    T_CHECK(!s->editing && s->cfg.model.moe_experts == 0, "typing does not edit MoE");
+
+    ui_grid g;
+    grid_init(&g, 80, 24);
+    setup_draw(&g, s, UI_GLYPH_BRAILLE);
+    dump(__func__, &g);
+    int race = 0, moe_dim = 0;
+    for (int y = 0; y < 24; y++) {
+        race |= row_has(&g, y, "Race 8/8") || row_has(&g, y, "Race 7/8");
+        char row[1024];
+        grid_row_utf8(&g, y, row, sizeof row);
+        if (strstr(row, "experts ")) moe_dim = grid_at(&g, 2, y)->role == ROLE_DIM || grid_at(&g, 2, y)->role == ROLE_SELECT;
+    }
+    T_CHECK(race, "race box");
+    T_CHECK(moe_dim, "MoE row greyed");
+    T_CHECK(row_has(&g, 23, "F5") && row_has(&g, 23, "q quit"), "footer");
+    grid_free(&g);
+    setup_free(s);
+    free(s);
+    free(runs);
+    free(c);
+}
+
 int main(void)
 {
     (void)t_skip; /* every case here runs everywhere */
@@ -453,5 +659,7 @@ int main(void)
     T_RUN(test_bars);
     T_RUN(test_history_bucketing);
     T_RUN(test_history_small);
+    T_RUN(test_dashboard);
+    T_RUN(test_setup_form);
     T_END();
 }

@@ -200,3 +200,26 @@ void grid_box(ui_grid *g, ui_rect r, const char *title, int title_role, ui_glyph
         grid_put(g, r.x + 2 + n, r.y, L' ', title_role, 0);
     }
 }
+
+/* Without a UTF-8 locale only ASCII can be shown: the few non-ASCII characters of the
+ * interface get a look-alike, anything else a '?'. */
+wchar_t grid_ascii_fold(wchar_t c)
+{
+    if (c < 128) return c;
+    switch (c) {
+    case L'─': case L'━': case L'╌': case L'—': case L'–': return L'-';
+    case L'│': return L'|';
+    case L'┌': case L'┐': case L'└': case L'┘': case L'┤': case L'┬': case L'┴': case L'├': return L'+';
+    case L'•': case L'●': return L'o';
+    case L'█': case L'▓': return L'#';
+    case L'▶': case L'›': return L'>';
+    case L'◀': case L'‹': return L'<';
+    case L'·': return L'.';
+    case L'×': return L'x';
+    case L'…': return L'.';
+    case L'▲': return L'^';
+    case L'▼': return L'v';
+    default: return L'?';
+    }
+}
+

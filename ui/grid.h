@@ -79,6 +79,10 @@ int grid_textf(ui_grid *g, int x, int y, int maxw, int role, int attr, const cha
 /* Number of cells UTF-8 text takes. */
 int text_cells(const char *utf8);
 
+/* The ASCII look-alike of a character of the interface ('?' when there is none), for
+ * terminals without UTF-8. */
+wchar_t grid_ascii_fold(wchar_t c);
+
 /* Row y as UTF-8 (trailing blanks dropped) into buf; for tests and captures. */
 void grid_row_utf8(const ui_grid *g, int y, char *buf, size_t len);
 /* Every row, newline-separated, malloc'ed (caller frees). */

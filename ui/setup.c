@@ -571,12 +571,16 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
         draw_wrapped(g, in, ROLE_DIM, "Empty. a adds the current setup; F5 starts the setup alone.");
         return;
     }
+    int namew = 4;
+    for (int i = 0; i < s->nrace; i++)
+        if ((int)strlen(s->race[i].name) > namew) namew = (int)strlen(s->race[i].name);
+    if (namew > 14) namew = 14;
     for (int i = 0; i < s->nrace && i < in.h; i++) {
         const nl_config *c = &s->race[i];
         int sel = s->race_focus && i == s->race_sel;
         grid_put(g, in.x, in.y + i, glyphs == UI_GLYPH_ASCII ? L'*' : L'━', ROLE_SERIES0 + i % UI_SERIES_COLOURS, UI_A_BOLD);
-        grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, "%-10s %s L%d d%d lr %.2g", c->name,
-                   nl_placement_name(c->model.placement), c->model.layers, c->model.d_model, c->train.lr);
+        grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, "%-*s %s L%d lr %g d%d", namew,
+                   c->name, nl_placement_name(c->model.placement), c->model.layers, c->train.lr, c->model.d_model);
     }
 }
 

@@ -258,26 +258,6 @@ void term_close(ui_term *t)
     grid_free(&t->grid);
 }
 
-/* Without a UTF-8 locale only ASCII can be shown: the few non-ASCII characters of the
- * interface get a look-alike, anything else a '?'. */
-static wchar_t ascii_fold(wchar_t c)
-{
-    if (c < 128) return c;
-    switch (c) {
-    case L'─': case L'━': case L'╌': case L'—': case L'–': return L'-';
-    case L'│': return L'|';
-    case L'┌': case L'┐': case L'└': case L'┘': case L'┤': case L'┬': case L'┴': case L'├': return L'+';
-    case L'•': case L'●': return L'o';
-    case L'█': case L'▓': return L'#';
-    case L'▶': case L'›': return L'>';
-    case L'×': return L'x';
-    case L'…': return L'.';
-    case L'▲': return L'^';
-    case L'▼': return L'v';
-    default: return L'?';
-    }
-}
-
 void term_blit(ui_term *t)
 {
     ui_grid *g = &t->grid;
@@ -285,7 +265,7 @@ void term_blit(ui_term *t)
     for (int y = 0; y < g->h && y < t->h; y++) {
         for (int x = 0; x < g->w && x < t->w; x++) {
             const ui_cell *c = &g->cells[(size_t)y * g->w + x];
-            wchar_t wc[2] = {ascii ? ascii_fold(c->ch) : c->ch, 0};
+            wchar_t wc[2] = {ascii ? grid_ascii_fold(c->ch) : c->ch, 0};
             if (wc[0] < 32) wc[0] = L' ';
             attr_t a = c->role < ROLE_COUNT ? role_attr[c->role] : 0;
             short pair = c->role < ROLE_COUNT ? role_pair[c->role] : 0;
