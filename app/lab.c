@@ -26,10 +26,13 @@ int nl_cmd_lab(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         char msg[256];
         int r = term_parse_opt(&o.term, argc, argv, &i, msg, sizeof msg);
-        if (r < 0) return nl_app_error(2, "%s", msg);
-        if (r > 0) continue;
+        if (r < 0)
+            return nl_app_error(2, "%s", msg);
+        if (r > 0)
+            continue;
         if (!strcmp(argv[i], "--out")) {
-            if (i + 1 >= argc) return nl_app_error(2, "--out needs a directory");
+            if (i + 1 >= argc)
+                return nl_app_error(2, "--out needs a directory");
             o.out_dir = argv[++i];
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(LAB_USAGE, stdout);
@@ -45,7 +48,8 @@ int nl_cmd_lab(int argc, char **argv)
         }
     }
     nl_config *cfg = malloc(sizeof *cfg);
-    if (!cfg) return nl_app_error(1, "out of memory");
+    if (!cfg)
+        return nl_app_error(1, "out of memory");
     int rc = nl_app_load_preset(preset, cfg);
     if (rc) {
         free(cfg);

@@ -20,8 +20,10 @@ int nl_cmd_watch(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         char msg[256];
         int r = term_parse_opt(&t, argc, argv, &i, msg, sizeof msg);
-        if (r < 0) return nl_app_error(2, "%s", msg);
-        if (r > 0) continue;
+        if (r < 0)
+            return nl_app_error(2, "%s", msg);
+        if (r > 0)
+            continue;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(WATCH_USAGE, stdout);
             return 0;
@@ -30,7 +32,8 @@ int nl_cmd_watch(int argc, char **argv)
             fputs(WATCH_USAGE, stderr);
             return nl_app_error(2, "unknown option '%s'", argv[i]);
         }
-        if (n == NL_MAX_RACE) return nl_app_error(2, "watch takes at most %d run directories", NL_MAX_RACE);
+        if (n == NL_MAX_RACE)
+            return nl_app_error(2, "watch takes at most %d run directories", NL_MAX_RACE);
         dirs[n++] = argv[i];
     }
     if (n == 0) {

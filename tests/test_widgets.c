@@ -8,8 +8,8 @@
 
 #include <ncursesw/curses.h>
 
-#include "t.h"
 #include "engine/config.h"
+#include "t.h"
 #include "ui/bars.h"
 #include "ui/dash.h"
 #include "ui/grid.h"
@@ -25,7 +25,8 @@
 /* NL_TEST_DUMP=1 prints every grid a case checks, to look at the widgets by eye. */
 static void dump(const char *what, const ui_grid *g)
 {
-    if (!getenv("NL_TEST_DUMP")) return;
+    if (!getenv("NL_TEST_DUMP"))
+        return;
     char *d = grid_dump(g);
     fprintf(stderr, "-- %s\n%s", what, d ? d : "");
     free(d);
@@ -50,10 +51,13 @@ static void test_grid_text(void)
     grid_init(&g, 10, 2);
     int n = grid_text(&g, 1, 0, -1, ROLE_NORMAL, 0, "a\xe2\x94\x80z"); /* a─z */
     T_CHECK(n == 3, "wrote %d cells", n);
-    T_CHECK(grid_at(&g, 2, 0)->ch == 0x2500, "box char decoded as U+%04X", (unsigned)grid_at(&g, 2, 0)->ch);
+    T_CHECK(grid_at(&g, 2, 0)->ch == 0x2500, "box char decoded as U+%04X",
+            (unsigned)grid_at(&g, 2, 0)->ch);
     n = grid_text(&g, 7, 1, -1, ROLE_NORMAL, 0, "abcdef");
     T_CHECK(n == 3, "clipped to %d", n);
-    n = grid_text(&g, 0, 1, 2, ROLE_NORMAL, 0, "\xff" "x");
+    n = grid_text(&g, 0, 1, 2, ROLE_NORMAL, 0,
+                  "\xff"
+                  "x");
     T_CHECK(grid_at(&g, 0, 1)->ch == L'?', "invalid byte shows as ?");
     char buf[64];
     grid_row_utf8(&g, 0, buf, sizeof buf);
@@ -65,10 +69,12 @@ static void test_ticks(void)
 {
     double t[16];
     int n = plot_ticks_linear(0, 10, 6, t);
-    T_CHECK(n == 6 && t[0] == 0 && t[5] == 10, "0..10 ticks: n=%d first %g last %g", n, t[0], n ? t[n - 1] : 0);
+    T_CHECK(n == 6 && t[0] == 0 && t[5] == 10, "0..10 ticks: n=%d first %g last %g", n, t[0],
+            n ? t[n - 1] : 0);
     n = plot_ticks_linear(0.13, 0.91, 5, t);
     T_CHECK(n >= 3 && n <= 5, "0.13..0.91: %d ticks", n);
-    for (int i = 0; i < n; i++) T_CHECK(t[i] >= 0.13 && t[i] <= 0.91, "tick %g outside", t[i]);
+    for (int i = 0; i < n; i++)
+        T_CHECK(t[i] >= 0.13 && t[i] <= 0.91, "tick %g outside", t[i]);
     n = plot_ticks_log(1, 1000, 4, t);
     T_CHECK(n == 4 && t[0] == 1 && fabs(t[3] - 1000) < 1e-9, "log 1..1000: n=%d", n);
     n = plot_ticks_log(2, 9, 5, t);
@@ -90,7 +96,8 @@ static void test_plot_axes_and_line(void)
     ui_grid g;
     grid_init(&g, 40, 12);
     double x[101], y[101];
-    for (int i = 0; i <= 100; i++) x[i] = y[i] = i;
+    for (int i = 0; i <= 100; i++)
+        x[i] = y[i] = i;
     plot_series s = {"ramp", ROLE_SERIES0, 0, 101, x, y, NULL, NULL, 0};
     plot_spec p = {UI_GLYPH_BRAILLE, 0, "step", NAN, NAN, NAN, NULL, 1, 1, &s};
     plot_layout L;
@@ -103,8 +110,10 @@ static void test_plot_axes_and_line(void)
     for (int yy = L.area.y; yy < L.area.y + L.area.h; yy++) {
         char buf[256];
         grid_row_utf8(&g, yy, buf, sizeof buf);
-        if (!strncmp(buf, "  0\xe2\x94\xa4", 6)) found0 = yy;
-        if (!strncmp(buf, "100\xe2\x94\xa4", 6)) found100 = yy;
+        if (!strncmp(buf, "  0\xe2\x94\xa4", 6))
+            found0 = yy;
+        if (!strncmp(buf, "100\xe2\x94\xa4", 6))
+            found100 = yy;
     }
     T_CHECK(found0 == L.area.y + L.area.h - 1, "tick 0 on the bottom row (row %d)", found0);
     T_CHECK(found100 == L.area.y, "tick 100 on the top row (row %d)", found100);
@@ -121,7 +130,8 @@ static void test_plot_axes_and_line(void)
                 top = yy;
                 break;
             }
-        if (top < 0) continue;
+        if (top < 0)
+            continue;
         cols++;
         T_CHECK(top <= prev_top, "column %d top row %d below previous %d", xx, top, prev_top);
         prev_top = top;
@@ -155,8 +165,10 @@ static void test_plot_v_shape(void)
             lowest_col = xx;
             break;
         }
-    T_CHECK(abs(lowest_col - mid) <= 1, "bottom reached at column %d, middle is %d", lowest_col, mid);
-    T_CHECK(cell_dotted(&g, L.area.x, L.area.y) && cell_dotted(&g, L.area.x + L.area.w - 1, L.area.y),
+    T_CHECK(abs(lowest_col - mid) <= 1, "bottom reached at column %d, middle is %d", lowest_col,
+            mid);
+    T_CHECK(cell_dotted(&g, L.area.x, L.area.y) &&
+                cell_dotted(&g, L.area.x + L.area.w - 1, L.area.y),
             "both ends at the top");
     T_CHECK(!cell_dotted(&g, mid, L.area.y), "the middle is not at the top");
     grid_free(&g);
@@ -184,7 +196,8 @@ static void test_plot_ascii(void)
         for (int xx = 0; xx < g.w; xx++) {
             ui_cell *c = grid_at(&g, xx, yy);
             T_CHECK(c->ch < 128, "non-ASCII U+%04X at %d,%d", (unsigned)c->ch, xx, yy);
-            if (yy < L.area.y || xx < L.area.x || yy >= L.area.y + L.area.h) continue;
+            if (yy < L.area.y || xx < L.area.x || yy >= L.area.y + L.area.h)
+                continue;
             stars += c->ch == L'*';
             pluses += c->ch == L'+' && c->role == ROLE_SERIES0 + 1;
             os += c->ch == L'o';
@@ -198,7 +211,8 @@ static void test_plot_ascii(void)
     /* floor 1.5 is the lowest value: it sits on the bottom row */
     int floor_row = -1;
     for (int yy = L.area.y; yy < L.area.y + L.area.h; yy++)
-        if (grid_at(&g, L.area.x + 1, yy)->role == ROLE_FLOOR) floor_row = yy;
+        if (grid_at(&g, L.area.x + 1, yy)->role == ROLE_FLOOR)
+            floor_row = yy;
     T_CHECK(floor_row == L.area.y + L.area.h - 1, "floor on row %d", floor_row);
     grid_free(&g);
 }
@@ -221,7 +235,8 @@ static void test_plot_logy(void)
         grid_row_utf8(&g, yy, buf, sizeof buf);
         char want[32];
         snprintf(want, sizeof want, "%4s\xe2\x94\xa4", labs[k]);
-        if (!strncmp(buf, want, strlen(want))) rows[k++] = yy;
+        if (!strncmp(buf, want, strlen(want)))
+            rows[k++] = yy;
     }
     T_CHECK(k == 4, "found %d of 4 decade labels", k);
     if (k == 4) {
@@ -253,7 +268,8 @@ static void test_plot_envelope_spike(void)
             top_cols++;
             hit |= abs(xx - col) <= 1;
         }
-    T_CHECK(top_cols >= 1 && top_cols <= 2 && hit, "spike: %d top cells, near column %d: %d", top_cols, col, hit);
+    T_CHECK(top_cols >= 1 && top_cols <= 2 && hit, "spike: %d top cells, near column %d: %d",
+            top_cols, col, hit);
     grid_free(&g);
 }
 
@@ -263,7 +279,8 @@ static void test_heatmap_order(void)
     enum { R = 3, C = 16 };
     float v[R * C];
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) v[r * C + c] = (float)pow(10, -3 + 4.0 * c / (C - 1)) * (float)(r + 1);
+        for (int c = 0; c < C; c++)
+            v[r * C + c] = (float)pow(10, -3 + 4.0 * c / (C - 1)) * (float)(r + 1);
     v[1 * C + 5] = NAN; /* no data: left blank */
     for (int mono = 0; mono <= 1; mono++) {
         ui_grid g;
@@ -277,8 +294,10 @@ static void test_heatmap_order(void)
         for (int c = 0; c < C; c++) {
             ui_cell *cell = grid_at(&g, x0 + c, 0);
             int lev = cell->role - ROLE_HEAT0;
-            T_CHECK(lev >= 0 && lev < UI_HEAT_LEVELS, "mono=%d col %d: role %d", mono, c, cell->role);
-            T_CHECK(lev >= prev, "mono=%d level falls at column %d: %d after %d", mono, c, lev, prev);
+            T_CHECK(lev >= 0 && lev < UI_HEAT_LEVELS, "mono=%d col %d: role %d", mono, c,
+                    cell->role);
+            T_CHECK(lev >= prev, "mono=%d level falls at column %d: %d after %d", mono, c, lev,
+                    prev);
             prev = lev;
             if (mono && c > 0) {
                 static const char density[] = " .:-=+*#%@";
@@ -289,9 +308,11 @@ static void test_heatmap_order(void)
             }
         }
         T_CHECK(grid_at(&g, x0, 0)->role == ROLE_HEAT0, "coldest cell is level 0");
-        T_CHECK(grid_at(&g, x0 + C - 1, 2)->role == ROLE_HEAT0 + UI_HEAT_LEVELS - 1, "hottest cell is the top level");
+        T_CHECK(grid_at(&g, x0 + C - 1, 2)->role == ROLE_HEAT0 + UI_HEAT_LEVELS - 1,
+                "hottest cell is the top level");
         T_CHECK(grid_at(&g, x0 + 5, 1)->ch == L' ', "missing value left blank");
-        T_CHECK(!mono || grid_at(&g, x0 + C - 1, 2)->ch == L'@', "mono: densest glyph for the hottest");
+        T_CHECK(!mono || grid_at(&g, x0 + C - 1, 2)->ch == L'@',
+                "mono: densest glyph for the hottest");
         T_CHECK(mono || grid_at(&g, x0 + 2, 0)->ch == 0x2588, "colour: a full block");
         T_CHECK(row_has(&g, 3, "0.001") && row_has(&g, 3, " 30"), "scale row shows the range");
         grid_free(&g);
@@ -306,7 +327,8 @@ static void test_heatmap_resample(void)
 {
     enum { R = 8, C = 4 };
     float v[R * C];
-    for (int i = 0; i < R * C; i++) v[i] = 1;
+    for (int i = 0; i < R * C; i++)
+        v[i] = 1;
     v[5 * C + 2] = 1000;
     ui_grid g;
     grid_init(&g, 12, 4);
@@ -318,7 +340,8 @@ static void test_heatmap_resample(void)
     int hot = 0;
     for (int x = 0; x < 12; x++)
         for (int y = 0; y < 4; y++)
-            if (grid_at(&g, x, y)->role == ROLE_HEAT0 + UI_HEAT_LEVELS - 1) hot = hot ? hot : y + 1;
+            if (grid_at(&g, x, y)->role == ROLE_HEAT0 + UI_HEAT_LEVELS - 1)
+                hot = hot ? hot : y + 1;
     T_CHECK(hot == 3, "the spike shows in row %d", hot - 1);
     grid_free(&g);
 }
@@ -334,9 +357,11 @@ static void test_bars(void)
     int h[4];
     for (int i = 0; i < 4; i++) {
         h[i] = 0;
-        for (int y = 1; y < 6; y++) h[i] += grid_at(&g, i * 4, y)->ch != L' ';
+        for (int y = 1; y < 6; y++)
+            h[i] += grid_at(&g, i * 4, y)->ch != L' ';
     }
-    T_CHECK(h[0] <= h[1] && h[1] <= h[2] && h[2] < h[3] && h[3] == 5, "heights %d %d %d %d", h[0], h[1], h[2], h[3]);
+    T_CHECK(h[0] <= h[1] && h[1] <= h[2] && h[2] < h[3] && h[3] == 5, "heights %d %d %d %d", h[0],
+            h[1], h[2], h[3]);
     T_CHECK(grid_at(&g, 12, 1)->ch == 0x2588, "tallest bar fills its top cell");
     T_CHECK(row_has(&g, 6, "0") && row_has(&g, 6, "3"), "layer indices under the bars");
     grid_free(&g);
@@ -349,14 +374,15 @@ static void test_history_bucketing(void)
     enum { CH = 4 };
     history *h = history_create_budget(CH, 2u << 20);
     T_CHECK(h != NULL, "created");
-    if (!h) return;
+    if (!h)
+        return;
     size_t bytes = history_bytes(h);
     float row[CH];
     const long N = 1000000, SPIKE = 100000;
     for (long s = 1; s <= N; s++) {
         row[0] = 3.0f - (float)s * 1e-6f;
-        row[1] = s % 1000 == 0 ? 2.5f : NAN;           /* validation every 1000 steps */
-        row[2] = s == SPIKE ? 1000.0f : 1.0f;          /* one spike */
+        row[1] = s % 1000 == 0 ? 2.5f : NAN;  /* validation every 1000 steps */
+        row[2] = s == SPIKE ? 1000.0f : 1.0f; /* one spike */
         row[3] = (float)s;
         history_push(h, (double)s, (double)s * 64, row);
     }
@@ -377,7 +403,8 @@ static void test_history_bucketing(void)
         T_CHECK(e.tok1 == e.step1 * 64, "tokens follow steps");
         if (history_max(h, i, 2) == 1000.0f) {
             spike_entries++;
-            T_CHECK(e.step0 <= SPIKE && e.step1 >= SPIKE, "spike in entry %g..%g", e.step0, e.step1);
+            T_CHECK(e.step0 <= SPIKE && e.step1 >= SPIKE, "spike in entry %g..%g", e.step0,
+                    e.step1);
             T_CHECK(history_min(h, i, 2) == 1.0f, "bucket min beside the spike");
             T_CHECK(history_mean(h, i, 2) < 1000.0f / 2, "bucket mean is not the max");
         }
@@ -390,7 +417,8 @@ static void test_history_bucketing(void)
     T_CHECK(vals >= 100, "validation values kept in %d entries", vals);
     hist_entry e;
     history_entry(h, len - 1, &e);
-    T_CHECK(e.n == 1 && e.step0 == N && history_mean(h, len - 1, 3) == (float)N, "newest step exact");
+    T_CHECK(e.n == 1 && e.step0 == N && history_mean(h, len - 1, 3) == (float)N,
+            "newest step exact");
     history_entry(h, len - 2, &e);
     T_CHECK(e.n == 1 && e.step0 == N - 1, "recent steps at full resolution");
     T_CHECK(history_last(h, 1) == 2.5f, "last validation value");
@@ -414,7 +442,8 @@ static void test_history_bucketing(void)
     dump(__func__, &g);
     int top = -1;
     for (int xx = L.area.x; xx < L.area.x + L.area.w; xx++)
-        if (cell_dotted(&g, xx, L.area.y)) top = xx - L.area.x;
+        if (cell_dotted(&g, xx, L.area.y))
+            top = xx - L.area.x;
     T_CHECK(top >= 0 && abs(top - L.area.w / 10) <= 1, "spike at column %d of %d", top, L.area.w);
     grid_free(&g);
     free(x);
@@ -439,14 +468,13 @@ static void test_history_small(void)
     T_CHECK(e.step0 == 17 && e.n == 1, "oldest recent is step %g", e.step0);
     history_entry(h, 0, &e);
     T_CHECK(e.step0 == 1, "first bucket starts at step 1");
-    T_CHECK(history_min(h, 0, 0) == 1 && history_max(h, 0, 0) == (float)e.step1, "bucket 0 range %g..%g",
-            history_min(h, 0, 0), history_max(h, 0, 0));
+    T_CHECK(history_min(h, 0, 0) == 1 && history_max(h, 0, 0) == (float)e.step1,
+            "bucket 0 range %g..%g", history_min(h, 0, 0), history_max(h, 0, 0));
     T_CHECK(len <= 8, "entries %d", len);
     history_reset(h);
     T_CHECK(history_len(h) == 0 && history_pushed(h) == 0 && isnan(history_last(h, 0)), "reset");
     history_free(h);
 }
-
 
 /* Two runs of a race, made up: "post" whose gradient norms grow with depth (and which
  * diverged), "pre" whose norms are level. */
@@ -461,8 +489,23 @@ static void fake_run(ui_run *r, const char *name, int colour, int grow)
             gf[l] = ga[l] * 2;
             rms[l] = grow ? 1.0f : 1.0f + l;
         }
-        nl_metrics_row row = {s, s * 512, s * 0.1, 1e-3f, 4.0f - s * 0.01f, s % 50 ? NAN : 3.5f, 1.0f, 5000,
-                              NAN, NAN, ga, gf, rms, NULL, NULL, NULL, NULL};
+        nl_metrics_row row = {s,
+                              s * 512,
+                              s * 0.1,
+                              1e-3f,
+                              4.0f - s * 0.01f,
+                              s % 50 ? NAN : 3.5f,
+                              1.0f,
+                              5000,
+                              NAN,
+                              NAN,
+                              ga,
+                              gf,
+                              rms,
+                              NULL,
+                              NULL,
+                              NULL,
+                              NULL};
         runview_ingest(r, &row);
     }
     r->st.state = NL_RUN_RUNNING;
@@ -489,10 +532,13 @@ static void test_dashboard(void)
     for (int y = 0; y < 24; y++) {
         char buf[1024];
         grid_row_utf8(&g, y, buf, sizeof buf);
-        if (legend < 0 && strstr(buf, "\xe2\x94\x81 post") && strstr(buf, "\xe2\x94\x81 pre")) legend = y;
-        if (heat0 < 0 && !strncmp(buf, "L0 ", 3)) heat0 = y;
+        if (legend < 0 && strstr(buf, "\xe2\x94\x81 post") && strstr(buf, "\xe2\x94\x81 pre"))
+            legend = y;
+        if (heat0 < 0 && !strncmp(buf, "L0 ", 3))
+            heat0 = y;
     }
-    T_CHECK(legend > 0 && row_has(&g, legend, "floor 2"), "legend with both runs and the floor (row %d)", legend);
+    T_CHECK(legend > 0 && row_has(&g, legend, "floor 2"),
+            "legend with both runs and the floor (row %d)", legend);
     T_CHECK(heat0 > 0, "a heatmap row for layer 0");
     if (heat0 > 0) {
         /* post's norms grow with depth: layer 3's cells are hotter than layer 0's */
@@ -501,24 +547,30 @@ static void test_dashboard(void)
         for (int y = heat0 + 1; y < 24 && l3 < 0; y++) {
             char buf[256];
             grid_row_utf8(&g, y, buf, sizeof buf);
-            if (!strncmp(buf, "L3 ", 3)) l3 = grid_at(&g, 10, y)->role - ROLE_HEAT0;
+            if (!strncmp(buf, "L3 ", 3))
+                l3 = grid_at(&g, 10, y)->role - ROLE_HEAT0;
         }
-        T_CHECK(l0 >= 0 && l3 > l0 && l3 < UI_HEAT_LEVELS, "layer 0 at level %d, layer 3 at %d", l0, l3);
+        T_CHECK(l0 >= 0 && l3 > l0 && l3 < UI_HEAT_LEVELS, "layer 0 at level %d, layer 3 at %d", l0,
+                l3);
     }
     int y_post = 21, y_pre = 22;
-    T_CHECK(row_has(&g, y_post, "post") && row_has(&g, y_post, "120/300") && row_has(&g, y_post, "DIVERGED at step 77"),
+    T_CHECK(row_has(&g, y_post, "post") && row_has(&g, y_post, "120/300") &&
+                row_has(&g, y_post, "DIVERGED at step 77"),
             "status line of the diverged run");
     T_CHECK(grid_at(&g, 79, y_post)->role == ROLE_DIVERGED, "diverged in its colour");
-    T_CHECK(row_has(&g, y_pre, "running") && row_has(&g, y_pre, "loss 2.8"), "status line of the running run");
+    T_CHECK(row_has(&g, y_pre, "running") && row_has(&g, y_pre, "loss 2.8"),
+            "status line of the running run");
     T_CHECK(row_has(&g, 23, "q quit") && row_has(&g, 23, "? help"), "footer");
-    T_CHECK(row_has(&g, 12, "Grad norm (attn)") || row_has(&g, 11, "Grad norm (attn)") || row_has(&g, 13, "Grad norm (attn)"),
+    T_CHECK(row_has(&g, 12, "Grad norm (attn)") || row_has(&g, 11, "Grad norm (attn)") ||
+                row_has(&g, 13, "Grad norm (attn)"),
             "heatmap title");
 
     /* ASCII: after folding, nothing outside ASCII */
     v.glyphs = UI_GLYPH_ASCII;
     dash_draw(&g, &v, runs, 2);
     int bad = 0;
-    for (int i = 0; i < g.w * g.h; i++) bad += grid_ascii_fold(g.cells[i].ch) == L'?' && g.cells[i].ch != L'?';
+    for (int i = 0; i < g.w * g.h; i++)
+        bad += grid_ascii_fold(g.cells[i].ch) == L'?' && g.cells[i].ch != L'?';
     T_CHECK(bad == 0, "%d cells without an ASCII look-alike", bad);
 
     /* the teaching panel's observation of post: layer 3 is 64x layer 0 */
@@ -541,7 +593,8 @@ static void test_dashboard(void)
     /* help in watch mode marks the live-only keys */
     draw_help(&g, CTX_DASH, 1, UI_GLYPH_BRAILLE);
     int live = 0;
-    for (int y = 0; y < g.h; y++) live += row_has(&g, y, "(live runs only)");
+    for (int y = 0; y < g.h; y++)
+        live += row_has(&g, y, "(live runs only)");
     T_CHECK(live >= 5, "%d live-only keys marked", live);
     grid_free(&g);
     runview_free(&runs[0]);
@@ -550,7 +603,8 @@ static void test_dashboard(void)
 
 static void keys_in(setup_state *s, const char *text)
 {
-    for (const char *p = text; *p; p++) setup_key(s, *p == '\n' ? '\r' : *p);
+    for (const char *p = text; *p; p++)
+        setup_key(s, *p == '\n' ? '\r' : *p);
 }
 
 static const char *cur_key_name(const setup_state *s)
@@ -563,11 +617,13 @@ static void test_setup_form(void)
     nl_config *c = malloc(sizeof *c);
     nl_error err = {0};
     nl_config_defaults(c);
-    int rc = nl_config_load_string(c, nl_default_preset_yaml, nl_default_preset_yaml_len, "default", &err);
+    int rc = nl_config_load_string(c, nl_default_preset_yaml, nl_default_preset_yaml_len, "default",
+                                   &err);
     T_CHECK(rc == 0, "default preset: %s", err.msg);
     setup_state *s = malloc(sizeof *s);
     T_CHECK(setup_init(s, c, NULL, "presets") == 0, "setup_init");
-    T_CHECK(!strcmp(cur_key_name(s), "model.placement"), "starts on the placement, not %s", cur_key_name(s));
+    T_CHECK(!strcmp(cur_key_name(s), "model.placement"), "starts on the placement, not %s",
+            cur_key_name(s));
 
     keys_in(s, "/layers\n");
     T_CHECK(!strcmp(cur_key_name(s), "model.layers"), "find jumped to %s", cur_key_name(s));
@@ -589,21 +645,28 @@ static void test_setup_form(void)
     setup_key(s, 'a');
     setup_key(s, UI_KEY(KEY_RIGHT));
     setup_key(s, 'a');
-    T_CHECK(s->nrace == 2 && !strcmp(s->race[0].name, "post-L6") && !strcmp(s->race[1].name, "pre-L6"),
+    T_CHECK(s->nrace == 2 && !strcmp(s->race[0].name, "post-L6") &&
+                !strcmp(s->race[1].name, "pre-L6"),
             "race of %d: %s, %s", s->nrace, s->race[0].name, s->race[1].name);
-    for (int i = 0; i < 7; i++) setup_key(s, 'a');
-    T_CHECK(s->nrace == NL_MAX_RACE && strstr(s->msg, "full"), "the race stops at %d: '%s'", s->nrace, s->msg);
-    T_CHECK(!strcmp(s->race[2].name, "pre-L6-2"), "a repeated setup gets a new name: %s", s->race[2].name);
+    for (int i = 0; i < 7; i++)
+        setup_key(s, 'a');
+    T_CHECK(s->nrace == NL_MAX_RACE && strstr(s->msg, "full"), "the race stops at %d: '%s'",
+            s->nrace, s->msg);
+    T_CHECK(!strcmp(s->race[2].name, "pre-L6-2"), "a repeated setup gets a new name: %s",
+            s->race[2].name);
     setup_key(s, '\t');
-    for (int i = 0; i < 10; i++) setup_key(s, UI_KEY(KEY_UP));
+    for (int i = 0; i < 10; i++)
+        setup_key(s, UI_KEY(KEY_UP));
     setup_key(s, UI_KEY(KEY_DOWN));
     setup_key(s, 'd');
-    T_CHECK(s->nrace == NL_MAX_RACE - 1 && !strcmp(s->race[1].name, "pre-L6-2"), "deleted the second run");
+    T_CHECK(s->nrace == NL_MAX_RACE - 1 && !strcmp(s->race[1].name, "pre-L6-2"),
+            "deleted the second run");
 
     /* a cross-field problem is reported with the engine's message and blocks a start */
     setup_key(s, '\t');
     keys_in(s, "/heads\n5\n");
-    T_CHECK(s->cfg.model.heads == 5 && strstr(s->invalid, "divisible"), "invalid: '%s'", s->invalid);
+    T_CHECK(s->cfg.model.heads == 5 && strstr(s->invalid, "divisible"), "invalid: '%s'",
+            s->invalid);
     nl_config *runs = malloc(NL_MAX_RACE * sizeof *runs);
     int keep = s->nrace;
     s->nrace = 0;
@@ -611,7 +674,8 @@ static void test_setup_form(void)
     keys_in(s, "\n");
     setup_key(s, 21);
     keys_in(s, "4\n");
-    T_CHECK(setup_runs(s, runs) == 1 && !strcmp(runs[0].name, "pre-L6"), "a single run: %s", runs[0].name);
+    T_CHECK(setup_runs(s, runs) == 1 && !strcmp(runs[0].name, "pre-L6"), "a single run: %s",
+            runs[0].name);
     s->nrace = keep;
     T_CHECK(setup_runs(s, runs) == keep, "the race");
 
@@ -632,7 +696,8 @@ static void test_setup_form(void)
         race |= row_has(&g, y, "Race 8/8") || row_has(&g, y, "Race 7/8");
         char row[1024];
         grid_row_utf8(&g, y, row, sizeof row);
-        if (strstr(row, "experts ")) moe_dim = grid_at(&g, 2, y)->role == ROLE_DIM || grid_at(&g, 2, y)->role == ROLE_SELECT;
+        if (strstr(row, "experts "))
+            moe_dim = grid_at(&g, 2, y)->role == ROLE_DIM || grid_at(&g, 2, y)->role == ROLE_SELECT;
     }
     T_CHECK(race, "race box");
     T_CHECK(moe_dim, "MoE row greyed");

@@ -76,13 +76,15 @@ static double thread_cpu_s(void)
 
 static void stats_tick(app *a, int force)
 {
-    if (!a->stats) return;
+    if (!a->stats)
+        return;
     double now = term_now_ms();
-    if (!force && now - a->stats_t0 < 5000) return;
+    if (!force && now - a->stats_t0 < 5000)
+        return;
     double dt = (now - a->stats_t0) / 1000, cpu = thread_cpu_s();
     if (dt > 0)
-        fprintf(a->stats, "seconds %.2f frames %d frames_per_s %.2f ui_cpu_pct %.2f\n", dt, a->stats_frames,
-                a->stats_frames / dt, 100 * (cpu - a->stats_cpu0) / dt);
+        fprintf(a->stats, "seconds %.2f frames %d frames_per_s %.2f ui_cpu_pct %.2f\n", dt,
+                a->stats_frames, a->stats_frames / dt, 100 * (cpu - a->stats_cpu0) / dt);
     fflush(a->stats);
     a->stats_t0 = now;
     a->stats_cpu0 = cpu;
@@ -93,12 +95,16 @@ static void free_runs(app *a)
 {
     for (int i = 0; i < a->nruns; i++) {
         runview_free(&a->runs[i]);
-        if (a->watch) tail_close(&a->tails[i]);
+        if (a->watch)
+            tail_close(&a->tails[i]);
     }
     a->nruns = 0;
 }
 
-static int session_busy(app *a) { return a->op_busy; }
+static int session_busy(app *a)
+{
+    return a->op_busy;
+}
 
 /* ---- the session --------------------------------------------------------------------------- */
 
@@ -125,7 +131,8 @@ static void after_wind_down(app *a, int next)
         a->quit = 1;
     } else if (next == DO_SETUP) {
         char dir[512];
-        snprintf(dir, sizeof dir, "%s", a->nruns && a->runs[0].st.dir[0] ? a->runs[0].st.dir : "runs/");
+        snprintf(dir, sizeof dir, "%s",
+                 a->nruns && a->runs[0].st.dir[0] ? a->runs[0].st.dir : "runs/");
         free_runs(a);
         a->screen = SCREEN_SETUP;
         snprintf(a->setup->msg, sizeof a->setup->msg, "runs stopped; files in %s", dir);
@@ -150,7 +157,8 @@ static void op_finish(app *a)
  * do `next`. The UI thread leaves the session alone meanwhile. */
 static void wind_down(app *a, int next)
 {
-    if (a->op_busy) return;
+    if (a->op_busy)
+        return;
     if (!a->sess) {
         after_wind_down(a, next);
         return;
@@ -175,7 +183,8 @@ static void lab_stamp_dir(app *a, char *out, int len)
     localtime_r(&t, &tm);
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    snprintf(out, (size_t)len, "%s/lab-%s", a->opts && a->opts->out_dir ? a->opts->out_dir : "runs", stamp);
+    snprintf(out, (size_t)len, "%s/lab-%s", a->opts && a->opts->out_dir ? a->opts->out_dir : "runs",
+             stamp);
 }
 
 /* Add the runs to the session and start it; on failure the setup screen shows why. */
@@ -183,10 +192,12 @@ static int start_runs(app *a, const nl_config *cfgs, int n)
 {
     nl_error err = {0};
     if (cfgs != a->run_cfg)
-        for (int i = 0; i < n; i++) a->run_cfg[i] = cfgs[i];
+        for (int i = 0; i < n; i++)
+            a->run_cfg[i] = cfgs[i];
     if (!a->sess) {
         a->sess = nl_session_create(a->run_cfg[0].train.device, a->run_cfg[0].train.threads, &err);
-        if (!a->sess) goto fail;
+        if (!a->sess)
+            goto fail;
     }
     char base[600];
     lab_stamp_dir(a, base, sizeof base);
@@ -212,7 +223,8 @@ static int start_runs(app *a, const nl_config *cfgs, int n)
     a->nruns = n;
     a->screen = SCREEN_DASH;
     a->overlay = OV_NONE;
-    if (a->dv.sel >= n) a->dv.sel = 0;
+    if (a->dv.sel >= n)
+        a->dv.sel = 0;
     app_msg(a, ROLE_OK, "started %d run%s in %s", n, n == 1 ? "" : "s", base);
     return 0;
 fail:
@@ -232,35 +244,42 @@ static int status_differs(const nl_run_status *x, const nl_run_status *y)
 /* Take in what the worker published since the last poll. */
 static void poll_session(app *a)
 {
-    if (!a->sess || session_busy(a)) return;
+    if (!a->sess || session_busy(a))
+        return;
     for (int i = 0; i < a->nruns; i++) {
         ui_run *r = &a->runs[i];
         nl_run_status st;
         if (nl_session_status(a->sess, i, &st) == 0) {
-            if (status_differs(&st, &r->st)) a->dirty = 1;
+            if (status_differs(&st, &r->st))
+                a->dirty = 1;
             if (st.state == NL_RUN_FAILED && r->st.state != NL_RUN_FAILED)
                 app_msg(a, ROLE_ERROR, "%s failed: %s", st.name, st.message);
             if (st.state == NL_RUN_DIVERGED && r->st.state != NL_RUN_DIVERGED)
-                app_msg(a, ROLE_DIVERGED, "%s diverged at step %lld", st.name, (long long)st.diverged_step);
+                app_msg(a, ROLE_DIVERGED, "%s diverged at step %lld", st.name,
+                        (long long)st.diverged_step);
             r->st = st;
         }
         nl_metrics_store *m = nl_session_metrics(a->sess, i);
-        if (!m) continue;
-        if (!r->hist && runview_set_layers(r, nl_metrics_layers(m))) continue;
+        if (!m)
+            continue;
+        if (!r->hist && runview_set_layers(r, nl_metrics_layers(m)))
+            continue;
         nl_metrics_row row;
         int k = 0;
         while (k < 100000 && nl_metrics_pop(m, &row)) {
             runview_ingest(r, &row);
             k++;
         }
-        if (k) a->dirty = 1;
+        if (k)
+            a->dirty = 1;
     }
 }
 
 static void poll_tails(app *a)
 {
     for (int i = 0; i < a->nruns; i++)
-        if (tail_poll(&a->tails[i], &a->runs[i])) a->dirty = 1;
+        if (tail_poll(&a->tails[i], &a->runs[i]))
+            a->dirty = 1;
 }
 
 /* ---- keys ---------------------------------------------------------------------------------- */
@@ -268,13 +287,15 @@ static void poll_tails(app *a)
 static int any_in_state(app *a, nl_run_state s)
 {
     for (int i = 0; i < a->nruns; i++)
-        if (a->runs[i].st.state == s) return 1;
+        if (a->runs[i].st.state == s)
+            return 1;
     return 0;
 }
 
 static int runs_active(app *a)
 {
-    if (a->watch || !a->sess) return 0;
+    if (a->watch || !a->sess)
+        return 0;
     return nl_session_active(a->sess);
 }
 
@@ -297,10 +318,13 @@ static void do_confirmed(app *a, int what)
 static void dash_key(app *a, int key)
 {
     const ui_binding *b = keys_find(key, CTX_DASH);
-    if (key == UI_KEY(KEY_RESIZE)) return;
-    if (!b) return;
+    if (key == UI_KEY(KEY_RESIZE))
+        return;
+    if (!b)
+        return;
     if (a->watch && b->live) {
-        app_msg(a, ROLE_ERROR, "watching files: '%s' (%s) needs a live run", b->label, b->footer ? b->footer : b->help);
+        app_msg(a, ROLE_ERROR, "watching files: '%s' (%s) needs a live run", b->label,
+                b->footer ? b->footer : b->help);
         return;
     }
     if (session_busy(a) && b->act != ACT_HELP) {
@@ -310,11 +334,17 @@ static void dash_key(app *a, int key)
     dash_view *v = &a->dv;
     switch (b->act) {
     case ACT_QUIT:
-        if (runs_active(a)) ask(a, DO_QUIT);
-        else do_confirmed(a, DO_QUIT);
+        if (runs_active(a))
+            ask(a, DO_QUIT);
+        else
+            do_confirmed(a, DO_QUIT);
         break;
-    case ACT_HELP: a->overlay = OV_HELP; break;
-    case ACT_TEACH: a->overlay = OV_TEACH; break;
+    case ACT_HELP:
+        a->overlay = OV_HELP;
+        break;
+    case ACT_TEACH:
+        a->overlay = OV_TEACH;
+        break;
     case ACT_PAUSE:
         if (any_in_state(a, NL_RUN_RUNNING)) {
             nl_session_command(a->sess, -1, NL_CMD_PAUSE, 0);
@@ -329,7 +359,8 @@ static void dash_key(app *a, int key)
     case ACT_STEP:
         if (any_in_state(a, NL_RUN_PAUSED)) {
             for (int i = 0; i < a->nruns; i++)
-                if (a->runs[i].st.state == NL_RUN_PAUSED) nl_session_command(a->sess, i, NL_CMD_STEP, 0);
+                if (a->runs[i].st.state == NL_RUN_PAUSED)
+                    nl_session_command(a->sess, i, NL_CMD_STEP, 0);
             app_msg(a, ROLE_OK, "one step");
         } else {
             app_msg(a, ROLE_ERROR, "single steps need a paused run: Space pauses");
@@ -338,11 +369,13 @@ static void dash_key(app *a, int key)
     case ACT_STOP: {
         int i = v->sel < a->nruns ? v->sel : 0;
         ui_run *r = &a->runs[i];
-        if (r->st.state == NL_RUN_RUNNING || r->st.state == NL_RUN_PAUSED || r->st.state == NL_RUN_READY) {
+        if (r->st.state == NL_RUN_RUNNING || r->st.state == NL_RUN_PAUSED ||
+            r->st.state == NL_RUN_READY) {
             nl_session_command(a->sess, i, NL_CMD_STOP, 0);
             app_msg(a, ROLE_OK, "stopping %s (final checkpoint)", r->name);
         } else {
-            app_msg(a, ROLE_ERROR, "%s is not going (%s)", r->name, runview_state_name(r->st.state));
+            app_msg(a, ROLE_ERROR, "%s is not going (%s)", r->name,
+                    runview_state_name(r->st.state));
         }
         break;
     }
@@ -355,41 +388,63 @@ static void dash_key(app *a, int key)
         }
         break;
     case ACT_RESTART:
-        if (runs_active(a)) ask(a, DO_RESTART);
-        else do_confirmed(a, DO_RESTART);
+        if (runs_active(a))
+            ask(a, DO_RESTART);
+        else
+            do_confirmed(a, DO_RESTART);
         break;
     case ACT_SETUP:
-        if (runs_active(a)) ask(a, DO_SETUP);
-        else do_confirmed(a, DO_SETUP);
+        if (runs_active(a))
+            ask(a, DO_SETUP);
+        else
+            do_confirmed(a, DO_SETUP);
         break;
     case ACT_SMOOTH_MORE:
-        if (v->smooth + 1 < dash_smooth_levels()) v->smooth++;
+        if (v->smooth + 1 < dash_smooth_levels())
+            v->smooth++;
         app_msg(a, ROLE_OK, "smoothing %.3g", 1 - dash_smooth_alpha(v->smooth));
         break;
     case ACT_SMOOTH_LESS:
-        if (v->smooth > 0) v->smooth--;
-        if (v->smooth) app_msg(a, ROLE_OK, "smoothing %.3g", 1 - dash_smooth_alpha(v->smooth));
-        else app_msg(a, ROLE_OK, "no smoothing");
+        if (v->smooth > 0)
+            v->smooth--;
+        if (v->smooth)
+            app_msg(a, ROLE_OK, "smoothing %.3g", 1 - dash_smooth_alpha(v->smooth));
+        else
+            app_msg(a, ROLE_OK, "no smoothing");
         break;
-    case ACT_LOGY: v->logy = !v->logy; break;
-    case ACT_XAXIS: v->x_tokens = !v->x_tokens; break;
-    case ACT_PANEL: v->focus = (v->focus + 1) % PANEL_COUNT; break;
-    case ACT_HEAT_KIND: v->heat_ffn = !v->heat_ffn; break;
-    case ACT_ZOOM: v->zoom = !v->zoom; break;
+    case ACT_LOGY:
+        v->logy = !v->logy;
+        break;
+    case ACT_XAXIS:
+        v->x_tokens = !v->x_tokens;
+        break;
+    case ACT_PANEL:
+        v->focus = (v->focus + 1) % PANEL_COUNT;
+        break;
+    case ACT_HEAT_KIND:
+        v->heat_ffn = !v->heat_ffn;
+        break;
+    case ACT_ZOOM:
+        v->zoom = !v->zoom;
+        break;
     case ACT_NEXT_RUN:
-        if (a->nruns) v->sel = (v->sel + 1) % a->nruns;
+        if (a->nruns)
+            v->sel = (v->sel + 1) % a->nruns;
         break;
     case ACT_PREV_RUN:
-        if (a->nruns) v->sel = (v->sel + a->nruns - 1) % a->nruns;
+        if (a->nruns)
+            v->sel = (v->sel + a->nruns - 1) % a->nruns;
         break;
-    default: break;
+    default:
+        break;
     }
     a->dirty = 1;
 }
 
 static void setup_screen_key(app *a, int key)
 {
-    if (key == UI_KEY(KEY_RESIZE)) return;
+    if (key == UI_KEY(KEY_RESIZE))
+        return;
     setup_result r = setup_key(a->setup, key);
     a->dirty = 1;
     if (r == SETUP_QUIT) {
@@ -397,11 +452,14 @@ static void setup_screen_key(app *a, int key)
     } else if (r == SETUP_HELP) {
         a->overlay = OV_HELP;
     } else if (r == SETUP_START) {
-        if (session_busy(a)) return;
+        if (session_busy(a))
+            return;
         nl_config *cfgs = malloc(NL_MAX_RACE * sizeof *cfgs);
-        if (!cfgs) return;
+        if (!cfgs)
+            return;
         int n = setup_runs(a->setup, cfgs);
-        if (n > 0) start_runs(a, cfgs, n);
+        if (n > 0)
+            start_runs(a, cfgs, n);
         free(cfgs);
     }
 }
@@ -409,22 +467,28 @@ static void setup_screen_key(app *a, int key)
 static void on_key(app *a, int key)
 {
     a->dirty = 1;
-    if (key == UI_KEY(KEY_RESIZE)) return;
+    if (key == UI_KEY(KEY_RESIZE))
+        return;
     if (a->overlay == OV_HELP) {
         a->overlay = OV_NONE;
         return;
     }
     if (a->overlay == OV_TEACH) {
-        if (key == 'i' || key == 27 || key == 'q' || key == '\r' || key == ' ') a->overlay = OV_NONE;
+        if (key == 'i' || key == 27 || key == 'q' || key == '\r' || key == ' ')
+            a->overlay = OV_NONE;
         return;
     }
     if (a->overlay == OV_CONFIRM) {
-        if (key == 'y' || key == 'Y') do_confirmed(a, a->confirm);
-        else if (key == 'n' || key == 'N' || key == 27 || key == 'q') a->overlay = OV_NONE;
+        if (key == 'y' || key == 'Y')
+            do_confirmed(a, a->confirm);
+        else if (key == 'n' || key == 'N' || key == 27 || key == 'q')
+            a->overlay = OV_NONE;
         return;
     }
-    if (a->screen == SCREEN_SETUP) setup_screen_key(a, key);
-    else dash_key(a, key);
+    if (a->screen == SCREEN_SETUP)
+        setup_screen_key(a, key);
+    else
+        dash_key(a, key);
 }
 
 /* ---- drawing ------------------------------------------------------------------------------- */
@@ -445,16 +509,21 @@ static void draw(app *a)
         draw_help(g, CTX_DASH, a->watch, a->term.glyphs);
     } else {
         dash_draw(g, &a->dv, a->runs, a->nruns);
-        if (a->overlay == OV_TEACH) draw_teach(g, &a->dv, a->nruns ? &a->runs[a->dv.sel < a->nruns ? a->dv.sel : 0] : NULL);
+        if (a->overlay == OV_TEACH)
+            draw_teach(g, &a->dv, a->nruns ? &a->runs[a->dv.sel < a->nruns ? a->dv.sel : 0] : NULL);
     }
     if (a->overlay == OV_CONFIRM) {
-        const char *q = a->confirm == DO_QUIT    ? "Runs are going. Stop them (each saves a final checkpoint) and quit?  y / n"
-                        : a->confirm == DO_SETUP ? "Runs are going. Stop them (final checkpoints) and go back to setup?  y / n"
-                                                 : "Runs are going. Stop them (final checkpoints) and start them again?  y / n";
+        const char *q =
+            a->confirm == DO_QUIT
+                ? "Runs are going. Stop them (each saves a final checkpoint) and quit?  y / n"
+            : a->confirm == DO_SETUP
+                ? "Runs are going. Stop them (final checkpoints) and go back to setup?  y / n"
+                : "Runs are going. Stop them (final checkpoints) and start them again?  y / n";
         draw_dialog(g, "Stop the runs?", q, a->term.glyphs);
     }
     if (session_busy(a))
-        draw_dialog(g, "Please wait", "Stopping the runs: each writes a final checkpoint...", a->term.glyphs);
+        draw_dialog(g, "Please wait", "Stopping the runs: each writes a final checkpoint...",
+                    a->term.glyphs);
     term_blit(&a->term);
     a->stats_frames++;
 }
@@ -477,15 +546,21 @@ static int run_loop(app *a)
             on_key(a, key);
             /* take every key already typed before drawing */
             int more = 0;
-            while (more++ < 64 && (key = term_key(&a->term, 0)) != UI_KEY_NONE && !a->quit) on_key(a, key);
+            while (more++ < 64 && (key = term_key(&a->term, 0)) != UI_KEY_NONE && !a->quit)
+                on_key(a, key);
         }
-        if (a->op_busy && atomic_load(&a->op_done)) op_finish(a);
+        if (a->op_busy && atomic_load(&a->op_done))
+            op_finish(a);
         if ((sig = term_quit_signal()) && !a->op_busy) {
-            if (a->sess) wind_down(a, DO_QUIT);
-            else a->quit = 1;
+            if (a->sess)
+                wind_down(a, DO_QUIT);
+            else
+                a->quit = 1;
         }
-        if (a->watch) poll_tails(a);
-        else poll_session(a);
+        if (a->watch)
+            poll_tails(a);
+        else
+            poll_session(a);
         now = term_now_ms();
         if (a->msg_until > 0 && now >= a->msg_until) {
             a->msg_until = 0;
@@ -504,7 +579,8 @@ static int run_loop(app *a)
 static void app_open_stats(app *a)
 {
     const char *p = getenv("NORMLAB_UI_STATS");
-    if (!p || !*p) return;
+    if (!p || !*p)
+        return;
     a->stats = fopen(p, "a");
     a->stats_t0 = term_now_ms();
     a->stats_cpu0 = thread_cpu_s();
@@ -513,7 +589,8 @@ static void app_open_stats(app *a)
 static void app_close(app *a)
 {
     stats_tick(a, 1);
-    if (a->stats) fclose(a->stats);
+    if (a->stats)
+        fclose(a->stats);
     a->stats = NULL;
     term_close(&a->term);
     free_runs(a);
@@ -522,13 +599,15 @@ static void app_close(app *a)
         free(a->setup);
     }
     free(a->run_cfg);
-    if (a->sess) nl_session_free(a->sess);
+    if (a->sess)
+        nl_session_free(a->sess);
 }
 
 int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
 {
     app *a = calloc(1, sizeof *a);
-    if (!a) return 1;
+    if (!a)
+        return 1;
     a->opts = o;
     a->setup = malloc(sizeof *a->setup);
     a->run_cfg = calloc(NL_MAX_RACE, sizeof *a->run_cfg);
@@ -554,7 +633,8 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
     int sig = run_loop(a);
     app_close(a);
     free(a);
-    if (sig) term_reraise(sig);
+    if (sig)
+        term_reraise(sig);
     return 0;
 }
 
@@ -565,7 +645,8 @@ int ui_watch_main(char **dirs, int n, const ui_term_opts *t)
         return 2;
     }
     app *a = calloc(1, sizeof *a);
-    if (!a) return 1;
+    if (!a)
+        return 1;
     a->watch = 1;
     a->screen = SCREEN_DASH;
     dash_view_init(&a->dv);
@@ -583,7 +664,8 @@ int ui_watch_main(char **dirs, int n, const ui_term_opts *t)
         a->runs[i].colour = i;
         a->nruns = i + 1;
     }
-    for (int i = 0; i < n; i++) tail_poll(&a->tails[i], &a->runs[i]);
+    for (int i = 0; i < n; i++)
+        tail_poll(&a->tails[i], &a->runs[i]);
     if (term_open(&a->term, t, msg, sizeof msg)) {
         free_runs(a);
         free(a);
@@ -594,6 +676,7 @@ int ui_watch_main(char **dirs, int n, const ui_term_opts *t)
     int sig = run_loop(a);
     app_close(a);
     free(a);
-    if (sig) term_reraise(sig);
+    if (sig)
+        term_reraise(sig);
     return 0;
 }

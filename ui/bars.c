@@ -11,13 +11,17 @@ static const wchar_t eighths[9] = {L' ', L'▁', L'▂', L'▃', L'▄', L'▅',
 
 void bars_draw(ui_grid *g, ui_rect r, const bars_spec *s)
 {
-    if (r.h < 3 || r.w < 4 || s->n < 1) return;
+    if (r.h < 3 || r.w < 4 || s->n < 1)
+        return;
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < s->n; i++) {
         double v = s->v[i];
-        if (!isfinite(v) || (s->logv && v <= 0)) continue;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
+        if (!isfinite(v) || (s->logv && v <= 0))
+            continue;
+        if (v < lo)
+            lo = v;
+        if (v > hi)
+            hi = v;
     }
     if (!isfinite(lo)) {
         grid_text(g, r.x, r.y, r.w, ROLE_DIM, 0, "waiting for data");
@@ -43,31 +47,43 @@ void bars_draw(ui_grid *g, ui_rect r, const bars_spec *s)
     for (int i = 0; i < n; i++) {
         double v = NAN;
         for (int k = i * group; k < (i + 1) * group && k < s->n; k++)
-            if (isfinite(s->v[k]) && !(v >= s->v[k])) v = s->v[k];
+            if (isfinite(s->v[k]) && !(v >= s->v[k]))
+                v = s->v[k];
         int x = r.x + i * per;
         if (i % lstep == 0) {
             snprintf(buf, sizeof buf, "%d", i * group);
-            if (x + (int)strlen(buf) <= r.x + r.w) grid_text(g, x, base, (int)strlen(buf), ROLE_AXIS, 0, buf);
+            if (x + (int)strlen(buf) <= r.x + r.w)
+                grid_text(g, x, base, (int)strlen(buf), ROLE_AXIS, 0, buf);
         }
-        if (!isfinite(v)) continue;
+        if (!isfinite(v))
+            continue;
         double t;
-        if (s->logv) t = v > 0 ? (hi > lo ? 0.1 + 0.9 * (log(v) - log(lo)) / (log(hi) - log(lo)) : 1) : 0;
-        else t = hi > 0 ? v / hi : 0;
-        if (t < 0) t = 0;
+        if (s->logv)
+            t = v > 0 ? (hi > lo ? 0.1 + 0.9 * (log(v) - log(lo)) / (log(hi) - log(lo)) : 1) : 0;
+        else
+            t = hi > 0 ? v / hi : 0;
+        if (t < 0)
+            t = 0;
         int eighth = (int)lround(t * H * 8);
-        if (eighth < 1 && v > 0) eighth = 1;
+        if (eighth < 1 && v > 0)
+            eighth = 1;
         int role = s->role;
         if (s->heat) {
             int lev = heat_level(v, s->heat_lo, s->heat_hi);
-            if (lev >= 0) role = ROLE_HEAT0 + lev;
+            if (lev >= 0)
+                role = ROLE_HEAT0 + lev;
         }
         for (int row = 0; row < H; row++) {
             int fill = eighth - row * 8;
-            if (fill <= 0) break;
+            if (fill <= 0)
+                break;
             wchar_t ch;
-            if (s->glyphs == UI_GLYPH_ASCII) ch = fill >= 4 ? L'#' : L'_';
-            else ch = eighths[fill > 8 ? 8 : fill];
-            for (int c = 0; c < bw; c++) grid_put(g, x + c, base - 1 - row, ch, role, 0);
+            if (s->glyphs == UI_GLYPH_ASCII)
+                ch = fill >= 4 ? L'#' : L'_';
+            else
+                ch = eighths[fill > 8 ? 8 : fill];
+            for (int c = 0; c < bw; c++)
+                grid_put(g, x + c, base - 1 - row, ch, role, 0);
         }
     }
 }

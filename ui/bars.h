@@ -9,11 +9,11 @@
 
 typedef struct bars_spec {
     int n;
-    const float *v;   /* n values; NAN = none */
+    const float *v; /* n values; NAN = none */
     ui_glyphs glyphs;
     int logv;
-    int role;         /* bar colour when not heat-coloured */
-    int heat;         /* colour each bar by heat_level(v, heat_lo, heat_hi) */
+    int role; /* bar colour when not heat-coloured */
+    int heat; /* colour each bar by heat_level(v, heat_lo, heat_hi) */
     double heat_lo, heat_hi;
     int mono;
 } bars_spec;

@@ -13,12 +13,17 @@
 /* EMA weights of a new step, from none to heavy smoothing. */
 static const double smooth_alpha[] = {1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005};
 
-int dash_smooth_levels(void) { return (int)(sizeof smooth_alpha / sizeof *smooth_alpha); }
+int dash_smooth_levels(void)
+{
+    return (int)(sizeof smooth_alpha / sizeof *smooth_alpha);
+}
 
 double dash_smooth_alpha(int k)
 {
-    if (k < 0) k = 0;
-    if (k >= dash_smooth_levels()) k = dash_smooth_levels() - 1;
+    if (k < 0)
+        k = 0;
+    if (k >= dash_smooth_levels())
+        k = dash_smooth_levels() - 1;
     return smooth_alpha[k];
 }
 
@@ -36,22 +41,19 @@ int draw_wrapped(ui_grid *g, ui_rect r, int role, const char *text)
     const char *p = text;
     while (*p && row < r.h) {
         /* one line: up to r.w cells, broken at the last space, or at a newline */
-        int cells = 0, brk = -1, i = 0, brk_cells = 0;
+        int cells = 0, brk = -1, i = 0;
         const unsigned char *s = (const unsigned char *)p;
         while (s[i] && s[i] != '\n' && cells < r.w) {
-            if (s[i] == ' ') {
+            if (s[i] == ' ')
                 brk = i;
-                brk_cells = cells;
-            }
             i++;
-            while ((s[i] & 0xc0) == 0x80) i++;
+            while ((s[i] & 0xc0) == 0x80)
+                i++;
             cells++;
         }
         int len = i;
-        if (s[i] && s[i] != '\n' && cells >= r.w && brk > 0) {
+        if (s[i] && s[i] != '\n' && cells >= r.w && brk > 0)
             len = brk;
-            cells = brk_cells;
-        }
         char line[1024];
         int k = len < (int)sizeof line - 1 ? len : (int)sizeof line - 1;
         memcpy(line, p, (size_t)k);
@@ -59,7 +61,8 @@ int draw_wrapped(ui_grid *g, ui_rect r, int role, const char *text)
         grid_text(g, r.x, r.y + row, r.w, role, 0, line);
         row++;
         p += len;
-        if (*p == '\n' || *p == ' ') p++;
+        if (*p == '\n' || *p == ' ')
+            p++;
     }
     return row;
 }
@@ -67,7 +70,8 @@ int draw_wrapped(ui_grid *g, ui_rect r, int role, const char *text)
 static void panel_title(ui_grid *g, ui_rect r, const char *text, int focused, ui_glyphs glyphs)
 {
     wchar_t hz = glyphs == UI_GLYPH_ASCII ? L'-' : L'─';
-    for (int x = r.x; x < r.x + r.w; x++) grid_put(g, x, r.y, hz, ROLE_AXIS, 0);
+    for (int x = r.x; x < r.x + r.w; x++)
+        grid_put(g, x, r.y, hz, ROLE_AXIS, 0);
     grid_put(g, r.x + 1, r.y, L' ', ROLE_NORMAL, 0);
     int n = grid_text(g, r.x + 2, r.y, r.w - 4, focused ? ROLE_FOCUS : ROLE_TITLE, UI_A_BOLD, text);
     grid_put(g, r.x + 2 + n, r.y, L' ', ROLE_NORMAL, 0);
@@ -80,8 +84,10 @@ static void fmt_eta(double s, char *buf, int len)
         return;
     }
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, (size_t)len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, (size_t)len, "%ld:%02ld", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, (size_t)len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, (size_t)len, "%ld:%02ld", t / 60, t % 60);
 }
 
 /* The loss plot's data of one run, taken from its history. */
@@ -105,9 +111,11 @@ static void run_series_free(run_series *s)
 static int run_series_build(run_series *s, const ui_run *r, const dash_view *v)
 {
     memset(s, 0, sizeof *s);
-    if (!r->hist) return 0;
+    if (!r->hist)
+        return 0;
     int n = history_len(r->hist);
-    if (n == 0) return 0;
+    if (n == 0)
+        return 0;
     size_t sz = (size_t)n * sizeof(double);
     s->x = malloc(sz), s->y = malloc(sz), s->lo = malloc(sz), s->hi = malloc(sz);
     s->ema = malloc(sz), s->vx = malloc(sz), s->vy = malloc(sz);
@@ -125,7 +133,8 @@ static int run_series_build(run_series *s, const ui_run *r, const dash_view *v)
         s->lo[i] = history_min(r->hist, i, CH_LOSS);
         s->hi[i] = history_max(r->hist, i, CH_LOSS);
         /* a bucket of n steps at mean m moves the EMA as n steps of m would */
-        if (isfinite(m)) ema = isfinite(ema) ? m + (ema - m) * pow(1 - a, e.n) : m;
+        if (isfinite(m))
+            ema = isfinite(ema) ? m + (ema - m) * pow(1 - a, e.n) : m;
         s->ema[i] = ema;
         double val = history_mean(r->hist, i, CH_VAL);
         if (isfinite(val)) {
@@ -138,16 +147,17 @@ static int run_series_build(run_series *s, const ui_run *r, const dash_view *v)
     return 1;
 }
 
-static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *runs, int n, int focused)
+static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *runs, int n,
+                      int focused)
 {
     char title[160];
     double a = dash_smooth_alpha(v->smooth);
-    snprintf(title, sizeof title, "Loss %s%s%s %s by %s", a < 1 ? "EMA " : "",
-             a < 1 ? "" : "raw", "", v->logy ? "· log y ·" : "· linear ·", v->x_tokens ? "tokens" : "step");
+    snprintf(title, sizeof title, "Loss %s%s%s %s by %s", a < 1 ? "EMA " : "", a < 1 ? "" : "raw",
+             "", v->logy ? "· log y ·" : "· linear ·", v->x_tokens ? "tokens" : "step");
     if (a < 1) {
         char tmp[160];
-        snprintf(tmp, sizeof tmp, "Loss · EMA %.3g · %s · by %s", 1 - a, v->logy ? "log y" : "linear y",
-                 v->x_tokens ? "tokens" : "step");
+        snprintf(tmp, sizeof tmp, "Loss · EMA %.3g · %s · by %s", 1 - a,
+                 v->logy ? "log y" : "linear y", v->x_tokens ? "tokens" : "step");
         snprintf(title, sizeof title, "%s", tmp);
     }
     panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
@@ -167,26 +177,52 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
     }
     /* raw loss (faint): every run when alone, else only the selected one */
     for (int i = 0; i < n; i++) {
-        if (!rs[i].n || a >= 1 || (!single && i != v->sel)) continue;
-        ps[k++] = (plot_series){single ? "raw" : NULL, ROLE_FAINT0 + runs[i].colour % UI_SERIES_COLOURS,
-                                runs[i].colour + 1, rs[i].n, rs[i].x, rs[i].y, rs[i].lo, rs[i].hi, 0};
+        if (!rs[i].n || a >= 1 || (!single && i != v->sel))
+            continue;
+        ps[k++] = (plot_series){single ? "raw" : NULL,
+                                ROLE_FAINT0 + runs[i].colour % UI_SERIES_COLOURS,
+                                runs[i].colour + 1,
+                                rs[i].n,
+                                rs[i].x,
+                                rs[i].y,
+                                rs[i].lo,
+                                rs[i].hi,
+                                0};
     }
     for (int i = 0; i < n; i++) {
-        if (!rs[i].n) continue;
+        if (!rs[i].n)
+            continue;
         ps[k++] = (plot_series){single ? (a < 1 ? "EMA" : "loss") : runs[i].name,
-                                ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS, runs[i].colour, rs[i].n,
-                                rs[i].x, a < 1 ? rs[i].ema : rs[i].y, NULL, NULL, 0};
+                                ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS,
+                                runs[i].colour,
+                                rs[i].n,
+                                rs[i].x,
+                                a < 1 ? rs[i].ema : rs[i].y,
+                                NULL,
+                                NULL,
+                                0};
     }
     int val_labelled = 0;
     for (int i = 0; i < n; i++) {
-        if (!rs[i].nv) continue;
-        ps[k++] = (plot_series){val_labelled ? NULL : "val", single ? ROLE_VAL : ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS,
-                                0, rs[i].nv, rs[i].vx, rs[i].vy, NULL, NULL, 1};
+        if (!rs[i].nv)
+            continue;
+        ps[k++] =
+            (plot_series){val_labelled ? NULL : "val",
+                          single ? ROLE_VAL : ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS,
+                          0,
+                          rs[i].nv,
+                          rs[i].vx,
+                          rs[i].vy,
+                          NULL,
+                          NULL,
+                          1};
         val_labelled = 1;
     }
-    plot_spec spec = {v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, "floor", 1, k, ps};
+    plot_spec spec = {
+        v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, "floor", 1, k, ps};
     plot_draw(g, (ui_rect){r.x, r.y + 1, r.w, r.h - 1}, &spec, NULL);
-    for (int i = 0; i < n; i++) run_series_free(&rs[i]);
+    for (int i = 0; i < n; i++)
+        run_series_free(&rs[i]);
     free(rs);
     free(ps);
 }
@@ -197,10 +233,13 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
 static float *heat_matrix(const ui_run *r, int ffn, int cols, double *x0, double *x1)
 {
     int L = r->layers, n = r->hist ? history_len(r->hist) : 0;
-    if (L < 1 || n < 1 || cols < 1) return NULL;
+    if (L < 1 || n < 1 || cols < 1)
+        return NULL;
     float *m = malloc((size_t)L * (size_t)cols * sizeof *m);
-    if (!m) return NULL;
-    for (size_t i = 0; i < (size_t)L * (size_t)cols; i++) m[i] = NAN;
+    if (!m)
+        return NULL;
+    for (size_t i = 0; i < (size_t)L * (size_t)cols; i++)
+        m[i] = NAN;
     hist_entry e;
     history_entry(r->hist, 0, &e);
     double a = e.step0;
@@ -212,18 +251,23 @@ static float *heat_matrix(const ui_run *r, int ffn, int cols, double *x0, double
         history_entry(r->hist, i, &e);
         double x = (e.step0 + e.step1) / 2;
         int c = b > a ? (int)((x - a) / (b - a) * (cols - 1) + 0.5) : cols - 1;
-        if (n < cols) c = i * cols / n; /* few entries: spread them out */
-        if (c < 0) c = 0;
-        if (c >= cols) c = cols - 1;
+        if (n < cols)
+            c = i * cols / n; /* few entries: spread them out */
+        if (c < 0)
+            c = 0;
+        if (c >= cols)
+            c = cols - 1;
         for (int l = 0; l < L; l++) {
             float v = history_max(r->hist, i, ffn ? CH_FFN(l) : CH_ATTN(l));
             float *d = &m[(size_t)l * cols + c];
-            if (isfinite(v) && !(*d >= v)) *d = v;
+            if (isfinite(v) && !(*d >= v))
+                *d = v;
         }
     }
     for (int l = 0; l < L; l++)
         for (int c = 1; c < cols; c++)
-            if (isnan(m[(size_t)l * cols + c])) m[(size_t)l * cols + c] = m[(size_t)l * cols + c - 1];
+            if (isnan(m[(size_t)l * cols + c]))
+                m[(size_t)l * cols + c] = m[(size_t)l * cols + c - 1];
     return m;
 }
 
@@ -253,7 +297,8 @@ static void draw_heat(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
     }
     heatmap_spec s = {L, cols, m, v->glyphs, v->mono, "L", 1};
     heatmap_draw(g, body, &s);
-    if (!heat_range(m, L * cols, lo, hi)) *lo = *hi = NAN;
+    if (!heat_range(m, L * cols, lo, hi))
+        *lo = *hi = NAN;
     free(m);
 }
 
@@ -261,38 +306,54 @@ static void draw_bars_panel(ui_grid *g, ui_rect r, const dash_view *v, const ui_
                             int focused, double lo, double hi)
 {
     char title[160];
-    if (rms) snprintf(title, sizeof title, "Residual RMS per layer");
-    else snprintf(title, sizeof title, "Latest grad norm (%s)", v->heat_ffn ? "FFN" : "attn");
+    if (rms)
+        snprintf(title, sizeof title, "Residual RMS per layer");
+    else
+        snprintf(title, sizeof title, "Latest grad norm (%s)", v->heat_ffn ? "FFN" : "attn");
     panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
     ui_rect body = {r.x + 1, r.y + 1, r.w - 1, r.h - 1};
     if (!run || run->layers < 1 || run->last_step == 0) {
         grid_text(g, body.x, body.y, body.w, ROLE_DIM, 0, "waiting for data");
         return;
     }
-    bars_spec s = {run->layers, rms ? run->rms : (v->heat_ffn ? run->gn_ffn : run->gn_attn), v->glyphs,
-                   !rms, ROLE_SERIES0 + run->colour % UI_SERIES_COLOURS, 0, lo, hi, v->mono};
+    bars_spec s = {run->layers,
+                   rms ? run->rms : (v->heat_ffn ? run->gn_ffn : run->gn_attn),
+                   v->glyphs,
+                   !rms,
+                   ROLE_SERIES0 + run->colour % UI_SERIES_COLOURS,
+                   0,
+                   lo,
+                   hi,
+                   v->mono};
     s.heat = !rms && isfinite(lo);
     bars_draw(g, body, &s);
 }
 
-static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, int selected, int namew)
+static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, int selected,
+                        int namew)
 {
     const nl_run_status *st = &r->st;
     int W = g->w, x = 0;
     int ascii = v->glyphs == UI_GLYPH_ASCII;
-    grid_put(g, x, y, selected ? (ascii ? L'>' : L'▶') : L' ', ROLE_SERIES0 + r->colour % UI_SERIES_COLOURS, UI_A_BOLD);
-    grid_put(g, x + 1, y, ascii ? L'*' : L'━', ROLE_SERIES0 + r->colour % UI_SERIES_COLOURS, UI_A_BOLD);
+    grid_put(g, x, y, selected ? (ascii ? L'>' : L'▶') : L' ',
+             ROLE_SERIES0 + r->colour % UI_SERIES_COLOURS, UI_A_BOLD);
+    grid_put(g, x + 1, y, ascii ? L'*' : L'━', ROLE_SERIES0 + r->colour % UI_SERIES_COLOURS,
+             UI_A_BOLD);
     x += 3;
     grid_text(g, x, y, namew, selected ? ROLE_SELECT : ROLE_NORMAL, 0, r->name);
-    for (int k = text_cells(r->name); k < namew; k++) grid_put(g, x + k, y, L' ', selected ? ROLE_SELECT : ROLE_NORMAL, 0);
+    for (int k = text_cells(r->name); k < namew; k++)
+        grid_put(g, x + k, y, L' ', selected ? ROLE_SELECT : ROLE_NORMAL, 0);
     x += namew + 1;
 
     /* the state, right-aligned */
     char state[96];
     nl_run_state s = st->state;
-    if (s == NL_RUN_DIVERGED) snprintf(state, sizeof state, "DIVERGED at step %lld", (long long)st->diverged_step);
-    else if (s == NL_RUN_FAILED) snprintf(state, sizeof state, "FAILED");
-    else snprintf(state, sizeof state, "%s", runview_state_name(s));
+    if (s == NL_RUN_DIVERGED)
+        snprintf(state, sizeof state, "DIVERGED at step %lld", (long long)st->diverged_step);
+    else if (s == NL_RUN_FAILED)
+        snprintf(state, sizeof state, "FAILED");
+    else
+        snprintf(state, sizeof state, "%s", runview_state_name(s));
     int sw = text_cells(state);
     grid_text(g, W - sw, y, sw, runview_state_role(s), s == NL_RUN_DIVERGED ? UI_A_BOLD : 0, state);
     int room = W - sw - 1;
@@ -312,19 +373,24 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
         eta = r->last_time_s / (double)r->last_step * (double)(st->total - step);
     char f[8][48], tok[24], eta_s[24];
     int nf = 0;
-    if (st->total > 0) snprintf(f[nf++], 48, "%lld/%lld", (long long)step, (long long)st->total);
-    else snprintf(f[nf++], 48, "step %lld", (long long)step);
+    if (st->total > 0)
+        snprintf(f[nf++], 48, "%lld/%lld", (long long)step, (long long)st->total);
+    else
+        snprintf(f[nf++], 48, "step %lld", (long long)step);
     snprintf(f[nf++], 48, "loss %.4f", loss);
     snprintf(f[nf++], 48, "gn %.3g", gn);
     snprintf(f[nf++], 48, "lr %.2g", lr);
     plot_fmt_count(toks, tok, sizeof tok);
     snprintf(f[nf++], 48, "%s tok/s", isfinite(toks) ? tok : "-");
     fmt_eta(eta, eta_s, sizeof eta_s);
-    if (s == NL_RUN_RUNNING || s == NL_RUN_PAUSED) snprintf(f[nf++], 48, "eta %s", eta_s);
-    if (isfinite(val)) snprintf(f[nf++], 48, "val %.4f", val);
+    if (s == NL_RUN_RUNNING || s == NL_RUN_PAUSED)
+        snprintf(f[nf++], 48, "eta %s", eta_s);
+    if (isfinite(val))
+        snprintf(f[nf++], 48, "val %.4f", val);
     for (int i = 0; i < nf; i++) {
         int w = text_cells(f[i]);
-        if (x + w > room) break;
+        if (x + w > room)
+            break;
         grid_text(g, x, y, w, ROLE_NORMAL, i == 0 ? UI_A_BOLD : 0, f[i]);
         x += w + 2;
     }
@@ -334,34 +400,43 @@ void draw_footer(ui_grid *g, int y, unsigned ctx, int watch)
 {
     int n, x = 0, W = g->w;
     const ui_binding *t = keys_table(&n);
-    for (int i = 0; i < W; i++) grid_put(g, i, y, L' ', ROLE_NORMAL, UI_A_REVERSE);
+    for (int i = 0; i < W; i++)
+        grid_put(g, i, y, L' ', ROLE_NORMAL, UI_A_REVERSE);
     /* help and quit always show, at the right */
     int tail = 0;
     for (int i = 0; i < n; i++)
         if (t[i].act == ACT_HELP || t[i].act == ACT_QUIT)
-            tail += text_cells(t[i].label) - (int)(strchr(t[i].label, ' ') ? strlen(strchr(t[i].label, ' ')) : 0) + 1 +
+            tail += text_cells(t[i].label) -
+                    (int)(strchr(t[i].label, ' ') ? strlen(strchr(t[i].label, ' ')) : 0) + 1 +
                     text_cells(t[i].footer) + 2;
     int limit = W - tail;
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < n; i++) {
             const ui_binding *b = &t[i];
-            if (!b->footer || !(b->ctx & ctx)) continue;
+            if (!b->footer || !(b->ctx & ctx))
+                continue;
             int is_tail = b->act == ACT_HELP || b->act == ACT_QUIT;
-            if (is_tail != pass) continue;
-            if (watch && b->live) continue;
+            if (is_tail != pass)
+                continue;
+            if (watch && b->live)
+                continue;
             char key[24];
             snprintf(key, sizeof key, "%s", b->label);
             char *sp = strchr(key, ' ');
-            if (sp) *sp = '\0';
+            if (sp)
+                *sp = '\0';
             int w = text_cells(key) + 1 + text_cells(b->footer);
-            if (!pass && x + w > limit) continue;
-            if (pass && x + w > W) break;
+            if (!pass && x + w > limit)
+                continue;
+            if (pass && x + w > W)
+                break;
             x += grid_text(g, x, y, w, ROLE_KEY, UI_A_REVERSE, key);
             x++;
             x += grid_text(g, x, y, W - x, ROLE_NORMAL, UI_A_REVERSE, b->footer);
             x += 2;
         }
-        if (!pass && x < limit) x = limit;
+        if (!pass && x < limit)
+            x = limit;
     }
 }
 
@@ -370,29 +445,36 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
     grid_clear(g);
     int W = g->w, H = g->h;
     if (W < 60 || H < 16) {
-        grid_textf(g, 0, 0, W, ROLE_ERROR, 0, "terminal %dx%d is too small: the dashboard needs 60x16", W, H);
-        if (H > 1) draw_footer(g, H - 1, CTX_DASH, v->watch);
+        grid_textf(g, 0, 0, W, ROLE_ERROR, 0,
+                   "terminal %dx%d is too small: the dashboard needs 60x16", W, H);
+        if (H > 1)
+            draw_footer(g, H - 1, CTX_DASH, v->watch);
         return;
     }
     int sel = v->sel < 0 ? 0 : v->sel >= n ? n - 1 : v->sel;
     const ui_run *run = n > 0 ? &runs[sel] : NULL;
 
     /* top bar */
-    for (int x = 0; x < W; x++) grid_put(g, x, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
-    int x = grid_textf(g, 0, 0, W, ROLE_TITLE, UI_A_REVERSE | UI_A_BOLD, " normlab %s ", v->title ? v->title : "");
+    for (int x = 0; x < W; x++)
+        grid_put(g, x, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
+    int x = grid_textf(g, 0, 0, W, ROLE_TITLE, UI_A_REVERSE | UI_A_BOLD, " normlab %s ",
+                       v->title ? v->title : "");
     int title_end = x;
     if (run) {
         char floor_[48] = "";
-        if (isfinite(run->st.entropy_floor)) snprintf(floor_, sizeof floor_, " · floor %.4g", run->st.entropy_floor);
-        x += grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· %d run%s · %s · %d layers%s ", n, n == 1 ? "" : "s",
-                        run->name, run->layers, floor_);
+        if (isfinite(run->st.entropy_floor))
+            snprintf(floor_, sizeof floor_, " · floor %.4g", run->st.entropy_floor);
+        x += grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· %d run%s · %s · %d layers%s ",
+                        n, n == 1 ? "" : "s", run->name, run->layers, floor_);
     }
     if (v->msg && *v->msg) {
         int mw = text_cells(v->msg);
         /* a message wins over the run summary */
         int mx = W - mw - 1 > title_end ? W - mw - 1 : title_end;
-        if (mx < x) grid_put(g, mx - 1, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
-        for (int k = mx; k < W; k++) grid_put(g, k, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
+        if (mx < x)
+            grid_put(g, mx - 1, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
+        for (int k = mx; k < W; k++)
+            grid_put(g, k, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
         grid_text(g, mx, 0, W - mx, v->msg_role, UI_A_REVERSE | UI_A_BOLD, v->msg);
     }
     draw_footer(g, H - 1, CTX_DASH, v->watch);
@@ -402,10 +484,13 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
     int namew = 4;
     for (int i = 0; i < ns; i++) {
         int w = text_cells(runs[i].name);
-        if (w > namew) namew = w;
+        if (w > namew)
+            namew = w;
     }
-    if (namew > 16) namew = 16;
-    for (int i = 0; i < ns; i++) draw_status(g, y_status + i, v, &runs[i], i == sel && n > 1, namew);
+    if (namew > 16)
+        namew = 16;
+    for (int i = 0; i < ns; i++)
+        draw_status(g, y_status + i, v, &runs[i], i == sel && n > 1, namew);
 
     int P = y_status - 1;
     ui_rect rect[PANEL_COUNT] = {{0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
@@ -421,22 +506,29 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
         rect[PANEL_RMS] = (ui_rect){hw + 1, 1 + top + bottom / 2, W - hw - 1, bottom - bottom / 2};
     }
     double lo = NAN, hi = NAN;
-    if (rect[PANEL_LOSS].h > 0) draw_loss(g, rect[PANEL_LOSS], v, runs, n, v->focus == PANEL_LOSS);
-    if (rect[PANEL_HEAT].h > 0) draw_heat(g, rect[PANEL_HEAT], v, run, v->focus == PANEL_HEAT, &lo, &hi);
+    if (rect[PANEL_LOSS].h > 0)
+        draw_loss(g, rect[PANEL_LOSS], v, runs, n, v->focus == PANEL_LOSS);
+    if (rect[PANEL_HEAT].h > 0)
+        draw_heat(g, rect[PANEL_HEAT], v, run, v->focus == PANEL_HEAT, &lo, &hi);
     if (run && !isfinite(lo) && run->layers > 0 && run->last_step > 0) {
         /* the bars share the heatmap's colour range; without the heatmap, their own */
         const float *gv = v->heat_ffn ? run->gn_ffn : run->gn_attn;
-        if (!heat_range(gv, run->layers, &lo, &hi)) lo = hi = NAN;
+        if (!heat_range(gv, run->layers, &lo, &hi))
+            lo = hi = NAN;
     }
-    if (rect[PANEL_GRAD].h > 0) draw_bars_panel(g, rect[PANEL_GRAD], v, run, 0, v->focus == PANEL_GRAD, lo, hi);
-    if (rect[PANEL_RMS].h > 0) draw_bars_panel(g, rect[PANEL_RMS], v, run, 1, v->focus == PANEL_RMS, lo, hi);
+    if (rect[PANEL_GRAD].h > 0)
+        draw_bars_panel(g, rect[PANEL_GRAD], v, run, 0, v->focus == PANEL_GRAD, lo, hi);
+    if (rect[PANEL_RMS].h > 0)
+        draw_bars_panel(g, rect[PANEL_RMS], v, run, 1, v->focus == PANEL_RMS, lo, hi);
 }
 
 void draw_dialog(ui_grid *g, const char *title, const char *text, ui_glyphs glyphs)
 {
     int tw = text_cells(text), w = tw + 6;
-    if (w < text_cells(title) + 8) w = text_cells(title) + 8;
-    if (w > g->w - 2) w = g->w - 2;
+    if (w < text_cells(title) + 8)
+        w = text_cells(title) + 8;
+    if (w > g->w - 2)
+        w = g->w - 2;
     int lines = (tw + (w - 4) - 1) / (w - 4);
     int h = lines + 4;
     ui_rect r = {(g->w - w) / 2, (g->h - h) / 2, w, h};
@@ -449,46 +541,61 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
 {
     grid_clear(g);
     ui_rect r = {0, 0, g->w, g->h};
-    grid_box(g, r, ctx == CTX_SETUP ? "Keys: setup screen" : watch ? "Keys: dashboard (watching run files)" : "Keys: dashboard",
+    grid_box(g, r,
+             ctx == CTX_SETUP ? "Keys: setup screen"
+             : watch          ? "Keys: dashboard (watching run files)"
+                              : "Keys: dashboard",
              ROLE_TITLE, glyphs);
     int n, y = 1;
     const ui_binding *t = keys_table(&n);
     for (int i = 0; i < n && y < g->h - 2; i++) {
         const ui_binding *b = &t[i];
-        if (!(b->ctx & ctx)) continue;
+        if (!(b->ctx & ctx))
+            continue;
         int off = watch && b->live;
         grid_text(g, 2, y, 12, off ? ROLE_DIM : ROLE_KEY, 0, b->label);
         int w = grid_text(g, 15, y, g->w - 17, off ? ROLE_DIM : ROLE_NORMAL, 0, b->help);
-        if (off) grid_text(g, 15 + w, y, g->w - 17 - w, ROLE_DIM, 0, " (live runs only)");
+        if (off)
+            grid_text(g, 15 + w, y, g->w - 17 - w, ROLE_DIM, 0, " (live runs only)");
         y++;
     }
-    grid_text(g, 2, g->h - 2, g->w - 4, ROLE_DIM, 0,
-              ctx == CTX_SETUP ? "Typing a number starts editing it; Esc cancels an edit. Any key closes this help."
-                               : "The setup screen has its own keys (? there). Any key closes this help.");
+    grid_text(
+        g, 2, g->h - 2, g->w - 4, ROLE_DIM, 0,
+        ctx == CTX_SETUP
+            ? "Typing a number starts editing it; Esc cancels an edit. Any key closes this help."
+            : "The setup screen has its own keys (? there). Any key closes this help.");
 }
 
 void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r)
 {
     ui_rect box = {1, 1, g->w - 2, g->h - 2};
-    if (g->w > 100) box = (ui_rect){(g->w - 98) / 2, 1, 98, g->h - 2};
+    if (g->w > 100)
+        box = (ui_rect){(g->w - 98) / 2, 1, 98, g->h - 2};
     grid_fill(g, box, L' ', ROLE_NORMAL, 0);
     nl_placement p = r && r->has_cfg ? r->cfg->model.placement : NL_PLACE_COUNT;
     const teach_text *t = teach_placement(p);
     char title[160];
-    if (p == NL_PLACE_COUNT) snprintf(title, sizeof title, "Placement unknown (no config.yaml)");
-    else snprintf(title, sizeof title, "%s · %s", t->title, r->name);
+    if (p == NL_PLACE_COUNT)
+        snprintf(title, sizeof title, "Placement unknown (no config.yaml)");
+    else
+        snprintf(title, sizeof title, "%s · %s", t->title, r->name);
     grid_box(g, box, title, ROLE_TITLE, v->glyphs);
     ui_rect in = {box.x + 2, box.y + 1, box.w - 4, box.h - 2};
     int y = in.y, bottom = in.y + in.h;
     if (p != NL_PLACE_COUNT) {
         grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "Equations");
-        y += draw_wrapped(g, (ui_rect){in.x + 2, y, in.w - 2, bottom - y}, ROLE_NORMAL, t->equations);
+        y += draw_wrapped(g, (ui_rect){in.x + 2, y, in.w - 2, bottom - y}, ROLE_NORMAL,
+                          t->equations);
         y++;
-        if (y < bottom) grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "What to expect");
-        if (y < bottom) y += draw_wrapped(g, (ui_rect){in.x + 2, y, in.w - 2, bottom - y}, ROLE_NORMAL, t->expect);
+        if (y < bottom)
+            grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "What to expect");
+        if (y < bottom)
+            y += draw_wrapped(g, (ui_rect){in.x + 2, y, in.w - 2, bottom - y}, ROLE_NORMAL,
+                              t->expect);
         y++;
     }
-    if (y < bottom) grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "What this run shows");
+    if (y < bottom)
+        grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "What this run shows");
     char obs[8][200];
     int n = r ? teach_observe(r, v->heat_ffn, obs, 8) : 0;
     for (int i = 0; i < n && y < bottom; i++)

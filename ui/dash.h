@@ -13,9 +13,9 @@
 enum { PANEL_LOSS = 0, PANEL_HEAT, PANEL_GRAD, PANEL_RMS, PANEL_COUNT };
 
 typedef struct dash_view {
-    int sel;      /* selected run */
-    int focus;    /* PANEL_* with the focus */
-    int zoom;     /* the focused panel fills the screen */
+    int sel;   /* selected run */
+    int focus; /* PANEL_* with the focus */
+    int zoom;  /* the focused panel fills the screen */
     int logy;
     int x_tokens; /* x axis by tokens instead of steps */
     int heat_ffn; /* heatmap and bars: FFN instead of attention */

@@ -13,11 +13,14 @@ int grid_init(ui_grid *g, int w, int h)
 
 int grid_resize(ui_grid *g, int w, int h)
 {
-    if (w < 0) w = 0;
-    if (h < 0) h = 0;
+    if (w < 0)
+        w = 0;
+    if (h < 0)
+        h = 0;
     size_t n = (size_t)w * (size_t)h;
     ui_cell *c = n ? malloc(n * sizeof *c) : NULL;
-    if (n && !c) return -1;
+    if (n && !c)
+        return -1;
     free(g->cells);
     g->cells = c;
     g->w = w;
@@ -36,25 +39,29 @@ void grid_free(ui_grid *g)
 void grid_clear(ui_grid *g)
 {
     size_t n = (size_t)g->w * (size_t)g->h;
-    for (size_t i = 0; i < n; i++) g->cells[i] = (ui_cell){L' ', ROLE_NORMAL, 0};
+    for (size_t i = 0; i < n; i++)
+        g->cells[i] = (ui_cell){L' ', ROLE_NORMAL, 0};
 }
 
 ui_cell *grid_at(ui_grid *g, int x, int y)
 {
-    if (x < 0 || y < 0 || x >= g->w || y >= g->h) return NULL;
+    if (x < 0 || y < 0 || x >= g->w || y >= g->h)
+        return NULL;
     return &g->cells[(size_t)y * (size_t)g->w + (size_t)x];
 }
 
 void grid_put(ui_grid *g, int x, int y, wchar_t ch, int role, int attr)
 {
     ui_cell *c = grid_at(g, x, y);
-    if (c) *c = (ui_cell){ch, (uint8_t)role, (uint8_t)attr};
+    if (c)
+        *c = (ui_cell){ch, (uint8_t)role, (uint8_t)attr};
 }
 
 void grid_fill(ui_grid *g, ui_rect r, wchar_t ch, int role, int attr)
 {
     for (int y = r.y; y < r.y + r.h; y++)
-        for (int x = r.x; x < r.x + r.w; x++) grid_put(g, x, y, ch, role, attr);
+        for (int x = r.x; x < r.x + r.w; x++)
+            grid_put(g, x, y, ch, role, attr);
 }
 
 /* Decode one UTF-8 sequence at s; *len gets its byte length (1 for an invalid byte). */
@@ -88,11 +95,13 @@ int text_cells(const char *utf8)
 
 int grid_text(ui_grid *g, int x, int y, int maxw, int role, int attr, const char *utf8)
 {
-    if (maxw < 0) maxw = g->w - x;
+    if (maxw < 0)
+        maxw = g->w - x;
     int n = 0, len;
     for (const unsigned char *s = (const unsigned char *)utf8; *s && n < maxw; s += len) {
         wchar_t ch = utf8_next(s, &len);
-        if (ch == L'\n' || ch == L'\t') ch = L' ';
+        if (ch == L'\n' || ch == L'\t')
+            ch = L' ';
         grid_put(g, x + n, y, ch, role, attr);
         n++;
     }
@@ -136,16 +145,20 @@ static size_t utf8_put(char *out, wchar_t wc)
 
 void grid_row_utf8(const ui_grid *g, int y, char *buf, size_t len)
 {
-    size_t n = 0, keep = 0;
-    if (len == 0) return;
+    size_t keep = 0;
+    if (len == 0)
+        return;
     if (y >= 0 && y < g->h) {
+        size_t n = 0;
         for (int x = 0; x < g->w; x++) {
             char tmp[4];
             size_t k = utf8_put(tmp, g->cells[(size_t)y * (size_t)g->w + (size_t)x].ch);
-            if (n + k + 1 > len) break;
+            if (n + k + 1 > len)
+                break;
             memcpy(buf + n, tmp, k);
             n += k;
-            if (!(k == 1 && tmp[0] == ' ')) keep = n;
+            if (!(k == 1 && tmp[0] == ' '))
+                keep = n;
         }
     }
     buf[keep] = '\0';
@@ -155,7 +168,8 @@ char *grid_dump(const ui_grid *g)
 {
     size_t row = (size_t)g->w * 4 + 2;
     char *out = malloc(row * (size_t)(g->h > 0 ? g->h : 1) + 1);
-    if (!out) return NULL;
+    if (!out)
+        return NULL;
     size_t n = 0;
     out[0] = '\0';
     for (int y = 0; y < g->h; y++) {
@@ -170,18 +184,20 @@ char *grid_dump(const ui_grid *g)
 ui_rect rect_inset(ui_rect r, int d)
 {
     ui_rect o = {r.x + d, r.y + d, r.w - 2 * d, r.h - 2 * d};
-    if (o.w < 0) o.w = 0;
-    if (o.h < 0) o.h = 0;
+    if (o.w < 0)
+        o.w = 0;
+    if (o.h < 0)
+        o.h = 0;
     return o;
 }
 
 void grid_box(ui_grid *g, ui_rect r, const char *title, int title_role, ui_glyphs glyphs)
 {
-    if (r.w < 2 || r.h < 2) return;
+    if (r.w < 2 || r.h < 2)
+        return;
     int a = glyphs == UI_GLYPH_ASCII;
     wchar_t hz = a ? L'-' : L'─', vt = a ? L'|' : L'│';
-    wchar_t tl = a ? L'+' : L'┌', tr = a ? L'+' : L'┐', bl = a ? L'+' : L'└',
-            br = a ? L'+' : L'┘';
+    wchar_t tl = a ? L'+' : L'┌', tr = a ? L'+' : L'┐', bl = a ? L'+' : L'└', br = a ? L'+' : L'┘';
     for (int x = r.x + 1; x < r.x + r.w - 1; x++) {
         grid_put(g, x, r.y, hz, ROLE_AXIS, 0);
         grid_put(g, x, r.y + r.h - 1, hz, ROLE_AXIS, 0);
@@ -205,21 +221,49 @@ void grid_box(ui_grid *g, ui_rect r, const char *title, int title_role, ui_glyph
  * interface get a look-alike, anything else a '?'. */
 wchar_t grid_ascii_fold(wchar_t c)
 {
-    if (c < 128) return c;
+    if (c < 128)
+        return c;
     switch (c) {
-    case L'─': case L'━': case L'╌': case L'—': case L'–': return L'-';
-    case L'│': return L'|';
-    case L'┌': case L'┐': case L'└': case L'┘': case L'┤': case L'┬': case L'┴': case L'├': return L'+';
-    case L'•': case L'●': return L'o';
-    case L'█': case L'▓': return L'#';
-    case L'▶': case L'›': return L'>';
-    case L'◀': case L'‹': return L'<';
-    case L'·': return L'.';
-    case L'×': return L'x';
-    case L'…': return L'.';
-    case L'▲': return L'^';
-    case L'▼': return L'v';
-    default: return L'?';
+    case L'─':
+    case L'━':
+    case L'╌':
+    case L'—':
+    case L'–':
+        return L'-';
+    case L'│':
+        return L'|';
+    case L'┌':
+    case L'┐':
+    case L'└':
+    case L'┘':
+    case L'┤':
+    case L'┬':
+    case L'┴':
+    case L'├':
+        return L'+';
+    case L'•':
+    case L'●':
+        return L'o';
+    case L'█':
+    case L'▓':
+        return L'#';
+    case L'▶':
+    case L'›':
+        return L'>';
+    case L'◀':
+    case L'‹':
+        return L'<';
+    case L'·':
+        return L'.';
+    case L'×':
+        return L'x';
+    case L'…':
+        return L'.';
+    case L'▲':
+        return L'^';
+    case L'▼':
+        return L'v';
+    default:
+        return L'?';
     }
 }
-

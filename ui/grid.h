@@ -17,25 +17,25 @@ typedef enum { UI_GLYPH_BRAILLE = 0, UI_GLYPH_BLOCK, UI_GLYPH_ASCII } ui_glyphs;
  * pairs and attributes for 256 colours, 8 colours and monochrome. */
 enum {
     ROLE_NORMAL = 0,
-    ROLE_DIM,      /* greyed out (disabled form fields, hints) */
-    ROLE_TITLE,    /* panel titles, the top bar */
-    ROLE_FOCUS,    /* the title of the focused panel */
-    ROLE_AXIS,     /* axis lines and tick labels */
-    ROLE_SELECT,   /* the selected form row / list item */
-    ROLE_EDIT,     /* a field being edited */
-    ROLE_ERROR,    /* error messages */
-    ROLE_OK,       /* confirmations */
-    ROLE_KEY,      /* a key name in the footer or help */
-    ROLE_FLOOR,    /* the entropy-floor reference line */
-    ROLE_VAL,      /* validation points */
-    ROLE_READY,    /* run states */
+    ROLE_DIM,    /* greyed out (disabled form fields, hints) */
+    ROLE_TITLE,  /* panel titles, the top bar */
+    ROLE_FOCUS,  /* the title of the focused panel */
+    ROLE_AXIS,   /* axis lines and tick labels */
+    ROLE_SELECT, /* the selected form row / list item */
+    ROLE_EDIT,   /* a field being edited */
+    ROLE_ERROR,  /* error messages */
+    ROLE_OK,     /* confirmations */
+    ROLE_KEY,    /* a key name in the footer or help */
+    ROLE_FLOOR,  /* the entropy-floor reference line */
+    ROLE_VAL,    /* validation points */
+    ROLE_READY,  /* run states */
     ROLE_RUNNING,
     ROLE_PAUSED,
     ROLE_FINISHED,
     ROLE_DIVERGED,
     ROLE_STOPPED,
     ROLE_FAILED,
-    ROLE_SERIES0, /* ROLE_SERIES0 + i: the colour of run i of a race */
+    ROLE_SERIES0,                   /* ROLE_SERIES0 + i: the colour of run i of a race */
     ROLE_FAINT0 = ROLE_SERIES0 + 8, /* ROLE_FAINT0 + i: run i's colour, dimmed (raw loss) */
     ROLE_HEAT0 = ROLE_FAINT0 + 8,   /* ROLE_HEAT0 + level: the heat ramp, cold to hot */
     ROLE_COUNT = ROLE_HEAT0 + 16

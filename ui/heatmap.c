@@ -11,18 +11,23 @@ static const char density[] = " .:-=+*#%@";
 
 int heat_level(double v, double lo, double hi)
 {
-    if (!(v > 0) || !isfinite(v)) return -1;
-    if (!(hi > lo) || !(lo > 0)) return UI_HEAT_LEVELS / 2;
+    if (!(v > 0) || !isfinite(v))
+        return -1;
+    if (!(hi > lo) || !(lo > 0))
+        return UI_HEAT_LEVELS / 2;
     double t = (log(v) - log(lo)) / (log(hi) - log(lo));
     int k = (int)floor(t * UI_HEAT_LEVELS);
-    if (k < 0) k = 0;
-    if (k >= UI_HEAT_LEVELS) k = UI_HEAT_LEVELS - 1;
+    if (k < 0)
+        k = 0;
+    if (k >= UI_HEAT_LEVELS)
+        k = UI_HEAT_LEVELS - 1;
     return k;
 }
 
 wchar_t heat_glyph(int level, ui_glyphs glyphs, int mono)
 {
-    if (level < 0) return L' ';
+    if (level < 0)
+        return L' ';
     if (mono) {
         /* skip the blank: a value must show */
         int n = (int)sizeof density - 2;
@@ -35,11 +40,15 @@ int heat_range(const float *v, int n, double *lo, double *hi)
 {
     double a = INFINITY, b = 0;
     for (int i = 0; i < n; i++) {
-        if (!(v[i] > 0) || !isfinite(v[i])) continue;
-        if (v[i] < a) a = v[i];
-        if (v[i] > b) b = v[i];
+        if (!(v[i] > 0) || !isfinite(v[i]))
+            continue;
+        if (v[i] < a)
+            a = v[i];
+        if (v[i] > b)
+            b = v[i];
     }
-    if (!isfinite(a)) return 0;
+    if (!isfinite(a))
+        return 0;
     *lo = a;
     *hi = b;
     return 1;
@@ -50,13 +59,16 @@ static float cell_value(const heatmap_spec *s, int row, int col, int H, int W)
 {
     int r0 = row * s->rows / H, r1 = (row + 1) * s->rows / H;
     int c0 = col * s->cols / W, c1 = (col + 1) * s->cols / W;
-    if (r1 <= r0) r1 = r0 + 1;
-    if (c1 <= c0) c1 = c0 + 1;
+    if (r1 <= r0)
+        r1 = r0 + 1;
+    if (c1 <= c0)
+        c1 = c0 + 1;
     float m = NAN;
     for (int r = r0; r < r1 && r < s->rows; r++)
         for (int c = c0; c < c1 && c < s->cols; c++) {
             float v = s->v[(size_t)r * s->cols + c];
-            if (v > 0 && isfinite(v) && !(m >= v)) m = v;
+            if (v > 0 && isfinite(v) && !(m >= v))
+                m = v;
         }
     return m;
 }
@@ -69,7 +81,8 @@ void heatmap_draw(ui_grid *g, ui_rect r, const heatmap_spec *s)
         grid_text(g, r.x, r.y, r.w, ROLE_DIM, 0, "waiting for data");
         return;
     }
-    if (H >= s->rows) H = H / s->rows * s->rows; /* whole rows per layer */
+    if (H >= s->rows)
+        H = H / s->rows * s->rows; /* whole rows per layer */
     char lab[16];
     snprintf(lab, sizeof lab, "%s%d", s->row_prefix ? s->row_prefix : "", s->rows - 1);
     int lw = (int)strlen(lab) + 1;
@@ -86,12 +99,14 @@ void heatmap_draw(ui_grid *g, ui_rect r, const heatmap_spec *s)
         prev_layer = layer;
         for (int col = 0; col < W; col++) {
             int k = any ? heat_level(cell_value(s, row, col, H, W), lo, hi) : -1;
-            if (k < 0) continue;
+            if (k < 0)
+                continue;
             grid_put(g, r.x + lw + col, r.y + row, heat_glyph(k, s->glyphs, s->mono),
                      ROLE_HEAT0 + k, 0);
         }
     }
-    if (!any) grid_text(g, r.x + lw, r.y, W, ROLE_DIM, 0, "waiting for data");
+    if (!any)
+        grid_text(g, r.x + lw, r.y, W, ROLE_DIM, 0, "waiting for data");
     if (scale && any) {
         int y = r.y + H, x = r.x + lw;
         char a[24], b[24];

@@ -10,7 +10,7 @@
 
 typedef struct heatmap_spec {
     int rows, cols;
-    const float *v;         /* (rows, cols); NAN or <= 0 = no data */
+    const float *v; /* (rows, cols); NAN or <= 0 = no data */
     ui_glyphs glyphs;
     int mono;               /* no colour: density characters carry the level */
     const char *row_prefix; /* row labels "L0", "L1", ... */

@@ -21,22 +21,26 @@ struct history {
     double *r_step, *r_tok; /* (recent) */
     float *r_val;           /* (recent, channels) */
     /* older steps */
-    int cap, nb;            /* bucket capacity (even), buckets in use */
-    int width;              /* steps a full bucket covers */
-    bucket *b;              /* (cap) */
-    bucket_stat *bs;        /* (cap, channels) */
-    float *last;            /* (channels) latest non-NAN values */
+    int cap, nb;     /* bucket capacity (even), buckets in use */
+    int width;       /* steps a full bucket covers */
+    bucket *b;       /* (cap) */
+    bucket_stat *bs; /* (cap, channels) */
+    float *last;     /* (channels) latest non-NAN values */
     int64_t pushed;
 };
 
 history *history_create(int channels, int recent, int buckets)
 {
-    if (channels < 1) channels = 1;
-    if (recent < 1) recent = 1;
-    if (buckets < 2) buckets = 2;
+    if (channels < 1)
+        channels = 1;
+    if (recent < 1)
+        recent = 1;
+    if (buckets < 2)
+        buckets = 2;
     buckets += buckets & 1;
     history *h = calloc(1, sizeof *h);
-    if (!h) return NULL;
+    if (!h)
+        return NULL;
     h->channels = channels;
     h->recent = recent;
     h->cap = buckets;
@@ -56,20 +60,26 @@ history *history_create(int channels, int recent, int buckets)
 
 history *history_create_budget(int channels, size_t bytes)
 {
-    if (channels < 1) channels = 1;
+    if (channels < 1)
+        channels = 1;
     /* a recent row costs 16 + 4C bytes, a bucket 40 + 16C; give them equal shares */
     size_t row = 16 + 4 * (size_t)channels, bk = 40 + 16 * (size_t)channels;
     long recent = (long)(bytes / 2 / row), buckets = (long)(bytes / 2 / bk);
-    if (recent > 4096) recent = 4096;
-    if (recent < 64) recent = 64;
-    if (buckets > 2048) buckets = 2048;
-    if (buckets < 32) buckets = 32;
+    if (recent > 4096)
+        recent = 4096;
+    if (recent < 64)
+        recent = 64;
+    if (buckets > 2048)
+        buckets = 2048;
+    if (buckets < 32)
+        buckets = 32;
     return history_create(channels, (int)recent, (int)buckets);
 }
 
 void history_free(history *h)
 {
-    if (!h) return;
+    if (!h)
+        return;
     free(h->r_step);
     free(h->r_tok);
     free(h->r_val);
@@ -85,12 +95,22 @@ void history_reset(history *h)
     h->nb = 0;
     h->width = 1;
     h->pushed = 0;
-    for (int c = 0; c < h->channels; c++) h->last[c] = NAN;
+    for (int c = 0; c < h->channels; c++)
+        h->last[c] = NAN;
 }
 
-int history_channels(const history *h) { return h->channels; }
-int history_len(const history *h) { return h->nb + h->r_len; }
-int64_t history_pushed(const history *h) { return h->pushed; }
+int history_channels(const history *h)
+{
+    return h->channels;
+}
+int history_len(const history *h)
+{
+    return h->nb + h->r_len;
+}
+int64_t history_pushed(const history *h)
+{
+    return h->pushed;
+}
 
 size_t history_bytes(const history *h)
 {
@@ -101,22 +121,28 @@ size_t history_bytes(const history *h)
 
 static void stat_add(bucket_stat *s, float v)
 {
-    if (isnan(v)) return;
-    if (s->cnt == 0 || v < s->min) s->min = v;
-    if (s->cnt == 0 || v > s->max) s->max = v;
+    if (isnan(v))
+        return;
+    if (s->cnt == 0 || v < s->min)
+        s->min = v;
+    if (s->cnt == 0 || v > s->max)
+        s->max = v;
     s->sum += v;
     s->cnt++;
 }
 
 static void stat_merge(bucket_stat *a, const bucket_stat *b)
 {
-    if (b->cnt == 0) return;
+    if (b->cnt == 0)
+        return;
     if (a->cnt == 0) {
         *a = *b;
         return;
     }
-    if (b->min < a->min) a->min = b->min;
-    if (b->max > a->max) a->max = b->max;
+    if (b->min < a->min)
+        a->min = b->min;
+    if (b->max > a->max)
+        a->max = b->max;
     a->sum += b->sum;
     a->cnt += b->cnt;
 }
@@ -130,7 +156,8 @@ static void compact(history *h)
         h->b[k] = (bucket){a->step0, b->step1, a->tok0, b->tok1, a->n + b->n};
         bucket_stat *dst = &h->bs[(size_t)k * C];
         memmove(dst, &h->bs[(size_t)i * C], (size_t)C * sizeof *dst);
-        for (int c = 0; c < C; c++) stat_merge(&dst[c], &h->bs[(size_t)(i + 1) * C + c]);
+        for (int c = 0; c < C; c++)
+            stat_merge(&dst[c], &h->bs[(size_t)(i + 1) * C + c]);
     }
     if (h->nb & 1) {
         int i = h->nb - 1;
@@ -155,10 +182,12 @@ static void retire_oldest(history *h)
         b->step1 = step;
         b->tok1 = tok;
         b->n++;
-        for (int c = 0; c < C; c++) stat_add(&h->bs[(size_t)(h->nb - 1) * C + c], v[c]);
+        for (int c = 0; c < C; c++)
+            stat_add(&h->bs[(size_t)(h->nb - 1) * C + c], v[c]);
         return;
     }
-    if (h->nb == h->cap) compact(h);
+    if (h->nb == h->cap)
+        compact(h);
     bucket *b = &h->b[h->nb];
     *b = (bucket){step, step, tok, tok, 1};
     bucket_stat *s = &h->bs[(size_t)h->nb * C];
@@ -172,13 +201,15 @@ static void retire_oldest(history *h)
 void history_push(history *h, double step, double tokens, const float *values)
 {
     int C = h->channels;
-    if (h->r_len == h->recent) retire_oldest(h);
+    if (h->r_len == h->recent)
+        retire_oldest(h);
     int i = h->r_head;
     h->r_step[i] = step;
     h->r_tok[i] = tokens;
     memcpy(&h->r_val[(size_t)i * C], values, (size_t)C * sizeof *values);
     for (int c = 0; c < C; c++)
-        if (!isnan(values[c])) h->last[c] = values[c];
+        if (!isnan(values[c]))
+            h->last[c] = values[c];
     h->r_head = (i + 1) % h->recent;
     h->r_len++;
     h->pushed++;
@@ -218,24 +249,30 @@ static float recent_val(const history *h, int i, int ch)
 
 float history_min(const history *h, int i, int ch)
 {
-    if (i < 0 || i >= history_len(h) || ch < 0 || ch >= h->channels) return NAN;
-    if (i >= h->nb) return recent_val(h, i, ch);
+    if (i < 0 || i >= history_len(h) || ch < 0 || ch >= h->channels)
+        return NAN;
+    if (i >= h->nb)
+        return recent_val(h, i, ch);
     const bucket_stat *s = stat_of(h, i, ch);
     return s->cnt ? s->min : NAN;
 }
 
 float history_max(const history *h, int i, int ch)
 {
-    if (i < 0 || i >= history_len(h) || ch < 0 || ch >= h->channels) return NAN;
-    if (i >= h->nb) return recent_val(h, i, ch);
+    if (i < 0 || i >= history_len(h) || ch < 0 || ch >= h->channels)
+        return NAN;
+    if (i >= h->nb)
+        return recent_val(h, i, ch);
     const bucket_stat *s = stat_of(h, i, ch);
     return s->cnt ? s->max : NAN;
 }
 
 float history_mean(const history *h, int i, int ch)
 {
-    if (i < 0 || i >= history_len(h) || ch < 0 || ch >= h->channels) return NAN;
-    if (i >= h->nb) return recent_val(h, i, ch);
+    if (i < 0 || i >= history_len(h) || ch < 0 || ch >= h->channels)
+        return NAN;
+    if (i >= h->nb)
+        return recent_val(h, i, ch);
     const bucket_stat *s = stat_of(h, i, ch);
     return s->cnt ? s->sum / (float)s->cnt : NAN;
 }

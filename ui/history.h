@@ -16,9 +16,9 @@
 typedef struct history history;
 
 typedef struct hist_entry {
-    double step0, step1;  /* first and last step covered */
-    double tok0, tok1;    /* tokens at those steps */
-    int n;                /* steps covered */
+    double step0, step1; /* first and last step covered */
+    double tok0, tok1;   /* tokens at those steps */
+    int n;               /* steps covered */
 } hist_entry;
 
 /* recent >= 1, buckets >= 2 (rounded up to even). NULL when out of memory. */
@@ -31,9 +31,9 @@ void history_reset(history *h);
 void history_push(history *h, double step, double tokens, const float *values);
 
 int history_channels(const history *h);
-int history_len(const history *h);       /* entries: buckets then recent steps */
+int history_len(const history *h);        /* entries: buckets then recent steps */
 int64_t history_pushed(const history *h); /* rows pushed since create/reset */
-size_t history_bytes(const history *h);  /* memory held */
+size_t history_bytes(const history *h);   /* memory held */
 
 /* Entry i (0 = oldest). Out of range entries come back with n = 0. */
 void history_entry(const history *h, int i, hist_entry *e);

@@ -8,38 +8,50 @@
 
 /* Footer order is table order: the most used first, since narrow terminals cut the rest. */
 static const ui_binding table[] = {
-    {K(KEY_F(5)), 'g', "F5 g", ACT_START, CTX_SETUP, 0, "start", "start the setup alone, or the race when it has runs"},
-    {'a', 0, "a", ACT_RACE_ADD, CTX_SETUP, 0, "add", "add the current setup to the race (up to 8 runs)"},
-    {'\t', 0, "Tab", ACT_RACE_FOCUS, CTX_SETUP, 0, "race", "move between the form and the race list"},
-    {'\r', '\n', "Enter", ACT_EDIT, CTX_SETUP, 0, "edit", "edit the field (enums: next choice; race list: load the run into the form)"},
+    {K(KEY_F(5)), 'g', "F5 g", ACT_START, CTX_SETUP, 0, "start",
+     "start the setup alone, or the race when it has runs"},
+    {'a', 0, "a", ACT_RACE_ADD, CTX_SETUP, 0, "add",
+     "add the current setup to the race (up to 8 runs)"},
+    {'\t', 0, "Tab", ACT_RACE_FOCUS, CTX_SETUP, 0, "race",
+     "move between the form and the race list"},
+    {'\r', '\n', "Enter", ACT_EDIT, CTX_SETUP, 0, "edit",
+     "edit the field (enums: next choice; race list: load the run into the form)"},
     {'o', 0, "o", ACT_LOAD, CTX_SETUP, 0, "load", "load a preset (YAML file)"},
     {'w', 0, "w", ACT_SAVE_PRESET, CTX_SETUP, 0, "save", "save the current setup as a preset"},
-    {'/', 0, "/", ACT_FIND, CTX_SETUP, 0, "find", "jump to a field by (part of) its name, e.g. /layers"},
-    {K(KEY_LEFT), 0, "Left", ACT_PREV_CHOICE, CTX_SETUP, 0, NULL, "previous choice of an enum field (bools: toggle)"},
-    {K(KEY_RIGHT), ' ', "Right Space", ACT_NEXT_CHOICE, CTX_SETUP, 0, NULL, "next choice of an enum field (bools: toggle)"},
+    {'/', 0, "/", ACT_FIND, CTX_SETUP, 0, "find",
+     "jump to a field by (part of) its name, e.g. /layers"},
+    {K(KEY_LEFT), 0, "Left", ACT_PREV_CHOICE, CTX_SETUP, 0, NULL,
+     "previous choice of an enum field (bools: toggle)"},
+    {K(KEY_RIGHT), ' ', "Right Space", ACT_NEXT_CHOICE, CTX_SETUP, 0, NULL,
+     "next choice of an enum field (bools: toggle)"},
     {K(KEY_UP), 'k', "Up k", ACT_FIELD_UP, CTX_SETUP, 0, NULL, "previous field (or race entry)"},
     {K(KEY_DOWN), 'j', "Down j", ACT_FIELD_DOWN, CTX_SETUP, 0, NULL, "next field (or race entry)"},
     {K(KEY_PPAGE), 0, "PgUp", ACT_PAGE_UP, CTX_SETUP, 0, NULL, "a page of fields up"},
     {K(KEY_NPAGE), 0, "PgDn", ACT_PAGE_DOWN, CTX_SETUP, 0, NULL, "a page of fields down"},
-    {'d', K(KEY_DC), "d Del", ACT_RACE_DEL, CTX_SETUP, 0, "del", "remove the selected run from the race"},
+    {'d', K(KEY_DC), "d Del", ACT_RACE_DEL, CTX_SETUP, 0, "del",
+     "remove the selected run from the race"},
     {' ', 0, "Space", ACT_PAUSE, CTX_DASH, 1, "pause", "pause / resume every run"},
     {'s', 0, "s", ACT_STEP, CTX_DASH, 1, "step", "one step of every run while paused"},
     {'\t', 0, "Tab", ACT_PANEL, CTX_DASH, 0, "panel", "focus the next panel"},
     {'l', 0, "l", ACT_LOGY, CTX_DASH, 0, "log", "log / linear y of the loss plot"},
-    {'+', '=', "+", ACT_SMOOTH_MORE, CTX_DASH, 0, "smooth+", "more smoothing of the train loss (EMA)"},
+    {'+', '=', "+", ACT_SMOOTH_MORE, CTX_DASH, 0, "smooth+",
+     "more smoothing of the train loss (EMA)"},
     {'-', '_', "-", ACT_SMOOTH_LESS, CTX_DASH, 0, "smooth-", "less smoothing of the train loss"},
-    {'i', 0, "i", ACT_TEACH, CTX_DASH, 0, "explain", "teaching panel: the selected run's placement and what the run shows"},
+    {'i', 0, "i", ACT_TEACH, CTX_DASH, 0, "explain",
+     "teaching panel: the selected run's placement and what the run shows"},
     {'x', 0, "x", ACT_STOP, CTX_DASH, 1, "stop", "stop the selected run (final checkpoint)"},
     {'c', 0, "c", ACT_CKPT, CTX_DASH, 1, "ckpt", "checkpoint every run now"},
     {'r', 0, "r", ACT_RESTART, CTX_DASH, 1, "restart", "restart the runs with the same setup"},
     {'n', 0, "n", ACT_SETUP, CTX_DASH, 1, "setup", "back to the setup screen (stops the runs)"},
-    {'h', 0, "h", ACT_HEAT_KIND, CTX_DASH, 0, "attn/ffn", "heatmap and bars: attention or FFN gradient norms"},
+    {'h', 0, "h", ACT_HEAT_KIND, CTX_DASH, 0, "attn/ffn",
+     "heatmap and bars: attention or FFN gradient norms"},
     {'t', 0, "t", ACT_XAXIS, CTX_DASH, 0, NULL, "x axis by step or by tokens"},
     {'z', 0, "z", ACT_ZOOM, CTX_DASH, 0, NULL, "zoom the focused panel to the whole screen"},
     {K(KEY_DOWN), 'j', "Down j", ACT_NEXT_RUN, CTX_DASH, 0, NULL, "select the next run"},
     {K(KEY_UP), 'k', "Up k", ACT_PREV_RUN, CTX_DASH, 0, NULL, "select the previous run"},
     {'?', K(KEY_F(1)), "? F1", ACT_HELP, CTX_ANY, 0, "help", "this help (any key closes it)"},
-    {'q', K(KEY_F(10)), "q F10", ACT_QUIT, CTX_ANY, 0, "quit", "quit (asks while runs are going, then stops them with a final checkpoint)"},
+    {'q', K(KEY_F(10)), "q F10", ACT_QUIT, CTX_ANY, 0, "quit",
+     "quit (asks while runs are going, then stops them with a final checkpoint)"},
 };
 
 const ui_binding *keys_table(int *count)
@@ -52,8 +64,10 @@ const ui_binding *keys_find(int key, unsigned ctx)
 {
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         const ui_binding *b = &table[i];
-        if (!(b->ctx & ctx)) continue;
-        if (b->key == key || (b->key2 && b->key2 == key)) return b;
+        if (!(b->ctx & ctx))
+            continue;
+        if (b->key == key || (b->key2 && b->key2 == key))
+            return b;
     }
     return NULL;
 }

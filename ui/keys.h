@@ -45,8 +45,8 @@ typedef enum {
 enum { CTX_SETUP = 1, CTX_DASH = 2, CTX_ANY = 3 };
 
 typedef struct ui_binding {
-    int key, key2;      /* what get_wch gives (UI_KEY(KEY_F(5)) for function keys); 0 = none */
-    const char *label;  /* how the help and footer name the key(s) */
+    int key, key2;     /* what get_wch gives (UI_KEY(KEY_F(5)) for function keys); 0 = none */
+    const char *label; /* how the help and footer name the key(s) */
     ui_action act;
     unsigned ctx;       /* CTX_SETUP, CTX_DASH */
     int live;           /* needs a live run (disabled in `normlab watch`) */

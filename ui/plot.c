@@ -10,24 +10,27 @@
 static const char ascii_markers[] = "*+ox#@%&";
 
 /* Braille: dot (col, row) of a cell -> bit of U+2800 + bits. */
-static const unsigned char braille_bit[2][4] = {{0x01, 0x02, 0x04, 0x40},
-                                                {0x08, 0x10, 0x20, 0x80}};
+static const unsigned char braille_bit[2][4] = {{0x01, 0x02, 0x04, 0x40}, {0x08, 0x10, 0x20, 0x80}};
 /* Quadrants: bits TL=1, TR=2, BL=4, BR=8 -> glyph. */
 static const wchar_t quadrant[16] = {L' ', L'▘', L'▝', L'▀', L'▖', L'▌', L'▞', L'▛',
                                      L'▗', L'▚', L'▐', L'▜', L'▄', L'▙', L'▟', L'█'};
 
 wchar_t plot_dots_glyph(ui_glyphs glyphs, unsigned bits)
 {
-    if (glyphs == UI_GLYPH_BRAILLE) return (wchar_t)(0x2800 + (bits & 0xff));
-    if (glyphs == UI_GLYPH_BLOCK) return quadrant[bits & 15];
+    if (glyphs == UI_GLYPH_BRAILLE)
+        return (wchar_t)(0x2800 + (bits & 0xff));
+    if (glyphs == UI_GLYPH_BLOCK)
+        return quadrant[bits & 15];
     return bits ? L'*' : L' ';
 }
 
 static double nice_step(double range, int n)
 {
-    if (n < 1) n = 1;
+    if (n < 1)
+        n = 1;
     double raw = range / n;
-    if (!(raw > 0) || !isfinite(raw)) return 1;
+    if (!(raw > 0) || !isfinite(raw))
+        return 1;
     double p = pow(10, floor(log10(raw)));
     double f = raw / p;
     double nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
@@ -36,29 +39,36 @@ static double nice_step(double range, int n)
 
 int plot_ticks_linear(double lo, double hi, int max_ticks, double *out)
 {
-    if (max_ticks < 1 || !(hi > lo)) return 0;
-    if (max_ticks > MAX_TICKS) max_ticks = MAX_TICKS;
+    if (max_ticks < 1 || !(hi > lo))
+        return 0;
+    if (max_ticks > MAX_TICKS)
+        max_ticks = MAX_TICKS;
     for (int want = max_ticks; want >= 1; want--) {
         double st = nice_step(hi - lo, want);
         double first = ceil(lo / st - 1e-9) * st;
         int n = 0;
         for (double t = first; t <= hi + st * 1e-9 && n <= max_ticks; t = first + n * st) {
-            if (n < max_ticks) out[n] = fabs(t) < st * 1e-9 ? 0 : t;
+            if (n < max_ticks)
+                out[n] = fabs(t) < st * 1e-9 ? 0 : t;
             n++;
         }
-        if (n <= max_ticks) return n;
+        if (n <= max_ticks)
+            return n;
     }
     return 0;
 }
 
 int plot_ticks_log(double lo, double hi, int max_ticks, double *out)
 {
-    if (max_ticks < 1 || !(lo > 0) || !(hi > lo)) return 0;
-    if (max_ticks > MAX_TICKS) max_ticks = MAX_TICKS;
+    if (max_ticks < 1 || !(lo > 0) || !(hi > lo))
+        return 0;
+    if (max_ticks > MAX_TICKS)
+        max_ticks = MAX_TICKS;
     double l0 = log10(lo), l1 = log10(hi);
     int d0 = (int)ceil(l0 - 1e-9), d1 = (int)floor(l1 + 1e-9);
     int decades = d1 - d0 + 1;
-    if (decades < 1) return plot_ticks_linear(lo, hi, max_ticks, out);
+    if (decades < 1)
+        return plot_ticks_linear(lo, hi, max_ticks, out);
     /* with room, 1-2-5 in every decade; else every k-th power of ten */
     static const double mult[3] = {1, 2, 5};
     int n = 0;
@@ -66,24 +76,32 @@ int plot_ticks_log(double lo, double hi, int max_ticks, double *out)
         for (int d = d0 - 1; d <= d1; d++)
             for (int m = 0; m < 3; m++) {
                 double t = mult[m] * pow(10, d);
-                if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9) && n < max_ticks) out[n++] = t;
+                if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9) && n < max_ticks)
+                    out[n++] = t;
             }
-        if (n >= 2) return n;
+        if (n >= 2)
+            return n;
         n = 0;
     }
     int k = (decades + max_ticks - 1) / max_ticks;
-    if (k < 1) k = 1;
-    for (int d = d0; d <= d1 && n < max_ticks; d += k) out[n++] = pow(10, d);
+    if (k < 1)
+        k = 1;
+    for (int d = d0; d <= d1 && n < max_ticks; d += k)
+        out[n++] = pow(10, d);
     return n;
 }
 
 void plot_fmt_count(double v, char *buf, int len)
 {
     double a = fabs(v);
-    if (a >= 1e9) snprintf(buf, (size_t)len, "%.3gG", v / 1e9);
-    else if (a >= 1e6) snprintf(buf, (size_t)len, "%.3gM", v / 1e6);
-    else if (a >= 1e4) snprintf(buf, (size_t)len, "%.3gk", v / 1e3);
-    else snprintf(buf, (size_t)len, "%.4g", v);
+    if (a >= 1e9)
+        snprintf(buf, (size_t)len, "%.3gG", v / 1e9);
+    else if (a >= 1e6)
+        snprintf(buf, (size_t)len, "%.3gM", v / 1e6);
+    else if (a >= 1e4)
+        snprintf(buf, (size_t)len, "%.3gk", v / 1e3);
+    else
+        snprintf(buf, (size_t)len, "%.4g", v);
 }
 
 void plot_fmt_value(double v, char *buf, int len)
@@ -104,27 +122,32 @@ void plot_fmt_value(double v, char *buf, int len)
         snprintf(buf, (size_t)len, "%s", tmp);
         return;
     }
-    if (a >= 100) snprintf(buf, (size_t)len, "%.0f", v);
-    else snprintf(buf, (size_t)len, "%.3g", v);
+    if (a >= 100)
+        snprintf(buf, (size_t)len, "%.0f", v);
+    else
+        snprintf(buf, (size_t)len, "%.3g", v);
 }
 
 /* The dot canvas of a plot area. */
 typedef struct canvas {
-    int w, h, sx, sy;     /* cells, dots per cell */
-    unsigned char *bits;  /* (h, w) */
-    signed char *series;  /* (h, w) last series to set a dot, -1 none */
-    wchar_t *over;        /* (h, w) marker overlay, 0 none */
+    int w, h, sx, sy;    /* cells, dots per cell */
+    unsigned char *bits; /* (h, w) */
+    signed char *series; /* (h, w) last series to set a dot, -1 none */
+    wchar_t *over;       /* (h, w) marker overlay, 0 none */
     unsigned char *over_role;
     ui_glyphs glyphs;
 } canvas;
 
 static void canvas_dot(canvas *c, int dx, int dy, int s)
 {
-    if (dx < 0 || dy < 0 || dx >= c->w * c->sx || dy >= c->h * c->sy) return;
+    if (dx < 0 || dy < 0 || dx >= c->w * c->sx || dy >= c->h * c->sy)
+        return;
     int cx = dx / c->sx, cy = dy / c->sy, i = cy * c->w + cx;
     unsigned bit = 1;
-    if (c->glyphs == UI_GLYPH_BRAILLE) bit = braille_bit[dx % 2][dy % 4];
-    else if (c->glyphs == UI_GLYPH_BLOCK) bit = 1u << ((dy % 2) * 2 + dx % 2);
+    if (c->glyphs == UI_GLYPH_BRAILLE)
+        bit = braille_bit[dx % 2][dy % 4];
+    else if (c->glyphs == UI_GLYPH_BLOCK)
+        bit = 1u << ((dy % 2) * 2 + dx % 2);
     c->bits[i] |= (unsigned char)bit;
     c->series[i] = (signed char)s;
 }
@@ -136,7 +159,8 @@ static void canvas_line(canvas *c, int x0, int y0, int x1, int y1, int s)
     int e = dx + dy;
     for (;;) {
         canvas_dot(c, x0, y0, s);
-        if (x0 == x1 && y0 == y1) break;
+        if (x0 == x1 && y0 == y1)
+            break;
         int e2 = 2 * e;
         if (e2 >= dy) {
             e += dy;
@@ -151,7 +175,8 @@ static void canvas_line(canvas *c, int x0, int y0, int x1, int y1, int s)
 
 static double ymap(const plot_spec *p, double v)
 {
-    if (p->logy) return v > 0 ? log10(v) : NAN;
+    if (p->logy)
+        return v > 0 ? log10(v) : NAN;
     return v;
 }
 
@@ -168,31 +193,42 @@ static void draw_line_series(canvas *c, const plot_layout *L, const plot_spec *p
     double xr = L->xmax - L->xmin, yr = L->ymax - L->ymin;
     for (int i = 0; i < s->n; i++) {
         double y = ymap(p, s->y[i]);
-        if (!isfinite(y) || !isfinite(s->x[i])) continue;
+        if (!isfinite(y) || !isfinite(s->x[i]))
+            continue;
         int dx = (int)lround((s->x[i] - L->xmin) / xr * (DW - 1));
-        if (dx < 0 || dx >= DW) continue;
+        if (dx < 0 || dx >= DW)
+            continue;
         double vals[3] = {y, s->ylo ? ymap(p, s->ylo[i]) : NAN, s->yhi ? ymap(p, s->yhi[i]) : NAN};
         col_agg *a = &cols[dx];
         for (int k = 0; k < 3; k++) {
-            if (!isfinite(vals[k])) continue;
+            if (!isfinite(vals[k]))
+                continue;
             int dy = (int)lround((L->ymax - vals[k]) / yr * (DH - 1));
-            if (dy < 0) dy = 0;
-            if (dy > DH - 1) dy = DH - 1;
+            if (dy < 0)
+                dy = 0;
+            if (dy > DH - 1)
+                dy = DH - 1;
             if (!a->has) {
                 a->has = 1;
                 a->first = a->lo = a->hi = dy;
             }
-            if (dy < a->lo) a->lo = dy;
-            if (dy > a->hi) a->hi = dy;
-            if (k == 0) a->last = dy;
+            if (dy < a->lo)
+                a->lo = dy;
+            if (dy > a->hi)
+                a->hi = dy;
+            if (k == 0)
+                a->last = dy;
         }
     }
     int prev = -1;
     for (int x = 0; x < DW; x++) {
         col_agg *a = &cols[x];
-        if (!a->has) continue;
-        for (int y = a->lo; y <= a->hi; y++) canvas_dot(c, x, y, si);
-        if (prev >= 0) canvas_line(c, prev, cols[prev].last, x, a->first, si);
+        if (!a->has)
+            continue;
+        for (int y = a->lo; y <= a->hi; y++)
+            canvas_dot(c, x, y, si);
+        if (prev >= 0)
+            canvas_line(c, prev, cols[prev].last, x, a->first, si);
         prev = x;
     }
 }
@@ -205,10 +241,12 @@ static void draw_point_series(canvas *c, const plot_layout *L, const plot_spec *
     wchar_t mark = p->glyphs == UI_GLYPH_ASCII ? L'o' : L'•';
     for (int i = 0; i < s->n; i++) {
         double y = ymap(p, s->y[i]);
-        if (!isfinite(y) || !isfinite(s->x[i])) continue;
+        if (!isfinite(y) || !isfinite(s->x[i]))
+            continue;
         int dx = (int)lround((s->x[i] - L->xmin) / xr * (DW - 1));
         int dy = (int)lround((L->ymax - y) / yr * (DH - 1));
-        if (dx < 0 || dx >= DW || dy < 0 || dy >= DH) continue;
+        if (dx < 0 || dx >= DW || dy < 0 || dy >= DH)
+            continue;
         int k = (dy / c->sy) * c->w + dx / c->sx;
         c->over[k] = mark;
         c->over_role[k] = (unsigned char)s->role;
@@ -225,17 +263,23 @@ static int y_range(const plot_spec *p, double *lo, double *hi)
             double v[3] = {s->y[i], s->ylo ? s->ylo[i] : NAN, s->yhi ? s->yhi[i] : NAN};
             for (int k = 0; k < 3; k++) {
                 double y = ymap(p, v[k]);
-                if (!isfinite(y)) continue;
-                if (y < a) a = y;
-                if (y > b) b = y;
+                if (!isfinite(y))
+                    continue;
+                if (y < a)
+                    a = y;
+                if (y > b)
+                    b = y;
             }
         }
     }
-    if (!isfinite(a)) return 0;
+    if (!isfinite(a))
+        return 0;
     double r = ymap(p, p->ref_y);
     if (isfinite(r)) {
-        if (r < a) a = r;
-        if (r > b) b = r;
+        if (r < a)
+            a = r;
+        if (r > b)
+            b = r;
     }
     if (b - a < 1e-12 * fmax(1, fabs(a))) {
         double d = p->logy ? 0.05 : fmax(fabs(a) * 0.05, 1e-6);
@@ -257,15 +301,22 @@ static int x_range(const plot_spec *p, double *lo, double *hi)
     for (int si = 0; si < p->nseries; si++) {
         const plot_series *s = &p->series[si];
         for (int i = 0; i < s->n; i++) {
-            if (!isfinite(s->x[i]) || !isfinite(ymap(p, s->y[i]))) continue;
-            if (s->x[i] < a) a = s->x[i];
-            if (s->x[i] > b) b = s->x[i];
+            if (!isfinite(s->x[i]) || !isfinite(ymap(p, s->y[i])))
+                continue;
+            if (s->x[i] < a)
+                a = s->x[i];
+            if (s->x[i] > b)
+                b = s->x[i];
         }
     }
-    if (isfinite(p->xmin)) a = p->xmin;
-    if (isfinite(p->xmax)) b = p->xmax;
-    if (!isfinite(a) || !isfinite(b)) return 0;
-    if (b <= a) b = a + 1;
+    if (isfinite(p->xmin))
+        a = p->xmin;
+    if (isfinite(p->xmax))
+        b = p->xmax;
+    if (!isfinite(a) || !isfinite(b))
+        return 0;
+    if (b <= a)
+        b = a + 1;
     *lo = a;
     *hi = b;
     return 1;
@@ -276,7 +327,8 @@ static void draw_legend(ui_grid *g, int x, int y, int w, const plot_spec *p)
     int ascii = p->glyphs == UI_GLYPH_ASCII, n = 0;
     for (int si = 0; si < p->nseries && n < w; si++) {
         const plot_series *s = &p->series[si];
-        if (!s->label || !*s->label) continue;
+        if (!s->label || !*s->label)
+            continue;
         wchar_t sym = s->points ? (ascii ? L'o' : L'•')
                                 : (ascii ? (wchar_t)ascii_markers[s->marker % 8] : L'━');
         grid_put(g, x + n, y, sym, s->role, UI_A_BOLD);
@@ -304,7 +356,8 @@ void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
     L.sy = p->glyphs == UI_GLYPH_BRAILLE ? 4 : p->glyphs == UI_GLYPH_BLOCK ? 2 : 1;
     int legend = p->legend ? 1 : 0;
     int ph = r.h - legend - 2;
-    if (out) *out = L;
+    if (out)
+        *out = L;
     if (ph < 2 || r.w < 12) {
         grid_text(g, r.x, r.y, r.w, ROLE_DIM, 0, "(too small)");
         return;
@@ -324,18 +377,23 @@ void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
         for (int i = 0; i < nyt; i++) {
             plot_fmt_value(yt[i], ylab[i], sizeof ylab[i]);
             int n = (int)strlen(ylab[i]);
-            if (n > yw) yw = n;
+            if (n > yw)
+                yw = n;
         }
     }
-    if (yw > 7) yw = 7;
+    if (yw > 7)
+        yw = 7;
     int ax = r.x + yw, pw = r.w - yw - 1, top = r.y + legend, base = top + ph;
     L.area = (ui_rect){ax + 1, top, pw, ph};
-    if (legend) draw_legend(g, r.x + yw + 1, r.y, r.w - yw - 1, p);
+    if (legend)
+        draw_legend(g, r.x + yw + 1, r.y, r.w - yw - 1, p);
 
     /* axes */
-    for (int y = top; y < base; y++) grid_put(g, ax, y, ascii ? L'|' : L'│', ROLE_AXIS, 0);
+    for (int y = top; y < base; y++)
+        grid_put(g, ax, y, ascii ? L'|' : L'│', ROLE_AXIS, 0);
     grid_put(g, ax, base, ascii ? L'+' : L'└', ROLE_AXIS, 0);
-    for (int x = ax + 1; x < r.x + r.w; x++) grid_put(g, x, base, ascii ? L'-' : L'─', ROLE_AXIS, 0);
+    for (int x = ax + 1; x < r.x + r.w; x++)
+        grid_put(g, x, base, ascii ? L'-' : L'─', ROLE_AXIS, 0);
     /* the x caption sits at the right end of the tick label row */
     int cap_n = p->xcaption ? text_cells(p->xcaption) : 0, right = r.x + r.w;
     if (cap_n && cap_n < pw / 3) {
@@ -346,7 +404,8 @@ void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
     if (!L.has_data) {
         const char *msg = "waiting for data";
         grid_text(g, ax + 1 + (pw - (int)strlen(msg)) / 2, top + ph / 2, pw, ROLE_DIM, 0, msg);
-        if (out) *out = L;
+        if (out)
+            *out = L;
         return;
     }
 
@@ -356,7 +415,8 @@ void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
         double v = p->logy ? log10(yt[i]) : yt[i];
         int dy = (int)lround((L.ymax - v) / (L.ymax - L.ymin) * (DH - 1));
         int row = top + dy / L.sy;
-        if (row < top || row >= base || row == last_row) continue;
+        if (row < top || row >= base || row == last_row)
+            continue;
         last_row = row;
         grid_put(g, ax, row, ascii ? L'+' : L'┤', ROLE_AXIS, 0);
         int n = (int)strlen(ylab[i]);
@@ -371,8 +431,10 @@ void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
         char lab[24];
         plot_fmt_count(xt[i], lab, sizeof lab);
         int n = (int)strlen(lab), x0 = col - n / 2;
-        if (x0 + n > right) x0 = right - n;
-        if (x0 < free_from) continue;
+        if (x0 + n > right)
+            x0 = right - n;
+        if (x0 < free_from)
+            continue;
         grid_put(g, col, base, ascii ? L'+' : L'┬', ROLE_AXIS, 0);
         grid_text(g, x0, base + 1, n, ROLE_AXIS, 0, lab);
         free_from = x0 + n + 1;
@@ -386,16 +448,20 @@ void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
     c.over = calloc(ncell, sizeof *c.over);
     c.over_role = calloc(ncell, 1);
     col_agg *cols = malloc((size_t)pw * (size_t)L.sx * sizeof *cols);
-    if (!c.bits || !c.series || !c.over || !c.over_role || !cols) goto done;
+    if (!c.bits || !c.series || !c.over || !c.over_role || !cols)
+        goto done;
     memset(c.series, -1, ncell);
     for (int si = 0; si < p->nseries; si++)
-        if (!p->series[si].points) draw_line_series(&c, &L, p, si, cols);
+        if (!p->series[si].points)
+            draw_line_series(&c, &L, p, si, cols);
     for (int si = 0; si < p->nseries; si++)
-        if (p->series[si].points) draw_point_series(&c, &L, p, si);
+        if (p->series[si].points)
+            draw_point_series(&c, &L, p, si);
 
     int ref_row = -1;
     double rv = ymap(p, p->ref_y);
-    if (isfinite(rv)) ref_row = (int)lround((L.ymax - rv) / (L.ymax - L.ymin) * (DH - 1)) / L.sy;
+    if (isfinite(rv))
+        ref_row = (int)lround((L.ymax - rv) / (L.ymax - L.ymin) * (DH - 1)) / L.sy;
     for (int y = 0; y < ph; y++)
         for (int x = 0; x < pw; x++) {
             size_t k = (size_t)y * pw + x;
@@ -416,5 +482,6 @@ done:
     free(c.over);
     free(c.over_role);
     free(cols);
-    if (out) *out = L;
+    if (out)
+        *out = L;
 }

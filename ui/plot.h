@@ -12,9 +12,9 @@
 #include "grid.h"
 
 typedef struct plot_series {
-    const char *label;       /* legend text; NULL or "" = not in the legend */
-    int role;                /* colour role */
-    int marker;              /* which ASCII marker ("*+ox#@%&") */
+    const char *label; /* legend text; NULL or "" = not in the legend */
+    int role;          /* colour role */
+    int marker;        /* which ASCII marker ("*+ox#@%&") */
     int n;
     const double *x, *y;     /* n points, x ascending; y NAN = missing */
     const double *ylo, *yhi; /* optional envelope of each point (min/max of a bucket) */
@@ -35,10 +35,10 @@ typedef struct plot_spec {
 
 /* Where things landed, for tests and for callers that annotate the plot. */
 typedef struct plot_layout {
-    ui_rect area;       /* the cells of the plot area */
-    int sx, sy;         /* dots per cell */
-    double xmin, xmax;  /* data range of the x axis */
-    double ymin, ymax;  /* y range, log10 units when logy */
+    ui_rect area;      /* the cells of the plot area */
+    int sx, sy;        /* dots per cell */
+    double xmin, xmax; /* data range of the x axis */
+    double ymin, ymax; /* y range, log10 units when logy */
     int has_data;
 } plot_layout;
 

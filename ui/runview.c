@@ -28,12 +28,14 @@ int runview_set_layers(ui_run *r, int layers)
     r->hist = NULL;
     r->gn_attn = r->gn_ffn = r->rms = NULL;
     r->layers = 0;
-    if (layers < 1) return -1;
+    if (layers < 1)
+        return -1;
     r->hist = history_create_budget(CH_LAYER0 + 3 * layers, RUNVIEW_HISTORY_BYTES);
     r->gn_attn = malloc((size_t)layers * sizeof(float));
     r->gn_ffn = malloc((size_t)layers * sizeof(float));
     r->rms = malloc((size_t)layers * sizeof(float));
-    if (!r->hist || !r->gn_attn || !r->gn_ffn || !r->rms) return -1;
+    if (!r->hist || !r->gn_attn || !r->gn_ffn || !r->rms)
+        return -1;
     r->layers = layers;
     runview_reset(r);
     return 0;
@@ -41,16 +43,20 @@ int runview_set_layers(ui_run *r, int layers)
 
 void runview_set_config(ui_run *r, const nl_config *c)
 {
-    if (!r->cfg) r->cfg = malloc(sizeof *r->cfg);
-    if (!r->cfg) return;
+    if (!r->cfg)
+        r->cfg = malloc(sizeof *r->cfg);
+    if (!r->cfg)
+        return;
     *r->cfg = *c;
     r->has_cfg = 1;
 }
 
 void runview_reset(ui_run *r)
 {
-    if (r->hist) history_reset(r->hist);
-    for (int l = 0; l < r->layers; l++) r->gn_attn[l] = r->gn_ffn[l] = r->rms[l] = NAN;
+    if (r->hist)
+        history_reset(r->hist);
+    for (int l = 0; l < r->layers; l++)
+        r->gn_attn[l] = r->gn_ffn[l] = r->rms[l] = NAN;
     r->last_step = 0;
     r->last_time_s = 0;
     r->first_loss = NAN;
@@ -68,11 +74,14 @@ void runview_free(ui_run *r)
 
 void runview_ingest(ui_run *r, const nl_metrics_row *row)
 {
-    if (!r->hist) return;
+    if (!r->hist)
+        return;
     int C = history_channels(r->hist);
     float stackbuf[CH_LAYER0 + 3 * 64], *v = stackbuf;
-    if (C > (int)(sizeof stackbuf / sizeof *stackbuf)) v = malloc((size_t)C * sizeof *v);
-    if (!v) return;
+    if (C > (int)(sizeof stackbuf / sizeof *stackbuf))
+        v = malloc((size_t)C * sizeof *v);
+    if (!v)
+        return;
     v[CH_LOSS] = row->loss;
     v[CH_VAL] = row->val_loss;
     v[CH_GN] = row->grad_norm;
@@ -87,8 +96,10 @@ void runview_ingest(ui_run *r, const nl_metrics_row *row)
         r->rms[l] = v[CH_RMS(l)];
     }
     history_push(r->hist, (double)row->step, (double)row->tokens, v);
-    if (v != stackbuf) free(v);
-    if (isnan(r->first_loss) && isfinite(row->loss)) r->first_loss = row->loss;
+    if (v != stackbuf)
+        free(v);
+    if (isnan(r->first_loss) && isfinite(row->loss))
+        r->first_loss = row->loss;
     r->last_step = row->step;
     r->last_time_s = row->time_s;
 }
@@ -96,13 +107,20 @@ void runview_ingest(ui_run *r, const nl_metrics_row *row)
 const char *runview_state_name(nl_run_state s)
 {
     switch (s) {
-    case NL_RUN_READY: return "ready";
-    case NL_RUN_RUNNING: return "running";
-    case NL_RUN_PAUSED: return "paused";
-    case NL_RUN_FINISHED: return "finished";
-    case NL_RUN_DIVERGED: return "diverged";
-    case NL_RUN_STOPPED: return "stopped";
-    case NL_RUN_FAILED: return "failed";
+    case NL_RUN_READY:
+        return "ready";
+    case NL_RUN_RUNNING:
+        return "running";
+    case NL_RUN_PAUSED:
+        return "paused";
+    case NL_RUN_FINISHED:
+        return "finished";
+    case NL_RUN_DIVERGED:
+        return "diverged";
+    case NL_RUN_STOPPED:
+        return "stopped";
+    case NL_RUN_FAILED:
+        return "failed";
     }
     return "?";
 }
@@ -110,13 +128,20 @@ const char *runview_state_name(nl_run_state s)
 int runview_state_role(nl_run_state s)
 {
     switch (s) {
-    case NL_RUN_READY: return ROLE_READY;
-    case NL_RUN_RUNNING: return ROLE_RUNNING;
-    case NL_RUN_PAUSED: return ROLE_PAUSED;
-    case NL_RUN_FINISHED: return ROLE_FINISHED;
-    case NL_RUN_DIVERGED: return ROLE_DIVERGED;
-    case NL_RUN_STOPPED: return ROLE_STOPPED;
-    case NL_RUN_FAILED: return ROLE_FAILED;
+    case NL_RUN_READY:
+        return ROLE_READY;
+    case NL_RUN_RUNNING:
+        return ROLE_RUNNING;
+    case NL_RUN_PAUSED:
+        return ROLE_PAUSED;
+    case NL_RUN_FINISHED:
+        return ROLE_FINISHED;
+    case NL_RUN_DIVERGED:
+        return ROLE_DIVERGED;
+    case NL_RUN_STOPPED:
+        return ROLE_STOPPED;
+    case NL_RUN_FAILED:
+        return ROLE_FAILED;
     }
     return ROLE_NORMAL;
 }

@@ -20,16 +20,16 @@ enum { CH_LOSS = 0, CH_VAL, CH_GN, CH_LR, CH_TOKS, CH_LAYER0 };
 
 typedef struct ui_run {
     char name[64];
-    int layers;            /* 0 until the first metrics are known */
-    history *hist;         /* NULL until layers are known */
+    int layers;                    /* 0 until the first metrics are known */
+    history *hist;                 /* NULL until layers are known */
     float *gn_attn, *gn_ffn, *rms; /* latest row (layers) */
     int64_t last_step;
     double last_time_s;
     float first_loss;
-    nl_run_status st;      /* latest status */
+    nl_run_status st; /* latest status */
     int has_cfg;
-    nl_config *cfg;        /* owned; valid when has_cfg */
-    int colour;            /* series colour index */
+    nl_config *cfg; /* owned; valid when has_cfg */
+    int colour;     /* series colour index */
 } ui_run;
 
 void runview_init(ui_run *r, const char *name, int colour);

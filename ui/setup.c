@@ -24,19 +24,30 @@ static const char *section_of(const char *key, char *buf, int len)
     return buf;
 }
 
-static int key_is_moe(const char *key) { return !strncmp(key, "model.moe.", 10); }
-static int key_is_custom(const char *key) { return !strncmp(key, "model.custom.", 13); }
+static int key_is_moe(const char *key)
+{
+    return !strncmp(key, "model.moe.", 10);
+}
+static int key_is_custom(const char *key)
+{
+    return !strncmp(key, "model.custom.", 13);
+}
 
-static int key_disabled(const char *key) { return key_is_moe(key) && !SETUP_MOE_EDITABLE; }
+static int key_disabled(const char *key)
+{
+    return key_is_moe(key) && !SETUP_MOE_EDITABLE;
+}
 
 static void revalidate(setup_state *s)
 {
     nl_error err = {0};
     s->invalid[0] = '\0';
-    if (nl_config_validate(&s->cfg, &err)) snprintf(s->invalid, sizeof s->invalid, "%s", err.msg);
+    if (nl_config_validate(&s->cfg, &err))
+        snprintf(s->invalid, sizeof s->invalid, "%s", err.msg);
 }
 
-static void set_msg(setup_state *s, int role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_msg(setup_state *s, int role, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void set_msg(setup_state *s, int role, const char *fmt, ...)
 {
     va_list ap;
@@ -70,15 +81,18 @@ int setup_init(setup_state *s, const nl_config *cfg, const char *preset, const c
         }
         const char *dot = strrchr(s->keys[i].key, '.');
         s->rows[s->nrows].key = i;
-        snprintf(s->rows[s->nrows].label, sizeof s->rows[s->nrows].label, "%s", dot ? dot + 1 : s->keys[i].key);
+        snprintf(s->rows[s->nrows].label, sizeof s->rows[s->nrows].label, "%s",
+                 dot ? dot + 1 : s->keys[i].key);
         s->nrows++;
     }
     /* start on the placement: the point of the lab */
     s->cur = 0;
     for (int r = 0; r < s->nrows; r++)
-        if (s->rows[r].key >= 0 && (s->cur == 0 || !strcmp(s->keys[s->rows[r].key].key, "model.placement"))) {
+        if (s->rows[r].key >= 0 &&
+            (s->cur == 0 || !strcmp(s->keys[s->rows[r].key].key, "model.placement"))) {
             s->cur = r;
-            if (!strcmp(s->keys[s->rows[r].key].key, "model.placement")) break;
+            if (!strcmp(s->keys[s->rows[r].key].key, "model.placement"))
+                break;
         }
     if (cfg->n_runs > 0) {
         for (int i = 0; i < cfg->n_runs && s->nrace < NL_MAX_RACE; i++) {
@@ -87,7 +101,8 @@ int setup_init(setup_state *s, const nl_config *cfg, const char *preset, const c
                 set_msg(s, ROLE_ERROR, "race entry %d: %s", i, err.msg);
                 continue;
             }
-            snprintf(s->race[s->nrace].name, sizeof s->race[s->nrace].name, "%s", cfg->runs[i].name);
+            snprintf(s->race[s->nrace].name, sizeof s->race[s->nrace].name, "%s",
+                     cfg->runs[i].name);
             s->race[s->nrace].n_runs = 0;
             s->nrace++;
         }
@@ -110,10 +125,12 @@ int setup_load(setup_state *s, const char *path)
     char full[1024];
     snprintf(full, sizeof full, "%s", path);
     if (access(full, R_OK) != 0 && !strchr(path, '/')) {
-        snprintf(full, sizeof full, "%s/%s%s", s->presets_dir, path, strstr(path, ".yaml") ? "" : ".yaml");
+        snprintf(full, sizeof full, "%s/%s%s", s->presets_dir, path,
+                 strstr(path, ".yaml") ? "" : ".yaml");
     }
     nl_config *c = malloc(sizeof *c);
-    if (!c) return -1;
+    if (!c)
+        return -1;
     nl_error err = {0};
     nl_config_defaults(c);
     if (nl_config_load_file(c, full, &err)) {
@@ -127,7 +144,8 @@ int setup_load(setup_state *s, const char *path)
     setup_free(s);
     int rc = setup_init(s, c, full, dir);
     free(c);
-    if (rc) return -1;
+    if (rc)
+        return -1;
     s->cur = keep_cur;
     s->top = keep_top;
     if (!s->msg[0])
@@ -141,13 +159,17 @@ void setup_run_name(const nl_config *c, char taken[][64], int n, char *out, int 
     if (c->name[0] && strcmp(c->name, "default"))
         snprintf(base, sizeof base, "%s", c->name);
     else
-        snprintf(base, sizeof base, "%s-L%d", nl_placement_name(c->model.placement), c->model.layers);
+        snprintf(base, sizeof base, "%s-L%d", nl_placement_name(c->model.placement),
+                 c->model.layers);
     for (int k = 1;; k++) {
         char cand[64];
-        if (k == 1) snprintf(cand, sizeof cand, "%s", base);
-        else snprintf(cand, sizeof cand, "%.50s-%d", base, k % 1000);
+        if (k == 1)
+            snprintf(cand, sizeof cand, "%s", base);
+        else
+            snprintf(cand, sizeof cand, "%.50s-%d", base, k % 1000);
         int used = 0;
-        for (int i = 0; i < n; i++) used |= !strcmp(taken[i], cand);
+        for (int i = 0; i < n; i++)
+            used |= !strcmp(taken[i], cand);
         if (!used) {
             snprintf(out, (size_t)len, "%s", cand);
             return;
@@ -166,12 +188,14 @@ static void race_add(setup_state *s)
         return;
     }
     char taken[NL_MAX_RACE][64], name[64];
-    for (int i = 0; i < s->nrace; i++) snprintf(taken[i], 64, "%s", s->race[i].name);
+    for (int i = 0; i < s->nrace; i++)
+        snprintf(taken[i], 64, "%s", s->race[i].name);
     nl_config *c = &s->race[s->nrace];
     *c = s->cfg;
     c->n_runs = 0;
     c->name[0] = '\0';
-    if (strcmp(s->cfg.name, "default")) snprintf(c->name, sizeof c->name, "%s", s->cfg.name);
+    if (strcmp(s->cfg.name, "default"))
+        snprintf(c->name, sizeof c->name, "%s", s->cfg.name);
     setup_run_name(c, taken, s->nrace, name, sizeof name);
     nl_error err = {0};
     if (nl_config_set(c, "name", name, &err)) {
@@ -180,7 +204,8 @@ static void race_add(setup_state *s)
     }
     s->race_sel = s->nrace;
     s->nrace++;
-    set_msg(s, ROLE_OK, "added %s to the race (%d/%d); F5 starts the race", name, s->nrace, NL_MAX_RACE);
+    set_msg(s, ROLE_OK, "added %s to the race (%d/%d); F5 starts the race", name, s->nrace,
+            NL_MAX_RACE);
 }
 
 static void race_del(setup_state *s)
@@ -194,8 +219,10 @@ static void race_del(setup_state *s)
     snprintf(name, sizeof name, "%s", s->race[i].name);
     memmove(&s->race[i], &s->race[i + 1], (size_t)(s->nrace - i - 1) * sizeof *s->race);
     s->nrace--;
-    if (s->race_sel >= s->nrace) s->race_sel = s->nrace > 0 ? s->nrace - 1 : 0;
-    if (s->nrace == 0) s->race_focus = 0;
+    if (s->race_sel >= s->nrace)
+        s->race_sel = s->nrace > 0 ? s->nrace - 1 : 0;
+    if (s->nrace == 0)
+        s->race_focus = 0;
     set_msg(s, ROLE_OK, "removed %s from the race", name);
 }
 
@@ -229,7 +256,8 @@ int setup_runs(setup_state *s, nl_config *out)
 
 static const nl_config_key_info *cur_key(const setup_state *s)
 {
-    if (s->cur < 0 || s->cur >= s->nrows || s->rows[s->cur].key < 0) return NULL;
+    if (s->cur < 0 || s->cur >= s->nrows || s->rows[s->cur].key < 0)
+        return NULL;
     return &s->keys[s->rows[s->cur].key];
 }
 
@@ -238,8 +266,10 @@ static void move_cur(setup_state *s, int delta)
     int r = s->cur, steps = delta < 0 ? -delta : delta, dir = delta < 0 ? -1 : 1;
     while (steps > 0) {
         int n = r + dir;
-        while (n >= 0 && n < s->nrows && s->rows[n].key < 0) n += dir;
-        if (n < 0 || n >= s->nrows) break;
+        while (n >= 0 && n < s->nrows && s->rows[n].key < 0)
+            n += dir;
+        if (n < 0 || n >= s->nrows)
+            break;
         r = n;
         steps--;
     }
@@ -251,14 +281,16 @@ static int apply(setup_state *s, const char *key, const char *value)
 {
     nl_error err = {0};
     nl_config *tmp = malloc(sizeof *tmp);
-    if (!tmp) return -1;
+    if (!tmp)
+        return -1;
     *tmp = s->cfg;
     int rc = nl_config_set(tmp, key, value, &err);
     if (rc == 0) {
         s->cfg = *tmp;
         revalidate(s);
         set_msg(s, ROLE_OK, "%s = %s", key, value);
-        if (s->invalid[0]) set_msg(s, ROLE_ERROR, "%s", s->invalid);
+        if (s->invalid[0])
+            set_msg(s, ROLE_ERROR, "%s", s->invalid);
     } else {
         set_msg(s, ROLE_ERROR, "%s", err.msg);
     }
@@ -278,8 +310,10 @@ static void check_edit(setup_state *s)
     }
     *tmp = s->cfg;
     s->edit_bad = nl_config_set(tmp, k->key, s->edit, &err) != 0;
-    if (s->edit_bad) set_msg(s, ROLE_ERROR, "%s", err.msg);
-    else set_msg(s, ROLE_OK, "%s = %s (Enter keeps it, Esc cancels)", k->key, s->edit);
+    if (s->edit_bad)
+        set_msg(s, ROLE_ERROR, "%s", err.msg);
+    else
+        set_msg(s, ROLE_OK, "%s = %s (Enter keeps it, Esc cancels)", k->key, s->edit);
     free(tmp);
 }
 
@@ -287,7 +321,8 @@ static void cycle_choice(setup_state *s, const nl_config_key_info *k, int dir)
 {
     char cur[256];
     nl_error err = {0};
-    if (nl_config_get(&s->cfg, k->key, cur, sizeof cur, &err)) return;
+    if (nl_config_get(&s->cfg, k->key, cur, sizeof cur, &err))
+        return;
     if (!strcmp(k->kind, "bool")) {
         apply(s, k->key, !strcmp(cur, "true") ? "false" : "true");
         return;
@@ -295,22 +330,27 @@ static void cycle_choice(setup_state *s, const nl_config_key_info *k, int dir)
     if (!strcmp(k->kind, "int") || !strcmp(k->kind, "float")) {
         char v[64];
         double x = atof(cur);
-        if (!strcmp(k->kind, "int")) snprintf(v, sizeof v, "%lld", (long long)llround(x) + dir);
-        else snprintf(v, sizeof v, "%.6g", dir > 0 ? (x > 0 ? x * 2 : 1e-3) : x / 2);
+        if (!strcmp(k->kind, "int"))
+            snprintf(v, sizeof v, "%lld", (long long)llround(x) + dir);
+        else
+            snprintf(v, sizeof v, "%.6g", dir > 0 ? (x > 0 ? x * 2 : 1e-3) : x / 2);
         apply(s, k->key, v);
         return;
     }
-    if (!k->choices) return;
+    if (!k->choices)
+        return;
     /* the choices "a|b|c" */
     char list[512];
     snprintf(list, sizeof list, "%s", k->choices);
     char *opt[64];
     int n = 0, at = -1;
     for (char *tok = strtok(list, "|"); tok && n < 64; tok = strtok(NULL, "|")) {
-        if (!strcmp(tok, cur)) at = n;
+        if (!strcmp(tok, cur))
+            at = n;
         opt[n++] = tok;
     }
-    if (n == 0) return;
+    if (n == 0)
+        return;
     int next = at < 0 ? 0 : ((at + dir) % n + n) % n;
     apply(s, k->key, opt[next]);
 }
@@ -318,7 +358,8 @@ static void cycle_choice(setup_state *s, const nl_config_key_info *k, int dir)
 static void start_edit(setup_state *s, const char *initial)
 {
     const nl_config_key_info *k = cur_key(s);
-    if (!k) return;
+    if (!k)
+        return;
     s->editing = 1;
     s->edit_bad = 0;
     if (initial) {
@@ -326,7 +367,8 @@ static void start_edit(setup_state *s, const char *initial)
         check_edit(s);
     } else {
         nl_error err = {0};
-        if (nl_config_get(&s->cfg, k->key, s->edit, sizeof s->edit, &err)) s->edit[0] = '\0';
+        if (nl_config_get(&s->cfg, k->key, s->edit, sizeof s->edit, &err))
+            s->edit[0] = '\0';
         set_msg(s, ROLE_OK, "editing %s: Enter keeps, Esc cancels", k->key);
     }
 }
@@ -340,19 +382,22 @@ static int edit_key(setup_state *s, int key)
         set_msg(s, ROLE_NORMAL, "edit cancelled");
         return 1;
     }
-    if (key == '\r' || key == '\n' || key == UI_KEY(KEY_ENTER) || key == UI_KEY(KEY_UP) || key == UI_KEY(KEY_DOWN) ||
-        key == '\t') {
+    if (key == '\r' || key == '\n' || key == UI_KEY(KEY_ENTER) || key == UI_KEY(KEY_UP) ||
+        key == UI_KEY(KEY_DOWN) || key == '\t') {
         if (k && apply(s, k->key, s->edit) == 0) {
             s->editing = 0;
-            if (key == UI_KEY(KEY_UP)) move_cur(s, -1);
-            if (key == UI_KEY(KEY_DOWN) || key == '\t') move_cur(s, 1);
+            if (key == UI_KEY(KEY_UP))
+                move_cur(s, -1);
+            if (key == UI_KEY(KEY_DOWN) || key == '\t')
+                move_cur(s, 1);
         } else {
             s->edit_bad = 1;
         }
         return 1;
     }
     if (key == UI_KEY(KEY_BACKSPACE) || key == 127 || key == 8) {
-        if (n > 0) s->edit[n - 1] = '\0';
+        if (n > 0)
+            s->edit[n - 1] = '\0';
         check_edit(s);
         return 1;
     }
@@ -387,10 +432,12 @@ static void prompt_run(setup_state *s)
         int hit = -1;
         for (int pass = 0; pass < 2 && hit < 0; pass++)
             for (int r = 0; r < s->nrows && hit < 0; r++) {
-                if (s->rows[r].key < 0) continue;
+                if (s->rows[r].key < 0)
+                    continue;
                 const char *k = s->keys[s->rows[r].key].key;
-                if (pass == 0 ? !strcmp(s->rows[r].label, s->prompt_buf) || !strcmp(k, s->prompt_buf)
-                              : strstr(k, s->prompt_buf) != NULL)
+                if (pass == 0
+                        ? !strcmp(s->rows[r].label, s->prompt_buf) || !strcmp(k, s->prompt_buf)
+                        : strstr(k, s->prompt_buf) != NULL)
                     hit = r;
             }
         if (hit < 0) {
@@ -403,8 +450,10 @@ static void prompt_run(setup_state *s)
         return;
     }
     nl_error err = {0};
-    if (nl_config_save_file(&s->cfg, s->prompt_buf, &err)) set_msg(s, ROLE_ERROR, "%s", err.msg);
-    else set_msg(s, ROLE_OK, "saved the setup to %s", s->prompt_buf);
+    if (nl_config_save_file(&s->cfg, s->prompt_buf, &err))
+        set_msg(s, ROLE_ERROR, "%s", err.msg);
+    else
+        set_msg(s, ROLE_OK, "saved the setup to %s", s->prompt_buf);
 }
 
 static int prompt_key(setup_state *s, int key)
@@ -416,7 +465,8 @@ static int prompt_key(setup_state *s, int key)
     } else if (key == '\r' || key == '\n' || key == UI_KEY(KEY_ENTER)) {
         prompt_run(s);
     } else if (key == UI_KEY(KEY_BACKSPACE) || key == 127 || key == 8) {
-        if (n > 0) s->prompt_buf[n - 1] = '\0';
+        if (n > 0)
+            s->prompt_buf[n - 1] = '\0';
     } else if (key == 21) {
         s->prompt_buf[0] = '\0';
     } else if (key >= 32 && key < 127 && n + 1 < sizeof s->prompt_buf) {
@@ -440,9 +490,11 @@ setup_result setup_key(setup_state *s, int key)
     const ui_binding *b = keys_find(key, CTX_SETUP);
     if (!b) {
         /* typing a number into a numeric field starts editing it */
-        if (k && (isdigit(key) || key == '.') && key < 128 && (!strcmp(k->kind, "int") || !strcmp(k->kind, "float"))) {
+        if (k && (isdigit(key) || key == '.') && key < 128 &&
+            (!strcmp(k->kind, "int") || !strcmp(k->kind, "float"))) {
             if (key_disabled(k->key)) {
-                set_msg(s, ROLE_ERROR, "Mixture-of-Experts settings are not enabled in the lab yet");
+                set_msg(s, ROLE_ERROR,
+                        "Mixture-of-Experts settings are not enabled in the lab yet");
                 return SETUP_NONE;
             }
             char init[2] = {(char)key, 0};
@@ -451,24 +503,36 @@ setup_result setup_key(setup_state *s, int key)
         return SETUP_NONE;
     }
     switch (b->act) {
-    case ACT_QUIT: return SETUP_QUIT;
-    case ACT_HELP: return SETUP_HELP;
-    case ACT_START: return SETUP_START;
+    case ACT_QUIT:
+        return SETUP_QUIT;
+    case ACT_HELP:
+        return SETUP_HELP;
+    case ACT_START:
+        return SETUP_START;
     case ACT_FIELD_UP:
         s->msg[0] = '\0';
-        if (s->race_focus) s->race_sel = s->race_sel > 0 ? s->race_sel - 1 : 0;
-        else move_cur(s, -1);
+        if (s->race_focus)
+            s->race_sel = s->race_sel > 0 ? s->race_sel - 1 : 0;
+        else
+            move_cur(s, -1);
         break;
     case ACT_FIELD_DOWN:
         s->msg[0] = '\0';
-        if (s->race_focus) s->race_sel = s->race_sel + 1 < s->nrace ? s->race_sel + 1 : s->race_sel;
-        else move_cur(s, 1);
+        if (s->race_focus)
+            s->race_sel = s->race_sel + 1 < s->nrace ? s->race_sel + 1 : s->race_sel;
+        else
+            move_cur(s, 1);
         break;
-    case ACT_PAGE_UP: move_cur(s, -(s->page > 2 ? s->page - 2 : 1)); break;
-    case ACT_PAGE_DOWN: move_cur(s, s->page > 2 ? s->page - 2 : 1); break;
+    case ACT_PAGE_UP:
+        move_cur(s, -(s->page > 2 ? s->page - 2 : 1));
+        break;
+    case ACT_PAGE_DOWN:
+        move_cur(s, s->page > 2 ? s->page - 2 : 1);
+        break;
     case ACT_PREV_CHOICE:
     case ACT_NEXT_CHOICE:
-        if (s->race_focus || !k) break;
+        if (s->race_focus || !k)
+            break;
         if (key_disabled(k->key)) {
             set_msg(s, ROLE_ERROR, "Mixture-of-Experts settings are not enabled in the lab yet");
             break;
@@ -480,24 +544,34 @@ setup_result setup_key(setup_state *s, int key)
             if (s->nrace > 0) {
                 s->cfg = s->race[s->race_sel];
                 revalidate(s);
-                set_msg(s, ROLE_OK, "%s loaded into the form (a adds it again as a new run)", s->cfg.name);
+                set_msg(s, ROLE_OK, "%s loaded into the form (a adds it again as a new run)",
+                        s->cfg.name);
                 s->race_focus = 0;
             }
             break;
         }
-        if (!k) break;
+        if (!k)
+            break;
         if (key_disabled(k->key)) {
             set_msg(s, ROLE_ERROR, "Mixture-of-Experts settings are not enabled in the lab yet");
             break;
         }
-        if (!strcmp(k->kind, "enum") || !strcmp(k->kind, "bool")) cycle_choice(s, k, 1);
-        else start_edit(s, NULL);
+        if (!strcmp(k->kind, "enum") || !strcmp(k->kind, "bool"))
+            cycle_choice(s, k, 1);
+        else
+            start_edit(s, NULL);
         break;
-    case ACT_RACE_ADD: race_add(s); break;
-    case ACT_RACE_DEL: race_del(s); break;
+    case ACT_RACE_ADD:
+        race_add(s);
+        break;
+    case ACT_RACE_DEL:
+        race_del(s);
+        break;
     case ACT_RACE_FOCUS:
-        if (s->nrace > 0) s->race_focus = !s->race_focus;
-        else set_msg(s, ROLE_NORMAL, "the race is empty: a adds the current setup");
+        if (s->nrace > 0)
+            s->race_focus = !s->race_focus;
+        else
+            set_msg(s, ROLE_NORMAL, "the race is empty: a adds the current setup");
         break;
     case ACT_LOAD:
         s->prompt = PROMPT_LOAD;
@@ -509,9 +583,11 @@ setup_result setup_key(setup_state *s, int key)
         break;
     case ACT_SAVE_PRESET:
         s->prompt = PROMPT_SAVE;
-        snprintf(s->prompt_buf, sizeof s->prompt_buf, "%s.yaml", s->cfg.name[0] ? s->cfg.name : "setup");
+        snprintf(s->prompt_buf, sizeof s->prompt_buf, "%s.yaml",
+                 s->cfg.name[0] ? s->cfg.name : "setup");
         break;
-    default: break;
+    default:
+        break;
     }
     return SETUP_NONE;
 }
@@ -522,7 +598,8 @@ static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs gly
 {
     const nl_config_key_info *k = cur_key(s);
     grid_box(g, r, k ? k->key : "", ROLE_TITLE, glyphs);
-    if (!k) return;
+    if (!k)
+        return;
     ui_rect in = rect_inset(r, 1);
     in.x++;
     in.w--;
@@ -532,7 +609,8 @@ static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs gly
         y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
                           "Greyed out: Mixture-of-Experts is not enabled in the lab yet.");
     else if (key_is_custom(k->key) && s->cfg.model.placement != NL_PLACE_CUSTOM && y < bottom)
-        y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM, "Used when placement is custom.");
+        y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
+                          "Used when placement is custom.");
     if (k->choices && y < bottom) {
         char cur[256] = "";
         nl_error err = {0};
@@ -545,7 +623,8 @@ static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs gly
             if (x + w > in.x + in.w) {
                 x = in.x;
                 y++;
-                if (y >= bottom) break;
+                if (y >= bottom)
+                    break;
             }
             int on = !strcmp(tok, cur);
             grid_text(g, x, y, w, on ? ROLE_SELECT : ROLE_DIM, on ? UI_A_BOLD : 0, tok);
@@ -556,7 +635,8 @@ static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs gly
         grid_textf(g, in.x, y++, in.w, ROLE_DIM, 0, "%s", k->kind);
     }
     if (!strcmp(k->key, "model.placement") && y < bottom)
-        draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_OK, nl_placement_summary(s->cfg.model.placement));
+        draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_OK,
+                     nl_placement_summary(s->cfg.model.placement));
 }
 
 static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
@@ -568,19 +648,24 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
     in.x++;
     in.w--;
     if (s->nrace == 0) {
-        draw_wrapped(g, in, ROLE_DIM, "Empty. a adds the current setup; F5 starts the setup alone.");
+        draw_wrapped(g, in, ROLE_DIM,
+                     "Empty. a adds the current setup; F5 starts the setup alone.");
         return;
     }
     int namew = 4;
     for (int i = 0; i < s->nrace; i++)
-        if ((int)strlen(s->race[i].name) > namew) namew = (int)strlen(s->race[i].name);
-    if (namew > 14) namew = 14;
+        if ((int)strlen(s->race[i].name) > namew)
+            namew = (int)strlen(s->race[i].name);
+    if (namew > 14)
+        namew = 14;
     for (int i = 0; i < s->nrace && i < in.h; i++) {
         const nl_config *c = &s->race[i];
         int sel = s->race_focus && i == s->race_sel;
-        grid_put(g, in.x, in.y + i, glyphs == UI_GLYPH_ASCII ? L'*' : L'━', ROLE_SERIES0 + i % UI_SERIES_COLOURS, UI_A_BOLD);
-        grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, "%-*s %s L%d lr %g d%d", namew,
-                   c->name, nl_placement_name(c->model.placement), c->model.layers, c->train.lr, c->model.d_model);
+        grid_put(g, in.x, in.y + i, glyphs == UI_GLYPH_ASCII ? L'*' : L'━',
+                 ROLE_SERIES0 + i % UI_SERIES_COLOURS, UI_A_BOLD);
+        grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0,
+                   "%-*s %s L%d lr %g d%d", namew, c->name, nl_placement_name(c->model.placement),
+                   c->model.layers, c->train.lr, c->model.d_model);
     }
 }
 
@@ -591,15 +676,18 @@ static void draw_presets_hint(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs g
     in.x++;
     in.w--;
     int y = in.y;
-    y += draw_wrapped(g, (ui_rect){in.x, y, in.w, 2}, ROLE_DIM, "A path, or a shipped preset's name:");
+    y += draw_wrapped(g, (ui_rect){in.x, y, in.w, 2}, ROLE_DIM,
+                      "A path, or a shipped preset's name:");
     DIR *d = opendir(s->presets_dir);
-    if (!d) return;
+    if (!d)
+        return;
     char names[64][64];
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 64) {
         size_t len = strlen(e->d_name);
-        if (len > 5 && !strcmp(e->d_name + len - 5, ".yaml")) snprintf(names[n++], 64, "%.*s", (int)(len - 5), e->d_name);
+        if (len > 5 && !strcmp(e->d_name + len - 5, ".yaml"))
+            snprintf(names[n++], 64, "%.*s", (int)(len - 5), e->d_name);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
@@ -609,7 +697,8 @@ static void draw_presets_hint(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs g
         if (x + w > in.x + in.w) {
             x = in.x;
             y++;
-            if (y >= in.y + in.h) break;
+            if (y >= in.y + in.h)
+                break;
         }
         grid_text(g, x, y, w, ROLE_NORMAL, 0, names[i]);
         x += w + 2;
@@ -621,43 +710,53 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
     grid_clear(g);
     int W = g->w, H = g->h;
     if (W < 60 || H < 14) {
-        grid_textf(g, 0, 0, W, ROLE_ERROR, 0, "terminal %dx%d is too small: the setup needs 60x14", W, H);
-        if (H > 1) draw_footer(g, H - 1, CTX_SETUP, 0);
+        grid_textf(g, 0, 0, W, ROLE_ERROR, 0, "terminal %dx%d is too small: the setup needs 60x14",
+                   W, H);
+        if (H > 1)
+            draw_footer(g, H - 1, CTX_SETUP, 0);
         return;
     }
     /* top bar */
-    for (int x = 0; x < W; x++) grid_put(g, x, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
+    for (int x = 0; x < W; x++)
+        grid_put(g, x, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
     int x = grid_text(g, 0, 0, W, ROLE_TITLE, UI_A_REVERSE | UI_A_BOLD, " normlab setup ");
     grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· preset %s · %s · %d layers · d %d%s",
-               s->preset[0] ? s->preset : "default (built in)", nl_placement_name(s->cfg.model.placement),
-               s->cfg.model.layers, s->cfg.model.d_model, s->nrace ? " · race ready" : "");
+               s->preset[0] ? s->preset : "default (built in)",
+               nl_placement_name(s->cfg.model.placement), s->cfg.model.layers, s->cfg.model.d_model,
+               s->nrace ? " · race ready" : "");
     draw_footer(g, H - 1, CTX_SETUP, 0);
 
     int FW = W >= 110 ? W * 55 / 100 : W - 34;
     int top = 1, FH = H - 3;
     s->page = FH;
     /* keep the cursor (and its section header) in view */
-    if (s->cur < s->top) s->top = s->cur > 0 && s->rows[s->cur - 1].key < 0 ? s->cur - 1 : s->cur;
-    if (s->cur >= s->top + FH) s->top = s->cur - FH + 1;
-    if (s->top < 0) s->top = 0;
+    if (s->cur < s->top)
+        s->top = s->cur > 0 && s->rows[s->cur - 1].key < 0 ? s->cur - 1 : s->cur;
+    if (s->cur >= s->top + FH)
+        s->top = s->cur - FH + 1;
+    if (s->top < 0)
+        s->top = 0;
     int LW = 17;
     for (int i = 0; i < FH && s->top + i < s->nrows; i++) {
         int r = s->top + i, y = top + i;
         const setup_row *row = &s->rows[r];
         if (row->key < 0) {
             wchar_t hz = glyphs == UI_GLYPH_ASCII ? L'-' : L'─';
-            for (int xx = 0; xx < FW; xx++) grid_put(g, xx, y, hz, ROLE_AXIS, 0);
+            for (int xx = 0; xx < FW; xx++)
+                grid_put(g, xx, y, hz, ROLE_AXIS, 0);
             int dim = !strcmp(row->label, "model.moe") && !SETUP_MOE_EDITABLE;
-            grid_textf(g, 1, y, FW - 2, dim ? ROLE_DIM : ROLE_TITLE, UI_A_BOLD, " %s%s ", row->label,
-                       dim ? " (not enabled yet)" : "");
+            grid_textf(g, 1, y, FW - 2, dim ? ROLE_DIM : ROLE_TITLE, UI_A_BOLD, " %s%s ",
+                       row->label, dim ? " (not enabled yet)" : "");
             continue;
         }
         const nl_config_key_info *k = &s->keys[row->key];
         int sel = r == s->cur;
-        int dim = key_disabled(k->key) || (key_is_custom(k->key) && s->cfg.model.placement != NL_PLACE_CUSTOM);
+        int dim = key_disabled(k->key) ||
+                  (key_is_custom(k->key) && s->cfg.model.placement != NL_PLACE_CUSTOM);
         int role = sel && !s->race_focus ? ROLE_SELECT : dim ? ROLE_DIM : ROLE_NORMAL;
         if (sel && !s->race_focus)
-            for (int xx = 0; xx < FW; xx++) grid_put(g, xx, y, L' ', ROLE_SELECT, 0);
+            for (int xx = 0; xx < FW; xx++)
+                grid_put(g, xx, y, L' ', ROLE_SELECT, 0);
         grid_put(g, 0, y, sel ? (glyphs == UI_GLYPH_ASCII ? L'>' : L'▶') : L' ', role, UI_A_BOLD);
         grid_text(g, 2, y, LW, role, 0, row->label);
         int vx = 2 + LW + 1, vw = FW - vx - 1;
@@ -670,32 +769,42 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
                 shown++;
                 n--;
             }
-            for (int xx = vx; xx < vx + vw; xx++) grid_put(g, xx, y, L' ', s->edit_bad ? ROLE_ERROR : ROLE_EDIT, UI_A_REVERSE * s->edit_bad);
-            grid_text(g, vx, y, vw, s->edit_bad ? ROLE_ERROR : ROLE_EDIT, s->edit_bad ? UI_A_REVERSE : 0, shown);
+            for (int xx = vx; xx < vx + vw; xx++)
+                grid_put(g, xx, y, L' ', s->edit_bad ? ROLE_ERROR : ROLE_EDIT,
+                         UI_A_REVERSE * s->edit_bad);
+            grid_text(g, vx, y, vw, s->edit_bad ? ROLE_ERROR : ROLE_EDIT,
+                      s->edit_bad ? UI_A_REVERSE : 0, shown);
         } else {
             char val[512] = "";
             nl_error err = {0};
-            if (nl_config_get(&s->cfg, k->key, val, sizeof val, &err)) snprintf(val, sizeof val, "?");
+            if (nl_config_get(&s->cfg, k->key, val, sizeof val, &err))
+                snprintf(val, sizeof val, "?");
             int is_choice = !strcmp(k->kind, "enum") || !strcmp(k->kind, "bool");
             if (sel && is_choice && !dim)
-                grid_textf(g, vx, y, vw, role, UI_A_BOLD, "%s %s %s", glyphs == UI_GLYPH_ASCII ? "<" : "◀", val,
+                grid_textf(g, vx, y, vw, role, UI_A_BOLD, "%s %s %s",
+                           glyphs == UI_GLYPH_ASCII ? "<" : "◀", val,
                            glyphs == UI_GLYPH_ASCII ? ">" : "▶");
             else
                 grid_text(g, vx, y, vw, role, sel ? UI_A_BOLD : 0, val);
         }
     }
     /* scroll hints */
-    if (s->top > 0) grid_put(g, FW - 1, top, glyphs == UI_GLYPH_ASCII ? L'^' : L'▲', ROLE_DIM, 0);
-    if (s->top + FH < s->nrows) grid_put(g, FW - 1, top + FH - 1, glyphs == UI_GLYPH_ASCII ? L'v' : L'▼', ROLE_DIM, 0);
+    if (s->top > 0)
+        grid_put(g, FW - 1, top, glyphs == UI_GLYPH_ASCII ? L'^' : L'▲', ROLE_DIM, 0);
+    if (s->top + FH < s->nrows)
+        grid_put(g, FW - 1, top + FH - 1, glyphs == UI_GLYPH_ASCII ? L'v' : L'▼', ROLE_DIM, 0);
 
     /* right column: the field's help, then the race (or the preset list while loading) */
     int RX = FW + 1, RW = W - RX;
     int help_h = FH / 2 + 1;
-    if (help_h > 11) help_h = 11;
+    if (help_h > 11)
+        help_h = 11;
     draw_field_help(g, (ui_rect){RX, top, RW, help_h}, s, glyphs);
     ui_rect lower = {RX, top + help_h, RW, FH - help_h};
-    if (s->prompt == PROMPT_LOAD) draw_presets_hint(g, lower, s, glyphs);
-    else draw_race(g, lower, s, glyphs);
+    if (s->prompt == PROMPT_LOAD)
+        draw_presets_hint(g, lower, s, glyphs);
+    else
+        draw_race(g, lower, s, glyphs);
 
     /* message line */
     int my = H - 2;
@@ -704,7 +813,8 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
                         : s->prompt == PROMPT_SAVE ? "Save preset as: "
                                                    : "Find field: ";
         int n = grid_text(g, 0, my, W, ROLE_KEY, 0, q);
-        for (int xx = n; xx < W; xx++) grid_put(g, xx, my, L' ', ROLE_EDIT, 0);
+        for (int xx = n; xx < W; xx++)
+            grid_put(g, xx, my, L' ', ROLE_EDIT, 0);
         char buf[600];
         snprintf(buf, sizeof buf, "%s_", s->prompt_buf);
         grid_text(g, n, my, W - n - 24, ROLE_EDIT, 0, buf);

@@ -26,9 +26,9 @@ typedef struct setup_state {
     int nkeys;
     setup_row *rows;
     int nrows;
-    int cur;   /* row of the selected field */
-    int top;   /* first row shown */
-    int page;  /* rows shown last time (for PgUp/PgDn) */
+    int cur;  /* row of the selected field */
+    int top;  /* first row shown */
+    int page; /* rows shown last time (for PgUp/PgDn) */
     /* editing a field */
     int editing;
     char edit[512];

@@ -19,7 +19,8 @@ int tail_open(run_tail *t, const char *dir, ui_run *rv, char *msg, int msglen)
     memset(t, 0, sizeof *t);
     snprintf(t->dir, sizeof t->dir, "%s", dir);
     size_t n = strlen(t->dir);
-    while (n > 1 && t->dir[n - 1] == '/') t->dir[--n] = '\0';
+    while (n > 1 && t->dir[n - 1] == '/')
+        t->dir[--n] = '\0';
     struct stat st;
     if (stat(t->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(msg, (size_t)msglen, "%s: not a run directory (%s)", dir,
@@ -117,7 +118,8 @@ static void data_line(run_tail *t, ui_run *rv, const char *line)
     rv->st.lr = row.lr;
     rv->st.grad_norm = row.grad_norm;
     rv->st.tok_s = row.tok_s;
-    if (rv->st.total > row.step && row.step > prev_step && row.time_s > prev_time && prev_step > 0) {
+    if (rv->st.total > row.step && row.step > prev_step && row.time_s > prev_time &&
+        prev_step > 0) {
         double per_step = (row.time_s - prev_time) / (double)(row.step - prev_step);
         rv->st.eta_s = per_step * (double)(rv->st.total - row.step);
     } else if (rv->st.total > 0 && row.step >= rv->st.total) {
@@ -128,8 +130,10 @@ static void data_line(run_tail *t, ui_run *rv, const char *line)
 static void take_line(run_tail *t, ui_run *rv, char *line)
 {
     size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n')) line[--n] = '\0';
-    if (n == 0) return;
+    while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n'))
+        line[--n] = '\0';
+    if (n == 0)
+        return;
     if (!t->have_header) {
         header_line(t, rv, line);
         return;
@@ -144,7 +148,8 @@ static void feed(run_tail *t, ui_run *rv, const char *buf, size_t n)
         if (t->line_len + 1 >= t->line_cap) {
             size_t cap = t->line_cap ? t->line_cap * 2 : 4096;
             char *p = realloc(t->line, cap);
-            if (!p) return;
+            if (!p)
+                return;
             t->line = p;
             t->line_cap = cap;
         }
@@ -163,7 +168,8 @@ static int poll_csv(run_tail *t, ui_run *rv)
     char path[600];
     snprintf(path, sizeof path, "%s/metrics.csv", t->dir);
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return 0;
+    if (fd < 0)
+        return 0;
     struct stat st;
     int changed = 0;
     if (fstat(fd, &st) == 0 && st.st_size < t->csv_off) {
@@ -178,15 +184,18 @@ static int poll_csv(run_tail *t, ui_run *rv)
     long long taken = 0;
     for (;;) {
         ssize_t k = pread(fd, buf, sizeof buf, (off_t)t->csv_off);
-        if (k <= 0) break;
+        if (k <= 0)
+            break;
         feed(t, rv, buf, (size_t)k);
         t->csv_off += k;
         taken += k;
         changed = 1;
-        if (taken >= TAIL_READ_MAX) break;
+        if (taken >= TAIL_READ_MAX)
+            break;
     }
     close(fd);
-    if (taken) t->last_row_ms = term_now_ms();
+    if (taken)
+        t->last_row_ms = term_now_ms();
     return changed;
 }
 
@@ -195,13 +204,15 @@ static int poll_events(run_tail *t, ui_run *rv)
     char path[600];
     snprintf(path, sizeof path, "%s/events.log", t->dir);
     FILE *f = fopen(path, "r");
-    if (!f) return 0;
+    if (!f)
+        return 0;
     int changed = 0;
     if (fseek(f, t->ev_off, SEEK_SET) == 0) {
         char line[1024];
         while (fgets(line, sizeof line, f)) {
             size_t n = strlen(line);
-            if (n == 0 || line[n - 1] != '\n') break; /* a line still being written */
+            if (n == 0 || line[n - 1] != '\n')
+                break; /* a line still being written */
             t->ev_off += (long long)n;
             line[n - 1] = '\0';
             /* "TIME step N message" */
@@ -209,14 +220,16 @@ static int poll_events(run_tail *t, ui_run *rv)
             long long step = -1;
             char ts[64];
             int used = 0;
-            if (sscanf(line, "%63s step %lld %n", ts, &step, &used) >= 2 && used > 0) msg = line + used;
+            if (sscanf(line, "%63s step %lld %n", ts, &step, &used) >= 2 && used > 0)
+                msg = line + used;
             snprintf(rv->st.message, sizeof rv->st.message, "%s", msg);
             if (strstr(msg, "diverged")) {
                 t->diverged = 1;
                 t->diverged_step = step;
                 long long s2;
                 const char *at = strstr(msg, "at step ");
-                if (at && sscanf(at, "at step %lld", &s2) == 1) t->diverged_step = s2;
+                if (at && sscanf(at, "at step %lld", &s2) == 1)
+                    t->diverged_step = s2;
             } else if (strstr(msg, "finished")) {
                 t->finished = 1;
             } else if (strstr(msg, "stopped")) {
@@ -237,14 +250,16 @@ int tail_poll(run_tail *t, ui_run *rv)
 {
     int changed = poll_csv(t, rv);
     changed |= poll_events(t, rv);
-    nl_run_state s = t->diverged ? NL_RUN_DIVERGED
-                     : t->failed ? NL_RUN_FAILED
+    nl_run_state s = t->diverged   ? NL_RUN_DIVERGED
+                     : t->failed   ? NL_RUN_FAILED
                      : t->finished ? NL_RUN_FINISHED
-                     : t->stopped ? NL_RUN_STOPPED
-                                  : NL_RUN_RUNNING;
-    if (s != rv->st.state) changed = 1;
+                     : t->stopped  ? NL_RUN_STOPPED
+                                   : NL_RUN_RUNNING;
+    if (s != rv->st.state)
+        changed = 1;
     rv->st.state = s;
     rv->st.diverged_step = t->diverged ? t->diverged_step : 0;
-    if (s != NL_RUN_RUNNING) rv->st.eta_s = NAN;
+    if (s != NL_RUN_RUNNING)
+        rv->st.eta_s = NAN;
     return changed;
 }

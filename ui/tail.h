@@ -13,16 +13,16 @@
 
 typedef struct run_tail {
     char dir[512];
-    long long csv_off;    /* bytes of metrics.csv consumed */
-    char *line;           /* a partial line carried to the next poll */
+    long long csv_off; /* bytes of metrics.csv consumed */
+    char *line;        /* a partial line carried to the next poll */
     size_t line_len, line_cap;
     int have_header;
     int layers, moe_layers, experts;
-    float *arrays;        /* storage behind the parsed row's per-layer arrays */
+    float *arrays; /* storage behind the parsed row's per-layer arrays */
     long long ev_off;
     int finished, stopped, diverged, failed;
     int64_t diverged_step;
-    double last_row_ms;   /* when the last row arrived (monotonic ms) */
+    double last_row_ms; /* when the last row arrived (monotonic ms) */
     int bad_lines;
 } run_tail;
 

@@ -47,7 +47,10 @@ static void on_quit(int sig)
     quit_sig = sig;
 }
 
-int term_quit_signal(void) { return quit_sig; }
+int term_quit_signal(void)
+{
+    return quit_sig;
+}
 
 void term_reraise(int sig)
 {
@@ -65,10 +68,12 @@ static void install_handlers(void)
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_crash;
     sa.sa_flags = SA_RESETHAND;
-    for (size_t i = 0; i < sizeof crash / sizeof *crash; i++) sigaction(crash[i], &sa, NULL);
+    for (size_t i = 0; i < sizeof crash / sizeof *crash; i++)
+        sigaction(crash[i], &sa, NULL);
     sa.sa_handler = on_quit;
     sa.sa_flags = 0;
-    for (size_t i = 0; i < sizeof quit / sizeof *quit; i++) sigaction(quit[i], &sa, NULL);
+    for (size_t i = 0; i < sizeof quit / sizeof *quit; i++)
+        sigaction(quit[i], &sa, NULL);
     atexit(restore_terminal);
 }
 
@@ -83,15 +88,19 @@ int term_parse_opt(ui_term_opts *o, int argc, char **argv, int *i, char *msg, in
         o->no_color = 1;
         return 1;
     }
-    const char **dst = !strcmp(a, "--glyphs") ? &o->glyphs : !strcmp(a, "--colors") ? &o->colors : NULL;
-    if (!dst) return 0;
+    const char **dst = !strcmp(a, "--glyphs")   ? &o->glyphs
+                       : !strcmp(a, "--colors") ? &o->colors
+                                                : NULL;
+    if (!dst)
+        return 0;
     if (*i + 1 >= argc) {
         snprintf(msg, (size_t)msglen, "%s needs a value", a);
         return -1;
     }
     const char *v = argv[++*i];
-    int ok = dst == &o->glyphs ? (!strcmp(v, "braille") || !strcmp(v, "block") || !strcmp(v, "ascii"))
-                               : (!strcmp(v, "256") || !strcmp(v, "8") || !strcmp(v, "mono"));
+    int ok = dst == &o->glyphs
+                 ? (!strcmp(v, "braille") || !strcmp(v, "block") || !strcmp(v, "ascii"))
+                 : (!strcmp(v, "256") || !strcmp(v, "8") || !strcmp(v, "mono"));
     if (!ok) {
         snprintf(msg, (size_t)msglen, "%s: expected %s, got '%s'", a,
                  dst == &o->glyphs ? "braille, block or ascii" : "256, 8 or mono", v);
@@ -113,9 +122,10 @@ static role_style style_of(int role)
 {
     static const short series256[8] = {39, 208, 76, 199, 226, 51, 141, 250};
     static const short series8[8] = {COLOR_BLUE, COLOR_YELLOW, COLOR_GREEN, COLOR_MAGENTA,
-                                     COLOR_CYAN, COLOR_RED, COLOR_WHITE, COLOR_BLUE};
+                                     COLOR_CYAN, COLOR_RED,    COLOR_WHITE, COLOR_BLUE};
     /* cold to hot: navy, blue, cyan, green, yellow, orange, red */
-    static const short heat256[16] = {17, 18, 19, 20, 26, 32, 38, 44, 43, 41, 76, 112, 184, 214, 208, 196};
+    static const short heat256[16] = {17, 18, 19, 20,  26,  32,  38,  44,
+                                      43, 41, 76, 112, 184, 214, 208, 196};
     static const short heat8[16] = {COLOR_BLUE,  COLOR_BLUE,   COLOR_BLUE,   COLOR_CYAN,
                                     COLOR_CYAN,  COLOR_CYAN,   COLOR_GREEN,  COLOR_GREEN,
                                     COLOR_GREEN, COLOR_YELLOW, COLOR_YELLOW, COLOR_YELLOW,
@@ -140,29 +150,105 @@ static role_style style_of(int role)
         return s;
     }
     switch (role) {
-    case ROLE_DIM: s.fg256 = 244; s.fg8 = COLOR_WHITE; s.attr = A_DIM; s.mono = A_DIM; break;
-    case ROLE_TITLE: s.fg256 = 75; s.fg8 = COLOR_CYAN; s.attr = A_BOLD; s.mono = A_BOLD; break;
-    case ROLE_FOCUS: s.fg256 = 16; s.bg256 = 75; s.fg8 = COLOR_BLACK; s.bg8 = COLOR_CYAN;
-        s.attr = A_BOLD; s.mono = A_REVERSE | A_BOLD; break;
-    case ROLE_AXIS: s.fg256 = 245; s.fg8 = COLOR_WHITE; break;
-    case ROLE_SELECT: s.attr = A_REVERSE; s.mono = A_REVERSE; break;
-    case ROLE_EDIT: s.fg256 = 16; s.bg256 = 220; s.fg8 = COLOR_BLACK; s.bg8 = COLOR_YELLOW;
-        s.mono = A_REVERSE | A_UNDERLINE; break;
-    case ROLE_ERROR: s.fg256 = 196; s.fg8 = COLOR_RED; s.attr = A_BOLD; s.mono = A_BOLD; break;
-    case ROLE_OK: s.fg256 = 76; s.fg8 = COLOR_GREEN; break;
-    case ROLE_KEY: s.fg256 = 220; s.fg8 = COLOR_YELLOW; s.attr = A_BOLD; s.mono = A_BOLD; break;
-    case ROLE_FLOOR: s.fg256 = 244; s.fg8 = COLOR_WHITE; s.mono = A_DIM; break;
-    case ROLE_VAL: s.fg256 = 231; s.fg8 = COLOR_WHITE; s.attr = A_BOLD; s.mono = A_BOLD; break;
-    case ROLE_READY: s.fg256 = 250; s.fg8 = COLOR_WHITE; break;
-    case ROLE_RUNNING: s.fg256 = 76; s.fg8 = COLOR_GREEN; s.attr = A_BOLD; break;
-    case ROLE_PAUSED: s.fg256 = 220; s.fg8 = COLOR_YELLOW; s.attr = A_BOLD; s.mono = A_UNDERLINE; break;
-    case ROLE_FINISHED: s.fg256 = 75; s.fg8 = COLOR_CYAN; break;
-    case ROLE_DIVERGED: s.fg256 = 196; s.fg8 = COLOR_RED; s.attr = A_BOLD;
-        s.mono = A_BOLD | A_REVERSE; break;
-    case ROLE_STOPPED: s.fg256 = 244; s.fg8 = COLOR_WHITE; break;
-    case ROLE_FAILED: s.fg256 = 201; s.fg8 = COLOR_MAGENTA; s.attr = A_BOLD;
-        s.mono = A_BOLD | A_REVERSE; break;
-    default: break;
+    case ROLE_DIM:
+        s.fg256 = 244;
+        s.fg8 = COLOR_WHITE;
+        s.attr = A_DIM;
+        s.mono = A_DIM;
+        break;
+    case ROLE_TITLE:
+        s.fg256 = 75;
+        s.fg8 = COLOR_CYAN;
+        s.attr = A_BOLD;
+        s.mono = A_BOLD;
+        break;
+    case ROLE_FOCUS:
+        s.fg256 = 16;
+        s.bg256 = 75;
+        s.fg8 = COLOR_BLACK;
+        s.bg8 = COLOR_CYAN;
+        s.attr = A_BOLD;
+        s.mono = A_REVERSE | A_BOLD;
+        break;
+    case ROLE_AXIS:
+        s.fg256 = 245;
+        s.fg8 = COLOR_WHITE;
+        break;
+    case ROLE_SELECT:
+        s.attr = A_REVERSE;
+        s.mono = A_REVERSE;
+        break;
+    case ROLE_EDIT:
+        s.fg256 = 16;
+        s.bg256 = 220;
+        s.fg8 = COLOR_BLACK;
+        s.bg8 = COLOR_YELLOW;
+        s.mono = A_REVERSE | A_UNDERLINE;
+        break;
+    case ROLE_ERROR:
+        s.fg256 = 196;
+        s.fg8 = COLOR_RED;
+        s.attr = A_BOLD;
+        s.mono = A_BOLD;
+        break;
+    case ROLE_OK:
+        s.fg256 = 76;
+        s.fg8 = COLOR_GREEN;
+        break;
+    case ROLE_KEY:
+        s.fg256 = 220;
+        s.fg8 = COLOR_YELLOW;
+        s.attr = A_BOLD;
+        s.mono = A_BOLD;
+        break;
+    case ROLE_FLOOR:
+        s.fg256 = 244;
+        s.fg8 = COLOR_WHITE;
+        s.mono = A_DIM;
+        break;
+    case ROLE_VAL:
+        s.fg256 = 231;
+        s.fg8 = COLOR_WHITE;
+        s.attr = A_BOLD;
+        s.mono = A_BOLD;
+        break;
+    case ROLE_READY:
+        s.fg256 = 250;
+        s.fg8 = COLOR_WHITE;
+        break;
+    case ROLE_RUNNING:
+        s.fg256 = 76;
+        s.fg8 = COLOR_GREEN;
+        s.attr = A_BOLD;
+        break;
+    case ROLE_PAUSED:
+        s.fg256 = 220;
+        s.fg8 = COLOR_YELLOW;
+        s.attr = A_BOLD;
+        s.mono = A_UNDERLINE;
+        break;
+    case ROLE_FINISHED:
+        s.fg256 = 75;
+        s.fg8 = COLOR_CYAN;
+        break;
+    case ROLE_DIVERGED:
+        s.fg256 = 196;
+        s.fg8 = COLOR_RED;
+        s.attr = A_BOLD;
+        s.mono = A_BOLD | A_REVERSE;
+        break;
+    case ROLE_STOPPED:
+        s.fg256 = 244;
+        s.fg8 = COLOR_WHITE;
+        break;
+    case ROLE_FAILED:
+        s.fg256 = 201;
+        s.fg8 = COLOR_MAGENTA;
+        s.attr = A_BOLD;
+        s.mono = A_BOLD | A_REVERSE;
+        break;
+    default:
+        break;
     }
     return s;
 }
@@ -186,24 +272,31 @@ static void init_palette(ui_term *t)
             role_attr[r] |= A_BOLD;
         short fg = t->colours == UI_COLOUR_256 ? s.fg256 : s.fg8;
         short bg = t->colours == UI_COLOUR_256 ? s.bg256 : s.bg8;
-        if (r == ROLE_NORMAL || (fg < 0 && bg < 0)) continue;
-        if (r + 1 < COLOR_PAIRS && init_pair((short)(r + 1), fg, bg) == OK) role_pair[r] = (short)(r + 1);
+        if (r == ROLE_NORMAL || (fg < 0 && bg < 0))
+            continue;
+        if (r + 1 < COLOR_PAIRS && init_pair((short)(r + 1), fg, bg) == OK)
+            role_pair[r] = (short)(r + 1);
     }
 }
 
 static ui_glyphs pick_glyphs(const ui_term_opts *o)
 {
-    if (o->ascii) return UI_GLYPH_ASCII;
+    if (o->ascii)
+        return UI_GLYPH_ASCII;
     if (o->glyphs) {
-        if (!strcmp(o->glyphs, "ascii")) return UI_GLYPH_ASCII;
-        if (!strcmp(o->glyphs, "block")) return UI_GLYPH_BLOCK;
+        if (!strcmp(o->glyphs, "ascii"))
+            return UI_GLYPH_ASCII;
+        if (!strcmp(o->glyphs, "block"))
+            return UI_GLYPH_BLOCK;
         return UI_GLYPH_BRAILLE;
     }
     const char *cs = nl_langinfo(CODESET);
-    if (!cs || (strcasecmp(cs, "UTF-8") && strcasecmp(cs, "utf8"))) return UI_GLYPH_ASCII;
+    if (!cs || (strcasecmp(cs, "UTF-8") && strcasecmp(cs, "utf8")))
+        return UI_GLYPH_ASCII;
     /* the Linux console's fonts have block elements but no braille */
     const char *term = getenv("TERM");
-    if (term && !strncmp(term, "linux", 5)) return UI_GLYPH_BLOCK;
+    if (term && !strncmp(term, "linux", 5))
+        return UI_GLYPH_BLOCK;
     return UI_GLYPH_BRAILLE;
 }
 
@@ -219,7 +312,8 @@ int term_open(ui_term *t, const ui_term_opts *o, char *msg, int msglen)
     install_handlers();
     screen = newterm(NULL, stdout, stdin);
     if (!screen) {
-        snprintf(msg, (size_t)msglen, "cannot start the terminal (TERM=%s)", getenv("TERM") ? getenv("TERM") : "");
+        snprintf(msg, (size_t)msglen, "cannot start the terminal (TERM=%s)",
+                 getenv("TERM") ? getenv("TERM") : "");
         return -1;
     }
     set_term(screen);
@@ -236,7 +330,8 @@ int term_open(ui_term *t, const ui_term_opts *o, char *msg, int msglen)
     if (want_colour && has_colors() && start_color() == OK) {
         use_default_colors();
         t->colours = COLORS >= 256 ? UI_COLOUR_256 : COLORS >= 8 ? UI_COLOUR_8 : UI_COLOUR_MONO;
-        if (o->colors && !strcmp(o->colors, "8") && t->colours == UI_COLOUR_256) t->colours = UI_COLOUR_8;
+        if (o->colors && !strcmp(o->colors, "8") && t->colours == UI_COLOUR_256)
+            t->colours = UI_COLOUR_8;
     }
     init_palette(t);
     getmaxyx(stdscr, t->h, t->w);
@@ -266,13 +361,18 @@ void term_blit(ui_term *t)
         for (int x = 0; x < g->w && x < t->w; x++) {
             const ui_cell *c = &g->cells[(size_t)y * g->w + x];
             wchar_t wc[2] = {ascii ? grid_ascii_fold(c->ch) : c->ch, 0};
-            if (wc[0] < 32) wc[0] = L' ';
+            if (wc[0] < 32)
+                wc[0] = L' ';
             attr_t a = c->role < ROLE_COUNT ? role_attr[c->role] : 0;
             short pair = c->role < ROLE_COUNT ? role_pair[c->role] : 0;
-            if (c->attr & UI_A_BOLD) a |= A_BOLD;
-            if (c->attr & UI_A_REVERSE) a |= A_REVERSE;
-            if (c->attr & UI_A_UNDERLINE) a |= A_UNDERLINE;
-            if (c->attr & UI_A_DIM) a |= A_DIM;
+            if (c->attr & UI_A_BOLD)
+                a |= A_BOLD;
+            if (c->attr & UI_A_REVERSE)
+                a |= A_REVERSE;
+            if (c->attr & UI_A_UNDERLINE)
+                a |= A_UNDERLINE;
+            if (c->attr & UI_A_DIM)
+                a |= A_DIM;
             cchar_t cc;
             setcchar(&cc, wc, a, pair, NULL);
             mvadd_wch(y, x, &cc);
@@ -286,7 +386,8 @@ int term_key(ui_term *t, int timeout_ms)
     timeout(timeout_ms < 0 ? 0 : timeout_ms);
     wint_t ch;
     int r = get_wch(&ch);
-    if (r == ERR) return UI_KEY_NONE;
+    if (r == ERR)
+        return UI_KEY_NONE;
     if (r == KEY_CODE_YES) {
         if (ch == KEY_RESIZE) {
             getmaxyx(stdscr, t->h, t->w);
