@@ -235,6 +235,17 @@ fail:
     return -1;
 }
 
+/* A run's new event (checkpoint written, checkpoint failed, ...) goes to the top bar. */
+static void show_event(app *a, ui_run *r, const nl_run_status *st)
+{
+    if (!st->message[0] || !strcmp(st->message, r->last_event))
+        return;
+    snprintf(r->last_event, sizeof r->last_event, "%s", st->message);
+    int bad = strstr(st->message, "fail") || strstr(st->message, "error") ||
+              strstr(st->message, "cannot");
+    app_msg(a, bad ? ROLE_ERROR : ROLE_OK, "%s: %.200s", r->name, st->message);
+}
+
 static int status_differs(const nl_run_status *x, const nl_run_status *y)
 {
     return x->state != y->state || x->step != y->step || x->diverged_step != y->diverged_step ||
@@ -253,10 +264,12 @@ static void poll_session(app *a)
             if (status_differs(&st, &r->st))
                 a->dirty = 1;
             if (st.state == NL_RUN_FAILED && r->st.state != NL_RUN_FAILED)
-                app_msg(a, ROLE_ERROR, "%s failed: %s", st.name, st.message);
-            if (st.state == NL_RUN_DIVERGED && r->st.state != NL_RUN_DIVERGED)
+                app_msg(a, ROLE_ERROR, "%s failed: %.200s", st.name, st.message);
+            else if (st.state == NL_RUN_DIVERGED && r->st.state != NL_RUN_DIVERGED)
                 app_msg(a, ROLE_DIVERGED, "%s diverged at step %lld", st.name,
                         (long long)st.diverged_step);
+            else
+                show_event(a, r, &st);
             r->st = st;
         }
         nl_metrics_store *m = nl_session_metrics(a->sess, i);
@@ -277,9 +290,12 @@ static void poll_session(app *a)
 
 static void poll_tails(app *a)
 {
-    for (int i = 0; i < a->nruns; i++)
-        if (tail_poll(&a->tails[i], &a->runs[i]))
+    for (int i = 0; i < a->nruns; i++) {
+        if (tail_poll(&a->tails[i], &a->runs[i])) {
             a->dirty = 1;
+            show_event(a, &a->runs[i], &a->runs[i].st);
+        }
+    }
 }
 
 /* ---- keys ---------------------------------------------------------------------------------- */
