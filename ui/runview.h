@@ -28,8 +28,9 @@ typedef struct ui_run {
     float first_loss;
     nl_run_status st; /* latest status */
     int has_cfg;
-    nl_config *cfg; /* owned; valid when has_cfg */
-    int colour;     /* series colour index */
+    nl_config *cfg;       /* owned; valid when has_cfg */
+    int colour;           /* series colour index */
+    char last_event[256]; /* the last run message shown in the top bar */
 } ui_run;
 
 void runview_init(ui_run *r, const char *name, int colour);
