@@ -1,7 +1,11 @@
 /* `normlab watch RUN_DIR...`: the dashboard over run directories written by `normlab train`
  * or the lab, live or finished. Controls that need a live run are off. */
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "ui/app.h"
@@ -9,14 +13,59 @@
 
 static const char *WATCH_USAGE =
     "usage: normlab watch RUN_DIR... [--ascii] [--no-color] [--glyphs G] [--colors C]\n"
-    "  follows each run directory's metrics.csv and events.log (up to 8 directories)\n";
+    "  follows each run directory's metrics.csv and events.log (up to 8 runs); a directory\n"
+    "  of runs (a lab race, a sweep) stands for the runs in it\n";
+
+static int is_run_dir(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    if (access(p, R_OK) == 0)
+        return 1;
+    snprintf(p, sizeof p, "%s/config.yaml", dir);
+    return access(p, R_OK) == 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The run directories inside dir (sorted), appended to list; returns how many were found. */
+static int runs_inside(const char *dir, char **list, int *n, int cap)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    char *found[256];
+    int k = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && k < 256) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && is_run_dir(p))
+            found[k++] = strdup(p);
+    }
+    closedir(d);
+    qsort(found, (size_t)k, sizeof *found, by_name);
+    for (int i = 0; i < k; i++) {
+        if (*n < cap)
+            list[(*n)++] = found[i];
+        else
+            free(found[i]);
+    }
+    return k;
+}
 
 int nl_cmd_watch(int argc, char **argv)
 {
     ui_term_opts t;
     memset(&t, 0, sizeof t);
     char *dirs[NL_MAX_RACE];
-    int n = 0;
+    int n = 0, total = 0, rc;
     for (int i = 1; i < argc; i++) {
         char msg[256];
         int r = term_parse_opt(&t, argc, argv, &i, msg, sizeof msg);
@@ -32,13 +81,32 @@ int nl_cmd_watch(int argc, char **argv)
             fputs(WATCH_USAGE, stderr);
             return nl_app_error(2, "unknown option '%s'", argv[i]);
         }
-        if (n == NL_MAX_RACE)
-            return nl_app_error(2, "watch takes at most %d run directories", NL_MAX_RACE);
-        dirs[n++] = argv[i];
+        struct stat st;
+        if (stat(argv[i], &st) != 0 || !S_ISDIR(st.st_mode))
+            return nl_app_error(2, "%s: no such run directory", argv[i]);
+        if (is_run_dir(argv[i])) {
+            if (n < NL_MAX_RACE)
+                dirs[n++] = strdup(argv[i]);
+            total++;
+        } else {
+            int k = runs_inside(argv[i], dirs, &n, NL_MAX_RACE);
+            if (k == 0)
+                return nl_app_error(2,
+                                    "%s: neither a run directory (no metrics.csv or config.yaml) "
+                                    "nor a directory of runs",
+                                    argv[i]);
+            total += k;
+        }
     }
     if (n == 0) {
         fputs(WATCH_USAGE, stderr);
         return nl_app_error(2, "watch needs a run directory");
     }
-    return ui_watch_main(dirs, n, &t);
+    char note[128] = "";
+    if (total > n)
+        snprintf(note, sizeof note, "showing the first %d of %d runs", n, total);
+    rc = ui_watch_main(dirs, n, &t, note[0] ? note : NULL);
+    for (int i = 0; i < n; i++)
+        free(dirs[i]);
+    return rc;
 }

@@ -645,6 +645,8 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
         fprintf(stderr, "normlab: %s\n", msg);
         return 2;
     }
+    if (note)
+        app_msg(a, ROLE_OK, "%s", note);
     app_open_stats(a);
     int sig = run_loop(a);
     app_close(a);
@@ -654,7 +656,7 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
     return 0;
 }
 
-int ui_watch_main(char **dirs, int n, const ui_term_opts *t)
+int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note)
 {
     if (n > NL_MAX_RACE) {
         fprintf(stderr, "normlab: watch takes at most %d run directories\n", NL_MAX_RACE);
@@ -688,6 +690,8 @@ int ui_watch_main(char **dirs, int n, const ui_term_opts *t)
         fprintf(stderr, "normlab: %s\n", msg);
         return 2;
     }
+    if (note)
+        app_msg(a, ROLE_OK, "%s", note);
     app_open_stats(a);
     int sig = run_loop(a);
     app_close(a);

@@ -17,7 +17,8 @@ typedef struct ui_lab_opts {
 
 /* The lab on cfg (setup screen first). Returns the exit code. */
 int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o);
-/* The dashboard over run directories. Returns the exit code. */
-int ui_watch_main(char **dirs, int n, const ui_term_opts *t);
+/* The dashboard over run directories; note (may be NULL) is shown in the top bar at start.
+ * Returns the exit code. */
+int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note);
 
 #endif
