@@ -645,8 +645,6 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
         fprintf(stderr, "normlab: %s\n", msg);
         return 2;
     }
-    if (note)
-        app_msg(a, ROLE_OK, "%s", note);
     app_open_stats(a);
     int sig = run_loop(a);
     app_close(a);
