@@ -65,6 +65,16 @@ else
     fail tui_watch_live "the step counter did not move ('$a' then '$b')"
 fi
 
+# a directory of runs stands for the runs in it: here $T holds run/ and live/
+start 100 30 "$BIN watch $T"
+if wait_for '━ live +━ run' 15 && grep -q '2 runs' "$SCREEN"; then
+    pass tui_watch_dir_of_runs
+else
+    fail tui_watch_dir_of_runs "watch DIR did not show the two runs inside it"
+fi
+start 100 30 "$BIN watch $T/live"
+wait_for 'normlab watch' 15
+
 # the terminal comes back after SIGTERM, and after a crash signal (handler restores, re-raises)
 pid=$(pgrep -n -f "^$BIN watch $T/live")
 if [ -n "$pid" ]; then
