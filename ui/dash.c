@@ -554,10 +554,10 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
             continue;
         int off = watch && b->live;
         grid_text(g, 2, y, 12, off ? ROLE_DIM : ROLE_KEY, 0, b->label);
-        int w = grid_text(g, 15, y, g->w - 17, off ? ROLE_DIM : ROLE_NORMAL, 0, b->help);
-        if (off)
-            grid_text(g, 15 + w, y, g->w - 17 - w, ROLE_DIM, 0, " (live runs only)");
-        y++;
+        char text[256];
+        snprintf(text, sizeof text, "%s%s", b->help, off ? " (live runs only)" : "");
+        y += draw_wrapped(g, (ui_rect){15, y, g->w - 17, g->h - 2 - y},
+                          off ? ROLE_DIM : ROLE_NORMAL, text);
     }
     grid_text(
         g, 2, g->h - 2, g->w - 4, ROLE_DIM, 0,
