@@ -750,6 +750,8 @@ static void test_softmax_large(void)
     int64_t n = (int64_t)BH * T * T;
     double *x = dnew(n), *w = dnew(n);
     fill(x, n, -8, 8);
+    /* the first slice, in [60, 180], would overflow float exp without the row maximum */
+    fill(x, (int64_t)T * T, 60, 180);
     fill(w, n, -1, 1);
     double *a1 = dcopy(x, n), *a3 = dcopy(x, n), *d1 = dnew(n), *d3 = dnew(n);
     dthreads(1);
@@ -982,6 +984,7 @@ static void test_cross_entropy_large(void)
         tg[i] = (int32_t)(urand() * V);
     double *lg = dnew(n), *l1 = dnew(N), *l3 = dnew(N), *d1 = dnew(n), *d3 = dnew(n), s1, s3;
     fill(lg, n, -6, 6);
+    fill(lg, V, 50, 250); /* row 0 would overflow float exp without the row maximum */
     dthreads(1);
     d_cross_entropy_forward(NULL, l1, &s1, lg, tg, N, V);
     d_cross_entropy_backward(NULL, d1, lg, tg, 1.0 / N, N, V);
