@@ -681,6 +681,18 @@ static void test_attn_large(void)
     dthreads(3);
     d_rope_forward(NULL, r3, x, BH, T, D, 10000);
     check_vec("parallel rope", r3, r1, nr, PAR_TOL);
+    double *rw = dnew(nr); /* the formula, position by position */
+    for (int bh = 0; bh < BH; bh++)
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < D / 2; i++) {
+                double f = t * pow(10000.0, -2.0 * i / D);
+                const double *xr = x + ((int64_t)bh * T + t) * D;
+                double *o = rw + ((int64_t)bh * T + t) * D;
+                o[i] = xr[i] * cos(f) - xr[i + D / 2] * sin(f);
+                o[i + D / 2] = xr[i + D / 2] * cos(f) + xr[i] * sin(f);
+            }
+    check_vec("rope forward, many positions", r1, rw, nr, 1e-12);
+    free(rw);
     float *fx = fcopy(x, nr), *fr = fnew(nr), *fr2 = fnew(nr), *fb = fnew(nr);
     kf->rope_forward(kf, fr, fx, BH, T, D, 10000.0f);
     kf->rope_forward(kf, fr2, fx, BH, T, D, 10000.0f);
