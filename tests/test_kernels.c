@@ -269,6 +269,7 @@ static void test_matmul_parallel_paths(void)
     check_matmul_case(300, 100, 72, 0, 1, 1, 0, 1.0, 0.0);  /* x W^T, cut along M */
     check_matmul_case(40, 330, 180, 1, 0, 1, 2, 1.0, 1.0);  /* dW, cut along N */
     check_matmul_case(37, 290, 200, 0, 1, 2, 1, 0.5, 0.5);  /* two products, cut along N */
+    check_matmul_case(130, 90, 120, 1, 1, 5, 1, 0.5, 0.5);  /* 5 over 3 threads: cut each */
 }
 
 /* ---------------------------------------------------------------- norms ---- */
