@@ -249,6 +249,7 @@ static void test_matmul_transposes(void)
         for (int tb = 0; tb < 2; tb++) {
             check_matmul_case(7, 5, 3, ta, tb, 1, 0, 1.0, 0.0);
             check_matmul_case(9, 6, 11, ta, tb, 1, 2, 0.7, 0.3);
+            check_matmul_case(4, 3, 0, ta, tb, 2, 1, 0.7, 0.3); /* K = 0: C = beta C */
         }
 }
 
