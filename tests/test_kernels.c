@@ -435,7 +435,7 @@ static void test_norms_large(void)
 /* ---------------------------------------------------------------- embeddings ---- */
 
 typedef struct {
-    int B, T, C, V;
+    int B, T, C;
     int32_t *tok;
     double *wte, *wpe, *wout, *out;
 } embed_ctx;
@@ -452,7 +452,7 @@ static void test_embed_grad(void)
     int B = 2, T = 5, C = 9, V = 4; /* V < B*T: tokens repeat */
     int64_t n = (int64_t)B * T * C;
     int32_t tok[10] = {0, 3, 3, 1, 0, 3, 2, 0, 0, 3};
-    embed_ctx c = {B, T, C, V, tok, dnew(V * C), dnew(T * C), dnew(n), dnew(n)};
+    embed_ctx c = {B, T, C, tok, dnew(V * C), dnew(T * C), dnew(n), dnew(n)};
     fill(c.wte, V * C, -1, 1);
     fill(c.wpe, T * C, -1, 1);
     fill(c.wout, n, -1, 1);
@@ -689,9 +689,9 @@ static void test_attn_large(void)
             for (int i = 0; i < D / 2; i++) {
                 double f = t * pow(10000.0, -2.0 * i / D);
                 const double *xr = x + ((int64_t)bh * T + t) * D;
-                double *o = rw + ((int64_t)bh * T + t) * D;
-                o[i] = xr[i] * cos(f) - xr[i + D / 2] * sin(f);
-                o[i + D / 2] = xr[i + D / 2] * cos(f) + xr[i] * sin(f);
+                double *ro = rw + ((int64_t)bh * T + t) * D;
+                ro[i] = xr[i] * cos(f) - xr[i + D / 2] * sin(f);
+                ro[i + D / 2] = xr[i + D / 2] * cos(f) + xr[i] * sin(f);
             }
     check_vec("rope forward, many positions", r1, rw, nr, 1e-12);
     free(rw);
@@ -905,7 +905,7 @@ static void test_fast_exp(void)
 
 static void test_axpy_add_scaled(void)
 {
-    int64_t ns[2] = {13, 50000};
+    const int64_t ns[2] = {13, 50000};
     for (int s = 0; s < 2; s++) {
         int64_t n = ns[s];
         double *x = dnew(n), *y = dnew(n), *want = dnew(n);
@@ -1072,7 +1072,7 @@ static void test_clip_scale(void)
 
 static void test_adamw_steps(void)
 {
-    int64_t ns[2] = {10, 40000};
+    const int64_t ns[2] = {10, 40000};
     for (int s = 0; s < 2; s++) {
         int64_t n = ns[s];
         double lr = 0.01, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
@@ -1136,9 +1136,11 @@ static void test_router_topk(void)
             int used[6] = {0}, want[3];
             double gsum = 0;
             for (int j = 0; j < K; j++) { /* selection written out: best unused, low index on ties */
-                int b = -1;
-                for (int e = 0; e < E; e++)
-                    if (!used[e] && (b < 0 || p[e] > p[b]))
+                int b = 0;
+                while (used[b])
+                    b++;
+                for (int e = b + 1; e < E; e++)
+                    if (!used[e] && p[e] > p[b])
                         b = e;
                 used[b] = 1;
                 want[j] = b;
@@ -1170,8 +1172,8 @@ static void router_losses_direct(double out[2], const double *probs, const doubl
         aux += ((double)cnt / (N * K)) * (P / N);
     }
     for (int n = 0; n < N; n++) {
-        double s = 0;
-        for (int e = 0; e < E; e++)
+        double s = exp(logits[n * E]);
+        for (int e = 1; e < E; e++)
             s += exp(logits[n * E + e]);
         z += log(s) * log(s);
     }
