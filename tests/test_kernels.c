@@ -1398,7 +1398,6 @@ static void test_gather_scatter_rowdot(void)
 
 int main(void)
 {
-    (void)t_skip; /* no case here skips; keeps -Wunused-function quiet about t.h's helper */
     kf = nl_kernels_cpu_create(3); /* three threads: uneven splits on purpose */
     if (!kf) {
         printf("FAIL create: nl_kernels_cpu_create returned NULL\n");
