@@ -256,8 +256,9 @@ int nl_cmd_train(int argc, char **argv)
     }
     for (int i = 0; i < n_sets; i++)
         if (nl_config_set_kv(&c, sets[i], &err)) {
+            int code = nl_app_error(2, "--set %s: %s", sets[i], err.msg);
             free(sets);
-            return nl_app_error(2, "--set %s: %s", sets[i], err.msg);
+            return code;
         }
     free(sets);
     char num[32];
