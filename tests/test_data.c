@@ -5,10 +5,6 @@
 
 #include "engine/data.h"
 #include "engine/markov.h"
-
-/* t.h defines t_skip whether a file uses it or not, and T_CHECK may cut a long message */
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "t.h"
 
 static char tmpdir[256];

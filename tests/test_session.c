@@ -10,10 +10,6 @@
 #include "engine/config.h"
 #include "engine/run.h"
 #include "engine/session.h"
-
-/* t.h defines t_skip whether a file uses it or not, and T_CHECK may cut a long message */
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "t.h"
 
 #define WAIT_S 120.0 /* generous: the sanitizer build is slow */
