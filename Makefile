@@ -22,7 +22,7 @@ SANFLAGS :=
 OPT := -O3 -march=native -g
 endif
 
-CFLAGS := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -fopenmp -I. \
+CFLAGS := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -fopenmp -I. \
           -D_GNU_SOURCE -D_XOPEN_SOURCE_EXTENDED $(SANFLAGS) $(EXTRA_CFLAGS)
 LDLIBS := -lopenblas -lyaml -lzstd -lncursesw -lpthread -ldl -lm
 LDFLAGS := -fopenmp $(SANFLAGS) -rdynamic
@@ -107,7 +107,7 @@ test: all $(TEST_BIN)
 	@NORMLAB_SAN=$(SAN) NORMLAB_BUILD=$(B) NORMLAB_BIN=$(BIN) sh tests/run.sh
 
 bench: all
-	./normlab bench bench/*.yaml
+	for p in bench/*.yaml; do ./normlab bench "$$p" || exit 1; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/normlab $(DESTDIR)$(PREFIX)/share/normlab/presets

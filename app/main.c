@@ -1,13 +1,49 @@
-/* normlab entry point: dispatches to the sub-commands. */
+/* normlab entry point: dispatches to the sub-commands (app/commands.h). */
 #include <stdio.h>
 #include <string.h>
 
+#include "../engine/backend.h"
+#include "commands.h"
+
+static const char *USAGE =
+    "normlab - a terminal training lab for transformer layer-norm placement\n"
+    "\n"
+    "usage:\n"
+    "  normlab [PRESET.yaml]                 the lab (setup screen on that preset, or the\n"
+    "                                        embedded default)\n"
+    "  normlab train [PRESET] [--set k=v]... [--out DIR] [--steps N] [--device D] [--resume CKPT]\n"
+    "  normlab watch RUN_DIR...              the dashboard over run (or sweep) directories\n"
+    "  normlab eval CKPT [--data SPEC] [--batches N]   prints \"loss <value>\"\n"
+    "  normlab export CKPT -o FILE.safetensors\n"
+    "  normlab sweep PRESET --vary k=v1,v2,... [--vary ...] [--set k=v]... [--seeds N] [--jobs N]\n"
+    "  normlab bench [PRESET...] [--steps N] tokens/s and model-FLOP utilisation\n"
+    "  normlab presets                       list the shipped presets\n"
+    "\n"
+    "`normlab COMMAND --help` describes each command.\n"
+    "exit status: 0 success, 1 the run failed, 2 bad usage or input.\n";
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: normlab [PRESET.yaml] | train | watch | eval | export | sweep | bench | presets\n");
-        return 0;
+    nl_backend_set_exe_path(argv[0]);
+    if (argc > 1) {
+        const char *cmd = argv[1];
+        if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (!strcmp(cmd, "--version")) {
+            puts("normlab 0.1");
+            return 0;
+        }
+        static const struct {
+            const char *name;
+            int (*fn)(int, char **);
+        } cmds[] = {{"train", nl_cmd_train},   {"watch", nl_cmd_watch}, {"eval", nl_cmd_eval},
+                    {"export", nl_cmd_export}, {"sweep", nl_cmd_sweep}, {"bench", nl_cmd_bench},
+                    {"presets", nl_cmd_presets}};
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+            if (!strcmp(cmd, cmds[i].name))
+                return cmds[i].fn(argc - 1, argv + 1);
     }
-    fprintf(stderr, "normlab: not built yet\n");
-    return 2;
+    return nl_cmd_lab(argc, argv);
 }

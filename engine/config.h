@@ -47,7 +47,7 @@ typedef enum {
 /* The flags of one sublayer (DESIGN.md section 2). qk and v only mean something for attention. */
 typedef struct nl_sublayer_flags {
     bool pre, peri, post, res_from_normed, qk, v;
-    float alpha; /* residual scale; 0 in a custom override means "keep the base value" */
+    float alpha; /* residual scale; 0 (unset) means 1 */
 } nl_sublayer_flags;
 
 /* One per-layer override of a custom placement: layer `layer`'s attention and/or FFN flags. */

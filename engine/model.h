@@ -54,7 +54,7 @@ const nl_tensor *nl_model_tensor(const nl_model *m, int i);
 const nl_tensor *nl_model_find_tensor(const nl_model *m, const char *name);
 int64_t nl_model_num_params(const nl_model *m);
 const nl_plan *nl_model_plan(const nl_model *m);
-const nl_config *nl_model_config(const nl_model *m);
+const nl_config *nl_model_get_config(const nl_model *m);
 nl_kernels *nl_model_kernels(const nl_model *m);
 
 /* Backend pointers to the flat buffers (num_params floats each). */
@@ -91,6 +91,11 @@ typedef struct nl_moe_stats {
 } nl_moe_stats;
 int nl_model_stats(nl_model *m, float *grad_norm, float *gn_attn, float *gn_ffn, float *rms,
                    nl_moe_stats *moe);
+
+/* Sums of squares of gradient segments into backend memory (returned): the first
+ * *n_global entries partition the whole gradient ([embed] [attn 0] [ffn 0] ... [head]), so
+ * their sum is the squared global norm; MoE router/expert segments follow. */
+float *nl_model_grad_sumsq(nl_model *m, int *n_global);
 
 /* Number of MoE layers (0 for dense). */
 int nl_model_moe_layers(const nl_model *m);

@@ -30,7 +30,8 @@ typedef struct nl_run_opts {
     const char *out_dir; /* run directory (created); NULL = no files (tests, bench) */
     nl_kernels *kernels; /* backend to use (not owned); NULL = a CPU backend owned by the run */
     int metrics_capacity; /* ring rows; 0 = 4096 */
-    bool write_csv;       /* default true when out_dir is set */
+    const char *resume;   /* checkpoint to resume from (metrics.csv in out_dir is cut back to
+                             the checkpoint's step and continued); NULL = a fresh run */
 } nl_run_opts;
 
 /* Create a run from a validated config: opens the data, builds the model, allocates every

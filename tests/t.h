@@ -36,7 +36,7 @@ static char t_first_reason[512];
 /* Run one case. A case may call t_skip() and return. */
 static int t_skipped_now;
 static char t_skip_reason[512];
-static void t_skip(const char *reason)
+__attribute__((unused)) static void t_skip(const char *reason)
 {
     t_skipped_now = 1;
     snprintf(t_skip_reason, sizeof t_skip_reason, "%s", reason);

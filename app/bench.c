@@ -1,0 +1,213 @@
+/* normlab bench: training throughput, model-FLOP utilisation against the backend's measured
+ * matmul peak, and memory (peak resident set against what the buffers need). Figures, not
+ * pass/fail. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "../engine/backend.h"
+#include "../engine/run.h"
+#include "../engine/rng.h"
+#include "commands.h"
+
+static const char *BENCH_USAGE =
+    "usage: normlab bench [PRESET...] [--steps N] [--warmup N] [--device D] [--threads N]\n"
+    "                     [--set KEY=VALUE]...\n"
+    "\n"
+    "For each preset (default: the embedded default), times N training steps (default 20)\n"
+    "after warm-up steps (default 3) and prints tokens/s, model FLOPs per token (matmuls,\n"
+    "forward and backward), model-FLOP utilisation against the backend's matmul peak measured\n"
+    "on this machine (square products through the same backend), and the peak resident memory\n"
+    "next to the bytes that parameters, gradients, AdamW moments and activations need.\n";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best of a few n^3 products through the backend, in GFLOP/s. */
+static double matmul_peak(nl_kernels *k, int n)
+{
+    size_t bytes = sizeof(float) * (size_t)n * (size_t)n;
+    float *h = malloc(bytes);
+    nl_rng r;
+    nl_rng_seed(&r, 7);
+    for (size_t i = 0; i < (size_t)n * (size_t)n; i++)
+        h[i] = (float)(nl_rng_uniform(&r) - 0.5);
+    float *a = k->alloc(k, bytes), *b = k->alloc(k, bytes), *c = k->alloc(k, bytes);
+    double best = 0;
+    if (a && b && c) {
+        k->to_device(k, a, h, bytes);
+        k->to_device(k, b, h, bytes);
+        k->matmul(k, c, a, b, n, n, n, 0, 0, n, n, n, 0, 0, 0, 1, 1.0f, 0.0f);
+        k->sync(k);
+        for (int rep = 0; rep < 5; rep++) {
+            int inner = strcmp(k->name, "cpu") ? 20 : 1;
+            double t0 = now_s();
+            for (int i = 0; i < inner; i++)
+                k->matmul(k, c, a, b, n, n, n, 0, 0, n, n, n, 0, 0, 0, 1, 1.0f, 0.0f);
+            k->sync(k);
+            double dt = (now_s() - t0) / inner;
+            double g = 2.0 * n * (double)n * n / dt / 1e9;
+            if (g > best)
+                best = g;
+        }
+    }
+    if (a)
+        k->free(k, a);
+    if (b)
+        k->free(k, b);
+    if (c)
+        k->free(k, c);
+    free(h);
+    return best;
+}
+
+static double rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+static int bench_one(const char *preset, char **sets, int n_sets, const char *device,
+                     long threads, long steps, long warmup)
+{
+    nl_config c;
+    nl_error err = {0};
+    if (nl_app_load_preset(preset, &c))
+        return 2;
+    for (int i = 0; i < n_sets; i++)
+        if (nl_config_set_kv(&c, sets[i], &err))
+            return nl_app_error(2, "--set %s: %s", sets[i], err.msg);
+    char num[32];
+    if (threads >= 0) {
+        snprintf(num, sizeof num, "%ld", threads);
+        nl_config_set(&c, "train.threads", num, NULL);
+    }
+    if (device && nl_config_set(&c, "train.device", device, &err))
+        return nl_app_error(2, "--device: %s", err.msg);
+    snprintf(num, sizeof num, "%ld", steps + warmup + 1);
+    nl_config_set(&c, "train.steps", num, NULL);
+    nl_config_set(&c, "train.eval_every", "0", NULL);
+    nl_config_set(&c, "train.diverge_patience", "0", NULL);
+    if (nl_config_validate(&c, &err))
+        return nl_app_error(2, "%s", err.msg);
+    char notice[512];
+    nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, notice, sizeof notice, &err);
+    if (!k)
+        return nl_app_error(2, "%s", err.msg);
+    if (notice[0])
+        fprintf(stderr, "normlab: %s\n", notice);
+    nl_run_opts o = {.kernels = k, .metrics_capacity = 64};
+    nl_run *r = nl_run_create(&c, &o, &err);
+    if (!r) {
+        nl_backend_close(k);
+        return nl_app_error(2, "%s", err.msg);
+    }
+    nl_model *m = nl_run_model(r);
+    nl_metrics_store *ms = nl_run_metrics(r);
+    nl_metrics_row row;
+    int B = c.train.batch, T = c.model.seq_len;
+    int th = c.train.threads;
+    fprintf(stderr, "normlab: bench %s: warming up...\n", c.name);
+    for (long i = 0; i < warmup; i++) {
+        nl_run_step(r, &err);
+        while (nl_metrics_pop(ms, &row))
+            ;
+    }
+    k->sync(k);
+    double t0 = now_s();
+    nl_run_state st = NL_RUN_RUNNING;
+    for (long i = 0; i < steps; i++) {
+        st = nl_run_step(r, &err);
+        while (nl_metrics_pop(ms, &row))
+            ;
+        if (st == NL_RUN_FAILED || st == NL_RUN_DIVERGED)
+            break;
+    }
+    k->sync(k);
+    double dt = now_s() - t0;
+    if (st == NL_RUN_FAILED) {
+        nl_run_free(r);
+        nl_backend_close(k);
+        return nl_app_error(1, "bench %s: %s", c.name, err.msg);
+    }
+    double tok_s = (double)steps * B * T / dt;
+    double fpt = nl_model_flops_per_token(m);
+    int peak_n = strcmp(k->name, "cpu") ? 8192 : 1024;
+    double peak = matmul_peak(k, peak_n);
+    int64_t pb, gb, ab;
+    nl_model_bytes(m, &pb, &gb, &ab);
+    double need = (double)(pb + gb + 2 * pb + ab) / (1024.0 * 1024.0);
+    double rss = rss_mb();
+    printf("bench %s: %s backend (%s), %d threads, %s, %d layers, d_model %d, %lld params, "
+           "batch %d x %d tokens\n",
+           c.name, k->name, c.train.precision, th, nl_placement_name(c.model.placement),
+           c.model.layers, c.model.d_model, (long long)nl_model_num_params(m), B, T);
+    printf("  tokens/s %.1f\n", tok_s);
+    printf("  step_ms %.2f\n", 1000.0 * dt / (double)steps);
+    printf("  model_flops_per_token %.4g\n", fpt);
+    printf("  achieved_gflops %.2f\n", fpt * tok_s / 1e9);
+    printf("  matmul_peak_gflops %.2f (measured: %d^3 products through the %s backend)\n", peak,
+           peak_n, k->name);
+    printf("  mfu %.3f\n", peak > 0 ? fpt * tok_s / 1e9 / peak : NAN);
+    printf("  memory_needed_mb %.1f (params %.1f, grads %.1f, adamw %.1f, activations %.1f)\n",
+           need, pb / 1048576.0, gb / 1048576.0, 2 * pb / 1048576.0, ab / 1048576.0);
+    if (!strcmp(k->name, "cpu"))
+        printf("  peak_rss_mb %.1f (%.2fx of needed)\n", rss, rss / need);
+    else
+        printf("  peak_rss_mb %.1f (host; buffers live on the device)\n", rss);
+    fflush(stdout);
+    nl_run_free(r);
+    nl_backend_close(k);
+    return 0;
+}
+
+int nl_cmd_bench(int argc, char **argv)
+{
+    const char *device = NULL;
+    long steps = 20, warmup = 3, threads = -1;
+    char **presets = calloc((size_t)argc + 1, sizeof(char *));
+    char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    int np = 0, ns = 0, code = 0;
+    for (int i = 1; i < argc && !code; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(BENCH_USAGE, stdout);
+            goto out;
+        } else if (!strcmp(a, "--steps") && i + 1 < argc) {
+            code = nl_app_int("--steps", argv[++i], 1, 100000, &steps);
+        } else if (!strcmp(a, "--warmup") && i + 1 < argc) {
+            code = nl_app_int("--warmup", argv[++i], 0, 100000, &warmup);
+        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
+            code = nl_app_int("--threads", argv[++i], 0, 1024, &threads);
+        } else if (!strcmp(a, "--device") && i + 1 < argc) {
+            device = argv[++i];
+        } else if (!strcmp(a, "--set") && i + 1 < argc) {
+            sets[ns++] = argv[++i];
+        } else if (a[0] == '-') {
+            code = nl_app_error(2, "bench: unknown or incomplete option '%s'", a);
+        } else {
+            presets[np++] = argv[i];
+        }
+    }
+    if (!code) {
+        if (np == 0)
+            code = bench_one(NULL, sets, ns, device, threads, steps, warmup);
+        for (int i = 0; i < np; i++) {
+            int c = bench_one(presets[i], sets, ns, device, threads, steps, warmup);
+            if (c > code)
+                code = c;
+        }
+    }
+out:
+    free(presets);
+    free(sets);
+    return code;
+}

@@ -1,0 +1,323 @@
+/* normlab train: headless training with progress on stderr. */
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../engine/backend.h"
+#include "../engine/ckpt.h"
+#include "../engine/run.h"
+#include "commands.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) { g_stop = sig; }
+
+static const char *TRAIN_USAGE =
+    "usage: normlab train [PRESET] [options]\n"
+    "\n"
+    "Train headless. PRESET is a YAML file or a shipped preset name (see `normlab presets`);\n"
+    "without one, the embedded default. A preset with a `runs:` list trains each run in turn.\n"
+    "\n"
+    "options:\n"
+    "  --set KEY=VALUE     override any config key (repeatable), e.g. --set model.layers=24\n"
+    "  --steps N           same as --set train.steps=N\n"
+    "  --out DIR           run directory (default runs/NAME; a race puts each run in DIR/RUN)\n"
+    "  --device D          auto | cpu | cuda (default: train.device)\n"
+    "  --threads N         CPU threads (default: train.threads, 0 = all cores)\n"
+    "  --resume CKPT       continue from a checkpoint (its config, then --set on top; the run\n"
+    "                      directory defaults to the checkpoint's)\n"
+    "  --fail-on-diverge   exit with status 1 when a run diverges\n"
+    "  --quiet             no progress output\n"
+    "\n"
+    "Writes DIR/config.yaml, metrics.csv, events.log and ckpt-STEP.nlck (docs/FORMATS.md).\n"
+    "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is written, and\n"
+    "normlab exits with status 130 (resume it with --resume).\n"
+    "exit status: 0 finished (or diverged without --fail-on-diverge), 1 failed or diverged\n"
+    "with --fail-on-diverge, 2 bad usage or input, 130 interrupted.\n";
+
+static void fmt_eta(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, n, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final, double wall0)
+{
+    int64_t step = nl_run_step_index(r), total = nl_run_total_steps(r);
+    double el = mono_now() - wall0;
+    int64_t done_here = step;
+    double rate = el > 0 ? done_here / el : 0;
+    char eta[32];
+    fmt_eta(rate > 0 ? (double)(total - step) / rate : NAN, eta, sizeof eta);
+    char val[32] = "";
+    if (row && isfinite(row->val_loss))
+        snprintf(val, sizeof val, " val %.4f", row->val_loss);
+    if (tty) {
+        int width = 24, fill = total > 0 ? (int)(width * step / total) : width;
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r\033[K[%s] %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s",
+                bar, (long long)step, (long long)total, row ? row->loss : NAN, val,
+                row ? row->lr : 0.0, row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+        if (final)
+            fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "step %lld/%lld loss %.4f%s lr %.3e grad_norm %.4g tok/s %.0f eta %s\n",
+                (long long)step, (long long)total, row ? row->loss : NAN, val,
+                row ? row->lr : 0.0, row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+    }
+    fflush(stderr);
+}
+
+static int unique_dir(const char *base, char *out, size_t n)
+{
+    struct stat st;
+    snprintf(out, n, "%s", base);
+    for (int i = 2; stat(out, &st) == 0 && i < 10000; i++)
+        snprintf(out, n, "%s-%d", base, i);
+    return 0;
+}
+
+/* Train one config to the end (or until interrupted). Returns the exit code. */
+static int train_one(const nl_config *c, const char *dir, const char *resume, nl_kernels *k,
+                     bool quiet, bool fail_on_diverge)
+{
+    nl_error err = {0};
+    nl_run_opts o = {.out_dir = dir, .kernels = k, .resume = resume};
+    nl_run *r = nl_run_create(c, &o, &err);
+    if (!r)
+        return nl_app_error(err.code == NL_ERR_USAGE ? 2 : 1, "%s", err.msg);
+    bool tty = isatty(2);
+    const nl_config *rc = nl_run_config(r);
+    if (!quiet) {
+        double fl = nl_run_entropy_floor(r);
+        fprintf(stderr, "normlab: training %s: %s, %d layers, d_model %d, %lld parameters, %s "
+                        "backend -> %s\n",
+                rc->name, nl_placement_name(rc->model.placement), rc->model.layers,
+                rc->model.d_model, (long long)nl_model_num_params(nl_run_model(r)), k->name,
+                dir);
+        if (isfinite(fl))
+            fprintf(stderr, "normlab: loss floor (markov entropy rate) %.4f nats, ln(V) = %.4f\n",
+                    fl, log((double)rc->model.vocab));
+        if (nl_run_step_index(r) > 0)
+            fprintf(stderr, "normlab: resumed at step %lld\n", (long long)nl_run_step_index(r));
+    }
+    nl_metrics_store *ms = nl_run_metrics(r);
+    nl_metrics_row row, last = {0};
+    bool have = false;
+    int log_every = rc->train.log_every > 0 ? rc->train.log_every : 10;
+    double wall0 = mono_now(), last_draw = 0;
+    int64_t start_step = nl_run_step_index(r);
+    nl_run_state st = nl_run_get_state(r);
+    int code = 0;
+    while (st != NL_RUN_FINISHED && st != NL_RUN_DIVERGED && st != NL_RUN_FAILED) {
+        if (g_stop) {
+            char path[600] = "";
+            if (nl_run_save(r, path, sizeof path, &err))
+                nl_app_error(1, "interrupted, but the checkpoint failed: %s", err.msg);
+            else
+                fprintf(stderr, "%snormlab: interrupted at step %lld; checkpoint %s\n"
+                                "normlab: continue with: normlab train --resume %s\n",
+                        tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), path, path);
+            nl_run_log_event(r, "stopped by signal %d", (int)g_stop);
+            nl_run_free(r);
+            return 130;
+        }
+        st = nl_run_step(r, &err);
+        while (nl_metrics_pop(ms, &row)) {
+            last = row;
+            have = true;
+        }
+        if (quiet || !have)
+            continue;
+        double now = mono_now();
+        int64_t s = nl_run_step_index(r);
+        if (tty) {
+            if (now - last_draw > 0.1 || st != NL_RUN_RUNNING) {
+                progress(r, &last, true, false, wall0);
+                last_draw = now;
+            }
+        } else if ((s - start_step) % log_every == 0 || st != NL_RUN_RUNNING) {
+            (void)start_step;
+            progress(r, &last, false, false, wall0);
+        }
+    }
+    if (!quiet && tty && have)
+        progress(r, &last, true, true, wall0);
+    if (st == NL_RUN_FAILED) {
+        code = nl_app_error(1, "run failed: %s", nl_run_message(r));
+    } else if (st == NL_RUN_DIVERGED) {
+        fprintf(stderr, "normlab: %s\n", nl_run_message(r));
+        code = fail_on_diverge ? 1 : 0;
+    } else if (!quiet) {
+        float val;
+        if (nl_run_eval(r, rc->train.eval_batches, &val, &err) == 0)
+            fprintf(stderr, "normlab: finished %lld steps: train loss %.4f, val loss %.4f\n",
+                    (long long)nl_run_step_index(r), have ? last.loss : NAN, val);
+    }
+    nl_run_free(r);
+    return code;
+}
+
+int nl_cmd_train(int argc, char **argv)
+{
+    const char *preset = NULL, *out = NULL, *device = NULL, *resume = NULL;
+    bool quiet = false, fail_on_diverge = false;
+    long threads = -1, steps = -1;
+    char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    int n_sets = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(TRAIN_USAGE, stdout);
+            free(sets);
+            return 0;
+        } else if (!strcmp(a, "--set") && i + 1 < argc) {
+            sets[n_sets++] = argv[++i];
+        } else if (!strncmp(a, "--set=", 6)) {
+            sets[n_sets++] = argv[i] + 6;
+        } else if (!strcmp(a, "--out") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--device") && i + 1 < argc) {
+            device = argv[++i];
+        } else if (!strcmp(a, "--resume") && i + 1 < argc) {
+            resume = argv[++i];
+        } else if (!strcmp(a, "--steps") && i + 1 < argc) {
+            if (nl_app_int("--steps", argv[++i], 1, 1000000000L, &steps))
+                return free(sets), 2;
+        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
+            if (nl_app_int("--threads", argv[++i], 0, 1024, &threads))
+                return free(sets), 2;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            quiet = true;
+        } else if (!strcmp(a, "--fail-on-diverge")) {
+            fail_on_diverge = true;
+        } else if (a[0] == '-') {
+            free(sets);
+            return nl_app_error(2, "train: unknown or incomplete option '%s' (see normlab train --help)", a);
+        } else if (!preset) {
+            preset = a;
+        } else {
+            free(sets);
+            return nl_app_error(2, "train: more than one preset given ('%s', '%s')", preset, a);
+        }
+    }
+    nl_config c;
+    nl_error err = {0};
+    char dirbuf[PATH_MAX];
+    if (resume) {
+        nl_ckpt ck;
+        if (nl_ckpt_read(resume, &ck, 1, &err)) {
+            free(sets);
+            return nl_app_error(2, "%s", err.msg);
+        }
+        nl_config_defaults(&c);
+        int rc = nl_config_load_string(&c, ck.config_yaml, strlen(ck.config_yaml), resume, &err);
+        nl_ckpt_free(&ck);
+        if (rc) {
+            free(sets);
+            return nl_app_error(2, "%s: its config does not load: %s", resume, err.msg);
+        }
+        if (preset) {
+            free(sets);
+            return nl_app_error(2, "train: --resume takes the config from the checkpoint; "
+                                   "use --set to change keys instead of a preset");
+        }
+        if (!out) {
+            snprintf(dirbuf, sizeof dirbuf, "%s", resume);
+            out = dirname(dirbuf);
+        }
+    } else if (nl_app_load_preset(preset, &c)) {
+        free(sets);
+        return 2;
+    }
+    for (int i = 0; i < n_sets; i++)
+        if (nl_config_set_kv(&c, sets[i], &err)) {
+            int code = nl_app_error(2, "--set %s: %s", sets[i], err.msg);
+            free(sets);
+            return code;
+        }
+    free(sets);
+    char num[32];
+    if (steps > 0) {
+        snprintf(num, sizeof num, "%ld", steps);
+        nl_config_set(&c, "train.steps", num, NULL);
+    }
+    if (threads >= 0) {
+        snprintf(num, sizeof num, "%ld", threads);
+        nl_config_set(&c, "train.threads", num, NULL);
+    }
+    if (device && nl_config_set(&c, "train.device", device, &err))
+        return nl_app_error(2, "--device: %s", err.msg);
+    if (nl_config_validate(&c, &err))
+        return nl_app_error(2, "%s", err.msg);
+
+    char notice[512];
+    nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, notice, sizeof notice, &err);
+    if (!k)
+        return nl_app_error(2, "%s", err.msg);
+    if (notice[0] && !quiet)
+        fprintf(stderr, "normlab: %s\n", notice);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int code = 0;
+    char base[PATH_MAX];
+    if (out)
+        snprintf(base, sizeof base, "%s", out);
+    else
+        unique_dir(c.name[0] ? (snprintf(dirbuf, sizeof dirbuf, "runs/%s", c.name), dirbuf)
+                             : "runs/run",
+                   base, sizeof base);
+    if (c.n_runs == 0 || resume) {
+        code = train_one(&c, base, resume, k, quiet, fail_on_diverge);
+    } else {
+        for (int i = 0; i < c.n_runs && !g_stop; i++) {
+            nl_config rc;
+            if (nl_config_race_entry(&c, i, &rc, &err)) {
+                code = nl_app_error(2, "race run %d: %s", i + 1, err.msg);
+                break;
+            }
+            char dir[PATH_MAX + 80];
+            snprintf(dir, sizeof dir, "%s/%s", base, rc.name);
+            if (!quiet)
+                fprintf(stderr, "normlab: race run %d/%d: %s\n", i + 1, c.n_runs, rc.name);
+            int rcode = train_one(&rc, dir, NULL, k, quiet, fail_on_diverge);
+            if (rcode == 130 || rcode == 2) {
+                code = rcode;
+                break;
+            }
+            if (rcode > code)
+                code = rcode;
+        }
+    }
+    nl_backend_close(k);
+    return code;
+}

@@ -1,0 +1,830 @@
+/* Configuration: defaults, --set parsing and ranges, validation, YAML presets (shipped and
+ * broken), the to_yaml round trip and race entries. Run from the repository root (or from
+ * build/tests, which finds it). */
+#include <errno.h>
+#include <glob.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "engine/config.h"
+
+/* Failure messages quote whole error messages into t.h's fixed buffer; cutting them short is
+ * fine, and t_skip is not needed here. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "tests/t.h"
+
+/* Equal configs, padding included: every setter writes whole fields into a zeroed struct. */
+static int config_equal(const nl_config *a, const nl_config *b)
+{
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
+/* The first key whose value differs, for a readable failure. */
+static const char *first_difference(const nl_config *a, const nl_config *b)
+{
+    int n;
+    const nl_config_key_info *keys = nl_config_keys(&n);
+    static char diff[256];
+    for (int i = 0; i < n; i++) {
+        char va[600], vb[600];
+        nl_config_get(a, keys[i].key, va, sizeof va, NULL);
+        nl_config_get(b, keys[i].key, vb, sizeof vb, NULL);
+        if (strcmp(va, vb) != 0) {
+            snprintf(diff, sizeof diff, "%s: '%.100s' vs '%.100s'", keys[i].key, va, vb);
+            return diff;
+        }
+    }
+    if (a->model.n_overrides != b->model.n_overrides)
+        return "model.custom.layers count";
+    return "bytes outside the keys (overrides, race list or padding)";
+}
+
+static nl_config *new_config(void)
+{
+    nl_config *c = malloc(sizeof *c);
+    if (!c)
+        abort();
+    nl_config_defaults(c);
+    return c;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* ---- defaults and derived values --------------------------------------------------------- */
+
+static void test_defaults_validate(void)
+{
+    nl_config *c = new_config();
+    nl_error e = {0};
+    T_CHECK(nl_config_validate(c, &e) == 0, "defaults do not validate: %s", e.msg);
+    T_CHECK(c->model.placement == NL_PLACE_PRE, "placement %d", c->model.placement);
+    T_CHECK(c->model.d_model == 128 && c->model.layers == 4 && c->model.heads == 4,
+            "shape %d/%d/%d", c->model.d_model, c->model.layers, c->model.heads);
+    T_CHECK(c->model.seq_len == 64 && c->model.vocab == 0 && c->model.ffn_hidden == 0, "sizes");
+    T_CHECK(c->model.embed_norm == -1 && c->model.final_norm == -1, "auto norms");
+    T_NEAR(c->model.rope_theta, 10000, 0, "rope_theta");
+    T_NEAR(c->model.norm_eps, 1e-5f, 0, "norm_eps");
+    T_CHECK(c->model.moe_experts == 0 && c->model.moe_top_k == 2 && c->model.moe_every == 1 &&
+                c->model.moe_renorm,
+            "moe");
+    T_NEAR(c->model.moe_aux_loss, 0.01f, 0, "aux_loss");
+    T_NEAR(c->model.moe_z_loss, 0.001f, 0, "z_loss");
+    T_CHECK(c->train.steps == 300 && c->train.batch == 8 && c->train.warmup == 20, "train ints");
+    T_NEAR(c->train.lr, 1e-3f, 0, "lr");
+    T_NEAR(c->train.beta2, 0.95f, 0, "beta2");
+    T_NEAR(c->train.weight_decay, 0.1f, 0, "weight_decay");
+    T_CHECK(c->train.schedule == NL_SCHED_COSINE, "schedule");
+    T_CHECK(!strcmp(c->train.device, "auto") && !strcmp(c->train.precision, "fp32"), "device");
+    T_CHECK(c->train.eval_every == 50 && c->train.keep_ckpts == 3 && c->train.log_every == 10 &&
+                c->train.diverge_patience == 20,
+            "train misc");
+    T_NEAR(c->train.diverge_factor, 3.0f, 0, "diverge_factor");
+    T_CHECK(!strcmp(c->data.source, "markov") && c->data.vocab == 64 && c->data.order == 1, "data");
+    T_NEAR(c->data.val_fraction, 0.1f, 0, "val_fraction");
+    T_CHECK(nl_config_vocab(c) == 64, "vocab from markov: %d", nl_config_vocab(c));
+    free(c);
+}
+
+static void test_derived_values(void)
+{
+    nl_config *c = new_config();
+    T_CHECK(nl_config_ffn_hidden(c) == 512, "gelu 4d: %d", nl_config_ffn_hidden(c));
+    c->model.ffn = NL_FFN_SWIGLU;
+    /* the multiple of 32 nearest 8d/3: 341.3 -> 352; 170.7 -> 160; 2048 exactly */
+    T_CHECK(nl_config_ffn_hidden(c) == 352, "swiglu d=128: %d", nl_config_ffn_hidden(c));
+    c->model.d_model = 64;
+    T_CHECK(nl_config_ffn_hidden(c) == 160, "swiglu d=64: %d", nl_config_ffn_hidden(c));
+    c->model.d_model = 768;
+    T_CHECK(nl_config_ffn_hidden(c) == 2048, "swiglu d=768: %d", nl_config_ffn_hidden(c));
+    c->model.ffn_hidden = 100;
+    T_CHECK(nl_config_ffn_hidden(c) == 100, "explicit: %d", nl_config_ffn_hidden(c));
+
+    nl_error e = {0};
+    T_CHECK(nl_config_set(c, "data.source", "text:/tmp/x.txt", &e) == 0, "%s", e.msg);
+    T_CHECK(nl_config_vocab(c) == 256, "text vocab %d", nl_config_vocab(c));
+    T_CHECK(nl_config_set(c, "data.source", "tokens:/tmp/x.bin", &e) == 0, "%s", e.msg);
+    T_CHECK(nl_config_vocab(c) == 0, "tokens vocab unknown until the file is read");
+    T_CHECK(nl_config_validate(c, &e) == 0, "tokens with vocab 0 is allowed: %s", e.msg);
+    c->model.vocab = 50257;
+    T_CHECK(nl_config_vocab(c) == 50257, "explicit vocab %d", nl_config_vocab(c));
+    free(c);
+}
+
+/* ---- the key table ----------------------------------------------------------------------- */
+
+/* Token i of a '|'-separated list. */
+static int choice_token(const char *choices, int i, char *buf, size_t len)
+{
+    const char *p = choices;
+    while (i-- > 0) {
+        p = strchr(p, '|');
+        if (!p)
+            return -1;
+        p++;
+    }
+    size_t n = strcspn(p, "|");
+    if (n >= len)
+        return -1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+static void test_keys_table(void)
+{
+    int n = 0;
+    const nl_config_key_info *keys = nl_config_keys(&n);
+    T_CHECK(n >= 60, "only %d keys", n);
+    nl_config *c = new_config(), *d = new_config();
+    nl_error e = {0};
+    for (int i = 0; i < n; i++) {
+        const nl_config_key_info *k = &keys[i];
+        T_CHECK(k->key && k->help && *k->help, "key %d has no help", i);
+        bool known = !strcmp(k->kind, "int") || !strcmp(k->kind, "float") ||
+                     !strcmp(k->kind, "bool") || !strcmp(k->kind, "enum") ||
+                     !strcmp(k->kind, "string");
+        T_CHECK(known, "%s: kind '%s'", k->key, k->kind);
+        T_CHECK(!strcmp(k->kind, "enum") == (k->choices != NULL), "%s: choices", k->key);
+        for (int j = 0; j < i; j++)
+            T_CHECK(strcmp(keys[j].key, k->key) != 0, "%s twice", k->key);
+        /* setting a key to the text get gives changes nothing */
+        char v[600];
+        T_CHECK(nl_config_get(c, k->key, v, sizeof v, &e) == 0, "get %s: %s", k->key, e.msg);
+        T_CHECK(nl_config_set(d, k->key, v, &e) == 0, "set %s=%s: %s", k->key, v, e.msg);
+        /* every choice of an enum sets and reads back */
+        char tok[64];
+        for (int t = 0; k->choices && choice_token(k->choices, t, tok, sizeof tok) == 0; t++) {
+            nl_config *x = new_config();
+            T_CHECK(nl_config_set(x, k->key, tok, &e) == 0, "%s=%s: %s", k->key, tok, e.msg);
+            nl_config_get(x, k->key, v, sizeof v, &e);
+            T_CHECK(!strcmp(v, tok), "%s=%s reads back '%s'", k->key, tok, v);
+            free(x);
+        }
+    }
+    T_CHECK(config_equal(c, d), "set(get(k)) changed %s", first_difference(c, d));
+
+    /* the name tables agree with the choices the keys accept */
+    char tok[64];
+    for (int p = 0; p < NL_PLACE_COUNT; p++) {
+        T_CHECK(choice_token(keys[1].choices, p, tok, sizeof tok) == 0 &&
+                    !strcmp(tok, nl_placement_name((nl_placement)p)),
+                "placement %d: %s vs %s", p, tok, nl_placement_name((nl_placement)p));
+        T_CHECK(nl_placement_from_name(nl_placement_name((nl_placement)p)) == p, "from_name %d", p);
+        const char *s = nl_placement_summary((nl_placement)p);
+        T_CHECK(s && strlen(s) > 10 && strcmp(s, "?"), "summary %d", p);
+    }
+    T_CHECK(!strcmp(keys[1].key, "model.placement"), "key 1 is %s", keys[1].key);
+    T_CHECK(nl_placement_from_name("postnorm") == -1, "unknown placement");
+    T_CHECK(!strcmp(nl_placement_name(NL_PLACE_COUNT), "?"), "out of range name");
+    T_CHECK(!strcmp(nl_norm_name(NL_NORM_RMSNORM), "rmsnorm"), "norm name");
+    T_CHECK(!strcmp(nl_ffn_name(NL_FFN_SWIGLU), "swiglu"), "ffn name");
+    T_CHECK(!strcmp(nl_pos_name(NL_POS_ROPE), "rope"), "pos name");
+    T_CHECK(!strcmp(nl_init_name(NL_INIT_MEGATRON), "megatron"), "init name");
+    T_CHECK(!strcmp(nl_schedule_name(NL_SCHED_LINEAR), "linear"), "schedule name");
+    free(c);
+    free(d);
+}
+
+/* ---- --set ------------------------------------------------------------------------------- */
+
+static void expect_set_error(const char *kv, const char *want)
+{
+    nl_config *c = new_config(), *before = new_config();
+    nl_error e = {0};
+    int rc = nl_config_set_kv(c, kv, &e);
+    T_CHECK(rc == NL_ERR_USAGE && e.code == NL_ERR_USAGE, "'%s' was accepted (rc %d)", kv, rc);
+    T_CHECK(strstr(e.msg, want) != NULL, "'%s': message '%s' lacks '%s'", kv, e.msg, want);
+    T_CHECK(config_equal(c, before), "a failed '%s' changed the config", kv);
+    free(c);
+    free(before);
+}
+
+static void test_set_overrides(void)
+{
+    nl_config *c = new_config();
+    nl_error e = {0};
+    T_CHECK(nl_config_set_kv(c, "model.layers=24", &e) == 0 && c->model.layers == 24, "%s", e.msg);
+    T_CHECK(nl_config_set_kv(c, " model.heads = 8 ", &e) == 0 && c->model.heads == 8, "%s", e.msg);
+    T_CHECK(nl_config_set_kv(c, "train.lr=3e-3", &e) == 0, "%s", e.msg);
+    T_NEAR(c->train.lr, 3e-3f, 0, "lr");
+    T_CHECK(nl_config_set_kv(c, "train.seed=18446744073709551615", &e) == 0 &&
+                c->train.seed == UINT64_MAX,
+            "max seed: %s", e.msg);
+    T_CHECK(nl_config_set_kv(c, "model.tied=yes", &e) == 0 && c->model.tied, "yes");
+    T_CHECK(nl_config_set_kv(c, "model.tied=OFF", &e) == 0 && !c->model.tied, "OFF");
+    T_CHECK(nl_config_set_kv(c, "model.final_norm=true", &e) == 0 && c->model.final_norm == 1,
+            "final_norm true");
+    T_CHECK(nl_config_set_kv(c, "model.final_norm=false", &e) == 0 && c->model.final_norm == 0,
+            "final_norm false");
+    T_CHECK(nl_config_set_kv(c, "model.final_norm=auto", &e) == 0 && c->model.final_norm == -1,
+            "final_norm auto");
+    T_CHECK(nl_config_set_kv(c, "model.placement=hybrid_star", &e) == 0 &&
+                c->model.placement == NL_PLACE_HYBRID_STAR,
+            "placement");
+    T_CHECK(nl_config_set_kv(c, "train.device=cuda", &e) == 0 && !strcmp(c->train.device, "cuda"),
+            "device");
+    T_CHECK(nl_config_set_kv(c, "data.source=text:/tmp/a=b.txt", &e) == 0 &&
+                !strcmp(c->data.source, "text:/tmp/a=b.txt"),
+            "value with '=': %s", c->data.source);
+    T_CHECK(nl_config_set_kv(c, "train.beta2=0", &e) == 0 && c->train.beta2 == 0.0f, "beta 0");
+    T_CHECK(nl_config_set_kv(c, "data.val_fraction=0.5", &e) == 0, "val_fraction 0.5");
+    T_CHECK(nl_config_set_kv(c, "name=pre-vs-post_2", &e) == 0 && !strcmp(c->name, "pre-vs-post_2"),
+            "name");
+    free(c);
+
+    expect_set_error("model.layers=abc",
+                     "model.layers: expected an integer in [1, 256], got 'abc'");
+    expect_set_error("model.layers=0", "model.layers: expected an integer in [1, 256], got '0'");
+    expect_set_error("model.layers=257",
+                     "model.layers: expected an integer in [1, 256], got '257'");
+    expect_set_error("model.layers=4.5", "got '4.5'");
+    expect_set_error("model.layers=99999999999999999999", "model.layers: expected an integer");
+    expect_set_error("model.layers=", "model.layers: expected an integer in [1, 256], got nothing");
+    expect_set_error("model.nope=1", "unknown key 'model.nope'");
+    expect_set_error("model.layerz=8", "unknown key 'model.layerz' (did you mean 'model.layers'?)");
+    expect_set_error("train.d_model=8", "(did you mean 'model.d_model'?)");
+    expect_set_error("modle.layers=8", "(did you mean 'model.layers'?)");
+    expect_set_error("model.layers", "expected KEY=VALUE");
+    expect_set_error("=3", "expected KEY=VALUE");
+    expect_set_error("model=3", "'model' is a section, not a key (e.g. 'model.placement')");
+    expect_set_error("train=3", "(e.g. 'train.steps')");
+    expect_set_error("model.custom.layers=3", "YAML list");
+    expect_set_error("model.d_model=4", "model.d_model: expected an integer in [8, 8192], got '4'");
+    expect_set_error("model.heads=0", "model.heads: expected an integer >= 1, got '0'");
+    expect_set_error("model.seq_len=1", "in [2, 65536]");
+    expect_set_error("train.lr=0", "train.lr: expected a number > 0, got '0'");
+    expect_set_error("train.lr=nan", "train.lr: expected a number > 0, got 'nan'");
+    expect_set_error("train.lr=1e400", "train.lr: expected a number > 0");
+    expect_set_error("train.lr=1e-50", "got '1e-50'"); /* 0 as a float */
+    expect_set_error("train.beta1=1", "train.beta1: expected a number in [0, 1), got '1'");
+    expect_set_error("train.beta2=0.999999999", "in [0, 1)"); /* rounds to 1 as a float */
+    expect_set_error("train.beta2=-0.1", "in [0, 1)");
+    expect_set_error("train.clip=-1", "train.clip: expected a number >= 0");
+    expect_set_error("data.val_fraction=0", "data.val_fraction: expected a number in (0, 0.5]");
+    expect_set_error("data.val_fraction=0.6", "in (0, 0.5]");
+    expect_set_error("train.seed=-1", "train.seed: expected a non-negative integer, got '-1'");
+    expect_set_error("train.seed=18446744073709551616", "train.seed: expected a non-negative");
+    expect_set_error("model.tied=maybe", "model.tied: expected true or false, got 'maybe'");
+    expect_set_error("model.embed_norm=sometimes", "expected one of auto|true|false");
+    expect_set_error("model.placement=postnorm", "(did you mean 'post'?)");
+    expect_set_error("model.norm=rmsnrom", "(did you mean 'rmsnorm'?)");
+    expect_set_error("train.device=gpu", "train.device: expected one of auto|cpu|cuda, got 'gpu'");
+    expect_set_error("train.precision=fp16", "one of fp32|tf32|bf16");
+    expect_set_error("data.source=text:", "data.source: expected markov, text:PATH or tokens:PATH");
+    expect_set_error("data.source=file.txt", "got 'file.txt'");
+    expect_set_error("name=a/b", "name: expected a name");
+    expect_set_error("name=.hidden", "name: expected a name");
+    expect_set_error("name=", "got nothing");
+    expect_set_error("name=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                     "name:");
+    expect_set_error("model.moe.top_k=0", "model.moe.top_k: expected an integer in [1, 64]");
+}
+
+static void test_get(void)
+{
+    nl_config *c = new_config();
+    nl_error e = {0};
+    char buf[64];
+    nl_config_set(c, "train.lr", "0.003", &e);
+    T_CHECK(nl_config_get(c, "train.lr", buf, sizeof buf, &e) == 0 && !strcmp(buf, "0.003"),
+            "lr reads '%s'", buf);
+    T_CHECK(nl_config_get(c, "model.layers", buf, sizeof buf, &e) == 0 && !strcmp(buf, "4"),
+            "layers reads '%s'", buf);
+    T_CHECK(nl_config_get(c, "model.embed_norm", buf, sizeof buf, &e) == 0 && !strcmp(buf, "auto"),
+            "embed_norm reads '%s'", buf);
+    T_CHECK(nl_config_get(c, "model.norm_eps", buf, sizeof buf, &e) == 0 &&
+                (float)strtod(buf, NULL) == 1e-5f,
+            "norm_eps reads '%s'", buf);
+    T_CHECK(nl_config_get(c, "model.nope", buf, sizeof buf, &e) == NL_ERR_USAGE &&
+                strstr(e.msg, "unknown key 'model.nope'"),
+            "unknown get: %s", e.msg);
+    char tiny[4];
+    T_CHECK(nl_config_get(c, "data.source", tiny, sizeof tiny, &e) == 0 && !strcmp(tiny, "mar"),
+            "truncated get '%s'", tiny);
+    free(c);
+}
+
+/* ---- validation -------------------------------------------------------------------------- */
+
+static void expect_invalid(const char *const *kvs, const char *want)
+{
+    nl_config *c = new_config();
+    nl_error e = {0};
+    for (int i = 0; kvs[i]; i++)
+        T_CHECK(nl_config_set_kv(c, kvs[i], &e) == 0, "setting %s: %s", kvs[i], e.msg);
+    int rc = nl_config_validate(c, &e);
+    T_CHECK(rc == NL_ERR_USAGE, "%s...: validated", kvs[0]);
+    T_CHECK(strstr(e.msg, want) != NULL, "%s...: message '%s' lacks '%s'", kvs[0], e.msg, want);
+    free(c);
+}
+
+static void test_validate(void)
+{
+    expect_invalid((const char *const[]){"model.d_model=100", "model.heads=3", NULL},
+                   "model.d_model (100) must be divisible by model.heads (3)");
+    expect_invalid((const char *const[]){"model.heads=200", NULL}, "divisible");
+    expect_invalid(
+        (const char *const[]){"model.pos=rope", "model.d_model=96", "model.heads=32", NULL},
+        "rope needs an even head dimension");
+    expect_invalid((const char *const[]){"model.moe.experts=2", "model.moe.top_k=4", NULL},
+                   "model.moe.top_k (4) must be <= model.moe.experts (2)");
+    expect_invalid((const char *const[]){"data.source=text:/x", "model.vocab=100", NULL},
+                   "model.vocab (100) is smaller than the 256 byte values");
+    expect_invalid((const char *const[]){"data.vocab=64", "model.vocab=32", NULL},
+                   "smaller than the markov source's data.vocab (64)");
+    expect_invalid((const char *const[]){"data.order=8", NULL}, "data.order: a markov chain");
+    expect_invalid((const char *const[]){"train.lr=1e-3", "train.lr_min=1e-2", NULL},
+                   "train.lr_min (0.01) must be <= train.lr (0.001)");
+
+    nl_config *c = new_config();
+    nl_error e = {0};
+    nl_config_set(c, "model.pos", "rope", &e);
+    T_CHECK(nl_config_validate(c, &e) == 0, "rope with head_dim 32: %s", e.msg);
+    nl_config_set(c, "model.moe.experts", "4", &e);
+    nl_config_set(c, "model.moe.top_k", "4", &e);
+    T_CHECK(nl_config_validate(c, &e) == 0, "top_k == experts: %s", e.msg);
+    nl_config_set(c, "model.moe.experts", "0", &e);
+    T_CHECK(nl_config_validate(c, &e) == 0, "top_k unused when dense: %s", e.msg);
+
+    c->model.placement = NL_PLACE_CUSTOM;
+    c->model.n_overrides = 2;
+    c->model.overrides[0] = (nl_layer_override){.layer = 3, .has_attn = true};
+    c->model.overrides[1] = (nl_layer_override){.layer = 4, .has_ffn = true};
+    T_CHECK(nl_config_validate(c, &e) == NL_ERR_USAGE &&
+                strstr(e.msg, "an override for layer 4, but model.layers is 4"),
+            "override past the last layer: %s", e.msg);
+    c->model.overrides[1].layer = 3;
+    T_CHECK(nl_config_validate(c, &e) == NL_ERR_USAGE && strstr(e.msg, "layer 3 has two overrides"),
+            "two overrides of one layer: %s", e.msg);
+    c->model.overrides[1].layer = 0;
+    T_CHECK(nl_config_validate(c, &e) == 0, "overrides 3 and 0: %s", e.msg);
+    free(c);
+}
+
+/* ---- presets ----------------------------------------------------------------------------- */
+
+static void test_presets_load(void)
+{
+    glob_t g;
+    T_CHECK(glob("presets/*.yaml", 0, NULL, &g) == 0, "no presets/*.yaml");
+    T_CHECK(g.gl_pathc >= 12, "only %zu presets", g.gl_pathc);
+    int placements_seen[NL_PLACE_COUNT] = {0};
+    nl_config *c = new_config(), *r = new_config();
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char *path = g.gl_pathv[i];
+        nl_error e = {0};
+        T_CHECK(nl_config_load_file(c, path, &e) == 0, "%s", e.msg);
+        if (e.code)
+            continue;
+        T_CHECK(nl_config_validate(c, &e) == 0, "%s: %s", path, e.msg);
+        char *text = read_text(path);
+        T_CHECK(text && text[0] == '#', "%s: no comment header", path);
+        free(text);
+
+        /* small enough for 2 cores */
+        T_CHECK(c->model.d_model <= 128 && c->model.layers <= 24 && c->train.steps <= 1000 &&
+                    c->train.batch * c->model.seq_len <= 1024,
+                "%s is too big for a laptop", path);
+
+        char base[256];
+        snprintf(base, sizeof base, "%s", path);
+        char *stem = basename(base);
+        stem[strlen(stem) - 5] = '\0';
+        T_CHECK(!strcmp(c->name, stem), "%s: name '%s'", path, c->name);
+        int p = nl_placement_from_name(stem);
+        if (p >= 0) {
+            T_CHECK(c->model.placement == (nl_placement)p, "%s: placement %s", path,
+                    nl_placement_name(c->model.placement));
+            placements_seen[p] = 1;
+        }
+        for (int k = 0; k < c->n_runs; k++) {
+            T_CHECK(nl_config_race_entry(c, k, r, &e) == 0, "%s: run %d: %s", path, k, e.msg);
+        }
+    }
+    for (int p = 0; p < NL_PLACE_COUNT; p++)
+        T_CHECK(placements_seen[p], "no preset for placement %s",
+                nl_placement_name((nl_placement)p));
+    globfree(&g);
+
+    nl_error e = {0};
+    T_CHECK(nl_config_load_file(c, "presets/default.yaml", &e) == 0, "%s", e.msg);
+    T_CHECK(!strcmp(c->data.source, "markov") && c->data.vocab == 64 && c->data.order == 1 &&
+                c->model.d_model == 64 && c->model.layers == 4 && c->model.heads == 4 &&
+                c->model.seq_len == 64 && c->train.batch == 8 && c->train.warmup == 20 &&
+                c->train.steps == 300 && c->train.schedule == NL_SCHED_COSINE &&
+                c->model.placement == NL_PLACE_PRE,
+            "default.yaml differs from the default model");
+    T_NEAR(c->train.lr, 3e-3f, 0, "default lr");
+    T_NEAR(c->data.alpha, 0.1f, 0, "default alpha");
+
+    T_CHECK(nl_config_load_file(c, "presets/deepnorm.yaml", &e) == 0, "%s", e.msg);
+    T_CHECK(c->model.init == NL_INIT_DEEPNORM, "deepnorm.yaml init %s",
+            nl_init_name(c->model.init));
+
+    T_CHECK(nl_config_load_file(c, "presets/custom.yaml", &e) == 0, "%s", e.msg);
+    T_CHECK(c->model.n_overrides >= 1, "custom.yaml has no per-layer overrides");
+    T_CHECK(c->model.overrides[0].layer == 0 && c->model.overrides[0].attn.post &&
+                !c->model.overrides[0].attn.pre && c->model.overrides[0].has_ffn,
+            "custom.yaml override 0");
+
+    T_CHECK(nl_config_load_file(c, "presets/postnorm-deep.yaml", &e) == 0, "%s", e.msg);
+    T_CHECK(c->model.placement == NL_PLACE_POST && c->model.layers >= 16 && c->train.warmup == 0 &&
+                c->train.lr >= 1e-3f,
+            "postnorm-deep.yaml is not a deep, unwarmed Post-Norm run");
+
+    T_CHECK(nl_config_load_file(c, "presets/race.yaml", &e) == 0, "%s", e.msg);
+    T_CHECK(c->n_runs == 3 && !strcmp(c->runs[0].name, "pre") && !strcmp(c->runs[1].name, "post") &&
+                !strcmp(c->runs[2].name, "hybrid"),
+            "race.yaml runs");
+    free(c);
+    free(r);
+}
+
+static void test_embedded_default(void)
+{
+    char *file = read_text("presets/default.yaml");
+    T_CHECK(file != NULL, "cannot read presets/default.yaml");
+    if (!file)
+        return;
+    T_CHECK(strlen(file) == nl_default_preset_yaml_len &&
+                !memcmp(file, nl_default_preset_yaml, nl_default_preset_yaml_len),
+            "the embedded default is not presets/default.yaml (rebuild?)");
+    T_CHECK(nl_default_preset_yaml[nl_default_preset_yaml_len] == '\0', "not NUL-terminated");
+    nl_config *a = new_config(), *b = new_config();
+    nl_error e = {0};
+    T_CHECK(nl_config_load_string(a, nl_default_preset_yaml, nl_default_preset_yaml_len,
+                                  "<default>", &e) == 0,
+            "%s", e.msg);
+    T_CHECK(nl_config_load_file(b, "presets/default.yaml", &e) == 0, "%s", e.msg);
+    T_CHECK(config_equal(a, b), "embedded vs file: %s", first_difference(a, b));
+    free(a);
+    free(b);
+    free(file);
+}
+
+/* ---- to_yaml round trip ------------------------------------------------------------------ */
+
+static void check_round_trip(const nl_config *c, const char *what)
+{
+    nl_config *want = malloc(sizeof *want), *got = new_config();
+    memcpy(want, c, sizeof *want);
+    want->n_runs = 0; /* to_yaml writes no race list */
+    memset(want->runs, 0, sizeof want->runs);
+    char *y1 = nl_config_to_yaml(c);
+    T_CHECK(y1 != NULL, "%s: to_yaml failed", what);
+    if (!y1)
+        goto out;
+    nl_error e = {0};
+    T_CHECK(nl_config_load_string(got, y1, strlen(y1), what, &e) == 0, "%s: reload: %s", what,
+            e.msg);
+    T_CHECK(config_equal(want, got), "%s: round trip changed %s", what,
+            first_difference(want, got));
+    char *y2 = nl_config_to_yaml(got);
+    T_CHECK(y2 && !strcmp(y1, y2), "%s: second to_yaml differs", what);
+    /* every key is written */
+    int n;
+    const nl_config_key_info *keys = nl_config_keys(&n);
+    for (int i = 0; i < n; i++) {
+        const char *leaf = strrchr(keys[i].key, '.');
+        char pat[80];
+        snprintf(pat, sizeof pat, "%s: ", leaf ? leaf + 1 : keys[i].key);
+        T_CHECK(strstr(y1, pat) != NULL, "%s: %s not written", what, keys[i].key);
+    }
+    free(y2);
+    free(y1);
+out:
+    free(want);
+    free(got);
+}
+
+static void test_round_trip(void)
+{
+    glob_t g;
+    T_CHECK(glob("presets/*.yaml", 0, NULL, &g) == 0, "no presets");
+    nl_config *c = new_config();
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        nl_error e = {0};
+        if (nl_config_load_file(c, g.gl_pathv[i], &e) == 0)
+            check_round_trip(c, g.gl_pathv[i]);
+    }
+    globfree(&g);
+
+    /* values away from every default, awkward strings and floats */
+    static const char *const kvs[] = {
+        "name=x,y=1+z",
+        "model.placement=custom",
+        "model.norm=rmsnorm",
+        "model.ffn=swiglu",
+        "model.pos=rope",
+        "model.init=megatron",
+        "model.vocab=300",
+        "model.d_model=96",
+        "model.layers=7",
+        "model.heads=6",
+        "model.seq_len=33",
+        "model.ffn_hidden=250",
+        "model.tied=true",
+        "model.rope_theta=500000",
+        "model.norm_eps=3e-6",
+        "model.embed_norm=true",
+        "model.final_norm=false",
+        "model.custom.attn.pre=false",
+        "model.custom.attn.peri=true",
+        "model.custom.attn.post=true",
+        "model.custom.attn.res_from_normed=true",
+        "model.custom.attn.qk=true",
+        "model.custom.attn.v=true",
+        "model.custom.attn.alpha=1.7320508",
+        "model.custom.ffn.pre=false",
+        "model.custom.ffn.peri=true",
+        "model.custom.ffn.post=true",
+        "model.custom.ffn.res_from_normed=true",
+        "model.custom.ffn.alpha=0.1",
+        "model.moe.experts=8",
+        "model.moe.top_k=3",
+        "model.moe.every=2",
+        "model.moe.aux_loss=0.02",
+        "model.moe.z_loss=0",
+        "model.moe.renorm=false",
+        "train.steps=1234",
+        "train.batch=3",
+        "train.lr=0.1",
+        "train.lr_min=1e-7",
+        "train.warmup=0",
+        "train.schedule=linear",
+        "train.beta1=0.8",
+        "train.beta2=0.999",
+        "train.eps=1e-7",
+        "train.weight_decay=0",
+        "train.decay_all=true",
+        "train.clip=0.3",
+        "train.seed=18446744073709551615",
+        "train.eval_every=0",
+        "train.eval_batches=2",
+        "train.threads=3",
+        "train.device=cpu",
+        "train.precision=bf16",
+        "train.ckpt_every=100",
+        "train.keep_ckpts=1",
+        "train.log_every=1",
+        "train.diverge_factor=1.5",
+        "train.diverge_patience=1",
+        "data.source=text:/tmp/odd name: #1 \"q\" \\ x.txt",
+        "data.vocab=17",
+        "data.order=2",
+        "data.alpha=0.333333343",
+        "data.seed=0",
+        "data.val_fraction=0.05",
+        NULL,
+    };
+    nl_config_defaults(c);
+    nl_error e = {0};
+    for (int i = 0; kvs[i]; i++)
+        T_CHECK(nl_config_set_kv(c, kvs[i], &e) == 0, "%s: %s", kvs[i], e.msg);
+    c->model.n_overrides = 2;
+    c->model.overrides[0] = (nl_layer_override){
+        .layer = 6, .has_attn = true, .attn = {.pre = true, .qk = true, .v = true, .alpha = 2.5f}};
+    c->model.overrides[1] = (nl_layer_override){
+        .layer = 0, .has_ffn = true, .ffn = {.peri = true, .res_from_normed = true}};
+    T_CHECK(nl_config_validate(c, &e) == 0, "crafted config: %s", e.msg);
+    nl_config *d = new_config();
+    int n;
+    const nl_config_key_info *keys = nl_config_keys(&n);
+    for (int i = 0; i < n; i++) {
+        char a[600], b[600];
+        nl_config_get(c, keys[i].key, a, sizeof a, NULL);
+        nl_config_get(d, keys[i].key, b, sizeof b, NULL);
+        T_CHECK(strcmp(a, b) != 0, "crafted config leaves %s at its default", keys[i].key);
+    }
+    free(d);
+    check_round_trip(c, "crafted");
+    free(c);
+}
+
+static void test_save_file(void)
+{
+    char dir[] = "/tmp/normlab-test-config-XXXXXX";
+    T_CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+    char path[256];
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    nl_config *a = new_config(), *b = new_config();
+    nl_error e = {0};
+    nl_config_set(a, "model.layers", "12", &e);
+    nl_config_set(a, "name", "saved", &e);
+    T_CHECK(nl_config_save_file(a, path, &e) == 0, "%s", e.msg);
+    T_CHECK(nl_config_load_file(b, path, &e) == 0, "%s", e.msg);
+    T_CHECK(config_equal(a, b), "saved vs loaded: %s", first_difference(a, b));
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/config.yaml", dir);
+    T_CHECK(nl_config_save_file(a, bad, &e) == NL_ERR_IO && strstr(e.msg, bad), "bad path: %s",
+            e.msg);
+    unlink(path);
+    rmdir(dir);
+    free(a);
+    free(b);
+}
+
+/* ---- races ------------------------------------------------------------------------------- */
+
+static void test_race_entries(void)
+{
+    nl_config *base = new_config(), *r = new_config();
+    nl_error e = {0};
+    T_CHECK(nl_config_load_file(base, "presets/race.yaml", &e) == 0, "%s", e.msg);
+    T_CHECK(base->n_runs == 3, "race has %d runs", base->n_runs);
+    static const nl_placement want[] = {NL_PLACE_PRE, NL_PLACE_POST, NL_PLACE_HYBRID};
+    for (int i = 0; i < 3 && i < base->n_runs; i++) {
+        T_CHECK(nl_config_race_entry(base, i, r, &e) == 0, "entry %d: %s", i, e.msg);
+        T_CHECK(r->model.placement == want[i], "entry %d placement %s", i,
+                nl_placement_name(r->model.placement));
+        T_CHECK(!strcmp(r->name, base->runs[i].name), "entry %d name %s", i, r->name);
+        T_CHECK(r->n_runs == 0, "an entry is a single run");
+        /* everything else is the base */
+        r->model.placement = base->model.placement;
+        memcpy(r->name, base->name, sizeof r->name);
+        r->n_runs = base->n_runs;
+        memcpy(r->runs, base->runs, sizeof r->runs);
+        T_CHECK(config_equal(r, base), "entry %d changed %s", i, first_difference(r, base));
+    }
+    T_CHECK(nl_config_race_entry(base, 3, r, &e) == NL_ERR_USAGE && strstr(e.msg, "race entry 3"),
+            "entry 3 of 3: %s", e.msg);
+    T_CHECK(nl_config_race_entry(base, -1, r, &e) == NL_ERR_USAGE, "entry -1");
+
+    /* an entry that sets a bad value or breaks a cross-field rule */
+    static const char yaml[] = "runs:\n"
+                               "  - name: wide\n"
+                               "    set:\n"
+                               "      model: {d_model: 256, layers: 2}\n"
+                               "      train.lr: 1e-4\n"
+                               "  - {name: deep, set: {model.layers: 12}}\n";
+    T_CHECK(nl_config_load_string(base, yaml, strlen(yaml), "race", &e) == 0, "%s", e.msg);
+    T_CHECK(base->n_runs == 2 && base->runs[0].n_set == 3, "nested set: %d runs, %d sets",
+            base->n_runs, base->runs[0].n_set);
+    T_CHECK(nl_config_race_entry(base, 0, r, &e) == 0 && r->model.d_model == 256 &&
+                r->model.layers == 2 && !strcmp(r->name, "wide"),
+            "entry 0: %s", e.msg);
+    T_NEAR(r->train.lr, 1e-4f, 0, "entry 0 lr");
+    T_CHECK(nl_config_race_entry(base, 1, r, &e) == 0 && r->model.layers == 12 &&
+                r->model.d_model == 128,
+            "entry 1: %s", e.msg);
+    snprintf(base->runs[1].set_val[0], sizeof base->runs[1].set_val[0], "%s", "deep");
+    T_CHECK(nl_config_race_entry(base, 1, r, &e) == NL_ERR_USAGE &&
+                strstr(e.msg, "runs[1] 'deep': model.layers: expected an integer"),
+            "bad entry value: %s", e.msg);
+    snprintf(base->runs[1].set_key[0], sizeof base->runs[1].set_key[0], "%s", "model.heads");
+    snprintf(base->runs[1].set_val[0], sizeof base->runs[1].set_val[0], "%s", "5");
+    T_CHECK(nl_config_race_entry(base, 1, r, &e) == NL_ERR_USAGE &&
+                strstr(e.msg, "runs[1] 'deep': model.d_model (128) must be divisible"),
+            "entry failing validation: %s", e.msg);
+
+    /* at most 8 runs */
+    char big[2048] = "runs:\n";
+    for (int i = 0; i < 9; i++)
+        snprintf(big + strlen(big), sizeof big - strlen(big), "  - name: r%d\n", i);
+    T_CHECK(nl_config_load_string(base, big, strlen(big), "big", &e) == NL_ERR_USAGE &&
+                strstr(e.msg, "big:10:5: runs: at most 8 runs"),
+            "nine runs: %s", e.msg);
+    free(base);
+    free(r);
+}
+
+/* ---- YAML forms that load, and broken YAML ----------------------------------------------- */
+
+static void test_yaml_forms(void)
+{
+    static const char yaml[] = "# comments and every way of nesting\n"
+                               "model.layers: 6\n"
+                               "model:\n"
+                               "  heads: 2\n"
+                               "  custom.attn: {qk: yes}\n"
+                               "  moe:\n"
+                               "train:\n"
+                               "data: {source: 'text:/tmp/a b.txt', val_fraction: \"0.2\"}\n"
+                               "name: &n forms\n";
+    nl_config *c = new_config();
+    nl_error e = {0};
+    T_CHECK(nl_config_load_string(c, yaml, strlen(yaml), "forms", &e) == 0, "%s", e.msg);
+    T_CHECK(c->model.layers == 6 && c->model.heads == 2 && c->model.custom_attn.qk &&
+                !strcmp(c->data.source, "text:/tmp/a b.txt") && !strcmp(c->name, "forms"),
+            "forms loaded wrong");
+    T_NEAR(c->data.val_fraction, 0.2f, 0, "quoted number");
+
+    /* on failure the config is left as it was */
+    nl_config *before = malloc(sizeof *before);
+    memcpy(before, c, sizeof *c);
+    static const char bad[] = "model: {layers: 8}\ntrain: {lr: -1}\n";
+    T_CHECK(nl_config_load_string(c, bad, strlen(bad), "bad", &e) == NL_ERR_USAGE, "bad loaded");
+    T_CHECK(config_equal(c, before), "a failed load changed the config");
+    free(before);
+
+    T_CHECK(nl_config_load_string(c, "", 0, "mem.yaml", &e) == NL_ERR_USAGE &&
+                !strncmp(e.msg, "mem.yaml:1:1: empty file", 24),
+            "empty string: %s", e.msg);
+    T_CHECK(nl_config_load_string(c, "model: [", 8, NULL, &e) == NL_ERR_USAGE &&
+                !strncmp(e.msg, "<string>:", 9),
+            "unnamed: %s", e.msg);
+    T_CHECK(nl_config_load_file(c, "tests/yaml/no-such-file.yaml", &e) == NL_ERR_IO &&
+                strstr(e.msg, "tests/yaml/no-such-file.yaml: cannot read"),
+            "missing file: %s", e.msg);
+    static const char nul[] = "name: a\xff\xfe\n";
+    T_CHECK(nl_config_load_string(c, nul, strlen(nul), "bytes", &e) == NL_ERR_USAGE &&
+                !strncmp(e.msg, "bytes:1:", 8),
+            "invalid UTF-8: %s", e.msg);
+    free(c);
+}
+
+static void test_broken_yaml(void)
+{
+    glob_t g;
+    T_CHECK(glob("tests/yaml/*.yaml", 0, NULL, &g) == 0, "no tests/yaml/*.yaml");
+    T_CHECK(g.gl_pathc >= 10, "only %zu broken files", g.gl_pathc);
+    nl_config *c = new_config(), *before = new_config();
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char *path = g.gl_pathv[i];
+        char *text = read_text(path);
+        T_CHECK(text != NULL, "cannot read %s", path);
+        if (!text)
+            continue;
+        /* "# expect: LINE:COL: message" */
+        int line = 0, col = 0, off = 0;
+        T_CHECK(sscanf(text, "# expect: %d:%d: %n", &line, &col, &off) == 2 && off > 0,
+                "%s: no '# expect: LINE:COL: message' header", path);
+        char want[512] = "";
+        if (off > 0)
+            snprintf(want, sizeof want, "%.*s", (int)strcspn(text + off, "\n"), text + off);
+        free(text);
+        if (!*want)
+            continue;
+
+        nl_error e = {0};
+        int rc = nl_config_load_file(c, path, &e);
+        T_CHECK(rc == NL_ERR_USAGE, "%s: loaded (rc %d)", path, rc);
+        char prefix[300];
+        snprintf(prefix, sizeof prefix, "%s:%d:%d: ", path, line, col);
+        T_CHECK(!strncmp(e.msg, prefix, strlen(prefix)), "%s: got '%s', expected it to start '%s'",
+                path, e.msg, prefix);
+        T_CHECK(strstr(e.msg, want) != NULL, "%s: got '%s', expected '%s'", path, e.msg, want);
+        T_CHECK(config_equal(c, before), "%s: the failed load changed the config", path);
+    }
+    globfree(&g);
+    free(c);
+    free(before);
+}
+
+/* Find the repository root from the binary's place (build/tests or build/san/tests). */
+static void go_to_root(const char *argv0)
+{
+    if (access("presets/default.yaml", R_OK) == 0 && access("tests/yaml", R_OK) == 0)
+        return;
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", argv0);
+    char *dir = dirname(buf);
+    if (chdir(dir) != 0)
+        return;
+    for (int up = 0; up < 4; up++) {
+        if (access("presets/default.yaml", R_OK) == 0 && access("tests/yaml", R_OK) == 0)
+            return;
+        if (chdir("..") != 0)
+            return;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    go_to_root(argv[0]);
+    T_RUN(test_defaults_validate);
+    T_RUN(test_derived_values);
+    T_RUN(test_keys_table);
+    T_RUN(test_set_overrides);
+    T_RUN(test_get);
+    T_RUN(test_validate);
+    T_RUN(test_presets_load);
+    T_RUN(test_embedded_default);
+    T_RUN(test_round_trip);
+    T_RUN(test_save_file);
+    T_RUN(test_race_entries);
+    T_RUN(test_yaml_forms);
+    T_RUN(test_broken_yaml);
+    T_END();
+}

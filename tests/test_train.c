@@ -1,0 +1,257 @@
+/* Training end to end on the CPU: learning on the default preset, determinism, bit-exact
+ * resume, divergence handling, checkpoint refusal. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../engine/ckpt.h"
+#include "../engine/config.h"
+#include "../engine/run.h"
+#include "t.h"
+
+static char tmpdir[256];
+
+static int load_default(nl_config *c)
+{
+    nl_error err = {0};
+    nl_config_defaults(c);
+    if (nl_config_load_string(c, nl_default_preset_yaml, nl_default_preset_yaml_len, "default",
+                              &err)) {
+        T_CHECK(0, "default preset: %s", err.msg);
+        return -1;
+    }
+    nl_config_set(c, "train.threads", "2", NULL);
+    return 0;
+}
+
+/* Train to the end; returns the last train loss (NAN on failure). */
+static float train(nl_config *c, const char *dir, const char *resume, nl_run_state *state_out,
+                   float *val_out)
+{
+    nl_error err = {0};
+    nl_run_opts o = {.out_dir = dir, .resume = resume};
+    nl_run *r = nl_run_create(c, &o, &err);
+    if (!r) {
+        T_CHECK(0, "nl_run_create: %s", err.msg);
+        return NAN;
+    }
+    nl_metrics_row row;
+    float last = NAN;
+    nl_run_state st = nl_run_get_state(r);
+    while (st != NL_RUN_FINISHED && st != NL_RUN_DIVERGED && st != NL_RUN_FAILED) {
+        st = nl_run_step(r, &err);
+        while (nl_metrics_pop(nl_run_metrics(r), &row))
+            last = row.loss;
+    }
+    T_CHECK(st != NL_RUN_FAILED, "run failed: %s", err.msg);
+    if (state_out)
+        *state_out = st;
+    if (val_out)
+        nl_run_eval(r, 4, val_out, &err);
+    nl_run_free(r);
+    return last;
+}
+
+static void test_default_learns(void)
+{
+    nl_config c;
+    if (load_default(&c))
+        return;
+    nl_config_set(&c, "train.steps", "200", NULL);
+    nl_config_set(&c, "train.eval_every", "0", NULL);
+    nl_error err = {0};
+    nl_run_opts o = {0};
+    nl_run *r = nl_run_create(&c, &o, &err);
+    T_CHECK(r != NULL, "create: %s", err.msg);
+    if (!r)
+        return;
+    double floor = nl_run_entropy_floor(r);
+    double lnv = log((double)nl_run_config(r)->model.vocab);
+    float first = NAN, last = NAN;
+    nl_metrics_row row;
+    while (nl_run_step(r, &err) == NL_RUN_RUNNING)
+        while (nl_metrics_pop(nl_run_metrics(r), &row))
+            if (isnan(first))
+                first = row.loss;
+    while (nl_metrics_pop(nl_run_metrics(r), &row))
+        last = row.loss;
+    float val = NAN;
+    nl_run_eval(r, 8, &val, &err);
+    printf("# default preset, 200 steps: first loss %.4f, last %.4f, val %.4f, ln(V) %.4f, "
+           "floor %.4f\n",
+           first, last, val, lnv, floor);
+    T_CHECK(isfinite(floor) && floor > 0 && floor < lnv, "entropy floor %g not in (0, ln V)",
+            floor);
+    T_NEAR(first, lnv, 0.05, "initial loss ~ ln(V)");
+    /* well below ln(V): at least 60% of the way from ln(V) to the floor */
+    T_CHECK(val < lnv - 0.6 * (lnv - floor), "val loss %.4f not well below ln V %.4f (floor %.4f)",
+            val, lnv, floor);
+    T_CHECK(val > floor - 0.05, "val loss %.4f below the entropy floor %.4f", val, floor);
+    nl_run_free(r);
+}
+
+static char *read_csv_no_time(const char *path)
+{
+    /* drop the time_s (3rd) and tok_s (8th) columns */
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20, len = 0;
+    char *out = malloc(cap);
+    char line[1 << 16];
+    while (fgets(line, sizeof line, f)) {
+        int col = 1;
+        for (char *p = line; *p; p++) {
+            bool skip = col == 3 || col == 8;
+            if (!skip && len + 2 < cap)
+                out[len++] = *p;
+            if (*p == ',')
+                col++;
+        }
+    }
+    out[len] = '\0';
+    fclose(f);
+    return out;
+}
+
+static void small_config(nl_config *c, int steps)
+{
+    load_default(c);
+    char s[16];
+    snprintf(s, sizeof s, "%d", steps);
+    nl_config_set(c, "train.steps", s, NULL);
+    nl_config_set(c, "model.layers", "2", NULL);
+    nl_config_set(c, "model.d_model", "32", NULL);
+    nl_config_set(c, "model.seq_len", "16", NULL);
+    nl_config_set(c, "train.eval_every", "10", NULL);
+    nl_config_set(c, "train.keep_ckpts", "10", NULL);
+}
+
+static void test_deterministic(void)
+{
+    nl_config c;
+    small_config(&c, 20);
+    char a[300], b[300], pa[320], pb[320];
+    snprintf(a, sizeof a, "%s/det-a", tmpdir);
+    snprintf(b, sizeof b, "%s/det-b", tmpdir);
+    train(&c, a, NULL, NULL, NULL);
+    train(&c, b, NULL, NULL, NULL);
+    snprintf(pa, sizeof pa, "%s/metrics.csv", a);
+    snprintf(pb, sizeof pb, "%s/metrics.csv", b);
+    char *x = read_csv_no_time(pa), *y = read_csv_no_time(pb);
+    T_CHECK(x && y, "metrics.csv missing");
+    if (x && y) {
+        T_CHECK(strlen(x) > 200, "metrics.csv too short (%zu bytes)", strlen(x));
+        T_CHECK(!strcmp(x, y), "two runs of the same config differ");
+    }
+    free(x);
+    free(y);
+}
+
+static void test_resume_bit_exact(void)
+{
+    nl_config c;
+    small_config(&c, 40);
+    nl_config_set(&c, "train.ckpt_every", "20", NULL);
+    char a[300], b[300], path[400], cmd[800];
+    snprintf(a, sizeof a, "%s/res-a", tmpdir);
+    snprintf(b, sizeof b, "%s/res-b", tmpdir);
+    train(&c, a, NULL, NULL, NULL);
+    /* b: a copy of a's directory as it was at step 20, then resumed */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/ckpt-20.nlck %s/metrics.csv %s/", b, a, a, b);
+    T_CHECK(system(cmd) == 0, "copy failed");
+    snprintf(path, sizeof path, "%s/ckpt-20.nlck", b);
+    nl_run_state st;
+    train(&c, b, path, &st, NULL);
+    T_CHECK(st == NL_RUN_FINISHED, "resumed run ended %s", nl_run_state_name(st));
+    char pa[400], pb[400];
+    snprintf(pa, sizeof pa, "%s/metrics.csv", a);
+    snprintf(pb, sizeof pb, "%s/metrics.csv", b);
+    char *x = read_csv_no_time(pa), *y = read_csv_no_time(pb);
+    T_CHECK(x && y && !strcmp(x, y), "metrics after resume differ from the uninterrupted run");
+    free(x);
+    free(y);
+    /* the final checkpoints are identical too (weights and moments) */
+    nl_ckpt ca, cb;
+    snprintf(pa, sizeof pa, "%s/ckpt-40.nlck", a);
+    snprintf(pb, sizeof pb, "%s/ckpt-40.nlck", b);
+    nl_error err = {0};
+    if (nl_ckpt_read(pa, &ca, 0, &err) == 0) {
+        if (nl_ckpt_read(pb, &cb, 0, &err) == 0) {
+            T_CHECK(ca.n_tensors == cb.n_tensors, "tensor count differs");
+            for (int i = 0; i < ca.n_tensors && i < cb.n_tensors; i++)
+                T_CHECK(!memcmp(ca.tensors[i].data, cb.tensors[i].data,
+                                sizeof(float) * (size_t)ca.tensors[i].numel),
+                        "tensor %s differs after resume", ca.tensors[i].name);
+            nl_ckpt_free(&cb);
+        } else {
+            T_CHECK(0, "%s", err.msg);
+        }
+        nl_ckpt_free(&ca);
+    } else {
+        T_CHECK(0, "%s", err.msg);
+    }
+}
+
+static void test_resume_mismatch_refused(void)
+{
+    nl_config c;
+    small_config(&c, 20);
+    nl_config_set(&c, "train.ckpt_every", "20", NULL);
+    char a[300], path[400];
+    snprintf(a, sizeof a, "%s/mm", tmpdir);
+    train(&c, a, NULL, NULL, NULL);
+    snprintf(path, sizeof path, "%s/ckpt-20.nlck", a);
+    nl_config_set(&c, "model.layers", "3", NULL);
+    nl_error err = {0};
+    nl_run_opts o = {.resume = path};
+    nl_run *r = nl_run_create(&c, &o, &err);
+    T_CHECK(r == NULL, "a checkpoint of a 2-layer model resumed into a 3-layer one");
+    T_CHECK(strstr(err.msg, "ckpt-20.nlck") != NULL, "message does not name the file: %s",
+            err.msg);
+    nl_run_free(r);
+}
+
+static void test_divergence_stops(void)
+{
+    nl_config c;
+    small_config(&c, 200);
+    nl_config_set(&c, "train.lr", "50", NULL);
+    nl_config_set(&c, "train.warmup", "0", NULL);
+    nl_config_set(&c, "train.clip", "0", NULL);
+    nl_config_set(&c, "train.schedule", "constant", NULL);
+    nl_config_set(&c, "model.placement", "post", NULL);
+    nl_config_set(&c, "train.diverge_patience", "5", NULL);
+    nl_config_set(&c, "train.diverge_factor", "1.5", NULL);
+    char a[300], path[400];
+    snprintf(a, sizeof a, "%s/div", tmpdir);
+    nl_run_state st;
+    train(&c, a, NULL, &st, NULL);
+    T_CHECK(st == NL_RUN_DIVERGED, "lr 50 did not diverge (state %s)", nl_run_state_name(st));
+    snprintf(path, sizeof path, "%s/events.log", a);
+    FILE *f = fopen(path, "r");
+    char buf[4096] = "";
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    T_CHECK(strstr(buf, "diverged at step") != NULL, "events.log lacks the divergence: %s", buf);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/normlab-test-train-%d", (int)getpid());
+    T_RUN(test_default_learns);
+    T_RUN(test_deterministic);
+    T_RUN(test_resume_bit_exact);
+    T_RUN(test_resume_mismatch_refused);
+    T_RUN(test_divergence_stops);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    T_END();
+}
