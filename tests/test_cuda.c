@@ -649,6 +649,14 @@ static void timing(void)
         TIME_OP(label, 0, 2.0 * B * H * T * T * D,
                 GPU->matmul(GPU, att, x, x, T, T, D, 0, 1, D, D, T, (int64_t)T * D,
                             (int64_t)T * D, (int64_t)T * T, B * H, 0.125f, 0.f));
+        snprintf(label, sizeof label, "matmul %s att@v (BH,T,D)", names[p]);
+        TIME_OP(label, 0, 2.0 * B * H * T * T * D,
+                GPU->matmul(GPU, y, att, x, T, D, T, 0, 0, T, D, D, (int64_t)T * T,
+                            (int64_t)T * D, (int64_t)T * D, B * H, 1.f, 0.f));
+        snprintf(label, sizeof label, "matmul %s att^T@dy (BH,T,D)", names[p]);
+        TIME_OP(label, 0, 2.0 * B * H * T * T * D,
+                GPU->matmul(GPU, y, att, x, T, D, T, 1, 0, T, D, D, (int64_t)T * T,
+                            (int64_t)T * D, (int64_t)T * D, B * H, 1.f, 0.f));
     }
     GPU->set_precision(GPU, NL_PREC_FP32);
     TIME_OP("softmax_causal_forward", att_n * 4 * 1.5, 0,
