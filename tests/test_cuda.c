@@ -229,9 +229,11 @@ static void compare_variant(const char *label, case_fn fn, int variant, double t
 
 static void c_matmul(res *r, int v)
 {
-    /* v: bit 0 trans_a, bit 1 trans_b, bit 2 batched with padded leading dims */
-    int ta = v & 1, tb = (v >> 1) & 1, batched = (v >> 2) & 1;
-    int M = 37, N = 45, K = 70, batch = batched ? 3 : 1, pad = batched ? 5 : 0;
+    /* v: bit 0 trans_a, bit 1 trans_b, bit 2 batched with padded leading dims; bit 3 every
+     * side over 256 (bf16 takes its other path) */
+    int ta = v & 1, tb = (v >> 1) & 1, batched = (v >> 2) & 1, big = (v >> 3) & 1;
+    int M = big ? 260 : 37, N = big ? 270 : 45, K = big ? 300 : 70;
+    int batch = batched ? 3 : 1, pad = batched ? 5 : 0;
     int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     int64_t sa = (int64_t)(ta ? K : M) * lda, sb = (int64_t)(tb ? N : K) * ldb,
             sc = (int64_t)M * ldc;
@@ -393,7 +395,7 @@ static void c_cross_entropy(res *r, int v)
     cur->cross_entropy_forward(cur, losses, sum, logits, tg, N, V);
     keepf(r, "losses", losses, N);
     keepf(r, "loss_sum", sum, 1);
-    float *dl = poison(n);
+    float *dl = poison_pad(n, v); /* v 1: rows aligned unlike the logits' */
     cur->cross_entropy_backward(cur, dl, logits, tg, 1.0f / N, N, V);
     keepf(r, "dlogits", dl, n);
     cur->cross_entropy_backward(cur, logits, logits, tg, 0.5f, N, V); /* in place */
@@ -494,27 +496,27 @@ static void compare_all(const char *label, case_fn fn, int variants, double tol)
 static void cuda_matmul_fp32(void)
 {
     GPU->set_precision(GPU, NL_PREC_FP32);
-    compare_all("matmul", c_matmul, 8, 1e-4);
+    compare_all("matmul", c_matmul, 16, 1e-4);
 }
 /* tf32 keeps 10 mantissa bits, bf16 7: errors near 2^-11 and 2^-8 of the operands' scale */
 static void cuda_matmul_tf32(void)
 {
     GPU->set_precision(GPU, NL_PREC_TF32);
-    compare_all("matmul_tf32", c_matmul, 8, 5e-3);
+    compare_all("matmul_tf32", c_matmul, 16, 5e-3);
     GPU->set_precision(GPU, NL_PREC_FP32);
 }
 static void cuda_matmul_bf16(void)
 {
     GPU->set_precision(GPU, NL_PREC_BF16);
-    compare_all("matmul_bf16", c_matmul, 8, 3e-2);
+    compare_all("matmul_bf16", c_matmul, 16, 3e-2);
     GPU->set_precision(GPU, NL_PREC_FP32);
 }
-/* cuBLAS's own bf16 mode (NORMLAB_CUDA_BF16=fast), on a second backend instance */
+/* Each bf16 way forced (NORMLAB_CUDA_BF16), on a second backend instance. */
 static nl_kernels_cuda_create_fn create_cuda;
-static void cuda_matmul_bf16_fast(void)
+static void matmul_bf16_mode(const char *mode)
 {
-    char err[256];
-    setenv("NORMLAB_CUDA_BF16", "fast", 1);
+    char err[256], label[64];
+    setenv("NORMLAB_CUDA_BF16", mode, 1);
     nl_kernels *g = create_cuda(0, err, sizeof err);
     unsetenv("NORMLAB_CUDA_BF16");
     T_CHECK(g != NULL, "second CUDA backend: %s", err);
@@ -523,9 +525,18 @@ static void cuda_matmul_bf16_fast(void)
     nl_kernels *keep_gpu = GPU;
     GPU = g;
     GPU->set_precision(GPU, NL_PREC_BF16);
-    compare_all("matmul_bf16_fast", c_matmul, 8, 3e-2);
+    snprintf(label, sizeof label, "matmul_bf16_%s", mode);
+    compare_all(label, c_matmul, 16, 3e-2);
     GPU = keep_gpu;
     g->destroy(g);
+}
+static void cuda_matmul_bf16_fast(void)
+{
+    matmul_bf16_mode("fast");
+}
+static void cuda_matmul_bf16_convert(void)
+{
+    matmul_bf16_mode("convert");
 }
 static void cuda_layernorm(void)
 {
@@ -736,6 +747,7 @@ int main(void)
     T_RUN(cuda_matmul_tf32);
     T_RUN(cuda_matmul_bf16);
     T_RUN(cuda_matmul_bf16_fast);
+    T_RUN(cuda_matmul_bf16_convert);
     T_RUN(cuda_layernorm);
     T_RUN(cuda_rmsnorm);
     T_RUN(cuda_embed);

@@ -241,7 +241,10 @@ nl_kernels_cuda_create(int device, char *errbuf, size_t errlen)
     c->device = device;
     c->prec = NL_PREC_FP32;
     const char *mode = getenv("NORMLAB_CUDA_BF16");
-    c->bf16_mode = mode && strcmp(mode, "fast") == 0 ? NL_CU_BF16_FAST : NL_CU_BF16_CONVERT;
+    c->bf16_mode = !mode                       ? NL_CU_BF16_AUTO
+                   : strcmp(mode, "fast") == 0    ? NL_CU_BF16_FAST
+                   : strcmp(mode, "convert") == 0 ? NL_CU_BF16_CONVERT
+                                                  : NL_CU_BF16_AUTO;
 
     cublasStatus_t bs = CUBLAS_STATUS_SUCCESS;
     cudaDeviceProp prop;

@@ -1,24 +1,54 @@
-/* Softmax cross-entropy over the vocabulary: one block per row. Each thread keeps an online
- * softmax state (running max and sum of exponentials) over its strided columns, so the row is
+/* Softmax cross-entropy over the vocabulary: one block per row. Each thread keeps online
+ * softmax states (running max and sum of exponentials) over its strided columns, so the row is
  * read once for the logsumexp; the block merges the states with a fixed tree. The loss sum is
  * a second, single-block kernel with a fixed order, so it is the same bits every run. */
 #include "nlcuda.h"
 #include "reduce.cuh"
 
+__device__ __forceinline__ void online_add(float &m, float &s, float v)
+{
+    if (v > m) {
+        s = s * expf(m - v) + 1.f;
+        m = v;
+    } else {
+        s += expf(v - m);
+    }
+}
+
+/* Elements of a row before its first 16-byte boundary (rows of an odd V start anywhere). */
+__device__ __forceinline__ int row_head(const float *x, int V)
+{
+    int h = (int)(((16 - ((uintptr_t)x & 15)) & 15) / 4);
+    return h < V ? h : V;
+}
+
+/* The row's online softmax state over the block. The aligned middle of the row is read as
+ * float4, with four independent states per thread so that the loads and exponentials of
+ * consecutive elements overlap. */
 __device__ __forceinline__ void row_softmax_state(const float *x, int V, float &m, float &s,
                                                   float *shared)
 {
-    m = -INFINITY;
-    s = 0.f;
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
-        float v = x[i];
-        if (v > m) {
-            s = s * expf(m - v) + 1.f;
-            m = v;
-        } else {
-            s += expf(v - m);
-        }
+    float m0 = -INFINITY, m1 = -INFINITY, m2 = -INFINITY, m3 = -INFINITY;
+    float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+    int head = row_head(x, V), n4 = (V - head) / 4;
+    for (int i = threadIdx.x; i < head; i += blockDim.x)
+        online_add(m0, s0, x[i]);
+    const float4 *x4 = (const float4 *)(x + head);
+#pragma unroll 2
+    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
+        float4 v = x4[i];
+        online_add(m0, s0, v.x);
+        online_add(m1, s1, v.y);
+        online_add(m2, s2, v.z);
+        online_add(m3, s3, v.w);
     }
+    for (int i = head + 4 * n4 + threadIdx.x; i < V; i += blockDim.x)
+        online_add(m0, s0, x[i]);
+    softmax_merge(m0, s0, m1, s1);
+    softmax_merge(m2, s2, m3, s3);
+    softmax_merge(m0, s0, m2, s2);
+    m = m0;
+    s = s0;
     block_softmax_state(m, s, shared);
 }
 
@@ -60,10 +90,24 @@ __global__ void ce_backward_kernel(float *dlogits, const float *logits, const in
     /* every read of the row above is done before any write below (dlogits may be logits) */
     float inv = 1.f / s;
     int t = targets[row];
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
-        float p = expf(x[i] - m) * inv;
-        d[i] = scale * (p - (i == t ? 1.f : 0.f));
+    int head = row_head(x, V), n4 = (V - head) / 4;
+    if ((((uintptr_t)d ^ (uintptr_t)x) & 15) != 0) /* d's row not aligned as x's: scalar */
+        head = n4 = 0;
+    for (int i = threadIdx.x; i < head; i += blockDim.x)
+        d[i] = scale * (expf(x[i] - m) * inv - (i == t ? 1.f : 0.f));
+    const float4 *x4 = (const float4 *)(x + head);
+    float4 *d4 = (float4 *)(d + head);
+    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
+        float4 v = x4[i];
+        int c = head + 4 * i;
+        v.x = scale * (expf(v.x - m) * inv - (c == t ? 1.f : 0.f));
+        v.y = scale * (expf(v.y - m) * inv - (c + 1 == t ? 1.f : 0.f));
+        v.z = scale * (expf(v.z - m) * inv - (c + 2 == t ? 1.f : 0.f));
+        v.w = scale * (expf(v.w - m) * inv - (c + 3 == t ? 1.f : 0.f));
+        d4[i] = v;
     }
+    for (int i = head + 4 * n4 + threadIdx.x; i < V; i += blockDim.x)
+        d[i] = scale * (expf(x[i] - m) * inv - (i == t ? 1.f : 0.f));
 }
 
 static int ce_threads(int V)

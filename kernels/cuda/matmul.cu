@@ -6,8 +6,13 @@
  * the operands swapped, m = N, n = M, and each operand keeps its own transpose flag.
  *
  * Precision: fp32 is strict (CUBLAS_COMPUTE_32F, no TF32); tf32 lets cuBLAS round the inputs
- * to TF32 on the tensor cores; bf16 rounds the inputs to bf16 (into a workspace, or inside
- * cuBLAS with NORMLAB_CUDA_BF16=fast) and accumulates in fp32. C is always fp32. */
+ * to TF32 on the tensor cores; bf16 rounds the inputs to bf16 and accumulates in fp32. C is
+ * always fp32. bf16 has two ways (measured on an H100, docs/CUDA.md): copies of the inputs in
+ * bf16 and a bf16 product, 400 TFLOP/s on the (16K,768)x(768,3072) linear layer where
+ * cuBLAS's fp32-in mode (CUBLAS_COMPUTE_32F_FAST_16BF) gives 310; but for the attention
+ * products, whose thin side is head_dim, the copy costs more than the product (att@v: 0.61 ms
+ * with copies, 0.33 ms without). So a product with a side of at most BF16_THIN goes through
+ * cuBLAS's mode, the rest through copies; NORMLAB_CUDA_BF16=convert|fast forces one way. */
 #include "nlcuda.h"
 
 /* The floats an operand spans: batch matrices of `rows` rows of `cols` elements, row stride
@@ -49,6 +54,8 @@ static void to_bf16(nl_kernels *k, __nv_bfloat16 *out, const float *in, size_t n
     cu_check_launch(k, "matmul bf16 conversion");
 }
 
+#define BF16_THIN 256
+
 static void cu_matmul(nl_kernels *k, float *c, const float *a, const float *b, int M, int N, int K,
                       int trans_a, int trans_b, int lda, int ldb, int ldc, int64_t stride_a,
                       int64_t stride_b, int64_t stride_c, int batch, float alpha, float beta)
@@ -64,7 +71,10 @@ static void cu_matmul(nl_kernels *k, float *c, const float *a, const float *b, i
     cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
     if (ctx->prec == NL_PREC_TF32) {
         compute = CUBLAS_COMPUTE_32F_FAST_TF32;
-    } else if (ctx->prec == NL_PREC_BF16 && ctx->bf16_mode == NL_CU_BF16_FAST) {
+    } else if (ctx->prec == NL_PREC_BF16 &&
+               (ctx->bf16_mode == NL_CU_BF16_FAST ||
+                (ctx->bf16_mode == NL_CU_BF16_AUTO &&
+                 (M <= BF16_THIN || N <= BF16_THIN || K <= BF16_THIN)))) {
         compute = CUBLAS_COMPUTE_32F_FAST_16BF;
     } else if (ctx->prec == NL_PREC_BF16 && K > 0) {
         /* row-major extents: A is (M,K) or (K,M), B is (K,N) or (N,K) */

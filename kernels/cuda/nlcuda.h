@@ -15,9 +15,9 @@
 #include "../kernels.h"
 
 /* How bf16 matmuls are done: inputs rounded to bf16 into workspace buffers and multiplied with
- * fp32 accumulation (CONVERT), or cuBLAS's own fp32-in, bf16-compute mode (FAST). Both round
- * the inputs to bf16 and accumulate in fp32. */
-typedef enum { NL_CU_BF16_CONVERT = 0, NL_CU_BF16_FAST = 1 } nl_cu_bf16_mode;
+ * fp32 accumulation (CONVERT), or cuBLAS's own fp32-in, bf16-compute mode (FAST); AUTO picks
+ * per call (matmul.cu). All round the inputs to bf16 and accumulate in fp32. */
+typedef enum { NL_CU_BF16_AUTO = 0, NL_CU_BF16_CONVERT, NL_CU_BF16_FAST } nl_cu_bf16_mode;
 
 typedef struct nl_cu_ctx {
     int device;
