@@ -106,7 +106,7 @@ static int32_t *upi(const int32_t *h, int64_t n)
 {
     return up_pad(h, sizeof(int32_t) * (size_t)n, 0);
 }
-/* A NaN-filled backend buffer of n floats (int outputs: 0x7fc00000 each). */
+/* A NaN-filled backend buffer of n floats. */
 static float *poison_pad(int64_t n, int pad)
 {
     float *h = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
@@ -119,6 +119,16 @@ static float *poison_pad(int64_t n, int pad)
 static float *poison(int64_t n)
 {
     return poison_pad(n, 0);
+}
+/* n int32 filled with INT32_MIN, which no op writes. */
+static int32_t *poison_int(int64_t n)
+{
+    int32_t *h = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++)
+        h[i] = INT32_MIN;
+    int32_t *d = up_pad(h, sizeof(int32_t) * (size_t)n, 0);
+    free(h);
+    return d;
 }
 
 /* ---- results ---- */
@@ -446,13 +456,13 @@ static void c_router(res *r, int v)
             hl[(int64_t)i * E + 5] = hl[(int64_t)i * E + 9] = hl[(int64_t)i * E + 20] = 4.f;
     float *logits = upf(hl, (int64_t)N * E);
     float *probs = poison((int64_t)N * E), *gates = poison((int64_t)N * K);
-    int32_t *idx = (int32_t *)poison((int64_t)N * K);
+    int32_t *idx = poison_int((int64_t)N * K);
     cur->router_topk(cur, probs, idx, gates, logits, N, E, K, renorm);
     keepf(r, "probs", probs, (int64_t)N * E);
     keepi(r, "idx", idx, (int64_t)N * K);
     keepf(r, "gates", gates, (int64_t)N * K);
-    int32_t *offsets = (int32_t *)poison(E + 1), *rows = (int32_t *)poison((int64_t)N * K),
-            *slots = (int32_t *)poison((int64_t)N * K);
+    int32_t *offsets = poison_int(E + 1), *rows = poison_int((int64_t)N * K),
+            *slots = poison_int((int64_t)N * K);
     cur->moe_dispatch(cur, offsets, rows, slots, idx, N, E, K);
     keepi(r, "offsets", offsets, E + 1);
     keepi(r, "rows", rows, (int64_t)N * K);
@@ -598,7 +608,8 @@ static void cuda_empty_shapes(void)
     GPU->softmax_causal_forward(GPU, x, 0, 4);
     GPU->gelu_forward(GPU, x, x, 0);
     GPU->sumsq_segments(GPU, x, x, off, 0);
-    GPU->scatter_add_rows(GPU, x, x, (const int32_t *)x, NULL, 0, 4);
+    int32_t *rows = dalloc(64);
+    GPU->scatter_add_rows(GPU, x, x, rows, NULL, 0, 4);
     GPU->sync(GPU);
     const char *e = GPU->last_error(GPU);
     T_CHECK(e[0] == 0, "CUDA error on empty shapes: %s", e);
@@ -614,17 +625,17 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-#define TIME_OP(label, bytes, flops, call)                                                        \
-    do {                                                                                          \
-        call;                                                                                     \
-        GPU->sync(GPU);                                                                           \
-        double t0_ = now_s();                                                                     \
-        for (int it_ = 0; it_ < reps; it_++)                                                      \
-            call;                                                                                 \
-        GPU->sync(GPU);                                                                           \
-        double dt_ = (now_s() - t0_) / reps;                                                      \
-        printf("  %-34s %9.3f ms %8.0f GB/s %8.1f TFLOP/s\n", label, dt_ * 1e3,                   \
-               (double)(bytes) / dt_ * 1e-9, (double)(flops) / dt_ * 1e-12);                      \
+#define TIME_OP(label, bytes, flops, call)                                                         \
+    do {                                                                                           \
+        call;                                                                                      \
+        GPU->sync(GPU);                                                                            \
+        double t0_ = now_s();                                                                      \
+        for (int it_ = 0; it_ < reps; it_++)                                                       \
+            call;                                                                                  \
+        GPU->sync(GPU);                                                                            \
+        double dt_ = (now_s() - t0_) / reps;                                                       \
+        printf("  %-34s %9.3f ms %8.0f GB/s %8.1f TFLOP/s\n", label, dt_ * 1e3,                    \
+               (double)(bytes) / dt_ * 1e-9, (double)(flops) / dt_ * 1e-12);                       \
     } while (0)
 
 static void timing(void)
@@ -658,16 +669,16 @@ static void timing(void)
                             1.f, 0.f));
         snprintf(label, sizeof label, "matmul %s q@k^T (BH,T,T)", names[p]);
         TIME_OP(label, 0, 2.0 * B * H * T * T * D,
-                GPU->matmul(GPU, att, x, x, T, T, D, 0, 1, D, D, T, (int64_t)T * D,
-                            (int64_t)T * D, (int64_t)T * T, B * H, 0.125f, 0.f));
+                GPU->matmul(GPU, att, x, x, T, T, D, 0, 1, D, D, T, (int64_t)T * D, (int64_t)T * D,
+                            (int64_t)T * T, B * H, 0.125f, 0.f));
         snprintf(label, sizeof label, "matmul %s att@v (BH,T,D)", names[p]);
         TIME_OP(label, 0, 2.0 * B * H * T * T * D,
-                GPU->matmul(GPU, y, att, x, T, D, T, 0, 0, T, D, D, (int64_t)T * T,
-                            (int64_t)T * D, (int64_t)T * D, B * H, 1.f, 0.f));
+                GPU->matmul(GPU, y, att, x, T, D, T, 0, 0, T, D, D, (int64_t)T * T, (int64_t)T * D,
+                            (int64_t)T * D, B * H, 1.f, 0.f));
         snprintf(label, sizeof label, "matmul %s att^T@dy (BH,T,D)", names[p]);
         TIME_OP(label, 0, 2.0 * B * H * T * T * D,
-                GPU->matmul(GPU, y, att, x, T, D, T, 1, 0, T, D, D, (int64_t)T * T,
-                            (int64_t)T * D, (int64_t)T * D, B * H, 1.f, 0.f));
+                GPU->matmul(GPU, y, att, x, T, D, T, 1, 0, T, D, D, (int64_t)T * T, (int64_t)T * D,
+                            (int64_t)T * D, B * H, 1.f, 0.f));
     }
     GPU->set_precision(GPU, NL_PREC_FP32);
     TIME_OP("softmax_causal_forward", att_n * 4 * 1.5, 0,

@@ -1,9 +1,11 @@
 /* The whole model on CUDA against the CPU engine: for every named placement, dense and MoE,
- * the same parameters on both backends must give the same loss (1e-4 relative), the same
- * gradient for every tensor (1e-3 relative to the larger of the element and the tensor's
- * rms), and the same losses over the first 10 AdamW steps (1e-4). Host buffers that receive
- * results are NaN-filled first, and so are both models' gradient buffers before backward
- * (which must zero them). With bf16 matmuls the figures are printed, not checked.
+ * the same parameters on both backends must give the same loss (1e-4 relative; with MoE the
+ * aux and z losses too), the same gradient for every tensor (1e-3 relative to the largest of
+ * the element, the tensor's rms and 1e-3 of the rms of all gradients), and the same losses
+ * over the first 10 AdamW steps (1e-4). Host buffers that receive results are NaN-filled
+ * first, and so are both models' gradient buffers before backward (which must zero them).
+ * With tf32 and bf16 matmuls the figures are printed, not checked (with MoE, rounding can
+ * flip a token's expert choice, and then that expert's gradient differs outright).
  *
  * Skips when build/libnormlab_cuda.so (or $NORMLAB_CUDA_LIB) does not load or no device is
  * present. */
@@ -23,8 +25,8 @@ static nl_kernels *GPU, *CPU;
 #define VOCAB 64
 #define STEPS 10
 
-static const char *placements[] = {"post",        "pre",   "sandwich", "preqk", "hybrid",
-                                   "hybrid_star", "mixln", "deepnorm"};
+static const char *placements[] = {"post",   "pre",         "sandwich", "preqk",
+                                   "hybrid", "hybrid_star", "mixln",    "deepnorm"};
 #define N_PLACEMENTS (int)(sizeof placements / sizeof placements[0])
 
 static uint64_t rng_state = 88172645463325252ull;
@@ -57,9 +59,9 @@ static int make_config(nl_config *c, int p, int moe, nl_error *err)
     snprintf(kv[n++], 96, "model.moe.experts=%d", moe ? 4 : 0);
     snprintf(kv[n++], 96, "model.moe.renorm=%s", p % 2 ? "false" : "true");
     snprintf(kv[n++], 96, "train.clip=%s", "1.0");
-    const char *fixed[] = {"model.layers=4", "model.d_model=64", "model.heads=4",
-                           "model.seq_len=32", "model.vocab=64", "data.vocab=64",
-                           "train.batch=4", "train.lr=3e-3", "model.moe.top_k=2",
+    const char *fixed[] = {"model.layers=4",          "model.d_model=64",      "model.heads=4",
+                           "model.seq_len=32",        "model.vocab=64",        "data.vocab=64",
+                           "train.batch=4",           "train.lr=3e-3",         "model.moe.top_k=2",
                            "model.moe.aux_loss=0.01", "model.moe.z_loss=0.001"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (nl_config_set_kv(c, fixed[i], err))
@@ -109,8 +111,8 @@ static void poison_grads(nl_model *m, int64_t np)
 
 /* One config: returns the figures through *loss_err, *grad_err, *train_err (worst tensor,
  * worst step); nonzero on an engine error (message in err). */
-static int compare_config(const nl_config *c, nl_precision prec, double *loss_err,
-                          double *grad_err, char *worst_tensor, double *train_err, nl_error *err)
+static int compare_config(const nl_config *c, nl_precision prec, double *loss_err, double *grad_err,
+                          char *worst_tensor, double *train_err, nl_error *err)
 {
     int rc = -1;
     nl_model *mc = NULL, *mg = NULL;
@@ -173,9 +175,9 @@ static int compare_config(const nl_config *c, nl_precision prec, double *loss_er
         }
         lc = lg = NAN;
         if (nl_model_forward(mc, tok, tgt, B, &lc, NULL, NULL, err) ||
-            nl_model_forward(mg, tok, tgt, B, &lg, NULL, NULL, err) ||
-            nl_model_backward(mc, err) || nl_model_backward(mg, err) ||
-            nl_optim_step(oc, c->train.lr, NULL, err) || nl_optim_step(og, c->train.lr, NULL, err))
+            nl_model_forward(mg, tok, tgt, B, &lg, NULL, NULL, err) || nl_model_backward(mc, err) ||
+            nl_model_backward(mg, err) || nl_optim_step(oc, c->train.lr, NULL, err) ||
+            nl_optim_step(og, c->train.lr, NULL, err))
             goto out;
         double e = scalar_err(lg, lc);
         if (e > *train_err)
@@ -215,8 +217,7 @@ static void run_all(int moe)
         }
         printf("# fp32 %-12s %-5s loss err %.2e  grad err %.2e (%s)  10-step loss err %.2e\n",
                placements[p], moe ? "moe" : "dense", le, ge, wt, te);
-        T_CHECK(le <= 1e-4, "%s%s: loss relative error %.3g", placements[p], moe ? "+moe" : "",
-                le);
+        T_CHECK(le <= 1e-4, "%s%s: loss relative error %.3g", placements[p], moe ? "+moe" : "", le);
         T_CHECK(ge <= 1e-3, "%s%s: gradient %s relative error %.3g", placements[p],
                 moe ? "+moe" : "", wt, ge);
         T_CHECK(te <= 1e-4, "%s%s: AdamW step losses relative error %.3g", placements[p],

@@ -11,8 +11,7 @@
 /* One thread moves V consecutive d of one (b,h,t) for q, k and v. dir 0: split (qkv -> q,k,v);
  * dir 1: its backward (dq,dk,dv -> dqkv). */
 template <int V, int DIR>
-__global__ void split_kernel(float *qkv, float *q, float *kk, float *v, int B, int T, int H,
-                             int D)
+__global__ void split_kernel(float *qkv, float *q, float *kk, float *v, int B, int T, int H, int D)
 {
     int dv = D / V;
     int64_t n = (int64_t)B * H * T * dv;
@@ -59,11 +58,10 @@ static void cu_attn_split(nl_kernels *k, float *q, float *kk, float *v, const fl
         return;
     float *src = (float *)qkv;
     if (D % 4 == 0 && cu_aligned16(q, kk, v, qkv))
-        split_kernel<4, 0><<<cu_grid(n / 4, 256, 1), 256, 0, cu_stream(k)>>>(src, q, kk, v, B, T,
-                                                                             H, D);
+        split_kernel<4, 0>
+            <<<cu_grid(n / 4, 256, 1), 256, 0, cu_stream(k)>>>(src, q, kk, v, B, T, H, D);
     else
-        split_kernel<1, 0><<<cu_grid(n, 256, 1), 256, 0, cu_stream(k)>>>(src, q, kk, v, B, T, H,
-                                                                         D);
+        split_kernel<1, 0><<<cu_grid(n, 256, 1), 256, 0, cu_stream(k)>>>(src, q, kk, v, B, T, H, D);
     cu_check_launch(k, "attn_split");
 }
 
@@ -75,11 +73,11 @@ static void cu_attn_split_backward(nl_kernels *k, float *dqkv, const float *dq, 
         return;
     float *q = (float *)dq, *kk = (float *)dk, *v = (float *)dv;
     if (D % 4 == 0 && cu_aligned16(dqkv, dq, dk, dv))
-        split_kernel<4, 1><<<cu_grid(n / 4, 256, 1), 256, 0, cu_stream(k)>>>(dqkv, q, kk, v, B, T,
-                                                                             H, D);
+        split_kernel<4, 1>
+            <<<cu_grid(n / 4, 256, 1), 256, 0, cu_stream(k)>>>(dqkv, q, kk, v, B, T, H, D);
     else
-        split_kernel<1, 1><<<cu_grid(n, 256, 1), 256, 0, cu_stream(k)>>>(dqkv, q, kk, v, B, T, H,
-                                                                         D);
+        split_kernel<1, 1>
+            <<<cu_grid(n, 256, 1), 256, 0, cu_stream(k)>>>(dqkv, q, kk, v, B, T, H, D);
     cu_check_launch(k, "attn_split_backward");
 }
 
@@ -120,26 +118,26 @@ static void cu_attn_merge(nl_kernels *k, float *out, const float *y, int B, int 
     if (n <= 0)
         return;
     if (D % 4 == 0 && cu_aligned16(out, y))
-        merge_kernel<4, 0><<<cu_grid(n / 4, 256, 1), 256, 0, cu_stream(k)>>>(out, (float *)y, B,
-                                                                             T, H, D);
+        merge_kernel<4, 0>
+            <<<cu_grid(n / 4, 256, 1), 256, 0, cu_stream(k)>>>(out, (float *)y, B, T, H, D);
     else
-        merge_kernel<1, 0><<<cu_grid(n, 256, 1), 256, 0, cu_stream(k)>>>(out, (float *)y, B, T, H,
-                                                                         D);
+        merge_kernel<1, 0>
+            <<<cu_grid(n, 256, 1), 256, 0, cu_stream(k)>>>(out, (float *)y, B, T, H, D);
     cu_check_launch(k, "attn_merge");
 }
 
-static void cu_attn_merge_backward(nl_kernels *k, float *dy, const float *dout, int B, int T,
-                                   int H, int D)
+static void cu_attn_merge_backward(nl_kernels *k, float *dy, const float *dout, int B, int T, int H,
+                                   int D)
 {
     int64_t n = (int64_t)B * H * T * D;
     if (n <= 0)
         return;
     if (D % 4 == 0 && cu_aligned16(dy, dout))
-        merge_kernel<4, 1><<<cu_grid(n / 4, 256, 1), 256, 0, cu_stream(k)>>>((float *)dout, dy, B,
-                                                                             T, H, D);
+        merge_kernel<4, 1>
+            <<<cu_grid(n / 4, 256, 1), 256, 0, cu_stream(k)>>>((float *)dout, dy, B, T, H, D);
     else
-        merge_kernel<1, 1><<<cu_grid(n, 256, 1), 256, 0, cu_stream(k)>>>((float *)dout, dy, B, T,
-                                                                         H, D);
+        merge_kernel<1, 1>
+            <<<cu_grid(n, 256, 1), 256, 0, cu_stream(k)>>>((float *)dout, dy, B, T, H, D);
     cu_check_launch(k, "attn_merge_backward");
 }
 
@@ -214,8 +212,7 @@ __device__ __forceinline__ void store_v(float *p, const float *r, int V)
 
 /* Row held in registers: lane owns columns (it*32 + lane)*V .. +V-1 for it < ITEMS, with
  * ITEMS*32*V >= T. */
-template <int V, int ITEMS>
-__global__ void softmax_forward_reg_kernel(float *att, int rows, int T)
+template <int V, int ITEMS> __global__ void softmax_forward_reg_kernel(float *att, int rows, int T)
 {
     int row = blockIdx.x * SM_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= rows)
@@ -369,12 +366,22 @@ static int reg_items(int T, int V)
 }
 
 #define SOFTMAX_DISPATCH(KERNEL_REG, KERNEL_STREAM, V, ...)                                        \
-    switch (reg_items(T, V)) {                                                                    \
-    case 1: KERNEL_REG<V, 1><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__); break;                  \
-    case 2: KERNEL_REG<V, 2><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__); break;                  \
-    case 4: KERNEL_REG<V, 4><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__); break;                  \
-    case 8: KERNEL_REG<V, 8><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__); break;                  \
-    default: KERNEL_STREAM<V><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__); break;                 \
+    switch (reg_items(T, V)) {                                                                     \
+    case 1:                                                                                        \
+        KERNEL_REG<V, 1><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__);                              \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        KERNEL_REG<V, 2><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__);                              \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        KERNEL_REG<V, 4><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__);                              \
+        break;                                                                                     \
+    case 8:                                                                                        \
+        KERNEL_REG<V, 8><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__);                              \
+        break;                                                                                     \
+    default:                                                                                       \
+        KERNEL_STREAM<V><<<grid, 32 * SM_WARPS, 0, s>>>(__VA_ARGS__);                              \
+        break;                                                                                     \
     }
 
 static void cu_softmax_causal_forward(nl_kernels *k, float *att, int BH, int T)
@@ -403,11 +410,11 @@ static void cu_softmax_causal_backward(nl_kernels *k, float *dpre, const float *
     unsigned grid = (unsigned)((rows + SM_WARPS - 1) / SM_WARPS);
     cudaStream_t s = cu_stream(k);
     if (T % 4 == 0 && cu_aligned16(dpre, datt, att)) {
-        SOFTMAX_DISPATCH(softmax_backward_reg_kernel, softmax_backward_stream_kernel, 4, dpre,
-                         datt, att, rows, T);
+        SOFTMAX_DISPATCH(softmax_backward_reg_kernel, softmax_backward_stream_kernel, 4, dpre, datt,
+                         att, rows, T);
     } else {
-        SOFTMAX_DISPATCH(softmax_backward_reg_kernel, softmax_backward_stream_kernel, 1, dpre,
-                         datt, att, rows, T);
+        SOFTMAX_DISPATCH(softmax_backward_reg_kernel, softmax_backward_stream_kernel, 1, dpre, datt,
+                         att, rows, T);
     }
     cu_check_launch(k, "softmax_causal_backward");
 }

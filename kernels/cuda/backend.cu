@@ -158,9 +158,7 @@ static void cu_set_precision(nl_kernels *k, nl_precision p)
     cu_ctx(k)->prec = p;
 }
 
-static void cu_set_threads(nl_kernels *k, int threads)
-{
-}
+static void cu_set_threads(nl_kernels *k, int threads) {}
 
 static void cu_destroy(nl_kernels *k)
 {
@@ -241,7 +239,7 @@ nl_kernels_cuda_create(int device, char *errbuf, size_t errlen)
     c->device = device;
     c->prec = NL_PREC_FP32;
     const char *mode = getenv("NORMLAB_CUDA_BF16");
-    c->bf16_mode = !mode                       ? NL_CU_BF16_AUTO
+    c->bf16_mode = !mode                          ? NL_CU_BF16_AUTO
                    : strcmp(mode, "fast") == 0    ? NL_CU_BF16_FAST
                    : strcmp(mode, "convert") == 0 ? NL_CU_BF16_CONVERT
                                                   : NL_CU_BF16_AUTO;
@@ -260,8 +258,7 @@ nl_kernels_cuda_create(int device, char *errbuf, size_t errlen)
     c->blas_ws_bytes = NL_CU_BLAS_WS_BYTES;
     if ((bs = cublasCreate(&c->blas)) != CUBLAS_STATUS_SUCCESS ||
         (bs = cublasSetStream(c->blas, c->stream)) != CUBLAS_STATUS_SUCCESS ||
-        (bs = cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_bytes)) !=
-            CUBLAS_STATUS_SUCCESS ||
+        (bs = cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_bytes)) != CUBLAS_STATUS_SUCCESS ||
         (bs = cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
         snprintf(errbuf, errlen, "cuBLAS on device %d: %s", device, cublasGetStatusString(bs));
         cu_destroy(k);

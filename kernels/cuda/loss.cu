@@ -52,8 +52,7 @@ __device__ __forceinline__ void row_softmax_state(const float *x, int V, float &
     block_softmax_state(m, s, shared);
 }
 
-__global__ void ce_forward_kernel(float *losses, const float *logits, const int32_t *targets,
-                                  int V)
+__global__ void ce_forward_kernel(float *losses, const float *logits, const int32_t *targets, int V)
 {
     __shared__ float shared[64];
     int row = blockIdx.x;

@@ -6,13 +6,14 @@
  * the operands swapped, m = N, n = M, and each operand keeps its own transpose flag.
  *
  * Precision: fp32 is strict (CUBLAS_COMPUTE_32F, no TF32); tf32 lets cuBLAS round the inputs
- * to TF32 on the tensor cores; bf16 rounds the inputs to bf16 and accumulates in fp32. C is
- * always fp32. bf16 has two ways (measured on an H100, docs/CUDA.md): copies of the inputs in
- * bf16 and a bf16 product, 400 TFLOP/s on the (16K,768)x(768,3072) linear layer where
- * cuBLAS's fp32-in mode (CUBLAS_COMPUTE_32F_FAST_16BF) gives 310; but for the attention
- * products, whose thin side is head_dim, the copy costs more than the product (att@v: 0.61 ms
- * with copies, 0.33 ms without). So a product with a side of at most BF16_THIN goes through
- * cuBLAS's mode, the rest through copies; NORMLAB_CUDA_BF16=convert|fast forces one way. */
+ * to TF32 on the tensor cores; bf16 accumulates in fp32 with inputs rounded to bf16 or, for
+ * thin products, to TF32. C is always fp32. Measured on an H100 (docs/CUDA.md): bf16 copies of
+ * the inputs and a bf16 product run the (16K,768)x(768,3072) linear layer at 400 TFLOP/s,
+ * where cuBLAS's fp32-input mode CUBLAS_COMPUTE_32F_FAST_16BF gives 310 (it picked the TF32
+ * kernels: its results matched tf32's to the bit). For the attention products, whose thin side
+ * is head_dim, the copies cost more than the product (att@v: 0.61 ms with copies, 0.33 ms
+ * without). So a product with a side of at most BF16_THIN goes through cuBLAS's mode, the rest
+ * through bf16 copies; NORMLAB_CUDA_BF16=convert|fast forces one way for every product. */
 #include "nlcuda.h"
 
 /* The floats an operand spans: batch matrices of `rows` rows of `cols` elements, row stride

@@ -199,9 +199,8 @@ __global__ void router_aux_grad_kernel(float *g_aux, const int32_t *idx, int N, 
 /* One warp per row n; lanes own experts e = lane, lane + 32, ... With p = probs[n],
  * G = dL/dp (gates and aux terms), dlogits = p * (G - sum_e p_e G_e + 2 z_coef lse / N). */
 __global__ void router_backward_kernel(float *dlogits, const float *dgates, const float *probs,
-                                       const float *logits, const int32_t *idx,
-                                       const float *g_aux, int N, int E, int K, int renorm,
-                                       float z_coef)
+                                       const float *logits, const int32_t *idx, const float *g_aux,
+                                       int N, int E, int K, int renorm, float z_coef)
 {
     int n = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (n >= N)
@@ -243,8 +242,8 @@ __global__ void router_backward_kernel(float *dlogits, const float *dgates, cons
 
 static void cu_router_backward(nl_kernels *k, float *dlogits, const float *dgates,
                                const float *probs, const float *logits, const int32_t *idx,
-                               const float *gates, int N, int E, int K, int renorm,
-                               float aux_coef, float z_coef)
+                               const float *gates, int N, int E, int K, int renorm, float aux_coef,
+                               float z_coef)
 {
     if (E > MOE_MAX_EXPERTS) {
         cu_set_error(k, "router_backward: %d experts, at most %d supported", E, MOE_MAX_EXPERTS);

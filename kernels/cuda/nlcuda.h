@@ -77,14 +77,14 @@ static inline bool cu_aligned16(const void *a, const void *b = NULL, const void 
 }
 
 /* The ops, by file. */
-void cu_fill_matmul(nl_kernels *k);  /* matmul.cu */
-void cu_fill_norms(nl_kernels *k);   /* norms.cu */
+void cu_fill_matmul(nl_kernels *k);    /* matmul.cu */
+void cu_fill_norms(nl_kernels *k);     /* norms.cu */
 void cu_fill_attention(nl_kernels *k); /* attention.cu */
 void cu_fill_pointwise(nl_kernels *k); /* pointwise.cu: embed_forward, gelu, swiglu, axpy */
-void cu_fill_loss(nl_kernels *k);    /* loss.cu */
-void cu_fill_optim(nl_kernels *k);   /* optim.cu */
-void cu_fill_rows(nl_kernels *k);    /* rows.cu: gather, scatter_add, embed_backward, row_dot */
-void cu_fill_moe(nl_kernels *k);     /* moe.cu: router and dispatch */
+void cu_fill_loss(nl_kernels *k);      /* loss.cu */
+void cu_fill_optim(nl_kernels *k);     /* optim.cu */
+void cu_fill_rows(nl_kernels *k);      /* rows.cu: gather, scatter_add, embed_backward, row_dot */
+void cu_fill_moe(nl_kernels *k);       /* moe.cu: router and dispatch */
 
 /* Stable sort of n int32 keys in [0, key_limit) carrying their positions 0..n-1 (sort.cu, on
  * cub's radix sort, which is stable): sorted_keys (n) and order (n) = the original index of

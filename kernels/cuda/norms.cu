@@ -23,21 +23,14 @@ template <> struct vec<4> {
     }
 };
 template <> struct vec<1> {
-    static __device__ __forceinline__ void load(float *r, const float *p)
-    {
-        r[0] = *p;
-    }
-    static __device__ __forceinline__ void store(float *p, const float *r)
-    {
-        *p = r[0];
-    }
+    static __device__ __forceinline__ void load(float *r, const float *p) { r[0] = *p; }
+    static __device__ __forceinline__ void store(float *p, const float *r) { *p = r[0]; }
 };
 
 /* out, inp (N,C); weight, bias (C), bias may be NULL; mean (N) NULL for RMSNorm. */
 template <int V, bool RMS>
 __global__ void norm_forward_kernel(float *out, float *mean, float *rstd, const float *inp,
-                                    const float *weight, const float *bias, int N, int C,
-                                    float eps)
+                                    const float *weight, const float *bias, int N, int C, float eps)
 {
     int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= N)
@@ -129,8 +122,8 @@ __global__ void norm_backward_input_kernel(float *dinp, const float *dout, const
     }
 }
 
-#define SLAB 32   /* columns per block of the parameter-gradient kernel */
-#define SLAB_Y 8  /* rows handled at once by a block */
+#define SLAB 32  /* columns per block of the parameter-gradient kernel */
+#define SLAB_Y 8 /* rows handled at once by a block */
 
 /* partial (2, chunks, C): [0] sum over the chunk's rows of dout * xhat, [1] of dout. */
 template <bool RMS>
@@ -167,8 +160,8 @@ __global__ void norm_backward_param_partial_kernel(float *partial, const float *
     }
 }
 
-__global__ void norm_backward_param_final_kernel(float *dweight, float *dbias,
-                                                 const float *partial, int C, int chunks)
+__global__ void norm_backward_param_final_kernel(float *dweight, float *dbias, const float *partial,
+                                                 int C, int chunks)
 {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C)
@@ -212,11 +205,11 @@ static void norm_backward(nl_kernels *k, float *dinp, float *dweight, float *dbi
     if (dinp) {
         unsigned grid = (unsigned)((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
         if (C % 4 == 0 && cu_aligned16(dinp, dout, inp, weight))
-            norm_backward_input_kernel<4, RMS><<<grid, 32 * ROWS_PER_BLOCK, 0, s>>>(
-                dinp, dout, inp, weight, mean, rstd, N, C);
+            norm_backward_input_kernel<4, RMS>
+                <<<grid, 32 * ROWS_PER_BLOCK, 0, s>>>(dinp, dout, inp, weight, mean, rstd, N, C);
         else
-            norm_backward_input_kernel<1, RMS><<<grid, 32 * ROWS_PER_BLOCK, 0, s>>>(
-                dinp, dout, inp, weight, mean, rstd, N, C);
+            norm_backward_input_kernel<1, RMS>
+                <<<grid, 32 * ROWS_PER_BLOCK, 0, s>>>(dinp, dout, inp, weight, mean, rstd, N, C);
         cu_check_launch(k, name);
     }
     if (!dweight && !dbias)

@@ -162,11 +162,11 @@ static void cu_adamw(nl_kernels *k, float *p, const float *grad, float *m, float
         return;
     adamw_args a = {lr, b1, b2, eps, wd, 1.f / bc1, 1.f / bc2};
     if (cu_aligned16(p, grad, m, v))
-        adamw_kernel<4><<<cu_grid((n + 3) / 4, 256, 4), 256, 0, cu_stream(k)>>>(p, grad, m, v, n,
-                                                                                a, grad_scale);
+        adamw_kernel<4><<<cu_grid((n + 3) / 4, 256, 4), 256, 0, cu_stream(k)>>>(p, grad, m, v, n, a,
+                                                                                grad_scale);
     else
-        adamw_kernel<1><<<cu_grid(n, 256, 4), 256, 0, cu_stream(k)>>>(p, grad, m, v, n, a,
-                                                                      grad_scale);
+        adamw_kernel<1>
+            <<<cu_grid(n, 256, 4), 256, 0, cu_stream(k)>>>(p, grad, m, v, n, a, grad_scale);
     cu_check_launch(k, "adamw");
 }
 

@@ -41,10 +41,7 @@ __device__ __forceinline__ float gelu_grad(float xi, float d)
 struct gelu_bwd {
     float *dx;
     const float *x, *dout;
-    __device__ void operator()(int64_t i) const
-    {
-        dx[i] = gelu_grad(x[i], dout[i]);
-    }
+    __device__ void operator()(int64_t i) const { dx[i] = gelu_grad(x[i], dout[i]); }
     __device__ void v4(int64_t i) const
     {
         float4 a = *(const float4 *)(x + i), d = *(const float4 *)(dout + i), r;
@@ -90,10 +87,7 @@ struct swiglu_bwd {
         dg = d * u * s * (1.f + g * (1.f - s));
         du = d * g * s;
     }
-    __device__ void operator()(int64_t i) const
-    {
-        one(gate[i], up[i], dout[i], dgate[i], dup[i]);
-    }
+    __device__ void operator()(int64_t i) const { one(gate[i], up[i], dout[i], dgate[i], dup[i]); }
     __device__ void v4(int64_t i) const
     {
         float4 g = *(const float4 *)(gate + i), u = *(const float4 *)(up + i),
@@ -112,10 +106,7 @@ struct add_scaled_op {
     float *out;
     const float *a, *b;
     float alpha;
-    __device__ void operator()(int64_t i) const
-    {
-        out[i] = alpha * a[i] + b[i];
-    }
+    __device__ void operator()(int64_t i) const { out[i] = alpha * a[i] + b[i]; }
     __device__ void v4(int64_t i) const
     {
         float4 x = *(const float4 *)(a + i), y = *(const float4 *)(b + i);
@@ -153,8 +144,7 @@ static void cu_gelu_forward(nl_kernels *k, float *out, const float *x, int64_t n
     map(k, gelu_fwd{out, x}, n, cu_aligned16(out, x), "gelu_forward");
 }
 
-static void cu_gelu_backward(nl_kernels *k, float *dx, const float *x, const float *dout,
-                             int64_t n)
+static void cu_gelu_backward(nl_kernels *k, float *dx, const float *x, const float *dout, int64_t n)
 {
     map(k, gelu_bwd{dx, x, dout}, n, cu_aligned16(dx, x, dout), "gelu_backward");
 }

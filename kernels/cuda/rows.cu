@@ -10,8 +10,8 @@
 
 #define SCATTER_COLS 128 /* columns per block of the scatter kernel */
 
-template <int V> __global__ void gather_kernel(float *out, const float *inp, const int32_t *rows,
-                                               int M, int C)
+template <int V>
+__global__ void gather_kernel(float *out, const float *inp, const int32_t *rows, int M, int C)
 {
     int cv = C / V;
     int64_t n = (int64_t)M * cv;
@@ -27,8 +27,8 @@ template <int V> __global__ void gather_kernel(float *out, const float *inp, con
     }
 }
 
-static void cu_gather_rows(nl_kernels *k, float *out, const float *inp, const int32_t *rows,
-                           int M, int C)
+static void cu_gather_rows(nl_kernels *k, float *out, const float *inp, const int32_t *rows, int M,
+                           int C)
 {
     int64_t n = (int64_t)M * C;
     if (n <= 0)
@@ -43,8 +43,7 @@ static void cu_gather_rows(nl_kernels *k, float *out, const float *inp, const in
 /* Block (i, y): if sorted position i starts a run of destination `row`, add the run's sources
  * to out[row] for the columns of slice y. */
 __global__ void scatter_runs_kernel(float *out, const float *inp, const float *w,
-                                    const int32_t *sorted_rows, const int32_t *order, int M,
-                                    int C)
+                                    const int32_t *sorted_rows, const int32_t *order, int M, int C)
 {
     int i = blockIdx.x;
     int row = sorted_rows[i];
@@ -74,8 +73,8 @@ static void scatter_add(nl_kernels *k, float *out, const float *inp, const int32
     if (!mem || cu_sort_keys(k, mem, rows, M, N, &sorted_rows, &order))
         return;
     dim3 grid(M, (C + SCATTER_COLS - 1) / SCATTER_COLS);
-    scatter_runs_kernel<<<grid, SCATTER_COLS, 0, cu_stream(k)>>>(out, inp, w, sorted_rows, order,
-                                                                 M, C);
+    scatter_runs_kernel<<<grid, SCATTER_COLS, 0, cu_stream(k)>>>(out, inp, w, sorted_rows, order, M,
+                                                                 C);
     cu_check_launch(k, name);
 }
 

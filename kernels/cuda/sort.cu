@@ -54,9 +54,9 @@ int cu_sort_keys(nl_kernels *k, void *mem, const int32_t *keys, int n, int key_l
         return 0;
     iota_kernel<<<cu_grid(n, 256, 4), 256, 0, cu_stream(k)>>>(pos_in, n);
     /* keys are non-negative, so their order as unsigned is their order as int */
-    cudaError_t e = cub::DeviceRadixSort::SortPairs(
-        temp, tb, (const uint32_t *)keys, (uint32_t *)keys_out, pos_in, pos_out, n, 0,
-        key_bits(key_limit), cu_stream(k));
+    cudaError_t e =
+        cub::DeviceRadixSort::SortPairs(temp, tb, (const uint32_t *)keys, (uint32_t *)keys_out,
+                                        pos_in, pos_out, n, 0, key_bits(key_limit), cu_stream(k));
     if (cu_check(k, e, "radix sort"))
         return -1;
     cu_check_launch(k, "radix sort");
