@@ -217,6 +217,12 @@ nl_kernels_cuda_create(int device, char *errbuf, size_t errlen)
     errbuf[0] = 0;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorInsufficientDriver) {
+        /* also what a machine with no driver at all reports */
+        snprintf(errbuf, errlen, "no CUDA driver for CUDA %d.%d or newer", CUDART_VERSION / 1000,
+                 CUDART_VERSION % 1000 / 10);
+        return NULL;
+    }
     if (e != cudaSuccess || count == 0) {
         snprintf(errbuf, errlen, "no CUDA device (%s)",
                  e != cudaSuccess ? cudaGetErrorString(e) : "device count is 0");
