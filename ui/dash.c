@@ -566,9 +566,21 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
             : "The setup screen has its own keys (? there). Any key closes this help.");
 }
 
+/* Rows text takes when wrapped to width w. */
+static int wrapped_rows(const char *text, int w)
+{
+    ui_grid tmp;
+    if (w < 1 || grid_init(&tmp, w, 64))
+        return 1;
+    int n = draw_wrapped(&tmp, (ui_rect){0, 0, w, 64}, ROLE_NORMAL, text);
+    grid_free(&tmp);
+    return n;
+}
+
 void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r)
 {
-    ui_rect box = {1, 1, g->w - 2, g->h - 2};
+    /* small screens get every row; the observations are never the part that is cut */
+    ui_rect box = {0, 0, g->w, g->h};
     if (g->w > 100)
         box = (ui_rect){(g->w - 98) / 2, 1, 98, g->h - 2};
     grid_fill(g, box, L' ', ROLE_NORMAL, 0);
@@ -581,24 +593,28 @@ void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r)
         snprintf(title, sizeof title, "%s · %s", t->title, r->name);
     grid_box(g, box, title, ROLE_TITLE, v->glyphs);
     ui_rect in = {box.x + 2, box.y + 1, box.w - 4, box.h - 2};
-    int y = in.y, bottom = in.y + in.h;
+    int y = in.y, bottom = in.y + in.h, tw = in.w - 2;
+    char obs[8][200];
+    int n = r ? teach_observe(r, v->heat_ffn, obs, 8) : 0;
+    int obs_rows = 1;
+    for (int i = 0; i < n; i++)
+        obs_rows += wrapped_rows(obs[i], tw);
     if (p != NL_PLACE_COUNT) {
         grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "Equations");
-        y += draw_wrapped(g, (ui_rect){in.x + 2, y, in.w - 2, bottom - y}, ROLE_NORMAL,
-                          t->equations);
-        y++;
-        if (y < bottom)
+        y += draw_wrapped(g, (ui_rect){in.x + 2, y, tw, bottom - y}, ROLE_NORMAL, t->equations);
+        int room = bottom - y - obs_rows - 1; /* rows left for the expectation */
+        int spaced = room >= wrapped_rows(t->expect, tw) + 3;
+        y += spaced;
+        if (room >= 2) {
             grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "What to expect");
-        if (y < bottom)
-            y += draw_wrapped(g, (ui_rect){in.x + 2, y, in.w - 2, bottom - y}, ROLE_NORMAL,
+            y += draw_wrapped(g, (ui_rect){in.x + 2, y, tw, room - 1 - spaced}, ROLE_NORMAL,
                               t->expect);
-        y++;
+        }
+        y += spaced;
     }
     if (y < bottom)
         grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "What this run shows");
-    char obs[8][200];
-    int n = r ? teach_observe(r, v->heat_ffn, obs, 8) : 0;
     for (int i = 0; i < n && y < bottom; i++)
-        y += draw_wrapped(g, (ui_rect){in.x + 2, y, in.w - 2, bottom - y}, ROLE_OK, obs[i]);
+        y += draw_wrapped(g, (ui_rect){in.x + 2, y, tw, bottom - y}, ROLE_OK, obs[i]);
     grid_text(g, box.x + box.w - 22, box.y + box.h - 1, 20, ROLE_DIM, 0, " i or Esc closes ");
 }

@@ -107,6 +107,15 @@ static int extremes(const float *v, int n, int *imax, int *imin)
     return *imax >= 0;
 }
 
+static const char *trend_short(double last_over_first)
+{
+    if (last_over_first > 1.5)
+        return "growing toward the output";
+    if (last_over_first < 1 / 1.5)
+        return "shrinking toward the output";
+    return "about level";
+}
+
 static const char *trend(double last_over_first)
 {
     if (last_over_first > 1.5)
@@ -150,7 +159,7 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][200], int max_lines)
     history_entry(r->hist, 0, &e);
     if (n < max_lines && L > 1 && a0 > 0 && aL > 0 && e.step0 < (double)r->last_step)
         snprintf(out[n++], 200, "At step %.0f the last/first ratio was %.3g\xc3\x97 (%s).", e.step0,
-                 aL / a0, trend(aL / a0));
+                 aL / a0, trend_short(aL / a0));
     int rmax, rmin;
     if (n < max_lines && extremes(r->rms, L, &rmax, &rmin)) {
         if (L > 1 && r->rms[0] > 0 && r->rms[L - 1] > 0)
@@ -170,8 +179,12 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][200], int max_lines)
         else
             snprintf(out[n++], 200, "Train loss %.4g (started at %.4g).", loss, r->first_loss);
     }
-    if (n < max_lines && r->st.state == NL_RUN_DIVERGED)
-        snprintf(out[n++], 200, "Diverged at step %lld: %.150s", (long long)r->st.diverged_step,
-                 r->st.message);
+    if (n < max_lines && r->st.state == NL_RUN_DIVERGED) {
+        if (!strncmp(r->st.message, "diverged", 8))
+            snprintf(out[n++], 200, "D%.190s", r->st.message + 1);
+        else
+            snprintf(out[n++], 200, "Diverged at step %lld: %.150s", (long long)r->st.diverged_step,
+                     r->st.message);
+    }
     return n;
 }
