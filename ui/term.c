@@ -305,7 +305,7 @@ int term_open(ui_term *t, const ui_term_opts *o, char *msg, int msglen)
     memset(t, 0, sizeof *t);
     setlocale(LC_ALL, "");
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-        snprintf(msg, (size_t)msglen, "the lab needs a terminal (stdin and stdout must be a tty)");
+        snprintf(msg, (size_t)msglen, "a terminal is needed (stdin and stdout must be a tty)");
         return -1;
     }
     t->glyphs = pick_glyphs(o);
