@@ -219,7 +219,8 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
         val_labelled = 1;
     }
     plot_spec spec = {
-        v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, "floor", 1, k, ps};
+        v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, "floor", 1, k,
+        ps,        1};
     plot_draw(g, (ui_rect){r.x, r.y + 1, r.w, r.h - 1}, &spec, NULL);
     for (int i = 0; i < n; i++)
         run_series_free(&rs[i]);
@@ -244,19 +245,21 @@ static float *heat_matrix(const ui_run *r, int ffn, int cols, double *x0, double
     history_entry(r->hist, 0, &e);
     double a = e.step0;
     history_entry(r->hist, n - 1, &e);
-    double b = e.step1;
+    double last = e.step1;
+    double b = a + plot_nice_ceil(last - a); /* columns stay put while the run grows */
     *x0 = a;
-    *x1 = b;
+    *x1 = last;
+    int last_col = 0;
     for (int i = 0; i < n; i++) {
         history_entry(r->hist, i, &e);
         double x = (e.step0 + e.step1) / 2;
-        int c = b > a ? (int)((x - a) / (b - a) * (cols - 1) + 0.5) : cols - 1;
-        if (n < cols)
-            c = i * cols / n; /* few entries: spread them out */
+        int c = b > a ? (int)((x - a) / (b - a) * (cols - 1) + 0.5) : 0;
         if (c < 0)
             c = 0;
         if (c >= cols)
             c = cols - 1;
+        if (c > last_col)
+            last_col = c;
         for (int l = 0; l < L; l++) {
             float v = history_max(r->hist, i, ffn ? CH_FFN(l) : CH_ATTN(l));
             float *d = &m[(size_t)l * cols + c];
@@ -264,8 +267,9 @@ static float *heat_matrix(const ui_run *r, int ffn, int cols, double *x0, double
                 *d = v;
         }
     }
+    /* columns between entries repeat the one before; none past the newest step */
     for (int l = 0; l < L; l++)
-        for (int c = 1; c < cols; c++)
+        for (int c = 1; c <= last_col; c++)
             if (isnan(m[(size_t)l * cols + c]))
                 m[(size_t)l * cols + c] = m[(size_t)l * cols + c - 1];
     return m;

@@ -37,6 +37,14 @@ static double nice_step(double range, int n)
     return nf * p;
 }
 
+double plot_nice_ceil(double span)
+{
+    if (!(span > 0))
+        return 1;
+    double st = nice_step(span, 10);
+    return ceil(span / st - 1e-9) * st;
+}
+
 int plot_ticks_linear(double lo, double hi, int max_ticks, double *out)
 {
     if (max_ticks < 1 || !(hi > lo))
@@ -285,6 +293,12 @@ static int y_range(const plot_spec *p, double *lo, double *hi)
         double d = p->logy ? 0.05 : fmax(fabs(a) * 0.05, 1e-6);
         a -= d;
         b += d;
+    } else if (p->stable) {
+        /* out to the next multiples of a step a few times finer than the range, so the axis
+         * does not move with every new value */
+        double st = nice_step(b - a, 8);
+        a = floor(a / st - 0.02) * st;
+        b = ceil(b / st + 0.02) * st;
     } else {
         double pad = (b - a) * 0.04;
         a -= pad;
@@ -317,6 +331,8 @@ static int x_range(const plot_spec *p, double *lo, double *hi)
         return 0;
     if (b <= a)
         b = a + 1;
+    if (p->stable && !isfinite(p->xmax))
+        b = a + plot_nice_ceil(b - a);
     *lo = a;
     *hi = b;
     return 1;

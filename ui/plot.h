@@ -31,6 +31,8 @@ typedef struct plot_spec {
     int legend;
     int nseries;
     const plot_series *series;
+    int stable; /* ranges rounded out (x to the next tenth, y to a fine step), so a growing
+                   series leaves the axes and the drawn cells in place between updates */
 } plot_spec;
 
 /* Where things landed, for tests and for callers that annotate the plot. */
@@ -50,6 +52,8 @@ int plot_ticks_linear(double lo, double hi, int max_ticks, double *out);
 /* Ticks for a log axis over [lo, hi] (values, not logs): powers of ten, with 2 and 5
  * between them when there is room, or linear ticks inside one decade. */
 int plot_ticks_log(double lo, double hi, int max_ticks, double *out);
+/* span rounded up to the next multiple of a nice step about a tenth of it. */
+double plot_nice_ceil(double span);
 /* Short number: 3 significant digits, k/M/G suffixes for counts. */
 void plot_fmt_count(double v, char *buf, int len);
 void plot_fmt_value(double v, char *buf, int len);
