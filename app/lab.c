@@ -10,13 +10,15 @@
 #include "ui/lab.h"
 
 static const char *LAB_USAGE =
-    "usage: normlab [PRESET.yaml] [--out DIR] [--ascii] [--no-color] [--glyphs G] [--colors C]\n"
+    "usage: normlab [PRESET.yaml] [--out DIR] [--ascii] [--no-color] [--glyphs G] [--colors C] "
+    "[--refresh MS]\n"
     "  PRESET        a preset file, or a shipped preset's name (`normlab presets`)\n"
     "  --out DIR     runs go to DIR/lab-YYYYmmdd-HHMMSS/RUN (default runs/)\n"
     "  --ascii       plain ASCII drawing (also chosen when the locale is not UTF-8)\n"
     "  --no-color    monochrome (as is NO_COLOR in the environment)\n"
     "  --glyphs G    braille | block | ascii\n"
-    "  --colors C    256 | 8 | mono\n";
+    "  --colors C    256 | 8 | mono\n"
+    "  --refresh MS  draw new metrics at most every MS milliseconds (default 250; keys: 100)\n";
 
 int nl_cmd_lab(int argc, char **argv)
 {

@@ -12,7 +12,8 @@
 #include "ui/lab.h"
 
 static const char *WATCH_USAGE =
-    "usage: normlab watch RUN_DIR... [--ascii] [--no-color] [--glyphs G] [--colors C]\n"
+    "usage: normlab watch RUN_DIR... [--ascii] [--no-color] [--glyphs G] [--colors C] [--refresh "
+    "MS]\n"
     "  follows each run directory's metrics.csv and events.log (up to 8 runs); a directory\n"
     "  of runs (a lab race, a sweep) stands for the runs in it\n";
 

@@ -285,7 +285,7 @@ static void test_heatmap_order(void)
     for (int mono = 0; mono <= 1; mono++) {
         ui_grid g;
         grid_init(&g, 3 + C + 12, 4);
-        heatmap_spec s = {R, C, v, UI_GLYPH_BRAILLE, mono, "L", 1};
+        heatmap_spec s = {R, C, v, UI_GLYPH_BRAILLE, mono, "L", 1, 0};
         heatmap_draw(&g, (ui_rect){0, 0, 3 + C, 4}, &s);
         dump(__func__, &g);
         T_CHECK(row_has(&g, 0, "L0") && row_has(&g, 2, "L2"), "row labels");
@@ -323,6 +323,19 @@ static void test_heatmap_order(void)
 }
 
 /* Many layers in few rows: the max of the layers sharing a row decides its colour. */
+static void test_heat_snap(void)
+{
+    double lo = 0.03, hi = 0.2;
+    heat_snap(&lo, &hi);
+    T_NEAR(lo, pow(10, -1.75), 1e-9, "lo to a quarter decade below");
+    T_NEAR(hi, pow(10, -0.5), 1e-9, "hi to a quarter decade above");
+    lo = 0.01;
+    hi = 1;
+    heat_snap(&lo, &hi);
+    T_NEAR(lo, 0.01, 1e-9, "exact quarter decades stay");
+    T_NEAR(hi, 1, 1e-9, "exact quarter decades stay");
+}
+
 static void test_heatmap_resample(void)
 {
     enum { R = 8, C = 4 };
@@ -332,7 +345,7 @@ static void test_heatmap_resample(void)
     v[5 * C + 2] = 1000;
     ui_grid g;
     grid_init(&g, 12, 4);
-    heatmap_spec s = {R, C, v, UI_GLYPH_ASCII, 0, "L", 0};
+    heatmap_spec s = {R, C, v, UI_GLYPH_ASCII, 0, "L", 0, 1};
     heatmap_draw(&g, (ui_rect){0, 0, 12, 4}, &s);
     dump(__func__, &g);
     /* rows show layers 0,2,4,6; layer 5 falls in the third row */
@@ -720,6 +733,7 @@ int main(void)
     T_RUN(test_plot_logy);
     T_RUN(test_plot_envelope_spike);
     T_RUN(test_heatmap_order);
+    T_RUN(test_heat_snap);
     T_RUN(test_heatmap_resample);
     T_RUN(test_bars);
     T_RUN(test_history_bucketing);

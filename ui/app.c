@@ -18,6 +18,7 @@
 #include "tail.h"
 
 #define FRAME_MS 100.0 /* at most ten redraws a second */
+#define REFRESH_MS 250 /* new metrics are drawn at most four times a second by default */
 #define MSG_MS 5000.0  /* how long a message stays in the top bar */
 
 enum { SCREEN_SETUP = 0, SCREEN_DASH };
@@ -40,7 +41,9 @@ typedef struct app {
     char msg[256];
     int msg_role;
     double msg_until;
-    int dirty;
+    int dirty; /* something to draw within FRAME_MS (a key, a state change) */
+    int stale; /* new metrics to draw within refresh_ms */
+    double refresh_ms;
     double last_draw;
     int quit;
     /* the session winding down on a helper thread (stop + final checkpoints + join) */
@@ -261,8 +264,10 @@ static void poll_session(app *a)
         ui_run *r = &a->runs[i];
         nl_run_status st;
         if (nl_session_status(a->sess, i, &st) == 0) {
-            if (status_differs(&st, &r->st))
-                a->dirty = 1;
+            if (st.state != r->st.state)
+                a->dirty = 1; /* paused, stopped, diverged: show it now */
+            else if (status_differs(&st, &r->st))
+                a->stale = 1;
             if (st.state == NL_RUN_FAILED && r->st.state != NL_RUN_FAILED)
                 app_msg(a, ROLE_ERROR, "%s failed: %.200s", st.name, st.message);
             else if (st.state == NL_RUN_DIVERGED && r->st.state != NL_RUN_DIVERGED)
@@ -284,7 +289,7 @@ static void poll_session(app *a)
             k++;
         }
         if (k)
-            a->dirty = 1;
+            a->stale = 1;
     }
 }
 
@@ -292,7 +297,7 @@ static void poll_tails(app *a)
 {
     for (int i = 0; i < a->nruns; i++) {
         if (tail_poll(&a->tails[i], &a->runs[i])) {
-            a->dirty = 1;
+            a->stale = 1;
             show_event(a, &a->runs[i], &a->runs[i].st);
         }
     }
@@ -546,17 +551,26 @@ static void draw(app *a)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+/* Milliseconds until the next frame is due (<= 0: now), INFINITY when nothing waits. A
+ * key or a state change is drawn within FRAME_MS, new metrics within the refresh period. */
+static double next_frame_in(const app *a, double now)
+{
+    double since = now - a->last_draw;
+    if (a->dirty)
+        return FRAME_MS - since;
+    if (a->stale)
+        return a->refresh_ms - since;
+    return INFINITY;
+}
+
 static int run_loop(app *a)
 {
     int sig = 0;
     a->dirty = 1;
     while (!a->quit) {
-        double now = term_now_ms();
-        int wait = 100;
-        if (a->dirty) {
-            double left = FRAME_MS - (now - a->last_draw);
-            wait = left > 0 ? (int)left + 1 : 0;
-        }
+        double left = next_frame_in(a, term_now_ms());
+        /* wake at least every 100 ms to take in metrics and signals */
+        int wait = left > 100 ? 100 : left > 0 ? (int)left + 1 : 0;
         int key = term_key(&a->term, wait);
         if (key != UI_KEY_NONE) {
             on_key(a, key);
@@ -577,14 +591,15 @@ static int run_loop(app *a)
             poll_tails(a);
         else
             poll_session(a);
-        now = term_now_ms();
+        double now = term_now_ms();
         if (a->msg_until > 0 && now >= a->msg_until) {
             a->msg_until = 0;
             a->dirty = 1;
         }
-        if (a->dirty && now - a->last_draw >= FRAME_MS && !a->quit) {
+        left = next_frame_in(a, now);
+        if (left <= 0.5 && !a->quit) {
             draw(a);
-            a->dirty = 0;
+            a->dirty = a->stale = 0;
             a->last_draw = now;
         }
         stats_tick(a, 0);
@@ -636,6 +651,7 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
     }
     dash_view_init(&a->dv);
     a->dv.title = "lab";
+    a->refresh_ms = o->term.refresh_ms > 0 ? o->term.refresh_ms : REFRESH_MS;
     char msg[256];
     if (term_open(&a->term, &o->term, msg, sizeof msg)) {
         setup_free(a->setup);
@@ -666,6 +682,7 @@ int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note)
     a->watch = 1;
     a->screen = SCREEN_DASH;
     dash_view_init(&a->dv);
+    a->refresh_ms = t->refresh_ms > 0 ? t->refresh_ms : REFRESH_MS;
     a->dv.watch = 1;
     a->dv.title = "watch";
     char msg[700];

@@ -299,9 +299,11 @@ static void draw_heat(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
         grid_text(g, body.x + 1, body.y, body.w - 1, ROLE_DIM, 0, "waiting for data");
         return;
     }
-    heatmap_spec s = {L, cols, m, v->glyphs, v->mono, "L", 1};
+    heatmap_spec s = {L, cols, m, v->glyphs, v->mono, "L", 1, 1};
     heatmap_draw(g, body, &s);
-    if (!heat_range(m, L * cols, lo, hi))
+    if (heat_range(m, L * cols, lo, hi))
+        heat_snap(lo, hi); /* the bars share the heatmap's colours */
+    else
         *lo = *hi = NAN;
     free(m);
 }

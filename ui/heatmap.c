@@ -54,6 +54,12 @@ int heat_range(const float *v, int n, double *lo, double *hi)
     return 1;
 }
 
+void heat_snap(double *lo, double *hi)
+{
+    *lo = pow(10, floor(log10(*lo) * 4 + 1e-9) / 4);
+    *hi = pow(10, ceil(log10(*hi) * 4 - 1e-9) / 4);
+}
+
 /* Max of the cells of v that fall in output cell (row, col) of an (H, W) resampling. */
 static float cell_value(const heatmap_spec *s, int row, int col, int H, int W)
 {
@@ -89,6 +95,8 @@ void heatmap_draw(ui_grid *g, ui_rect r, const heatmap_spec *s)
     int W = r.w - lw;
     double lo = 1, hi = 1;
     int any = heat_range(s->v, s->rows * s->cols, &lo, &hi);
+    if (any && s->snap)
+        heat_snap(&lo, &hi);
     int prev_layer = -1;
     for (int row = 0; row < H; row++) {
         int layer = row * s->rows / H;

@@ -15,6 +15,8 @@ typedef struct heatmap_spec {
     int mono;               /* no colour: density characters carry the level */
     const char *row_prefix; /* row labels "L0", "L1", ... */
     int scale;              /* a last row with the colour scale and its range */
+    int snap;               /* range rounded out to quarter decades, so colours hold still
+                               while new values arrive inside it */
 } heatmap_spec;
 
 /* The level of v in [0, UI_HEAT_LEVELS) between lo and hi on a log scale; -1 for no data. */
@@ -23,6 +25,8 @@ int heat_level(double v, double lo, double hi);
 wchar_t heat_glyph(int level, ui_glyphs glyphs, int mono);
 /* Range of the positive values of v (n of them); returns 0 when there are none. */
 int heat_range(const float *v, int n, double *lo, double *hi);
+/* lo down and hi up to quarter decades (10^(k/4)). */
+void heat_snap(double *lo, double *hi);
 
 void heatmap_draw(ui_grid *g, ui_rect r, const heatmap_spec *s);
 

@@ -88,6 +88,19 @@ int term_parse_opt(ui_term_opts *o, int argc, char **argv, int *i, char *msg, in
         o->no_color = 1;
         return 1;
     }
+    if (!strcmp(a, "--refresh")) {
+        char *end = NULL;
+        long v = *i + 1 < argc ? strtol(argv[*i + 1], &end, 10) : -1;
+        if (*i + 1 >= argc || !end || *end || v < 100 || v > 10000) {
+            snprintf(msg, (size_t)msglen,
+                     "--refresh: expected milliseconds in [100, 10000], got '%s'",
+                     *i + 1 < argc ? argv[*i + 1] : "");
+            return -1;
+        }
+        o->refresh_ms = (int)v;
+        ++*i;
+        return 1;
+    }
     const char **dst = !strcmp(a, "--glyphs")   ? &o->glyphs
                        : !strcmp(a, "--colors") ? &o->colors
                                                 : NULL;

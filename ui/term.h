@@ -14,6 +14,7 @@ typedef struct ui_term_opts {
     int no_color;       /* --no-color (NO_COLOR in the environment does the same) */
     const char *glyphs; /* --glyphs braille|block|ascii, NULL = from the locale and TERM */
     const char *colors; /* --colors 256|8|mono, NULL = from the terminal */
+    int refresh_ms;     /* --refresh MS: new metrics drawn at most this often; 0 = default */
 } ui_term_opts;
 
 typedef struct ui_term {
@@ -28,8 +29,8 @@ typedef struct ui_term {
 #define UI_KEY_NONE (-1)
 
 /* Parse the options shared by `normlab` and `normlab watch` (--ascii, --no-color,
- * --glyphs G, --colors C); returns 1 when argv[*i] was one (advancing *i past a value),
- * 0 when not, -1 when its value is missing or wrong (msg says why). */
+ * --glyphs G, --colors C, --refresh MS); returns 1 when argv[*i] was one (advancing *i past a
+ * value), 0 when not, -1 when its value is missing or wrong (msg says why). */
 int term_parse_opt(ui_term_opts *o, int argc, char **argv, int *i, char *msg, int msglen);
 
 /* Returns 0, or -1 with msg set (not a terminal, terminfo missing). */
