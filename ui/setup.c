@@ -153,10 +153,10 @@ int setup_load(setup_state *s, const char *path)
     return 0;
 }
 
-void setup_run_name(const nl_config *c, char taken[][64], int n, char *out, int len)
+void setup_run_name(const nl_config *c, int own_name, char taken[][64], int n, char *out, int len)
 {
     char base[64];
-    if (c->name[0] && strcmp(c->name, "default"))
+    if (own_name && c->name[0])
         snprintf(base, sizeof base, "%s", c->name);
     else
         snprintf(base, sizeof base, "%s-L%d", nl_placement_name(c->model.placement),
@@ -193,10 +193,7 @@ static void race_add(setup_state *s)
     nl_config *c = &s->race[s->nrace];
     *c = s->cfg;
     c->n_runs = 0;
-    c->name[0] = '\0';
-    if (strcmp(s->cfg.name, "default"))
-        snprintf(c->name, sizeof c->name, "%s", s->cfg.name);
-    setup_run_name(c, taken, s->nrace, name, sizeof name);
+    setup_run_name(c, s->name_edited, taken, s->nrace, name, sizeof name);
     nl_error err = {0};
     if (nl_config_set(c, "name", name, &err)) {
         set_msg(s, ROLE_ERROR, "%s", err.msg);
@@ -246,7 +243,7 @@ int setup_runs(setup_state *s, nl_config *out)
     out[0] = s->cfg;
     out[0].n_runs = 0;
     char name[64];
-    setup_run_name(&s->cfg, NULL, 0, name, sizeof name);
+    setup_run_name(&s->cfg, s->name_edited, NULL, 0, name, sizeof name);
     if (nl_config_set(&out[0], "name", name, &err)) {
         set_msg(s, ROLE_ERROR, "%s", err.msg);
         return -1;
@@ -287,6 +284,8 @@ static int apply(setup_state *s, const char *key, const char *value)
     int rc = nl_config_set(tmp, key, value, &err);
     if (rc == 0) {
         s->cfg = *tmp;
+        if (!strcmp(key, "name"))
+            s->name_edited = 1;
         revalidate(s);
         set_msg(s, ROLE_OK, "%s = %s", key, value);
         if (s->invalid[0])

@@ -45,6 +45,7 @@ typedef struct setup_state {
     char msg[1024];
     int msg_role;
     char invalid[1024]; /* nl_config_validate's message for cfg, "" when valid */
+    int name_edited;    /* the name field was typed in: runs take that name */
 } setup_state;
 
 typedef enum { SETUP_NONE = 0, SETUP_START, SETUP_QUIT, SETUP_HELP } setup_result;
@@ -63,7 +64,8 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs);
  * -1 with s->msg set. */
 int setup_runs(setup_state *s, nl_config *out);
 
-/* A run name for c ("pre-L4", or the preset's own name) not yet used in taken[0..n). */
-void setup_run_name(const nl_config *c, char taken[][64], int n, char *out, int len);
+/* A run name for c not yet used in taken[0..n): c's own name when own_name (the user typed
+ * it), else placement and depth ("pre-L4"), with "-2", "-3", ... when taken. */
+void setup_run_name(const nl_config *c, int own_name, char taken[][64], int n, char *out, int len);
 
 #endif
