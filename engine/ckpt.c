@@ -52,11 +52,11 @@ static int check_tensor(const char *path, const nl_ckpt_tensor *t, int i, uint64
 {
     size_t len = strnlen(t->name, sizeof t->name);
     if (len == 0 || len == sizeof t->name)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %d has an empty or unterminated name",
-                       path, i);
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %d has an empty or unterminated name", path,
+                       i);
     if (t->ndim < 0 || t->ndim > 4)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: ndim %d is outside 0..4", path,
-                       t->name, t->ndim);
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: ndim %d is outside 0..4", path, t->name,
+                       t->ndim);
     int64_t numel = 1;
     for (int d = 0; d < t->ndim; d++) {
         if (t->shape[d] < 0)
@@ -67,8 +67,9 @@ static int check_tensor(const char *path, const nl_ckpt_tensor *t, int i, uint64
         numel *= t->shape[d];
     }
     if (numel != t->numel)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: numel %lld does not match its shape (%lld)",
-                       path, t->name, (long long)t->numel, (long long)numel);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: tensor %s: numel %lld does not match its shape (%lld)", path, t->name,
+                       (long long)t->numel, (long long)numel);
     if (numel > 0 && !t->data)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s has no data", path, t->name);
     *bytes = 4 * (uint64_t)numel;
@@ -91,14 +92,17 @@ static int write_payload(nl_afile *f, const nl_ckpt *ck, int level, int threads,
         goto done;
     }
     r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
-    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-    if (!ZSTD_isError(r)) r = ZSTD_CCtx_setPledgedSrcSize(cctx, raw_len);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setPledgedSrcSize(cctx, raw_len);
     if (ZSTD_isError(r)) {
         rc = nl_fail(err, NL_ERR_IO, "%s: zstd: %s", f->path, ZSTD_getErrorName(r));
         goto done;
     }
     /* A libzstd built without threads refuses workers; it then compresses on this thread. */
-    if (threads > 0) (void)ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, threads);
+    if (threads > 0)
+        (void)ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, threads);
 
     nl_hash64_state h, hc;
     nl_hash64_init(&h);
@@ -107,7 +111,8 @@ static int write_payload(nl_afile *f, const nl_ckpt *ck, int level, int threads,
     for (int i = 0; i < ck->n_tensors; i++) {
         const nl_ckpt_tensor *t = &ck->tensors[i];
         ZSTD_inBuffer in = {t->data, 4 * (size_t)t->numel, 0};
-        if (in.size) nl_hash64_update(&h, in.src, in.size);
+        if (in.size)
+            nl_hash64_update(&h, in.src, in.size);
         while (in.pos < in.size) {
             ZSTD_outBuffer o = {out, out_cap, 0};
             r = ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_continue);
@@ -115,7 +120,8 @@ static int write_payload(nl_afile *f, const nl_ckpt *ck, int level, int threads,
                 rc = nl_fail(err, NL_ERR_IO, "%s: zstd: %s", f->path, ZSTD_getErrorName(r));
                 goto done;
             }
-            if ((rc = nl_afile_write(f, out, o.pos, err))) goto done;
+            if ((rc = nl_afile_write(f, out, o.pos, err)))
+                goto done;
             nl_hash64_update(&hc, out, o.pos);
             *comp_len += o.pos;
         }
@@ -128,7 +134,8 @@ static int write_payload(nl_afile *f, const nl_ckpt *ck, int level, int threads,
             rc = nl_fail(err, NL_ERR_IO, "%s: zstd: %s", f->path, ZSTD_getErrorName(r));
             goto done;
         }
-        if ((rc = nl_afile_write(f, out, o.pos, err))) goto done;
+        if ((rc = nl_afile_write(f, out, o.pos, err)))
+            goto done;
         nl_hash64_update(&hc, out, o.pos);
         *comp_len += o.pos;
     } while (r != 0);
@@ -151,7 +158,8 @@ int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, n
     for (int i = 0; i < ck->n_tensors; i++) {
         uint64_t bytes = 0;
         int rc = check_tensor(path, &ck->tensors[i], i, &bytes, err);
-        if (rc) return rc;
+        if (rc)
+            return rc;
         if (bytes > UINT64_MAX / 2 - raw_len)
             return nl_fail(err, NL_ERR_USAGE, "%s: the tensors are too large", path);
         raw_len += bytes;
@@ -160,8 +168,9 @@ int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, n
     if (table_len > UINT32_MAX)
         return nl_fail(err, NL_ERR_USAGE, "%s: too many tensors", path);
     uint64_t header_len = PREAMBLE_LEN + config_len + ck->state_len + table_len + 8;
-    unsigned char *hdr = malloc(header_len);
-    if (!hdr) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    unsigned char *hdr = calloc(1, header_len); /* zeros: the placeholder goes out first */
+    if (!hdr)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
 
     memcpy(hdr, ckpt_magic, 8);
     nl_put_u32le(hdr + OFF_VERSION, NL_CKPT_VERSION);
@@ -176,7 +185,8 @@ int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, n
     unsigned char *p = hdr + PREAMBLE_LEN;
     memcpy(p, config, config_len);
     p += config_len;
-    if (ck->state_len) memcpy(p, ck->state, ck->state_len);
+    if (ck->state_len)
+        memcpy(p, ck->state, ck->state_len);
     p += ck->state_len;
     uint64_t offset = 0;
     for (int i = 0; i < ck->n_tensors; i++) {
@@ -187,7 +197,8 @@ int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, n
         p += 4 + name_len;
         nl_put_u32le(p, (uint32_t)t->ndim);
         p += 4;
-        for (int d = 0; d < t->ndim; d++, p += 8) nl_put_u64le(p, (uint64_t)t->shape[d]);
+        for (int d = 0; d < t->ndim; d++, p += 8)
+            nl_put_u64le(p, (uint64_t)t->shape[d]);
         nl_put_u64le(p, (uint64_t)t->numel);
         nl_put_u64le(p + 8, offset);
         p += 16;
@@ -232,7 +243,8 @@ static int parse_table(const char *path, const unsigned char *p, const unsigned 
     uint64_t offset = 0;
     for (int i = 0; i < ck->n_tensors; i++) {
         nl_ckpt_tensor *t = &ck->tensors[i];
-        if (end - p < 4) goto bad;
+        if (end - p < 4)
+            goto bad;
         uint32_t name_len = nl_get_u32le(p);
         p += 4;
         if (name_len == 0 || name_len >= sizeof t->name || (uint64_t)(end - p) < name_len ||
@@ -241,25 +253,31 @@ static int parse_table(const char *path, const unsigned char *p, const unsigned 
         memcpy(t->name, p, name_len);
         t->name[name_len] = '\0';
         p += name_len;
-        if (end - p < 4) goto bad;
+        if (end - p < 4)
+            goto bad;
         uint32_t ndim = nl_get_u32le(p);
         p += 4;
-        if (ndim > 4 || (uint64_t)(end - p) < 8 * (uint64_t)ndim + 16) goto bad;
+        if (ndim > 4 || (uint64_t)(end - p) < 8 * (uint64_t)ndim + 16)
+            goto bad;
         t->ndim = (int)ndim;
         uint64_t numel = 1, room = (raw_len - offset) / 4;
         for (uint32_t d = 0; d < ndim; d++, p += 8) {
             uint64_t dim = nl_get_u64le(p);
-            if (dim > (uint64_t)INT64_MAX) goto bad;
-            if (dim && numel > room / dim) goto bad; /* more than the payload holds */
+            if (dim > (uint64_t)INT64_MAX)
+                goto bad;
+            if (dim && numel > room / dim)
+                goto bad; /* more than the payload holds */
             numel *= dim;
             t->shape[d] = (int64_t)dim;
         }
-        if (numel > room || nl_get_u64le(p) != numel || nl_get_u64le(p + 8) != offset) goto bad;
+        if (numel > room || nl_get_u64le(p) != numel || nl_get_u64le(p + 8) != offset)
+            goto bad;
         p += 16;
         t->numel = (int64_t)numel;
         offset += 4 * numel;
     }
-    if (p != end || offset != raw_len) goto bad;
+    if (p != end || offset != raw_len)
+        goto bad;
     return 0;
 bad:
     return nl_fail(err, NL_ERR_USAGE, "%s: bad tensor table (corrupted)", path);
@@ -269,10 +287,12 @@ bad:
 static int refill(int fd, const char *path, ZSTD_inBuffer *in, uint64_t *pos, uint64_t *left,
                   size_t cap, nl_hash64_state *hc, nl_error *err)
 {
-    if (in->pos < in->size || *left == 0) return 0;
+    if (in->pos < in->size || *left == 0)
+        return 0;
     size_t n = *left < cap ? (size_t)*left : cap;
     int rc = nl_pread_all(fd, path, (void *)in->src, n, *pos, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     nl_hash64_update(hc, in->src, n);
     in->size = n;
     in->pos = 0;
@@ -315,7 +335,8 @@ static int read_payload(int fd, const char *path, uint64_t pos, uint64_t comp_le
         ZSTD_outBuffer o = {last ? (void *)&sink : (void *)ck->tensors[i].data,
                             last ? 1 : 4 * (size_t)ck->tensors[i].numel, 0};
         while (last ? zr != 0 : o.pos < o.size) {
-            if ((rc = refill(fd, path, &in, &pos, &left, in_cap, &hc, err))) goto done;
+            if ((rc = refill(fd, path, &in, &pos, &left, in_cap, &hc, err)))
+                goto done;
             if (zr == 0) {
                 rc = nl_fail(err, NL_ERR_USAGE, "%s: payload ends before tensor %s (corrupted)",
                              path, ck->tensors[i].name);
@@ -356,8 +377,7 @@ static int fail_truncated(const char *path, int at_least, uint64_t want, uint64_
                           nl_error *err)
 {
     return nl_fail(err, NL_ERR_USAGE, "%s: truncated (expected %s%llu bytes, file has %llu)", path,
-                   at_least ? "at least " : "", (unsigned long long)want,
-                   (unsigned long long)size);
+                   at_least ? "at least " : "", (unsigned long long)want, (unsigned long long)size);
 }
 
 static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int header_only,
@@ -366,17 +386,22 @@ static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int h
     unsigned char pre[PREAMBLE_LEN];
     size_t have = size < PREAMBLE_LEN ? (size_t)size : PREAMBLE_LEN;
     int rc = nl_pread_all(fd, path, pre, have, 0, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     if (memcmp(pre, ckpt_magic, have < 8 ? have : 8) != 0)
         return nl_fail(err, NL_ERR_USAGE, "%s: not a normlab checkpoint", path);
-    if (have < OFF_FLAGS) return fail_truncated(path, 1, PREAMBLE_LEN, size, err);
+    if (have < OFF_FLAGS)
+        return fail_truncated(path, 1, PREAMBLE_LEN, size, err);
     uint32_t version = nl_get_u32le(pre + OFF_VERSION);
     if (version > NL_CKPT_VERSION)
-        return nl_fail(err, NL_ERR_USAGE, "%s: checkpoint version %u is newer than this normlab (%d)",
-                       path, version, NL_CKPT_VERSION);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: checkpoint version %u is newer than this normlab (%d)", path, version,
+                       NL_CKPT_VERSION);
     if (version == 0)
-        return nl_fail(err, NL_ERR_USAGE, "%s: checkpoint version 0 is not valid (corrupted)", path);
-    if (have < PREAMBLE_LEN) return fail_truncated(path, 1, PREAMBLE_LEN, size, err);
+        return nl_fail(err, NL_ERR_USAGE, "%s: checkpoint version 0 is not valid (corrupted)",
+                       path);
+    if (have < PREAMBLE_LEN)
+        return fail_truncated(path, 1, PREAMBLE_LEN, size, err);
     if (nl_hash64(pre, OFF_PREAMBLE_HASH) != nl_get_u64le(pre + OFF_PREAMBLE_HASH))
         return nl_fail(err, NL_ERR_USAGE, "%s: header checksum mismatch (corrupted)", path);
     if (nl_get_u32le(pre + OFF_FLAGS) != 0)
@@ -406,8 +431,10 @@ static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int h
         return nl_fail(err, NL_ERR_USAGE, "%s: bad header lengths (corrupted)", path);
 
     unsigned char *hdr = malloc(header_len);
-    if (!hdr) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
-    if ((rc = nl_pread_all(fd, path, hdr, header_len, 0, err))) goto done;
+    if (!hdr)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if ((rc = nl_pread_all(fd, path, hdr, header_len, 0, err)))
+        goto done;
     if (nl_hash64(hdr, header_len - 8) != nl_get_u64le(hdr + header_len - 8)) {
         rc = nl_fail(err, NL_ERR_USAGE, "%s: header checksum mismatch (corrupted)", path);
         goto done;
@@ -429,12 +456,15 @@ static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int h
     memcpy(ck->config_yaml, p, config_len);
     ck->config_yaml[config_len] = '\0';
     p += config_len;
-    if (state_len) memcpy(ck->state, p, state_len);
+    if (state_len)
+        memcpy(ck->state, p, state_len);
     ck->state_len = state_len;
     p += state_len;
     ck->n_tensors = (int)n_tensors;
-    if ((rc = parse_table(path, p, p + table_len, ck, raw_len, err))) goto done;
-    if (header_only) goto done;
+    if ((rc = parse_table(path, p, p + table_len, ck, raw_len, err)))
+        goto done;
+    if (header_only)
+        goto done;
 
     for (int i = 0; i < ck->n_tensors; i++) {
         size_t bytes = 4 * (size_t)ck->tensors[i].numel;
@@ -458,17 +488,21 @@ int nl_ckpt_read(const char *path, nl_ckpt *out, int header_only, nl_error *err)
     int fd;
     uint64_t size;
     int rc = nl_open_read(path, &fd, &size, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     rc = read_ckpt(fd, path, size, out, header_only, err);
     close(fd);
-    if (rc) nl_ckpt_free(out);
+    if (rc)
+        nl_ckpt_free(out);
     return rc;
 }
 
 void nl_ckpt_free(nl_ckpt *ck)
 {
-    if (!ck) return;
-    for (int i = 0; ck->tensors && i < ck->n_tensors; i++) free(ck->tensors[i].data);
+    if (!ck)
+        return;
+    for (int i = 0; ck->tensors && i < ck->n_tensors; i++)
+        free(ck->tensors[i].data);
     free(ck->tensors);
     free(ck->config_yaml);
     free(ck->state);
@@ -478,7 +512,8 @@ void nl_ckpt_free(nl_ckpt *ck)
 const nl_ckpt_tensor *nl_ckpt_find(const nl_ckpt *ck, const char *name)
 {
     for (int i = 0; i < ck->n_tensors; i++)
-        if (strcmp(ck->tensors[i].name, name) == 0) return &ck->tensors[i];
+        if (strcmp(ck->tensors[i].name, name) == 0)
+            return &ck->tensors[i];
     return NULL;
 }
 
@@ -492,15 +527,18 @@ typedef struct ckpt_entry {
 /* ckpt-<digits>.nlck → step (saturating), or -1 for any other name. */
 static int parse_ckpt_name(const char *name, uint64_t *step)
 {
-    if (strncmp(name, "ckpt-", 5) != 0) return -1;
+    if (strncmp(name, "ckpt-", 5) != 0)
+        return -1;
     const char *p = name + 5;
     uint64_t v = 0;
-    if (*p < '0' || *p > '9') return -1;
+    if (*p < '0' || *p > '9')
+        return -1;
     for (; *p >= '0' && *p <= '9'; p++) {
         unsigned digit = (unsigned)(*p - '0');
         v = v > (UINT64_MAX - digit) / 10 ? UINT64_MAX : v * 10 + digit;
     }
-    if (strcmp(p, ".nlck") != 0) return -1;
+    if (strcmp(p, ".nlck") != 0)
+        return -1;
     *step = v;
     return 0;
 }
@@ -508,15 +546,18 @@ static int parse_ckpt_name(const char *name, uint64_t *step)
 static int entry_newest_first(const void *a, const void *b)
 {
     const ckpt_entry *x = a, *y = b;
-    if (x->step != y->step) return x->step < y->step ? 1 : -1;
+    if (x->step != y->step)
+        return x->step < y->step ? 1 : -1;
     return strcmp(y->name, x->name);
 }
 
 int nl_ckpt_prune(const char *dir, int keep, nl_error *err)
 {
-    if (keep < 1) return nl_fail(err, NL_ERR_USAGE, "%s: prune must keep at least 1 checkpoint", dir);
+    if (keep < 1)
+        return nl_fail(err, NL_ERR_USAGE, "%s: prune must keep at least 1 checkpoint", dir);
     DIR *d = opendir(dir);
-    if (!d) return nl_fail(err, NL_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    if (!d)
+        return nl_fail(err, NL_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
     ckpt_entry *e = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -524,7 +565,8 @@ int nl_ckpt_prune(const char *dir, int keep, nl_error *err)
     while ((de = readdir(d))) {
         uint64_t step;
         struct stat st;
-        if (parse_ckpt_name(de->d_name, &step) != 0) continue;
+        if (parse_ckpt_name(de->d_name, &step) != 0)
+            continue;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
             continue;
         if (n == cap) {
@@ -554,7 +596,8 @@ int nl_ckpt_prune(const char *dir, int keep, nl_error *err)
         }
     }
     closedir(d);
-    for (size_t i = 0; i < n; i++) free(e[i].name);
+    for (size_t i = 0; i < n; i++)
+        free(e[i].name);
     free(e);
     return rc;
 }

@@ -32,7 +32,8 @@ static inline void hash_stripe(uint64_t lane[4], const unsigned char *p) /* p: 3
 void nl_hash64_init(nl_hash64_state *h)
 {
     memset(h, 0, sizeof *h);
-    for (int i = 0; i < 4; i++) h->lane[i] = NL_H_K2 * (uint64_t)(i + 1);
+    for (int i = 0; i < 4; i++)
+        h->lane[i] = NL_H_K2 * (uint64_t)(i + 1);
 }
 
 void nl_hash64_update(nl_hash64_state *h, const void *data, size_t n)
@@ -45,11 +46,13 @@ void nl_hash64_update(nl_hash64_state *h, const void *data, size_t n)
         h->npend += take;
         p += take;
         n -= take;
-        if (h->npend < 32) return;
+        if (h->npend < 32)
+            return;
         hash_stripe(h->lane, h->pend);
         h->npend = 0;
     }
-    for (; n >= 32; p += 32, n -= 32) hash_stripe(h->lane, p);
+    for (; n >= 32; p += 32, n -= 32)
+        hash_stripe(h->lane, p);
     if (n) {
         memcpy(h->pend, p, n);
         h->npend = n;
@@ -66,7 +69,8 @@ uint64_t nl_hash64_final(const nl_hash64_state *h)
         hash_stripe(lane, last);
     }
     uint64_t x = h->total * NL_H_K2;
-    for (int i = 0; i < 4; i++) x = hash_step(x, lane[i]);
+    for (int i = 0; i < 4; i++)
+        x = hash_step(x, lane[i]);
     x ^= x >> 31;
     x *= NL_H_K2;
     x ^= x >> 29;
@@ -119,7 +123,8 @@ int nl_afile_pwrite(nl_afile *f, const void *buf, size_t n, uint64_t offset, nl_
     const char *p = buf;
     while (n > 0) {
         ssize_t w = pwrite(f->fd, p, n, (off_t)offset);
-        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             return nl_fail(err, NL_ERR_IO, "%s: write failed: %s", f->path,
                            w < 0 ? strerror(errno) : "no progress");
@@ -135,7 +140,8 @@ int nl_afile_write(nl_afile *f, const void *buf, size_t n, nl_error *err)
     const char *p = buf;
     while (n > 0) {
         ssize_t w = write(f->fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             return nl_fail(err, NL_ERR_IO, "%s: write failed: %s", f->path,
                            w < 0 ? strerror(errno) : "no progress");
@@ -147,8 +153,10 @@ int nl_afile_write(nl_afile *f, const void *buf, size_t n, nl_error *err)
 
 void nl_afile_abort(nl_afile *f)
 {
-    if (f->fd >= 0) close(f->fd);
-    if (f->tmp_path) unlink(f->tmp_path);
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->tmp_path)
+        unlink(f->tmp_path);
     afile_release(f);
 }
 
@@ -164,13 +172,14 @@ static int fsync_parent_dir(const char *path, nl_error *err)
         size_t n = slash == path ? 1 : (size_t)(slash - path);
         dir = strndup(path, n);
     }
-    if (!dir) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if (!dir)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = 0;
     if (fd >= 0) {
         if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EROFS)
-            rc = nl_fail(err, NL_ERR_IO, "%s: written, but syncing directory %s failed: %s",
-                         path, dir, strerror(errno));
+            rc = nl_fail(err, NL_ERR_IO, "%s: written, but syncing directory %s failed: %s", path,
+                         dir, strerror(errno));
         close(fd);
     }
     free(dir);
@@ -207,7 +216,8 @@ int nl_afile_commit(nl_afile *f, nl_error *err)
 int nl_open_read(const char *path, int *fd, uint64_t *size, nl_error *err)
 {
     *fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0) return nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (*fd < 0)
+        return nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(*fd, &st) != 0) {
         int e = errno;
@@ -229,11 +239,13 @@ int nl_pread_all(int fd, const char *path, void *buf, size_t n, uint64_t offset,
     char *p = buf;
     while (n > 0) {
         ssize_t r = pread(fd, p, n, (off_t)offset);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return nl_fail(err, NL_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return nl_fail(err, NL_ERR_IO, "%s: read failed: %s", path, strerror(errno));
         if (r == 0)
-            return nl_fail(err, NL_ERR_IO, "%s: file shrank while being read (at byte %llu)",
-                           path, (unsigned long long)offset);
+            return nl_fail(err, NL_ERR_IO, "%s: file shrank while being read (at byte %llu)", path,
+                           (unsigned long long)offset);
         p += r;
         n -= (size_t)r;
         offset += (uint64_t)r;

@@ -16,22 +16,26 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 static inline void nl_put_u32le(unsigned char *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 static inline void nl_put_u64le(unsigned char *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 static inline uint32_t nl_get_u32le(const unsigned char *p)
 {
     uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 static inline uint64_t nl_get_u64le(const unsigned char *p)
 {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -41,8 +45,8 @@ static inline uint64_t nl_get_u64le(const unsigned char *p)
  * probability about 2^-64. Not a cryptographic hash. */
 typedef struct nl_hash64_state {
     uint64_t lane[4];
-    uint64_t total;          /* bytes fed so far */
-    unsigned char pend[32];  /* bytes of an incomplete 32-byte stripe */
+    uint64_t total;         /* bytes fed so far */
+    unsigned char pend[32]; /* bytes of an incomplete 32-byte stripe */
     size_t npend;
 } nl_hash64_state;
 

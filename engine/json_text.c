@@ -30,7 +30,8 @@ static int jfail(jparser *p, size_t at, const char *fmt, ...)
 /* Describes the byte at p->pos for an error message. */
 static const char *jwhat(const jparser *p, char buf[32])
 {
-    if (p->pos >= p->n) return "the end of the text";
+    if (p->pos >= p->n)
+        return "the end of the text";
     unsigned c = p->s[p->pos];
     if (c >= 0x20 && c < 0x7f)
         snprintf(buf, 32, "'%c'", (char)c);
@@ -41,16 +42,18 @@ static const char *jwhat(const jparser *p, char buf[32])
 
 static void skip_ws(jparser *p)
 {
-    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
-                             p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
+                             p->s[p->pos] == '\r'))
         p->pos++;
 }
 
 size_t nl_utf8_seq_len(const unsigned char *s, size_t n)
 {
-    if (n == 0) return 0;
+    if (n == 0)
+        return 0;
     unsigned c = s[0];
-    if (c < 0x80) return 1;
+    if (c < 0x80)
+        return 1;
     size_t len;
     uint32_t cp, min;
     if (c >= 0xC2 && c <= 0xDF) {
@@ -62,12 +65,15 @@ size_t nl_utf8_seq_len(const unsigned char *s, size_t n)
     } else {
         return 0; /* continuation byte, overlong lead (C0, C1) or past U+10FFFF (F5..FF) */
     }
-    if (n < len) return 0;
+    if (n < len)
+        return 0;
     for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
         cp = (cp << 6) | (s[i] & 0x3F);
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
     return len;
 }
 
@@ -75,10 +81,12 @@ size_t nl_utf8_seq_len(const unsigned char *s, size_t n)
 
 void nl_jbuf_put(nl_jbuf *b, const char *s, size_t n)
 {
-    if (b->oom) return;
+    if (b->oom)
+        return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
+        while (cap < b->n + n + 1)
+            cap *= 2;
         char *grown = realloc(b->p, cap);
         if (!grown) {
             b->oom = 1;
@@ -133,13 +141,27 @@ void nl_jbuf_put_string(nl_jbuf *b, const char *s, size_t n)
         const char *esc = NULL;
         char hex[8];
         switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
         default:
             if (c < 0x20) {
                 snprintf(hex, sizeof hex, "\\u%04x", c);
@@ -170,7 +192,8 @@ static int parse_value(jparser *p, nl_json *v);
 
 static int hex4(jparser *p, uint32_t *out)
 {
-    if (p->n - p->pos < 4) return jfail(p, p->pos, "\\u needs four hex digits");
+    if (p->n - p->pos < 4)
+        return jfail(p, p->pos, "\\u needs four hex digits");
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned c = p->s[p->pos + (size_t)i];
@@ -178,7 +201,8 @@ static int hex4(jparser *p, uint32_t *out)
                 : c >= 'a' && c <= 'f' ? (int)(c - 'a' + 10)
                 : c >= 'A' && c <= 'F' ? (int)(c - 'A' + 10)
                                        : -1;
-        if (d < 0) return jfail(p, p->pos + (size_t)i, "\\u needs four hex digits");
+        if (d < 0)
+            return jfail(p, p->pos + (size_t)i, "\\u needs four hex digits");
         v = v * 16 + (uint32_t)d;
     }
     p->pos += 4;
@@ -226,19 +250,37 @@ static int parse_string(jparser *p, char **out, size_t *out_len)
         }
         if (c == '\\') {
             size_t at = p->pos++;
-            if (p->pos >= p->n) continue; /* reported as an unterminated string */
+            if (p->pos >= p->n)
+                continue; /* reported as an unterminated string */
             unsigned e = p->s[p->pos++];
             const char *simple = NULL;
             switch (e) {
-            case '"': simple = "\""; break;
-            case '\\': simple = "\\"; break;
-            case '/': simple = "/"; break;
-            case 'b': simple = "\b"; break;
-            case 'f': simple = "\f"; break;
-            case 'n': simple = "\n"; break;
-            case 'r': simple = "\r"; break;
-            case 't': simple = "\t"; break;
-            case 'u': break;
+            case '"':
+                simple = "\"";
+                break;
+            case '\\':
+                simple = "\\";
+                break;
+            case '/':
+                simple = "/";
+                break;
+            case 'b':
+                simple = "\b";
+                break;
+            case 'f':
+                simple = "\f";
+                break;
+            case 'n':
+                simple = "\n";
+                break;
+            case 'r':
+                simple = "\r";
+                break;
+            case 't':
+                simple = "\t";
+                break;
+            case 'u':
+                break;
             default:
                 nl_jbuf_free(&b);
                 return jfail(p, at, "unknown escape \\%c", e >= 0x20 && e < 0x7f ? (char)e : '?');
@@ -261,8 +303,8 @@ static int parse_string(jparser *p, char **out, size_t *out_len)
                 uint32_t lo;
                 if (p->n - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u') {
                     nl_jbuf_free(&b);
-                    return jfail(p, at, "\\u%04X is a high surrogate with no low surrogate after it",
-                                 cp);
+                    return jfail(p, at,
+                                 "\\u%04X is a high surrogate with no low surrogate after it", cp);
                 }
                 p->pos += 2;
                 if (hex4(p, &lo)) {
@@ -271,8 +313,8 @@ static int parse_string(jparser *p, char **out, size_t *out_len)
                 }
                 if (lo < 0xDC00 || lo > 0xDFFF) {
                     nl_jbuf_free(&b);
-                    return jfail(p, at, "\\u%04X is a high surrogate with no low surrogate after it",
-                                 cp);
+                    return jfail(p, at,
+                                 "\\u%04X is a high surrogate with no low surrogate after it", cp);
                 }
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
@@ -332,15 +374,18 @@ static int parse_number(jparser *p, nl_json *v)
         p->pos++;
         if (p->pos >= p->n || !is_digit(p->s[p->pos]))
             return jfail(p, p->pos, "a decimal point needs digits after it");
-        while (p->pos < p->n && is_digit(p->s[p->pos])) p->pos++;
+        while (p->pos < p->n && is_digit(p->s[p->pos]))
+            p->pos++;
     }
     if (p->pos < p->n && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
         integral = 0;
         p->pos++;
-        if (p->pos < p->n && (p->s[p->pos] == '+' || p->s[p->pos] == '-')) p->pos++;
+        if (p->pos < p->n && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
+            p->pos++;
         if (p->pos >= p->n || !is_digit(p->s[p->pos]))
             return jfail(p, p->pos, "an exponent needs digits");
-        while (p->pos < p->n && is_digit(p->s[p->pos])) p->pos++;
+        while (p->pos < p->n && is_digit(p->s[p->pos]))
+            p->pos++;
     }
     v->kind = NL_JSON_NUMBER;
     if (integral && fits && mag <= (uint64_t)INT64_MAX + (uint64_t)neg) {
@@ -369,7 +414,8 @@ static nl_json *push_item(nl_json *v, size_t *cap)
     if (v->len == *cap) {
         size_t ncap = *cap ? 2 * *cap : 4;
         nl_json *grown = realloc(v->items, ncap * sizeof *grown);
-        if (!grown) return NULL;
+        if (!grown)
+            return NULL;
         v->items = grown;
         *cap = ncap;
     }
@@ -383,7 +429,8 @@ static int parse_container(jparser *p, nl_json *v, int object)
     char close = object ? '}' : ']';
     size_t cap = 0;
     v->kind = object ? NL_JSON_OBJECT : NL_JSON_ARRAY;
-    if (++p->depth > JSON_MAX_DEPTH) return jfail(p, p->pos, "nested deeper than %d", JSON_MAX_DEPTH);
+    if (++p->depth > JSON_MAX_DEPTH)
+        return jfail(p, p->pos, "nested deeper than %d", JSON_MAX_DEPTH);
     p->pos++;
     skip_ws(p);
     if (p->pos < p->n && p->s[p->pos] == close) {
@@ -393,20 +440,23 @@ static int parse_container(jparser *p, nl_json *v, int object)
     }
     for (;;) {
         nl_json *it = push_item(v, &cap);
-        if (!it) return jfail(p, p->pos, "out of memory");
+        if (!it)
+            return jfail(p, p->pos, "out of memory");
         char buf[32];
         if (object) {
             skip_ws(p);
             if (p->pos >= p->n || p->s[p->pos] != '"')
                 return jfail(p, p->pos, "expected a quoted key, found %s", jwhat(p, buf));
             it->key_offset = p->pos;
-            if (parse_string(p, &it->key, &it->key_len)) return -1;
+            if (parse_string(p, &it->key, &it->key_len))
+                return -1;
             skip_ws(p);
             if (p->pos >= p->n || p->s[p->pos] != ':')
                 return jfail(p, p->pos, "expected ':' after a key, found %s", jwhat(p, buf));
             p->pos++;
         }
-        if (parse_value(p, it)) return -1;
+        if (parse_value(p, it))
+            return -1;
         skip_ws(p);
         if (p->pos < p->n && p->s[p->pos] == ',') {
             p->pos++;
@@ -426,16 +476,25 @@ static int parse_value(jparser *p, nl_json *v)
     skip_ws(p);
     v->offset = p->pos;
     char buf[32];
-    if (p->pos >= p->n) return jfail(p, p->pos, "unexpected end of the text");
+    if (p->pos >= p->n)
+        return jfail(p, p->pos, "unexpected end of the text");
     switch (p->s[p->pos]) {
-    case '{': return parse_container(p, v, 1);
-    case '[': return parse_container(p, v, 0);
-    case '"': v->kind = NL_JSON_STRING; return parse_string(p, &v->str, &v->len);
-    case 't': return parse_literal(p, v, "true", NL_JSON_BOOL, 1);
-    case 'f': return parse_literal(p, v, "false", NL_JSON_BOOL, 0);
-    case 'n': return parse_literal(p, v, "null", NL_JSON_NULL, 0);
+    case '{':
+        return parse_container(p, v, 1);
+    case '[':
+        return parse_container(p, v, 0);
+    case '"':
+        v->kind = NL_JSON_STRING;
+        return parse_string(p, &v->str, &v->len);
+    case 't':
+        return parse_literal(p, v, "true", NL_JSON_BOOL, 1);
+    case 'f':
+        return parse_literal(p, v, "false", NL_JSON_BOOL, 0);
+    case 'n':
+        return parse_literal(p, v, "null", NL_JSON_NULL, 0);
     default:
-        if (p->s[p->pos] == '-' || is_digit(p->s[p->pos])) return parse_number(p, v);
+        if (p->s[p->pos] == '-' || is_digit(p->s[p->pos]))
+            return parse_number(p, v);
         return jfail(p, p->pos, "unexpected %s", jwhat(p, buf));
     }
 }
@@ -472,7 +531,8 @@ static void json_free_inner(nl_json *v)
 
 void nl_json_free(nl_json *v)
 {
-    if (!v) return;
+    if (!v)
+        return;
     json_free_inner(v);
     free(v->key);
     memset(v, 0, sizeof *v);
@@ -480,7 +540,8 @@ void nl_json_free(nl_json *v)
 
 const nl_json *nl_json_member(const nl_json *obj, const char *key)
 {
-    if (obj->kind != NL_JSON_OBJECT) return NULL;
+    if (obj->kind != NL_JSON_OBJECT)
+        return NULL;
     size_t k = strlen(key);
     for (size_t i = 0; i < obj->len; i++)
         if (obj->items[i].key_len == k && memcmp(obj->items[i].key, key, k) == 0)

@@ -24,7 +24,8 @@ typedef struct span {
 static int span_by_begin(const void *a, const void *b)
 {
     const span *x = a, *y = b;
-    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
     return x->end < y->end ? -1 : x->end > y->end;
 }
 
@@ -37,7 +38,8 @@ static int name_cmp(const void *a, const void *b)
 static const char *first_duplicate(const char **names, size_t n, int *oom)
 {
     *oom = 0;
-    if (n < 2) return NULL;
+    if (n < 2)
+        return NULL;
     const char **sorted = malloc(n * sizeof *sorted);
     if (!sorted) {
         *oom = 1;
@@ -47,7 +49,8 @@ static const char *first_duplicate(const char **names, size_t n, int *oom)
     qsort(sorted, n, sizeof *sorted, name_cmp);
     const char *dup = NULL;
     for (size_t i = 1; i < n && !dup; i++)
-        if (strcmp(sorted[i - 1], sorted[i]) == 0) dup = sorted[i];
+        if (strcmp(sorted[i - 1], sorted[i]) == 0)
+            dup = sorted[i];
     free(sorted);
     return dup;
 }
@@ -62,7 +65,8 @@ static int read_metadata(const char *path, const nl_json *m, nl_st_file *out, nl
                        FILE_OFF(m->offset));
     out->meta_keys = calloc(m->len ? m->len : 1, sizeof *out->meta_keys);
     out->meta_vals = calloc(m->len ? m->len : 1, sizeof *out->meta_vals);
-    if (!out->meta_keys || !out->meta_vals) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if (!out->meta_keys || !out->meta_vals)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
     for (size_t i = 0; i < m->len; i++) {
         const nl_json *v = &m->items[i];
         if (v->kind != NL_JSON_STRING)
@@ -70,8 +74,9 @@ static int read_metadata(const char *path, const nl_json *m, nl_st_file *out, nl
                            "%s: __metadata__ value \"%s\" at byte %llu is not a string", path,
                            v->key, FILE_OFF(v->offset));
         if (strlen(v->key) != v->key_len || strlen(v->str) != v->len)
-            return nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ entry at byte %llu holds a NUL character",
-                           path, FILE_OFF(v->key_offset));
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: __metadata__ entry at byte %llu holds a NUL character", path,
+                           FILE_OFF(v->key_offset));
         out->meta_keys[i] = strdup(v->key);
         out->meta_vals[i] = strdup(v->str);
         out->n_meta = (int)i + 1;
@@ -80,15 +85,18 @@ static int read_metadata(const char *path, const nl_json *m, nl_st_file *out, nl
     }
     int oom;
     const char *dup = first_duplicate((const char **)out->meta_keys, (size_t)out->n_meta, &oom);
-    if (oom) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
-    if (dup) return nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ key \"%s\" appears twice", path, dup);
+    if (oom)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if (dup)
+        return nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ key \"%s\" appears twice", path, dup);
     return 0;
 }
 
 /* Reads a non-negative integer; the caller names the field in the message. */
 static int get_uint(const nl_json *v, uint64_t *out)
 {
-    if (v->kind != NL_JSON_NUMBER || !v->is_int || v->i < 0) return -1;
+    if (v->kind != NL_JSON_NUMBER || !v->is_int || v->i < 0)
+        return -1;
     *out = (uint64_t)v->i;
     return 0;
 }
@@ -99,13 +107,14 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
 {
     const char *name = v->key;
     if (v->key_len == 0 || v->key_len >= sizeof t->name || strlen(name) != v->key_len)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor name at byte %llu is empty, longer than %zu bytes or holds a NUL",
-                       path, FILE_OFF(v->key_offset), sizeof t->name - 1);
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor name at byte %llu is empty, longer than %zu bytes or holds a NUL", path,
+            FILE_OFF(v->key_offset), sizeof t->name - 1);
     memcpy(t->name, name, v->key_len + 1);
     if (v->kind != NL_JSON_OBJECT)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu: expected an object", path,
-                       name, FILE_OFF(v->offset));
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu: expected an object",
+                       path, name, FILE_OFF(v->offset));
     const nl_json *dtype = NULL, *shape = NULL, *offs = NULL;
     for (size_t i = 0; i < v->len; i++) {
         const nl_json *f = &v->items[i];
@@ -114,26 +123,33 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
                                : !strcmp(f->key, "data_offsets") ? &offs
                                                                  : NULL;
         if (!slot)
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\": unknown field \"%s\" at byte %llu",
-                           path, name, f->key, FILE_OFF(f->key_offset));
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: tensor \"%s\": unknown field \"%s\" at byte %llu", path, name,
+                           f->key, FILE_OFF(f->key_offset));
         if (*slot)
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\": field \"%s\" appears twice (byte %llu)",
-                           path, name, f->key, FILE_OFF(f->key_offset));
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: tensor \"%s\": field \"%s\" appears twice (byte %llu)", path, name,
+                           f->key, FILE_OFF(f->key_offset));
         *slot = f;
     }
     if (!dtype || !shape || !offs)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu lacks \"%s\"", path, name,
-                       FILE_OFF(v->offset), !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+                       FILE_OFF(v->offset),
+                       !dtype   ? "dtype"
+                       : !shape ? "shape"
+                                : "data_offsets");
 
     if (dtype->kind != NL_JSON_STRING)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\": dtype at byte %llu is not a string",
                        path, name, FILE_OFF(dtype->offset));
     int d = 0;
-    while (d < N_DTYPES && strcmp(dtype->str, dtype_names[d]) != 0) d++;
+    while (d < N_DTYPES && strcmp(dtype->str, dtype_names[d]) != 0)
+        d++;
     if (d == N_DTYPES)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor \"%s\" has dtype %.32s, which normlab does not read (F32, I32, F64, I64)",
-                       path, name, dtype->str);
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor \"%s\" has dtype %.32s, which normlab does not read (F32, I32, F64, I64)",
+            path, name, dtype->str);
     t->dtype = (nl_st_dtype)d;
     size_t esize = dtype_sizes[d];
 
@@ -146,12 +162,15 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
     for (size_t i = 0; i < shape->len; i++) {
         uint64_t dim;
         if (get_uint(&shape->items[i], &dim))
-            return nl_fail(err, NL_ERR_USAGE,
-                           "%s: tensor \"%s\": shape entry at byte %llu is not a non-negative integer",
-                           path, name, FILE_OFF(shape->items[i].offset));
+            return nl_fail(
+                err, NL_ERR_USAGE,
+                "%s: tensor \"%s\": shape entry at byte %llu is not a non-negative integer", path,
+                name, FILE_OFF(shape->items[i].offset));
         t->shape[i] = (int64_t)dim;
-        if (dim && numel > room / dim) numel = room + 1; /* too large either way */
-        else numel *= dim;
+        if (dim && numel > room / dim)
+            numel = room + 1; /* too large either way */
+        else
+            numel *= dim;
     }
 
     uint64_t begin, end;
@@ -161,17 +180,18 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
                        "%s: tensor \"%s\": data_offsets at byte %llu is not [begin, end]", path,
                        name, FILE_OFF(offs->offset));
     if (begin > end || end > data_len)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor \"%s\": data_offsets [%llu, %llu] fall outside the %llu data bytes",
-                       path, name, (unsigned long long)begin, (unsigned long long)end,
-                       (unsigned long long)data_len);
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor \"%s\": data_offsets [%llu, %llu] fall outside the %llu data bytes", path,
+            name, (unsigned long long)begin, (unsigned long long)end, (unsigned long long)data_len);
     if (numel > room || end - begin != numel * esize)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, but its shape "
-                       "and dtype need %s%llu",
-                       path, name, (unsigned long long)begin, (unsigned long long)end,
-                       (unsigned long long)(end - begin), numel > room ? "more than " : "",
-                       (unsigned long long)((numel > room ? room : numel) * esize));
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, but its shape "
+            "and dtype need %s%llu",
+            path, name, (unsigned long long)begin, (unsigned long long)end,
+            (unsigned long long)(end - begin), numel > room ? "more than " : "",
+            (unsigned long long)((numel > room ? room : numel) * esize));
     t->numel = (int64_t)numel;
     sp->begin = begin;
     sp->end = end;
@@ -185,7 +205,8 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
         return nl_fail(err, NL_ERR_USAGE, "%s: too short for a safetensors file (%llu bytes)", path,
                        (unsigned long long)size);
     int rc = nl_pread_all(fd, path, len8, 8, 0, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     uint64_t hlen = nl_get_u64le(len8);
     if (hlen > size - 8)
         return nl_fail(err, NL_ERR_USAGE,
@@ -194,14 +215,16 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
                        path, (unsigned long long)hlen, (unsigned long long)size);
     uint64_t data_len = size - 8 - hlen;
     char *text = malloc(hlen ? hlen : 1);
-    if (!text) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if (!text)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
     nl_json root;
     size_t bad_at = 0;
     char why[160];
     span *spans = NULL;
     const char **names = NULL;
     memset(&root, 0, sizeof root);
-    if ((rc = nl_pread_all(fd, path, text, hlen, 8, err))) goto done;
+    if ((rc = nl_pread_all(fd, path, text, hlen, 8, err)))
+        goto done;
     if (nl_json_parse(text, hlen, &root, &bad_at, why, sizeof why)) {
         rc = nl_fail(err, NL_ERR_USAGE, "%s: bad safetensors header at byte %llu: %s", path,
                      FILE_OFF(bad_at), why);
@@ -213,7 +236,8 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
         goto done;
     }
     size_t n = 0;
-    for (size_t i = 0; i < root.len; i++) n += strcmp(root.items[i].key, "__metadata__") != 0;
+    for (size_t i = 0; i < root.len; i++)
+        n += strcmp(root.items[i].key, "__metadata__") != 0;
     out->tensors = calloc(n ? n : 1, sizeof *out->tensors);
     spans = calloc(n ? n : 1, sizeof *spans);
     names = calloc(n ? n : 1, sizeof *names);
@@ -230,11 +254,13 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
                              FILE_OFF(v->key_offset));
                 goto done;
             }
-            if ((rc = read_metadata(path, v, out, err))) goto done;
+            if ((rc = read_metadata(path, v, out, err)))
+                goto done;
             continue;
         }
         int k = out->n_tensors;
-        if ((rc = read_tensor_info(path, v, data_len, &out->tensors[k], &spans[k], err))) goto done;
+        if ((rc = read_tensor_info(path, v, data_len, &out->tensors[k], &spans[k], err)))
+            goto done;
         spans[k].index = k;
         names[k] = out->tensors[k].name;
         out->n_tensors = k + 1;
@@ -249,8 +275,9 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
     qsort(spans, n, sizeof *spans, span_by_begin);
     for (size_t i = 1; i < n; i++) {
         if (spans[i].begin < spans[i - 1].end) {
-            rc = nl_fail(err, NL_ERR_USAGE, "%s: tensors \"%s\" and \"%s\" overlap in the data", path,
-                         out->tensors[spans[i - 1].index].name, out->tensors[spans[i].index].name);
+            rc = nl_fail(err, NL_ERR_USAGE, "%s: tensors \"%s\" and \"%s\" overlap in the data",
+                         path, out->tensors[spans[i - 1].index].name,
+                         out->tensors[spans[i].index].name);
             goto done;
         }
     }
@@ -262,7 +289,8 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
             rc = nl_fail(err, NL_ERR_IO, "%s: out of memory for tensor %s", path, t->name);
             goto done;
         }
-        if ((rc = nl_pread_all(fd, path, t->data, bytes, 8 + hlen + spans[i].begin, err))) goto done;
+        if ((rc = nl_pread_all(fd, path, t->data, bytes, 8 + hlen + spans[i].begin, err)))
+            goto done;
     }
 done:
     free(names);
@@ -278,17 +306,21 @@ int nl_st_read(const char *path, nl_st_file *out, nl_error *err)
     int fd;
     uint64_t size;
     int rc = nl_open_read(path, &fd, &size, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     rc = read_st(fd, path, size, out, err);
     close(fd);
-    if (rc) nl_st_free(out);
+    if (rc)
+        nl_st_free(out);
     return rc;
 }
 
 void nl_st_free(nl_st_file *f)
 {
-    if (!f) return;
-    for (int i = 0; f->tensors && i < f->n_tensors; i++) free(f->tensors[i].data);
+    if (!f)
+        return;
+    for (int i = 0; f->tensors && i < f->n_tensors; i++)
+        free(f->tensors[i].data);
     free(f->tensors);
     for (int i = 0; i < f->n_meta; i++) {
         free(f->meta_keys[i]);
@@ -302,14 +334,16 @@ void nl_st_free(nl_st_file *f)
 const nl_st_tensor *nl_st_find(const nl_st_file *f, const char *name)
 {
     for (int i = 0; i < f->n_tensors; i++)
-        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+        if (strcmp(f->tensors[i].name, name) == 0)
+            return &f->tensors[i];
     return NULL;
 }
 
 const char *nl_st_meta(const nl_st_file *f, const char *key)
 {
     for (int i = 0; i < f->n_meta; i++)
-        if (strcmp(f->meta_keys[i], key) == 0) return f->meta_vals[i];
+        if (strcmp(f->meta_keys[i], key) == 0)
+            return f->meta_vals[i];
     return NULL;
 }
 
@@ -320,7 +354,8 @@ static int utf8_valid(const char *s)
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
         size_t k = nl_utf8_seq_len((const unsigned char *)s + i, n - i);
-        if (!k) return 0;
+        if (!k)
+            return 0;
         i += k;
     }
     return 1;
@@ -332,8 +367,10 @@ static int check_tensor(const char *path, const nl_st_tensor *t, int i, uint64_t
     size_t len = strnlen(t->name, sizeof t->name);
     if (len == 0 || len == sizeof t->name || !utf8_valid(t->name) ||
         strcmp(t->name, "__metadata__") == 0)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %d has a bad name (empty, too long, not "
-                       "UTF-8 or __metadata__)", path, i);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: tensor %d has a bad name (empty, too long, not "
+                       "UTF-8 or __metadata__)",
+                       path, i);
     if ((int)t->dtype < 0 || (int)t->dtype >= N_DTYPES)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: unknown dtype %d", path, t->name,
                        (int)t->dtype);
@@ -351,8 +388,9 @@ static int check_tensor(const char *path, const nl_st_tensor *t, int i, uint64_t
         numel *= t->shape[d];
     }
     if (numel != t->numel)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: numel %lld does not match its shape (%lld)",
-                       path, t->name, (long long)t->numel, (long long)numel);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: tensor %s: numel %lld does not match its shape (%lld)", path, t->name,
+                       (long long)t->numel, (long long)numel);
     if (numel > 0 && !t->data)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s has no data", path, t->name);
     *bytes = (uint64_t)numel * esize;
@@ -369,7 +407,8 @@ static int build_header(const char *path, const nl_st_tensor *tensors, int n,
     if (n_meta > 0) {
         nl_jbuf_puts(b, "\"__metadata__\":{");
         for (int i = 0; i < n_meta; i++) {
-            if (i) nl_jbuf_puts(b, ",");
+            if (i)
+                nl_jbuf_puts(b, ",");
             nl_jbuf_put_string(b, meta_keys[i], strlen(meta_keys[i]));
             nl_jbuf_puts(b, ":");
             nl_jbuf_put_string(b, meta_vals[i], strlen(meta_vals[i]));
@@ -380,16 +419,19 @@ static int build_header(const char *path, const nl_st_tensor *tensors, int n,
     for (int i = 0; i < n; i++) {
         const nl_st_tensor *t = &tensors[i];
         uint64_t bytes = (uint64_t)t->numel * dtype_sizes[t->dtype];
-        if (i || n_meta > 0) nl_jbuf_puts(b, ",");
+        if (i || n_meta > 0)
+            nl_jbuf_puts(b, ",");
         nl_jbuf_put_string(b, t->name, strlen(t->name));
         nl_jbuf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", dtype_names[t->dtype]);
-        for (int d = 0; d < t->ndim; d++) nl_jbuf_printf(b, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+        for (int d = 0; d < t->ndim; d++)
+            nl_jbuf_printf(b, d ? ",%lld" : "%lld", (long long)t->shape[d]);
         nl_jbuf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
                        (unsigned long long)(offset + bytes));
         offset += bytes;
     }
     nl_jbuf_puts(b, "}");
-    while (!b->oom && b->n % 8 != 0) nl_jbuf_puts(b, " ");
+    while (!b->oom && b->n % 8 != 0)
+        nl_jbuf_puts(b, " ");
     return b->oom ? nl_fail(err, NL_ERR_IO, "%s: out of memory", path) : 0;
 }
 
@@ -399,7 +441,8 @@ int nl_st_write(const char *path, const nl_st_tensor *tensors, int n, const char
     if (n < 0 || (n > 0 && !tensors) || n_meta < 0 || (n_meta > 0 && (!meta_keys || !meta_vals)))
         return nl_fail(err, NL_ERR_USAGE, "%s: bad tensor or metadata list", path);
     for (int i = 0; i < n_meta; i++) {
-        if (!meta_keys[i] || !meta_vals[i] || !utf8_valid(meta_keys[i]) || !utf8_valid(meta_vals[i]))
+        if (!meta_keys[i] || !meta_vals[i] || !utf8_valid(meta_keys[i]) ||
+            !utf8_valid(meta_vals[i]))
             return nl_fail(err, NL_ERR_USAGE, "%s: metadata entry %d is missing or not UTF-8", path,
                            i);
     }
@@ -423,8 +466,10 @@ int nl_st_write(const char *path, const nl_st_tensor *tensors, int n, const char
     }
     dup = first_duplicate(names, (size_t)n, &oom);
     free(names);
-    if (oom) return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
-    if (dup) return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" given twice", path, dup);
+    if (oom)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if (dup)
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" given twice", path, dup);
 
     nl_jbuf b = {0};
     int rc = build_header(path, tensors, n, meta_keys, meta_vals, n_meta, &b, err);
@@ -440,7 +485,8 @@ int nl_st_write(const char *path, const nl_st_tensor *tensors, int n, const char
     unsigned char len8[8];
     nl_put_u64le(len8, b.n);
     rc = nl_afile_write(&f, len8, 8, err);
-    if (!rc) rc = nl_afile_write(&f, b.p, b.n, err);
+    if (!rc)
+        rc = nl_afile_write(&f, b.p, b.n, err);
     for (int i = 0; !rc && i < n; i++)
         rc = nl_afile_write(&f, tensors[i].data,
                             (size_t)tensors[i].numel * dtype_sizes[tensors[i].dtype], err);

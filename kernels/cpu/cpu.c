@@ -1,0 +1,113 @@
+/* The CPU backend's table: host memory, thread settings and lifetime. The ops themselves are
+ * in ops.inc (built as float by ops_f32.c). */
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+
+static nl_cpu_ctx *cpu_ctx(nl_kernels *k)
+{
+    return (nl_cpu_ctx *)k->ctx;
+}
+
+/* 64-byte aligned (a cache line, a full AVX-512 vector), zero-filled; the size is rounded up
+ * to a multiple of the alignment as aligned_alloc requires. */
+static void *cpu_alloc(nl_kernels *k, size_t bytes)
+{
+    size_t n = (bytes + 63) / 64 * 64;
+    if (n == 0)
+        n = 64;
+    if (n < bytes) {
+        snprintf(cpu_ctx(k)->err, sizeof cpu_ctx(k)->err, "allocation of %zu bytes too large",
+                 bytes);
+        return NULL;
+    }
+    void *p = aligned_alloc(64, n);
+    if (!p) {
+        snprintf(cpu_ctx(k)->err, sizeof cpu_ctx(k)->err, "out of memory allocating %zu bytes",
+                 bytes);
+        return NULL;
+    }
+    memset(p, 0, n);
+    return p;
+}
+
+static void cpu_free(nl_kernels *k, void *p)
+{
+    free(p);
+}
+
+static void cpu_copy(nl_kernels *k, void *dst, const void *src, size_t bytes)
+{
+    if (bytes)
+        memcpy(dst, src, bytes);
+}
+
+static void cpu_zero(nl_kernels *k, void *p, size_t bytes)
+{
+    if (bytes)
+        memset(p, 0, bytes);
+}
+
+static void cpu_sync(nl_kernels *k)
+{
+}
+
+static const char *cpu_last_error(nl_kernels *k)
+{
+    return cpu_ctx(k)->err;
+}
+
+static void cpu_set_precision(nl_kernels *k, nl_precision p)
+{
+}
+
+/* threads < 1 means one per core. OpenBLAS is kept single-threaded: the matmul op shares its
+ * products out over OpenMP threads itself (ops.inc), so one pool of threads serves every op
+ * and no BLAS threads spin on the cores between calls. */
+static void cpu_set_threads(nl_kernels *k, int threads)
+{
+    if (threads < 1)
+        threads = omp_get_num_procs();
+    cpu_ctx(k)->threads = threads;
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(1);
+}
+
+static void cpu_destroy(nl_kernels *k)
+{
+    if (!k)
+        return;
+    free(k->ctx);
+    free(k);
+}
+
+nl_kernels *nl_kernels_cpu_create(int threads)
+{
+    nl_kernels *k = calloc(1, sizeof *k);
+    nl_cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!k || !ctx) {
+        free(k);
+        free(ctx);
+        return NULL;
+    }
+    k->name = "cpu";
+    k->ctx = ctx;
+    k->alloc = cpu_alloc;
+    k->free = cpu_free;
+    k->to_device = cpu_copy;
+    k->to_host = cpu_copy;
+    k->copy = cpu_copy;
+    k->zero = cpu_zero;
+    k->sync = cpu_sync;
+    k->destroy = cpu_destroy;
+    k->last_error = cpu_last_error;
+    k->set_precision = cpu_set_precision;
+    k->set_threads = cpu_set_threads;
+    nl_cpu_fill_ops_f32(k);
+    cpu_set_threads(k, threads);
+    return k;
+}

@@ -1,0 +1,29 @@
+/* Internals of the CPU backend shared by its files (not part of the kernels API). */
+#ifndef NL_CPU_H
+#define NL_CPU_H
+
+#include <omp.h>
+
+#include "../kernels.h"
+
+/* The backend state behind nl_kernels.ctx. */
+typedef struct nl_cpu_ctx {
+    int threads;    /* OpenMP threads of every parallel op */
+    char err[256];  /* last_error() text, "" when none */
+} nl_cpu_ctx;
+
+/* An op runs its loop on several threads only when it touches more elements than this:
+ * below it, waking the team costs more than it saves. */
+#define NL_CPU_PAR_MIN 32768
+
+/* The thread count of an op: the backend's setting, or OpenMP's default when an op is called
+ * with no table (the double build used by the gradient checks). */
+static inline int nl_cpu_threads(const nl_kernels *k)
+{
+    return k && k->ctx ? ((const nl_cpu_ctx *)k->ctx)->threads : omp_get_max_threads();
+}
+
+/* Fill every op pointer of the table with the float ops (ops_f32.c). */
+void nl_cpu_fill_ops_f32(nl_kernels *k);
+
+#endif

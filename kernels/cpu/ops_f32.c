@@ -1,0 +1,47 @@
+/* The float build of the CPU ops (ops.inc): the ops every CPU backend table points at. */
+#include <cblas.h>
+#include <omp.h>
+
+#include "cpu.h"
+
+typedef float real;
+#define NL_REAL_FLOAT 1
+#define NL_OP(name) f32_##name
+#include "ops.inc"
+
+void nl_cpu_fill_ops_f32(nl_kernels *k)
+{
+    k->matmul = f32_matmul;
+    k->layernorm_forward = f32_layernorm_forward;
+    k->layernorm_backward = f32_layernorm_backward;
+    k->rmsnorm_forward = f32_rmsnorm_forward;
+    k->rmsnorm_backward = f32_rmsnorm_backward;
+    k->embed_forward = f32_embed_forward;
+    k->embed_backward = f32_embed_backward;
+    k->attn_split = f32_attn_split;
+    k->attn_split_backward = f32_attn_split_backward;
+    k->attn_merge = f32_attn_merge;
+    k->attn_merge_backward = f32_attn_merge_backward;
+    k->rope_forward = f32_rope_forward;
+    k->rope_backward = f32_rope_backward;
+    k->softmax_causal_forward = f32_softmax_causal_forward;
+    k->softmax_causal_backward = f32_softmax_causal_backward;
+    k->gelu_forward = f32_gelu_forward;
+    k->gelu_backward = f32_gelu_backward;
+    k->swiglu_forward = f32_swiglu_forward;
+    k->swiglu_backward = f32_swiglu_backward;
+    k->axpy = f32_axpy;
+    k->add_scaled = f32_add_scaled;
+    k->cross_entropy_forward = f32_cross_entropy_forward;
+    k->cross_entropy_backward = f32_cross_entropy_backward;
+    k->sumsq_segments = f32_sumsq_segments;
+    k->clip_scale = f32_clip_scale;
+    k->adamw = f32_adamw;
+    k->router_topk = f32_router_topk;
+    k->gather_rows = f32_gather_rows;
+    k->scatter_add_rows = f32_scatter_add_rows;
+    k->row_dot = f32_row_dot;
+    k->moe_dispatch = f32_moe_dispatch;
+    k->router_losses = f32_router_losses;
+    k->router_backward = f32_router_backward;
+}
