@@ -728,7 +728,7 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
     exe[el] = '\0';
     int threads = cpu_cores() / (int)o->jobs;
     fprintf(stderr, "normlab: sweep %s: %d cells x %d seeds = %d runs, %d already done; "
-                    "%ld at a time, %d threads each -> %s\n",
+                    "%ld at a time, threads per run: %d -> %s\n",
             base->name, cells, d->seeds, runs, s.done, o->jobs, threads > 0 ? threads : 1, dir);
     fflush(stderr);
 
