@@ -6,7 +6,7 @@
 cd "$(dirname "$0")/../.." || exit 2
 BIN=${NORMLAB_BIN:-./normlab}
 T=$(mktemp -d /tmp/nl_sweep_sh.XXXXXX) || exit 2
-trap 'rm -rf "$T"' EXIT
+[ -n "$KEEP" ] || trap 'rm -rf "$T"' EXIT
 export LC_ALL=C
 
 pass() { echo "PASS $1"; }
@@ -168,10 +168,11 @@ elif [ "$rc" -eq 130 ] && [ "$rows" -ge 1 ] && [ "$rows" -lt 8 ] &&
     "$BIN" sweep default $VARY $TINY --steps 300 --out "$E" >/dev/null 2>"$T/err7"
     rc=$?
     n=$(tail -n +2 "$E/sweep.csv" | cut -d, -f1-3 | sort -u | wc -l)
+    # the run the signal stopped (none when it landed between runs) was trained again
     stopped=$(grep -l 'stopped by signal' "$E"/*/events.log | head -n 1)
     if [ "$rc" -eq 0 ] && [ "$n" -eq 8 ] && [ "$(wc -l <"$E/sweep.csv")" -eq 9 ] &&
-        grep -q "$rows already done" "$T/err7" && [ -n "$stopped" ] &&
-        [ "$(tail -n 1 "$stopped" | grep -c 'finished')" -eq 1 ]; then
+        grep -q "$rows already done" "$T/err7" &&
+        { [ -z "$stopped" ] || [ "$(tail -n 1 "$stopped" | grep -c 'finished')" -eq 1 ]; }; then
         pass sweep_resume_after_sigint
     else
         fail sweep_resume_after_sigint "rc $rc, $n distinct runs; $(tail -n 2 "$T/err7")"
