@@ -29,7 +29,10 @@
 
 static volatile sig_atomic_t g_stop;
 
-static void on_signal(int sig) { g_stop = sig; }
+static void on_signal(int sig)
+{
+    g_stop = sig;
+}
 
 static const char *SWEEP_USAGE =
     "usage: normlab sweep PRESET --vary KEY=V1,V2,... [--vary ...] [options]\n"
@@ -105,8 +108,10 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
             if (nl_app_int("--child", argv[++i], 0, NL_SWEEP_MAX_RUNS - 1, &o->child))
                 return 2;
         } else if (a[0] == '-') {
-            return nl_app_error(2, "sweep: unknown or incomplete option '%s' (see normlab sweep "
-                                   "--help)", a);
+            return nl_app_error(2,
+                                "sweep: unknown or incomplete option '%s' (see normlab sweep "
+                                "--help)",
+                                a);
         } else if (!o->preset) {
             o->preset = a;
         } else {
@@ -136,8 +141,10 @@ static int base_config(const sweep_opts *o, nl_config *c)
     if (nl_app_load_preset(o->preset, c))
         return 2;
     if (c->n_runs > 0)
-        return nl_app_error(2, "%s: a race preset (with a runs: list) cannot be swept; use a "
-                               "preset without runs: and --vary the keys instead", o->preset);
+        return nl_app_error(2,
+                            "%s: a race preset (with a runs: list) cannot be swept; use a "
+                            "preset without runs: and --vary the keys instead",
+                            o->preset);
     for (int i = 0; i < o->n_sets; i++)
         if (nl_config_set_kv(c, o->sets[i], &err))
             return nl_app_error(2, "--set %s: %s", o->sets[i], err.msg);
@@ -263,8 +270,10 @@ static int run_child(const sweep_opts *o, const nl_sweep_def *d, const nl_config
     int code = 0;
     while (st != NL_RUN_FINISHED && st != NL_RUN_DIVERGED && st != NL_RUN_FAILED) {
         if (g_stop) {
-            nl_run_log_event(r, "stopped by signal %d; the sweep trains this run again from the "
-                                "start", (int)g_stop);
+            nl_run_log_event(r,
+                             "stopped by signal %d; the sweep trains this run again from the "
+                             "start",
+                             (int)g_stop);
             code = 130;
             break;
         }
@@ -287,13 +296,12 @@ static int run_child(const sweep_opts *o, const nl_sweep_def *d, const nl_config
     } else if (code == 0) {
         float val = NAN;
         bool diverged = st == NL_RUN_DIVERGED;
-        if (!diverged && nl_run_eval(r, c.train.eval_batches, &val, &err))
+        if (!diverged && nl_run_eval(r, c.train.eval_batches, &val, &err)) {
             code = nl_app_error(1, "%s: validation failed: %s", name, err.msg);
-        if (code == 0) {
+        } else {
             double tok_s = last.time_s > 0 ? (double)last.tokens / last.time_s : 0;
             printf("R %.9g %.9g %.9g %d %lld %lld %.6g\n", (double)last.loss, (double)val,
-                   (double)best, diverged ? 1 : 0,
-                   diverged ? (long long)nl_run_step_index(r) : 0LL,
+                   (double)best, diverged ? 1 : 0, diverged ? (long long)nl_run_step_index(r) : 0LL,
                    (long long)nl_run_step_index(r), tok_s);
             fflush(stdout);
         }
@@ -386,8 +394,9 @@ static int prepare_dir(const char *dir, const nl_sweep_def *d, const nl_config *
         if (!there || nl_sweep_def_load(sy, there, &err))
             rc = nl_app_error(2, "%s", there ? err.msg : "out of memory");
         else if (!nl_sweep_def_same(there, d, why, sizeof why))
-            rc = nl_app_error(2, "%s holds a different sweep (%s); run it with its own "
-                                 "arguments to continue it, or choose another --out",
+            rc = nl_app_error(2,
+                              "%s holds a different sweep (%s); run it with its own "
+                              "arguments to continue it, or choose another --out",
                               dir, why);
         free(there);
         char *old = rc ? NULL : read_text(by);
@@ -395,15 +404,17 @@ static int prepare_dir(const char *dir, const nl_sweep_def *d, const nl_config *
             rc = write_atomic(by, base_text); /* sweep.yaml was written, base.yaml not yet */
         } else if (rc == 0 && strcmp(old, base_text)) {
             first_difference(old, base_text, why, sizeof why);
-            rc = nl_app_error(2, "%s: the base config (preset, --set, --steps) differs from this "
-                                 "sweep's: %s; use the sweep's preset and options, or choose "
-                                 "another --out",
+            rc = nl_app_error(2,
+                              "%s: the base config (preset, --set, --steps) differs from this "
+                              "sweep's: %s; use the sweep's preset and options, or choose "
+                              "another --out",
                               by, why);
         }
         free(old);
     } else if (!dir_is_empty(dir)) {
-        rc = nl_app_error(2, "%s exists and is not a sweep directory (no sweep.yaml); choose "
-                             "another --out",
+        rc = nl_app_error(2,
+                          "%s exists and is not a sweep directory (no sweep.yaml); choose "
+                          "another --out",
                           dir);
     } else {
         char *text = nl_sweep_def_yaml(d);
@@ -558,8 +569,8 @@ static void child_line(sweep_state *s, child *c, const char *line)
         c->have_result = true;
     } else if (line[0]) {
         char name[512];
-        nl_sweep_run_name(s->d, c->run % nl_sweep_cells(s->d), c->run / nl_sweep_cells(s->d),
-                          name, sizeof name);
+        nl_sweep_run_name(s->d, c->run % nl_sweep_cells(s->d), c->run / nl_sweep_cells(s->d), name,
+                          sizeof name);
         clear_live(s);
         fprintf(stderr, "normlab: [%s] %s\n", name, line);
     }
@@ -618,16 +629,16 @@ static void child_done(sweep_state *s, child *c, int status)
         const nl_sweep_result *r = &c->res;
         if (r->diverged) {
             s->diverged_here++;
-            fprintf(stderr, "normlab: sweep %d/%d %s: diverged at step %lld (loss %.4f)\n",
-                    s->done, s->total_runs, name, (long long)r->diverged_step,
-                    (double)r->train_loss);
+            fprintf(stderr, "normlab: sweep %d/%d %s: diverged at step %lld (loss %.4f)\n", s->done,
+                    s->total_runs, name, (long long)r->diverged_step, (double)r->train_loss);
         } else {
-            fprintf(stderr, "normlab: sweep %d/%d %s: val %.4f, train %.4f (best %.4f), %.0f tok/s\n",
+            fprintf(stderr,
+                    "normlab: sweep %d/%d %s: val %.4f, train %.4f (best %.4f), %.0f tok/s\n",
                     s->done, s->total_runs, name, (double)r->val_loss, (double)r->train_loss,
                     (double)r->best_loss, (double)r->tok_s);
         }
-    } else if (g_stop && ((WIFEXITED(status) && WEXITSTATUS(status) == 130) ||
-                          WIFSIGNALED(status))) {
+    } else if (g_stop &&
+               ((WIFEXITED(status) && WEXITSTATUS(status) == 130) || WIFSIGNALED(status))) {
         s->stopped++;
     } else {
         s->failed++;
@@ -727,8 +738,9 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
     }
     exe[el] = '\0';
     int threads = cpu_cores() / (int)o->jobs;
-    fprintf(stderr, "normlab: sweep %s: %d cells x %d seeds = %d runs, %d already done; "
-                    "%ld at a time, threads per run: %d -> %s\n",
+    fprintf(stderr,
+            "normlab: sweep %s: %d cells x %d seeds = %d runs, %d already done; "
+            "%ld at a time, threads per run: %d -> %s\n",
             base->name, cells, d->seeds, runs, s.done, o->jobs, threads > 0 ? threads : 1, dir);
     fflush(stderr);
 
@@ -786,16 +798,19 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
     clear_live(&s);
     int left = runs - s.done;
     if (g_stop)
-        fprintf(stderr, "normlab: interrupted: %d of %d runs are in %s; run the same command "
-                        "again to continue\n",
+        fprintf(stderr,
+                "normlab: interrupted: %d of %d runs are in %s; run the same command "
+                "again to continue\n",
                 s.done, runs, csv);
     else if (left > 0 && s.failed == 0)
-        fprintf(stderr, "normlab: stopped after %d runs (--max-runs); %d of %d runs left; run the "
-                        "same command again to continue\n",
+        fprintf(stderr,
+                "normlab: stopped after %d runs (--max-runs); %d of %d runs left; run the "
+                "same command again to continue\n",
                 launched, left, runs);
     else
-        fprintf(stderr, "normlab: sweep %s: %d of %d runs done (%d trained now, %d diverged), "
-                        "%d failed\n",
+        fprintf(stderr,
+                "normlab: sweep %s: %d of %d runs done (%d trained now, %d diverged), "
+                "%d failed\n",
                 dir, s.done, runs, s.finished_here, s.diverged_here, s.failed);
     int tc = print_table(d, dir);
     code = g_stop ? 130 : (s.failed || tc) ? 1 : 0;

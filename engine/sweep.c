@@ -12,9 +12,9 @@
 #include <yaml.h>
 
 /* the columns of sweep.csv after the varied keys */
-static const char *const FIXED_COLS[] = {"seed",          "train_loss", "val_loss",
-                                         "best_loss",     "diverged",   "diverged_step",
-                                         "steps",         "tok_s",      "run_dir"};
+static const char *const FIXED_COLS[] = {"seed",      "train_loss", "val_loss",
+                                         "best_loss", "diverged",   "diverged_step",
+                                         "steps",     "tok_s",      "run_dir"};
 #define N_FIXED ((int)(sizeof FIXED_COLS / sizeof FIXED_COLS[0]))
 
 void nl_sweep_def_init(nl_sweep_def *d)
@@ -210,7 +210,10 @@ int nl_sweep_cells(const nl_sweep_def *d)
     return n;
 }
 
-int nl_sweep_runs(const nl_sweep_def *d) { return nl_sweep_cells(d) * d->seeds; }
+int nl_sweep_runs(const nl_sweep_def *d)
+{
+    return nl_sweep_cells(d) * d->seeds;
+}
 
 void nl_sweep_cell_index(const nl_sweep_def *d, int cell, int *idx)
 {
@@ -345,8 +348,8 @@ static int load_doc(const char *path, yaml_document_t *doc, nl_sweep_def *d, nl_
             if (vn->type != YAML_MAPPING_NODE)
                 return nl_fail(err, NL_ERR_USAGE, "%s:%d:%d: vary: expected KEY: [values]", path,
                                line, col);
-            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start;
-                 q < vn->data.mapping.pairs.top; q++) {
+            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
+                 q++) {
                 yaml_node_t *ak = yaml_document_get_node(doc, q->key);
                 yaml_node_t *av = yaml_document_get_node(doc, q->value);
                 int l2 = (int)av->start_mark.line + 1, c2 = (int)av->start_mark.column + 1;
@@ -374,8 +377,9 @@ static int load_doc(const char *path, yaml_document_t *doc, nl_sweep_def *d, nl_
                     return nl_fail(err, NL_ERR_USAGE, "%s:%d:%d: %s", path, l2, c2, e.msg);
             }
         } else {
-            return nl_fail(err, NL_ERR_USAGE, "%s:%d:%d: unknown key '%s' (preset, seeds, vary, base)",
-                           path, (int)kn->start_mark.line + 1, (int)kn->start_mark.column + 1, k);
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s:%d:%d: unknown key '%s' (preset, seeds, vary, base)", path,
+                           (int)kn->start_mark.line + 1, (int)kn->start_mark.column + 1, k);
         }
     }
     if (!have_seeds)
@@ -638,8 +642,8 @@ static int csv_parse_row(const char *path, int ln, char *line, const nl_sweep_de
             return nl_fail(err, NL_ERR_USAGE, "%s:%d: %s: expected a number, got '%s'", path, ln,
                            fname[i], g[1 + i]);
     if (strcmp(g[4], "yes") && strcmp(g[4], "no"))
-        return nl_fail(err, NL_ERR_USAGE, "%s:%d: diverged: expected yes or no, got '%s'", path,
-                       ln, g[4]);
+        return nl_fail(err, NL_ERR_USAGE, "%s:%d: diverged: expected yes or no, got '%s'", path, ln,
+                       g[4]);
     r->diverged = !strcmp(g[4], "yes");
     if ((r->diverged && parse_int(g[5], 1, &dstep)) || (!r->diverged && *g[5]))
         return nl_fail(err, NL_ERR_USAGE,
@@ -665,9 +669,9 @@ int nl_sweep_csv_read(const char *path, const nl_sweep_def *d, nl_sweep_result *
     *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return errno == ENOENT ? 0
-                               : nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path,
-                                         strerror(errno));
+        return errno == ENOENT
+                   ? 0
+                   : nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *want = csv_header(d);
     char *line = NULL;
     size_t cap = 0;
@@ -784,8 +788,8 @@ bool nl_sweep_is_best(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, i
     return true;
 }
 
-static void cell_text(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, int cell,
-                      bool utf8, char *buf, size_t len)
+static void cell_text(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, int cell, bool utf8,
+                      char *buf, size_t len)
 {
     const nl_sweep_cell_stats *s = &stats[cell];
     if (s->runs == 0) {
@@ -828,11 +832,12 @@ char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bo
     int cols = d->n_axes >= 2 ? d->axes[1].n : 1;
     int blocks = nl_sweep_cells(d) / (rows * cols);
     sbuf b = {0};
-    sb_add(&b, "final validation loss, mean %s sd over %d seed%s; (k div): k seeds diverged, "
-               "left out of the mean; * best in its column\n",
+    sb_add(&b,
+           "final validation loss, mean %s sd over %d seed%s; (k div): k seeds diverged, "
+           "left out of the mean; * best in its column\n",
            utf8 ? "\xc2\xb1" : "+-", d->seeds, d->seeds == 1 ? "" : "s");
-    char (*text)[96] = calloc((size_t)(rows * cols), sizeof *text);
-    char (*head)[NL_SWEEP_MAX_VALUE_LEN + 72] = calloc((size_t)cols, sizeof *head);
+    char(*text)[96] = calloc((size_t)(rows * cols), sizeof *text);
+    char(*head)[NL_SWEEP_MAX_VALUE_LEN + 72] = calloc((size_t)cols, sizeof *head);
     int *width = calloc((size_t)cols + 1, sizeof(int));
     if (!text || !head || !width) {
         free(text);

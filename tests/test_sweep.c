@@ -19,8 +19,8 @@ static void make_tmpdir(void)
 
 static void remove_tmpdir(void)
 {
-    char cmd[300];
     if (tmpdir[0]) {
+        char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", tmpdir);
@@ -43,8 +43,8 @@ static void test_axes_and_names(void)
     nl_sweep_def *d = malloc(sizeof *d);
     def_3axes(d);
     T_CHECK(d->n_axes == 3, "n_axes %d", d->n_axes);
-    T_CHECK(nl_sweep_cells(d) == 8 && nl_sweep_runs(d) == 24, "cells %d runs %d",
-            nl_sweep_cells(d), nl_sweep_runs(d));
+    T_CHECK(nl_sweep_cells(d) == 8 && nl_sweep_runs(d) == 24, "cells %d runs %d", nl_sweep_cells(d),
+            nl_sweep_runs(d));
     T_CHECK(!strcmp(d->axes[1].values[1], "6"), "value trimmed: '%s'", d->axes[1].values[1]);
     T_CHECK(d->axes[0].bare && !d->axes[1].bare, "placement is an enum, layers is not");
     T_CHECK(!strcmp(d->axes[1].label, "layers"), "label '%s'", d->axes[1].label);
@@ -83,8 +83,8 @@ static void test_axes_and_names(void)
         nl_sweep_def_init(d);
         nl_error e = {0};
         int rc = nl_sweep_add_axis(d, bad[i][0], &e);
-        T_CHECK(rc == NL_ERR_USAGE && strstr(e.msg, bad[i][1]), "'%s': rc %d, '%s'", bad[i][0],
-                rc, e.msg);
+        T_CHECK(rc == NL_ERR_USAGE && strstr(e.msg, bad[i][1]), "'%s': rc %d, '%s'", bad[i][0], rc,
+                e.msg);
         T_CHECK(d->n_axes == 0, "'%s' left an axis behind", bad[i][0]);
     }
     free(d);
@@ -147,8 +147,8 @@ static void test_def_yaml(void)
             "values: '%s'", why);
     snprintf(e->axes[1].values[1], sizeof e->axes[1].values[1], "6");
     e->n_axes = 2;
-    T_CHECK(!nl_sweep_def_same(e, d, why, sizeof why) && strstr(why, "train.warmup"),
-            "axes: '%s'", why);
+    T_CHECK(!nl_sweep_def_same(e, d, why, sizeof why) && strstr(why, "train.warmup"), "axes: '%s'",
+            why);
 
     /* a broken file names its line */
     f = fopen(path, "w");
@@ -201,7 +201,8 @@ static void test_csv(void)
     T_CHECK(fgets(line, sizeof line, f) &&
                 !strcmp(line, "post,2,50,2,3.375,3.25,3,no,,100,12345.5,cell5-s2\n"),
             "row 1 '%s'", line);
-    T_CHECK(fgets(line, sizeof line, f) && !strcmp(line, "pre,2,0,0,,,5.5,yes,37,37,12345.5,cell0-s0\n"),
+    T_CHECK(fgets(line, sizeof line, f) &&
+                !strcmp(line, "pre,2,0,0,,,5.5,yes,37,37,12345.5,cell0-s0\n"),
             "row 2 '%s'", line);
     if (f)
         fclose(f);
@@ -212,10 +213,11 @@ static void test_csv(void)
     T_CHECK(n == 3, "rows %d", n);
     for (int i = 0; i < n && i < 3; i++) {
         T_CHECK(rows[i].cell == in[i].cell && rows[i].seed == in[i].seed, "row %d key", i);
-        T_CHECK(rows[i].diverged == in[i].diverged && rows[i].diverged_step == in[i].diverged_step &&
-                    rows[i].steps == in[i].steps,
+        T_CHECK(rows[i].diverged == in[i].diverged &&
+                    rows[i].diverged_step == in[i].diverged_step && rows[i].steps == in[i].steps,
                 "row %d flags", i);
-        T_CHECK(isnan(in[i].val_loss) ? isnan(rows[i].val_loss) : rows[i].val_loss == in[i].val_loss,
+        T_CHECK(isnan(in[i].val_loss) ? isnan(rows[i].val_loss)
+                                      : rows[i].val_loss == in[i].val_loss,
                 "row %d val %g", i, (double)rows[i].val_loss);
         T_NEAR(rows[i].best_loss, in[i].best_loss, 1e-6, "best_loss");
         T_NEAR(rows[i].tok_s, in[i].tok_s, 1e-6, "tok_s");
@@ -315,7 +317,9 @@ static void test_summary_and_table(void)
     T_CHECK(t && !strcmp(t, want), "table:\n%s\nwanted:\n%s", t ? t : "(null)", want);
     free(t);
     t = nl_sweep_table(d, st, true);
-    T_CHECK(t && strstr(t, "pre        3.200\xc2\xb1" "0.200   3.100\xc2\xb1" "0.141 (1 div)*\n"),
+    T_CHECK(t && strstr(t, "pre        3.200\xc2\xb1"
+                           "0.200   3.100\xc2\xb1"
+                           "0.141 (1 div)*\n"),
             "utf8 table aligned by characters:\n%s", t ? t : "(null)");
     free(t);
 
