@@ -85,6 +85,9 @@ $(B)/tests/%: tests/%.c $(B)/libnormlab.a tests/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libnormlab.a $(LDFLAGS) $(LDLIBS)
 
+# test_noalloc counts the engine's heap allocations by wrapping the allocator at link time.
+$(B)/tests/test_noalloc: LDFLAGS += -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
+
 # The CUDA backend, built only where nvcc is found (kernels/cuda/cuda.mk).
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(CUDA),0)

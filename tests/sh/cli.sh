@@ -1,0 +1,92 @@
+#!/bin/sh
+# The command line as a user meets it: help, exit codes, messages, the files a run writes,
+# eval, export, Ctrl-C with a final checkpoint, and resume. Prints PASS/FAIL lines.
+BIN=${NORMLAB_BIN:-./normlab}
+T=$(mktemp -d /tmp/normlab-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass() { echo "PASS cli/$1"; }
+fail() { echo "FAIL cli/$1: $2"; }
+check() { # name, condition command..., message
+    name=$1; msg=$2; shift 2
+    if "$@"; then pass "$name"; else fail "$name" "$msg"; fi
+}
+TINY="--set model.layers=2 --set model.d_model=32 --set model.seq_len=16 --set train.batch=4 --set train.eval_every=5 --set train.threads=1"
+
+# --help for the binary and each command, exit 0, and it names the command's options
+out=$($BIN --help); rc=$?
+check help "normlab --help rc=$rc" [ $rc -eq 0 ]
+for c in train eval export bench presets sweep; do
+    o=$($BIN $c --help 2>&1); rc=$?
+    check "help-$c" "normlab $c --help rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q 'usage: normlab $c'" _ "$o"
+done
+
+# bad usage: exit 2, the message names the key / file / option
+o=$($BIN train --set model.layers=abc 2>&1); rc=$?
+check bad-set "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'model.layers'" _ "$o"
+o=$($BIN train --set model.layerz=3 2>&1); rc=$?
+check unknown-key "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q \"did you mean 'model.layers'\"" _ "$o"
+o=$($BIN train "$T/missing.yaml" 2>&1); rc=$?
+check missing-preset "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'missing.yaml'" _ "$o"
+printf 'model:\n  layers: [1, 2\n' > "$T/broken.yaml"
+o=$($BIN train "$T/broken.yaml" 2>&1); rc=$?
+check broken-yaml "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'broken.yaml:[0-9]*:[0-9]*:'" _ "$o"
+o=$($BIN train --frobnicate 2>&1); rc=$?
+check unknown-option "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'frobnicate'" _ "$o"
+o=$($BIN nosuchcommand 2>&1); rc=$?
+check unknown-command "rc=$rc: $o" [ $rc -eq 2 ]
+
+# presets lists the shipped ones
+o=$($BIN presets 2>&1); rc=$?
+check presets "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q 'postnorm-deep' && printf '%s' \"\$1\" | grep -q 'hybrid_star'" _ "$o"
+
+# a tiny run writes its files; stderr is not a terminal, so plain progress lines
+$BIN train $TINY --steps 10 --out "$T/run" 2>"$T/train.err"; rc=$?
+check train-rc "rc=$rc: $(tail -3 "$T/train.err")" [ $rc -eq 0 ]
+check train-files "missing files in $(ls "$T/run")" sh -c "[ -s '$T/run/config.yaml' ] && [ -s '$T/run/metrics.csv' ] && [ -s '$T/run/events.log' ] && [ -s '$T/run/ckpt-10.nlck' ]"
+check train-progress "no progress lines: $(cat "$T/train.err")" grep -q '^step 10/10 loss' "$T/train.err"
+check train-csv-rows "metrics.csv rows: $(wc -l < "$T/run/metrics.csv")" [ "$(wc -l < "$T/run/metrics.csv")" -eq 11 ]
+check train-csv-header "header: $(head -1 "$T/run/metrics.csv")" sh -c "head -1 '$T/run/metrics.csv' | grep -q '^step,tokens,time_s,lr,loss,val_loss,grad_norm,tok_s,gn_attn_0,gn_ffn_0,rms_0'"
+check events "events.log: $(cat "$T/run/events.log")" grep -q 'finished' "$T/run/events.log"
+
+# config.yaml reloads as a preset and gives the same config back
+$BIN train "$T/run/config.yaml" --steps 2 --out "$T/run2" --quiet 2>"$T/e2"; rc=$?
+check config-reload "rc=$rc: $(cat "$T/e2")" sh -c "[ $rc -eq 0 ] && sed '/^  steps:/d' '$T/run/config.yaml' > '$T/a' && sed '/^  steps:/d' '$T/run2/config.yaml' > '$T/b' && cmp -s '$T/a' '$T/b'"
+
+# eval prints "loss <value>" with 6 significant digits
+o=$($BIN eval "$T/run/ckpt-10.nlck" --batches 2 2>&1); rc=$?
+check eval "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -Eq '^loss [0-9]+\.[0-9]+$'" _ "$o"
+head -c 10000 /dev/urandom > "$T/bytes.bin"
+o=$($BIN eval "$T/run/ckpt-10.nlck" --batches 2 --data "text:$T/bytes.bin" 2>&1); rc=$?
+check eval-vocab "a 64-symbol model on bytes must be refused: rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'vocabulary'" _ "$o"
+
+# export writes a safetensors file whose header names the tensors as DESIGN.md does
+o=$($BIN export "$T/run/ckpt-10.nlck" -o "$T/model.safetensors" 2>&1); rc=$?
+check export "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && head -c 4000 '$T/model.safetensors' | grep -q 'blocks.1.attn.qkv.weight' && head -c 4000 '$T/model.safetensors' | grep -q '__metadata__'"
+
+# a truncated and a bit-flipped checkpoint are refused with the file named
+size=$(wc -c < "$T/run/ckpt-10.nlck")
+head -c $((size / 2)) "$T/run/ckpt-10.nlck" > "$T/trunc.nlck"
+o=$($BIN eval "$T/trunc.nlck" 2>&1); rc=$?
+check ckpt-truncated "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'trunc.nlck'" _ "$o"
+cp "$T/run/ckpt-10.nlck" "$T/flip.nlck"
+printf '\377' | dd of="$T/flip.nlck" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
+o=$($BIN eval "$T/flip.nlck" 2>&1); rc=$?
+check ckpt-bitflip "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'flip.nlck'" _ "$o"
+
+# Ctrl-C: the step finishes, a checkpoint is written, exit 130; --resume finishes the run
+$BIN train $TINY --steps 100000 --out "$T/int" 2>"$T/int.err" &
+pid=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q '^step' "$T/int.err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -INT $pid
+wait $pid; rc=$?
+ck=$(ls "$T/int"/ckpt-*.nlck 2>/dev/null | head -1)
+check sigint "rc=$rc, checkpoint '$ck': $(tail -2 "$T/int.err")" sh -c "[ $rc -eq 130 ] && [ -n '$ck' ] && grep -q 'resume' '$T/int.err'"
+if [ -n "$ck" ]; then
+    step=$(basename "$ck" .nlck | sed 's/ckpt-//')
+    $BIN train --resume "$ck" --steps $((step + 5)) --quiet 2>"$T/res.err"; rc=$?
+    rows=$(wc -l < "$T/int/metrics.csv")
+    check resume "rc=$rc rows=$rows (want $((step + 6))): $(cat "$T/res.err")" sh -c "[ $rc -eq 0 ] && [ $rows -eq $((step + 6)) ] && grep -q 'resumed from' '$T/int/events.log'"
+else
+    fail resume "no checkpoint after SIGINT"
+fi
