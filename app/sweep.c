@@ -50,7 +50,7 @@ static const char *SWEEP_USAGE =
     "  --out DIR             the sweep directory (default sweeps/NAME, NAME from the preset)\n"
     "  --jobs N              runs trained at once, each in its own process (default 1); each\n"
     "                        gets max(1, cores / N) threads\n"
-    "  --max-runs K          stop after K runs have finished (run the command again to go on)\n"
+    "  --max-runs K          start at most K runs this time (run the command again to go on)\n"
     "\n"
     "Writes DIR/sweep.yaml (the definition), DIR/base.yaml (the resolved base config),\n"
     "DIR/sweep.csv (a row per finished run, written as each finishes) and a run directory per\n"
@@ -88,8 +88,13 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
         } else if (!strcmp(a, "--vary") && v) {
             if (nl_sweep_add_axis(d, argv[++i], &err))
                 return nl_app_error(2, "%s", err.msg);
+        } else if (!strncmp(a, "--vary=", 7)) {
+            if (nl_sweep_add_axis(d, a + 7, &err))
+                return nl_app_error(2, "%s", err.msg);
         } else if (!strcmp(a, "--set") && v) {
             o->sets[o->n_sets++] = argv[++i];
+        } else if (!strncmp(a, "--set=", 6)) {
+            o->sets[o->n_sets++] = argv[i] + 6;
         } else if (!strcmp(a, "--out") && v) {
             o->out = argv[++i];
         } else if (!strcmp(a, "--seeds") && v) {

@@ -718,6 +718,20 @@ int nl_sweep_csv_read(const char *path, const nl_sweep_def *d, nl_sweep_result *
     return rc;
 }
 
+int nl_sweep_load_dir(const char *dir, nl_sweep_def *d, nl_sweep_result **rows, int *n,
+                      nl_error *err)
+{
+    char path[4096];
+    *rows = NULL;
+    *n = 0;
+    snprintf(path, sizeof path, "%s/sweep.yaml", dir);
+    int rc = nl_sweep_def_load(path, d, err);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/sweep.csv", dir);
+    return nl_sweep_csv_read(path, d, rows, n, err);
+}
+
 /* ---- statistics and the table ---- */
 
 void nl_sweep_summarise(const nl_sweep_def *d, const nl_sweep_result *rows, int n,

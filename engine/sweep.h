@@ -105,6 +105,12 @@ int nl_sweep_csv_append(const char *path, const nl_sweep_def *d, const nl_sweep_
 int nl_sweep_csv_read(const char *path, const nl_sweep_def *d, nl_sweep_result **rows, int *n,
                       nl_error *err);
 
+/* A sweep directory in one call: DIR/sweep.yaml into d, DIR/sweep.csv into *rows (caller
+ * frees; 0 rows before the first run finishes). For `normlab watch SWEEP_DIR`, which can call
+ * it again to pick up rows as runs finish; a directory without sweep.yaml is an NL_ERR_IO. */
+int nl_sweep_load_dir(const char *dir, nl_sweep_def *d, nl_sweep_result **rows, int *n,
+                      nl_error *err);
+
 /* Per cell, over its rows (the last row of each (cell, seed) counts): runs, how many diverged,
  * and the mean and sample sd (n-1; 0 for one run) of val_loss over the runs that did not
  * diverge. mean is NAN when no run of the cell finished without diverging. */

@@ -259,6 +259,43 @@ static void test_csv(void)
     free(d);
 }
 
+static void test_load_dir(void)
+{
+    nl_sweep_def *d = malloc(sizeof *d), *back = malloc(sizeof *back);
+    def_3axes(d);
+    char dir[300], path[340];
+    snprintf(dir, sizeof dir, "%s/dir", tmpdir);
+    mkdir(dir, 0755);
+    nl_sweep_result *rows = NULL;
+    int n = -1;
+    nl_error err = {0};
+    int rc = nl_sweep_load_dir(dir, back, &rows, &n, &err);
+    T_CHECK(rc == NL_ERR_IO && strstr(err.msg, "sweep.yaml") && n == 0, "no sweep.yaml: rc %d '%s'",
+            rc, err.msg);
+    char *text = nl_sweep_def_yaml(d);
+    snprintf(path, sizeof path, "%s/sweep.yaml", dir);
+    FILE *f = fopen(path, "w");
+    if (f && text)
+        fputs(text, f);
+    if (f)
+        fclose(f);
+    free(text);
+    T_CHECK(nl_sweep_load_dir(dir, back, &rows, &n, &err) == 0 && n == 0 && back->seeds == 3 &&
+                back->n_axes == 3,
+            "before any row: rc '%s', %d rows", err.msg, n);
+    free(rows);
+    snprintf(path, sizeof path, "%s/sweep.csv", dir);
+    nl_sweep_result r = result(6, 1, 2.75f, false);
+    T_CHECK(nl_sweep_csv_append(path, d, &r, &err) == 0, "%s", err.msg);
+    T_CHECK(nl_sweep_load_dir(dir, back, &rows, &n, &err) == 0 && n == 1, "one row: '%s' %d",
+            err.msg, n);
+    T_CHECK(n == 1 && rows[0].cell == 6 && rows[0].seed == 1 && rows[0].val_loss == 2.75f,
+            "the row read back");
+    free(rows);
+    free(d);
+    free(back);
+}
+
 /* placement=pre,post x layers=2,6, 3 seeds, with known values */
 static void def_2x2(nl_sweep_def *d)
 {
@@ -370,6 +407,7 @@ int main(void)
     T_RUN(test_run_config);
     T_RUN(test_def_yaml);
     T_RUN(test_csv);
+    T_RUN(test_load_dir);
     T_RUN(test_summary_and_table);
     T_RUN(test_table_blocks);
     remove_tmpdir();
