@@ -104,6 +104,7 @@ struct nl_model {
     bool have_targets;
     float last_aux, last_z;
     float *host_stats, *host_probs; /* host scratch for nl_model_stats */
+    int attn_chunk;                 /* query rows per block of the causal attention products */
 
     /* owned allocations */
     void **allocs;
@@ -379,6 +380,7 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
         return NULL;
     }
     nl_plan_resolve(mc, &m->plan);
+    m->attn_chunk = attn_chunk_rows(m->T);
     m->lp = calloc((size_t)m->L, sizeof(layer_params));
     m->la = calloc((size_t)m->L, sizeof(layer_act));
     build_layout(m);
@@ -657,13 +659,18 @@ static void norm_bwd(nl_model *m, normp p, const norm_act *a, float *dinp, const
 }
 
 /* Rows per block of the causal attention products: blocks of 64 query rows once T is large
- * enough for the saving to beat the extra calls (at T = 256: 62% of the full products). */
-static int attn_chunk(int T)
+ * enough for the saving to beat the extra calls (at T = 256: 62% of the full products).
+ * NORMLAB_ATTN_CHUNK=N overrides the block size (0: one block, the full product). */
+static int attn_chunk_rows(int T)
 {
-    if (T < 128)
-        return T;
-    return 64;
+    const char *e = getenv("NORMLAB_ATTN_CHUNK");
+    if (e && *e) {
+        int n = atoi(e);
+        return n <= 0 || n >= T ? T : n;
+    }
+    return T < 128 ? T : 64;
 }
+#define attn_chunk(T) (m->attn_chunk)
 
 static void attn_fwd(nl_model *m, int l, int B)
 {
