@@ -112,6 +112,8 @@ struct nl_model {
     int64_t act_bytes;
 };
 
+static int attn_chunk_rows(int T);
+
 static void *balloc(nl_model *m, size_t bytes, int count_act)
 {
     if (bytes == 0)
