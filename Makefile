@@ -109,8 +109,12 @@ run: all
 test: all $(TEST_BIN)
 	@NORMLAB_SAN=$(SAN) NORMLAB_BUILD=$(B) NORMLAB_BIN=$(BIN) sh tests/run.sh
 
+# CPU presets in bench/; GPU presets in bench/cuda/ run only where a CUDA device answers.
 bench: all
-	for p in bench/*.yaml; do ./normlab bench "$$p" || exit 1; done
+	for p in bench/*.yaml; do ./normlab bench "$$p" --device cpu || exit 1; done
+	@if ./normlab bench bench/cuda/default.yaml --device cuda --steps 1 --warmup 0 >/dev/null 2>&1; then \
+	  for p in bench/cuda/*.yaml; do ./normlab bench "$$p" --device cuda || exit 1; done; \
+	else echo "bench/cuda/*.yaml skipped: no CUDA device or backend (./normlab bench --device cuda says why)"; fi
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/normlab $(DESTDIR)$(PREFIX)/share/normlab/presets

@@ -67,9 +67,9 @@ struct nl_data {
     /* text / tokens: the mapped file */
     void *map;
     size_t map_len;
-    const uint8_t *bytes;  /* text */
-    const uint16_t *toks;  /* tokens */
-    int64_t n;             /* tokens in the source */
+    const uint8_t *bytes;   /* text */
+    const uint16_t *toks;   /* tokens */
+    int64_t n;              /* tokens in the source */
     int64_t n_train, n_val; /* the split: [0, n_train) and [n_train, n) */
 };
 
@@ -138,8 +138,7 @@ static int map_file(nl_data *d, nl_error *err)
     int e = errno;
     close(fd);
     if (p == MAP_FAILED)
-        return nl_fail(err, NL_ERR_IO, "%s file '%s': cannot map: %s", what, d->path,
-                       strerror(e));
+        return nl_fail(err, NL_ERR_IO, "%s file '%s': cannot map: %s", what, d->path, strerror(e));
     d->map = p;
     d->map_len = (size_t)st.st_size;
     return 0;
@@ -251,8 +250,8 @@ nl_data *nl_data_open(const nl_data_config *dc, int seq_len, uint64_t train_seed
             d->vocab = dc->vocab;
             uint32_t alpha_bits;
             memcpy(&alpha_bits, &dc->alpha, sizeof alpha_bits);
-            d->ident = mix64(mix64(mix64((uint64_t)dc->vocab, (uint64_t)dc->order), dc->seed),
-                             alpha_bits);
+            d->ident =
+                mix64(mix64(mix64((uint64_t)dc->vocab, (uint64_t)dc->order), dc->seed), alpha_bits);
             snprintf(d->describe, sizeof d->describe, "markov V=%d k=%d floor %.3g", dc->vocab,
                      dc->order, nl_markov_entropy_rate(d->chain));
         }
@@ -288,14 +287,20 @@ void nl_data_close(nl_data *d)
     free(d);
 }
 
-int nl_data_vocab(const nl_data *d) { return d->vocab; }
+int nl_data_vocab(const nl_data *d)
+{
+    return d->vocab;
+}
 
 double nl_data_entropy_floor(const nl_data *d)
 {
     return d->kind == SRC_MARKOV ? nl_markov_entropy_rate(d->chain) : NAN;
 }
 
-const char *nl_data_describe(const nl_data *d) { return d->describe; }
+const char *nl_data_describe(const nl_data *d)
+{
+    return d->describe;
+}
 
 int nl_data_next_batch(nl_data *d, int32_t *tokens, int32_t *targets, int B, nl_error *err)
 {
@@ -361,8 +366,8 @@ int nl_data_seq_batch(nl_data *d, int64_t index, int32_t *tokens, int32_t *targe
         }
         for (; d->seq_next < first; d->seq_next++)
             for (int t = 0; t <= T; t++)
-                d->seq_ctx = nl_markov_shift(
-                    d->chain, d->seq_ctx, nl_markov_sample(d->chain, d->seq_ctx, &d->seq_rng));
+                d->seq_ctx = nl_markov_shift(d->chain, d->seq_ctx,
+                                             nl_markov_sample(d->chain, d->seq_ctx, &d->seq_rng));
         for (int b = 0; b < B; b++, d->seq_next++)
             chain_window(d, &d->seq_rng, &d->seq_ctx, tokens + (int64_t)b * T,
                          targets + (int64_t)b * T);
@@ -373,14 +378,17 @@ int nl_data_seq_batch(nl_data *d, int64_t index, int32_t *tokens, int32_t *targe
         return nl_fail(err, NL_ERR_USAGE,
                        "%s file '%s' has %lld windows of seq_len+1 = %lld tokens; batch %lld "
                        "of %d windows needs %lld",
-                       kind_name(d->kind), d->path, (long long)nwin, (long long)w,
-                       (long long)index, B, (long long)(first + B));
+                       kind_name(d->kind), d->path, (long long)nwin, (long long)w, (long long)index,
+                       B, (long long)(first + B));
     for (int b = 0; b < B; b++)
         file_window(d, (first + b) * w, tokens + (int64_t)b * T, targets + (int64_t)b * T);
     return 0;
 }
 
-size_t nl_data_state_size(const nl_data *d) { return sizeof(data_state); }
+size_t nl_data_state_size(const nl_data *d)
+{
+    return sizeof(data_state);
+}
 
 void nl_data_get_state(const nl_data *d, void *buf)
 {
@@ -393,8 +401,8 @@ int nl_data_set_state(nl_data *d, const void *buf, size_t len, nl_error *err)
 {
     data_state st;
     if (len != sizeof st)
-        return nl_fail(err, NL_ERR_USAGE, "data position: expected %zu bytes, got %zu",
-                       sizeof st, len);
+        return nl_fail(err, NL_ERR_USAGE, "data position: expected %zu bytes, got %zu", sizeof st,
+                       len);
     memcpy(&st, buf, sizeof st);
     if (st.magic != STATE_MAGIC)
         return nl_fail(err, NL_ERR_USAGE, "data position: not a data position record");

@@ -14,7 +14,12 @@ struct nl_markov {
 
 /* Stop the power iteration when one step moves pi by less than this in L1 norm. */
 #define STATIONARY_TOL 1e-12
-#define STATIONARY_MAX_ITERS 200000
+/* Give up after this many table entries visited (seconds), or 10^6 iterations. */
+#define STATIONARY_MAX_WORK (1LL << 31)
+#define STATIONARY_MAX_ITERS 1000000
+/* Each step is pi <- LAZY pi + (1 - LAZY) pi P: the same fixed point as P, and the
+ * eigenvalues on the unit circle other than 1 (periodic chains) move inside it. */
+#define LAZY 0.05
 
 static nl_markov *markov_alloc(int vocab, int order, nl_error *err)
 {
@@ -54,8 +59,7 @@ static nl_markov *markov_alloc(int vocab, int order, nl_error *err)
     }
     if (!m || !m->cdf || !m->pi_cdf) {
         nl_markov_free(m);
-        nl_fail(err, NL_ERR_RUN, "markov source: out of memory for %lld contexts",
-                (long long)n);
+        nl_fail(err, NL_ERR_RUN, "markov source: out of memory for %lld contexts", (long long)n);
         return NULL;
     }
     return m;
@@ -76,10 +80,14 @@ static int markov_finish(nl_markov *m, nl_error *err)
     for (int64_t c = 0; c < n; c++)
         pi[c] = 1.0 / (double)n;
 
-    /* Power iteration on the lazy chain (I + P)/2: same fixed point as P, and it converges
-     * for periodic chains too. */
+    int64_t max_iters = STATIONARY_MAX_WORK / (n * V);
+    if (max_iters > STATIONARY_MAX_ITERS)
+        max_iters = STATIONARY_MAX_ITERS;
+    if (max_iters < 100)
+        max_iters = 100;
     int converged = 0;
-    for (int it = 0; it < STATIONARY_MAX_ITERS && !converged; it++) {
+    int64_t it = 0;
+    for (; it < max_iters && !converged; it++) {
         memset(next, 0, (size_t)n * sizeof *next);
         for (int64_t c = 0; c < n; c++) {
             const double *row = m->cdf + c * V;
@@ -93,7 +101,7 @@ static int markov_finish(nl_markov *m, nl_error *err)
         }
         double sum = 0.0;
         for (int64_t c = 0; c < n; c++) {
-            next[c] = 0.5 * (pi[c] + next[c]);
+            next[c] = LAZY * pi[c] + (1.0 - LAZY) * next[c];
             sum += next[c];
         }
         double diff = 0.0;
@@ -109,10 +117,11 @@ static int markov_finish(nl_markov *m, nl_error *err)
     free(next);
     if (!converged) {
         free(pi);
-        return nl_fail(err, NL_ERR_RUN,
-                       "markov source: the stationary distribution did not converge to %g in "
-                       "%d iterations",
-                       STATIONARY_TOL, STATIONARY_MAX_ITERS);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "markov source: the chain (data.vocab %d, data.order %d) mixes too slowly "
+                       "for its stationary distribution to converge to %g in %lld iterations; "
+                       "raise data.alpha or lower data.order",
+                       V, m->order, STATIONARY_TOL, (long long)it);
     }
 
     double h = 0.0, acc = 0.0;
@@ -189,8 +198,8 @@ nl_markov *nl_markov_from_table(int vocab, int order, const double *probs, nl_er
             sum += p;
         }
         if (fabs(sum - 1.0) > 1e-9) {
-            nl_fail(err, NL_ERR_USAGE, "markov table: row %lld sums to %.12g, not 1",
-                    (long long)c, sum);
+            nl_fail(err, NL_ERR_USAGE, "markov table: row %lld sums to %.12g, not 1", (long long)c,
+                    sum);
             nl_markov_free(m);
             return NULL;
         }
@@ -212,10 +221,22 @@ void nl_markov_free(nl_markov *m)
     free(m);
 }
 
-int nl_markov_vocab(const nl_markov *m) { return m->vocab; }
-int nl_markov_order(const nl_markov *m) { return m->order; }
-int64_t nl_markov_contexts(const nl_markov *m) { return m->contexts; }
-double nl_markov_entropy_rate(const nl_markov *m) { return m->entropy_rate; }
+int nl_markov_vocab(const nl_markov *m)
+{
+    return m->vocab;
+}
+int nl_markov_order(const nl_markov *m)
+{
+    return m->order;
+}
+int64_t nl_markov_contexts(const nl_markov *m)
+{
+    return m->contexts;
+}
+double nl_markov_entropy_rate(const nl_markov *m)
+{
+    return m->entropy_rate;
+}
 
 double nl_markov_prob(const nl_markov *m, int64_t ctx, int x)
 {

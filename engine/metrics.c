@@ -19,12 +19,12 @@ struct nl_metrics_store {
     alignas(64) _Atomic uint64_t tail;
     alignas(64) _Atomic int64_t dropped;
     int layers, moe_layers, experts;
-    uint64_t mask;        /* capacity - 1 */
-    size_t row_floats;    /* floats of one row's arrays */
+    uint64_t mask;         /* capacity - 1 */
+    size_t row_floats;     /* floats of one row's arrays */
     nl_metrics_row *slots; /* (capacity) */
-    float *slot_floats;   /* (capacity, row_floats) */
-    nl_metrics_row out;   /* the consumer's copy of the last popped row */
-    float *out_floats;    /* (row_floats) */
+    float *slot_floats;    /* (capacity, row_floats) */
+    nl_metrics_row out;    /* the consumer's copy of the last popped row */
+    float *out_floats;     /* (row_floats) */
 };
 
 /* Point row's arrays into floats, laid out gn_attn, gn_ffn, rms (layers each), then
@@ -90,9 +90,18 @@ void nl_metrics_free(nl_metrics_store *s)
     free(s);
 }
 
-int nl_metrics_layers(const nl_metrics_store *s) { return s->layers; }
-int nl_metrics_moe_layers(const nl_metrics_store *s) { return s->moe_layers; }
-int nl_metrics_experts(const nl_metrics_store *s) { return s->experts; }
+int nl_metrics_layers(const nl_metrics_store *s)
+{
+    return s->layers;
+}
+int nl_metrics_moe_layers(const nl_metrics_store *s)
+{
+    return s->moe_layers;
+}
+int nl_metrics_experts(const nl_metrics_store *s)
+{
+    return s->experts;
+}
 
 static void copy_floats(float *dst, const float *src, size_t n)
 {
@@ -161,8 +170,8 @@ int64_t nl_metrics_dropped(const nl_metrics_store *s)
 
 /* ---- metrics.csv ---- */
 
-static const char *const fixed_columns[] = {"step",  "tokens",    "time_s", "lr",
-                                            "loss",  "val_loss",  "grad_norm", "tok_s"};
+static const char *const fixed_columns[] = {"step", "tokens",   "time_s",    "lr",
+                                            "loss", "val_loss", "grad_norm", "tok_s"};
 #define N_FIXED 8
 
 static int csv_fields(int layers, int moe_layers, int experts)
@@ -187,7 +196,10 @@ void nl_metrics_csv_header(FILE *f, int layers, int moe_layers, int experts)
     fputc('\n', f);
 }
 
-static void put_value(FILE *f, double v) { fprintf(f, ",%.6g", v); }
+static void put_value(FILE *f, double v)
+{
+    fprintf(f, ",%.6g", v);
+}
 
 /* An empty field for a value that is NAN because it was not measured. */
 static void put_optional(FILE *f, double v)
@@ -203,8 +215,7 @@ static void put_array(FILE *f, const float *a, int i)
     put_value(f, a ? a[i] : NAN);
 }
 
-void nl_metrics_csv_row(FILE *f, const nl_metrics_row *row, int layers, int moe_layers,
-                        int experts)
+void nl_metrics_csv_row(FILE *f, const nl_metrics_row *row, int layers, int moe_layers, int experts)
 {
     fprintf(f, "%" PRId64 ",%" PRId64, row->step, row->tokens);
     put_value(f, row->time_s);

@@ -101,9 +101,11 @@ struct nl_kernels {
     void (*rope_backward)(nl_kernels *k, float *dx, const float *dout, int BH, int T, int D,
                           float theta);
     /* Causal softmax over the last axis of att (BH,T,T), in place: row t keeps columns <= t
-     * and zeroes the rest. The 1/sqrt(D) scale is applied by the matmul before it. */
+     * and zeroes the rest; it reads only columns <= t (the engine leaves the rest unwritten).
+     * The 1/sqrt(D) scale is applied by the matmul before it. */
     void (*softmax_causal_forward)(nl_kernels *k, float *att, int BH, int T);
-    /* datt (BH,T,T) -> dpre (BH,T,T) (overwrites; dpre may equal datt). */
+    /* datt (BH,T,T) -> dpre (BH,T,T) (overwrites; dpre may equal datt); reads only columns
+     * <= t of datt and att. */
     void (*softmax_causal_backward)(nl_kernels *k, float *dpre, const float *datt, const float *att,
                                     int BH, int T);
 

@@ -5,10 +5,6 @@
 
 #include "engine/data.h"
 #include "engine/markov.h"
-
-/* t.h defines t_skip whether a file uses it or not, and T_CHECK may cut a long message */
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "t.h"
 
 static char tmpdir[256];
@@ -73,7 +69,10 @@ static void test_markov_rows_sum_to_one(void)
     nl_markov_free(m);
 }
 
-static double h2(double p) { return -p * log(p) - (1 - p) * log(1 - p); }
+static double h2(double p)
+{
+    return -p * log(p) - (1 - p) * log(1 - p);
+}
 
 static void test_markov_two_state_closed_form(void)
 {
@@ -288,8 +287,7 @@ static void test_text_windows_and_splits(void)
     for (int b = 0; b < 3; b++)
         for (int t = 0; t < T; t++) {
             T_CHECK(vt[b * T + t] == bytes[750 + b * 10 + t], "val window %d token %d", b, t);
-            T_CHECK(vy[b * T + t] == bytes[750 + b * 10 + t + 1], "val window %d target %d", b,
-                    t);
+            T_CHECK(vy[b * T + t] == bytes[750 + b * 10 + t + 1], "val window %d target %d", b, t);
         }
     T_CHECK(nl_data_val_batch(d, 8, vt, vy, 3, &err) == 0, "val: %s", err.msg);
     /* batch 8 of 3: windows 24, 25 -> 0, 26 -> 1 */

@@ -4,10 +4,6 @@
 #include <stdint.h>
 
 #include "engine/metrics.h"
-
-/* t.h defines t_skip whether a file uses it or not, and T_CHECK may cut a long message */
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "t.h"
 
 enum { L = 3, M = 2, E = 4 };
@@ -56,7 +52,10 @@ static void fill_row(row_buf *b, int64_t step, int moe)
     }
 }
 
-static int same_float(float a, float b) { return (isnan(a) && isnan(b)) || a == b; }
+static int same_float(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || a == b;
+}
 
 /* Compares every field of got with the row fill_row makes for `step`; tol is relative
  * (0 for exact copies, ~1e-5 after a %.6g round trip). */
@@ -67,8 +66,8 @@ static int row_matches(const nl_metrics_row *got, int64_t step, int moe, double 
     const nl_metrics_row *w = &want.row;
 #define CLOSE(a, b)                                                                                \
     (tol == 0 ? same_float((float)(a), (float)(b))                                                 \
-              : ((isnan(a) && isnan(b)) || fabs((double)(a) - (double)(b)) <=                      \
-                                               tol * fmax(1e-30, fabs((double)(b)))))
+              : ((isnan(a) && isnan(b)) ||                                                         \
+                 fabs((double)(a) - (double)(b)) <= tol * fmax(1e-30, fabs((double)(b)))))
     int ok = got->step == w->step && got->tokens == w->tokens && CLOSE(got->time_s, w->time_s) &&
              CLOSE(got->lr, w->lr) && CLOSE(got->loss, w->loss) &&
              CLOSE(got->val_loss, w->val_loss) && CLOSE(got->grad_norm, w->grad_norm) &&
@@ -142,8 +141,8 @@ static void test_ring_wraparound_and_drops(void)
     }
     const int64_t pushed = next_push - 1;
     T_CHECK(nl_metrics_dropped(s) > 0, "a full ring dropped nothing");
-    T_CHECK(received + nl_metrics_dropped(s) == pushed && gaps + (pushed + 1 - next_pop) ==
-                                                              nl_metrics_dropped(s),
+    T_CHECK(received + nl_metrics_dropped(s) == pushed &&
+                gaps + (pushed + 1 - next_pop) == nl_metrics_dropped(s),
             "pushed %lld, received %lld, dropped %lld, gaps %lld", (long long)pushed,
             (long long)received, (long long)nl_metrics_dropped(s), (long long)gaps);
     /* occupancy after lap n is min(n+1, 2) once full: 4 slots, +3 -2 per lap */
@@ -155,7 +154,8 @@ static void test_ring_wraparound_and_drops(void)
         fill_row(&b, i, 0);
         nl_metrics_push(f, &b.row);
     }
-    T_CHECK(nl_metrics_dropped(f) == 2, "dropped %lld, expected 2", (long long)nl_metrics_dropped(f));
+    T_CHECK(nl_metrics_dropped(f) == 2, "dropped %lld, expected 2",
+            (long long)nl_metrics_dropped(f));
     for (int i = 1; i <= 4; i++)
         T_CHECK(nl_metrics_pop(f, &out) == 1 && out.step == i, "slot %d", i);
     T_CHECK(nl_metrics_pop(f, &out) == 0, "a dropped row was stored");
@@ -270,9 +270,9 @@ static char *write_csv(int moe, int64_t first, int n)
 static void test_csv_header(void)
 {
     char *dense = write_csv(0, 1, 0);
-    T_CHECK(strcmp(dense, "step,tokens,time_s,lr,loss,val_loss,grad_norm,tok_s,gn_attn_0,"
-                          "gn_ffn_0,rms_0,gn_attn_1,gn_ffn_1,rms_1,gn_attn_2,gn_ffn_2,rms_2\n") ==
-                0,
+    T_CHECK(strcmp(dense,
+                   "step,tokens,time_s,lr,loss,val_loss,grad_norm,tok_s,gn_attn_0,"
+                   "gn_ffn_0,rms_0,gn_attn_1,gn_ffn_1,rms_1,gn_attn_2,gn_ffn_2,rms_2\n") == 0,
             "dense header: %s", dense);
     char *moe = write_csv(1, 1, 0);
     const char *tail = ",rms_2,aux_loss,z_loss,load_0_0,load_0_1,load_0_2,load_0_3,entropy_0,"
@@ -282,8 +282,7 @@ static void test_csv_header(void)
             "MoE header: %s", moe);
     nl_error err = {0};
     int l = -1, m = -1, e = -1;
-    T_CHECK(nl_metrics_csv_parse_header(dense, &l, &m, &e, &err) == 0 && l == L && m == 0 &&
-                e == 0,
+    T_CHECK(nl_metrics_csv_parse_header(dense, &l, &m, &e, &err) == 0 && l == L && m == 0 && e == 0,
             "dense header parsed as %d %d %d: %s", l, m, e, err.msg);
     T_CHECK(nl_metrics_csv_parse_header(moe, &l, &m, &e, &err) == 0 && l == L && m == M && e == E,
             "MoE header parsed as %d %d %d: %s", l, m, e, err.msg);
@@ -362,11 +361,11 @@ static void test_csv_parse_errors(void)
     fill_row(&b, 0, 0);
     nl_error err = {0};
     const char *bad[] = {
-        "1,512,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,7,8",     /* one field short */
+        "1,512,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,7,8",      /* one field short */
         "1,512,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,7,8,9,10", /* one too many */
-        "x,512,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,7,8,9",   /* bad step */
-        "1,,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,7,8,9",      /* empty tokens */
-        "1,512,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,abc,8,9", /* not a number */
+        "x,512,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,7,8,9",    /* bad step */
+        "1,,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,7,8,9",       /* empty tokens */
+        "1,512,0.25,0.001,5,,1.5,1001,1,2,3,4,5,6,abc,8,9",  /* not a number */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.msg[0] = '\0';

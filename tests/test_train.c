@@ -150,14 +150,16 @@ static void test_deterministic(void)
     free(y);
 }
 
-static void test_resume_bit_exact(void)
+static void resume_bit_exact(const char *tag, const char *const *sets)
 {
     nl_config c;
     small_config(&c, 40);
+    for (int i = 0; sets && sets[i]; i++)
+        nl_config_set_kv(&c, sets[i], NULL);
     nl_config_set(&c, "train.ckpt_every", "20", NULL);
     char a[300], b[300], path[400], cmd[800];
-    snprintf(a, sizeof a, "%s/res-a", tmpdir);
-    snprintf(b, sizeof b, "%s/res-b", tmpdir);
+    snprintf(a, sizeof a, "%s/res-a-%s", tmpdir, tag);
+    snprintf(b, sizeof b, "%s/res-b-%s", tmpdir, tag);
     train(&c, a, NULL, NULL, NULL);
     /* b: a copy of a's directory as it was at step 20, then resumed */
     snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/ckpt-20.nlck %s/metrics.csv %s/", b, a, a, b);
@@ -193,6 +195,55 @@ static void test_resume_bit_exact(void)
     } else {
         T_CHECK(0, "%s", err.msg);
     }
+}
+
+static void test_resume_bit_exact(void) { resume_bit_exact("dense", NULL); }
+
+static void test_resume_bit_exact_moe(void)
+{
+    const char *sets[] = {"model.moe.experts=4", "model.moe.top_k=2", "model.placement=hybrid",
+                          "model.ffn=swiglu", NULL};
+    resume_bit_exact("moe", sets);
+}
+
+/* MoE: trains, and the load-balancing loss keeps every expert in use. */
+static void test_moe_balanced(void)
+{
+    nl_config c;
+    small_config(&c, 120);
+    const char *sets[] = {"model.moe.experts=4", "model.moe.top_k=2", "model.d_model=32",
+                          "model.moe.aux_loss=0.01", "train.lr=3e-3", NULL};
+    for (int i = 0; sets[i]; i++)
+        nl_config_set_kv(&c, sets[i], NULL);
+    nl_error err = {0};
+    nl_run *r = nl_run_create(&c, &(nl_run_opts){0}, &err);
+    T_CHECK(r != NULL, "%s", err.msg);
+    if (!r)
+        return;
+    nl_metrics_row row;
+    float first = NAN, last = NAN, minload = 1, maxload = 0, aux = NAN;
+    while (nl_run_step(r, &err) == NL_RUN_RUNNING)
+        ;
+    while (nl_metrics_pop(nl_run_metrics(r), &row)) {
+        if (isnan(first))
+            first = row.loss;
+        last = row.loss;
+        aux = row.aux_loss;
+        minload = 1;
+        maxload = 0;
+        for (int i = 0; i < 2 * 4; i++) {
+            minload = fminf(minload, row.expert_frac[i]);
+            maxload = fmaxf(maxload, row.expert_frac[i]);
+        }
+    }
+    printf("# moe 120 steps: loss %.4f -> %.4f, aux %.4f, expert load in [%.3f, %.3f]\n", first,
+           last, aux, minload, maxload);
+    T_CHECK(last < first - 0.5, "MoE model did not learn: %.4f -> %.4f", first, last);
+    T_CHECK(minload > 0.08 && maxload < 0.5, "expert load degenerate: [%.3f, %.3f]", minload,
+            maxload);
+    /* summed over the 2 MoE layers; each is 1 when perfectly balanced */
+    T_CHECK(aux >= 1.99f && aux < 3.0f, "aux loss %.4f (2 when balanced)", aux);
+    nl_run_free(r);
 }
 
 static void test_resume_mismatch_refused(void)
@@ -247,6 +298,8 @@ int main(void)
     T_RUN(test_default_learns);
     T_RUN(test_deterministic);
     T_RUN(test_resume_bit_exact);
+    T_RUN(test_resume_bit_exact_moe);
+    T_RUN(test_moe_balanced);
     T_RUN(test_resume_mismatch_refused);
     T_RUN(test_divergence_stops);
     char cmd[400];

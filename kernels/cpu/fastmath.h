@@ -42,7 +42,7 @@ static inline float nl_expf(float x)
     p = 0.5f + r * p;
     p = 1.0f + r * p;
     p = 1.0f + r * p;
-    int32_t bits = (ni + 127) << 23;
+    int32_t bits = (int32_t)((uint32_t)(ni + 127) << 23); /* unsigned: NaN gives ni < 0 */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

@@ -158,6 +158,12 @@ FIXTURES = [
      model("hybrid", "layernorm", "gelu", "rope", True, V=39, d=16, H=2, L=2, T=9,
            ffn_hidden=32, moe=moe(renorm=False)),
      train(B=2, clip=1.0)),
+    # a long sequence (T = 130 > 128): the engine computes causal attention in blocks of 64
+    # query rows, the last block partial
+    ("long_pre_rms_gelu_rope_untied",
+     model("preqk", "rmsnorm", "gelu", "rope", False, V=32, d=16, H=2, L=1, T=130,
+           ffn_hidden=32),
+     train(B=1, clip=1.0)),
 ]
 
 
