@@ -51,17 +51,20 @@ int plot_ticks_linear(double lo, double hi, int max_ticks, double *out)
         return 0;
     if (max_ticks > MAX_TICKS)
         max_ticks = MAX_TICKS;
-    for (int want = max_ticks; want >= 1; want--) {
-        double st = nice_step(hi - lo, want);
+    /* the finest 1-2-5 step that gives at most max_ticks ticks */
+    static const double mult[3] = {1, 2, 5};
+    double p = pow(10, floor(log10((hi - lo) / max_ticks)));
+    for (int k = 0; k < 12; k++) {
+        double st = mult[k % 3] * p * pow(10, k / 3);
         double first = ceil(lo / st - 1e-9) * st;
-        int n = 0;
-        for (double t = first; t <= hi + st * 1e-9 && n <= max_ticks; t = first + n * st) {
-            if (n < max_ticks)
-                out[n] = fabs(t) < st * 1e-9 ? 0 : t;
-            n++;
+        int n = (int)floor((hi - first) / st + 1e-9) + 1;
+        if (n > max_ticks)
+            continue;
+        for (int i = 0; i < n; i++) {
+            double t = first + i * st;
+            out[i] = fabs(t) < st * 1e-9 ? 0 : t;
         }
-        if (n <= max_ticks)
-            return n;
+        return n;
     }
     return 0;
 }
