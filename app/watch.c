@@ -38,7 +38,7 @@ static int runs_inside(const char *dir, char **list, int *n, int cap)
     DIR *d = opendir(dir);
     if (!d)
         return 0;
-    char *found[256];
+    char *found[256] = {NULL};
     int k = 0;
     struct dirent *e;
     while ((e = readdir(d)) && k < 256) {
