@@ -280,7 +280,8 @@ static void poll_session(app *a)
         nl_metrics_store *m = nl_session_metrics(a->sess, i);
         if (!m)
             continue;
-        if (!r->hist && runview_set_layers(r, nl_metrics_layers(m)))
+        if (!r->hist && (runview_set_layers(r, nl_metrics_layers(m)) ||
+                         runview_set_moe(r, nl_metrics_moe_layers(m), nl_metrics_experts(m))))
             continue;
         nl_metrics_row row;
         int k = 0;
@@ -440,8 +441,19 @@ static void dash_key(app *a, int key)
         v->x_tokens = !v->x_tokens;
         break;
     case ACT_PANEL:
-        v->focus = (v->focus + 1) % PANEL_COUNT;
+        v->focus = dash_next_panel(v, a->nruns ? &a->runs[v->sel < a->nruns ? v->sel : 0] : NULL);
         break;
+    case ACT_EXPERTS: {
+        const ui_run *r = a->nruns ? &a->runs[v->sel < a->nruns ? v->sel : 0] : NULL;
+        if (!r || r->moe_layers < 1) {
+            app_msg(a, ROLE_ERROR, "%s has no MoE layers", r ? r->name : "the run");
+            break;
+        }
+        v->experts_off = !v->experts_off;
+        if (v->focus == PANEL_MOE || v->focus == PANEL_GRAD || v->focus == PANEL_RMS)
+            v->focus = v->experts_off ? PANEL_GRAD : PANEL_MOE;
+        break;
+    }
     case ACT_HEAT_KIND:
         v->heat_ffn = !v->heat_ffn;
         break;
