@@ -604,9 +604,10 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
     grid_clear(g);
     ui_rect r = {0, 0, g->w, g->h};
     grid_box(g, r,
-             ctx == CTX_SETUP ? "Keys: setup screen"
-             : watch          ? "Keys: dashboard (watching run files)"
-                              : "Keys: dashboard",
+             ctx == CTX_SETUP   ? "Keys: setup screen"
+             : ctx == CTX_SWEEP ? "Keys: sweep grid (watching a sweep directory)"
+             : watch            ? "Keys: dashboard (watching run files)"
+                                : "Keys: dashboard",
              ROLE_TITLE, glyphs);
     int n, y = 1;
     const ui_binding *t = keys_table(&n);
@@ -625,6 +626,8 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
         g, 2, g->h - 2, g->w - 4, ROLE_DIM, 0,
         ctx == CTX_SETUP
             ? "Typing a number starts editing it; Esc cancels an edit. Any key closes this help."
+        : ctx == CTX_SWEEP
+            ? "Cells: mean final val loss (* best in column, ! diverged, - not run)."
             : "The setup screen has its own keys (? there). Any key closes this help.");
 }
 
