@@ -729,10 +729,10 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
     char moe[32] = "";
     if (s->cfg.model.moe_experts > 0)
         snprintf(moe, sizeof moe, " · MoE %d experts", s->cfg.model.moe_experts);
-    grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· preset %s · %s · %d layers · d %d%s%s",
+    grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· preset %s · %s · %d layers%s · d %d%s",
                s->preset[0] ? s->preset : "default (built in)",
-               nl_placement_name(s->cfg.model.placement), s->cfg.model.layers, s->cfg.model.d_model,
-               moe, s->nrace ? " · race ready" : "");
+               nl_placement_name(s->cfg.model.placement), s->cfg.model.layers, moe,
+               s->cfg.model.d_model, s->nrace ? " · race ready" : "");
     draw_footer(g, H - 1, CTX_SETUP, 0, 0);
 
     int FW = W >= 110 ? W * 55 / 100 : W - 34;

@@ -103,8 +103,8 @@ void sweepgrid_draw(ui_grid *g, ui_rect r, const sweepgrid_spec *s, sweepgrid_la
         if (text_cells(d->axes[a].label) > lw)
             lw = text_cells(d->axes[a].label);
     lw += 3; /* the selection mark and a space before, a space after */
-    if (lw > r.w / 3)
-        lw = r.w / 3;
+    if (lw > r.w / 2)
+        lw = r.w / 2;
     int cw = (r.w - lw) / (C > 0 ? C : 1);
     if (cw > 10)
         cw = 10;
@@ -119,7 +119,7 @@ void sweepgrid_draw(ui_grid *g, ui_rect r, const sweepgrid_spec *s, sweepgrid_la
         int y = r.y + h;
         if (d->n_axes >= 2) {
             const char *lab = d->axes[1 + h].label;
-            int n = text_cells(lab);
+            int n = text_cells(lab) < lw - 1 ? text_cells(lab) : lw - 1;
             grid_text(g, r.x + lw - 1 - n, y, n, ROLE_AXIS, 0, lab);
         }
         for (int c = 0; c < cols_shown; c++) {
@@ -172,7 +172,7 @@ void sweepgrid_draw(ui_grid *g, ui_rect r, const sweepgrid_spec *s, sweepgrid_la
                 role = ROLE_NORMAL;
             if (!s->mono && role != ROLE_NORMAL)
                 for (int k = 0; k < tw; k++)
-                    grid_put(g, x + k, y, L' ', role, 0);
+                    grid_put(g, x + k, y, L' ', role, attr);
             if (text[0]) {
                 centred(g, x, tw, y, role, attr, text);
             } else if (role == ROLE_NORMAL && lev >= 0) {
