@@ -504,8 +504,8 @@ static void test_sweepgrid(void)
     /* cell texts: mean, * best in column, ! a diverged seed, - not run */
     T_CHECK(row_has(&g, 1, "3.100*") && row_has(&g, 1, "2.900*!"), "pre row: marks");
     grid_row_utf8(&g, 2, buf, sizeof buf);
-    T_CHECK(strstr(buf, "3.600") && !strstr(buf, "3.600*") && strstr(buf, " -"),
-            "post row: '%s'", buf);
+    T_CHECK(strstr(buf, "3.600") && !strstr(buf, "3.600*") && strstr(buf, " -"), "post row: '%s'",
+            buf);
     /* colours: pre/1 cold end of the ramp, post/1 warm end, pre/2 red, post/2 grey */
     int c01 = L.x0 + 1, c2 = L.x0 + L.cw + 1;
     T_CHECK(grid_at(&g, c01, 1)->role == ROLE_HEATBG0 + 3, "pre/1 level %d",
@@ -785,8 +785,8 @@ static void test_dashboard_moe(void)
     T_CHECK(runview_set_moe(&r, 2, 4) == 0, "routing arrays");
     float ga[4] = {0.1f, 0.1f, 0.1f, 0.1f}, rms[4] = {1, 1, 1, 1};
     float frac[8] = {0.25f, 0.25f, 0.25f, 0.25f, 0.7f, 0.1f, 0.1f, 0.1f}, ent[2] = {1.38f, 0.62f};
-    nl_metrics_row row = {121,   121 * 512, 12.1,  1e-3f, 2.5f, NAN, 1.0f, 5000,  2.25f,
-                          3.75f, ga,        ga,    rms,   frac, ent,  NULL, NULL};
+    nl_metrics_row row = {121,   121 * 512, 12.1, 1e-3f, 2.5f, NAN, 1.0f, 5000, 2.25f,
+                          3.75f, ga,        ga,   rms,   frac, ent, NULL, NULL};
     runview_ingest(&r, &row);
     dash_view v;
     dash_view_init(&v);

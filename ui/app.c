@@ -18,9 +18,9 @@
 #include "sweepview.h"
 #include "tail.h"
 
-#define FRAME_MS 100.0 /* at most ten redraws a second */
-#define REFRESH_MS 250 /* new metrics are drawn at most four times a second by default */
-#define MSG_MS 5000.0  /* how long a message stays in the top bar */
+#define FRAME_MS 100.0         /* at most ten redraws a second */
+#define REFRESH_MS 250         /* new metrics are drawn at most four times a second by default */
+#define MSG_MS 5000.0          /* how long a message stays in the top bar */
 #define SWEEP_RELOAD_MS 1000.0 /* sweep.yaml and sweep.csv are read again this often */
 
 enum { SCREEN_SETUP = 0, SCREEN_DASH, SCREEN_SWEEP };

@@ -330,8 +330,7 @@ static void draw_bars_panel(ui_grid *g, ui_rect r, const dash_view *v, const ui_
     bars_draw(g, body, &s);
 }
 
-static void draw_experts(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run,
-                         int focused)
+static void draw_experts(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run, int focused)
 {
     char title[160] = "Expert load";
     if (run && run->moe_step > 0 && isfinite(run->aux_loss)) {
@@ -350,8 +349,8 @@ static void draw_experts(ui_grid *g, ui_rect r, const dash_view *v, const ui_run
         grid_text(g, body.x, body.y, body.w, ROLE_DIM, 0, "waiting for data");
         return;
     }
-    loadmap_spec s = {run->moe_layers, run->experts, run->expert_frac, run->router_entropy,
-                      v->glyphs, v->mono};
+    loadmap_spec s = {run->moe_layers,     run->experts, run->expert_frac,
+                      run->router_entropy, v->glyphs,    v->mono};
     loadmap_draw(g, body, &s);
 }
 

@@ -19,11 +19,11 @@ typedef struct dash_view {
     int focus; /* PANEL_* with the focus */
     int zoom;  /* the focused panel fills the screen */
     int logy;
-    int x_tokens; /* x axis by tokens instead of steps */
-    int heat_ffn; /* heatmap and bars: FFN instead of attention */
+    int x_tokens;    /* x axis by tokens instead of steps */
+    int heat_ffn;    /* heatmap and bars: FFN instead of attention */
     int experts_off; /* MoE runs: the bar strips instead of the expert load */
-    int smooth;   /* index into the smoothing levels */
-    int watch;    /* attached to run directories: live controls are off */
+    int smooth;      /* index into the smoothing levels */
+    int watch;       /* attached to run directories: live controls are off */
     ui_glyphs glyphs;
     int mono;
     const char *title; /* top bar, e.g. "lab" */

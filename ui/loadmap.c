@@ -109,8 +109,7 @@ void loadmap_draw(ui_grid *g, ui_rect r, const loadmap_spec *s)
                 }
             } else {
                 for (int k = 0; k < cw; k++)
-                    grid_put(g, x + k, y, heat_glyph(lev, s->glyphs, s->mono), ROLE_HEAT0 + lev,
-                             0);
+                    grid_put(g, x + k, y, heat_glyph(lev, s->glyphs, s->mono), ROLE_HEAT0 + lev, 0);
             }
         }
         if (entw) {

@@ -33,8 +33,8 @@ typedef struct ui_run {
     char last_event[256]; /* the last run message shown in the top bar */
     /* Mixture-of-Experts: the latest row's routing (moe_layers = 0 for a dense model) */
     int moe_layers, experts;
-    float *expert_frac;    /* (moe_layers, experts): fraction of the routed slots per expert */
-    float *router_entropy; /* (moe_layers): mean router entropy, nats */
+    float *expert_frac;     /* (moe_layers, experts): fraction of the routed slots per expert */
+    float *router_entropy;  /* (moe_layers): mean router entropy, nats */
     float aux_loss, z_loss; /* unweighted, summed over MoE layers; NAN when unknown */
     int64_t moe_step;       /* the step the routing figures are from */
     size_t hist_bytes;      /* history budget; 0 = RUNVIEW_HISTORY_BYTES */

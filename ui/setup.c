@@ -669,9 +669,8 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
         if (c->model.moe_experts > 0)
             snprintf(moe, sizeof moe, " E%d", c->model.moe_experts);
         grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0,
-                   "%-*s %s L%d%s lr %g d%d", namew, c->name,
-                   nl_placement_name(c->model.placement), c->model.layers, moe, c->train.lr,
-                   c->model.d_model);
+                   "%-*s %s L%d%s lr %g d%d", namew, c->name, nl_placement_name(c->model.placement),
+                   c->model.layers, moe, c->train.lr, c->model.d_model);
     }
 }
 

@@ -141,9 +141,7 @@ void sweepgrid_draw(ui_grid *g, ui_rect r, const sweepgrid_spec *s, sweepgrid_la
         }
 
     /* rows, scrolled so the selection shows */
-    int room = r.h - NH - 1, first = 0;
-    if (room < 1)
-        room = 1;
+    int room = r.h - NH - 1, first = 0; /* >= 1: r.h >= NH + 2 */
     if (s->sel >= room)
         first = s->sel - room + 1;
     int shown = R - first < room ? R - first : room;
@@ -184,8 +182,8 @@ void sweepgrid_draw(ui_grid *g, ui_rect r, const sweepgrid_spec *s, sweepgrid_la
         }
     }
     if (C > cols_shown)
-        grid_textf(g, x0 + cols_shown * cw, r.y + NH, r.x + r.w - x0 - cols_shown * cw, ROLE_DIM,
-                   0, "+%d", C - cols_shown);
+        grid_textf(g, x0 + cols_shown * cw, r.y + NH, r.x + r.w - x0 - cols_shown * cw, ROLE_DIM, 0,
+                   "+%d", C - cols_shown);
 
     /* the scale and the marks */
     int y = r.y + NH + shown, x = r.x + 2, right = r.x + r.w;

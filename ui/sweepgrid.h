@@ -25,10 +25,10 @@ typedef struct sweepgrid_spec {
 
 /* Where the cells landed, for tests and for callers. */
 typedef struct sweepgrid_layout {
-    int x0, y0;    /* the top-left cell (first shown row, column 0) */
-    int cw;        /* cells per grid column, the gap included */
-    int first;     /* the first grid row shown */
-    int shown;     /* grid rows shown */
+    int x0, y0; /* the top-left cell (first shown row, column 0) */
+    int cw;     /* cells per grid column, the gap included */
+    int first;  /* the first grid row shown */
+    int shown;  /* grid rows shown */
     int cols_shown;
 } sweepgrid_layout;
 

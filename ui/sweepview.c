@@ -214,18 +214,13 @@ static void draw_curves(ui_grid *g, ui_rect r, const sweep_view *sv, const dash_
         }
         if (!isfinite(floor_))
             floor_ = sv->runs[i].st.entropy_floor;
-        ps[k++] = (plot_series){label,
-                                ROLE_SERIES0 + c % UI_SERIES_COLOURS,
-                                c,
-                                ser[i].n,
-                                ser[i].x,
-                                a < 1 ? ser[i].ema : ser[i].y,
-                                NULL,
-                                NULL,
+        ps[k++] = (plot_series){label,    ROLE_SERIES0 + c % UI_SERIES_COLOURS, c,    ser[i].n,
+                                ser[i].x, a < 1 ? ser[i].ema : ser[i].y,        NULL, NULL,
                                 0};
     }
-    plot_spec spec = {v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_,
-                      "floor",   1,       k,  ps,  1};
+    plot_spec spec = {
+        v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, "floor", 1, k,
+        ps,        1};
     plot_draw(g, (ui_rect){r.x, r.y + 1, r.w, r.h - 1}, &spec, NULL);
     for (int i = 0; i < sv->nruns; i++)
         dash_series_free(&ser[i]);
@@ -287,6 +282,11 @@ void sweepview_draw(ui_grid *g, const sweep_view *sv, const dash_view *v)
         return;
     }
     const nl_sweep_def *d = &sv->def;
+    if (!sv->stats) {
+        grid_text(g, 0, 0, W, ROLE_ERROR, 0, "out of memory");
+        draw_footer(g, H - 1, CTX_SWEEP, 1, 0);
+        return;
+    }
 
     /* top bar */
     for (int x = 0; x < W; x++)
@@ -296,9 +296,9 @@ void sweepview_draw(ui_grid *g, const sweep_view *sv, const dash_view *v)
     for (int i = 0; i < sv->cells; i++)
         done += sv->stats[i].runs;
     const char *base = strrchr(sv->dir, '/');
-    x += grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE,
-                    "· sweep %s · %d/%d runs done · %d seed%s ", base ? base + 1 : sv->dir, done,
-                    nl_sweep_runs(d), d->seeds, d->seeds == 1 ? "" : "s");
+    grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE,
+               "· sweep %s · %d/%d runs done · %d seed%s ", base ? base + 1 : sv->dir, done,
+               nl_sweep_runs(d), d->seeds, d->seeds == 1 ? "" : "s");
     const char *msg = sv->msg[0] ? sv->msg : v->msg;
     int role = sv->msg[0] ? ROLE_ERROR : v->msg_role;
     if (msg && *msg) {
@@ -315,8 +315,8 @@ void sweepview_draw(ui_grid *g, const sweep_view *sv, const dash_view *v)
     int n = snprintf(title, sizeof title, "Final val loss, mean of %d seed%s · ", d->seeds,
                      d->seeds == 1 ? "" : "s");
     for (int a = 0; a < d->n_axes; a++)
-        n += snprintf(title + n, sizeof title - (size_t)n, "%s%s", a ? " × " : "",
-                      d->axes[a].label);
+        n +=
+            snprintf(title + n, sizeof title - (size_t)n, "%s%s", a ? " × " : "", d->axes[a].label);
     if (!d->n_axes)
         snprintf(title + n, sizeof title - (size_t)n, "no varied keys");
     panel_title(g, 1, W, title, v->glyphs);

@@ -22,7 +22,7 @@ typedef struct sweep_view {
     int nrows;
     nl_sweep_cell_stats *stats; /* [cells] */
     int cells;
-    int sel; /* selected grid row */
+    int sel;       /* selected grid row */
     char msg[320]; /* a problem reading the sweep, "" when none */
     /* the selected row's runs: grid column and seed of each, open when its directory is */
     int nruns, total_runs; /* total_runs: of the row, before SWEEPVIEW_MAX_RUNS */

@@ -184,10 +184,10 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][200], int max_lines)
         int M = r->moe_layers, E = r->experts, bm = -1, be = 0;
         float hmin = INFINITY, hmax = -INFINITY;
         for (int m = 0; m < M; m++) {
-            for (int e = 0; e < E; e++) {
-                float f = r->expert_frac[m * E + e];
+            for (int x = 0; x < E; x++) {
+                float f = r->expert_frac[m * E + x];
                 if (isfinite(f) && (bm < 0 || f > r->expert_frac[bm * E + be]))
-                    bm = m, be = e;
+                    bm = m, be = x;
             }
             if (isfinite(r->router_entropy[m])) {
                 hmin = fminf(hmin, r->router_entropy[m]);
