@@ -334,13 +334,15 @@ static void draw_experts(ui_grid *g, ui_rect r, const dash_view *v, const ui_run
 {
     char title[160] = "Expert load";
     if (run && run->moe_step > 0 && isfinite(run->aux_loss)) {
-        /* the aux and z losses, as briefly as the width needs */
+        /* the aux and z losses, as briefly as the width needs; none when nothing fits */
         static const char *forms[] = {"Expert load · aux %.3g · z %.3g",
-                                      "Expert load · aux %.3g z %.3g", "Experts · aux %.3g z %.3g"};
-        for (int i = 0; i < 3; i++) {
+                                      "Expert load · aux %.3g z %.3g", "Experts · aux %.3g z %.3g",
+                                      "Experts · aux %.3g"};
+        for (int i = 0; i < 4; i++) {
             snprintf(title, sizeof title, forms[i], run->aux_loss, run->z_loss);
             if (text_cells(title) <= r.w - 4)
                 break;
+            snprintf(title, sizeof title, "Expert load");
         }
     }
     panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
