@@ -56,6 +56,7 @@ typedef struct {
     sub_act sa, sf;
     /* attention */
     float *qkv, *q, *k, *v, *qf, *kf, *vf, *att, *yh, *y;
+    float *lse; /* (B,H,T) row log-sum-exps of the fused attention, which needs no att */
     norm_act qn, kn, vn;
     /* dense ffn */
     float *up, *gate, *act;
@@ -105,6 +106,7 @@ struct nl_model {
     float last_aux, last_z;
     float *host_stats, *host_probs; /* host scratch for nl_model_stats */
     int attn_chunk;                 /* query rows per block of the causal attention products */
+    bool fused_attn;                /* the backend's attention_forward/backward, not the pieces */
 
     /* owned allocations */
     void **allocs;
@@ -383,6 +385,7 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     }
     nl_plan_resolve(mc, &m->plan);
     m->attn_chunk = attn_chunk_rows(k, m->T);
+    m->fused_attn = k->attention_forward && k->attention_backward;
     m->lp = calloc((size_t)m->L, sizeof(layer_params));
     m->la = calloc((size_t)m->L, sizeof(layer_act));
     build_layout(m);
@@ -452,7 +455,10 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
             CHECK(a->vn.mean = FA(BT * H));
             CHECK(a->vn.rstd = FA(BT * H));
         }
-        CHECK(a->att = FA((int64_t)B * H * T * T));
+        if (m->fused_attn)
+            CHECK(a->lse = FA((int64_t)B * H * T));
+        else
+            CHECK(a->att = FA((int64_t)B * H * T * T));
         CHECK(a->yh = FA(BTC));
         CHECK(a->y = FA(BTC));
         if (m->lp[l].moe < 0) {
@@ -506,7 +512,8 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     CHECK(m->dqf = FA(BTC));
     CHECK(m->dkf = FA(BTC));
     CHECK(m->dvf = FA(BTC));
-    CHECK(m->datt = FA((int64_t)B * H * T * T));
+    if (!m->fused_attn)
+        CHECK(m->datt = FA((int64_t)B * H * T * T));
     CHECK(m->dyh = FA(BTC));
     CHECK(m->dy = FA(BTC));
     CHECK(m->dup = FA(NK * F));
@@ -678,6 +685,28 @@ static int attn_chunk_rows(const nl_kernels *k, int T)
 }
 #define attn_chunk(T) (m->attn_chunk)
 
+/* yh (BH,T,D) = causal softmax(scale * qf @ kf^T) @ vf, through att (BH,T,T). */
+static void attn_pieces_fwd(nl_model *m, layer_act *a, int BH, int T, int D, float scale)
+{
+    nl_kernels *k = m->k;
+    int64_t sTD = (int64_t)T * D, sTT = (int64_t)T * T;
+    /* Causal attention by blocks of query rows: block [q0,q1) only needs keys [0,q1), so the
+     * products skip most of the masked upper triangle. Entries of att right of the diagonal
+     * inside a block are computed and then zeroed by the softmax, which reads columns <= t. */
+    int cs = attn_chunk(T);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
+        k->matmul(k, a->att + (int64_t)q0 * T, a->qf + (int64_t)q0 * D, a->kf, rows, q1, D, 0, 1,
+                  D, D, T, sTD, sTD, sTT, BH, scale, 0.0f);
+    }
+    k->softmax_causal_forward(k, a->att, BH, T);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
+        k->matmul(k, a->yh + (int64_t)q0 * D, a->att + (int64_t)q0 * T, a->vf, rows, D, q1, 0, 0,
+                  T, D, D, sTT, sTD, sTD, BH, 1.0f, 0.0f);
+    }
+}
+
 static void attn_fwd(nl_model *m, int l, int B)
 {
     nl_kernels *k = m->k;
@@ -703,22 +732,10 @@ static void attn_fwd(nl_model *m, int l, int B)
         k->rope_forward(k, a->kf, f->qk ? a->kf : a->k, BH, T, D, th);
     }
     float scale = 1.0f / sqrtf((float)D);
-    int64_t sTD = (int64_t)T * D, sTT = (int64_t)T * T;
-    /* Causal attention by blocks of query rows: block [q0,q1) only needs keys [0,q1), so the
-     * products skip most of the masked upper triangle. Entries of att right of the diagonal
-     * inside a block are computed and then zeroed by the softmax, which reads columns <= t. */
-    int cs = attn_chunk(T);
-    for (int q0 = 0; q0 < T; q0 += cs) {
-        int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
-        k->matmul(k, a->att + (int64_t)q0 * T, a->qf + (int64_t)q0 * D, a->kf, rows, q1, D, 0, 1,
-                  D, D, T, sTD, sTD, sTT, BH, scale, 0.0f);
-    }
-    k->softmax_causal_forward(k, a->att, BH, T);
-    for (int q0 = 0; q0 < T; q0 += cs) {
-        int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
-        k->matmul(k, a->yh + (int64_t)q0 * D, a->att + (int64_t)q0 * T, a->vf, rows, D, q1, 0, 0,
-                  T, D, D, sTT, sTD, sTD, BH, 1.0f, 0.0f);
-    }
+    if (m->fused_attn)
+        k->attention_forward(k, a->yh, a->lse, a->qf, a->kf, a->vf, BH, T, D, scale);
+    else
+        attn_pieces_fwd(m, a, BH, T, D, scale);
     k->attn_merge(k, a->y, a->yh, B, T, H, D);
     linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
 }
@@ -890,21 +907,11 @@ static void ffn_act_bwd(nl_model *m, float *dup, float *dgate, const float *up, 
         m->k->gelu_backward(m->k, dup, up, dact, n);
 }
 
-/* dh (B,T,C) (overwrites) from do (B,T,C) */
-static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
+/* dqf, dkf, dvf (BH,T,D) (overwritten) from dyh, through datt (BH,T,T). */
+static void attn_pieces_bwd(nl_model *m, layer_act *a, int BH, int T, int D, float scale)
 {
     nl_kernels *k = m->k;
-    layer_params *p = &m->lp[l];
-    layer_act *a = &m->la[l];
-    const nl_sublayer_flags *f = &m->plan.attn[l];
-    int T = m->T, C = m->C, H = m->H, D = m->D, BH = B * H;
-    int64_t BT = (int64_t)B * T, BHT = (int64_t)BH * T;
-    int64_t sTD = (int64_t)T * D, sTT = (int64_t)T * T;
-    float scale = 1.0f / sqrtf((float)D);
-    /* out projection */
-    linear_bwd_w(m, p->out, dout, a->y, (int)BT, C, C);
-    linear_bwd_x(m, m->dy, dout, p->out, (int)BT, C, C, 0.0f);
-    k->attn_merge_backward(k, m->dyh, m->dy, B, T, H, D);
+    int64_t BHT = (int64_t)BH * T, sTD = (int64_t)T * D, sTT = (int64_t)T * T;
     /* yh = att @ v, by blocks of query rows as in the forward; dv and dk gather
      * contributions from every block at or below their rows, so they start from zero. */
     int cs = attn_chunk(T);
@@ -927,6 +934,27 @@ static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
         k->matmul(k, m->dkf, m->datt + (int64_t)q0 * T, a->qf + (int64_t)q0 * D, q1, D, rows, 1, 0,
                   T, D, D, sTT, sTD, sTD, BH, scale, 1.0f);
     }
+}
+
+/* dh (B,T,C) (overwrites) from do (B,T,C) */
+static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
+{
+    nl_kernels *k = m->k;
+    layer_params *p = &m->lp[l];
+    layer_act *a = &m->la[l];
+    const nl_sublayer_flags *f = &m->plan.attn[l];
+    int T = m->T, C = m->C, H = m->H, D = m->D, BH = B * H;
+    int64_t BT = (int64_t)B * T, BHT = (int64_t)BH * T;
+    float scale = 1.0f / sqrtf((float)D);
+    /* out projection */
+    linear_bwd_w(m, p->out, dout, a->y, (int)BT, C, C);
+    linear_bwd_x(m, m->dy, dout, p->out, (int)BT, C, C, 0.0f);
+    k->attn_merge_backward(k, m->dyh, m->dy, B, T, H, D);
+    if (m->fused_attn)
+        k->attention_backward(k, m->dqf, m->dkf, m->dvf, m->dyh, a->qf, a->kf, a->vf, a->yh,
+                              a->lse, BH, T, D, scale);
+    else
+        attn_pieces_bwd(m, a, BH, T, D, scale);
     if (m->cfg.model.pos == NL_POS_ROPE) {
         float th = m->cfg.model.rope_theta;
         k->rope_backward(k, m->dqf, m->dqf, BH, T, D, th);

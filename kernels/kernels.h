@@ -181,6 +181,19 @@ struct nl_kernels {
     void (*router_backward)(nl_kernels *k, float *dlogits, const float *dgates, const float *probs,
                             const float *logits, const int32_t *idx, const float *gates, int N,
                             int E, int K, int renorm, float aux_coef, float z_coef);
+
+    /* ---- fused causal attention (optional: NULL in a backend without it, and then the
+     * engine uses the matmul and softmax pieces above) ----
+     * q, kk, v, out (BH,T,D); lse (BH,T) = the log-sum-exp of each row's scaled, masked
+     * scores, saved for backward:
+     *   out[t] = sum_{j<=t} softmax_j(scale * q[t].kk[j]) v[j]. */
+    void (*attention_forward)(nl_kernels *k, float *out, float *lse, const float *q,
+                              const float *kk, const float *v, int BH, int T, int D, float scale);
+    /* dq, dk, dv (BH,T,D) (overwrite) from dout (BH,T,D), the inputs and the forward's out and
+     * lse. */
+    void (*attention_backward)(nl_kernels *k, float *dq, float *dk, float *dv, const float *dout,
+                               const float *q, const float *kk, const float *v, const float *out,
+                               const float *lse, int BH, int T, int D, float scale);
 };
 
 /* The CPU backend (always present). */

@@ -6,6 +6,9 @@
  * first, and so are both models' gradient buffers before backward (which must zero them).
  * With tf32 and bf16 matmuls the figures are printed, not checked (with MoE, rounding can
  * flip a token's expert choice, and then that expert's gradient differs outright).
+ * The configs have head size 16, where the backend's fused attention (if any) takes its fp32
+ * SIMT way in every precision; two placements again at head size 64 and seq_len 80 put it on
+ * tensor cores under tf32 and bf16.
  *
  * Skips when build/libnormlab_cuda.so (or $NORMLAB_CUDA_LIB) does not load or no device is
  * present. */
@@ -21,7 +24,7 @@
 static nl_kernels *GPU, *CPU;
 
 #define B 4
-#define T 32
+#define T_MAX 80 /* seq_len is 32, or 80 in the head-size-64 configs */
 #define VOCAB 64
 #define STEPS 10
 
@@ -67,6 +70,19 @@ static int make_config(nl_config *c, int p, int moe, nl_error *err)
         if (nl_config_set_kv(c, fixed[i], err))
             return -1;
     for (int i = 0; i < n; i++)
+        if (nl_config_set_kv(c, kv[i], err))
+            return -1;
+    return nl_config_validate(c, err);
+}
+
+/* Head size 64 (d_model 128, 2 heads) and seq_len 80, two query tiles of 64 with a partial
+ * one: the fused attention's tensor-core way under bf16 and tf32. */
+static int make_config_d64(nl_config *c, int p, int moe, nl_error *err)
+{
+    if (make_config(c, p, moe, err))
+        return -1;
+    const char *kv[] = {"model.d_model=128", "model.heads=2", "model.seq_len=80"};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         if (nl_config_set_kv(c, kv[i], err))
             return -1;
     return nl_config_validate(c, err);
@@ -118,7 +134,8 @@ static int compare_config(const nl_config *c, nl_precision prec, double *loss_er
     nl_model *mc = NULL, *mg = NULL;
     nl_optim *oc = NULL, *og = NULL;
     float *pc = NULL, *gc = NULL, *gg = NULL;
-    int32_t tok[B * T], tgt[B * T];
+    int32_t tok[B * T_MAX], tgt[B * T_MAX];
+    const int T = c->model.seq_len;
     *loss_err = *grad_err = *train_err = INFINITY;
     worst_tensor[0] = 0;
     GPU->set_precision(GPU, prec);
@@ -258,6 +275,42 @@ static void cuda_parity_low_precision(void)
             }
 }
 
+/* Head size 64: fp32 checked as above; tf32 and bf16 (the fused attention on tensor cores, with
+ * bf16 operands) printed, and checked only for NaN (a NaN makes an error infinite). */
+static void cuda_parity_head64(void)
+{
+    static const char *names[] = {"fp32", "tf32", "bf16"};
+    static const int which[] = {1, 4}; /* pre (rope, swiglu), hybrid (qkv norms, gelu) */
+    for (int prec = NL_PREC_FP32; prec <= NL_PREC_BF16; prec++)
+        for (int i = 0; i < 2; i++)
+            for (int moe = 0; moe <= 1; moe++) {
+                int p = which[i];
+                nl_config c;
+                nl_error err = {0};
+                double le, ge, te;
+                char wt[96];
+                if (make_config_d64(&c, p, moe, &err) ||
+                    compare_config(&c, (nl_precision)prec, &le, &ge, wt, &te, &err)) {
+                    T_CHECK(0, "%s %s%s d64: %s", names[prec], placements[p], moe ? "+moe" : "",
+                            err.msg);
+                    continue;
+                }
+                printf("# %s %-12s %-5s D=64 T=80 loss err %.2e  grad err %.2e (%s)  10-step loss "
+                       "err %.2e\n",
+                       names[prec], placements[p], moe ? "moe" : "dense", le, ge, wt, te);
+                T_CHECK(isfinite(le) && isfinite(ge) && isfinite(te), "%s %s%s d64: NaN",
+                        names[prec], placements[p], moe ? "+moe" : "");
+                if (prec == NL_PREC_FP32) {
+                    T_CHECK(le <= 1e-4, "%s%s d64: loss relative error %.3g", placements[p],
+                            moe ? "+moe" : "", le);
+                    T_CHECK(ge <= 1e-3, "%s%s d64: gradient %s relative error %.3g", placements[p],
+                            moe ? "+moe" : "", wt, ge);
+                    T_CHECK(te <= 1e-4, "%s%s d64: AdamW step losses relative error %.3g",
+                            placements[p], moe ? "+moe" : "", te);
+                }
+            }
+}
+
 /* No object or no device: the one line "SKIP cuda_parity: reason", and success. */
 static char skip_reason[512];
 static void cuda_parity(void)
@@ -303,6 +356,7 @@ int main(void)
     T_RUN(cuda_parity_dense);
     T_RUN(cuda_parity_moe);
     T_RUN(cuda_parity_low_precision);
+    T_RUN(cuda_parity_head64);
     CPU->destroy(CPU);
     GPU->destroy(GPU);
     T_END();

@@ -202,6 +202,7 @@ static void fill_table(nl_kernels *k)
     cu_fill_optim(k);
     cu_fill_rows(k);
     cu_fill_moe(k);
+    cu_fill_flash(k);
 }
 
 /* device: the CUDA device index. On failure returns NULL with the reason in errbuf (no

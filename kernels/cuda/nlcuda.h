@@ -32,6 +32,7 @@ typedef struct nl_cu_ctx {
     size_t bf16_ws_elems;
     void *scratch; /* per-op temporaries: partial sums, sort buffers (grows on first need) */
     size_t scratch_bytes;
+    int fa_warps_q, fa_warps_kv; /* warps per block of the fused attention kernels (flash.cu) */
     char err[512];
 } nl_cu_ctx;
 
@@ -85,6 +86,7 @@ void cu_fill_loss(nl_kernels *k);      /* loss.cu */
 void cu_fill_optim(nl_kernels *k);     /* optim.cu */
 void cu_fill_rows(nl_kernels *k);      /* rows.cu: gather, scatter_add, embed_backward, row_dot */
 void cu_fill_moe(nl_kernels *k);       /* moe.cu: router and dispatch */
+void cu_fill_flash(nl_kernels *k);     /* flash.cu: fused causal attention */
 
 /* Stable sort of n int32 keys in [0, key_limit) carrying their positions 0..n-1 (sort.cu, on
  * cub's radix sort, which is stable): sorted_keys (n) and order (n) = the original index of
