@@ -667,7 +667,7 @@ static void cuda_rows(void)
 static void cuda_attention(void)
 {
     if (!GPU->attention_forward) {
-        t_skip("no fused attention (NORMLAB_CUDA_FUSED_ATTN=0)");
+        t_skip("the backend has no fused attention");
         return;
     }
     compare_all("attention", c_attention, ATTENTION_SHAPES, 1e-4);
@@ -678,7 +678,7 @@ static void cuda_attention(void)
 static void cuda_attention_bf16(void)
 {
     if (!GPU->attention_forward) {
-        t_skip("no fused attention (NORMLAB_CUDA_FUSED_ATTN=0)");
+        t_skip("the backend has no fused attention");
         return;
     }
     GPU->set_precision(GPU, NL_PREC_BF16);

@@ -6,9 +6,10 @@
  * first, and so are both models' gradient buffers before backward (which must zero them).
  * With tf32 and bf16 matmuls the figures are printed, not checked (with MoE, rounding can
  * flip a token's expert choice, and then that expert's gradient differs outright).
- * The configs have head size 16, where the backend's fused attention (if any) takes its fp32
- * SIMT way in every precision; two placements again at head size 64 and seq_len 80 put it on
- * tensor cores under tf32 and bf16.
+ * The engine uses the backend's fused attention under tf32 and bf16. The fp32 checks above run
+ * with it forced on (NORMLAB_ATTN_FUSED=1: the CUDA backend's fp32 SIMT way, head size 16);
+ * two placements again at head size 64 and seq_len 80 check fp32 with the pieces (the default)
+ * and put the fused op on tensor cores under tf32 and bf16.
  *
  * Skips when build/libnormlab_cuda.so (or $NORMLAB_CUDA_LIB) does not load or no device is
  * present. */
@@ -242,14 +243,19 @@ static void run_all(int moe)
     }
 }
 
+/* fp32 with the fused attention, which the engine uses only when asked to in fp32 */
 static void cuda_parity_dense(void)
 {
+    setenv("NORMLAB_ATTN_FUSED", "1", 1);
     run_all(0);
+    unsetenv("NORMLAB_ATTN_FUSED");
 }
 
 static void cuda_parity_moe(void)
 {
+    setenv("NORMLAB_ATTN_FUSED", "1", 1);
     run_all(1);
+    unsetenv("NORMLAB_ATTN_FUSED");
 }
 
 /* bf16 and tf32 matmuls: figures only. */

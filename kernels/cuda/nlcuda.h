@@ -32,7 +32,7 @@ typedef struct nl_cu_ctx {
     size_t bf16_ws_elems;
     void *scratch; /* per-op temporaries: partial sums, sort buffers (grows on first need) */
     size_t scratch_bytes;
-    int fa_warps_q, fa_warps_kv; /* warps per block of the fused attention kernels (flash.cu) */
+    int fa_warps_f, fa_warps_q, fa_warps_kv; /* warps per block of the fused attention (flash.cu) */
     char err[512];
 } nl_cu_ctx;
 
