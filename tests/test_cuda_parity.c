@@ -139,8 +139,13 @@ static int compare_config(const nl_config *c, nl_precision prec, double *loss_er
     const int T = c->model.seq_len;
     *loss_err = *grad_err = *train_err = INFINITY;
     worst_tensor[0] = 0;
+    /* the GPU model's config names the precision it runs at, as a run's does (the engine
+     * picks the fused attention by it) */
+    static const char *prec_names[] = {"fp32", "tf32", "bf16"};
+    nl_config cg = *c;
+    snprintf(cg.train.precision, sizeof cg.train.precision, "%s", prec_names[prec]);
     GPU->set_precision(GPU, prec);
-    if (!(mc = nl_model_create(c, CPU, err)) || !(mg = nl_model_create(c, GPU, err)))
+    if (!(mc = nl_model_create(c, CPU, err)) || !(mg = nl_model_create(&cg, GPU, err)))
         goto out;
     int64_t np = nl_model_num_params(mc);
     pc = malloc(sizeof(float) * (size_t)np);
