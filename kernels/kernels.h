@@ -186,7 +186,9 @@ struct nl_kernels {
      * engine uses the matmul and softmax pieces above) ----
      * q, kk, v, out (BH,T,D); lse (BH,T) = the log-sum-exp of each row's scaled, masked
      * scores, saved for backward:
-     *   out[t] = sum_{j<=t} softmax_j(scale * q[t].kk[j]) v[j]. */
+     *   out[t] = sum_{j<=t} softmax_j(scale * q[t].kk[j]) v[j].
+     * Products at the backend's precision (CUDA: fp32 under NL_PREC_FP32, bf16 operands with
+     * fp32 accumulation under tf32 and bf16). */
     void (*attention_forward)(nl_kernels *k, float *out, float *lse, const float *q,
                               const float *kk, const float *v, int BH, int T, int D, float scale);
     /* dq, dk, dv (BH,T,D) (overwrite) from dout (BH,T,D), the inputs and the forward's out and

@@ -673,8 +673,8 @@ static void cuda_attention(void)
     compare_all("attention", c_attention, ATTENTION_SHAPES, 1e-4);
 }
 /* bf16: q, k, v and dout rounded to bf16 (8 significant bits), and the probabilities and score
- * gradients too before their products. The largest error of a host model of these kernels over
- * 18 random cases was 4.4e-2 (dk), 2.4e-2 for out, 1.6e-3 for lse. */
+ * gradients too before their products. Largest errors measured on an H100: out 1.7e-2, lse
+ * 1.5e-3, dq 3.6e-2, dk 3.4e-2, dv 3.4e-2 (other random inputs of these shapes: up to 4.8e-2). */
 static void cuda_attention_bf16(void)
 {
     if (!GPU->attention_forward) {
