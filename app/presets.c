@@ -18,6 +18,9 @@ int nl_cmd_presets(int argc, char **argv)
              "train post).");
         return 0;
     }
+    if (argc > 1)
+        return nl_app_error(2, "presets: takes no arguments, got '%s' (see normlab presets --help)",
+                            argv[1]);
     const char *dir = nl_app_presets_dir();
     DIR *d = opendir(dir);
     if (!d)
