@@ -20,7 +20,9 @@ static const char *BENCH_USAGE =
     "after warm-up steps (default 3) and prints tokens/s, model FLOPs per token (matmuls,\n"
     "forward and backward), model-FLOP utilisation against the backend's matmul peak measured\n"
     "on this machine (square products through the same backend), and the peak resident memory\n"
-    "next to the bytes that parameters, gradients, AdamW moments and activations need.\n";
+    "next to the bytes that parameters, gradients, AdamW moments and activations need.\n"
+    "exit status: 0 figures printed, 1 a run failed or diverged (no figures), 2 bad usage or\n"
+    "input.\n";
 
 /* Best of a few n^3 products through the backend, in GFLOP/s. */
 static double matmul_peak(nl_kernels *k, int n)

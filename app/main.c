@@ -21,7 +21,8 @@ static const char *USAGE =
     "  normlab presets                       list the shipped presets\n"
     "\n"
     "`normlab COMMAND --help` describes each command.\n"
-    "exit status: 0 success, 1 the run failed, 2 bad usage or input.\n";
+    "exit status: 0 success, 1 the run failed, 2 bad usage or input, 130 interrupted\n"
+    "(train, sweep).\n";
 
 int main(int argc, char **argv)
 {

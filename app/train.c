@@ -37,6 +37,7 @@ static const char *TRAIN_USAGE =
     "  --quiet             no progress output\n"
     "\n"
     "Writes DIR/config.yaml, metrics.csv, events.log and ckpt-STEP.nlck (docs/FORMATS.md).\n"
+    "A DIR that holds another run's checkpoints is refused (continue that run with --resume).\n"
     "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is written, and\n"
     "normlab exits with status 130 (resume it with --resume).\n"
     "exit status: 0 finished (or diverged without --fail-on-diverge), 1 failed or diverged\n"

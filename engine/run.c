@@ -364,8 +364,9 @@ int nl_run_save(nl_run *r, char *path_out, int path_len, nl_error *err)
     if (path_out)
         snprintf(path_out, (size_t)path_len, "%s", path);
     nl_run_log_event(r, "checkpoint %s", path);
-    if (r->cfg.train.keep_ckpts > 0)
-        nl_ckpt_prune(r->dir, r->cfg.train.keep_ckpts, NULL);
+    nl_error perr = {0};
+    if (r->cfg.train.keep_ckpts > 0 && nl_ckpt_prune(r->dir, r->cfg.train.keep_ckpts, &perr))
+        nl_run_log_event(r, "pruning old checkpoints failed: %s", perr.msg);
     return 0;
 }
 
