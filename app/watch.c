@@ -1,5 +1,6 @@
 /* `normlab watch RUN_DIR...`: the dashboard over run directories written by `normlab train`
- * or the lab, live or finished. Controls that need a live run are off. */
+ * or the lab, live or finished. Controls that need a live run are off. A single directory
+ * holding sweep.yaml is shown as the sweep's grid instead. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,10 @@
 static const char *WATCH_USAGE =
     "usage: normlab watch RUN_DIR... [--ascii] [--no-color] [--glyphs G] [--colors C] [--refresh "
     "MS]\n"
+    "       normlab watch SWEEP_DIR [options]\n"
     "  follows each run directory's metrics.csv and events.log (up to 8 runs); a directory\n"
-    "  of runs (a lab race, a sweep) stands for the runs in it\n";
+    "  of runs (a lab race) stands for the runs in it; a sweep directory (with sweep.yaml)\n"
+    "  alone shows the sweep's grid and the curves of a selected row\n";
 
 static int is_run_dir(const char *dir)
 {
@@ -24,6 +27,13 @@ static int is_run_dir(const char *dir)
     if (access(p, R_OK) == 0)
         return 1;
     snprintf(p, sizeof p, "%s/config.yaml", dir);
+    return access(p, R_OK) == 0;
+}
+
+static int is_sweep_dir(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/sweep.yaml", dir);
     return access(p, R_OK) == 0;
 }
 
@@ -66,7 +76,8 @@ int nl_cmd_watch(int argc, char **argv)
     ui_term_opts t;
     memset(&t, 0, sizeof t);
     char *dirs[NL_MAX_RACE];
-    int n = 0, total = 0, rc;
+    int n = 0, total = 0, rc, args = 0;
+    const char *sweep = NULL;
     for (int i = 1; i < argc; i++) {
         char msg[256];
         int r = term_parse_opt(&t, argc, argv, &i, msg, sizeof msg);
@@ -85,6 +96,9 @@ int nl_cmd_watch(int argc, char **argv)
         struct stat st;
         if (stat(argv[i], &st) != 0 || !S_ISDIR(st.st_mode))
             return nl_app_error(2, "%s: no such run directory", argv[i]);
+        args++;
+        if (is_sweep_dir(argv[i]) && !sweep)
+            sweep = argv[i];
         if (is_run_dir(argv[i])) {
             if (n < NL_MAX_RACE)
                 dirs[n++] = strdup(argv[i]);
@@ -98,6 +112,11 @@ int nl_cmd_watch(int argc, char **argv)
                                     argv[i]);
             total += k;
         }
+    }
+    if (sweep && args == 1) {
+        for (int i = 0; i < n; i++)
+            free(dirs[i]);
+        return ui_sweep_main(sweep, &t);
     }
     if (n == 0) {
         fputs(WATCH_USAGE, stderr);

@@ -1,6 +1,7 @@
 /* The widgets, drawn into the off-screen grid: plot axes and ticks, the shape of a known
- * series, log y, the ASCII fallback, the heatmap's colour ordering, the bar strip, and the
- * history's bucketing (a spike a million steps back still shows). */
+ * series, log y, the ASCII fallback, the heatmap's colour ordering, the bar strip, the
+ * history's bucketing (a spike a million steps back still shows), the expert-load map of an
+ * MoE run, the grid of a sweep, and the dashboard and setup form. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,11 @@
 #include "ui/heatmap.h"
 #include "ui/history.h"
 #include "ui/keys.h"
+#include "ui/loadmap.h"
 #include "ui/plot.h"
 #include "ui/runview.h"
 #include "ui/setup.h"
+#include "ui/sweepgrid.h"
 #include "ui/teach.h"
 #include "ui/term.h"
 
@@ -380,6 +383,164 @@ static void test_bars(void)
     grid_free(&g);
 }
 
+/* Three MoE layers of four experts: an even split, a collapse onto expert 0, and a split
+ * between experts 0 and 1. The colours, the percentages, the entropy column and the
+ * fallbacks (no colour; cells too narrow for text) follow the pattern. */
+static void test_loadmap(void)
+{
+    enum { M = 3, E = 4 };
+    const float frac[M * E] = {0.25f, 0.25f, 0.25f, 0.25f, 1, 0, 0, 0, 0.5f, 0.5f, 0, 0};
+    const float ent[M] = {1.386f, 0.0f, 0.693f};
+    T_CHECK(loadmap_level(0.25, 4) == UI_HEAT_LEVELS / 2 && loadmap_level(0, 4) == 0 &&
+                loadmap_level(0.5, 4) == UI_HEAT_LEVELS - 1 &&
+                loadmap_level(1, 4) == UI_HEAT_LEVELS - 1 && loadmap_level(NAN, 4) == -1 &&
+                loadmap_level(0.125, 8) == UI_HEAT_LEVELS / 2,
+            "levels: even share mid-ramp, 2/E and above hottest");
+    ui_grid g;
+    grid_init(&g, 32, 6);
+    loadmap_spec s = {M, E, frac, ent, UI_GLYPH_BRAILLE, 0};
+    loadmap_draw(&g, (ui_rect){0, 0, 32, 6}, &s);
+    dump(__func__, &g);
+    /* "M2 " then 4 cells of 5 (4 + a gap), then the entropy column */
+    T_CHECK(row_has(&g, 0, "E0") && row_has(&g, 0, "E3") && row_has(&g, 0, "H"), "header");
+    T_CHECK(row_has(&g, 1, "M0") && row_has(&g, 3, "M2"), "row labels");
+    int x0 = 3, per = 5;
+    int want[M][E] = {{8, 8, 8, 8}, {15, 0, 0, 0}, {15, 15, 0, 0}};
+    for (int m = 0; m < M; m++)
+        for (int e = 0; e < E; e++) {
+            ui_cell *c = grid_at(&g, x0 + e * per, 1 + m);
+            T_CHECK(c->role == ROLE_HEATBG0 + want[m][e], "layer %d expert %d: role %d, want %d", m,
+                    e, c->role - ROLE_HEATBG0, want[m][e]);
+        }
+    char row[256];
+    grid_row_utf8(&g, 1, row, sizeof row);
+    T_CHECK(strstr(row, "25   25   25   25") && strstr(row, "1.39"), "even row: '%s'", row);
+    grid_row_utf8(&g, 2, row, sizeof row);
+    T_CHECK(strstr(row, "100") && strstr(row, "0.00"), "collapsed row: '%s'", row);
+    T_CHECK(row_has(&g, 4, "50%") && row_has(&g, 4, "even 25%"), "scale row");
+
+    /* no colour: the numbers carry it; nothing on a coloured background */
+    s.mono = 1;
+    grid_clear(&g);
+    loadmap_draw(&g, (ui_rect){0, 0, 32, 6}, &s);
+    dump(__func__, &g);
+    int bg = 0;
+    for (int i = 0; i < g.w * g.h; i++)
+        bg += g.cells[i].role >= ROLE_HEATBG0 && g.cells[i].role < ROLE_HEATBG0 + UI_HEAT_LEVELS;
+    grid_row_utf8(&g, 3, row, sizeof row);
+    T_CHECK(bg == 0 && strstr(row, "50   50    0    0"), "mono split row: '%s' (%d bg)", row, bg);
+
+    /* 64 experts in 20 columns: groups of four, each showing its busiest expert */
+    float wide[64];
+    for (int e = 0; e < 64; e++)
+        wide[e] = e == 37 ? 0.5f : 0.5f / 63;
+    loadmap_spec w = {1, 64, wide, NULL, UI_GLYPH_ASCII, 0};
+    grid_free(&g);
+    grid_init(&g, 19, 3);
+    loadmap_draw(&g, (ui_rect){0, 0, 19, 3}, &w);
+    dump(__func__, &g);
+    int hot = -1;
+    for (int x = 3; x < 19; x++)
+        if (grid_at(&g, x, 1)->role == ROLE_HEAT0 + UI_HEAT_LEVELS - 1)
+            hot = x;
+    T_CHECK(hot == 3 + 37 / 4 && grid_at(&g, hot, 1)->ch == L'#',
+            "the hot expert 37 in column %d (want %d)", hot, 3 + 37 / 4);
+    grid_free(&g);
+}
+
+/* A 2x2 sweep with 2 seeds: pre/1 two runs (mean 3.1), pre/2 one run at 2.9 and one
+ * diverged, post/1 two runs (mean 3.6), post/2 none yet. */
+static void sweep_2x2(nl_sweep_def *d, nl_sweep_cell_stats *st)
+{
+    nl_error err = {0};
+    nl_sweep_def_init(d);
+    d->seeds = 2;
+    int rc = nl_sweep_add_axis(d, "model.placement=pre,post", &err);
+    rc |= nl_sweep_add_axis(d, "model.layers=1,2", &err);
+    T_CHECK(rc == 0 && nl_sweep_cells(d) == 4, "sweep definition: %s", err.msg);
+    nl_sweep_result rows[5];
+    memset(rows, 0, sizeof rows);
+    const struct {
+        int cell, seed, div;
+        float val;
+    } r[5] = {{0, 0, 0, 3.0f}, {0, 1, 0, 3.2f}, {1, 0, 0, 2.9f}, {1, 1, 1, NAN}, {2, 0, 0, 3.5f}};
+    for (int i = 0; i < 5; i++) {
+        rows[i].cell = r[i].cell;
+        rows[i].seed = r[i].seed;
+        rows[i].diverged = r[i].div;
+        rows[i].val_loss = r[i].val;
+        rows[i].train_loss = rows[i].best_loss = r[i].val;
+    }
+    nl_sweep_result more = rows[4];
+    more.seed = 1;
+    more.val_loss = 3.7f;
+    nl_sweep_result all[6];
+    memcpy(all, rows, sizeof rows);
+    all[5] = more;
+    nl_sweep_summarise(d, all, 6, st);
+}
+
+static void test_sweepgrid(void)
+{
+    nl_sweep_def *d = malloc(sizeof *d);
+    nl_sweep_cell_stats st[4];
+    sweep_2x2(d, st);
+    T_CHECK(sweepgrid_rows(d) == 2 && sweepgrid_cols(d) == 2 && sweepgrid_height(d) == 4,
+            "2 rows, 2 columns, 4 lines");
+    ui_grid g;
+    grid_init(&g, 72, 5);
+    sweepgrid_spec s = {d, st, 1, UI_GLYPH_BRAILLE, 0};
+    sweepgrid_layout L;
+    sweepgrid_draw(&g, (ui_rect){0, 0, 72, 5}, &s, &L);
+    dump(__func__, &g);
+    T_CHECK(row_has(&g, 0, "layers") && L.y0 == 1 && L.shown == 2 && L.cols_shown == 2,
+            "header line, two rows and columns shown");
+    T_CHECK(row_has(&g, 1, "pre") && row_has(&g, 2, "post"), "row labels");
+    T_CHECK(grid_at(&g, 0, 2)->ch == L'▶' && grid_at(&g, 2, 2)->role == ROLE_SELECT,
+            "the second row is selected");
+    char buf[256];
+    grid_row_utf8(&g, 0, buf, sizeof buf);
+    T_CHECK(buf[L.x0 + (L.cw - 1) / 2] == '1', "column 1 heading: '%s'", buf);
+    /* cell texts: mean, * best in column, ! a diverged seed, - not run */
+    T_CHECK(row_has(&g, 1, "3.100*") && row_has(&g, 1, "2.900*!"), "pre row: marks");
+    grid_row_utf8(&g, 2, buf, sizeof buf);
+    T_CHECK(strstr(buf, "3.600") && !strstr(buf, "3.600*") && strstr(buf, " -"), "post row: '%s'",
+            buf);
+    /* colours: pre/1 cold end of the ramp, post/1 warm end, pre/2 red, post/2 grey */
+    int c01 = L.x0 + 1, c2 = L.x0 + L.cw + 1;
+    T_CHECK(grid_at(&g, c01, 1)->role == ROLE_HEATBG0 + 3, "pre/1 level %d",
+            grid_at(&g, c01, 1)->role - ROLE_HEATBG0);
+    T_CHECK(grid_at(&g, c01, 2)->role == ROLE_HEATBG0 + SWEEPGRID_LEVELS - 1, "post/1 hottest");
+    T_CHECK(grid_at(&g, c2, 1)->role == ROLE_CELL_DIV, "pre/2 diverged");
+    T_CHECK(grid_at(&g, c2, 2)->role == ROLE_CELL_EMPTY, "post/2 not run");
+    T_CHECK(grid_at(&g, c01, 1)->attr & UI_A_BOLD, "the best cell is bold");
+    T_CHECK(row_has(&g, 3, "2.900") && row_has(&g, 3, "3.600") && row_has(&g, 3, "diverged") &&
+                row_has(&g, 3, "not run"),
+            "scale line");
+
+    /* no colour: the same text, no coloured backgrounds, divergence still marked */
+    s.mono = 1;
+    grid_clear(&g);
+    sweepgrid_draw(&g, (ui_rect){0, 0, 72, 5}, &s, &L);
+    int bg = 0;
+    for (int i = 0; i < g.w * g.h; i++)
+        bg += g.cells[i].role >= ROLE_HEATBG0 && g.cells[i].role < ROLE_HEATBG0 + UI_HEAT_LEVELS;
+    T_CHECK(bg == 0 && row_has(&g, 1, "2.900*!") && row_has(&g, 2, "3.600"), "mono: %d bg", bg);
+
+    /* narrow cells: the marks alone, density for a plain cell without colour */
+    grid_free(&g);
+    grid_init(&g, 13, 5);
+    sweepgrid_draw(&g, (ui_rect){0, 0, 13, 5}, &s, &L);
+    dump(__func__, &g);
+    T_CHECK(L.cw == 3, "cells of %d", L.cw);
+    grid_row_utf8(&g, 1, buf, sizeof buf);
+    T_CHECK(strstr(buf, "pre  * *!"), "narrow pre row: '%s'", buf);
+    T_CHECK(grid_at(&g, L.x0, 2)->ch == L'@', "narrow post/1: densest '%lc'",
+            (wint_t)grid_at(&g, L.x0, 2)->ch);
+    grid_free(&g);
+    free(d);
+}
+
 /* A million steps in a history sized for ~2 MB: memory stays bounded, every step is counted
  * once, recent steps are exact, and a spike 900,000 steps back is still a bucket's max. */
 static void test_history_bucketing(void)
@@ -614,6 +775,74 @@ static void test_dashboard(void)
     runview_free(&runs[1]);
 }
 
+/* An MoE run (4 layers, 2 MoE layers of 4 experts) on the dashboard: the expert-load panel
+ * takes the bar strips' place with the latest routing, aux and z losses in its title; e
+ * (experts_off) brings the bars back; Tab skips the panels that are not on screen. */
+static void test_dashboard_moe(void)
+{
+    ui_run r;
+    fake_run(&r, "moe", 0, 0);
+    T_CHECK(runview_set_moe(&r, 2, 4) == 0, "routing arrays");
+    float ga[4] = {0.1f, 0.1f, 0.1f, 0.1f}, rms[4] = {1, 1, 1, 1};
+    float frac[8] = {0.25f, 0.25f, 0.25f, 0.25f, 0.7f, 0.1f, 0.1f, 0.1f}, ent[2] = {1.38f, 0.62f};
+    nl_metrics_row row = {121,   121 * 512, 12.1, 1e-3f, 2.5f, NAN, 1.0f, 5000, 2.25f,
+                          3.75f, ga,        ga,   rms,   frac, ent, NULL, NULL};
+    runview_ingest(&r, &row);
+    dash_view v;
+    dash_view_init(&v);
+    ui_grid g;
+    grid_init(&g, 80, 24);
+    dash_draw(&g, &v, &r, 1);
+    dump(__func__, &g);
+    int title = -1, m1 = -1, rms_panel = 0;
+    for (int y = 0; y < 24; y++) {
+        char buf[1024];
+        grid_row_utf8(&g, y, buf, sizeof buf);
+        if (strstr(buf, "Expert load") && strstr(buf, "aux 2.25") && strstr(buf, "z 3.75"))
+            title = y;
+        if (strstr(buf, " M1 "))
+            m1 = y;
+        rms_panel |= strstr(buf, "Residual RMS") != NULL;
+    }
+    T_CHECK(title > 0 && m1 > title && !rms_panel, "expert panel (title row %d, M1 row %d)", title,
+            m1);
+    T_CHECK(row_has(&g, 0, "MoE 4 experts"), "top bar names the experts");
+    if (m1 > 0) {
+        char buf[1024];
+        grid_row_utf8(&g, m1, buf, sizeof buf);
+        char *p = strstr(buf, " M1 ");
+        T_CHECK(p && strstr(p, "70") && strstr(p, "10") && strstr(p, "0.62"), "M1 row: '%s'", p);
+        /* expert 0 of MoE layer 1 takes 70% > 2/E: the hottest colour */
+        int hot = 0;
+        for (int x = 40; x < 80; x++)
+            hot |= grid_at(&g, x, m1)->role == ROLE_HEATBG0 + UI_HEAT_LEVELS - 1;
+        T_CHECK(hot, "the busy expert in the hottest colour");
+    }
+    T_CHECK(row_has(&g, 23, "e experts"), "footer names e for an MoE run");
+    v.focus = PANEL_HEAT;
+    T_CHECK(dash_next_panel(&v, &r) == PANEL_MOE, "Tab from the heatmap goes to the experts");
+    v.experts_off = 1;
+    T_CHECK(dash_next_panel(&v, &r) == PANEL_GRAD, "with e, to the bars");
+    dash_draw(&g, &v, &r, 1);
+    int back = 0, gone = 1;
+    for (int y = 0; y < 24; y++) {
+        back |= row_has(&g, y, "Residual RMS");
+        gone &= !row_has(&g, y, "Expert load");
+    }
+    T_CHECK(back && gone, "e brings the bars back");
+    /* a dense run has no expert panel, and its footer no e */
+    ui_run d;
+    fake_run(&d, "dense", 0, 0);
+    v.experts_off = 0;
+    T_CHECK(!dash_panel_shown(&v, &d, PANEL_MOE) && dash_panel_shown(&v, &d, PANEL_RMS),
+            "dense: bars");
+    dash_draw(&g, &v, &d, 1);
+    T_CHECK(!row_has(&g, 23, "experts"), "dense footer");
+    grid_free(&g);
+    runview_free(&r);
+    runview_free(&d);
+}
+
 static void keys_in(setup_state *s, const char *text)
 {
     for (const char *p = text; *p; p++)
@@ -692,28 +921,60 @@ static void test_setup_form(void)
     s->nrace = keep;
     T_CHECK(setup_runs(s, runs) == keep, "the race");
 
-    /* MoE fields: shown, greyed, not editable */
+    /* MoE fields: the others are dimmed while experts is 0; experts=4 is taken; top_k
+     * above it is flagged while typed, and refused at the start */
+    keys_in(s, "/renorm\n");
+    T_CHECK(!strcmp(cur_key_name(s), "model.moe.renorm"), "found %s", cur_key_name(s));
+    {
+        ui_grid g;
+        grid_init(&g, 80, 24);
+        setup_draw(&g, s, UI_GLYPH_BRAILLE);
+        int dim = 0;
+        for (int y = 0; y < 24; y++)
+            if (row_has(&g, y, "  every ") || row_has(&g, y, "  aux_loss "))
+                dim += grid_at(&g, 2, y)->role == ROLE_DIM;
+        T_CHECK(dim == 2, "unused MoE fields dimmed (%d)", dim);
+        grid_free(&g);
+    }
     keys_in(s, "/experts\n");
     T_CHECK(!strcmp(cur_key_name(s), "model.moe.experts"), "found %s", cur_key_name(s));
-    keys_in(s, "\n");
-    T_CHECK(!s->editing && strstr(s->msg, "not enabled"), "MoE not editable: '%s'", s->msg);
     keys_in(s, "4");
-    T_CHECK(!s->editing && s->cfg.model.moe_experts == 0, "typing does not edit MoE");
+    T_CHECK(s->editing && !s->edit_bad && strstr(s->msg, "model.moe.experts = 4"),
+            "experts=4 while typed: '%s'", s->msg);
+    keys_in(s, "\n");
+    T_CHECK(!s->editing && s->cfg.model.moe_experts == 4 && !s->invalid[0], "experts %d",
+            s->cfg.model.moe_experts);
+    keys_in(s, "x");
+    T_CHECK(!s->editing, "a letter does not start an edit");
+    setup_key(s, UI_KEY(KEY_DOWN));
+    keys_in(s, "9");
+    T_CHECK(s->editing && !s->edit_bad && strstr(s->msg, "must be <= model.moe.experts (4)"),
+            "top_k=9 flagged while typed: '%s'", s->msg);
+    keys_in(s, "\n");
+    keep = s->nrace;
+    s->nrace = 0;
+    T_CHECK(setup_runs(s, runs) < 0 && strstr(s->msg, "top_k"), "start refused: '%s'", s->msg);
+    setup_key(s, '\r');
+    setup_key(s, 21);
+    keys_in(s, "2\n");
+    T_CHECK(setup_runs(s, runs) == 1 && runs[0].model.moe_experts == 4 &&
+                !strcmp(runs[0].name, "pre-L6-moe4"),
+            "an MoE run: %s", runs[0].name);
+    s->nrace = keep;
 
     ui_grid g;
     grid_init(&g, 80, 24);
     setup_draw(&g, s, UI_GLYPH_BRAILLE);
     dump(__func__, &g);
-    int race = 0, moe_dim = 0;
+    int race = 0, moe_on = 0;
     for (int y = 0; y < 24; y++) {
         race |= row_has(&g, y, "Race 8/8") || row_has(&g, y, "Race 7/8");
-        char row[1024];
-        grid_row_utf8(&g, y, row, sizeof row);
-        if (strstr(row, "experts "))
-            moe_dim = grid_at(&g, 2, y)->role == ROLE_DIM || grid_at(&g, 2, y)->role == ROLE_SELECT;
+        if (row_has(&g, y, "  every "))
+            moe_on = grid_at(&g, 2, y)->role == ROLE_NORMAL;
     }
     T_CHECK(race, "race box");
-    T_CHECK(moe_dim, "MoE row greyed");
+    T_CHECK(moe_on, "MoE fields no longer dimmed with experts=4");
+    T_CHECK(row_has(&g, 0, "MoE 4 experts"), "top bar");
     T_CHECK(row_has(&g, 23, "F5") && row_has(&g, 23, "q quit"), "footer");
     grid_free(&g);
     setup_free(s);
@@ -736,9 +997,12 @@ int main(void)
     T_RUN(test_heat_snap);
     T_RUN(test_heatmap_resample);
     T_RUN(test_bars);
+    T_RUN(test_loadmap);
+    T_RUN(test_sweepgrid);
     T_RUN(test_history_bucketing);
     T_RUN(test_history_small);
     T_RUN(test_dashboard);
+    T_RUN(test_dashboard_moe);
     T_RUN(test_setup_form);
     T_END();
 }

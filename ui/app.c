@@ -15,13 +15,15 @@
 #include "keys.h"
 #include "runview.h"
 #include "setup.h"
+#include "sweepview.h"
 #include "tail.h"
 
-#define FRAME_MS 100.0 /* at most ten redraws a second */
-#define REFRESH_MS 250 /* new metrics are drawn at most four times a second by default */
-#define MSG_MS 5000.0  /* how long a message stays in the top bar */
+#define FRAME_MS 100.0         /* at most ten redraws a second */
+#define REFRESH_MS 250         /* new metrics are drawn at most four times a second by default */
+#define MSG_MS 5000.0          /* how long a message stays in the top bar */
+#define SWEEP_RELOAD_MS 1000.0 /* sweep.yaml and sweep.csv are read again this often */
 
-enum { SCREEN_SETUP = 0, SCREEN_DASH };
+enum { SCREEN_SETUP = 0, SCREEN_DASH, SCREEN_SWEEP };
 enum { OV_NONE = 0, OV_HELP, OV_TEACH, OV_CONFIRM };
 /* What waits for a yes, or for the session to wind down. */
 enum { DO_NOTHING = 0, DO_QUIT, DO_SETUP, DO_RESTART };
@@ -38,6 +40,8 @@ typedef struct app {
     nl_config *run_cfg; /* (NL_MAX_RACE) the configs of the current runs, for a restart */
     nl_session *sess;
     run_tail tails[NL_MAX_RACE];
+    sweep_view *sweep; /* `normlab watch SWEEP_DIR` */
+    double sweep_reload_at, sweep_poll_at;
     char msg[256];
     int msg_role;
     double msg_until;
@@ -280,7 +284,8 @@ static void poll_session(app *a)
         nl_metrics_store *m = nl_session_metrics(a->sess, i);
         if (!m)
             continue;
-        if (!r->hist && runview_set_layers(r, nl_metrics_layers(m)))
+        if (!r->hist && (runview_set_layers(r, nl_metrics_layers(m)) ||
+                         runview_set_moe(r, nl_metrics_moe_layers(m), nl_metrics_experts(m))))
             continue;
         nl_metrics_row row;
         int k = 0;
@@ -300,6 +305,22 @@ static void poll_tails(app *a)
             a->stale = 1;
             show_event(a, &a->runs[i], &a->runs[i].st);
         }
+    }
+}
+
+/* The sweep's files every SWEEP_RELOAD_MS, the selected row's runs at the refresh period. */
+static void poll_sweep(app *a)
+{
+    double now = term_now_ms();
+    if (now >= a->sweep_reload_at) {
+        a->sweep_reload_at = now + SWEEP_RELOAD_MS;
+        if (sweepview_reload(a->sweep))
+            a->stale = 1;
+    }
+    if (now >= a->sweep_poll_at) {
+        a->sweep_poll_at = now + a->refresh_ms;
+        if (sweepview_poll(a->sweep))
+            a->stale = 1;
     }
 }
 
@@ -440,8 +461,19 @@ static void dash_key(app *a, int key)
         v->x_tokens = !v->x_tokens;
         break;
     case ACT_PANEL:
-        v->focus = (v->focus + 1) % PANEL_COUNT;
+        v->focus = dash_next_panel(v, a->nruns ? &a->runs[v->sel < a->nruns ? v->sel : 0] : NULL);
         break;
+    case ACT_EXPERTS: {
+        const ui_run *r = a->nruns ? &a->runs[v->sel < a->nruns ? v->sel : 0] : NULL;
+        if (!r || r->moe_layers < 1) {
+            app_msg(a, ROLE_ERROR, "%s has no MoE layers", r ? r->name : "the run");
+            break;
+        }
+        v->experts_off = !v->experts_off;
+        if (v->focus == PANEL_MOE || v->focus == PANEL_GRAD || v->focus == PANEL_RMS)
+            v->focus = v->experts_off ? PANEL_GRAD : PANEL_MOE;
+        break;
+    }
     case ACT_HEAT_KIND:
         v->heat_ffn = !v->heat_ffn;
         break;
@@ -455,6 +487,45 @@ static void dash_key(app *a, int key)
     case ACT_PREV_RUN:
         if (a->nruns)
             v->sel = (v->sel + a->nruns - 1) % a->nruns;
+        break;
+    default:
+        break;
+    }
+    a->dirty = 1;
+}
+
+static void sweep_key(app *a, int key)
+{
+    const ui_binding *b = keys_find(key, CTX_SWEEP);
+    if (!b)
+        return;
+    dash_view *v = &a->dv;
+    switch (b->act) {
+    case ACT_QUIT:
+        a->quit = 1;
+        break;
+    case ACT_HELP:
+        a->overlay = OV_HELP;
+        break;
+    case ACT_NEXT_RUN:
+    case ACT_PREV_RUN:
+        sweepview_select(a->sweep, a->sweep->sel + (b->act == ACT_NEXT_RUN ? 1 : -1));
+        sweepview_poll(a->sweep);
+        a->sweep_poll_at = term_now_ms() + a->refresh_ms;
+        break;
+    case ACT_SMOOTH_MORE:
+        if (v->smooth + 1 < dash_smooth_levels())
+            v->smooth++;
+        break;
+    case ACT_SMOOTH_LESS:
+        if (v->smooth > 0)
+            v->smooth--;
+        break;
+    case ACT_LOGY:
+        v->logy = !v->logy;
+        break;
+    case ACT_XAXIS:
+        v->x_tokens = !v->x_tokens;
         break;
     default:
         break;
@@ -508,6 +579,8 @@ static void on_key(app *a, int key)
     }
     if (a->screen == SCREEN_SETUP)
         setup_screen_key(a, key);
+    else if (a->screen == SCREEN_SWEEP)
+        sweep_key(a, key);
     else
         dash_key(a, key);
 }
@@ -526,6 +599,10 @@ static void draw(app *a)
         draw_help(g, CTX_SETUP, 0, a->term.glyphs);
     } else if (a->screen == SCREEN_SETUP) {
         setup_draw(g, a->setup, a->term.glyphs);
+    } else if (a->screen == SCREEN_SWEEP && a->overlay == OV_HELP) {
+        draw_help(g, CTX_SWEEP, 1, a->term.glyphs);
+    } else if (a->screen == SCREEN_SWEEP) {
+        sweepview_draw(g, a->sweep, &a->dv);
     } else if (a->overlay == OV_HELP) {
         draw_help(g, CTX_DASH, a->watch, a->term.glyphs);
     } else {
@@ -587,7 +664,9 @@ static int run_loop(app *a)
             else
                 a->quit = 1;
         }
-        if (a->watch)
+        if (a->sweep)
+            poll_sweep(a);
+        else if (a->watch)
             poll_tails(a);
         else
             poll_session(a);
@@ -625,6 +704,11 @@ static void app_close(app *a)
     a->stats = NULL;
     term_close(&a->term);
     free_runs(a);
+    if (a->sweep) {
+        sweepview_free(a->sweep);
+        free(a->sweep);
+        a->sweep = NULL;
+    }
     if (a->setup) {
         setup_free(a->setup);
         free(a->setup);
@@ -707,6 +791,47 @@ int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note)
     }
     if (note)
         app_msg(a, ROLE_OK, "%s", note);
+    app_open_stats(a);
+    int sig = run_loop(a);
+    app_close(a);
+    free(a);
+    if (sig)
+        term_reraise(sig);
+    return 0;
+}
+
+int ui_sweep_main(const char *dir, const ui_term_opts *t)
+{
+    app *a = calloc(1, sizeof *a);
+    sweep_view *sv = malloc(sizeof *sv);
+    char msg[700];
+    if (!a || !sv) {
+        free(a);
+        free(sv);
+        fprintf(stderr, "normlab: out of memory\n");
+        return 1;
+    }
+    if (sweepview_open(sv, dir, msg, sizeof msg)) {
+        free(a);
+        free(sv);
+        fprintf(stderr, "normlab: %s\n", msg);
+        return 2;
+    }
+    a->sweep = sv;
+    a->watch = 1;
+    a->screen = SCREEN_SWEEP;
+    dash_view_init(&a->dv);
+    a->refresh_ms = t->refresh_ms > 0 ? t->refresh_ms : REFRESH_MS;
+    a->dv.watch = 1;
+    a->dv.title = "watch";
+    sweepview_poll(sv);
+    if (term_open(&a->term, t, msg, sizeof msg)) {
+        sweepview_free(sv);
+        free(sv);
+        free(a);
+        fprintf(stderr, "normlab: %s\n", msg);
+        return 2;
+    }
     app_open_stats(a);
     int sig = run_loop(a);
     app_close(a);

@@ -20,5 +20,8 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o);
 /* The dashboard over run directories; note (may be NULL) is shown in the top bar at start.
  * Returns the exit code. */
 int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note);
+/* The grid of the sweep in dir (it holds sweep.yaml) over the curves of a selected row.
+ * Returns the exit code (2 when dir is not a readable sweep). */
+int ui_sweep_main(const char *dir, const ui_term_opts *t);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "bars.h"
 #include "heatmap.h"
+#include "loadmap.h"
 #include "plot.h"
 #include "teach.h"
 
@@ -90,13 +91,7 @@ static void fmt_eta(double s, char *buf, int len)
         snprintf(buf, (size_t)len, "%ld:%02ld", t / 60, t % 60);
 }
 
-/* The loss plot's data of one run, taken from its history. */
-typedef struct run_series {
-    int n, nv;
-    double *x, *y, *lo, *hi, *ema, *vx, *vy;
-} run_series;
-
-static void run_series_free(run_series *s)
+void dash_series_free(dash_series *s)
 {
     free(s->x);
     free(s->y);
@@ -108,7 +103,7 @@ static void run_series_free(run_series *s)
     memset(s, 0, sizeof *s);
 }
 
-static int run_series_build(run_series *s, const ui_run *r, const dash_view *v)
+int dash_series_build(dash_series *s, const ui_run *r, int smooth, int x_tokens)
 {
     memset(s, 0, sizeof *s);
     if (!r->hist)
@@ -120,14 +115,14 @@ static int run_series_build(run_series *s, const ui_run *r, const dash_view *v)
     s->x = malloc(sz), s->y = malloc(sz), s->lo = malloc(sz), s->hi = malloc(sz);
     s->ema = malloc(sz), s->vx = malloc(sz), s->vy = malloc(sz);
     if (!s->x || !s->y || !s->lo || !s->hi || !s->ema || !s->vx || !s->vy) {
-        run_series_free(s);
+        dash_series_free(s);
         return 0;
     }
-    double a = dash_smooth_alpha(v->smooth), ema = NAN;
+    double a = dash_smooth_alpha(smooth), ema = NAN;
     for (int i = 0; i < n; i++) {
         hist_entry e;
         history_entry(r->hist, i, &e);
-        s->x[i] = v->x_tokens ? (e.tok0 + e.tok1) / 2 : (e.step0 + e.step1) / 2;
+        s->x[i] = x_tokens ? (e.tok0 + e.tok1) / 2 : (e.step0 + e.step1) / 2;
         double m = history_mean(r->hist, i, CH_LOSS);
         s->y[i] = m;
         s->lo[i] = history_min(r->hist, i, CH_LOSS);
@@ -161,7 +156,7 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
         snprintf(title, sizeof title, "%s", tmp);
     }
     panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
-    run_series *rs = calloc((size_t)(n > 0 ? n : 1), sizeof *rs);
+    dash_series *rs = calloc((size_t)(n > 0 ? n : 1), sizeof *rs);
     plot_series *ps = calloc((size_t)(3 * n + 1), sizeof *ps);
     if (!rs || !ps) {
         free(rs);
@@ -171,7 +166,7 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
     int k = 0, single = n == 1;
     double floor_ = NAN;
     for (int i = 0; i < n; i++) {
-        run_series_build(&rs[i], &runs[i], v);
+        dash_series_build(&rs[i], &runs[i], v->smooth, v->x_tokens);
         if (isfinite(runs[i].st.entropy_floor) && (i == v->sel || !isfinite(floor_)))
             floor_ = runs[i].st.entropy_floor;
     }
@@ -223,7 +218,7 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
         ps,        1};
     plot_draw(g, (ui_rect){r.x, r.y + 1, r.w, r.h - 1}, &spec, NULL);
     for (int i = 0; i < n; i++)
-        run_series_free(&rs[i]);
+        dash_series_free(&rs[i]);
     free(rs);
     free(ps);
 }
@@ -335,6 +330,32 @@ static void draw_bars_panel(ui_grid *g, ui_rect r, const dash_view *v, const ui_
     bars_draw(g, body, &s);
 }
 
+static void draw_experts(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run, int focused)
+{
+    char title[160] = "Expert load";
+    if (run && run->moe_step > 0 && isfinite(run->aux_loss)) {
+        /* the aux and z losses, as briefly as the width needs; none when nothing fits */
+        static const char *forms[] = {"Expert load · aux %.3g · z %.3g",
+                                      "Expert load · aux %.3g z %.3g", "Experts · aux %.3g z %.3g",
+                                      "Experts · aux %.3g"};
+        for (int i = 0; i < 4; i++) {
+            snprintf(title, sizeof title, forms[i], run->aux_loss, run->z_loss);
+            if (text_cells(title) <= r.w - 4)
+                break;
+            snprintf(title, sizeof title, "Expert load");
+        }
+    }
+    panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
+    ui_rect body = {r.x + 1, r.y + 1, r.w - 1, r.h - 1};
+    if (!run || run->moe_layers < 1 || run->moe_step == 0) {
+        grid_text(g, body.x, body.y, body.w, ROLE_DIM, 0, "waiting for data");
+        return;
+    }
+    loadmap_spec s = {run->moe_layers,     run->experts, run->expert_frac,
+                      run->router_entropy, v->glyphs,    v->mono};
+    loadmap_draw(g, body, &s);
+}
+
 static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, int selected,
                         int namew)
 {
@@ -402,7 +423,7 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
     }
 }
 
-void draw_footer(ui_grid *g, int y, unsigned ctx, int watch)
+void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int moe)
 {
     int n, x = 0, W = g->w;
     const ui_binding *t = keys_table(&n);
@@ -424,7 +445,7 @@ void draw_footer(ui_grid *g, int y, unsigned ctx, int watch)
             int is_tail = b->act == ACT_HELP || b->act == ACT_QUIT;
             if (is_tail != pass)
                 continue;
-            if (watch && b->live)
+            if ((watch && b->live) || (!moe && b->act == ACT_EXPERTS))
                 continue;
             char key[24];
             snprintf(key, sizeof key, "%s", b->label);
@@ -454,7 +475,7 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
         grid_textf(g, 0, 0, W, ROLE_ERROR, 0,
                    "terminal %dx%d is too small: the dashboard needs 60x16", W, H);
         if (H > 1)
-            draw_footer(g, H - 1, CTX_DASH, v->watch);
+            draw_footer(g, H - 1, CTX_DASH, v->watch, 0);
         return;
     }
     int sel = v->sel < 0 ? 0 : v->sel >= n ? n - 1 : v->sel;
@@ -470,8 +491,12 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
         char floor_[48] = "";
         if (isfinite(run->st.entropy_floor))
             snprintf(floor_, sizeof floor_, " · floor %.4g", run->st.entropy_floor);
-        x += grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· %d run%s · %s · %d layers%s ",
-                        n, n == 1 ? "" : "s", run->name, run->layers, floor_);
+        char moe[48] = "";
+        if (run->moe_layers > 0)
+            snprintf(moe, sizeof moe, " · MoE %d experts", run->experts);
+        x += grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE,
+                        "· %d run%s · %s · %d layers%s%s ", n, n == 1 ? "" : "s", run->name,
+                        run->layers, moe, floor_);
     }
     if (v->msg && *v->msg) {
         int mw = text_cells(v->msg);
@@ -483,7 +508,7 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
             grid_put(g, k, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
         grid_text(g, mx, 0, W - mx, v->msg_role, UI_A_REVERSE | UI_A_BOLD, v->msg);
     }
-    draw_footer(g, H - 1, CTX_DASH, v->watch);
+    draw_footer(g, H - 1, CTX_DASH, v->watch, run && run->moe_layers > 0);
 
     int ns = n > 8 ? 8 : n;
     int y_status = H - 1 - ns;
@@ -499,23 +524,34 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
         draw_status(g, y_status + i, v, &runs[i], i == sel && n > 1, namew);
 
     int P = y_status - 1;
-    ui_rect rect[PANEL_COUNT] = {{0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
+    ui_rect rect[PANEL_COUNT];
+    memset(rect, 0, sizeof rect);
+    int focus = v->focus;
+    if (!dash_panel_shown(v, run, focus)) /* the run changed under the focus */
+        focus = focus == PANEL_MOE ? PANEL_GRAD : focus >= PANEL_GRAD ? PANEL_MOE : PANEL_LOSS;
     if (v->zoom) {
-        rect[v->focus] = (ui_rect){0, 1, W, P};
+        rect[focus] = (ui_rect){0, 1, W, P};
     } else {
         int top = P - P / 2;
         int bottom = P - top;
         int hw = W * 58 / 100;
         rect[PANEL_LOSS] = (ui_rect){0, 1, W, top};
         rect[PANEL_HEAT] = (ui_rect){0, 1 + top, hw, bottom};
-        rect[PANEL_GRAD] = (ui_rect){hw + 1, 1 + top, W - hw - 1, bottom / 2};
-        rect[PANEL_RMS] = (ui_rect){hw + 1, 1 + top + bottom / 2, W - hw - 1, bottom - bottom / 2};
+        if (dash_panel_shown(v, run, PANEL_MOE)) {
+            rect[PANEL_MOE] = (ui_rect){hw + 1, 1 + top, W - hw - 1, bottom};
+        } else {
+            rect[PANEL_GRAD] = (ui_rect){hw + 1, 1 + top, W - hw - 1, bottom / 2};
+            rect[PANEL_RMS] =
+                (ui_rect){hw + 1, 1 + top + bottom / 2, W - hw - 1, bottom - bottom / 2};
+        }
     }
     double lo = NAN, hi = NAN;
     if (rect[PANEL_LOSS].h > 0)
-        draw_loss(g, rect[PANEL_LOSS], v, runs, n, v->focus == PANEL_LOSS);
+        draw_loss(g, rect[PANEL_LOSS], v, runs, n, focus == PANEL_LOSS);
     if (rect[PANEL_HEAT].h > 0)
-        draw_heat(g, rect[PANEL_HEAT], v, run, v->focus == PANEL_HEAT, &lo, &hi);
+        draw_heat(g, rect[PANEL_HEAT], v, run, focus == PANEL_HEAT, &lo, &hi);
+    if (rect[PANEL_MOE].h > 0)
+        draw_experts(g, rect[PANEL_MOE], v, run, focus == PANEL_MOE);
     if (run && !isfinite(lo) && run->layers > 0 && run->last_step > 0) {
         /* the bars share the heatmap's colour range; without the heatmap, their own */
         const float *gv = v->heat_ffn ? run->gn_ffn : run->gn_attn;
@@ -523,9 +559,30 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
             lo = hi = NAN;
     }
     if (rect[PANEL_GRAD].h > 0)
-        draw_bars_panel(g, rect[PANEL_GRAD], v, run, 0, v->focus == PANEL_GRAD, lo, hi);
+        draw_bars_panel(g, rect[PANEL_GRAD], v, run, 0, focus == PANEL_GRAD, lo, hi);
     if (rect[PANEL_RMS].h > 0)
-        draw_bars_panel(g, rect[PANEL_RMS], v, run, 1, v->focus == PANEL_RMS, lo, hi);
+        draw_bars_panel(g, rect[PANEL_RMS], v, run, 1, focus == PANEL_RMS, lo, hi);
+}
+
+int dash_panel_shown(const dash_view *v, const ui_run *run, int p)
+{
+    int moe = run && run->moe_layers > 0 && !v->experts_off;
+    if (p == PANEL_MOE)
+        return moe;
+    if (p == PANEL_GRAD || p == PANEL_RMS)
+        return !moe;
+    return p >= 0 && p < PANEL_COUNT;
+}
+
+int dash_next_panel(const dash_view *v, const ui_run *run)
+{
+    int p = v->focus;
+    for (int k = 0; k < PANEL_COUNT; k++) {
+        p = (p + 1) % PANEL_COUNT;
+        if (dash_panel_shown(v, run, p))
+            return p;
+    }
+    return PANEL_LOSS;
 }
 
 void draw_dialog(ui_grid *g, const char *title, const char *text, ui_glyphs glyphs)
@@ -548,9 +605,10 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
     grid_clear(g);
     ui_rect r = {0, 0, g->w, g->h};
     grid_box(g, r,
-             ctx == CTX_SETUP ? "Keys: setup screen"
-             : watch          ? "Keys: dashboard (watching run files)"
-                              : "Keys: dashboard",
+             ctx == CTX_SETUP   ? "Keys: setup screen"
+             : ctx == CTX_SWEEP ? "Keys: sweep grid (watching a sweep directory)"
+             : watch            ? "Keys: dashboard (watching run files)"
+                                : "Keys: dashboard",
              ROLE_TITLE, glyphs);
     int n, y = 1;
     const ui_binding *t = keys_table(&n);
@@ -569,6 +627,8 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
         g, 2, g->h - 2, g->w - 4, ROLE_DIM, 0,
         ctx == CTX_SETUP
             ? "Typing a number starts editing it; Esc cancels an edit. Any key closes this help."
+        : ctx == CTX_SWEEP
+            ? "Cells: mean final val loss (* best in column, ! diverged, - not run)."
             : "The setup screen has its own keys (? there). Any key closes this help.");
 }
 

@@ -10,17 +10,20 @@
 #include "keys.h"
 #include "runview.h"
 
-enum { PANEL_LOSS = 0, PANEL_HEAT, PANEL_GRAD, PANEL_RMS, PANEL_COUNT };
+/* PANEL_MOE, the expert load, takes the place of the two bar strips when the selected run
+ * is MoE (unless experts_off). */
+enum { PANEL_LOSS = 0, PANEL_HEAT, PANEL_GRAD, PANEL_RMS, PANEL_MOE, PANEL_COUNT };
 
 typedef struct dash_view {
     int sel;   /* selected run */
     int focus; /* PANEL_* with the focus */
     int zoom;  /* the focused panel fills the screen */
     int logy;
-    int x_tokens; /* x axis by tokens instead of steps */
-    int heat_ffn; /* heatmap and bars: FFN instead of attention */
-    int smooth;   /* index into the smoothing levels */
-    int watch;    /* attached to run directories: live controls are off */
+    int x_tokens;    /* x axis by tokens instead of steps */
+    int heat_ffn;    /* heatmap and bars: FFN instead of attention */
+    int experts_off; /* MoE runs: the bar strips instead of the expert load */
+    int smooth;      /* index into the smoothing levels */
+    int watch;       /* attached to run directories: live controls are off */
     ui_glyphs glyphs;
     int mono;
     const char *title; /* top bar, e.g. "lab" */
@@ -35,9 +38,24 @@ double dash_smooth_alpha(int k);
 
 void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n);
 
+/* Is panel p on screen for the selected run (zoom aside)? */
+int dash_panel_shown(const dash_view *v, const ui_run *run, int p);
+/* The panel after v->focus that is on screen (Tab). */
+int dash_next_panel(const dash_view *v, const ui_run *run);
+
+/* A run's train loss as plot data, from its history: x (step or tokens), the mean loss of
+ * each entry, its min..max, the EMA at smoothing level `smooth`, and the validation points. */
+typedef struct dash_series {
+    int n, nv;
+    double *x, *y, *lo, *hi, *ema, *vx, *vy;
+} dash_series;
+/* Returns 1 with s filled (free with dash_series_free), 0 when the run has no data. */
+int dash_series_build(dash_series *s, const ui_run *r, int smooth, int x_tokens);
+void dash_series_free(dash_series *s);
+
 /* The footer: the bindings of ctx that have a footer word, as many as fit, then help and
- * quit. watch greys out the live-run ones. */
-void draw_footer(ui_grid *g, int y, unsigned ctx, int watch);
+ * quit. watch leaves out the live-run ones; the MoE key shows only when moe is set. */
+void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int moe);
 void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs);
 void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r);
 /* A centred box with a question (and its answers) over whatever is drawn. */

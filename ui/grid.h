@@ -35,10 +35,13 @@ enum {
     ROLE_DIVERGED,
     ROLE_STOPPED,
     ROLE_FAILED,
-    ROLE_SERIES0,                   /* ROLE_SERIES0 + i: the colour of run i of a race */
-    ROLE_FAINT0 = ROLE_SERIES0 + 8, /* ROLE_FAINT0 + i: run i's colour, dimmed (raw loss) */
-    ROLE_HEAT0 = ROLE_FAINT0 + 8,   /* ROLE_HEAT0 + level: the heat ramp, cold to hot */
-    ROLE_COUNT = ROLE_HEAT0 + 16
+    ROLE_SERIES0,                      /* ROLE_SERIES0 + i: the colour of run i of a race */
+    ROLE_FAINT0 = ROLE_SERIES0 + 8,    /* ROLE_FAINT0 + i: run i's colour, dimmed (raw loss) */
+    ROLE_HEAT0 = ROLE_FAINT0 + 8,      /* ROLE_HEAT0 + level: the heat ramp, cold to hot */
+    ROLE_HEATBG0 = ROLE_HEAT0 + 16,    /* ROLE_HEATBG0 + level: text on a cell of that colour */
+    ROLE_CELL_DIV = ROLE_HEATBG0 + 16, /* a table cell with a diverged run (red) */
+    ROLE_CELL_EMPTY,                   /* a table cell with nothing yet (grey) */
+    ROLE_COUNT
 };
 #define UI_SERIES_COLOURS 8
 #define UI_HEAT_LEVELS 16

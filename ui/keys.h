@@ -39,16 +39,18 @@ typedef enum {
     ACT_ZOOM,
     ACT_NEXT_RUN,
     ACT_PREV_RUN,
-    ACT_TEACH
+    ACT_TEACH,
+    ACT_EXPERTS
 } ui_action;
 
-enum { CTX_SETUP = 1, CTX_DASH = 2, CTX_ANY = 3 };
+/* CTX_SWEEP: `normlab watch SWEEP_DIR`, the grid of a sweep. */
+enum { CTX_SETUP = 1, CTX_DASH = 2, CTX_SWEEP = 4, CTX_ANY = 7 };
 
 typedef struct ui_binding {
     int key, key2;     /* what get_wch gives (UI_KEY(KEY_F(5)) for function keys); 0 = none */
     const char *label; /* how the help and footer name the key(s) */
     ui_action act;
-    unsigned ctx;       /* CTX_SETUP, CTX_DASH */
+    unsigned ctx;       /* CTX_SETUP, CTX_DASH, CTX_SWEEP (or'ed) */
     int live;           /* needs a live run (disabled in `normlab watch`) */
     const char *footer; /* short word for the footer; NULL = help screen only */
     const char *help;   /* one line for the help screen */

@@ -17,6 +17,34 @@ void runview_init(ui_run *r, const char *name, int colour)
     r->st.loss = r->st.lr = r->st.grad_norm = r->st.tok_s = NAN;
     r->first_loss = NAN;
     r->colour = colour;
+    r->aux_loss = r->z_loss = NAN;
+}
+
+int runview_set_moe(ui_run *r, int moe_layers, int experts)
+{
+    free(r->expert_frac);
+    free(r->router_entropy);
+    r->expert_frac = r->router_entropy = NULL;
+    r->moe_layers = r->experts = 0;
+    r->aux_loss = r->z_loss = NAN;
+    r->moe_step = 0;
+    if (moe_layers < 1 || experts < 1)
+        return 0;
+    r->expert_frac = malloc((size_t)moe_layers * (size_t)experts * sizeof(float));
+    r->router_entropy = malloc((size_t)moe_layers * sizeof(float));
+    if (!r->expert_frac || !r->router_entropy) {
+        free(r->expert_frac);
+        free(r->router_entropy);
+        r->expert_frac = r->router_entropy = NULL;
+        return -1;
+    }
+    r->moe_layers = moe_layers;
+    r->experts = experts;
+    for (int i = 0; i < moe_layers * experts; i++)
+        r->expert_frac[i] = NAN;
+    for (int m = 0; m < moe_layers; m++)
+        r->router_entropy[m] = NAN;
+    return 0;
 }
 
 int runview_set_layers(ui_run *r, int layers)
@@ -30,7 +58,8 @@ int runview_set_layers(ui_run *r, int layers)
     r->layers = 0;
     if (layers < 1)
         return -1;
-    r->hist = history_create_budget(CH_LAYER0 + 3 * layers, RUNVIEW_HISTORY_BYTES);
+    r->hist = history_create_budget(CH_LAYER0 + 3 * layers,
+                                    r->hist_bytes ? r->hist_bytes : RUNVIEW_HISTORY_BYTES);
     r->gn_attn = malloc((size_t)layers * sizeof(float));
     r->gn_ffn = malloc((size_t)layers * sizeof(float));
     r->rms = malloc((size_t)layers * sizeof(float));
@@ -60,6 +89,12 @@ void runview_reset(ui_run *r)
     r->last_step = 0;
     r->last_time_s = 0;
     r->first_loss = NAN;
+    for (int i = 0; i < r->moe_layers * r->experts; i++)
+        r->expert_frac[i] = NAN;
+    for (int m = 0; m < r->moe_layers; m++)
+        r->router_entropy[m] = NAN;
+    r->aux_loss = r->z_loss = NAN;
+    r->moe_step = 0;
 }
 
 void runview_free(ui_run *r)
@@ -69,6 +104,8 @@ void runview_free(ui_run *r)
     free(r->gn_ffn);
     free(r->rms);
     free(r->cfg);
+    free(r->expert_frac);
+    free(r->router_entropy);
     memset(r, 0, sizeof *r);
 }
 
@@ -98,6 +135,15 @@ void runview_ingest(ui_run *r, const nl_metrics_row *row)
     history_push(r->hist, (double)row->step, (double)row->tokens, v);
     if (v != stackbuf)
         free(v);
+    if (r->moe_layers > 0 && row->expert_frac) {
+        memcpy(r->expert_frac, row->expert_frac,
+               (size_t)r->moe_layers * (size_t)r->experts * sizeof(float));
+        if (row->router_entropy)
+            memcpy(r->router_entropy, row->router_entropy, (size_t)r->moe_layers * sizeof(float));
+        r->aux_loss = row->aux_loss;
+        r->z_loss = row->z_loss;
+        r->moe_step = row->step;
+    }
     if (isnan(r->first_loss) && isfinite(row->loss))
         r->first_loss = row->loss;
     r->last_step = row->step;

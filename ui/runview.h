@@ -31,11 +31,21 @@ typedef struct ui_run {
     nl_config *cfg;       /* owned; valid when has_cfg */
     int colour;           /* series colour index */
     char last_event[256]; /* the last run message shown in the top bar */
+    /* Mixture-of-Experts: the latest row's routing (moe_layers = 0 for a dense model) */
+    int moe_layers, experts;
+    float *expert_frac;     /* (moe_layers, experts): fraction of the routed slots per expert */
+    float *router_entropy;  /* (moe_layers): mean router entropy, nats */
+    float aux_loss, z_loss; /* unweighted, summed over MoE layers; NAN when unknown */
+    int64_t moe_step;       /* the step the routing figures are from */
+    size_t hist_bytes;      /* history budget; 0 = RUNVIEW_HISTORY_BYTES */
 } ui_run;
 
 void runview_init(ui_run *r, const char *name, int colour);
 /* Allocate the history and per-layer arrays for `layers` blocks (drops what was there). */
 int runview_set_layers(ui_run *r, int layers);
+/* Allocate the routing arrays for moe_layers MoE layers of `experts` experts (0, 0 for a
+ * dense model). */
+int runview_set_moe(ui_run *r, int moe_layers, int experts);
 void runview_set_config(ui_run *r, const nl_config *c);
 void runview_free(ui_run *r);
 /* Forget the metrics (a restart). */

@@ -33,9 +33,14 @@ static int key_is_custom(const char *key)
     return !strncmp(key, "model.custom.", 13);
 }
 
-static int key_disabled(const char *key)
+/* A key that does nothing with the current setup: shown dimmed, still editable. */
+static int key_unused(const setup_state *s, const char *key)
 {
-    return key_is_moe(key) && !SETUP_MOE_EDITABLE;
+    if (key_is_custom(key))
+        return s->cfg.model.placement != NL_PLACE_CUSTOM;
+    if (key_is_moe(key) && strcmp(key, "model.moe.experts"))
+        return s->cfg.model.moe_experts == 0;
+    return 0;
 }
 
 static void revalidate(setup_state *s)
@@ -158,6 +163,9 @@ void setup_run_name(const nl_config *c, int own_name, char taken[][64], int n, c
     char base[64];
     if (own_name && c->name[0])
         snprintf(base, sizeof base, "%s", c->name);
+    else if (c->model.moe_experts > 0)
+        snprintf(base, sizeof base, "%s-L%d-moe%d", nl_placement_name(c->model.placement),
+                 c->model.layers, c->model.moe_experts);
     else
         snprintf(base, sizeof base, "%s-L%d", nl_placement_name(c->model.placement),
                  c->model.layers);
@@ -311,6 +319,8 @@ static void check_edit(setup_state *s)
     s->edit_bad = nl_config_set(tmp, k->key, s->edit, &err) != 0;
     if (s->edit_bad)
         set_msg(s, ROLE_ERROR, "%s", err.msg);
+    else if (nl_config_validate(tmp, &err)) /* fine alone; another field must change too */
+        set_msg(s, ROLE_ERROR, "%s = %s would leave: %s", k->key, s->edit, err.msg);
     else
         set_msg(s, ROLE_OK, "%s = %s (Enter keeps it, Esc cancels)", k->key, s->edit);
     free(tmp);
@@ -491,11 +501,6 @@ setup_result setup_key(setup_state *s, int key)
         /* typing a number into a numeric field starts editing it */
         if (k && (isdigit(key) || key == '.') && key < 128 &&
             (!strcmp(k->kind, "int") || !strcmp(k->kind, "float"))) {
-            if (key_disabled(k->key)) {
-                set_msg(s, ROLE_ERROR,
-                        "Mixture-of-Experts settings are not enabled in the lab yet");
-                return SETUP_NONE;
-            }
             char init[2] = {(char)key, 0};
             start_edit(s, init);
         }
@@ -532,10 +537,6 @@ setup_result setup_key(setup_state *s, int key)
     case ACT_NEXT_CHOICE:
         if (s->race_focus || !k)
             break;
-        if (key_disabled(k->key)) {
-            set_msg(s, ROLE_ERROR, "Mixture-of-Experts settings are not enabled in the lab yet");
-            break;
-        }
         cycle_choice(s, k, b->act == ACT_NEXT_CHOICE ? 1 : -1);
         break;
     case ACT_EDIT:
@@ -551,10 +552,6 @@ setup_result setup_key(setup_state *s, int key)
         }
         if (!k)
             break;
-        if (key_disabled(k->key)) {
-            set_msg(s, ROLE_ERROR, "Mixture-of-Experts settings are not enabled in the lab yet");
-            break;
-        }
         if (!strcmp(k->kind, "enum") || !strcmp(k->kind, "bool"))
             cycle_choice(s, k, 1);
         else
@@ -604,12 +601,18 @@ static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs gly
     in.w--;
     int y = in.y, bottom = in.y + in.h;
     y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_NORMAL, k->help ? k->help : "");
-    if (key_disabled(k->key) && y < bottom)
-        y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
-                          "Greyed out: Mixture-of-Experts is not enabled in the lab yet.");
-    else if (key_is_custom(k->key) && s->cfg.model.placement != NL_PLACE_CUSTOM && y < bottom)
+    if (key_is_custom(k->key) && key_unused(s, k->key) && y < bottom)
         y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
                           "Used when placement is custom.");
+    else if (key_is_moe(k->key) && key_unused(s, k->key) && y < bottom)
+        y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
+                          "Used when experts > 0.");
+    else if (!strcmp(k->key, "model.moe.experts") && y < bottom)
+        y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
+                          s->cfg.model.moe_experts > 0
+                              ? "The FFN of every `every`-th block is this many experts; the "
+                                "dashboard shows their load."
+                              : "0: dense FFNs. Type a number of experts for MoE.");
     if (k->choices && y < bottom) {
         char cur[256] = "";
         nl_error err = {0};
@@ -662,9 +665,12 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
         int sel = s->race_focus && i == s->race_sel;
         grid_put(g, in.x, in.y + i, glyphs == UI_GLYPH_ASCII ? L'*' : L'━',
                  ROLE_SERIES0 + i % UI_SERIES_COLOURS, UI_A_BOLD);
+        char moe[24] = "";
+        if (c->model.moe_experts > 0)
+            snprintf(moe, sizeof moe, " E%d", c->model.moe_experts);
         grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0,
-                   "%-*s %s L%d lr %g d%d", namew, c->name, nl_placement_name(c->model.placement),
-                   c->model.layers, c->train.lr, c->model.d_model);
+                   "%-*s %s L%d%s lr %g d%d", namew, c->name, nl_placement_name(c->model.placement),
+                   c->model.layers, moe, c->train.lr, c->model.d_model);
     }
 }
 
@@ -712,18 +718,21 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
         grid_textf(g, 0, 0, W, ROLE_ERROR, 0, "terminal %dx%d is too small: the setup needs 60x14",
                    W, H);
         if (H > 1)
-            draw_footer(g, H - 1, CTX_SETUP, 0);
+            draw_footer(g, H - 1, CTX_SETUP, 0, 0);
         return;
     }
     /* top bar */
     for (int x = 0; x < W; x++)
         grid_put(g, x, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
     int x = grid_text(g, 0, 0, W, ROLE_TITLE, UI_A_REVERSE | UI_A_BOLD, " normlab setup ");
-    grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· preset %s · %s · %d layers · d %d%s",
+    char moe[32] = "";
+    if (s->cfg.model.moe_experts > 0)
+        snprintf(moe, sizeof moe, " · MoE %d experts", s->cfg.model.moe_experts);
+    grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· preset %s · %s · %d layers%s · d %d%s",
                s->preset[0] ? s->preset : "default (built in)",
-               nl_placement_name(s->cfg.model.placement), s->cfg.model.layers, s->cfg.model.d_model,
-               s->nrace ? " · race ready" : "");
-    draw_footer(g, H - 1, CTX_SETUP, 0);
+               nl_placement_name(s->cfg.model.placement), s->cfg.model.layers, moe,
+               s->cfg.model.d_model, s->nrace ? " · race ready" : "");
+    draw_footer(g, H - 1, CTX_SETUP, 0, 0);
 
     int FW = W >= 110 ? W * 55 / 100 : W - 34;
     int top = 1, FH = H - 3;
@@ -743,15 +752,12 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
             wchar_t hz = glyphs == UI_GLYPH_ASCII ? L'-' : L'─';
             for (int xx = 0; xx < FW; xx++)
                 grid_put(g, xx, y, hz, ROLE_AXIS, 0);
-            int dim = !strcmp(row->label, "model.moe") && !SETUP_MOE_EDITABLE;
-            grid_textf(g, 1, y, FW - 2, dim ? ROLE_DIM : ROLE_TITLE, UI_A_BOLD, " %s%s ",
-                       row->label, dim ? " (not enabled yet)" : "");
+            grid_textf(g, 1, y, FW - 2, ROLE_TITLE, UI_A_BOLD, " %s ", row->label);
             continue;
         }
         const nl_config_key_info *k = &s->keys[row->key];
         int sel = r == s->cur;
-        int dim = key_disabled(k->key) ||
-                  (key_is_custom(k->key) && s->cfg.model.placement != NL_PLACE_CUSTOM);
+        int dim = key_unused(s, k->key);
         int role = sel && !s->race_focus ? ROLE_SELECT : dim ? ROLE_DIM : ROLE_NORMAL;
         if (sel && !s->race_focus)
             for (int xx = 0; xx < FW; xx++)

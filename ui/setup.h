@@ -8,9 +8,6 @@
 #include "engine/config.h"
 #include "grid.h"
 
-/* MoE fields are shown but greyed out until the MoE issue enables them here. */
-#define SETUP_MOE_EDITABLE 0
-
 typedef struct setup_row {
     int key;        /* index into the key table, -1 for a section header */
     char label[48]; /* the key's last part, or the section's name */

@@ -74,7 +74,7 @@ static int header_line(run_tail *t, ui_run *rv, const char *line)
     }
     size_t need = (size_t)3 * L + (size_t)M * E + 3 * (size_t)M + 1;
     float *a = malloc(need * sizeof *a);
-    if (!a || runview_set_layers(rv, L)) {
+    if (!a || runview_set_layers(rv, L) || runview_set_moe(rv, M, E)) {
         free(a);
         return -1;
     }

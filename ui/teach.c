@@ -179,6 +179,29 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][200], int max_lines)
         else
             snprintf(out[n++], 200, "Train loss %.4g (started at %.4g).", loss, r->first_loss);
     }
+    if (n < max_lines && r->moe_layers > 0 && r->moe_step > 0) {
+        /* the busiest expert of any MoE layer, against the even share */
+        int M = r->moe_layers, E = r->experts, bm = -1, be = 0;
+        float hmin = INFINITY, hmax = -INFINITY;
+        for (int m = 0; m < M; m++) {
+            for (int x = 0; x < E; x++) {
+                float f = r->expert_frac[m * E + x];
+                if (isfinite(f) && (bm < 0 || f > r->expert_frac[bm * E + be]))
+                    bm = m, be = x;
+            }
+            if (isfinite(r->router_entropy[m])) {
+                hmin = fminf(hmin, r->router_entropy[m]);
+                hmax = fmaxf(hmax, r->router_entropy[m]);
+            }
+        }
+        if (bm >= 0)
+            snprintf(out[n++], 200,
+                     "Experts at step %lld: the busiest, MoE layer %d expert %d, takes %.0f%% of "
+                     "the routed slots (even: %.0f%%); router entropy %.2f-%.2f nats of ln %d = "
+                     "%.2f.",
+                     (long long)r->moe_step, bm, be, 100 * r->expert_frac[bm * E + be], 100.0 / E,
+                     hmin, hmax, E, log((double)E));
+    }
     if (n < max_lines && r->st.state == NL_RUN_DIVERGED) {
         if (!strncmp(r->st.message, "diverged", 8))
             snprintf(out[n++], 200, "D%.190s", r->st.message + 1);

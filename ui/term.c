@@ -162,6 +162,17 @@ static role_style style_of(int role)
         s.fg8 = heat8[k];
         return s;
     }
+    if (role >= ROLE_HEATBG0 && role < ROLE_HEATBG0 + UI_HEAT_LEVELS) {
+        /* text on the ramp colour: white on the dark end, black on the bright end */
+        int k = role - ROLE_HEATBG0;
+        s.bg256 = heat256[k];
+        s.fg256 = k < 5 ? 231 : 16;
+        s.bg8 = heat8[k];
+        s.fg8 = heat8[k] == COLOR_BLUE || heat8[k] == COLOR_RED || heat8[k] == COLOR_MAGENTA
+                    ? COLOR_WHITE
+                    : COLOR_BLACK;
+        return s;
+    }
     switch (role) {
     case ROLE_DIM:
         s.fg256 = 244;
@@ -254,6 +265,21 @@ static role_style style_of(int role)
         s.fg256 = 244;
         s.fg8 = COLOR_WHITE;
         break;
+    case ROLE_CELL_DIV:
+        s.fg256 = 231;
+        s.bg256 = 160;
+        s.fg8 = COLOR_WHITE;
+        s.bg8 = COLOR_RED;
+        s.attr = A_BOLD;
+        s.mono = A_BOLD | A_REVERSE;
+        break;
+    case ROLE_CELL_EMPTY:
+        s.fg256 = 250;
+        s.bg256 = 238;
+        s.fg8 = COLOR_BLACK;
+        s.bg8 = COLOR_WHITE;
+        s.mono = A_DIM;
+        break;
     case ROLE_FAILED:
         s.fg256 = 201;
         s.fg8 = COLOR_MAGENTA;
@@ -269,8 +295,31 @@ static role_style style_of(int role)
 static attr_t role_attr[ROLE_COUNT];
 static short role_pair[ROLE_COUNT];
 
+/* Roles with the same colours share a pair, so 8-colour terminals with 64 pairs have
+ * enough for every role. 0 when the terminal has no pair left. */
+static short pair_for(short fg, short bg)
+{
+    static short pfg[ROLE_COUNT + 1], pbg[ROLE_COUNT + 1];
+    static int used;
+    if (fg == -2) { /* reset */
+        used = 0;
+        return 0;
+    }
+    for (int i = 1; i <= used; i++)
+        if (pfg[i] == fg && pbg[i] == bg)
+            return (short)i;
+    if (used + 1 >= COLOR_PAIRS || used + 1 > ROLE_COUNT ||
+        init_pair((short)(used + 1), fg, bg) != OK)
+        return 0;
+    used++;
+    pfg[used] = fg;
+    pbg[used] = bg;
+    return (short)used;
+}
+
 static void init_palette(ui_term *t)
 {
+    pair_for(-2, -2);
     for (int r = 0; r < ROLE_COUNT; r++) {
         role_style s = style_of(r);
         role_pair[r] = 0;
@@ -287,8 +336,7 @@ static void init_palette(ui_term *t)
         short bg = t->colours == UI_COLOUR_256 ? s.bg256 : s.bg8;
         if (r == ROLE_NORMAL || (fg < 0 && bg < 0))
             continue;
-        if (r + 1 < COLOR_PAIRS && init_pair((short)(r + 1), fg, bg) == OK)
-            role_pair[r] = (short)(r + 1);
+        role_pair[r] = pair_for(fg, bg);
     }
 }
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The lab driven under tmux: open it, change placement and depth (and see the engine's
-# messages for bad values), build a two-run race and start it, see both legends and a
-# heatmap, pause and single-step (the step counter moves by exactly one), resize, quit
-# (asked, then every run stops with a final checkpoint).
+# messages for bad values), build a two-run race (a dense run and one with 4 experts, set in
+# the form) and start it, see both legends, a heatmap and the MoE run's expert load, pause and
+# single-step (the step counter moves by exactly one), resize, quit (asked, then every run
+# stops with a final checkpoint).
 NAME=tui_lab
 . "$(dirname "$0")/tui_common.sh.inc"
 
@@ -31,29 +32,48 @@ wait_for 'divisible' 5 || { ok=0; why="no cross-field message for heads=5"; }
 keys Enter && keys C-u && type_text 4 && keys Enter
 [ "$ok" = 1 ] && pass tui_lab_setup_edit || fail tui_lab_setup_edit "$why"
 
-# 3. a race of two: post-L3 and pre-L3
+# 3. a race of two: post-L3, and pre-L3 with 4 experts per FFN (pre-L3-moe4)
 keys a
 keys / && type_text placement && keys Enter && keys Right      # post -> pre
+keys / && type_text experts && keys Enter && type_text 4
+if wait_for 'model.moe.experts = 4 \(Enter keeps it' 5; then
+    keys Enter
+    if wait_for 'layers · MoE 4 experts' 5; then
+        pass tui_lab_moe_field
+    else
+        fail tui_lab_moe_field "experts=4 was not kept"
+    fi
+else
+    fail tui_lab_moe_field "typing 4 into model.moe.experts was not accepted"
+    keys Enter
+fi
 keys a
-if wait_for 'Race 2/8' 5 && grep -q 'post-L3' "$SCREEN" && grep -q 'pre-L3' "$SCREEN"; then
+if wait_for 'Race 2/8' 5 && grep -q 'post-L3 ' "$SCREEN" && grep -q 'pre-L3-moe4 pre L3 E4' "$SCREEN"; then
     pass tui_lab_race_list
 else
     fail tui_lab_race_list "the race list does not show both runs"
 fi
 
-# 4. start: both legends, a heatmap with cells
+# 4. start: both legends, a heatmap with cells; the MoE run, selected, shows its expert load
 keys F5
-if wait_for 'normlab lab' 20 && wait_for '━ post-L3 +━ pre-L3' 60 &&
+if wait_for 'normlab lab' 20 && wait_for '━ post-L3 +━ pre-L3-moe4' 60 &&
     wait_for '^L0 +[█#]{10}' 60; then
     pass tui_lab_dashboard
 else
     fail tui_lab_dashboard "no legend for both runs, or an empty heatmap"
 fi
+keys Down
+if wait_for 'Expert load · aux' 30 && wait_for ' M2 +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9.]+ *│?$' 10; then
+    pass tui_lab_moe_dashboard
+else
+    fail tui_lab_moe_dashboard "no expert-load panel for the selected MoE run"
+fi
+keys Up
 
 # 5. pause, then one step moves the counter by exactly one
 step_of() { snap; grep -Eo "━ $1 +[0-9]+/" "$SCREEN" | grep -Eo '[0-9]+/' | tr -d /; }
 keys Space
-if wait_for 'post-L3 .*paused' 20 && wait_for 'pre-L3 .*paused' 20; then
+if wait_for 'post-L3 .*paused' 20 && wait_for 'pre-L3-moe4 .*paused' 20; then
     # wait for the counter to settle (a step may have been under way)
     a=$(step_of post-L3); sleep 2; b=$(step_of post-L3)
     n=0
@@ -81,7 +101,7 @@ widest=$(while IFS= read -r l; do printf '%s' "$l" | LC_ALL=C.UTF-8 wc -m; done 
 footer=$(tail -n 1 "$SCREEN")
 if grep -q 'normlab lab' "$SCREEN" && [ "$widest" -le 80 ] && [ "$(wc -l < "$SCREEN")" -le 24 ] &&
     [ "${footer%q quit}" != "$footer" ] && [ "${#footer}" -ge 75 ] &&
-    grep -Eq '━ post-L3 +[0-9]+/' "$SCREEN" && grep -Eq '━ pre-L3 +[0-9]+/' "$SCREEN"; then
+    grep -Eq '━ post-L3 +[0-9]+/' "$SCREEN" && grep -Eq '━ pre-L3-moe4 +[0-9]+/' "$SCREEN"; then
     pass tui_lab_resize
 else
     fail tui_lab_resize "no full redraw at 80x24 (widest line $widest, footer '$footer')"
@@ -93,7 +113,7 @@ keys q
 if wait_for 'Stop the runs' 5; then
     keys y
     if wait_for '^EXITED 0' 60 && ls "$T"/runs/lab-*/post-L3/ckpt-*.nlck >/dev/null 2>&1 &&
-        ls "$T"/runs/lab-*/pre-L3/ckpt-*.nlck >/dev/null 2>&1; then
+        ls "$T"/runs/lab-*/pre-L3-moe4/ckpt-*.nlck >/dev/null 2>&1; then
         pass tui_lab_quit
     else
         fail tui_lab_quit "no clean exit, or no final checkpoints"

@@ -1,8 +1,8 @@
 #!/bin/sh
 # `normlab watch` under tmux: a finished run made by `normlab train` (the dashboard's text,
-# live-only keys refused with a message, the teaching panel, the ASCII fallback), a run
-# being written while it is watched (the step counter moves), and the terminal restored
-# after SIGTERM and after a crash signal.
+# live-only keys refused with a message, the teaching panel, the ASCII fallback), an MoE run
+# (the expert-load panel, e for the bars), a run being written while it is watched (the step
+# counter moves), and the terminal restored after SIGTERM and after a crash signal.
 NAME=tui_watch
 . "$(dirname "$0")/tui_common.sh.inc"
 
@@ -46,6 +46,27 @@ if wait_for 'finished' 15 && ! LC_ALL=C grep -q '[^ -~]' "$SCREEN" && grep -q '^
     pass tui_watch_ascii
 else
     fail tui_watch_ascii "non-ASCII characters with --ascii, or no dashboard"
+fi
+
+# an MoE run (moe-default shrunk): the expert-load panel at 80x24, with a row per MoE layer
+if $BIN train moe-default $TINY --steps 20 --out "$T/moe/run" > "$T/moe.log" 2>&1; then
+    start 80 24 "$BIN watch $T/moe/run"
+    if wait_for 'Expert load' 15 && wait_for ' M1 +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9.]+$' 10 &&
+        grep -q 'E3 *H' "$SCREEN" && grep -q 'MoE 4 experts' "$SCREEN" && grep -q 'even 25%' "$SCREEN"; then
+        pass tui_watch_moe_experts
+    else
+        fail tui_watch_moe_experts "no expert-load panel for an MoE run"
+    fi
+    keys e
+    if wait_for 'Residual RMS' 5 && ! grep -q 'Expert load' "$SCREEN"; then
+        pass tui_watch_moe_bars_key
+    else
+        fail tui_watch_moe_bars_key "e did not bring back the bar strips"
+    fi
+    keys q
+else
+    echo "FAIL tui_watch_moe_experts: normlab train moe-default failed: $(tail -n 3 "$T/moe.log" | tr '\n' ' ')"
+    failed=1
 fi
 
 # a run being written: the counter moves while we watch
