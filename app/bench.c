@@ -120,8 +120,8 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
         nl_backend_close(k);
         if (st == NL_RUN_FAILED)
             return nl_app_error(1, "bench %s: %s", c.name, err.msg);
-        return nl_app_error(1, "bench %s: the run diverged at step %lld (%s); no figures",
-                            c.name, (long long)at, at <= warmup ? "during warm-up" : "timed");
+        return nl_app_error(1, "bench %s: the run diverged at step %lld (%s); no figures", c.name,
+                            (long long)at, at <= warmup ? "during warm-up" : "timed");
     }
     steps = (long)(nl_run_step_index(r) - s0);
     double tok_s = (double)steps * B * T / dt;

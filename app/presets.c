@@ -25,7 +25,7 @@ int nl_cmd_presets(int argc, char **argv)
     DIR *d = opendir(dir);
     if (!d)
         return nl_app_error(2, "%s: cannot list presets", dir);
-    char *names[256];
+    char *names[256] = {0};
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 256) {

@@ -157,9 +157,10 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
         /* resumed at or past train.steps */
         if (!quiet)
             fprintf(stderr,
-                "normlab: %s is at step %lld of %lld: nothing to train (raise --steps to go "
-                "on)\n",
-                resume ? resume : dir, (long long)nl_run_step_index(r), (long long)nl_run_total_steps(r));
+                    "normlab: %s is at step %lld of %lld: nothing to train (raise --steps to go "
+                    "on)\n",
+                    resume ? resume : dir, (long long)nl_run_step_index(r),
+                    (long long)nl_run_total_steps(r));
     } else if (!quiet) {
         float val;
         if (nl_run_eval(r, rc->train.eval_batches, &val, &err) == 0)

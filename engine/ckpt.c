@@ -55,8 +55,8 @@ static int check_tensor(const char *path, const nl_ckpt_tensor *t, int i, uint64
     if (len == 0 || len == sizeof t->name)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %d has an empty or unterminated name", path,
                        i);
-    return nl_check_tensor_shape(path, t->name, t->ndim, 4, t->shape, t->numel, t->data, 4,
-                                 bytes, err);
+    return nl_check_tensor_shape(path, t->name, t->ndim, 4, t->shape, t->numel, t->data, 4, bytes,
+                                 err);
 }
 
 /* Stream the tensors through zstd into f; returns the compressed length and the checksums of

@@ -217,15 +217,16 @@ int nl_check_tensor_shape(const char *path, const char *name, int ndim, int max_
     int64_t n = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: negative dimension %lld", path,
-                           name, (long long)shape[d]);
+            return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: negative dimension %lld", path, name,
+                           (long long)shape[d]);
         if (shape[d] && n > INT64_MAX / (int64_t)esize / shape[d])
             return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s is too large", path, name);
         n *= shape[d];
     }
     if (n != numel)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: numel %lld does not match its shape (%lld)",
-                       path, name, (long long)numel, (long long)n);
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: tensor %s: numel %lld does not match its shape (%lld)", path, name,
+                       (long long)numel, (long long)n);
     if (n > 0 && !data)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s has no data", path, name);
     *bytes = (uint64_t)n * esize;

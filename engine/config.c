@@ -1122,9 +1122,9 @@ static void sb_flags(nl_jbuf *b, const nl_sublayer_flags *f, bool attn)
 {
     char a[32];
     format_float(f->alpha, a, sizeof a);
-    nl_jbuf_printf(b, "{pre: %s, peri: %s, post: %s, res_from_normed: %s", f->pre ? "true" : "false",
-              f->peri ? "true" : "false", f->post ? "true" : "false",
-              f->res_from_normed ? "true" : "false");
+    nl_jbuf_printf(b, "{pre: %s, peri: %s, post: %s, res_from_normed: %s",
+                   f->pre ? "true" : "false", f->peri ? "true" : "false",
+                   f->post ? "true" : "false", f->res_from_normed ? "true" : "false");
     if (attn)
         nl_jbuf_printf(b, ", qk: %s, v: %s", f->qk ? "true" : "false", f->v ? "true" : "false");
     nl_jbuf_printf(b, ", alpha: %s}", a);

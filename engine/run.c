@@ -370,8 +370,8 @@ int nl_run_save(nl_run *r, char *path_out, int path_len, nl_error *err)
     return 0;
 }
 
-int nl_model_weights_from_ckpt(const nl_model *m, const nl_ckpt *ck, const char *path,
-                               float *host, nl_error *err)
+int nl_model_weights_from_ckpt(const nl_model *m, const nl_ckpt *ck, const char *path, float *host,
+                               nl_error *err)
 {
     for (int i = 0; i < nl_model_num_tensors(m); i++) {
         const nl_tensor *t = nl_model_tensor(m, i);

@@ -49,8 +49,8 @@ int nl_run_resume(nl_run *r, const char *ckpt_path, nl_error *err);
 /* The weights of model m from checkpoint ck (read from path) into host (num_params floats,
  * in the model's layout); nothing is set on m. Every tensor of m must be in ck with its
  * shape; the error names the file and the tensor. */
-int nl_model_weights_from_ckpt(const nl_model *m, const nl_ckpt *ck, const char *path,
-                               float *host, nl_error *err);
+int nl_model_weights_from_ckpt(const nl_model *m, const nl_ckpt *ck, const char *path, float *host,
+                               nl_error *err);
 
 /* One training step: batch, forward, backward, clip, AdamW, metrics (row pushed to the
  * store and csv), validation every eval_every steps, periodic checkpoint, divergence check.

@@ -243,8 +243,9 @@ static void sb_quoted(nl_jbuf *b, const char *s)
 char *nl_sweep_def_yaml(const nl_sweep_def *d)
 {
     nl_jbuf b = {0};
-    nl_jbuf_printf(&b, "# A normlab sweep. `normlab sweep` continues in this directory only with the same\n"
-               "# seeds, varied keys and values, and base config (base.yaml).\n");
+    nl_jbuf_printf(
+        &b, "# A normlab sweep. `normlab sweep` continues in this directory only with the same\n"
+            "# seeds, varied keys and values, and base config (base.yaml).\n");
     nl_jbuf_printf(&b, "preset: ");
     sb_quoted(&b, d->preset);
     nl_jbuf_printf(&b, "\nseeds: %d\nvary:\n", d->seeds);
@@ -322,7 +323,7 @@ static int load_doc(const char *path, yaml_document_t *doc, nl_sweep_def *d, nl_
                 }
                 nl_error e = {0};
                 int rc = spec.oom ? nl_fail(&e, NL_ERR_USAGE, "out of memory")
-                                     : nl_sweep_add_axis(d, spec.p, &e);
+                                  : nl_sweep_add_axis(d, spec.p, &e);
                 nl_jbuf_free(&spec);
                 if (rc)
                     return nl_fail(err, NL_ERR_USAGE, "%s:%d:%d: %s", path, l2, c2, e.msg);
@@ -798,9 +799,9 @@ char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bo
     int blocks = nl_sweep_cells(d) / (rows * cols);
     nl_jbuf b = {0};
     nl_jbuf_printf(&b,
-           "final validation loss, mean %s sd over %d seed%s; (k div): k seeds diverged, "
-           "left out of the mean; * best in its column\n",
-           utf8 ? "\xc2\xb1" : "+-", d->seeds, d->seeds == 1 ? "" : "s");
+                   "final validation loss, mean %s sd over %d seed%s; (k div): k seeds diverged, "
+                   "left out of the mean; * best in its column\n",
+                   utf8 ? "\xc2\xb1" : "+-", d->seeds, d->seeds == 1 ? "" : "s");
     char(*text)[96] = calloc((size_t)(rows * cols), sizeof *text);
     char(*head)[NL_SWEEP_MAX_VALUE_LEN + 72] = calloc((size_t)cols, sizeof *head);
     int *width = calloc((size_t)cols + 1, sizeof(int));
@@ -822,7 +823,7 @@ char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bo
         if (d->n_axes >= 3) {
             for (int a = 2; a < d->n_axes; a++)
                 nl_jbuf_printf(&b, "%s%s=%s", a > 2 ? " " : "", d->axes[a].label,
-                       d->axes[a].values[idx[a]]);
+                               d->axes[a].values[idx[a]]);
             nl_jbuf_printf(&b, "\n");
         }
         const char *corner = d->n_axes ? d->axes[0].label : "";

@@ -15,9 +15,8 @@ static void tiny(nl_config *c, const char *const *sets)
 {
     nl_error err = {0};
     nl_config_defaults(c);
-    const char *base[] = {"model.layers=2",  "model.d_model=16", "model.heads=2",
-                          "model.seq_len=8", "train.batch=4",    "data.vocab=11",
-                          "model.vocab=11",  NULL};
+    const char *base[] = {"model.layers=2", "model.d_model=16", "model.heads=2",  "model.seq_len=8",
+                          "train.batch=4",  "data.vocab=11",    "model.vocab=11", NULL};
     for (int i = 0; base[i]; i++)
         T_CHECK(nl_config_set_kv(c, base[i], &err) == 0, "%s: %s", base[i], err.msg);
     for (int i = 0; sets && sets[i]; i++)
@@ -62,8 +61,7 @@ typedef struct step_out {
     float gn_attn[NL_MAX_LAYERS], gn_ffn[NL_MAX_LAYERS], rms[NL_MAX_LAYERS];
 } step_out;
 
-static int forward_backward(nl_model *m, const int32_t *tok, const int32_t *tgt, int B,
-                            step_out *o)
+static int forward_backward(nl_model *m, const int32_t *tok, const int32_t *tgt, int B, step_out *o)
 {
     nl_error err = {0};
     if (nl_model_forward(m, tok, tgt, B, &o->loss, &o->aux, &o->z, &err) ||
@@ -175,7 +173,8 @@ static void check_fd(const char *what, const char *const *sets, int B)
         return;
     int T = c.model.seq_len, V = c.model.vocab;
     int64_t n = nl_model_num_params(m);
-    int32_t *tok = malloc(sizeof(int32_t) * (size_t)(B * T)), *tgt = malloc(sizeof(int32_t) * (size_t)(B * T));
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)(B * T)),
+            *tgt = malloc(sizeof(int32_t) * (size_t)(B * T));
     batch_tokens(tok, tgt, (int64_t)B * T, V, 11);
     float *p = malloc(sizeof(float) * (size_t)n), *g = malloc(sizeof(float) * (size_t)n);
     nl_model_get_params(m, p);
@@ -205,8 +204,8 @@ static void check_fd(const char *what, const char *const *sets, int B)
             p[best] = saved;
         }
         double fd = (tot[0] - tot[1]) / (2 * h), e = fabs(fd - g[best]);
-        T_CHECK(e <= 3e-3 + 0.05 * fabs(fd), "%s: %s[%lld]: gradient %.6g, differences %.6g",
-                what, tt->name, (long long)(best - tt->offset), g[best], fd);
+        T_CHECK(e <= 3e-3 + 0.05 * fabs(fd), "%s: %s[%lld]: gradient %.6g, differences %.6g", what,
+                tt->name, (long long)(best - tt->offset), g[best], fd);
         if (e > worst) {
             worst = e;
             worst_i = t;
@@ -232,7 +231,7 @@ static void test_tied_without_final_norm(void)
 /* 8 experts, top-1, 3 tokens: most experts receive nothing in the step. */
 static void test_moe_idle_experts(void)
 {
-    const char *sets[] = {"model.moe.experts=8", "model.moe.top_k=1", "model.seq_len=3",
+    const char *sets[] = {"model.moe.experts=8",    "model.moe.top_k=1",     "model.seq_len=3",
                           "model.moe.aux_loss=0.1", "model.moe.z_loss=0.01", NULL};
     check_fd("moe, idle experts", sets, 1);
     nl_config c;
@@ -295,8 +294,7 @@ static void test_mixln_few_layers(void)
         for (int l = 0; l < L; l++) {
             bool post = l < L / 4;
             T_CHECK(p.attn[l].post == post && p.attn[l].pre == !post && p.ffn[l].post == post,
-                    "mixln L=%d: block %d has pre %d post %d", L, l, p.attn[l].pre,
-                    p.attn[l].post);
+                    "mixln L=%d: block %d has pre %d post %d", L, l, p.attn[l].pre, p.attn[l].post);
         }
         T_CHECK(p.final_norm, "mixln L=%d: no final norm", L);
     }

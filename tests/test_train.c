@@ -264,8 +264,8 @@ static void expect_resume_refused(const char *tag, const char *key, const char *
     nl_run_opts o = {.resume = path};
     nl_run *r = nl_run_create(&c, &o, &err);
     T_CHECK(r == NULL, "%s: the checkpoint was resumed with %s=%s", tag, key, value);
-    T_CHECK(strstr(err.msg, "ckpt-20.nlck") != NULL, "%s: message does not name the file: %s",
-            tag, err.msg);
+    T_CHECK(strstr(err.msg, "ckpt-20.nlck") != NULL, "%s: message does not name the file: %s", tag,
+            err.msg);
     nl_run_free(r);
 }
 
@@ -349,8 +349,8 @@ static void test_divergence_keeps_good_checkpoint(void)
     T_CHECK(kept > 0, "no checkpoint kept after divergence at step %d", n);
     if (kept > 0) {
         T_CHECK(loss[kept - 1] <= 1.5f * first,
-                "the kept checkpoint (step %d, loss %.3f) is above 1.5 x the first loss %.3f",
-                kept, loss[kept - 1], first);
+                "the kept checkpoint (step %d, loss %.3f) is above 1.5 x the first loss %.3f", kept,
+                loss[kept - 1], first);
         T_CHECK(nl_ckpt_read(path, &ck, 1, &err) == 0, "%s", err.msg);
         nl_ckpt_free(&ck);
     }
@@ -382,8 +382,9 @@ static void test_time_includes_validation(void)
             step_time += own;
     }
     /* 60 validation batches cost far more than the 3 steps without one */
-    T_CHECK(with_eval > step_time, "time_s grew by %.4g s over the training of the validation "
-                                   "steps; 3 plain steps took %.4g s",
+    T_CHECK(with_eval > step_time,
+            "time_s grew by %.4g s over the training of the validation steps; 3 plain steps "
+            "took %.4g s",
             with_eval, step_time);
     nl_run_free(r);
 }
