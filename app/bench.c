@@ -8,8 +8,8 @@
 #include <sys/resource.h>
 
 #include "../engine/backend.h"
-#include "../engine/run.h"
 #include "../engine/rng.h"
+#include "../engine/run.h"
 #include "commands.h"
 
 static const char *BENCH_USAGE =

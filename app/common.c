@@ -61,8 +61,10 @@ int nl_app_load_preset(const char *preset, nl_config *c)
         const char *ext = strstr(preset, ".yaml") ? "" : ".yaml";
         snprintf(path, sizeof path, "%s/%s%s", nl_app_presets_dir(), preset, ext);
         if (access(path, R_OK) != 0)
-            return nl_app_error(2, "%s: no such preset file (and no shipped preset of that name; "
-                                   "see `normlab presets`)", preset);
+            return nl_app_error(2,
+                                "%s: no such preset file (and no shipped preset of that name; "
+                                "see `normlab presets`)",
+                                preset);
     }
     if (nl_config_load_file(c, path, &err))
         return nl_app_error(2, "%s", err.msg);

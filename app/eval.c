@@ -71,7 +71,8 @@ int nl_cmd_eval(int argc, char **argv)
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
             device = argv[++i];
         } else if (a[0] == '-') {
-            return nl_app_error(2, "eval: unknown or incomplete option '%s' (see normlab eval --help)", a);
+            return nl_app_error(
+                2, "eval: unknown or incomplete option '%s' (see normlab eval --help)", a);
         } else if (!ckpt) {
             ckpt = a;
         } else {

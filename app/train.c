@@ -17,7 +17,10 @@
 
 static volatile sig_atomic_t g_stop;
 
-static void on_signal(int sig) { g_stop = sig; }
+static void on_signal(int sig)
+{
+    g_stop = sig;
+}
 
 static const char *TRAIN_USAGE =
     "usage: normlab train [PRESET] [options]\n"
@@ -61,15 +64,15 @@ static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final,
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
-        fprintf(stderr, "\r\033[K[%s] %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s",
-                bar, (long long)step, (long long)total, row ? row->loss : NAN, val,
-                row ? row->lr : 0.0, row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+        fprintf(stderr, "\r\033[K[%s] %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s", bar,
+                (long long)step, (long long)total, row ? row->loss : NAN, val, row ? row->lr : 0.0,
+                row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
         if (final)
             fputc('\n', stderr);
     } else {
         fprintf(stderr, "step %lld/%lld loss %.4f%s lr %.3e grad_norm %.4g tok/s %.0f eta %s\n",
-                (long long)step, (long long)total, row ? row->loss : NAN, val,
-                row ? row->lr : 0.0, row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+                (long long)step, (long long)total, row ? row->loss : NAN, val, row ? row->lr : 0.0,
+                row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
     }
     fflush(stderr);
 }
@@ -96,11 +99,11 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     const nl_config *rc = nl_run_config(r);
     if (!quiet) {
         double fl = nl_run_entropy_floor(r);
-        fprintf(stderr, "normlab: training %s: %s, %d layers, d_model %d, %lld parameters, %s "
-                        "backend -> %s\n",
+        fprintf(stderr,
+                "normlab: training %s: %s, %d layers, d_model %d, %lld parameters, %s "
+                "backend -> %s\n",
                 rc->name, nl_placement_name(rc->model.placement), rc->model.layers,
-                rc->model.d_model, (long long)nl_model_num_params(nl_run_model(r)), k->name,
-                dir);
+                rc->model.d_model, (long long)nl_model_num_params(nl_run_model(r)), k->name, dir);
         if (isfinite(fl))
             fprintf(stderr, "normlab: loss floor (markov entropy rate) %.4f nats, ln(V) = %.4f\n",
                     fl, log((double)rc->model.vocab));
@@ -121,8 +124,9 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
             if (nl_run_save(r, path, sizeof path, &err))
                 nl_app_error(1, "interrupted, but the checkpoint failed: %s", err.msg);
             else
-                fprintf(stderr, "%snormlab: interrupted at step %lld; checkpoint %s\n"
-                                "normlab: continue with: normlab train --resume %s\n",
+                fprintf(stderr,
+                        "%snormlab: interrupted at step %lld; checkpoint %s\n"
+                        "normlab: continue with: normlab train --resume %s\n",
                         tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), path, path);
             nl_run_log_event(r, "stopped by signal %d", (int)g_stop);
             nl_run_free(r);
@@ -204,7 +208,8 @@ int nl_cmd_train(int argc, char **argv)
             fail_on_diverge = true;
         } else if (a[0] == '-') {
             free(sets);
-            return nl_app_error(2, "train: unknown or incomplete option '%s' (see normlab train --help)", a);
+            return nl_app_error(
+                2, "train: unknown or incomplete option '%s' (see normlab train --help)", a);
         } else if (!preset) {
             preset = a;
         } else {

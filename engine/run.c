@@ -348,8 +348,12 @@ int nl_run_save(nl_run *r, char *path_out, int path_len, nl_error *err)
         ts[nt + j].numel = n;
         ts[nt + j].data = host + (j + 1) * n;
     }
-    state_head h = {STATE_MAGIC, 1, r->step, r->tokens, r->time_s, r->initial_loss,
-                    r->lr_scale, r->bad_steps, 0, nl_optim_t(r->optim), dlen};
+    state_head h = {STATE_MAGIC, 1,
+                    r->step,     r->tokens,
+                    r->time_s,   r->initial_loss,
+                    r->lr_scale, r->bad_steps,
+                    0,           nl_optim_t(r->optim),
+                    dlen};
     memcpy(state, &h, sizeof h);
     nl_data_get_state(r->data, state + sizeof h);
     nl_ckpt ck = {NL_CKPT_VERSION, r->step, r->config_yaml, state, slen, nt + 2, ts};
@@ -416,8 +420,8 @@ int nl_run_resume(nl_run *r, const char *path, nl_error *err)
     }
     if (ck.n_tensors != nt + 2) {
         rc = nl_fail(err, NL_ERR_USAGE,
-                     "%s: checkpoint has %d tensors, this model has %d (a different model?)",
-                     path, ck.n_tensors - 2, nt);
+                     "%s: checkpoint has %d tensors, this model has %d (a different model?)", path,
+                     ck.n_tensors - 2, nt);
         goto done;
     }
     if ((rc = nl_model_weights_from_ckpt(r->model, &ck, path, host, err)))
@@ -497,8 +501,8 @@ static nl_run_state fail_run(nl_run *r, nl_error *err)
 
 nl_run_state nl_run_step(nl_run *r, nl_error *err)
 {
-    if (r->state == NL_RUN_FINISHED || r->state == NL_RUN_DIVERGED ||
-        r->state == NL_RUN_FAILED || r->state == NL_RUN_STOPPED)
+    if (r->state == NL_RUN_FINISHED || r->state == NL_RUN_DIVERGED || r->state == NL_RUN_FAILED ||
+        r->state == NL_RUN_STOPPED)
         return r->state;
     const nl_train_config *t = &r->cfg.train;
     if (r->step >= t->steps) {
@@ -533,10 +537,23 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
             return fail_run(r, err);
         r->time_s += now_s() - e0; /* time_s counts validation; tok_s (from dt) does not */
     }
-    nl_metrics_row row = {r->step, r->tokens, r->time_s, lr, loss, val, gnorm,
+    nl_metrics_row row = {r->step,
+                          r->tokens,
+                          r->time_s,
+                          lr,
+                          loss,
+                          val,
+                          gnorm,
                           dt > 0 ? (float)((double)B * T / dt) : 0.0f,
-                          r->moe_layers ? aux : NAN, r->moe_layers ? z : NAN, r->gn_attn,
-                          r->gn_ffn, r->rms, r->frac, r->ent, r->gnr, r->gne};
+                          r->moe_layers ? aux : NAN,
+                          r->moe_layers ? z : NAN,
+                          r->gn_attn,
+                          r->gn_ffn,
+                          r->rms,
+                          r->frac,
+                          r->ent,
+                          r->gnr,
+                          r->gne};
     nl_metrics_push(r->store, &row);
     if (r->csv) {
         nl_metrics_csv_row(r->csv, &row, r->L, r->moe_layers, r->E);
@@ -558,9 +575,9 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
         r->bad_steps = 0;
     if (t->diverge_patience > 0 && r->bad_steps >= t->diverge_patience) {
         r->state = NL_RUN_DIVERGED;
-        nl_run_log_event(r, "diverged at step %lld: loss %.4g above %.3g x the initial %.4g for %d steps",
-                         (long long)r->step, loss, t->diverge_factor, r->initial_loss,
-                         r->bad_steps);
+        nl_run_log_event(
+            r, "diverged at step %lld: loss %.4g above %.3g x the initial %.4g for %d steps",
+            (long long)r->step, loss, t->diverge_factor, r->initial_loss, r->bad_steps);
         return r->state;
     }
     /* no periodic checkpoint while the loss is above the divergence threshold: should the
@@ -579,15 +596,51 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
     return r->state;
 }
 
-void nl_run_set_state(nl_run *r, nl_run_state s) { r->state = s; }
-nl_run_state nl_run_get_state(const nl_run *r) { return r->state; }
-int64_t nl_run_step_index(const nl_run *r) { return r->step; }
-int64_t nl_run_total_steps(const nl_run *r) { return r->cfg.train.steps; }
-float nl_run_lr(const nl_run *r) { return nl_lr_at(&r->cfg.train, r->step) * r->lr_scale; }
-void nl_run_set_lr_scale(nl_run *r, float scale) { r->lr_scale = scale; }
-double nl_run_entropy_floor(const nl_run *r) { return r->floor; }
-const char *nl_run_message(const nl_run *r) { return r->message; }
-const char *nl_run_dir(const nl_run *r) { return r->dir[0] ? r->dir : NULL; }
-const nl_config *nl_run_config(const nl_run *r) { return &r->cfg; }
-nl_model *nl_run_model(nl_run *r) { return r->model; }
-nl_metrics_store *nl_run_metrics(nl_run *r) { return r->store; }
+void nl_run_set_state(nl_run *r, nl_run_state s)
+{
+    r->state = s;
+}
+nl_run_state nl_run_get_state(const nl_run *r)
+{
+    return r->state;
+}
+int64_t nl_run_step_index(const nl_run *r)
+{
+    return r->step;
+}
+int64_t nl_run_total_steps(const nl_run *r)
+{
+    return r->cfg.train.steps;
+}
+float nl_run_lr(const nl_run *r)
+{
+    return nl_lr_at(&r->cfg.train, r->step) * r->lr_scale;
+}
+void nl_run_set_lr_scale(nl_run *r, float scale)
+{
+    r->lr_scale = scale;
+}
+double nl_run_entropy_floor(const nl_run *r)
+{
+    return r->floor;
+}
+const char *nl_run_message(const nl_run *r)
+{
+    return r->message;
+}
+const char *nl_run_dir(const nl_run *r)
+{
+    return r->dir[0] ? r->dir : NULL;
+}
+const nl_config *nl_run_config(const nl_run *r)
+{
+    return &r->cfg;
+}
+nl_model *nl_run_model(nl_run *r)
+{
+    return r->model;
+}
+nl_metrics_store *nl_run_metrics(nl_run *r)
+{
+    return r->store;
+}
