@@ -6,11 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "../engine/backend.h"
-#include "../engine/run.h"
 #include "../engine/rng.h"
+#include "../engine/run.h"
 #include "commands.h"
 
 static const char *BENCH_USAGE =
@@ -21,14 +20,9 @@ static const char *BENCH_USAGE =
     "after warm-up steps (default 3) and prints tokens/s, model FLOPs per token (matmuls,\n"
     "forward and backward), model-FLOP utilisation against the backend's matmul peak measured\n"
     "on this machine (square products through the same backend), and the peak resident memory\n"
-    "next to the bytes that parameters, gradients, AdamW moments and activations need.\n";
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+    "next to the bytes that parameters, gradients, AdamW moments and activations need.\n"
+    "exit status: 0 figures printed, 1 a run failed or diverged (no figures), 2 bad usage or\n"
+    "input.\n";
 
 /* Best of a few n^3 products through the backend, in GFLOP/s. */
 static double matmul_peak(nl_kernels *k, int n)
@@ -48,11 +42,11 @@ static double matmul_peak(nl_kernels *k, int n)
         k->sync(k);
         for (int rep = 0; rep < 5; rep++) {
             int inner = strcmp(k->name, "cpu") ? 20 : 1;
-            double t0 = now_s();
+            double t0 = nl_app_now();
             for (int i = 0; i < inner; i++)
                 k->matmul(k, c, a, b, n, n, n, 0, 0, n, n, n, 0, 0, 0, 1, 1.0f, 0.0f);
             k->sync(k);
-            double dt = (now_s() - t0) / inner;
+            double dt = (nl_app_now() - t0) / inner;
             double g = 2.0 * n * (double)n * n / dt / 1e9;
             if (g > best)
                 best = g;
@@ -75,29 +69,16 @@ static double rss_mb(void)
     return ru.ru_maxrss / 1024.0;
 }
 
-static int bench_one(const char *preset, char **sets, int n_sets, const char *device,
+static int bench_one(const char *preset, const char **sets, int n_sets, const char *device,
                      long threads, long steps, long warmup)
 {
     nl_config c;
     nl_error err = {0};
-    if (nl_app_load_preset(preset, &c))
+    if (nl_app_load_preset(preset, &c) ||
+        nl_app_configure(&c, sets, n_sets, steps + warmup + 1, threads, device))
         return 2;
-    for (int i = 0; i < n_sets; i++)
-        if (nl_config_set_kv(&c, sets[i], &err))
-            return nl_app_error(2, "--set %s: %s", sets[i], err.msg);
-    char num[32];
-    if (threads >= 0) {
-        snprintf(num, sizeof num, "%ld", threads);
-        nl_config_set(&c, "train.threads", num, NULL);
-    }
-    if (device && nl_config_set(&c, "train.device", device, &err))
-        return nl_app_error(2, "--device: %s", err.msg);
-    snprintf(num, sizeof num, "%ld", steps + warmup + 1);
-    nl_config_set(&c, "train.steps", num, NULL);
     nl_config_set(&c, "train.eval_every", "0", NULL);
     nl_config_set(&c, "train.diverge_patience", "0", NULL);
-    if (nl_config_validate(&c, &err))
-        return nl_app_error(2, "%s", err.msg);
     char notice[512];
     nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, notice, sizeof notice, &err);
     if (!k)
@@ -108,36 +89,41 @@ static int bench_one(const char *preset, char **sets, int n_sets, const char *de
     nl_run *r = nl_run_create(&c, &o, &err);
     if (!r) {
         nl_backend_close(k);
-        return nl_app_error(2, "%s", err.msg);
+        return nl_app_error(nl_app_exit_code(err.code), "%s", err.msg);
     }
     nl_model *m = nl_run_model(r);
     nl_metrics_store *ms = nl_run_metrics(r);
     nl_metrics_row row;
     int B = c.train.batch, T = c.model.seq_len;
-    int th = c.train.threads;
+    int th = c.train.threads > 0 ? c.train.threads : nl_app_cpu_cores();
     fprintf(stderr, "normlab: bench %s: warming up...\n", c.name);
-    for (long i = 0; i < warmup; i++) {
-        nl_run_step(r, &err);
-        while (nl_metrics_pop(ms, &row))
-            ;
-    }
-    k->sync(k);
-    double t0 = now_s();
     nl_run_state st = NL_RUN_RUNNING;
-    for (long i = 0; i < steps; i++) {
+    for (long i = 0; i < warmup && st == NL_RUN_RUNNING; i++) {
         st = nl_run_step(r, &err);
         while (nl_metrics_pop(ms, &row))
             ;
-        if (st == NL_RUN_FAILED || st == NL_RUN_DIVERGED)
-            break;
     }
     k->sync(k);
-    double dt = now_s() - t0;
-    if (st == NL_RUN_FAILED) {
+    double t0 = nl_app_now();
+    int64_t s0 = nl_run_step_index(r);
+    for (long i = 0; i < steps && st == NL_RUN_RUNNING; i++) {
+        st = nl_run_step(r, &err);
+        while (nl_metrics_pop(ms, &row))
+            ;
+    }
+    k->sync(k);
+    double dt = nl_app_now() - t0;
+    /* a failed or diverged run stops stepping: figures over steps not taken would be made up */
+    if (st == NL_RUN_FAILED || st == NL_RUN_DIVERGED) {
+        int64_t at = nl_run_step_index(r);
         nl_run_free(r);
         nl_backend_close(k);
-        return nl_app_error(1, "bench %s: %s", c.name, err.msg);
+        if (st == NL_RUN_FAILED)
+            return nl_app_error(1, "bench %s: %s", c.name, err.msg);
+        return nl_app_error(1, "bench %s: the run diverged at step %lld (%s); no figures", c.name,
+                            (long long)at, at <= warmup ? "during warm-up" : "timed");
     }
+    steps = (long)(nl_run_step_index(r) - s0);
     double tok_s = (double)steps * B * T / dt;
     double fpt = nl_model_flops_per_token(m);
     int peak_n = strcmp(k->name, "cpu") ? 8192 : 1024;
@@ -173,8 +159,8 @@ int nl_cmd_bench(int argc, char **argv)
 {
     const char *device = NULL;
     long steps = 20, warmup = 3, threads = -1;
-    char **presets = calloc((size_t)argc + 1, sizeof(char *));
-    char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    const char **presets = calloc((size_t)argc + 1, sizeof(char *));
+    const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
     int np = 0, ns = 0, code = 0;
     for (int i = 1; i < argc && !code; i++) {
         const char *a = argv[i];
@@ -189,8 +175,8 @@ int nl_cmd_bench(int argc, char **argv)
             code = nl_app_int("--threads", argv[++i], 0, 1024, &threads);
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
             device = argv[++i];
-        } else if (!strcmp(a, "--set") && i + 1 < argc) {
-            sets[ns++] = argv[++i];
+        } else if ((kv = nl_app_set_arg(argc, argv, &i))) {
+            sets[ns++] = kv;
         } else if (a[0] == '-') {
             code = nl_app_error(2, "bench: unknown or incomplete option '%s'", a);
         } else {

@@ -3,6 +3,8 @@
 #ifndef NL_COMMANDS_H
 #define NL_COMMANDS_H
 
+#include <stddef.h>
+
 #include "../engine/config.h"
 
 int nl_cmd_train(int argc, char **argv);
@@ -24,5 +26,22 @@ const char *nl_app_presets_dir(void);
 int nl_app_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parse a positive integer option value; prints and returns 2 when bad. */
 int nl_app_int(const char *opt, const char *val, long lo, long hi, long *out);
+/* argv[*i] as `--set KEY=VALUE` (then *i moves past the value) or `--set=KEY=VALUE`: the
+ * KEY=VALUE text; NULL when argv[*i] is neither. */
+const char *nl_app_set_arg(int argc, char **argv, int *i);
+/* The command-line overrides of a config, in this order: each --set, then train.steps
+ * (steps > 0), train.threads (threads >= 0) and train.device (device non-NULL); then the
+ * config is validated. Prints the error and returns 2 on failure. */
+int nl_app_configure(nl_config *c, const char *const *sets, int n_sets, long steps, long threads,
+                     const char *device);
+/* The exit code for an engine error: 1 when the run itself failed (NL_ERR_RUN: backend,
+ * memory), 2 for bad input (a preset, a key, a file). */
+int nl_app_exit_code(int err_code);
+/* Monotonic seconds. */
+double nl_app_now(void);
+/* s seconds as M:SS or H:MM:SS into buf; "--:--" when unknown (NAN or negative). */
+void nl_app_fmt_eta(double s, char *buf, size_t n);
+/* CPU cores this process may run on (its affinity mask). */
+int nl_app_cpu_cores(void);
 
 #endif

@@ -1,10 +1,14 @@
-/* Helpers shared by the sub-commands: preset lookup and error printing. */
+/* Helpers shared by the sub-commands: preset lookup, error printing, the config overrides
+ * of the command line, exit codes, time and core counts. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -57,8 +61,10 @@ int nl_app_load_preset(const char *preset, nl_config *c)
         const char *ext = strstr(preset, ".yaml") ? "" : ".yaml";
         snprintf(path, sizeof path, "%s/%s%s", nl_app_presets_dir(), preset, ext);
         if (access(path, R_OK) != 0)
-            return nl_app_error(2, "%s: no such preset file (and no shipped preset of that name; "
-                                   "see `normlab presets`)", preset);
+            return nl_app_error(2,
+                                "%s: no such preset file (and no shipped preset of that name; "
+                                "see `normlab presets`)",
+                                preset);
     }
     if (nl_config_load_file(c, path, &err))
         return nl_app_error(2, "%s", err.msg);
@@ -76,4 +82,73 @@ int nl_app_int(const char *opt, const char *val, long lo, long hi, long *out)
         return nl_app_error(2, "%s: expected an integer in [%ld, %ld], got '%s'", opt, lo, hi, val);
     *out = v;
     return 0;
+}
+
+const char *nl_app_set_arg(int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "--set") && *i + 1 < argc)
+        return argv[++*i];
+    if (!strncmp(a, "--set=", 6))
+        return a + 6;
+    return NULL;
+}
+
+int nl_app_configure(nl_config *c, const char *const *sets, int n_sets, long steps, long threads,
+                     const char *device)
+{
+    nl_error err = {0};
+    for (int i = 0; i < n_sets; i++)
+        if (nl_config_set_kv(c, sets[i], &err))
+            return nl_app_error(2, "--set %s: %s", sets[i], err.msg);
+    char num[32];
+    if (steps > 0) {
+        snprintf(num, sizeof num, "%ld", steps);
+        if (nl_config_set(c, "train.steps", num, &err))
+            return nl_app_error(2, "--steps: %s", err.msg);
+    }
+    if (threads >= 0) {
+        snprintf(num, sizeof num, "%ld", threads);
+        if (nl_config_set(c, "train.threads", num, &err))
+            return nl_app_error(2, "--threads: %s", err.msg);
+    }
+    if (device && nl_config_set(c, "train.device", device, &err))
+        return nl_app_error(2, "--device: %s", err.msg);
+    if (nl_config_validate(c, &err))
+        return nl_app_error(2, "%s", err.msg);
+    return 0;
+}
+
+int nl_app_exit_code(int err_code)
+{
+    return err_code == NL_ERR_RUN ? 1 : 2;
+}
+
+double nl_app_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void nl_app_fmt_eta(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, n, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+int nl_app_cpu_cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }

@@ -8,6 +8,7 @@
 #include "../engine/ckpt.h"
 #include "../engine/data.h"
 #include "../engine/model.h"
+#include "../engine/run.h"
 #include "commands.h"
 
 static const char *EVAL_USAGE =
@@ -18,10 +19,8 @@ static const char *EVAL_USAGE =
     "per batch, N batches (default 8), and prints the mean LM loss as `loss <value>`.\n";
 
 /* Build a model from a checkpoint's config and load its weights. */
-int nl_app_model_from_ckpt(const char *path, nl_kernels *k, nl_config *c, nl_model **out,
-                           int64_t *step, nl_error *err);
-int nl_app_model_from_ckpt(const char *path, nl_kernels *k, nl_config *c, nl_model **out,
-                           int64_t *step, nl_error *err)
+static int model_from_ckpt(const char *path, nl_kernels *k, nl_config *c, nl_model **out,
+                           nl_error *err)
 {
     nl_ckpt ck;
     if (nl_ckpt_read(path, &ck, 0, err))
@@ -36,24 +35,17 @@ int nl_app_model_from_ckpt(const char *path, nl_kernels *k, nl_config *c, nl_mod
         nl_ckpt_free(&ck);
         return NL_ERR_USAGE;
     }
-    int64_t n = nl_model_num_params(m);
-    float *host = malloc(sizeof(float) * (size_t)n);
-    for (int i = 0; i < nl_model_num_tensors(m); i++) {
-        const nl_tensor *t = nl_model_tensor(m, i);
-        const nl_ckpt_tensor *ct = nl_ckpt_find(&ck, t->name);
-        if (!ct || ct->numel != t->numel) {
-            nl_fail(err, NL_ERR_USAGE, "%s: tensor %s missing or of the wrong size", path, t->name);
-            free(host);
-            nl_model_free(m);
-            nl_ckpt_free(&ck);
-            return NL_ERR_USAGE;
-        }
-        memcpy(host + t->offset, ct->data, sizeof(float) * (size_t)t->numel);
+    float *host = malloc(sizeof(float) * (size_t)nl_model_num_params(m));
+    int rc = host ? nl_model_weights_from_ckpt(m, &ck, path, host, err)
+                  : nl_fail(err, NL_ERR_RUN, "%s: out of memory", path);
+    if (rc) {
+        free(host);
+        nl_model_free(m);
+        nl_ckpt_free(&ck);
+        return rc;
     }
     nl_model_set_params(m, host);
     free(host);
-    if (step)
-        *step = ck.step;
     nl_ckpt_free(&ck);
     *out = m;
     return 0;
@@ -79,7 +71,8 @@ int nl_cmd_eval(int argc, char **argv)
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
             device = argv[++i];
         } else if (a[0] == '-') {
-            return nl_app_error(2, "eval: unknown or incomplete option '%s' (see normlab eval --help)", a);
+            return nl_app_error(
+                2, "eval: unknown or incomplete option '%s' (see normlab eval --help)", a);
         } else if (!ckpt) {
             ckpt = a;
         } else {
@@ -94,7 +87,7 @@ int nl_cmd_eval(int argc, char **argv)
         return nl_app_error(2, "%s", err.msg);
     nl_config c;
     nl_model *m = NULL;
-    if (nl_app_model_from_ckpt(ckpt, k, &c, &m, NULL, &err)) {
+    if (model_from_ckpt(ckpt, k, &c, &m, &err)) {
         nl_backend_close(k);
         return nl_app_error(2, "%s", err.msg);
     }
@@ -117,8 +110,9 @@ int nl_cmd_eval(int argc, char **argv)
             float l;
             if (nl_data_seq_batch(d, b, tok, tgt, B, &err) ||
                 nl_model_forward(m, tok, tgt, B, &l, NULL, NULL, &err))
-                code = nl_app_error(2, "%s", err.msg);
-            sum += l;
+                code = nl_app_error(nl_app_exit_code(err.code), "%s", err.msg);
+            else
+                sum += l;
         }
         if (!code)
             printf("loss %.6g\n", sum / (double)batches);

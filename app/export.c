@@ -8,7 +8,7 @@
 #include "commands.h"
 
 static const char *EXPORT_USAGE =
-    "usage: normlab export CKPT -o FILE.safetensors\n"
+    "usage: normlab export CKPT -o FILE.safetensors   (or --out FILE.safetensors)\n"
     "\n"
     "Writes the model weights (not the optimizer state) in the safetensors format, shaped\n"
     "[out_features, in_features] like torch.nn.Linear, with names listed in docs/FORMATS.md;\n"

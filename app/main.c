@@ -21,7 +21,8 @@ static const char *USAGE =
     "  normlab presets                       list the shipped presets\n"
     "\n"
     "`normlab COMMAND --help` describes each command.\n"
-    "exit status: 0 success, 1 the run failed, 2 bad usage or input.\n";
+    "exit status: 0 success, 1 the run failed, 2 bad usage or input, 130 interrupted\n"
+    "(train, sweep).\n";
 
 int main(int argc, char **argv)
 {
@@ -39,8 +40,8 @@ int main(int argc, char **argv)
         static const struct {
             const char *name;
             int (*fn)(int, char **);
-        } cmds[] = {{"train", nl_cmd_train},   {"watch", nl_cmd_watch}, {"eval", nl_cmd_eval},
-                    {"export", nl_cmd_export}, {"sweep", nl_cmd_sweep}, {"bench", nl_cmd_bench},
+        } cmds[] = {{"train", nl_cmd_train},    {"watch", nl_cmd_watch}, {"eval", nl_cmd_eval},
+                    {"export", nl_cmd_export},  {"sweep", nl_cmd_sweep}, {"bench", nl_cmd_bench},
                     {"presets", nl_cmd_presets}};
         for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
             if (!strcmp(cmd, cmds[i].name))

@@ -18,11 +18,14 @@ int nl_cmd_presets(int argc, char **argv)
              "train post).");
         return 0;
     }
+    if (argc > 1)
+        return nl_app_error(2, "presets: takes no arguments, got '%s' (see normlab presets --help)",
+                            argv[1]);
     const char *dir = nl_app_presets_dir();
     DIR *d = opendir(dir);
     if (!d)
         return nl_app_error(2, "%s: cannot list presets", dir);
-    char *names[256];
+    char *names[256] = {0};
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 256) {

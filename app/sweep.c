@@ -9,7 +9,6 @@
 #include <locale.h>
 #include <math.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +18,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../engine/backend.h"
@@ -66,7 +64,7 @@ static const char *SWEEP_USAGE =
 
 typedef struct sweep_opts {
     const char *preset, *out;
-    char **sets;
+    const char **sets;
     int n_sets;
     long seeds, jobs, steps, max_runs, child;
     bool help;
@@ -81,7 +79,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
     o->max_runs = 0;
     o->child = -1;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL, *kv;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             o->help = true;
             return 0;
@@ -91,10 +89,8 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
         } else if (!strncmp(a, "--vary=", 7)) {
             if (nl_sweep_add_axis(d, a + 7, &err))
                 return nl_app_error(2, "%s", err.msg);
-        } else if (!strcmp(a, "--set") && v) {
-            o->sets[o->n_sets++] = argv[++i];
-        } else if (!strncmp(a, "--set=", 6)) {
-            o->sets[o->n_sets++] = argv[i] + 6;
+        } else if ((kv = nl_app_set_arg(argc, argv, &i))) {
+            o->sets[o->n_sets++] = kv;
         } else if (!strcmp(a, "--out") && v) {
             o->out = argv[++i];
         } else if (!strcmp(a, "--seeds") && v) {
@@ -142,7 +138,6 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
 /* The base config: the preset, --set, --steps. Prints and returns 2 on error. */
 static int base_config(const sweep_opts *o, nl_config *c)
 {
-    nl_error err = {0};
     if (nl_app_load_preset(o->preset, c))
         return 2;
     if (c->n_runs > 0)
@@ -150,33 +145,7 @@ static int base_config(const sweep_opts *o, nl_config *c)
                             "%s: a race preset (with a runs: list) cannot be swept; use a "
                             "preset without runs: and --vary the keys instead",
                             o->preset);
-    for (int i = 0; i < o->n_sets; i++)
-        if (nl_config_set_kv(c, o->sets[i], &err))
-            return nl_app_error(2, "--set %s: %s", o->sets[i], err.msg);
-    if (o->steps > 0) {
-        char num[32];
-        snprintf(num, sizeof num, "%ld", o->steps);
-        nl_config_set(c, "train.steps", num, NULL);
-    }
-    if (nl_config_validate(c, &err))
-        return nl_app_error(2, "%s", err.msg);
-    return 0;
-}
-
-static int cpu_cores(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return nl_app_configure(c, o->sets, o->n_sets, o->steps, -1, NULL);
 }
 
 /* A whole small file as a NUL-terminated string (caller frees); NULL when unreadable. */
@@ -250,7 +219,7 @@ static int run_child(const sweep_opts *o, const nl_sweep_def *d, const nl_config
     free(now);
     if (!same)
         return nl_app_error(2, "%s: the preset or --set changed since the sweep started", path);
-    int threads = cpu_cores() / (int)o->jobs;
+    int threads = nl_app_cpu_cores() / (int)o->jobs;
     c.train.threads = threads > 0 ? threads : 1;
 
     char name[512], rdir[PATH_MAX + 600];
@@ -265,7 +234,7 @@ static int run_child(const sweep_opts *o, const nl_sweep_def *d, const nl_config
     nl_run *r = nl_run_create(&c, &ro, &err);
     if (!r) {
         nl_backend_close(k);
-        return nl_app_error(err.code == NL_ERR_USAGE ? 2 : 1, "%s: %s", name, err.msg);
+        return nl_app_error(nl_app_exit_code(err.code), "%s: %s", name, err.msg);
     }
     nl_metrics_store *ms = nl_run_metrics(r);
     nl_metrics_row row, last = {0};
@@ -288,7 +257,7 @@ static int run_child(const sweep_opts *o, const nl_sweep_def *d, const nl_config
             if (isfinite(row.loss) && !(row.loss >= best))
                 best = row.loss;
         }
-        double t = mono_now();
+        double t = nl_app_now();
         if (t - last_report > 0.25 || st != NL_RUN_RUNNING) {
             printf("P %lld %lld %.6g\n", (long long)nl_run_step_index(r),
                    (long long)nl_run_total_steps(r), (double)last.loss);
@@ -505,22 +474,9 @@ static void clear_live(sweep_state *s)
     }
 }
 
-static void fmt_eta(double sec, char *buf, size_t n)
-{
-    if (!isfinite(sec) || sec < 0) {
-        snprintf(buf, n, "--:--");
-        return;
-    }
-    long t = (long)(sec + 0.5);
-    if (t >= 3600)
-        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
-    else
-        snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
-}
-
 static void draw_live(sweep_state *s, const child *ch, int running)
 {
-    double now = mono_now();
+    double now = nl_app_now();
     if (!s->tty || now - s->last_draw < 0.2)
         return;
     s->last_draw = now;
@@ -532,7 +488,7 @@ static void draw_live(sweep_state *s, const child *ch, int running)
             done_w += s->weight[ch[i].run] * (double)ch[i].step / (double)ch[i].total;
     double el = now - s->t0, f = s->weight_left > 0 ? done_w / s->weight_left : 1;
     char eta[32];
-    fmt_eta(f > 0.01 ? el * (1 - f) / f : NAN, eta, sizeof eta);
+    nl_app_fmt_eta(f > 0.01 ? el * (1 - f) / f : NAN, eta, sizeof eta);
     char line[1024];
     int n = snprintf(line, sizeof line, "sweep %d/%d done, ETA %s", s->done, s->total_runs, eta);
     for (int i = 0; i < running && n < (int)sizeof line; i++) {
@@ -742,7 +698,7 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
         goto out;
     }
     exe[el] = '\0';
-    int threads = cpu_cores() / (int)o->jobs;
+    int threads = nl_app_cpu_cores() / (int)o->jobs;
     fprintf(stderr,
             "normlab: sweep %s: %d cells x %d seeds = %d runs, %d already done; "
             "%ld at a time, threads per run: %d -> %s\n",
@@ -755,7 +711,7 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    s.t0 = mono_now();
+    s.t0 = nl_app_now();
     int next = 0, running = 0, launched = 0;
     bool forwarded = false;
     while (1) {

@@ -17,7 +17,10 @@
 
 static volatile sig_atomic_t g_stop;
 
-static void on_signal(int sig) { g_stop = sig; }
+static void on_signal(int sig)
+{
+    g_stop = sig;
+}
 
 static const char *TRAIN_USAGE =
     "usage: normlab train [PRESET] [options]\n"
@@ -37,39 +40,21 @@ static const char *TRAIN_USAGE =
     "  --quiet             no progress output\n"
     "\n"
     "Writes DIR/config.yaml, metrics.csv, events.log and ckpt-STEP.nlck (docs/FORMATS.md).\n"
+    "A DIR that holds another run's checkpoints is refused (continue that run with --resume).\n"
     "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is written, and\n"
     "normlab exits with status 130 (resume it with --resume).\n"
     "exit status: 0 finished (or diverged without --fail-on-diverge), 1 failed or diverged\n"
     "with --fail-on-diverge, 2 bad usage or input, 130 interrupted.\n";
 
-static void fmt_eta(double s, char *buf, size_t n)
-{
-    if (!isfinite(s) || s < 0) {
-        snprintf(buf, n, "--:--");
-        return;
-    }
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
-    else
-        snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final, double wall0)
+/* The ETA comes from the steps taken since wall0, at start_step (a resumed run starts late). */
+static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final, double wall0,
+                     int64_t start_step)
 {
     int64_t step = nl_run_step_index(r), total = nl_run_total_steps(r);
-    double el = mono_now() - wall0;
-    int64_t done_here = step;
-    double rate = el > 0 ? done_here / el : 0;
+    double el = nl_app_now() - wall0;
+    double rate = el > 0 ? (double)(step - start_step) / el : 0;
     char eta[32];
-    fmt_eta(rate > 0 ? (double)(total - step) / rate : NAN, eta, sizeof eta);
+    nl_app_fmt_eta(rate > 0 ? (double)(total - step) / rate : NAN, eta, sizeof eta);
     char val[32] = "";
     if (row && isfinite(row->val_loss))
         snprintf(val, sizeof val, " val %.4f", row->val_loss);
@@ -79,15 +64,15 @@ static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final,
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
-        fprintf(stderr, "\r\033[K[%s] %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s",
-                bar, (long long)step, (long long)total, row ? row->loss : NAN, val,
-                row ? row->lr : 0.0, row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+        fprintf(stderr, "\r\033[K[%s] %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s", bar,
+                (long long)step, (long long)total, row ? row->loss : NAN, val, row ? row->lr : 0.0,
+                row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
         if (final)
             fputc('\n', stderr);
     } else {
         fprintf(stderr, "step %lld/%lld loss %.4f%s lr %.3e grad_norm %.4g tok/s %.0f eta %s\n",
-                (long long)step, (long long)total, row ? row->loss : NAN, val,
-                row ? row->lr : 0.0, row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+                (long long)step, (long long)total, row ? row->loss : NAN, val, row ? row->lr : 0.0,
+                row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
     }
     fflush(stderr);
 }
@@ -109,16 +94,16 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     nl_run_opts o = {.out_dir = dir, .kernels = k, .resume = resume};
     nl_run *r = nl_run_create(c, &o, &err);
     if (!r)
-        return nl_app_error(err.code == NL_ERR_USAGE ? 2 : 1, "%s", err.msg);
+        return nl_app_error(nl_app_exit_code(err.code), "%s", err.msg);
     bool tty = isatty(2);
     const nl_config *rc = nl_run_config(r);
     if (!quiet) {
         double fl = nl_run_entropy_floor(r);
-        fprintf(stderr, "normlab: training %s: %s, %d layers, d_model %d, %lld parameters, %s "
-                        "backend -> %s\n",
+        fprintf(stderr,
+                "normlab: training %s: %s, %d layers, d_model %d, %lld parameters, %s "
+                "backend -> %s\n",
                 rc->name, nl_placement_name(rc->model.placement), rc->model.layers,
-                rc->model.d_model, (long long)nl_model_num_params(nl_run_model(r)), k->name,
-                dir);
+                rc->model.d_model, (long long)nl_model_num_params(nl_run_model(r)), k->name, dir);
         if (isfinite(fl))
             fprintf(stderr, "normlab: loss floor (markov entropy rate) %.4f nats, ln(V) = %.4f\n",
                     fl, log((double)rc->model.vocab));
@@ -129,7 +114,7 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     nl_metrics_row row, last = {0};
     bool have = false;
     int log_every = rc->train.log_every > 0 ? rc->train.log_every : 10;
-    double wall0 = mono_now(), last_draw = 0;
+    double wall0 = nl_app_now(), last_draw = 0;
     int64_t start_step = nl_run_step_index(r);
     nl_run_state st = nl_run_get_state(r);
     int code = 0;
@@ -139,8 +124,9 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
             if (nl_run_save(r, path, sizeof path, &err))
                 nl_app_error(1, "interrupted, but the checkpoint failed: %s", err.msg);
             else
-                fprintf(stderr, "%snormlab: interrupted at step %lld; checkpoint %s\n"
-                                "normlab: continue with: normlab train --resume %s\n",
+                fprintf(stderr,
+                        "%snormlab: interrupted at step %lld; checkpoint %s\n"
+                        "normlab: continue with: normlab train --resume %s\n",
                         tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), path, path);
             nl_run_log_event(r, "stopped by signal %d", (int)g_stop);
             nl_run_free(r);
@@ -153,30 +139,37 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
         }
         if (quiet || !have)
             continue;
-        double now = mono_now();
+        double now = nl_app_now();
         int64_t s = nl_run_step_index(r);
         if (tty) {
             if (now - last_draw > 0.1 || st != NL_RUN_RUNNING) {
-                progress(r, &last, true, false, wall0);
+                progress(r, &last, true, false, wall0, start_step);
                 last_draw = now;
             }
         } else if ((s - start_step) % log_every == 0 || st != NL_RUN_RUNNING) {
-            (void)start_step;
-            progress(r, &last, false, false, wall0);
+            progress(r, &last, false, false, wall0, start_step);
         }
     }
     if (!quiet && tty && have)
-        progress(r, &last, true, true, wall0);
+        progress(r, &last, true, true, wall0, start_step);
     if (st == NL_RUN_FAILED) {
         code = nl_app_error(1, "run failed: %s", nl_run_message(r));
     } else if (st == NL_RUN_DIVERGED) {
         fprintf(stderr, "normlab: %s\n", nl_run_message(r));
         code = fail_on_diverge ? 1 : 0;
+    } else if (!have) {
+        /* resumed at or past train.steps */
+        if (!quiet)
+            fprintf(stderr,
+                    "normlab: %s is at step %lld of %lld: nothing to train (raise --steps to go "
+                    "on)\n",
+                    resume ? resume : dir, (long long)nl_run_step_index(r),
+                    (long long)nl_run_total_steps(r));
     } else if (!quiet) {
         float val;
         if (nl_run_eval(r, rc->train.eval_batches, &val, &err) == 0)
             fprintf(stderr, "normlab: finished %lld steps: train loss %.4f, val loss %.4f\n",
-                    (long long)nl_run_step_index(r), have ? last.loss : NAN, val);
+                    (long long)nl_run_step_index(r), last.loss, val);
     }
     nl_run_free(r);
     return code;
@@ -187,7 +180,7 @@ int nl_cmd_train(int argc, char **argv)
     const char *preset = NULL, *out = NULL, *device = NULL, *resume = NULL;
     bool quiet = false, fail_on_diverge = false;
     long threads = -1, steps = -1;
-    char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -195,10 +188,8 @@ int nl_cmd_train(int argc, char **argv)
             fputs(TRAIN_USAGE, stdout);
             free(sets);
             return 0;
-        } else if (!strcmp(a, "--set") && i + 1 < argc) {
-            sets[n_sets++] = argv[++i];
-        } else if (!strncmp(a, "--set=", 6)) {
-            sets[n_sets++] = argv[i] + 6;
+        } else if ((kv = nl_app_set_arg(argc, argv, &i))) {
+            sets[n_sets++] = kv;
         } else if (!strcmp(a, "--out") && i + 1 < argc) {
             out = argv[++i];
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
@@ -217,7 +208,8 @@ int nl_cmd_train(int argc, char **argv)
             fail_on_diverge = true;
         } else if (a[0] == '-') {
             free(sets);
-            return nl_app_error(2, "train: unknown or incomplete option '%s' (see normlab train --help)", a);
+            return nl_app_error(
+                2, "train: unknown or incomplete option '%s' (see normlab train --help)", a);
         } else if (!preset) {
             preset = a;
         } else {
@@ -254,26 +246,10 @@ int nl_cmd_train(int argc, char **argv)
         free(sets);
         return 2;
     }
-    for (int i = 0; i < n_sets; i++)
-        if (nl_config_set_kv(&c, sets[i], &err)) {
-            int code = nl_app_error(2, "--set %s: %s", sets[i], err.msg);
-            free(sets);
-            return code;
-        }
+    int bad = nl_app_configure(&c, sets, n_sets, steps, threads, device);
     free(sets);
-    char num[32];
-    if (steps > 0) {
-        snprintf(num, sizeof num, "%ld", steps);
-        nl_config_set(&c, "train.steps", num, NULL);
-    }
-    if (threads >= 0) {
-        snprintf(num, sizeof num, "%ld", threads);
-        nl_config_set(&c, "train.threads", num, NULL);
-    }
-    if (device && nl_config_set(&c, "train.device", device, &err))
-        return nl_app_error(2, "--device: %s", err.msg);
-    if (nl_config_validate(&c, &err))
-        return nl_app_error(2, "%s", err.msg);
+    if (bad)
+        return bad;
 
     char notice[512];
     nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, notice, sizeof notice, &err);
@@ -299,7 +275,8 @@ int nl_cmd_train(int argc, char **argv)
     if (c.n_runs == 0 || resume) {
         code = train_one(&c, base, resume, k, quiet, fail_on_diverge);
     } else {
-        for (int i = 0; i < c.n_runs && !g_stop; i++) {
+        int i = 0;
+        for (; i < c.n_runs && !g_stop; i++) {
             nl_config rc;
             if (nl_config_race_entry(&c, i, &rc, &err)) {
                 code = nl_app_error(2, "race run %d: %s", i + 1, err.msg);
@@ -316,6 +293,12 @@ int nl_cmd_train(int argc, char **argv)
             }
             if (rcode > code)
                 code = rcode;
+        }
+        /* a signal while a run was finishing: that run is complete, the rest never began */
+        if (g_stop && code != 130 && i < c.n_runs) {
+            fprintf(stderr, "normlab: interrupted after race run %d/%d; runs %d..%d not trained\n",
+                    i, c.n_runs, i + 1, c.n_runs);
+            code = 130;
         }
     }
     nl_backend_close(k);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,26 +55,8 @@ static int check_tensor(const char *path, const nl_ckpt_tensor *t, int i, uint64
     if (len == 0 || len == sizeof t->name)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %d has an empty or unterminated name", path,
                        i);
-    if (t->ndim < 0 || t->ndim > 4)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: ndim %d is outside 0..4", path, t->name,
-                       t->ndim);
-    int64_t numel = 1;
-    for (int d = 0; d < t->ndim; d++) {
-        if (t->shape[d] < 0)
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: negative dimension %lld", path,
-                           t->name, (long long)t->shape[d]);
-        if (t->shape[d] && numel > INT64_MAX / 4 / t->shape[d])
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s is too large", path, t->name);
-        numel *= t->shape[d];
-    }
-    if (numel != t->numel)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor %s: numel %lld does not match its shape (%lld)", path, t->name,
-                       (long long)t->numel, (long long)numel);
-    if (numel > 0 && !t->data)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s has no data", path, t->name);
-    *bytes = 4 * (uint64_t)numel;
-    return 0;
+    return nl_check_tensor_shape(path, t->name, t->ndim, 4, t->shape, t->numel, t->data, 4, bytes,
+                                 err);
 }
 
 /* Stream the tensors through zstd into f; returns the compressed length and the checksums of
@@ -108,14 +91,16 @@ static int write_payload(nl_afile *f, const nl_ckpt *ck, int level, int threads,
     nl_hash64_init(&h);
     nl_hash64_init(&hc);
     *comp_len = 0;
-    for (int i = 0; i < ck->n_tensors; i++) {
-        const nl_ckpt_tensor *t = &ck->tensors[i];
-        ZSTD_inBuffer in = {t->data, 4 * (size_t)t->numel, 0};
+    /* one pass per tensor, then one that ends the frame (an empty input) */
+    for (int i = 0; i <= ck->n_tensors; i++) {
+        int last = i == ck->n_tensors;
+        ZSTD_inBuffer in = {last ? NULL : ck->tensors[i].data,
+                            last ? 0 : 4 * (size_t)ck->tensors[i].numel, 0};
         if (in.size)
             nl_hash64_update(&h, in.src, in.size);
-        while (in.pos < in.size) {
+        do {
             ZSTD_outBuffer o = {out, out_cap, 0};
-            r = ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_continue);
+            r = ZSTD_compressStream2(cctx, &o, &in, last ? ZSTD_e_end : ZSTD_e_continue);
             if (ZSTD_isError(r)) {
                 rc = nl_fail(err, NL_ERR_IO, "%s: zstd: %s", f->path, ZSTD_getErrorName(r));
                 goto done;
@@ -124,21 +109,8 @@ static int write_payload(nl_afile *f, const nl_ckpt *ck, int level, int threads,
                 goto done;
             nl_hash64_update(&hc, out, o.pos);
             *comp_len += o.pos;
-        }
+        } while (last ? r != 0 : in.pos < in.size);
     }
-    do {
-        ZSTD_inBuffer in = {NULL, 0, 0};
-        ZSTD_outBuffer o = {out, out_cap, 0};
-        r = ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_end);
-        if (ZSTD_isError(r)) {
-            rc = nl_fail(err, NL_ERR_IO, "%s: zstd: %s", f->path, ZSTD_getErrorName(r));
-            goto done;
-        }
-        if ((rc = nl_afile_write(f, out, o.pos, err)))
-            goto done;
-        nl_hash64_update(&hc, out, o.pos);
-        *comp_len += o.pos;
-    } while (r != 0);
     *hash = nl_hash64_final(&h);
     *comp_hash = nl_hash64_final(&hc);
 done:
@@ -551,13 +523,9 @@ static int entry_newest_first(const void *a, const void *b)
     return strcmp(y->name, x->name);
 }
 
-int nl_ckpt_prune(const char *dir, int keep, nl_error *err)
+/* The regular files ckpt-<digits>.nlck of the open directory d, newest first. */
+static int scan_ckpts(DIR *d, const char *dir, ckpt_entry **out, size_t *count, nl_error *err)
 {
-    if (keep < 1)
-        return nl_fail(err, NL_ERR_USAGE, "%s: prune must keep at least 1 checkpoint", dir);
-    DIR *d = opendir(dir);
-    if (!d)
-        return nl_fail(err, NL_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
     ckpt_entry *e = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -587,17 +555,51 @@ int nl_ckpt_prune(const char *dir, int keep, nl_error *err)
         }
         n++;
     }
-    if (!rc) {
+    if (n)
         qsort(e, n, sizeof *e, entry_newest_first);
-        for (size_t i = (size_t)keep; i < n; i++) {
-            if (unlinkat(dirfd(d), e[i].name, 0) != 0 && !rc)
-                rc = nl_fail(err, NL_ERR_IO, "%s/%s: cannot remove: %s", dir, e[i].name,
-                             strerror(errno));
-        }
-    }
-    closedir(d);
+    *out = e;
+    *count = n;
+    return rc;
+}
+
+static void free_ckpts(ckpt_entry *e, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         free(e[i].name);
     free(e);
+}
+
+int nl_ckpt_prune(const char *dir, int keep, nl_error *err)
+{
+    if (keep < 1)
+        return nl_fail(err, NL_ERR_USAGE, "%s: prune must keep at least 1 checkpoint", dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return nl_fail(err, NL_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    ckpt_entry *e = NULL;
+    size_t n = 0;
+    int rc = scan_ckpts(d, dir, &e, &n, err);
+    if (!rc) /* a partial list could name the wrong files */
+        for (size_t i = (size_t)keep; i < n; i++)
+            if (unlinkat(dirfd(d), e[i].name, 0) != 0 && !rc)
+                rc = nl_fail(err, NL_ERR_IO, "%s/%s: cannot remove: %s", dir, e[i].name,
+                             strerror(errno));
+    closedir(d);
+    free_ckpts(e, n);
     return rc;
+}
+
+int nl_ckpt_newest(const char *dir, char *name, size_t len)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    ckpt_entry *e = NULL;
+    size_t n = 0;
+    int found = scan_ckpts(d, dir, &e, &n, NULL) == 0 && n > 0;
+    if (found)
+        snprintf(name, len, "%s", e[0].name);
+    closedir(d);
+    free_ckpts(e, n);
+    return found;
 }

@@ -47,5 +47,8 @@ const nl_ckpt_tensor *nl_ckpt_find(const nl_ckpt *ck, const char *name);
 
 /* Delete all but the newest `keep` files named ckpt-STEP.nlck in dir (keep >= 1). */
 int nl_ckpt_prune(const char *dir, int keep, nl_error *err);
+/* The name of the highest-step regular file ckpt-STEP.nlck in dir into name (len bytes).
+ * Returns 1 when there is one, 0 when there is none (or dir cannot be read). */
+int nl_ckpt_newest(const char *dir, char *name, size_t len);
 
 #endif

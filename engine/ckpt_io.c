@@ -118,11 +118,13 @@ int nl_afile_open(nl_afile *f, const char *path, nl_error *err)
     return 0;
 }
 
-int nl_afile_pwrite(nl_afile *f, const void *buf, size_t n, uint64_t offset, nl_error *err)
+/* Write all n bytes, at offset (pwrite) when positioned, else at the file position. */
+static int afile_write_all(nl_afile *f, const void *buf, size_t n, int positioned, uint64_t offset,
+                           nl_error *err)
 {
     const char *p = buf;
     while (n > 0) {
-        ssize_t w = pwrite(f->fd, p, n, (off_t)offset);
+        ssize_t w = positioned ? pwrite(f->fd, p, n, (off_t)offset) : write(f->fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -135,20 +137,14 @@ int nl_afile_pwrite(nl_afile *f, const void *buf, size_t n, uint64_t offset, nl_
     return 0;
 }
 
+int nl_afile_pwrite(nl_afile *f, const void *buf, size_t n, uint64_t offset, nl_error *err)
+{
+    return afile_write_all(f, buf, n, 1, offset, err);
+}
+
 int nl_afile_write(nl_afile *f, const void *buf, size_t n, nl_error *err)
 {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(f->fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return nl_fail(err, NL_ERR_IO, "%s: write failed: %s", f->path,
-                           w < 0 ? strerror(errno) : "no progress");
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return afile_write_all(f, buf, n, 0, 0, err);
 }
 
 void nl_afile_abort(nl_afile *f)
@@ -209,6 +205,32 @@ int nl_afile_commit(nl_afile *f, nl_error *err)
     int rc = fsync_parent_dir(f->path, err);
     afile_release(f);
     return rc;
+}
+
+int nl_check_tensor_shape(const char *path, const char *name, int ndim, int max_ndim,
+                          const int64_t *shape, int64_t numel, const void *data, size_t esize,
+                          uint64_t *bytes, nl_error *err)
+{
+    if (ndim < 0 || ndim > max_ndim)
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: ndim %d is outside 0..%d", path, name,
+                       ndim, max_ndim);
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0)
+            return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: negative dimension %lld", path, name,
+                           (long long)shape[d]);
+        if (shape[d] && n > INT64_MAX / (int64_t)esize / shape[d])
+            return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s is too large", path, name);
+        n *= shape[d];
+    }
+    if (n != numel)
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: tensor %s: numel %lld does not match its shape (%lld)", path, name,
+                       (long long)numel, (long long)n);
+    if (n > 0 && !data)
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s has no data", path, name);
+    *bytes = (uint64_t)n * esize;
+    return 0;
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */

@@ -72,6 +72,14 @@ int nl_afile_commit(nl_afile *f, nl_error *err);
 /* Close and remove the temp file (after a failure); safe to call on a released f. */
 void nl_afile_abort(nl_afile *f);
 
+/* The shape checks both writers make on a tensor `name` before writing it: ndim in
+ * 0..max_ndim, no negative dimension, a size that fits in int64 bytes, numel equal to the
+ * product of the shape, and data present when numel > 0. *bytes receives numel * esize.
+ * Errors name the file and the tensor. */
+int nl_check_tensor_shape(const char *path, const char *name, int ndim, int max_ndim,
+                          const int64_t *shape, int64_t numel, const void *data, size_t esize,
+                          uint64_t *bytes, nl_error *err);
+
 /* Open path for reading; fails unless it is a regular file. *size receives its length. */
 int nl_open_read(const char *path, int *fd, uint64_t *size, nl_error *err);
 /* Read exactly n bytes at offset (the caller has checked offset + n against the size). */

@@ -7,13 +7,13 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config_internal.h"
+#include "json_text.h"
 
 _Static_assert(sizeof(nl_placement) == sizeof(int), "enums are stored through int pointers");
 _Static_assert(sizeof(nl_norm_kind) == sizeof(int), "enums are stored through int pointers");
@@ -1091,45 +1091,8 @@ int nl_config_race_entry(const nl_config *base, int i, nl_config *out, nl_error 
 
 /* ---- writing YAML ------------------------------------------------------------------------ */
 
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-    bool failed;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = true;
-            return;
-        }
-        if (b->s && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap <= b->len + (size_t)n)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->failed = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
 /* A string as a plain scalar when it cannot be read as anything else, else double-quoted. */
-static void sb_string(strbuf *b, const char *s)
+static void sb_string(nl_jbuf *b, const char *s)
 {
     static const char *const words[] = {"true", "false", "yes", "no", "on",
                                         "off",  "null",  "y",   "n"};
@@ -1140,52 +1103,52 @@ static void sb_string(strbuf *b, const char *s)
         if (strcasecmp(s, words[i]) == 0)
             plain = false;
     if (plain) {
-        sb_printf(b, "%s", s);
+        nl_jbuf_printf(b, "%s", s);
         return;
     }
-    sb_printf(b, "\"");
+    nl_jbuf_printf(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')
-            sb_printf(b, "\\%c", *p);
+            nl_jbuf_printf(b, "\\%c", *p);
         else if (*p < 0x20 || *p == 0x7f)
-            sb_printf(b, "\\x%02x", *p);
+            nl_jbuf_printf(b, "\\x%02x", *p);
         else
-            sb_printf(b, "%c", *p);
+            nl_jbuf_printf(b, "%c", *p);
     }
-    sb_printf(b, "\"");
+    nl_jbuf_printf(b, "\"");
 }
 
-static void sb_flags(strbuf *b, const nl_sublayer_flags *f, bool attn)
+static void sb_flags(nl_jbuf *b, const nl_sublayer_flags *f, bool attn)
 {
     char a[32];
     format_float(f->alpha, a, sizeof a);
-    sb_printf(b, "{pre: %s, peri: %s, post: %s, res_from_normed: %s", f->pre ? "true" : "false",
-              f->peri ? "true" : "false", f->post ? "true" : "false",
-              f->res_from_normed ? "true" : "false");
+    nl_jbuf_printf(b, "{pre: %s, peri: %s, post: %s, res_from_normed: %s",
+                   f->pre ? "true" : "false", f->peri ? "true" : "false",
+                   f->post ? "true" : "false", f->res_from_normed ? "true" : "false");
     if (attn)
-        sb_printf(b, ", qk: %s, v: %s", f->qk ? "true" : "false", f->v ? "true" : "false");
-    sb_printf(b, ", alpha: %s}", a);
+        nl_jbuf_printf(b, ", qk: %s, v: %s", f->qk ? "true" : "false", f->v ? "true" : "false");
+    nl_jbuf_printf(b, ", alpha: %s}", a);
 }
 
-static void sb_overrides(strbuf *b, const nl_model_config *m, int indent)
+static void sb_overrides(nl_jbuf *b, const nl_model_config *m, int indent)
 {
     if (m->n_overrides <= 0) {
-        sb_printf(b, "%*slayers: []\n", indent, "");
+        nl_jbuf_printf(b, "%*slayers: []\n", indent, "");
         return;
     }
-    sb_printf(b, "%*slayers:\n", indent, "");
+    nl_jbuf_printf(b, "%*slayers:\n", indent, "");
     for (int i = 0; i < m->n_overrides && i < NL_MAX_OVERRIDES; i++) {
         const nl_layer_override *o = &m->overrides[i];
-        sb_printf(b, "%*s  - layer: %d\n", indent, "", o->layer);
+        nl_jbuf_printf(b, "%*s  - layer: %d\n", indent, "", o->layer);
         if (o->has_attn) {
-            sb_printf(b, "%*s    attn: ", indent, "");
+            nl_jbuf_printf(b, "%*s    attn: ", indent, "");
             sb_flags(b, &o->attn, true);
-            sb_printf(b, "\n");
+            nl_jbuf_printf(b, "\n");
         }
         if (o->has_ffn) {
-            sb_printf(b, "%*s    ffn: ", indent, "");
+            nl_jbuf_printf(b, "%*s    ffn: ", indent, "");
             sb_flags(b, &o->ffn, false);
-            sb_printf(b, "\n");
+            nl_jbuf_printf(b, "\n");
         }
     }
 }
@@ -1209,7 +1172,7 @@ static bool is_custom_key(const char *key)
 
 char *nl_config_to_yaml(const nl_config *c)
 {
-    strbuf b = {0};
+    nl_jbuf b = {0};
     char prev[4][32] = {{0}};
     int n_prev = 0;
     for (int i = 0; i < N_KEYS; i++) {
@@ -1222,7 +1185,7 @@ char *nl_config_to_yaml(const nl_config *c)
         while (same < n && same < n_prev && strcmp(sec[same], prev[same]) == 0)
             same++;
         for (int d = same; d < n; d++)
-            sb_printf(&b, "%*s%s:\n", 2 * d, "", sec[d]);
+            nl_jbuf_printf(&b, "%*s%s:\n", 2 * d, "", sec[d]);
         memcpy(prev, sec, sizeof prev);
         n_prev = n;
 
@@ -1230,18 +1193,14 @@ char *nl_config_to_yaml(const nl_config *c)
         leaf = leaf ? leaf + 1 : s->key;
         char v[600];
         get_value(c, s, v, sizeof v);
-        sb_printf(&b, "%*s%s: ", 2 * n, "", leaf);
+        nl_jbuf_printf(&b, "%*s%s: ", 2 * n, "", leaf);
         if (s->type == T_NAME || s->type == T_SOURCE)
             sb_string(&b, v);
         else
-            sb_printf(&b, "%s", v);
-        sb_printf(&b, "\n");
+            nl_jbuf_printf(&b, "%s", v);
+        nl_jbuf_printf(&b, "\n");
     }
-    if (b.failed) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    return nl_jbuf_take(&b);
 }
 
 int nl_config_save_file(const nl_config *c, const char *path, nl_error *err)

@@ -186,6 +186,19 @@ void nl_jbuf_free(nl_jbuf *b)
     memset(b, 0, sizeof *b);
 }
 
+char *nl_jbuf_take(nl_jbuf *b)
+{
+    if (!b->oom && !b->p)
+        nl_jbuf_put(b, "", 0);
+    if (b->oom) {
+        nl_jbuf_free(b);
+        return NULL;
+    }
+    char *p = b->p;
+    memset(b, 0, sizeof *b);
+    return p;
+}
+
 /* ---- parsing ----------------------------------------------------------------------------- */
 
 static int parse_value(jparser *p, nl_json *v);

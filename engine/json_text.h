@@ -1,6 +1,7 @@
 /* A small, strict JSON reader (RFC 8259: no comments, no trailing commas, no leading zeros,
  * strings of valid UTF-8 with every escape checked, \uXXXX surrogate pairs joined) and the
- * string escaping a writer needs. Private to the engine; used for the safetensors header. */
+ * string escaping a writer needs, and the growing text buffer the engine's writers share
+ * (safetensors headers, config YAML, sweep files). Private to the engine. */
 #ifndef NL_JSON_TEXT_H
 #define NL_JSON_TEXT_H
 
@@ -57,5 +58,8 @@ void nl_jbuf_printf(nl_jbuf *b, const char *fmt, ...) __attribute__((format(prin
 /* Append s[0..n) as a JSON string literal, quotes included. s must be valid UTF-8. */
 void nl_jbuf_put_string(nl_jbuf *b, const char *s, size_t n);
 void nl_jbuf_free(nl_jbuf *b);
+/* The text, NUL-terminated ("" when nothing was appended), now owned by the caller; NULL
+ * (and the buffer freed) after a failed allocation. */
+char *nl_jbuf_take(nl_jbuf *b);
 
 #endif

@@ -10,8 +10,8 @@ struct nl_optim {
     nl_model *model;
     nl_kernels *k;
     nl_train_config t;
-    float *m, *v;      /* (num_params) */
-    float *scale;      /* (2): [global norm, clip factor] */
+    float *m, *v; /* (num_params) */
+    float *scale; /* (2): [global norm, clip factor] */
     int64_t steps;
     int n_runs;
     int64_t *run_off, *run_len;
@@ -98,7 +98,19 @@ int nl_optim_step(nl_optim *o, float lr, float *grad_norm, nl_error *err)
     return 0;
 }
 
-int64_t nl_optim_t(const nl_optim *o) { return o->steps; }
-void nl_optim_set_t(nl_optim *o, int64_t t) { o->steps = t; }
-float *nl_optim_m(nl_optim *o) { return o->m; }
-float *nl_optim_v(nl_optim *o) { return o->v; }
+int64_t nl_optim_t(const nl_optim *o)
+{
+    return o->steps;
+}
+void nl_optim_set_t(nl_optim *o, int64_t t)
+{
+    o->steps = t;
+}
+float *nl_optim_m(nl_optim *o)
+{
+    return o->m;
+}
+float *nl_optim_v(nl_optim *o)
+{
+    return o->v;
+}

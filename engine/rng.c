@@ -2,7 +2,10 @@
 
 #include <math.h>
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 void nl_rng_seed(nl_rng *r, uint64_t seed)
 {
@@ -30,7 +33,10 @@ uint64_t nl_rng_u64(nl_rng *r)
     return result;
 }
 
-double nl_rng_uniform(nl_rng *r) { return (double)(nl_rng_u64(r) >> 11) * 0x1.0p-53; }
+double nl_rng_uniform(nl_rng *r)
+{
+    return (double)(nl_rng_u64(r) >> 11) * 0x1.0p-53;
+}
 
 double nl_rng_normal(nl_rng *r)
 {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "ckpt.h"
@@ -109,7 +110,8 @@ static int mkdir_p(const char *path, nl_error *err)
     return 0;
 }
 
-/* Keep the header and the rows of steps <= keep_step of an existing metrics.csv. */
+/* Keep the header and the rows of steps <= keep_step of an existing metrics.csv, through a
+ * temporary file that replaces it only once completely written. */
 static int csv_truncate_to(const char *path, int64_t keep_step, nl_error *err)
 {
     FILE *f = fopen(path, "r");
@@ -120,7 +122,7 @@ static int csv_truncate_to(const char *path, int64_t keep_step, nl_error *err)
     FILE *o = fopen(tmp, "w");
     if (!o) {
         fclose(f);
-        return nl_fail(err, NL_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+        return nl_fail(err, NL_ERR_IO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
     }
     char *line = NULL;
     size_t cap = 0;
@@ -131,11 +133,26 @@ static int csv_truncate_to(const char *path, int64_t keep_step, nl_error *err)
         first = 0;
     }
     free(line);
+    bool ok = !ferror(f);
     fclose(f);
-    fclose(o);
-    if (rename(tmp, path))
-        return nl_fail(err, NL_ERR_IO, "%s: cannot replace: %s", path, strerror(errno));
+    ok = fflush(o) == 0 && !ferror(o) && ok;
+    int e = errno;
+    ok = fclose(o) == 0 && ok;
+    if (!ok || rename(tmp, path)) {
+        e = ok ? errno : e;
+        unlink(tmp);
+        return nl_fail(err, NL_ERR_IO, "%s: cannot cut back to step %lld: %s", path,
+                       (long long)keep_step, strerror(e));
+    }
     return 0;
+}
+
+/* Flush a metrics.csv write; a failed one (disk full) is an error, not lost rows. */
+static int csv_flush(nl_run *r, nl_error *err)
+{
+    if (fflush(r->csv) == 0 && !ferror(r->csv))
+        return 0;
+    return nl_fail(err, NL_ERR_IO, "%s/metrics.csv: write failed: %s", r->dir, strerror(errno));
 }
 
 nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err)
@@ -202,6 +219,16 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
     r->config_yaml = nl_config_to_yaml(&r->cfg);
     if (o.out_dir) {
         snprintf(r->dir, sizeof r->dir, "%s", o.out_dir);
+        /* A fresh run among another run's checkpoints would lose its own: pruning keeps the
+         * highest steps, theirs. */
+        char newest[64];
+        if (!o.resume && nl_ckpt_newest(r->dir, newest, sizeof newest) > 0) {
+            nl_fail(err, NL_ERR_USAGE,
+                    "%s holds the checkpoints of an earlier run: resume from %s/%s, or train "
+                    "into another directory",
+                    r->dir, r->dir, newest);
+            goto fail;
+        }
         if (mkdir_p(r->dir, err))
             goto fail;
         char path[600];
@@ -227,7 +254,8 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
             goto fail;
         }
         nl_metrics_csv_header(r->csv, r->L, r->moe_layers, r->E);
-        fflush(r->csv);
+        if (csv_flush(r, err))
+            goto fail;
         nl_run_log_event(r, "created: %s, %lld parameters, %s backend", r->cfg.name,
                          (long long)nl_model_num_params(r->model), r->k->name);
     }
@@ -294,6 +322,15 @@ int nl_run_save(nl_run *r, char *path_out, int path_len, nl_error *err)
     k->to_host(k, host + n, nl_optim_m(r->optim), sizeof(float) * (size_t)n);
     k->to_host(k, host + 2 * n, nl_optim_v(r->optim), sizeof(float) * (size_t)n);
     nl_ckpt_tensor *ts = calloc((size_t)nt + 2, sizeof(nl_ckpt_tensor));
+    size_t dlen = nl_data_state_size(r->data);
+    size_t slen = sizeof(state_head) + dlen;
+    unsigned char *state = calloc(1, slen);
+    if (!ts || !state) {
+        free(ts);
+        free(state);
+        free(host);
+        return nl_fail(err, NL_ERR_IO, "out of memory while saving a checkpoint");
+    }
     for (int i = 0; i < nt; i++) {
         const nl_tensor *t = nl_model_tensor(r->model, i);
         snprintf(ts[i].name, sizeof ts[i].name, "%s", t->name);
@@ -311,11 +348,12 @@ int nl_run_save(nl_run *r, char *path_out, int path_len, nl_error *err)
         ts[nt + j].numel = n;
         ts[nt + j].data = host + (j + 1) * n;
     }
-    size_t dlen = nl_data_state_size(r->data);
-    size_t slen = sizeof(state_head) + dlen;
-    unsigned char *state = calloc(1, slen);
-    state_head h = {STATE_MAGIC, 1, r->step, r->tokens, r->time_s, r->initial_loss,
-                    r->lr_scale, r->bad_steps, 0, nl_optim_t(r->optim), dlen};
+    state_head h = {STATE_MAGIC, 1,
+                    r->step,     r->tokens,
+                    r->time_s,   r->initial_loss,
+                    r->lr_scale, r->bad_steps,
+                    0,           nl_optim_t(r->optim),
+                    dlen};
     memcpy(state, &h, sizeof h);
     nl_data_get_state(r->data, state + sizeof h);
     nl_ckpt ck = {NL_CKPT_VERSION, r->step, r->config_yaml, state, slen, nt + 2, ts};
@@ -330,8 +368,30 @@ int nl_run_save(nl_run *r, char *path_out, int path_len, nl_error *err)
     if (path_out)
         snprintf(path_out, (size_t)path_len, "%s", path);
     nl_run_log_event(r, "checkpoint %s", path);
-    if (r->cfg.train.keep_ckpts > 0)
-        nl_ckpt_prune(r->dir, r->cfg.train.keep_ckpts, NULL);
+    nl_error perr = {0};
+    if (r->cfg.train.keep_ckpts > 0 && nl_ckpt_prune(r->dir, r->cfg.train.keep_ckpts, &perr))
+        nl_run_log_event(r, "pruning old checkpoints failed: %s", perr.msg);
+    return 0;
+}
+
+int nl_model_weights_from_ckpt(const nl_model *m, const nl_ckpt *ck, const char *path, float *host,
+                               nl_error *err)
+{
+    for (int i = 0; i < nl_model_num_tensors(m); i++) {
+        const nl_tensor *t = nl_model_tensor(m, i);
+        const nl_ckpt_tensor *c = nl_ckpt_find(ck, t->name);
+        if (!c)
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: tensor %s missing (checkpoint of a different model)", path,
+                           t->name);
+        if (c->numel != t->numel || c->ndim != t->ndim || c->shape[0] != t->shape[0] ||
+            (t->ndim > 1 && c->shape[1] != t->shape[1]))
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: tensor %s has shape [%lld,%lld], this model's is [%d,%d]", path,
+                           t->name, (long long)c->shape[0],
+                           (long long)(c->ndim > 1 ? c->shape[1] : 0), t->shape[0], t->shape[1]);
+        memcpy(host + t->offset, c->data, sizeof(float) * (size_t)t->numel);
+    }
     return 0;
 }
 
@@ -345,6 +405,10 @@ int nl_run_resume(nl_run *r, const char *path, nl_error *err)
     int nt = nl_model_num_tensors(r->model);
     float *host = malloc(sizeof(float) * (size_t)n);
     state_head h;
+    if (!host) {
+        rc = nl_fail(err, NL_ERR_RUN, "%s: out of memory", path);
+        goto done;
+    }
     if (ck.state_len < sizeof h) {
         rc = nl_fail(err, NL_ERR_USAGE, "%s: run state missing or too short", path);
         goto done;
@@ -356,35 +420,20 @@ int nl_run_resume(nl_run *r, const char *path, nl_error *err)
     }
     if (ck.n_tensors != nt + 2) {
         rc = nl_fail(err, NL_ERR_USAGE,
-                     "%s: checkpoint has %d tensors, this model has %d (a different model?)",
-                     path, ck.n_tensors - 2, nt);
+                     "%s: checkpoint has %d tensors, this model has %d (a different model?)", path,
+                     ck.n_tensors - 2, nt);
         goto done;
     }
-    for (int i = 0; i < nt; i++) {
-        const nl_tensor *t = nl_model_tensor(r->model, i);
-        const nl_ckpt_tensor *c = nl_ckpt_find(&ck, t->name);
-        if (!c) {
-            rc = nl_fail(err, NL_ERR_USAGE, "%s: tensor %s missing (checkpoint of a different model)",
-                         path, t->name);
-            goto done;
-        }
-        if (c->numel != t->numel || c->shape[0] != t->shape[0] ||
-            (t->ndim > 1 && c->shape[1] != t->shape[1])) {
-            rc = nl_fail(err, NL_ERR_USAGE,
-                         "%s: tensor %s has shape [%lld,%lld], this model's is [%d,%d]", path,
-                         t->name, (long long)c->shape[0], (long long)c->shape[1], t->shape[0],
-                         t->shape[1]);
-            goto done;
-        }
-        memcpy(host + t->offset, c->data, sizeof(float) * (size_t)t->numel);
-    }
+    if ((rc = nl_model_weights_from_ckpt(r->model, &ck, path, host, err)))
+        goto done;
     const nl_ckpt_tensor *cm = nl_ckpt_find(&ck, "optim.m"), *cv = nl_ckpt_find(&ck, "optim.v");
     if (!cm || !cv || cm->numel != n || cv->numel != n) {
         rc = nl_fail(err, NL_ERR_USAGE, "%s: optimizer state missing or of the wrong size", path);
         goto done;
     }
-    if (nl_data_set_state(r->data, (unsigned char *)ck.state + sizeof h, h.data_len, err)) {
-        rc = err ? err->code : NL_ERR_USAGE;
+    nl_error derr = {0};
+    if (nl_data_set_state(r->data, (unsigned char *)ck.state + sizeof h, h.data_len, &derr)) {
+        rc = nl_fail(err, derr.code, "%s: %s", path, derr.msg);
         goto done;
     }
     nl_model_set_params(r->model, host);
@@ -417,7 +466,8 @@ int nl_run_resume(nl_run *r, const char *path, nl_error *err)
         }
         if (t == 1)
             nl_metrics_csv_header(r->csv, r->L, r->moe_layers, r->E);
-        fflush(r->csv);
+        if ((rc = csv_flush(r, err)))
+            goto done;
     }
     nl_run_log_event(r, "resumed from %s at step %lld", path, (long long)r->step);
 done:
@@ -451,8 +501,8 @@ static nl_run_state fail_run(nl_run *r, nl_error *err)
 
 nl_run_state nl_run_step(nl_run *r, nl_error *err)
 {
-    if (r->state == NL_RUN_FINISHED || r->state == NL_RUN_DIVERGED ||
-        r->state == NL_RUN_FAILED || r->state == NL_RUN_STOPPED)
+    if (r->state == NL_RUN_FINISHED || r->state == NL_RUN_DIVERGED || r->state == NL_RUN_FAILED ||
+        r->state == NL_RUN_STOPPED)
         return r->state;
     const nl_train_config *t = &r->cfg.train;
     if (r->step >= t->steps) {
@@ -482,17 +532,33 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
     r->time_s += dt;
     float val = NAN;
     if (!bad && t->eval_every > 0 && (r->step % t->eval_every == 0 || r->step == t->steps)) {
+        double e0 = now_s();
         if (nl_run_eval(r, t->eval_batches, &val, err))
             return fail_run(r, err);
+        r->time_s += now_s() - e0; /* time_s counts validation; tok_s (from dt) does not */
     }
-    nl_metrics_row row = {r->step, r->tokens, r->time_s, lr, loss, val, gnorm,
+    nl_metrics_row row = {r->step,
+                          r->tokens,
+                          r->time_s,
+                          lr,
+                          loss,
+                          val,
+                          gnorm,
                           dt > 0 ? (float)((double)B * T / dt) : 0.0f,
-                          r->moe_layers ? aux : NAN, r->moe_layers ? z : NAN, r->gn_attn,
-                          r->gn_ffn, r->rms, r->frac, r->ent, r->gnr, r->gne};
+                          r->moe_layers ? aux : NAN,
+                          r->moe_layers ? z : NAN,
+                          r->gn_attn,
+                          r->gn_ffn,
+                          r->rms,
+                          r->frac,
+                          r->ent,
+                          r->gnr,
+                          r->gne};
     nl_metrics_push(r->store, &row);
     if (r->csv) {
         nl_metrics_csv_row(r->csv, &row, r->L, r->moe_layers, r->E);
-        fflush(r->csv);
+        if (csv_flush(r, err))
+            return fail_run(r, err);
     }
     /* divergence: NaN/Inf at once, or loss above factor x the first loss for a run of steps */
     if (r->step == 1 || r->initial_loss == 0.0f)
@@ -509,12 +575,15 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
         r->bad_steps = 0;
     if (t->diverge_patience > 0 && r->bad_steps >= t->diverge_patience) {
         r->state = NL_RUN_DIVERGED;
-        nl_run_log_event(r, "diverged at step %lld: loss %.4g above %.3g x the initial %.4g for %d steps",
-                         (long long)r->step, loss, t->diverge_factor, r->initial_loss,
-                         r->bad_steps);
+        nl_run_log_event(
+            r, "diverged at step %lld: loss %.4g above %.3g x the initial %.4g for %d steps",
+            (long long)r->step, loss, t->diverge_factor, r->initial_loss, r->bad_steps);
         return r->state;
     }
-    if (r->dir[0] && t->ckpt_every > 0 && r->step % t->ckpt_every == 0 && r->step < t->steps) {
+    /* no periodic checkpoint while the loss is above the divergence threshold: should the
+     * run diverge, the checkpoints kept are from before it went bad */
+    if (r->dir[0] && t->ckpt_every > 0 && r->step % t->ckpt_every == 0 && r->step < t->steps &&
+        r->bad_steps == 0) {
         if (nl_run_save(r, NULL, 0, err))
             return fail_run(r, err);
     }
@@ -527,15 +596,51 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
     return r->state;
 }
 
-void nl_run_set_state(nl_run *r, nl_run_state s) { r->state = s; }
-nl_run_state nl_run_get_state(const nl_run *r) { return r->state; }
-int64_t nl_run_step_index(const nl_run *r) { return r->step; }
-int64_t nl_run_total_steps(const nl_run *r) { return r->cfg.train.steps; }
-float nl_run_lr(const nl_run *r) { return nl_lr_at(&r->cfg.train, r->step) * r->lr_scale; }
-void nl_run_set_lr_scale(nl_run *r, float scale) { r->lr_scale = scale; }
-double nl_run_entropy_floor(const nl_run *r) { return r->floor; }
-const char *nl_run_message(const nl_run *r) { return r->message; }
-const char *nl_run_dir(const nl_run *r) { return r->dir[0] ? r->dir : NULL; }
-const nl_config *nl_run_config(const nl_run *r) { return &r->cfg; }
-nl_model *nl_run_model(nl_run *r) { return r->model; }
-nl_metrics_store *nl_run_metrics(nl_run *r) { return r->store; }
+void nl_run_set_state(nl_run *r, nl_run_state s)
+{
+    r->state = s;
+}
+nl_run_state nl_run_get_state(const nl_run *r)
+{
+    return r->state;
+}
+int64_t nl_run_step_index(const nl_run *r)
+{
+    return r->step;
+}
+int64_t nl_run_total_steps(const nl_run *r)
+{
+    return r->cfg.train.steps;
+}
+float nl_run_lr(const nl_run *r)
+{
+    return nl_lr_at(&r->cfg.train, r->step) * r->lr_scale;
+}
+void nl_run_set_lr_scale(nl_run *r, float scale)
+{
+    r->lr_scale = scale;
+}
+double nl_run_entropy_floor(const nl_run *r)
+{
+    return r->floor;
+}
+const char *nl_run_message(const nl_run *r)
+{
+    return r->message;
+}
+const char *nl_run_dir(const nl_run *r)
+{
+    return r->dir[0] ? r->dir : NULL;
+}
+const nl_config *nl_run_config(const nl_run *r)
+{
+    return &r->cfg;
+}
+nl_model *nl_run_model(nl_run *r)
+{
+    return r->model;
+}
+nl_metrics_store *nl_run_metrics(nl_run *r)
+{
+    return r->store;
+}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ckpt.h"
 #include "config.h"
 #include "error.h"
 #include "metrics.h"
@@ -44,6 +45,12 @@ void nl_run_free(nl_run *r);
  * nl_run_save (the config must describe the same model). The metrics after resuming are
  * byte-identical to an uninterrupted run's (time columns aside). */
 int nl_run_resume(nl_run *r, const char *ckpt_path, nl_error *err);
+
+/* The weights of model m from checkpoint ck (read from path) into host (num_params floats,
+ * in the model's layout); nothing is set on m. Every tensor of m must be in ck with its
+ * shape; the error names the file and the tensor. */
+int nl_model_weights_from_ckpt(const nl_model *m, const nl_ckpt *ck, const char *path, float *host,
+                               nl_error *err);
 
 /* One training step: batch, forward, backward, clip, AdamW, metrics (row pushed to the
  * store and csv), validation every eval_every steps, periodic checkpoint, divergence check.

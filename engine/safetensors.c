@@ -374,27 +374,8 @@ static int check_tensor(const char *path, const nl_st_tensor *t, int i, uint64_t
     if ((int)t->dtype < 0 || (int)t->dtype >= N_DTYPES)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: unknown dtype %d", path, t->name,
                        (int)t->dtype);
-    if (t->ndim < 0 || t->ndim > MAX_NDIM)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: ndim %d is outside 0..%d", path, t->name,
-                       t->ndim, MAX_NDIM);
-    size_t esize = dtype_sizes[t->dtype];
-    int64_t numel = 1;
-    for (int d = 0; d < t->ndim; d++) {
-        if (t->shape[d] < 0)
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s: negative dimension %lld", path,
-                           t->name, (long long)t->shape[d]);
-        if (t->shape[d] && numel > INT64_MAX / 8 / t->shape[d])
-            return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s is too large", path, t->name);
-        numel *= t->shape[d];
-    }
-    if (numel != t->numel)
-        return nl_fail(err, NL_ERR_USAGE,
-                       "%s: tensor %s: numel %lld does not match its shape (%lld)", path, t->name,
-                       (long long)t->numel, (long long)numel);
-    if (numel > 0 && !t->data)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor %s has no data", path, t->name);
-    *bytes = (uint64_t)numel * esize;
-    return 0;
+    return nl_check_tensor_shape(path, t->name, t->ndim, MAX_NDIM, t->shape, t->numel, t->data,
+                                 dtype_sizes[t->dtype], bytes, err);
 }
 
 /* The JSON header for the tensors laid out back to back in the given order, padded with

@@ -4,12 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
+
+#include "json_text.h"
 
 /* the columns of sweep.csv after the varied keys */
 static const char *const FIXED_COLS[] = {"seed",      "train_loss", "val_loss",
@@ -21,56 +22,6 @@ void nl_sweep_def_init(nl_sweep_def *d)
 {
     memset(d, 0, sizeof *d);
     d->seeds = 1;
-}
-
-/* ---- a growable string ---- */
-
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool failed;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(sbuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = true;
-        return;
-    }
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->failed = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static char *sb_take(sbuf *b)
-{
-    if (b->failed) {
-        free(b->s);
-        return NULL;
-    }
-    if (!b->s)
-        return calloc(1, 1);
-    return b->s;
 }
 
 /* ---- axes and names ---- */
@@ -239,16 +190,16 @@ void nl_sweep_cell_name(const nl_sweep_def *d, int cell, char *buf, int len)
     }
     int idx[NL_SWEEP_MAX_AXES];
     nl_sweep_cell_index(d, cell, idx);
-    sbuf b = {0};
+    nl_jbuf b = {0};
     for (int a = 0; a < d->n_axes; a++) {
         const nl_sweep_axis *ax = &d->axes[a];
         char part[NL_SWEEP_MAX_VALUE_LEN + 64], safe[sizeof part];
         snprintf(part, sizeof part, "%s%s", ax->bare ? "" : ax->label, ax->values[idx[a]]);
         safe_copy(part, safe, sizeof safe);
-        sb_add(&b, "%s%s", a ? "_" : "", safe);
+        nl_jbuf_printf(&b, "%s%s", a ? "_" : "", safe);
     }
-    snprintf(buf, (size_t)len, "%s", b.s && !b.failed ? b.s : "cell");
-    free(b.s);
+    snprintf(buf, (size_t)len, "%s", b.p && !b.oom ? b.p : "cell");
+    nl_jbuf_free(&b);
 }
 
 void nl_sweep_run_name(const nl_sweep_def *d, int cell, int seed, char *buf, int len)
@@ -281,33 +232,34 @@ int nl_sweep_run_config(const nl_sweep_def *d, const nl_config *base, int cell, 
 /* ---- sweep.yaml ---- */
 
 /* s between double quotes; values never hold quotes, backslashes or control characters */
-static void sb_quoted(sbuf *b, const char *s)
+static void sb_quoted(nl_jbuf *b, const char *s)
 {
-    sb_add(b, "\"");
+    nl_jbuf_printf(b, "\"");
     for (; *s; s++)
-        sb_add(b, (*s == '"' || *s == '\\') ? "\\%c" : "%c", *s);
-    sb_add(b, "\"");
+        nl_jbuf_printf(b, (*s == '"' || *s == '\\') ? "\\%c" : "%c", *s);
+    nl_jbuf_printf(b, "\"");
 }
 
 char *nl_sweep_def_yaml(const nl_sweep_def *d)
 {
-    sbuf b = {0};
-    sb_add(&b, "# A normlab sweep. `normlab sweep` continues in this directory only with the same\n"
-               "# seeds, varied keys and values, and base config (base.yaml).\n");
-    sb_add(&b, "preset: ");
+    nl_jbuf b = {0};
+    nl_jbuf_printf(
+        &b, "# A normlab sweep. `normlab sweep` continues in this directory only with the same\n"
+            "# seeds, varied keys and values, and base config (base.yaml).\n");
+    nl_jbuf_printf(&b, "preset: ");
     sb_quoted(&b, d->preset);
-    sb_add(&b, "\nseeds: %d\nvary:\n", d->seeds);
+    nl_jbuf_printf(&b, "\nseeds: %d\nvary:\n", d->seeds);
     for (int a = 0; a < d->n_axes; a++) {
-        sb_add(&b, "  %s: [", d->axes[a].key);
+        nl_jbuf_printf(&b, "  %s: [", d->axes[a].key);
         for (int i = 0; i < d->axes[a].n; i++) {
             if (i)
-                sb_add(&b, ", ");
+                nl_jbuf_printf(&b, ", ");
             sb_quoted(&b, d->axes[a].values[i]);
         }
-        sb_add(&b, "]\n");
+        nl_jbuf_printf(&b, "]\n");
     }
-    sb_add(&b, "base: base.yaml\n");
-    return sb_take(&b);
+    nl_jbuf_printf(&b, "base: base.yaml\n");
+    return nl_jbuf_take(&b);
 }
 
 static const char *scalar(yaml_node_t *n)
@@ -356,23 +308,23 @@ static int load_doc(const char *path, yaml_document_t *doc, nl_sweep_def *d, nl_
                 if (!scalar(ak) || av->type != YAML_SEQUENCE_NODE)
                     return nl_fail(err, NL_ERR_USAGE, "%s:%d:%d: vary: expected KEY: [values]",
                                    path, l2, c2);
-                sbuf spec = {0};
-                sb_add(&spec, "%s=", scalar(ak));
+                nl_jbuf spec = {0};
+                nl_jbuf_printf(&spec, "%s=", scalar(ak));
                 for (yaml_node_item_t *it = av->data.sequence.items.start;
                      it < av->data.sequence.items.top; it++) {
                     const char *v = scalar(yaml_document_get_node(doc, *it));
                     if (!v || strchr(v, ',')) {
-                        free(spec.s);
+                        nl_jbuf_free(&spec);
                         return nl_fail(err, NL_ERR_USAGE,
                                        "%s:%d:%d: vary %s: values are plain scalars without commas",
                                        path, l2, c2, scalar(ak));
                     }
-                    sb_add(&spec, "%s%s", it > av->data.sequence.items.start ? "," : "", v);
+                    nl_jbuf_printf(&spec, "%s%s", it > av->data.sequence.items.start ? "," : "", v);
                 }
                 nl_error e = {0};
-                int rc = spec.failed ? nl_fail(&e, NL_ERR_USAGE, "out of memory")
-                                     : nl_sweep_add_axis(d, spec.s, &e);
-                free(spec.s);
+                int rc = spec.oom ? nl_fail(&e, NL_ERR_USAGE, "out of memory")
+                                  : nl_sweep_add_axis(d, spec.p, &e);
+                nl_jbuf_free(&spec);
                 if (rc)
                     return nl_fail(err, NL_ERR_USAGE, "%s:%d:%d: %s", path, l2, c2, e.msg);
             }
@@ -458,43 +410,43 @@ bool nl_sweep_def_same(const nl_sweep_def *there, const nl_sweep_def *now, char 
 
 /* ---- sweep.csv ---- */
 
-static void sb_float(sbuf *b, float v)
+static void sb_float(nl_jbuf *b, float v)
 {
     if (isnan(v))
-        sb_add(b, ",");
+        nl_jbuf_printf(b, ",");
     else
-        sb_add(b, ",%.6g", (double)v);
+        nl_jbuf_printf(b, ",%.6g", (double)v);
 }
 
 static char *csv_header(const nl_sweep_def *d)
 {
-    sbuf b = {0};
+    nl_jbuf b = {0};
     for (int a = 0; a < d->n_axes; a++)
-        sb_add(&b, "%s,", d->axes[a].key);
+        nl_jbuf_printf(&b, "%s,", d->axes[a].key);
     for (int i = 0; i < N_FIXED; i++)
-        sb_add(&b, "%s%s", i ? "," : "", FIXED_COLS[i]);
-    sb_add(&b, "\n");
-    return sb_take(&b);
+        nl_jbuf_printf(&b, "%s%s", i ? "," : "", FIXED_COLS[i]);
+    nl_jbuf_printf(&b, "\n");
+    return nl_jbuf_take(&b);
 }
 
 static char *csv_line(const nl_sweep_def *d, const nl_sweep_result *r)
 {
     int idx[NL_SWEEP_MAX_AXES];
     nl_sweep_cell_index(d, r->cell, idx);
-    sbuf b = {0};
+    nl_jbuf b = {0};
     for (int a = 0; a < d->n_axes; a++)
-        sb_add(&b, "%s,", d->axes[a].values[idx[a]]);
-    sb_add(&b, "%d", r->seed);
+        nl_jbuf_printf(&b, "%s,", d->axes[a].values[idx[a]]);
+    nl_jbuf_printf(&b, "%d", r->seed);
     sb_float(&b, r->train_loss);
     sb_float(&b, r->val_loss);
     sb_float(&b, r->best_loss);
-    sb_add(&b, ",%s,", r->diverged ? "yes" : "no");
+    nl_jbuf_printf(&b, ",%s,", r->diverged ? "yes" : "no");
     if (r->diverged)
-        sb_add(&b, "%lld", (long long)r->diverged_step);
-    sb_add(&b, ",%lld", (long long)r->steps);
+        nl_jbuf_printf(&b, "%lld", (long long)r->diverged_step);
+    nl_jbuf_printf(&b, ",%lld", (long long)r->steps);
     sb_float(&b, r->tok_s);
-    sb_add(&b, ",%s\n", r->run_dir);
-    return sb_take(&b);
+    nl_jbuf_printf(&b, ",%s\n", r->run_dir);
+    return nl_jbuf_take(&b);
 }
 
 static int write_all(int fd, const char *s, size_t n)
@@ -835,9 +787,9 @@ static int text_width(const char *s)
     return w;
 }
 
-static void sb_padded(sbuf *b, const char *s, int width)
+static void sb_padded(nl_jbuf *b, const char *s, int width)
 {
-    sb_add(b, "%s%*s", s, width - text_width(s), "");
+    nl_jbuf_printf(b, "%s%*s", s, width - text_width(s), "");
 }
 
 char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bool utf8)
@@ -845,11 +797,11 @@ char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bo
     int rows = d->n_axes >= 1 ? d->axes[0].n : 1;
     int cols = d->n_axes >= 2 ? d->axes[1].n : 1;
     int blocks = nl_sweep_cells(d) / (rows * cols);
-    sbuf b = {0};
-    sb_add(&b,
-           "final validation loss, mean %s sd over %d seed%s; (k div): k seeds diverged, "
-           "left out of the mean; * best in its column\n",
-           utf8 ? "\xc2\xb1" : "+-", d->seeds, d->seeds == 1 ? "" : "s");
+    nl_jbuf b = {0};
+    nl_jbuf_printf(&b,
+                   "final validation loss, mean %s sd over %d seed%s; (k div): k seeds diverged, "
+                   "left out of the mean; * best in its column\n",
+                   utf8 ? "\xc2\xb1" : "+-", d->seeds, d->seeds == 1 ? "" : "s");
     char(*text)[96] = calloc((size_t)(rows * cols), sizeof *text);
     char(*head)[NL_SWEEP_MAX_VALUE_LEN + 72] = calloc((size_t)cols, sizeof *head);
     int *width = calloc((size_t)cols + 1, sizeof(int));
@@ -857,7 +809,7 @@ char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bo
         free(text);
         free(head);
         free(width);
-        free(b.s);
+        nl_jbuf_free(&b);
         return NULL;
     }
     for (int blk = 0; blk < blocks; blk++) {
@@ -867,12 +819,12 @@ char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bo
             idx[a] = rest % d->axes[a].n;
             rest /= d->axes[a].n;
         }
-        sb_add(&b, "\n");
+        nl_jbuf_printf(&b, "\n");
         if (d->n_axes >= 3) {
             for (int a = 2; a < d->n_axes; a++)
-                sb_add(&b, "%s%s=%s", a > 2 ? " " : "", d->axes[a].label,
-                       d->axes[a].values[idx[a]]);
-            sb_add(&b, "\n");
+                nl_jbuf_printf(&b, "%s%s=%s", a > 2 ? " " : "", d->axes[a].label,
+                               d->axes[a].values[idx[a]]);
+            nl_jbuf_printf(&b, "\n");
         }
         const char *corner = d->n_axes ? d->axes[0].label : "";
         width[0] = text_width(corner);
@@ -900,27 +852,27 @@ char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bo
         }
         sb_padded(&b, corner, width[0]);
         for (int c = 0; c < cols; c++) {
-            sb_add(&b, "  ");
+            nl_jbuf_printf(&b, "  ");
             if (c == cols - 1)
-                sb_add(&b, "%s", head[c]);
+                nl_jbuf_printf(&b, "%s", head[c]);
             else
                 sb_padded(&b, head[c], width[c + 1]);
         }
-        sb_add(&b, "\n");
+        nl_jbuf_printf(&b, "\n");
         for (int r = 0; r < rows; r++) {
             sb_padded(&b, d->n_axes ? d->axes[0].values[r] : "base", width[0]);
             for (int c = 0; c < cols; c++) {
-                sb_add(&b, "  ");
+                nl_jbuf_printf(&b, "  ");
                 if (c == cols - 1)
-                    sb_add(&b, "%s", text[r * cols + c]);
+                    nl_jbuf_printf(&b, "%s", text[r * cols + c]);
                 else
                     sb_padded(&b, text[r * cols + c], width[c + 1]);
             }
-            sb_add(&b, "\n");
+            nl_jbuf_printf(&b, "\n");
         }
     }
     free(text);
     free(head);
     free(width);
-    return sb_take(&b);
+    return nl_jbuf_take(&b);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../engine/ckpt.h"
@@ -246,36 +247,52 @@ static void test_moe_balanced(void)
     nl_run_free(r);
 }
 
-static void test_resume_mismatch_refused(void)
+/* A checkpoint taken after 20 steps, resumed with key=value changed, is refused with the
+ * checkpoint named. */
+static void expect_resume_refused(const char *tag, const char *key, const char *value)
 {
     nl_config c;
     small_config(&c, 20);
     nl_config_set(&c, "train.ckpt_every", "20", NULL);
     char a[300], path[400];
-    snprintf(a, sizeof a, "%s/mm", tmpdir);
+    snprintf(a, sizeof a, "%s/mm-%s", tmpdir, tag);
     train(&c, a, NULL, NULL, NULL);
     snprintf(path, sizeof path, "%s/ckpt-20.nlck", a);
-    nl_config_set(&c, "model.layers", "3", NULL);
+    nl_config_set(&c, key, value, NULL);
+    nl_config_set(&c, "train.steps", "30", NULL);
     nl_error err = {0};
     nl_run_opts o = {.resume = path};
     nl_run *r = nl_run_create(&c, &o, &err);
-    T_CHECK(r == NULL, "a checkpoint of a 2-layer model resumed into a 3-layer one");
-    T_CHECK(strstr(err.msg, "ckpt-20.nlck") != NULL, "message does not name the file: %s",
+    T_CHECK(r == NULL, "%s: the checkpoint was resumed with %s=%s", tag, key, value);
+    T_CHECK(strstr(err.msg, "ckpt-20.nlck") != NULL, "%s: message does not name the file: %s", tag,
             err.msg);
     nl_run_free(r);
+}
+
+static void test_resume_mismatch_refused(void)
+{
+    expect_resume_refused("layers", "model.layers", "3");
+    expect_resume_refused("data", "data.seed", "12345");
+}
+
+/* Post-Norm at lr 50 without warmup or clipping: diverges within a few steps, and the loss
+ * stays above 1.5 x the first for 5 steps. */
+static void diverging_config(nl_config *c)
+{
+    small_config(c, 200);
+    nl_config_set(c, "train.lr", "50", NULL);
+    nl_config_set(c, "train.warmup", "0", NULL);
+    nl_config_set(c, "train.clip", "0", NULL);
+    nl_config_set(c, "train.schedule", "constant", NULL);
+    nl_config_set(c, "model.placement", "post", NULL);
+    nl_config_set(c, "train.diverge_patience", "5", NULL);
+    nl_config_set(c, "train.diverge_factor", "1.5", NULL);
 }
 
 static void test_divergence_stops(void)
 {
     nl_config c;
-    small_config(&c, 200);
-    nl_config_set(&c, "train.lr", "50", NULL);
-    nl_config_set(&c, "train.warmup", "0", NULL);
-    nl_config_set(&c, "train.clip", "0", NULL);
-    nl_config_set(&c, "train.schedule", "constant", NULL);
-    nl_config_set(&c, "model.placement", "post", NULL);
-    nl_config_set(&c, "train.diverge_patience", "5", NULL);
-    nl_config_set(&c, "train.diverge_factor", "1.5", NULL);
+    diverging_config(&c);
     char a[300], path[400];
     snprintf(a, sizeof a, "%s/div", tmpdir);
     nl_run_state st;
@@ -292,6 +309,135 @@ static void test_divergence_stops(void)
     T_CHECK(strstr(buf, "diverged at step") != NULL, "events.log lacks the divergence: %s", buf);
 }
 
+
+/* Divergence keeps the last good checkpoint: no periodic checkpoint is taken while the loss
+ * is above the divergence threshold, so keep_ckpts=1 does not leave only a bad one. */
+static void test_divergence_keeps_good_checkpoint(void)
+{
+    nl_config c;
+    diverging_config(&c);
+    nl_config_set(&c, "train.ckpt_every", "1", NULL);
+    nl_config_set(&c, "train.keep_ckpts", "1", NULL);
+    nl_config_set(&c, "train.eval_every", "0", NULL);
+    nl_error err = {0};
+    char a[300];
+    snprintf(a, sizeof a, "%s/div-good", tmpdir);
+    nl_run *r = nl_run_create(&c, &(nl_run_opts){.out_dir = a}, &err);
+    T_CHECK(r != NULL, "%s", err.msg);
+    if (!r)
+        return;
+    float loss[256], first = NAN;
+    int n = 0;
+    nl_run_state st;
+    nl_metrics_row row;
+    while ((st = nl_run_step(r, &err)) == NL_RUN_RUNNING)
+        ;
+    while (nl_metrics_pop(nl_run_metrics(r), &row))
+        if (n < 256)
+            loss[n++] = row.loss;
+    first = loss[0];
+    nl_run_free(r);
+    T_CHECK(st == NL_RUN_DIVERGED, "lr 50 did not diverge (state %s)", nl_run_state_name(st));
+    nl_ckpt ck;
+    char path[400];
+    int kept = -1;
+    for (int s = n; s >= 1 && kept < 0; s--) {
+        snprintf(path, sizeof path, "%s/ckpt-%d.nlck", a, s);
+        if (access(path, F_OK) == 0)
+            kept = s;
+    }
+    T_CHECK(kept > 0, "no checkpoint kept after divergence at step %d", n);
+    if (kept > 0) {
+        T_CHECK(loss[kept - 1] <= 1.5f * first,
+                "the kept checkpoint (step %d, loss %.3f) is above 1.5 x the first loss %.3f", kept,
+                loss[kept - 1], first);
+        T_CHECK(nl_ckpt_read(path, &ck, 1, &err) == 0, "%s", err.msg);
+        nl_ckpt_free(&ck);
+    }
+}
+
+/* time_s counts validation (docs/FORMATS.md), tok_s does not. */
+static void test_time_includes_validation(void)
+{
+    nl_config c;
+    small_config(&c, 6);
+    nl_config_set(&c, "train.eval_every", "2", NULL);
+    nl_config_set(&c, "train.eval_batches", "60", NULL);
+    nl_error err = {0};
+    nl_run *r = nl_run_create(&c, &(nl_run_opts){0}, &err);
+    T_CHECK(r != NULL, "%s", err.msg);
+    if (!r)
+        return;
+    while (nl_run_step(r, &err) == NL_RUN_RUNNING)
+        ;
+    nl_metrics_row row;
+    double prev = 0, step_time = 0, with_eval = 0;
+    int tokens = c.train.batch * c.model.seq_len;
+    while (nl_metrics_pop(nl_run_metrics(r), &row)) {
+        double dt = row.time_s - prev, own = tokens / (double)row.tok_s;
+        prev = row.time_s;
+        if (isfinite(row.val_loss))
+            with_eval += dt - own;
+        else
+            step_time += own;
+    }
+    /* 60 validation batches cost far more than the 3 steps without one */
+    T_CHECK(with_eval > step_time,
+            "time_s grew by %.4g s over the training of the validation steps; 3 plain steps "
+            "took %.4g s",
+            with_eval, step_time);
+    nl_run_free(r);
+}
+
+/* A metrics.csv that cannot be written fails the run with the file named, instead of
+ * training on with the rows lost (/dev/full answers every write with ENOSPC). */
+static void test_metrics_write_failure_reported(void)
+{
+    nl_config c;
+    small_config(&c, 5);
+    char a[300], link[400];
+    snprintf(a, sizeof a, "%s/full", tmpdir);
+    snprintf(link, sizeof link, "mkdir -p %s && ln -sf /dev/full %s/metrics.csv", a, a);
+    T_CHECK(system(link) == 0, "setup failed");
+    nl_error err = {0};
+    nl_run *r = nl_run_create(&c, &(nl_run_opts){.out_dir = a}, &err);
+    nl_run_state st = NL_RUN_FAILED;
+    if (r) {
+        while ((st = nl_run_step(r, &err)) == NL_RUN_RUNNING)
+            ;
+        nl_run_free(r);
+    }
+    T_CHECK(!r || st == NL_RUN_FAILED, "the run ended %s with its metrics unwritten",
+            nl_run_state_name(st));
+    T_CHECK(strstr(err.msg, "metrics.csv") != NULL, "the error does not name metrics.csv: '%s'",
+            err.msg);
+}
+
+/* Resuming cuts metrics.csv back through a temporary file; when that file cannot be
+ * written, metrics.csv is left as it was and the resume fails. */
+static void test_resume_keeps_metrics_on_write_failure(void)
+{
+    nl_config c;
+    small_config(&c, 10);
+    nl_config_set(&c, "train.ckpt_every", "5", NULL);
+    char a[300], path[400], cmd[800];
+    snprintf(a, sizeof a, "%s/cut", tmpdir);
+    train(&c, a, NULL, NULL, NULL);
+    snprintf(cmd, sizeof cmd, "ln -sf /dev/full %s/metrics.csv.tmp", a);
+    T_CHECK(system(cmd) == 0, "setup failed");
+    snprintf(path, sizeof path, "%s/ckpt-5.nlck", a);
+    nl_error err = {0};
+    nl_run *r = nl_run_create(&c, &(nl_run_opts){.out_dir = a, .resume = path}, &err);
+    T_CHECK(r == NULL, "resume went on with metrics.csv not cut back");
+    T_CHECK(strstr(err.msg, "metrics.csv") != NULL, "the error does not name metrics.csv: '%s'",
+            err.msg);
+    nl_run_free(r);
+    snprintf(path, sizeof path, "%s/metrics.csv", a);
+    struct stat st;
+    T_CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 100,
+            "metrics.csv is no longer the regular file with its rows");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/normlab-test-train-%d", (int)getpid());
@@ -302,6 +448,10 @@ int main(void)
     T_RUN(test_moe_balanced);
     T_RUN(test_resume_mismatch_refused);
     T_RUN(test_divergence_stops);
+    T_RUN(test_divergence_keeps_good_checkpoint);
+    T_RUN(test_time_includes_validation);
+    T_RUN(test_metrics_write_failure_reported);
+    T_RUN(test_resume_keeps_metrics_on_write_failure);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)

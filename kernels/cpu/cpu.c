@@ -52,18 +52,14 @@ static void cpu_zero(nl_kernels *k, void *p, size_t bytes)
         memset(p, 0, bytes);
 }
 
-static void cpu_sync(nl_kernels *k)
-{
-}
+static void cpu_sync(nl_kernels *k) {}
 
 static const char *cpu_last_error(nl_kernels *k)
 {
     return cpu_ctx(k)->err;
 }
 
-static void cpu_set_precision(nl_kernels *k, nl_precision p)
-{
-}
+static void cpu_set_precision(nl_kernels *k, nl_precision p) {}
 
 /* threads < 1 means one per core. OpenBLAS is kept single-threaded: the matmul op shares its
  * products out over OpenMP threads itself (ops.inc), so one pool of threads serves every op

@@ -90,3 +90,58 @@ if [ -n "$ck" ]; then
 else
     fail resume "no checkpoint after SIGINT"
 fi
+
+# a data file that is not there is bad input: exit 2, the file named
+o=$($BIN train $TINY --steps 2 --set data.source=text:$T/no-such-data.txt --out "$T/nodata" 2>&1); rc=$?
+check missing-data "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'no-such-data.txt'" _ "$o"
+
+# resuming a finished run trains nothing and says so (no 'nan' loss)
+o=$($BIN train --resume "$T/run/ckpt-10.nlck" 2>&1); rc=$?
+check resume-finished "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && ! printf '%s' \"\$1\" | grep -qi 'nan' && printf '%s' \"\$1\" | grep -q 'nothing to train'" _ "$o"
+
+# a fresh run into a directory holding another run's checkpoints is refused: pruning would
+# keep the old, higher-step checkpoints and delete the new ones
+o=$($BIN train $TINY --steps 4 --set train.keep_ckpts=1 --out "$T/run" 2>&1); rc=$?
+check out-dir-reused "rc=$rc: $o; $(ls "$T/run")" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'resume from' && [ -f '$T/run/ckpt-10.nlck' ]" _ "$o"
+
+# presets takes no arguments
+o=$($BIN presets extra 2>&1); rc=$?
+check presets-args "rc=$rc: $o" [ $rc -eq 2 ]
+
+# bench on a run that diverges reports no throughput figures for steps it did not take
+o=$($BIN bench --device cpu --threads 1 $TINY --set train.lr=1e6 --set train.clip=0 --set train.warmup=0 --set model.placement=post --steps 5 --warmup 2 2>&1); rc=$?
+check bench-diverged "rc=$rc: $o" sh -c "[ $rc -eq 1 ] && printf '%s' \"\$1\" | grep -q 'diverged' && ! printf '%s' \"\$1\" | grep -q 'tokens/s'" _ "$o"
+
+# the ETA after --resume comes from the steps taken since, not from the step count. At a
+# steady pace the ETAs shown at steps 320 and 400 (20 and 100 steps after resuming at 300,
+# 10^8 to go) are about equal; counted from step 0 they would differ about fourfold.
+$BIN train $TINY --steps 300 --set train.eval_every=0 --out "$T/eta" --quiet 2>/dev/null
+$BIN train --resume "$T/eta/ckpt-300.nlck" --steps 100000000 --set train.log_every=20 2>"$T/eta.err" &
+pid=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q '^step 400/' "$T/eta.err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -INT $pid
+wait $pid
+secs() { grep "^step $1/" "$T/eta.err" | awk '{ n = split($NF, p, ":"); e = 0; for (i = 1; i <= n; i++) e = e * 60 + p[i]; print e }'; }
+a=$(secs 320); b=$(secs 400)
+check eta-after-resume "ETA at step 320: ${a:-none} s, at 400: ${b:-none} s" sh -c "[ -n '$a' ] && [ -n '$b' ] && awk 'BEGIN { r = $a / $b; exit !(r > 0.5 && r < 2) }'"
+
+# a race interrupted while its first run ends stops there with 130, not 0 and not silently
+cat > "$T/race.yaml" <<'YAML'
+name: race2
+model: {layers: 1, d_model: 16, heads: 2, seq_len: 8}
+train: {steps: 3, batch: 2, eval_every: 0, eval_batches: 60000, threads: 1}
+data: {source: markov, vocab: 16}
+runs:
+  - name: a
+    set: {model.placement: pre}
+  - name: b
+    set: {model.placement: post}
+YAML
+$BIN train "$T/race.yaml" --out "$T/race" 2>"$T/race.err" &
+pid=$!
+i=0
+while [ $i -lt 200 ] && ! grep -q '^step 3/3' "$T/race.err" 2>/dev/null; do sleep 0.05; i=$((i + 1)); done
+kill -INT $pid
+wait $pid; rc=$?
+check race-sigint "rc=$rc: $(cat "$T/race.err")" sh -c "[ $rc -eq 130 ] && grep -q 'interrupted' '$T/race.err' && [ ! -e '$T/race/b/metrics.csv' ]"
