@@ -46,13 +46,15 @@ static const char *TRAIN_USAGE =
     "exit status: 0 finished (or diverged without --fail-on-diverge), 1 failed or diverged\n"
     "with --fail-on-diverge, 2 bad usage or input, 130 interrupted.\n";
 
-/* The ETA comes from the steps taken since wall0, at start_step (a resumed run starts late). */
+/* The ETA comes from the steps taken since wall0, at start_step: the clock starts after the
+ * first step of this process (a resumed run starts late, and a first step carries one-time
+ * costs such as a GPU library's initialisation). */
 static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final, double wall0,
                      int64_t start_step)
 {
     int64_t step = nl_run_step_index(r), total = nl_run_total_steps(r);
     double el = nl_app_now() - wall0;
-    double rate = el > 0 ? (double)(step - start_step) / el : 0;
+    double rate = el > 0 && step > start_step ? (double)(step - start_step) / el : 0;
     char eta[32];
     nl_app_fmt_eta(rate > 0 ? (double)(total - step) / rate : NAN, eta, sizeof eta);
     char val[32] = "";
@@ -114,8 +116,11 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     nl_metrics_row row, last = {0};
     bool have = false;
     int log_every = rc->train.log_every > 0 ? rc->train.log_every : 10;
-    double wall0 = nl_app_now(), last_draw = 0;
+    double last_draw = 0;
     int64_t start_step = nl_run_step_index(r);
+    /* the ETA's clock: from the end of this process's first step */
+    double eta_t0 = 0;
+    int64_t eta_step0 = -1;
     nl_run_state st = nl_run_get_state(r);
     int code = 0;
     while (st != NL_RUN_FINISHED && st != NL_RUN_DIVERGED && st != NL_RUN_FAILED) {
@@ -133,6 +138,10 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
             return 130;
         }
         st = nl_run_step(r, &err);
+        if (eta_step0 < 0) {
+            eta_t0 = nl_app_now();
+            eta_step0 = nl_run_step_index(r);
+        }
         while (nl_metrics_pop(ms, &row)) {
             last = row;
             have = true;
@@ -143,15 +152,15 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
         int64_t s = nl_run_step_index(r);
         if (tty) {
             if (now - last_draw > 0.1 || st != NL_RUN_RUNNING) {
-                progress(r, &last, true, false, wall0, start_step);
+                progress(r, &last, true, false, eta_t0, eta_step0);
                 last_draw = now;
             }
         } else if ((s - start_step) % log_every == 0 || st != NL_RUN_RUNNING) {
-            progress(r, &last, false, false, wall0, start_step);
+            progress(r, &last, false, false, eta_t0, eta_step0);
         }
     }
     if (!quiet && tty && have)
-        progress(r, &last, true, true, wall0, start_step);
+        progress(r, &last, true, true, eta_t0, eta_step0);
     if (st == NL_RUN_FAILED) {
         code = nl_app_error(1, "run failed: %s", nl_run_message(r));
     } else if (st == NL_RUN_DIVERGED) {

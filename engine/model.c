@@ -24,10 +24,10 @@ typedef struct {
 typedef struct {
     subnorms an, fn;
     normp qn, kn, vn;
-    int64_t qkv, out;            /* (3C,C), (C,C) */
-    int64_t up, gate, down;      /* dense FFN: (F,C), (F,C) or -1, (C,F) */
-    int moe;                     /* index among MoE layers, -1 for dense */
-    int64_t router;              /* (E,C) */
+    int64_t qkv, out;                /* (3C,C), (C,C) */
+    int64_t up, gate, down;          /* dense FFN: (F,C), (F,C) or -1, (C,F) */
+    int moe;                         /* index among MoE layers, -1 for dense */
+    int64_t router;                  /* (E,C) */
     int64_t *e_up, *e_gate, *e_down; /* [E] */
     int64_t seg_attn[2], seg_ffn[2], seg_router[2], seg_experts[2];
 } layer_params;
@@ -38,12 +38,12 @@ typedef struct {
 
 /* What one sublayer keeps from forward for backward. */
 typedef struct {
-    float *in;  /* s_in (not owned) */
+    float *in; /* s_in (not owned) */
     norm_act pre, peri, post;
-    float *h;   /* N_pre(in), or in */
-    float *o;   /* S(h), before the peri norm */
-    float *ypre;/* alpha*r + o, before the post norm (only with post) */
-    float *out; /* s_out (not owned) */
+    float *h;    /* N_pre(in), or in */
+    float *o;    /* S(h), before the peri norm */
+    float *ypre; /* alpha*r + o, before the post norm (only with post) */
+    float *out;  /* s_out (not owned) */
 } sub_act;
 
 typedef struct {
@@ -83,24 +83,25 @@ struct nl_model {
     int32_t *tokens, *targets; /* (B,T) */
     float *emb;                /* (B,T,C) embedding before embed_norm */
     norm_act embn;
-    float *x;                  /* (L+1,B,T,C) residual stream at block boundaries */
-    float *mid;                /* (L,B,T,C) residual stream between attn and ffn */
+    float *x;   /* (L+1,B,T,C) residual stream at block boundaries */
+    float *mid; /* (L,B,T,C) residual stream between attn and ffn */
     layer_act *la;
     norm_act fin;
-    float *xf;                 /* final features (fin.out or x[L]) */
-    float *logits;             /* (B,T,V); overwritten by dlogits in backward */
-    float *losses, *scalars;   /* (B*T); [loss_sum, aux_l.., z_l..] */
-    int32_t *iota;             /* (B*T*K) 0,1,2,... */
+    float *xf;               /* final features (fin.out or x[L]) */
+    float *logits;           /* (B,T,V); overwritten by dlogits in backward */
+    float *losses, *scalars; /* (B*T); [loss_sum, aux_l.., z_l..] */
+    int32_t *iota;           /* (B*T*K) 0,1,2,... */
 
     /* backward scratch */
-    float *dres[2], *dypre, *dperi, *dh, *dqkv, *dq, *dk, *dv, *dqf, *dkf, *dvf, *datt, *dyh,
-        *dy, *dup, *dgate, *dact, *deout, *dg, *dxin, *dw, *dgates, *drl;
+    float *dres[2], *dypre, *dperi, *dh, *dqkv, *dq, *dk, *dv, *dqf, *dkf, *dvf, *datt, *dyh, *dy,
+        *dup, *dgate, *dact, *deout, *dg, *dxin, *dw, *dgates, *drl;
 
     /* stats */
-    int64_t *grad_segs; int n_grad_segs, n_global_segs;
+    int64_t *grad_segs;
+    int n_grad_segs, n_global_segs;
     float *grad_sumsq; /* (n_grad_segs) */
     int64_t *rms_segs;
-    float *rms_sumsq;  /* (L) */
+    float *rms_sumsq; /* (L) */
     int last_B;
     bool have_targets;
     float last_aux, last_z;
@@ -193,10 +194,10 @@ static void build_layout(nl_model *m)
         char pre[64];
         p->seg_attn[0] = m->n_params;
         snprintf(pre, sizeof pre, "blocks.%d.attn", l);
-#define NORM(flag, field, what)                                                                   \
-    do {                                                                                          \
-        snprintf(name, sizeof name, "%s." what, pre);                                             \
-        field = (flag) ? add_norm(m, name, C, grp, l) : NO_NORM;                                  \
+#define NORM(flag, field, what)                                                                    \
+    do {                                                                                           \
+        snprintf(name, sizeof name, "%s." what, pre);                                              \
+        field = (flag) ? add_norm(m, name, C, grp, l) : NO_NORM;                                   \
     } while (0)
         nl_tensor_group grp = NL_GROUP_ATTN;
         NORM(a->pre, p->an.pre, "pre_norm");
@@ -258,9 +259,9 @@ static void build_layout(nl_model *m)
         p->seg_ffn[1] = m->n_params;
     }
     m->final_norm = m->plan.final_norm ? add_norm(m, "final_norm", C, NL_GROUP_HEAD, -1) : NO_NORM;
-    m->lm_head = mc->tied ? m->wte
-                          : add_tensor(m, "lm_head.weight", 2, m->V, C, NL_TK_MATRIX,
-                                       NL_GROUP_HEAD, -1);
+    m->lm_head = mc->tied
+                     ? m->wte
+                     : add_tensor(m, "lm_head.weight", 2, m->V, C, NL_TK_MATRIX, NL_GROUP_HEAD, -1);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -355,10 +356,10 @@ static int alloc_norm_act(nl_model *m, norm_act *a, int64_t rows, int cols, bool
 
 #define FA(n) ((float *)balloc(m, sizeof(float) * (size_t)(n), 1))
 #define IA(n) ((int32_t *)balloc(m, sizeof(int32_t) * (size_t)(n), 1))
-#define CHECK(p)                                                                                  \
-    do {                                                                                          \
-        if (!(p))                                                                                 \
-            goto oom;                                                                             \
+#define CHECK(p)                                                                                   \
+    do {                                                                                           \
+        if (!(p))                                                                                  \
+            goto oom;                                                                              \
     } while (0)
 
 nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
@@ -391,8 +392,7 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     m->la = calloc((size_t)m->L, sizeof(layer_act));
     build_layout(m);
 
-    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E,
-        K = m->K;
+    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
     int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
     (void)H;
 
@@ -587,8 +587,14 @@ void nl_model_free(nl_model *m)
 /* ---------------------------------------------------------------------------------------- */
 /* accessors                                                                                  */
 
-int nl_model_num_tensors(const nl_model *m) { return m->n_tensors; }
-const nl_tensor *nl_model_tensor(const nl_model *m, int i) { return &m->tensors[i]; }
+int nl_model_num_tensors(const nl_model *m)
+{
+    return m->n_tensors;
+}
+const nl_tensor *nl_model_tensor(const nl_model *m, int i)
+{
+    return &m->tensors[i];
+}
 const nl_tensor *nl_model_find_tensor(const nl_model *m, const char *name)
 {
     for (int i = 0; i < m->n_tensors; i++)
@@ -596,13 +602,34 @@ const nl_tensor *nl_model_find_tensor(const nl_model *m, const char *name)
             return &m->tensors[i];
     return NULL;
 }
-int64_t nl_model_num_params(const nl_model *m) { return m->n_params; }
-const nl_plan *nl_model_plan(const nl_model *m) { return &m->plan; }
-const nl_config *nl_model_get_config(const nl_model *m) { return &m->cfg; }
-nl_kernels *nl_model_kernels(const nl_model *m) { return m->k; }
-float *nl_model_params(nl_model *m) { return m->params; }
-float *nl_model_grads(nl_model *m) { return m->grads; }
-int nl_model_moe_layers(const nl_model *m) { return m->moe_layers; }
+int64_t nl_model_num_params(const nl_model *m)
+{
+    return m->n_params;
+}
+const nl_plan *nl_model_plan(const nl_model *m)
+{
+    return &m->plan;
+}
+const nl_config *nl_model_get_config(const nl_model *m)
+{
+    return &m->cfg;
+}
+nl_kernels *nl_model_kernels(const nl_model *m)
+{
+    return m->k;
+}
+float *nl_model_params(nl_model *m)
+{
+    return m->params;
+}
+float *nl_model_grads(nl_model *m)
+{
+    return m->grads;
+}
+int nl_model_moe_layers(const nl_model *m)
+{
+    return m->moe_layers;
+}
 
 void nl_model_get_params(nl_model *m, float *host)
 {
@@ -634,8 +661,8 @@ static void linear_fwd(nl_model *m, float *y, const float *x, int64_t w, int N, 
     m->k->matmul(m->k, y, x, PP(w), N, out, in, 0, 1, in, in, out, 0, 0, 0, 1, 1.0f, 0.0f);
 }
 /* dx (N,in) (= or +=) dy (N,out) @ W (out,in) */
-static void linear_bwd_x(nl_model *m, float *dx, const float *dy, int64_t w, int N, int in,
-                         int out, float beta)
+static void linear_bwd_x(nl_model *m, float *dx, const float *dy, int64_t w, int N, int in, int out,
+                         float beta)
 {
     m->k->matmul(m->k, dx, dy, PP(w), N, in, out, 0, 0, out, in, in, 0, 0, 0, 1, 1.0f, beta);
 }
@@ -712,14 +739,14 @@ static void attn_pieces_fwd(nl_model *m, layer_act *a, int BH, int T, int D, flo
     int cs = attn_chunk(T);
     for (int q0 = 0; q0 < T; q0 += cs) {
         int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
-        k->matmul(k, a->att + (int64_t)q0 * T, a->qf + (int64_t)q0 * D, a->kf, rows, q1, D, 0, 1,
-                  D, D, T, sTD, sTD, sTT, BH, scale, 0.0f);
+        k->matmul(k, a->att + (int64_t)q0 * T, a->qf + (int64_t)q0 * D, a->kf, rows, q1, D, 0, 1, D,
+                  D, T, sTD, sTD, sTT, BH, scale, 0.0f);
     }
     k->softmax_causal_forward(k, a->att, BH, T);
     for (int q0 = 0; q0 < T; q0 += cs) {
         int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
-        k->matmul(k, a->yh + (int64_t)q0 * D, a->att + (int64_t)q0 * T, a->vf, rows, D, q1, 0, 0,
-                  T, D, D, sTT, sTD, sTD, BH, 1.0f, 0.0f);
+        k->matmul(k, a->yh + (int64_t)q0 * D, a->att + (int64_t)q0 * T, a->vf, rows, D, q1, 0, 0, T,
+                  D, D, sTT, sTD, sTD, BH, 1.0f, 0.0f);
     }
 }
 
@@ -847,8 +874,8 @@ static void sublayer_fwd(nl_model *m, int l, int is_ffn, int B, float *in, float
         norm_fwd(m, np->post, &s->post, out, s->ypre, BT, C);
 }
 
-int nl_model_forward(nl_model *m, const int32_t *tokens, const int32_t *targets, int B,
-                     float *loss, float *aux, float *z, nl_error *err)
+int nl_model_forward(nl_model *m, const int32_t *tokens, const int32_t *targets, int B, float *loss,
+                     float *aux, float *z, nl_error *err)
 {
     nl_kernels *k = m->k;
     if (B < 1 || B > m->B)
@@ -967,8 +994,8 @@ static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
     linear_bwd_x(m, m->dy, dout, p->out, (int)BT, C, C, 0.0f);
     k->attn_merge_backward(k, m->dyh, m->dy, B, T, H, D);
     if (m->fused_attn)
-        k->attention_backward(k, m->dqf, m->dkf, m->dvf, m->dyh, a->qf, a->kf, a->vf, a->yh,
-                              a->lse, BH, T, D, scale);
+        k->attention_backward(k, m->dqf, m->dkf, m->dvf, m->dyh, a->qf, a->kf, a->vf, a->yh, a->lse,
+                              BH, T, D, scale);
     else
         attn_pieces_bwd(m, a, BH, T, D, scale);
     if (m->cfg.model.pos == NL_POS_ROPE) {
@@ -1032,8 +1059,7 @@ static void moe_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
     k->zero(k, dh, sizeof(float) * (size_t)N * (size_t)C);
     k->scatter_add_rows(k, dh, m->dxin, ma->rows, NULL, NK, C);
     k->router_backward(k, m->drl, m->dgates, ma->probs, ma->logits, ma->idx, ma->gates, N, E, K,
-                       m->cfg.model.moe_renorm, m->cfg.model.moe_aux_loss,
-                       m->cfg.model.moe_z_loss);
+                       m->cfg.model.moe_renorm, m->cfg.model.moe_aux_loss, m->cfg.model.moe_z_loss);
     linear_bwd_w(m, p->router, m->drl, h, N, C, E);
     linear_bwd_x(m, dh, m->drl, p->router, N, C, E, 1.0f);
 }
