@@ -173,122 +173,31 @@ static role_style style_of(int role)
                     : COLOR_BLACK;
         return s;
     }
-    switch (role) {
-    case ROLE_DIM:
-        s.fg256 = 244;
-        s.fg8 = COLOR_WHITE;
-        s.attr = A_DIM;
-        s.mono = A_DIM;
-        break;
-    case ROLE_TITLE:
-        s.fg256 = 75;
-        s.fg8 = COLOR_CYAN;
-        s.attr = A_BOLD;
-        s.mono = A_BOLD;
-        break;
-    case ROLE_FOCUS:
-        s.fg256 = 16;
-        s.bg256 = 75;
-        s.fg8 = COLOR_BLACK;
-        s.bg8 = COLOR_CYAN;
-        s.attr = A_BOLD;
-        s.mono = A_REVERSE | A_BOLD;
-        break;
-    case ROLE_AXIS:
-        s.fg256 = 245;
-        s.fg8 = COLOR_WHITE;
-        break;
-    case ROLE_SELECT:
-        s.attr = A_REVERSE;
-        s.mono = A_REVERSE;
-        break;
-    case ROLE_EDIT:
-        s.fg256 = 16;
-        s.bg256 = 220;
-        s.fg8 = COLOR_BLACK;
-        s.bg8 = COLOR_YELLOW;
-        s.mono = A_REVERSE | A_UNDERLINE;
-        break;
-    case ROLE_ERROR:
-        s.fg256 = 196;
-        s.fg8 = COLOR_RED;
-        s.attr = A_BOLD;
-        s.mono = A_BOLD;
-        break;
-    case ROLE_OK:
-        s.fg256 = 76;
-        s.fg8 = COLOR_GREEN;
-        break;
-    case ROLE_KEY:
-        s.fg256 = 220;
-        s.fg8 = COLOR_YELLOW;
-        s.attr = A_BOLD;
-        s.mono = A_BOLD;
-        break;
-    case ROLE_FLOOR:
-        s.fg256 = 244;
-        s.fg8 = COLOR_WHITE;
-        s.mono = A_DIM;
-        break;
-    case ROLE_VAL:
-        s.fg256 = 231;
-        s.fg8 = COLOR_WHITE;
-        s.attr = A_BOLD;
-        s.mono = A_BOLD;
-        break;
-    case ROLE_READY:
-        s.fg256 = 250;
-        s.fg8 = COLOR_WHITE;
-        break;
-    case ROLE_RUNNING:
-        s.fg256 = 76;
-        s.fg8 = COLOR_GREEN;
-        s.attr = A_BOLD;
-        break;
-    case ROLE_PAUSED:
-        s.fg256 = 220;
-        s.fg8 = COLOR_YELLOW;
-        s.attr = A_BOLD;
-        s.mono = A_UNDERLINE;
-        break;
-    case ROLE_FINISHED:
-        s.fg256 = 75;
-        s.fg8 = COLOR_CYAN;
-        break;
-    case ROLE_DIVERGED:
-        s.fg256 = 196;
-        s.fg8 = COLOR_RED;
-        s.attr = A_BOLD;
-        s.mono = A_BOLD | A_REVERSE;
-        break;
-    case ROLE_STOPPED:
-        s.fg256 = 244;
-        s.fg8 = COLOR_WHITE;
-        break;
-    case ROLE_CELL_DIV:
-        s.fg256 = 231;
-        s.bg256 = 160;
-        s.fg8 = COLOR_WHITE;
-        s.bg8 = COLOR_RED;
-        s.attr = A_BOLD;
-        s.mono = A_BOLD | A_REVERSE;
-        break;
-    case ROLE_CELL_EMPTY:
-        s.fg256 = 250;
-        s.bg256 = 238;
-        s.fg8 = COLOR_BLACK;
-        s.bg8 = COLOR_WHITE;
-        s.mono = A_DIM;
-        break;
-    case ROLE_FAILED:
-        s.fg256 = 201;
-        s.fg8 = COLOR_MAGENTA;
-        s.attr = A_BOLD;
-        s.mono = A_BOLD | A_REVERSE;
-        break;
-    default:
-        break;
-    }
+    /* fg256, fg8, bg256, bg8, attr (colour), attr (monochrome); -1: the terminal's default */
+    static const role_style fixed[ROLE_COUNT] = {
+        [ROLE_DIM] = {244, COLOR_WHITE, -1, -1, A_DIM, A_DIM},
+        [ROLE_TITLE] = {75, COLOR_CYAN, -1, -1, A_BOLD, A_BOLD},
+        [ROLE_FOCUS] = {16, COLOR_BLACK, 75, COLOR_CYAN, A_BOLD, A_REVERSE | A_BOLD},
+        [ROLE_AXIS] = {245, COLOR_WHITE, -1, -1, 0, 0},
+        [ROLE_SELECT] = {-1, -1, -1, -1, A_REVERSE, A_REVERSE},
+        [ROLE_EDIT] = {16, COLOR_BLACK, 220, COLOR_YELLOW, 0, A_REVERSE | A_UNDERLINE},
+        [ROLE_ERROR] = {196, COLOR_RED, -1, -1, A_BOLD, A_BOLD},
+        [ROLE_OK] = {76, COLOR_GREEN, -1, -1, 0, 0},
+        [ROLE_KEY] = {220, COLOR_YELLOW, -1, -1, A_BOLD, A_BOLD},
+        [ROLE_FLOOR] = {244, COLOR_WHITE, -1, -1, 0, A_DIM},
+        [ROLE_VAL] = {231, COLOR_WHITE, -1, -1, A_BOLD, A_BOLD},
+        [ROLE_READY] = {250, COLOR_WHITE, -1, -1, 0, 0},
+        [ROLE_RUNNING] = {76, COLOR_GREEN, -1, -1, A_BOLD, 0},
+        [ROLE_PAUSED] = {220, COLOR_YELLOW, -1, -1, A_BOLD, A_UNDERLINE},
+        [ROLE_FINISHED] = {75, COLOR_CYAN, -1, -1, 0, 0},
+        [ROLE_DIVERGED] = {196, COLOR_RED, -1, -1, A_BOLD, A_BOLD | A_REVERSE},
+        [ROLE_STOPPED] = {244, COLOR_WHITE, -1, -1, 0, 0},
+        [ROLE_FAILED] = {201, COLOR_MAGENTA, -1, -1, A_BOLD, A_BOLD | A_REVERSE},
+        [ROLE_CELL_DIV] = {231, COLOR_WHITE, 160, COLOR_RED, A_BOLD, A_BOLD | A_REVERSE},
+        [ROLE_CELL_EMPTY] = {250, COLOR_BLACK, 238, COLOR_WHITE, 0, A_DIM},
+    };
+    if (role > ROLE_NORMAL && role < ROLE_COUNT)
+        s = fixed[role];
     return s;
 }
 
