@@ -102,7 +102,7 @@ typedef enum {
     T_CHOICE, /* a char array holding one of choices */
     T_TRI,    /* int: auto = -1, true = 1, false = 0 */
     T_NAME,   /* char array: a run name (also a directory name) */
-    T_SOURCE, /* char array: markov | text:PATH | tokens:PATH */
+    T_SOURCE, /* char array: markov | prose | text:PATH | tokens:PATH */
 } key_type;
 
 enum { B_NONE = 0, B_IN, B_EX }; /* a range bound: absent, inclusive, exclusive */
@@ -205,11 +205,11 @@ static const key_spec KEYS[] = {
            "... for this many steps (0 = only NaN/Inf)"),
 
     {"data.source", T_SOURCE, OFF(data.source), SIZE(data.source), 0, 0, B_NONE, B_NONE, NULL,
-     "markov | text:PATH | tokens:PATH"},
+     "markov | prose | text:PATH | tokens:PATH"},
     INT_IN("data.vocab", data.vocab, 2, 65536, "markov: number of symbols"),
     INT_IN("data.order", data.order, 1, 8, "markov: order of the chain"),
     FLT("data.alpha", data.alpha, 0, B_EX, 0, B_NONE, "markov: Dirichlet concentration"),
-    U64("data.seed", data.seed, "markov: seed of the chain"),
+    U64("data.seed", data.seed, "markov: seed of the chain; prose: seed of the text"),
     FLT("data.val_fraction", data.val_fraction, 0, B_EX, 0.5, B_IN, "held-out fraction"),
 };
 /* clang-format on */
@@ -567,7 +567,7 @@ static void expected_text(const key_spec *s, char *buf, size_t len)
                  (int)s->size - 1);
         break;
     case T_SOURCE:
-        snprintf(buf, len, "markov, text:PATH or tokens:PATH (at most %d characters)",
+        snprintf(buf, len, "markov, prose, text:PATH or tokens:PATH (at most %d characters)",
                  (int)s->size - 1);
         break;
     }
@@ -610,7 +610,7 @@ static bool valid_source(const char *v, size_t size)
 {
     if (strlen(v) >= size)
         return false;
-    if (strcmp(v, "markov") == 0)
+    if (strcmp(v, "markov") == 0 || strcmp(v, "prose") == 0)
         return true;
     if (strncmp(v, "text:", 5) == 0)
         return v[5] != '\0';
@@ -915,7 +915,7 @@ int nl_config_vocab(const nl_config *c)
 {
     if (c->model.vocab > 0)
         return c->model.vocab;
-    if (strncmp(c->data.source, "text:", 5) == 0)
+    if (strncmp(c->data.source, "text:", 5) == 0 || strcmp(c->data.source, "prose") == 0)
         return 256;
     if (strncmp(c->data.source, "tokens:", 7) == 0)
         return 0; /* the token file decides */
@@ -971,7 +971,7 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
     const char *src = c->data.source;
     if (!valid_source(src, sizeof c->data.source)) {
         nl_fail(err, NL_ERR_USAGE,
-                "data.source: expected markov, text:PATH or tokens:PATH, got '%s'", src);
+                "data.source: expected markov, prose, text:PATH or tokens:PATH, got '%s'", src);
         return fault(f, "data.source", NULL, -1);
     }
     if (strcmp(src, "markov") == 0) {
@@ -990,9 +990,11 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
                     c->data.order, c->data.vocab, entries, 1 << 28);
             return fault(f, "data.order", "data.vocab", -1);
         }
-    } else if (strncmp(src, "text:", 5) == 0 && m->vocab > 0 && m->vocab < 256) {
+    } else if ((strncmp(src, "text:", 5) == 0 || strcmp(src, "prose") == 0) && m->vocab > 0 &&
+               m->vocab < 256) {
         nl_fail(err, NL_ERR_USAGE,
-                "model.vocab (%d) is smaller than the 256 byte values of a text: source", m->vocab);
+                "model.vocab (%d) is smaller than the 256 byte values of a %s source", m->vocab,
+                src[0] == 'p' ? "prose" : "text:");
         return fault(f, "model.vocab", "data.source", -1);
     }
     if (m->moe_experts > 0 && m->moe_top_k > m->moe_experts) {

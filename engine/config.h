@@ -109,11 +109,11 @@ typedef struct nl_train_config {
 } nl_train_config;
 
 typedef struct nl_data_config {
-    char source[512]; /* "markov", "text:PATH" or "tokens:PATH" */
+    char source[512]; /* "markov", "prose", "text:PATH" or "tokens:PATH" */
     int vocab;        /* markov: number of symbols */
     int order;        /* markov: order k */
     float alpha;      /* markov: Dirichlet concentration of the transition rows */
-    uint64_t seed;    /* markov: seed of the chain (independent of train.seed) */
+    uint64_t seed;    /* markov: seed of the chain; prose: of the text (not train.seed) */
     float val_fraction; /* text/tokens: the tail fraction held out; markov: own stream */
 } nl_data_config;
 

@@ -27,9 +27,13 @@
 #include <unistd.h>
 
 #include "markov.h"
+#include "prose.h"
 #include "rng.h"
 
-typedef enum { SRC_MARKOV = 0, SRC_TEXT, SRC_TOKENS } src_kind;
+typedef enum { SRC_MARKOV = 0, SRC_TEXT, SRC_TOKENS, SRC_PROSE } src_kind;
+
+/* The prose source's length: about 700k words, far more than a lesson reads. */
+#define PROSE_BYTES ((size_t)4 << 20)
 
 #define SHARD_MAGIC 20240520
 #define SHARD_VERSION 1
@@ -64,7 +68,9 @@ struct nl_data {
     int64_t seq_ctx, seq_next;
     int seq_valid;
 
-    /* text / tokens: the mapped file */
+    /* text / tokens: the mapped file; prose: the generated text (owned) */
+    uint8_t *prose;
+    double unigram; /* text, prose: entropy of the byte frequencies of the training split */
     void *map;
     size_t map_len;
     const uint8_t *bytes;   /* text */
@@ -83,12 +89,12 @@ static uint64_t mix64(uint64_t a, uint64_t b)
 
 static const char *kind_name(src_kind k)
 {
-    return k == SRC_MARKOV ? "markov" : k == SRC_TEXT ? "text" : "tokens";
+    return k == SRC_MARKOV ? "markov" : k == SRC_TEXT ? "text" : k == SRC_PROSE ? "prose" : "tokens";
 }
 
 static inline int32_t token_at(const nl_data *d, int64_t i)
 {
-    return d->kind == SRC_TEXT ? (int32_t)d->bytes[i] : (int32_t)d->toks[i];
+    return d->kind == SRC_TOKENS ? (int32_t)d->toks[i] : (int32_t)d->bytes[i];
 }
 
 /* Window of the file starting at token `start` into row b. */
@@ -178,18 +184,10 @@ static int open_shard(nl_data *d, nl_error *err)
     return 0;
 }
 
-static int open_file_source(nl_data *d, const nl_data_config *dc, nl_error *err)
+/* The held-out split of a file or prose source of d->n tokens, checked against a window. */
+static int split_source(nl_data *d, const nl_data_config *dc, nl_error *err)
 {
-    if (map_file(d, err))
-        return err ? err->code : NL_ERR_IO;
     const char *what = kind_name(d->kind);
-    if (d->kind == SRC_TEXT) {
-        d->bytes = d->map;
-        d->n = (int64_t)d->map_len;
-        d->vocab = 256;
-    } else if (open_shard(d, err)) {
-        return err ? err->code : NL_ERR_USAGE;
-    }
     const int64_t w = (int64_t)d->T + 1;
     if (d->n < w)
         return nl_fail(err, NL_ERR_USAGE,
@@ -214,13 +212,50 @@ static int open_file_source(nl_data *d, const nl_data_config *dc, nl_error *err)
                        "window of %lld; lower data.val_fraction",
                        what, d->path, (long long)d->n_train, (long long)w);
     d->ident = (uint64_t)d->n;
-    if (d->kind == SRC_TEXT)
+    if (d->kind != SRC_TOKENS)
+        d->unigram = nl_unigram_entropy(d->bytes, (size_t)d->n_train);
+    if (d->kind == SRC_PROSE)
+        snprintf(d->describe, sizeof d->describe,
+                 "prose (built in, seed %llu): %lld bytes (train %lld, held-out %lld), "
+                 "unigram level %.3g",
+                 (unsigned long long)dc->seed, (long long)d->n, (long long)d->n_train,
+                 (long long)d->n_val, d->unigram);
+    else if (d->kind == SRC_TEXT)
         snprintf(d->describe, sizeof d->describe, "text %s: %lld bytes (train %lld, held-out %lld)",
                  d->path, (long long)d->n, (long long)d->n_train, (long long)d->n_val);
     else
         snprintf(d->describe, sizeof d->describe,
                  "tokens %s: %lld tokens, vocab %d (train %lld, held-out %lld)", d->path,
                  (long long)d->n, d->vocab, (long long)d->n_train, (long long)d->n_val);
+    return 0;
+}
+
+static int open_file_source(nl_data *d, const nl_data_config *dc, nl_error *err)
+{
+    if (map_file(d, err))
+        return err ? err->code : NL_ERR_IO;
+    if (d->kind == SRC_TEXT) {
+        d->bytes = d->map;
+        d->n = (int64_t)d->map_len;
+        d->vocab = 256;
+    } else if (open_shard(d, err)) {
+        return err ? err->code : NL_ERR_USAGE;
+    }
+    return split_source(d, dc, err);
+}
+
+static int open_prose(nl_data *d, const nl_data_config *dc, nl_error *err)
+{
+    d->prose = malloc(PROSE_BYTES);
+    if (!d->prose || nl_prose_generate(dc->seed, d->prose, PROSE_BYTES))
+        return nl_fail(err, NL_ERR_RUN, "data: out of memory for the prose source");
+    d->bytes = d->prose;
+    d->n = (int64_t)PROSE_BYTES;
+    d->vocab = 256;
+    snprintf(d->path, sizeof d->path, "(built in)");
+    if (split_source(d, dc, err))
+        return err ? err->code : NL_ERR_USAGE;
+    d->ident = mix64((uint64_t)d->n, dc->seed);
     return 0;
 }
 
@@ -255,6 +290,9 @@ nl_data *nl_data_open(const nl_data_config *dc, int seq_len, uint64_t train_seed
             snprintf(d->describe, sizeof d->describe, "markov V=%d k=%d floor %.3g", dc->vocab,
                      dc->order, nl_markov_entropy_rate(d->chain));
         }
+    } else if (strcmp(src, "prose") == 0) {
+        d->kind = SRC_PROSE;
+        rc = open_prose(d, dc, err);
     } else if (strncmp(src, "text:", 5) == 0 || strncmp(src, "tokens:", 7) == 0) {
         d->kind = strncmp(src, "text:", 5) == 0 ? SRC_TEXT : SRC_TOKENS;
         const char *path = strchr(src, ':') + 1;
@@ -268,7 +306,7 @@ nl_data *nl_data_open(const nl_data_config *dc, int seq_len, uint64_t train_seed
         }
     } else {
         rc = nl_fail(err, NL_ERR_USAGE,
-                     "data.source: expected markov, text:PATH or tokens:PATH, got '%s'", src);
+                     "data.source: expected markov, prose, text:PATH or tokens:PATH, got '%s'", src);
     }
     if (rc) {
         nl_data_close(d);
@@ -284,6 +322,7 @@ void nl_data_close(nl_data *d)
     nl_markov_free(d->chain);
     if (d->map)
         munmap(d->map, d->map_len);
+    free(d->prose);
     free(d);
 }
 
@@ -295,6 +334,11 @@ int nl_data_vocab(const nl_data *d)
 double nl_data_entropy_floor(const nl_data *d)
 {
     return d->kind == SRC_MARKOV ? nl_markov_entropy_rate(d->chain) : NAN;
+}
+
+double nl_data_unigram_level(const nl_data *d)
+{
+    return d->kind == SRC_TEXT || d->kind == SRC_PROSE ? d->unigram : NAN;
 }
 
 const char *nl_data_describe(const nl_data *d)

@@ -12,7 +12,7 @@
 
 typedef struct nl_data nl_data;
 
-/* Open the source of dc ("markov", "text:PATH", "tokens:PATH") for windows of seq_len+1
+/* Open the source of dc ("markov", "prose", "text:PATH", "tokens:PATH") for windows of seq_len+1
  * tokens. train_seed seeds the order in which training windows are drawn. Errors name the
  * file (missing, empty, shorter than a window, bad shard magic/version, token >= vocab). */
 nl_data *nl_data_open(const nl_data_config *dc, int seq_len, uint64_t train_seed, nl_error *err);
@@ -22,6 +22,9 @@ int nl_data_vocab(const nl_data *d); /* markov: dc->vocab; text: 256; tokens: ma
 /* The exact entropy rate of the markov source in nats per token (the loss floor);
  * NAN for other sources. */
 double nl_data_entropy_floor(const nl_data *d);
+/* text and prose: the entropy of the byte frequencies of the training split in nats, the
+ * loss of a model stuck at "which bytes are common"; NAN for markov and tokens. */
+double nl_data_unigram_level(const nl_data *d);
 const char *nl_data_describe(const nl_data *d); /* one line, e.g. "markov V=64 k=1 floor 2.93" */
 
 /* Next training batch: tokens (B,T) and targets (B,T) = tokens shifted by one. Advances the
