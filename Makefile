@@ -29,7 +29,8 @@ LDFLAGS := -fopenmp $(SANFLAGS) -rdynamic
 
 LIB_SRC := $(wildcard engine/*.c) $(wildcard kernels/cpu/*.c) $(wildcard ui/*.c) \
            $(filter-out app/main.c,$(wildcard app/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/default_preset.o
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/default_preset.o $(B)/gen/lessons.o
+LESSON_FILES := $(sort $(wildcard lessons/*.yaml))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
@@ -81,6 +82,24 @@ $(B)/gen/default_preset.c: presets/default.yaml
 $(B)/gen/default_preset.o: $(B)/gen/default_preset.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# The lessons: every lessons/NAME.yaml as a C byte array, in a table sorted by name
+# (engine/lesson.h), so `normlab lesson NAME` needs no file at run time.
+$(B)/gen/lessons.c: $(LESSON_FILES) lessons Makefile
+	@mkdir -p $(@D)
+	@{ echo '/* generated from lessons/NAME.yaml by the Makefile */'; \
+	   echo '#include "engine/lesson.h"'; \
+	   i=0; for f in $(LESSON_FILES); do \
+	     echo "static const char lesson_$$i[] = {"; \
+	     od -An -v -tx1 $$f | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	     echo '0x00};'; i=$$((i + 1)); done; \
+	   echo 'const nl_lesson_file nl_lesson_files[] = {'; \
+	   i=0; for f in $(LESSON_FILES); do \
+	     echo "    {\"$$(basename $$f .yaml)\", lesson_$$i, $$(wc -c < $$f)},"; i=$$((i + 1)); done; \
+	   echo '    {0, 0, 0}};'; \
+	   echo 'const int nl_lesson_files_count = $(words $(LESSON_FILES));'; } > $@
+$(B)/gen/lessons.o: $(B)/gen/lessons.c engine/lesson.h engine/config.h
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(B)/tests/%: tests/%.c $(B)/libnormlab.a tests/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libnormlab.a $(LDFLAGS) $(LDLIBS)
@@ -117,9 +136,11 @@ bench: all
 	else echo "bench/cuda/*.yaml skipped: no CUDA device or backend (./normlab bench --device cuda says why)"; fi
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/normlab $(DESTDIR)$(PREFIX)/share/normlab/presets
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/normlab $(DESTDIR)$(PREFIX)/share/normlab/presets \
+	  $(DESTDIR)$(PREFIX)/share/normlab/lessons
 	install -m 755 normlab $(DESTDIR)$(PREFIX)/bin/normlab
 	install -m 644 presets/*.yaml $(DESTDIR)$(PREFIX)/share/normlab/presets/
+	install -m 644 lessons/*.yaml $(DESTDIR)$(PREFIX)/share/normlab/lessons/
 	if [ -f build/libnormlab_cuda.so ]; then install -m 755 build/libnormlab_cuda.so $(DESTDIR)$(PREFIX)/lib/normlab/; fi
 
 clean:

@@ -13,13 +13,18 @@ int nl_cmd_export(int argc, char **argv);
 int nl_cmd_presets(int argc, char **argv);
 int nl_cmd_bench(int argc, char **argv);
 int nl_cmd_sweep(int argc, char **argv);
+int nl_cmd_lesson(int argc, char **argv);
 int nl_cmd_lab(int argc, char **argv);   /* ui/: the lab (setup screen, dashboard) */
 int nl_cmd_watch(int argc, char **argv); /* ui/: dashboard over run directories */
 
 /* Shared helpers (app/common.c). */
-/* Load PRESET (a path, a shipped preset name such as "post", or NULL for the embedded
- * default) into c. Prints the error and returns 2 on failure. */
+/* Load PRESET (a path, a shipped preset name such as "post", lesson:NAME for an embedded
+ * lesson, or NULL for the embedded default) into c. Prints the error and returns 2 on failure. */
 int nl_app_load_preset(const char *preset, nl_config *c);
+/* Load a lesson into c: an embedded lesson's name (`normlab lesson` lists them), or a preset
+ * file with a `lesson:` map. `lesson:NAME` as a preset name comes here too. Prints the error
+ * and returns 2 on failure. */
+int nl_app_load_lesson(const char *lesson, nl_config *c);
 /* The directory of shipped presets (next to the binary, or PREFIX/share/normlab/presets). */
 const char *nl_app_presets_dir(void);
 /* Print "normlab: <msg>" to stderr and return code. */

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../engine/lesson.h"
 #include "commands.h"
 
 int nl_app_error(int code, const char *fmt, ...)
@@ -54,6 +55,8 @@ int nl_app_load_preset(const char *preset, nl_config *c)
             return nl_app_error(2, "%s", err.msg);
         return 0;
     }
+    if (!strncmp(preset, "lesson:", 7))
+        return nl_app_load_lesson(preset + 7, c);
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s", preset);
     if (access(path, R_OK) != 0 && !strchr(preset, '/')) {
@@ -68,6 +71,23 @@ int nl_app_load_preset(const char *preset, nl_config *c)
     }
     if (nl_config_load_file(c, path, &err))
         return nl_app_error(2, "%s", err.msg);
+    return 0;
+}
+
+int nl_app_load_lesson(const char *lesson, nl_config *c)
+{
+    nl_error err = {0};
+    if (nl_lesson_find(lesson) || access(lesson, R_OK) != 0) {
+        if (nl_lesson_load(lesson, c, &err))
+            return nl_app_error(2, "%s", err.msg);
+        return 0;
+    }
+    nl_config_defaults(c);
+    if (nl_config_load_file(c, lesson, &err))
+        return nl_app_error(2, "%s", err.msg);
+    if (!c->lesson.name[0])
+        return nl_app_error(2, "%s: not a lesson (it has no `lesson:` map; see lessons/*.yaml)",
+                            lesson);
     return 0;
 }
 

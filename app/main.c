@@ -19,6 +19,11 @@ static const char *USAGE =
     "                [--jobs N] [--out DIR] [--steps N]\n"
     "  normlab bench [PRESET...] [--steps N] tokens/s and model-FLOP utilisation\n"
     "  normlab presets                       list the shipped presets\n"
+    "  normlab lesson [NAME] [--set k=v]... [--steps N] [--headless [--out DIR]]\n"
+    "                                        list the lessons, or open the lab on one: its\n"
+    "                                        race and a pane with the question, where to\n"
+    "                                        look, what to see and why (L toggles it);\n"
+    "                                        --headless trains the race instead\n"
     "\n"
     "`normlab COMMAND --help` describes each command.\n"
     "exit status: 0 success, 1 the run failed, 2 bad usage or input, 130 interrupted\n"
@@ -40,9 +45,9 @@ int main(int argc, char **argv)
         static const struct {
             const char *name;
             int (*fn)(int, char **);
-        } cmds[] = {{"train", nl_cmd_train},    {"watch", nl_cmd_watch}, {"eval", nl_cmd_eval},
-                    {"export", nl_cmd_export},  {"sweep", nl_cmd_sweep}, {"bench", nl_cmd_bench},
-                    {"presets", nl_cmd_presets}};
+        } cmds[] = {{"train", nl_cmd_train},     {"watch", nl_cmd_watch},  {"eval", nl_cmd_eval},
+                    {"export", nl_cmd_export},   {"sweep", nl_cmd_sweep},  {"bench", nl_cmd_bench},
+                    {"presets", nl_cmd_presets}, {"lesson", nl_cmd_lesson}};
         for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
             if (!strcmp(cmd, cmds[i].name))
                 return cmds[i].fn(argc - 1, argv + 1);

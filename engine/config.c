@@ -216,7 +216,7 @@ static const key_spec KEYS[] = {
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
 /* Paths that are not scalar keys but are valid YAML keys. */
-static const char *const LIST_PATHS[] = {"model.custom.layers", "runs"};
+static const char *const LIST_PATHS[] = {"model.custom.layers", "runs", "lesson"};
 
 static const key_spec *find_key(const char *key)
 {
@@ -275,6 +275,8 @@ nl_path_class nl_config_path_class(const char *path)
         return NL_PATH_OVERRIDES;
     if (strcmp(path, "runs") == 0)
         return NL_PATH_RUNS;
+    if (strcmp(path, "lesson") == 0)
+        return NL_PATH_LESSON;
     size_t n = strlen(path);
     if (n == 0)
         return NL_PATH_UNKNOWN;
@@ -750,6 +752,8 @@ int nl_config_set(nl_config *c, const char *key, const char *value, nl_error *er
                            "%s: per-layer overrides are given as a YAML list in a preset", k);
         if (pc == NL_PATH_RUNS)
             return nl_fail(err, NL_ERR_USAGE, "runs: a race is given as a YAML list in a preset");
+        if (pc == NL_PATH_LESSON || strncmp(k, "lesson.", 7) == 0)
+            return nl_fail(err, NL_ERR_USAGE, "%s: a lesson is given as a YAML map in a preset", k);
         if (pc == NL_PATH_SECTION) {
             const char *example = "";
             for (int i = 0; i < N_KEYS && !*example; i++)
@@ -1202,6 +1206,7 @@ char *nl_config_to_yaml(const nl_config *c)
             nl_jbuf_printf(&b, "%s", v);
         nl_jbuf_printf(&b, "\n");
     }
+    nl_lesson_to_yaml(&b, &c->lesson);
     return nl_jbuf_take(&b);
 }
 

@@ -13,6 +13,7 @@
  *   train: {steps: 300, batch: 8, lr: 1e-3, warmup: 20, schedule: cosine, ...}
  *   data: {source: markov, order: 1, ...}
  *   runs: [{name: pre, set: {model.placement: pre}}, ...]     # a race
+ *   lesson: {title: ..., question: ..., look: ..., expect: ..., why: ..., source: ..., next: ...}
  */
 #ifndef NL_CONFIG_H
 #define NL_CONFIG_H
@@ -125,6 +126,22 @@ typedef struct nl_race_entry {
     char set_val[32][256];
 } nl_race_entry;
 
+/* A lesson (lessons/NAME.yaml, or any preset with a `lesson:` map): what a class is asked,
+ * where to look, what it should see and why. Plain text (UTF-8, paragraphs split by '\n');
+ * an empty name means the config has no lesson. A race entry inherits the lesson, and a run's
+ * config.yaml records it, so `normlab watch` shows the same lesson. */
+#define NL_LESSON_TEXT 1600
+typedef struct nl_lesson {
+    char name[64];                 /* the lesson's name; defaults to the preset's name */
+    char title[128];               /* one line */
+    char question[NL_LESSON_TEXT]; /* the question for the class */
+    char look[NL_LESSON_TEXT];     /* which panel and which key */
+    char expect[NL_LESSON_TEXT];   /* what they should see */
+    char why[NL_LESSON_TEXT];      /* the mechanism, in a few sentences */
+    char source[NL_LESSON_TEXT];   /* where the mechanism comes from (optional) */
+    char next[NL_LESSON_TEXT];     /* what to try next (optional) */
+} nl_lesson;
+
 typedef struct nl_config {
     char name[64];
     nl_model_config model;
@@ -132,6 +149,7 @@ typedef struct nl_config {
     nl_data_config data;
     int n_runs; /* race entries (0 = a single run) */
     nl_race_entry runs[NL_MAX_RACE];
+    nl_lesson lesson;
 } nl_config;
 
 /* Fill every field with its default (the values of presets/default.yaml's omitted keys). */
@@ -158,8 +176,8 @@ int nl_config_load_file(nl_config *c, const char *path, nl_error *err);
 int nl_config_load_string(nl_config *c, const char *yaml, size_t len, const char *name_for_errors,
                           nl_error *err);
 
-/* Write the resolved config as YAML (every key, no race list); re-loadable as a preset.
- * Returns a malloc'ed NUL-terminated string the caller frees. */
+/* Write the resolved config as YAML (every key and the lesson, no race list); re-loadable as
+ * a preset. Returns a malloc'ed NUL-terminated string the caller frees. */
 char *nl_config_to_yaml(const nl_config *c);
 int nl_config_save_file(const nl_config *c, const char *path, nl_error *err);
 

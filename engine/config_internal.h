@@ -15,6 +15,7 @@ typedef enum {
     NL_PATH_SECTION,   /* a map of keys */
     NL_PATH_OVERRIDES, /* model.custom.layers: a list of per-layer overrides (YAML only) */
     NL_PATH_RUNS,      /* runs: the race list (YAML only) */
+    NL_PATH_LESSON,    /* lesson: the lesson map (YAML only) */
 } nl_path_class;
 
 nl_path_class nl_config_path_class(const char *path);
@@ -48,5 +49,17 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *fault);
  * On a bad setting returns NL_ERR_USAGE with *bad_set = its index in the entry. */
 int nl_config_apply_race_sets(const nl_config *base, int i, nl_config *out, int *bad_set,
                               nl_error *err);
+
+/* The `lesson:` map of a preset (engine/lesson_yaml.c); doc and node are libyaml's. Errors
+ * are "FILE:LINE:COL: message" at the key or value at fault. out->name stays empty when the
+ * map gives none (the loader then takes the preset's name). */
+struct yaml_document_s;
+struct yaml_node_s;
+int nl_lesson_from_yaml(struct yaml_document_s *doc, struct yaml_node_s *node, const char *file,
+                        nl_lesson *out, nl_error *err);
+
+/* Append l as a `lesson:` block (nothing when l has no name), re-loadable by the above. */
+struct nl_jbuf;
+void nl_lesson_to_yaml(struct nl_jbuf *b, const nl_lesson *l);
 
 #endif

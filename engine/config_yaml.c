@@ -348,6 +348,7 @@ static int load_run_sets(loader *L, yaml_node_t *map, const char *prefix, int r,
             break;
         case NL_PATH_OVERRIDES:
         case NL_PATH_RUNS:
+        case NL_PATH_LESSON:
             return fail_at(L, k->start_mark, "%s: '%s' cannot be set in a race entry", where, path);
         case NL_PATH_UNKNOWN:
         default:
@@ -487,6 +488,11 @@ static int load_map(loader *L, yaml_node_t *map, const char *prefix)
             if (note_key(L, path, k, v) || load_runs(L, v))
                 return NL_ERR_USAGE;
             break;
+        case NL_PATH_LESSON:
+            if (note_key(L, path, k, v) ||
+                nl_lesson_from_yaml(L->doc, v, L->file, &L->c->lesson, L->err))
+                return NL_ERR_USAGE;
+            break;
         case NL_PATH_UNKNOWN:
         default:
             return fail_unknown(L, k, NULL, path);
@@ -610,22 +616,26 @@ int nl_config_load_string(nl_config *c, const char *yaml, size_t len, const char
         goto done;
     }
     if (!root) {
-        rc = fail_at(L, (yaml_mark_t){0},
-                     "empty file: expected a map of settings (name, model, train, data, runs)");
+        rc = fail_at(
+            L, (yaml_mark_t){0},
+            "empty file: expected a map of settings (name, model, train, data, runs, lesson)");
         goto done;
     }
     L->root_mark = root->start_mark;
     if (root->type != YAML_MAPPING_NODE) {
         char d[80];
         describe(root, d, sizeof d);
-        rc = fail_at(L, root->start_mark,
-                     "expected a map of settings (name, model, train, data, runs) at the top "
-                     "level, got %s",
-                     d);
+        rc = fail_at(
+            L, root->start_mark,
+            "expected a map of settings (name, model, train, data, runs, lesson) at the top "
+            "level, got %s",
+            d);
         goto done;
     }
     if ((rc = load_map(L, root, "")))
         goto done;
+    if (out->lesson.title[0] && !out->lesson.name[0])
+        snprintf(out->lesson.name, sizeof out->lesson.name, "%s", out->name);
     nl_config_fault f;
     nl_error e = {0};
     if (nl_config_check(out, &e, &f)) {

@@ -765,7 +765,7 @@ static void test_dashboard(void)
     T_CHECK(level && rms, "pre: level gradients and growing RMS");
 
     /* help in watch mode marks the live-only keys */
-    draw_help(&g, CTX_DASH, 1, UI_GLYPH_BRAILLE);
+    draw_help(&g, CTX_DASH, 1, 0, UI_GLYPH_BRAILLE);
     int live = 0;
     for (int y = 0; y < g.h; y++)
         live += row_has(&g, y, "(live runs only)");

@@ -13,6 +13,7 @@
 #include "dash.h"
 #include "engine/session.h"
 #include "keys.h"
+#include "lessonpane.h"
 #include "runview.h"
 #include "setup.h"
 #include "sweepview.h"
@@ -50,6 +51,9 @@ typedef struct app {
     double refresh_ms;
     double last_draw;
     int quit;
+    /* the lesson pane (runs with a lesson); a lesson's race starts paused at step 0 */
+    int lesson_shown, lesson_scroll, pause_starts;
+    char title[96];
     /* the session winding down on a helper thread (stop + final checkpoints + join) */
     pthread_t op_thread;
     int op_busy;
@@ -216,6 +220,8 @@ static int start_runs(app *a, const nl_config *cfgs, int n)
             goto fail;
         }
     }
+    if (a->pause_starts) /* queued before the start: the worker pauses before step 1 */
+        nl_session_command(a->sess, -1, NL_CMD_PAUSE, 0);
     if (nl_session_start(a->sess, &err)) {
         nl_session_clear(a->sess);
         goto fail;
@@ -232,7 +238,10 @@ static int start_runs(app *a, const nl_config *cfgs, int n)
     a->overlay = OV_NONE;
     if (a->dv.sel >= n)
         a->dv.sel = 0;
-    app_msg(a, ROLE_OK, "started %d run%s in %s", n, n == 1 ? "" : "s", base);
+    if (a->pause_starts)
+        app_msg(a, ROLE_OK, "%d run%s at step 0: Space starts", n, n == 1 ? "" : "s");
+    else
+        app_msg(a, ROLE_OK, "started %d run%s in %s", n, n == 1 ? "" : "s", base);
     return 0;
 fail:
     a->screen = SCREEN_SETUP;
@@ -357,6 +366,24 @@ static void do_confirmed(app *a, int what)
     wind_down(a, what);
 }
 
+/* L shows or hides the lesson pane; PgUp / PgDn scroll it (lessonpane_draw clamps). */
+static void lesson_key(app *a, ui_action act, int key)
+{
+    if (!lessonpane_lesson(a->runs, a->nruns)) {
+        app_msg(a, ROLE_ERROR, "no lesson: these runs were not started from one (normlab lesson)");
+        return;
+    }
+    if (act == ACT_LESSON) {
+        a->lesson_shown = !a->lesson_shown;
+        return;
+    }
+    if (!a->lesson_shown)
+        a->lesson_shown = 1;
+    else
+        a->lesson_scroll +=
+            (key == UI_KEY(KEY_PPAGE) ? -1 : 1) * (lessonpane_rect(&a->term.grid, a->nruns).h - 3);
+}
+
 static void dash_key(app *a, int key)
 {
     const ui_binding *b = keys_find(key, CTX_DASH);
@@ -400,9 +427,8 @@ static void dash_key(app *a, int key)
         break;
     case ACT_STEP:
         if (any_in_state(a, NL_RUN_PAUSED)) {
-            for (int i = 0; i < a->nruns; i++)
-                if (a->runs[i].st.state == NL_RUN_PAUSED)
-                    nl_session_command(a->sess, i, NL_CMD_STEP, 0);
+            /* every run the worker has paused, including those the UI does not know are yet */
+            nl_session_command(a->sess, -1, NL_CMD_STEP, 0);
             app_msg(a, ROLE_OK, "one step");
         } else {
             app_msg(a, ROLE_ERROR, "single steps need a paused run: Space pauses");
@@ -481,12 +507,20 @@ static void dash_key(app *a, int key)
         v->zoom = !v->zoom;
         break;
     case ACT_NEXT_RUN:
-        if (a->nruns)
+        if (a->lesson_shown && lessonpane_lesson(a->runs, a->nruns))
+            a->lesson_scroll++;
+        else if (a->nruns)
             v->sel = (v->sel + 1) % a->nruns;
         break;
     case ACT_PREV_RUN:
-        if (a->nruns)
+        if (a->lesson_shown && lessonpane_lesson(a->runs, a->nruns))
+            a->lesson_scroll--;
+        else if (a->nruns)
             v->sel = (v->sel + a->nruns - 1) % a->nruns;
+        break;
+    case ACT_LESSON:
+    case ACT_LESSON_PAGE:
+        lesson_key(a, b->act, key);
         break;
     default:
         break;
@@ -550,6 +584,8 @@ static void setup_screen_key(app *a, int key)
         if (!cfgs)
             return;
         int n = setup_runs(a->setup, cfgs);
+        a->pause_starts = 0;
+        a->dv.title = "lab";
         if (n > 0)
             start_runs(a, cfgs, n);
         free(cfgs);
@@ -587,6 +623,16 @@ static void on_key(app *a, int key)
 
 /* ---- drawing ------------------------------------------------------------------------------- */
 
+/* The keys the dashboard's help lists beyond the common ones (FOOTER_* of dash.h). */
+static int help_shown(app *a)
+{
+    int shown = lessonpane_lesson(a->runs, a->nruns) ? FOOTER_LESSON : 0;
+    for (int i = 0; i < a->nruns; i++)
+        if (a->runs[i].moe_layers > 0)
+            shown |= FOOTER_MOE;
+    return shown;
+}
+
 static void draw(app *a)
 {
     ui_grid *g = &a->term.grid;
@@ -596,17 +642,21 @@ static void draw(app *a)
     a->dv.msg = term_now_ms() < a->msg_until ? a->msg : NULL;
     a->dv.msg_role = a->msg_role;
     if (a->screen == SCREEN_SETUP && a->overlay == OV_HELP) {
-        draw_help(g, CTX_SETUP, 0, a->term.glyphs);
+        draw_help(g, CTX_SETUP, 0, 0, a->term.glyphs);
     } else if (a->screen == SCREEN_SETUP) {
         setup_draw(g, a->setup, a->term.glyphs);
     } else if (a->screen == SCREEN_SWEEP && a->overlay == OV_HELP) {
-        draw_help(g, CTX_SWEEP, 1, a->term.glyphs);
+        draw_help(g, CTX_SWEEP, 1, 0, a->term.glyphs);
     } else if (a->screen == SCREEN_SWEEP) {
         sweepview_draw(g, a->sweep, &a->dv);
     } else if (a->overlay == OV_HELP) {
-        draw_help(g, CTX_DASH, a->watch, a->term.glyphs);
+        draw_help(g, CTX_DASH, a->watch, help_shown(a), a->term.glyphs);
     } else {
+        const nl_lesson *lesson = lessonpane_lesson(a->runs, a->nruns);
+        a->dv.lesson = lesson != NULL;
         dash_draw(g, &a->dv, a->runs, a->nruns);
+        if (lesson && a->lesson_shown)
+            lessonpane_draw(g, &a->dv, lesson, a->runs, a->nruns, &a->lesson_scroll);
         if (a->overlay == OV_TEACH)
             draw_teach(g, &a->dv, a->nruns ? &a->runs[a->dv.sel < a->nruns ? a->dv.sel : 0] : NULL);
     }
@@ -718,6 +768,22 @@ static void app_close(app *a)
         nl_session_free(a->sess);
 }
 
+/* `normlab lesson NAME`: the race created and paused at step 0, the lesson pane shown. */
+static void start_lesson(app *a, const nl_config *cfg)
+{
+    nl_config *cfgs = malloc(NL_MAX_RACE * sizeof *cfgs);
+    if (!cfgs)
+        return;
+    snprintf(a->title, sizeof a->title, "lesson %s", cfg->lesson.name);
+    a->dv.title = a->title;
+    a->pause_starts = 1;
+    a->lesson_shown = 1;
+    int n = setup_runs(a->setup, cfgs);
+    if (n > 0)
+        start_runs(a, cfgs, n);
+    free(cfgs);
+}
+
 int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
 {
     app *a = calloc(1, sizeof *a);
@@ -746,6 +812,8 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
         return 2;
     }
     app_open_stats(a);
+    if (o->lesson_start)
+        start_lesson(a, cfg);
     int sig = run_loop(a);
     app_close(a);
     free(a);
@@ -789,8 +857,12 @@ int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note)
         fprintf(stderr, "normlab: %s\n", msg);
         return 2;
     }
+    const nl_lesson *lesson = lessonpane_lesson(a->runs, a->nruns);
+    a->lesson_shown = lesson != NULL;
     if (note)
         app_msg(a, ROLE_OK, "%s", note);
+    else if (lesson)
+        app_msg(a, ROLE_OK, "lesson %s: L hides the pane", lesson->name);
     app_open_stats(a);
     int sig = run_loop(a);
     app_close(a);

@@ -13,6 +13,7 @@ typedef struct ui_lab_opts {
     const char *preset;      /* the preset's path, NULL = the embedded default */
     const char *presets_dir; /* shipped presets, for loading by name */
     const char *out_dir;     /* where runs go: OUT/lab-YYYYmmdd-HHMMSS/RUN; NULL = "runs" */
+    int lesson_start;        /* start cfg's runs at once, paused at step 0, lesson pane shown */
 } ui_lab_opts;
 
 /* The lab on cfg (setup screen first). Returns the exit code. */

@@ -404,8 +404,10 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
         snprintf(f[nf++], 48, "%lld/%lld", (long long)step, (long long)st->total);
     else
         snprintf(f[nf++], 48, "step %lld", (long long)step);
-    snprintf(f[nf++], 48, "loss %.4f", loss);
-    snprintf(f[nf++], 48, "gn %.3g", gn);
+    if (step > 0) { /* a run that has not stepped has no loss yet */
+        snprintf(f[nf++], 48, "loss %.4f", loss);
+        snprintf(f[nf++], 48, "gn %.3g", gn);
+    }
     snprintf(f[nf++], 48, "lr %.2g", lr);
     plot_fmt_count(toks, tok, sizeof tok);
     snprintf(f[nf++], 48, "%s tok/s", isfinite(toks) ? tok : "-");
@@ -423,7 +425,7 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
     }
 }
 
-void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int moe)
+void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int shown)
 {
     int n, x = 0, W = g->w;
     const ui_binding *t = keys_table(&n);
@@ -445,7 +447,8 @@ void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int moe)
             int is_tail = b->act == ACT_HELP || b->act == ACT_QUIT;
             if (is_tail != pass)
                 continue;
-            if ((watch && b->live) || (!moe && b->act == ACT_EXPERTS))
+            if ((watch && b->live) || (!(shown & FOOTER_MOE) && b->act == ACT_EXPERTS) ||
+                (!(shown & FOOTER_LESSON) && b->act == ACT_LESSON))
                 continue;
             char key[24];
             snprintf(key, sizeof key, "%s", b->label);
@@ -508,7 +511,8 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
             grid_put(g, k, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
         grid_text(g, mx, 0, W - mx, v->msg_role, UI_A_REVERSE | UI_A_BOLD, v->msg);
     }
-    draw_footer(g, H - 1, CTX_DASH, v->watch, run && run->moe_layers > 0);
+    draw_footer(g, H - 1, CTX_DASH, v->watch,
+                (run && run->moe_layers > 0 ? FOOTER_MOE : 0) | (v->lesson ? FOOTER_LESSON : 0));
 
     int ns = n > 8 ? 8 : n;
     int y_status = H - 1 - ns;
@@ -600,7 +604,7 @@ void draw_dialog(ui_grid *g, const char *title, const char *text, ui_glyphs glyp
     draw_wrapped(g, (ui_rect){r.x + 2, r.y + 2, r.w - 4, lines}, ROLE_NORMAL, text);
 }
 
-void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
+void draw_help(ui_grid *g, unsigned ctx, int watch, int shown, ui_glyphs glyphs)
 {
     grid_clear(g);
     ui_rect r = {0, 0, g->w, g->h};
@@ -614,7 +618,8 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs)
     const ui_binding *t = keys_table(&n);
     for (int i = 0; i < n && y < g->h - 2; i++) {
         const ui_binding *b = &t[i];
-        if (!(b->ctx & ctx))
+        if (!(b->ctx & ctx) || (!(shown & FOOTER_MOE) && b->act == ACT_EXPERTS) ||
+            (!(shown & FOOTER_LESSON) && (b->act == ACT_LESSON || b->act == ACT_LESSON_PAGE)))
             continue;
         int off = watch && b->live;
         grid_text(g, 2, y, 12, off ? ROLE_DIM : ROLE_KEY, 0, b->label);

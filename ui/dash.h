@@ -24,6 +24,7 @@ typedef struct dash_view {
     int experts_off; /* MoE runs: the bar strips instead of the expert load */
     int smooth;      /* index into the smoothing levels */
     int watch;       /* attached to run directories: live controls are off */
+    int lesson;      /* the runs have a lesson: the footer shows its key */
     ui_glyphs glyphs;
     int mono;
     const char *title; /* top bar, e.g. "lab" */
@@ -54,9 +55,12 @@ int dash_series_build(dash_series *s, const ui_run *r, int smooth, int x_tokens)
 void dash_series_free(dash_series *s);
 
 /* The footer: the bindings of ctx that have a footer word, as many as fit, then help and
- * quit. watch leaves out the live-run ones; the MoE key shows only when moe is set. */
-void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int moe);
-void draw_help(ui_grid *g, unsigned ctx, int watch, ui_glyphs glyphs);
+ * quit. watch leaves out the live-run ones; the MoE key shows only when `shown` has
+ * FOOTER_MOE, the lesson key only when it has FOOTER_LESSON. */
+enum { FOOTER_MOE = 1, FOOTER_LESSON = 2 };
+void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int shown);
+/* Every binding of ctx; as in the footer, the MoE and lesson keys only where `shown` says. */
+void draw_help(ui_grid *g, unsigned ctx, int watch, int shown, ui_glyphs glyphs);
 void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r);
 /* A centred box with a question (and its answers) over whatever is drawn. */
 void draw_dialog(ui_grid *g, const char *title, const char *text, ui_glyphs glyphs);

@@ -40,7 +40,9 @@ typedef enum {
     ACT_NEXT_RUN,
     ACT_PREV_RUN,
     ACT_TEACH,
-    ACT_EXPERTS
+    ACT_EXPERTS,
+    ACT_LESSON,     /* show / hide the lesson pane */
+    ACT_LESSON_PAGE /* PgUp / PgDn: scroll the lesson pane by a page */
 } ui_action;
 
 /* CTX_SWEEP: `normlab watch SWEEP_DIR`, the grid of a sweep. */
