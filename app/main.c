@@ -12,6 +12,7 @@ static const char *USAGE =
     "  normlab [PRESET.yaml]                 the lab (setup screen on that preset, or the\n"
     "                                        embedded default)\n"
     "  normlab train [PRESET] [--set k=v]... [--out DIR] [--steps N] [--device D] [--resume CKPT]\n"
+    "                [--run NAME]            (--run: of a race, only that run)\n"
     "  normlab watch RUN_DIR...              the dashboard over run (or sweep) directories\n"
     "  normlab eval CKPT [--data SPEC] [--batches N]   prints \"loss <value>\"\n"
     "  normlab export CKPT -o FILE.safetensors\n"

@@ -34,6 +34,7 @@ static const char *TRAIN_USAGE =
     "  --out DIR           run directory (default runs/NAME; a race puts each run in DIR/RUN)\n"
     "  --device D          auto | cpu | cuda (default: train.device)\n"
     "  --threads N         CPU threads (default: train.threads, 0 = all cores)\n"
+    "  --run NAME[,NAME]   of a race, train only these runs (each into DIR/NAME)\n"
     "  --resume CKPT       continue from a checkpoint (its config, then --set on top; the run\n"
     "                      directory defaults to the checkpoint's)\n"
     "  --fail-on-diverge   exit with status 1 when a run diverges\n"
@@ -184,9 +185,56 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     return code;
 }
 
+/* Whether the race of c has a run called name. */
+static bool race_has(const nl_config *c, const char *name)
+{
+    for (int i = 0; i < c->n_runs; i++) {
+        nl_config rc;
+        nl_error err = {0};
+        if (nl_config_race_entry(c, i, &rc, &err) == 0 && !strcmp(rc.name, name))
+            return true;
+    }
+    return false;
+}
+
+/* Whether name is one of the comma-separated names of list. */
+static bool in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+/* --run NAMES: every name must be a run of the race. */
+static int check_run_names(const nl_config *c, const char *list)
+{
+    if (c->n_runs == 0)
+        return nl_app_error(2, "train: --run %s: the preset '%s' is not a race (no runs: list)",
+                            list, c->name);
+    char names[1024] = "";
+    for (int i = 0; i < c->n_runs; i++) {
+        nl_config rc;
+        nl_error err = {0};
+        if (nl_config_race_entry(c, i, &rc, &err) == 0)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                     rc.name);
+    }
+    char want[256];
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        size_t n = strcspn(p, ",");
+        snprintf(want, sizeof want, "%.*s", (int)(n < 255 ? n : 255), p);
+        if (!race_has(c, want))
+            return nl_app_error(2, "train: --run: the race has no run '%s' (its runs: %s)", want,
+                                names);
+    }
+    return 0;
+}
+
 int nl_cmd_train(int argc, char **argv)
 {
-    const char *preset = NULL, *out = NULL, *device = NULL, *resume = NULL;
+    const char *preset = NULL, *out = NULL, *device = NULL, *resume = NULL, *only = NULL;
     bool quiet = false, fail_on_diverge = false;
     long threads = -1, steps = -1;
     const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
@@ -205,6 +253,8 @@ int nl_cmd_train(int argc, char **argv)
             device = argv[++i];
         } else if (!strcmp(a, "--resume") && i + 1 < argc) {
             resume = argv[++i];
+        } else if (!strcmp(a, "--run") && i + 1 < argc) {
+            only = argv[++i];
         } else if (!strcmp(a, "--steps") && i + 1 < argc) {
             if (nl_app_int("--steps", argv[++i], 1, 1000000000L, &steps))
                 return free(sets), 2;
@@ -259,6 +309,8 @@ int nl_cmd_train(int argc, char **argv)
     free(sets);
     if (bad)
         return bad;
+    if (only && (bad = check_run_names(&c, only)))
+        return bad;
 
     char notice[512];
     nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, notice, sizeof notice, &err);
@@ -291,6 +343,8 @@ int nl_cmd_train(int argc, char **argv)
                 code = nl_app_error(2, "race run %d: %s", i + 1, err.msg);
                 break;
             }
+            if (only && !in_list(only, rc.name))
+                continue;
             char dir[PATH_MAX + 80];
             snprintf(dir, sizeof dir, "%s/%s", base, rc.name);
             if (!quiet)

@@ -34,6 +34,7 @@ struct nl_run {
     float initial_loss;
     int bad_steps;
     double floor;
+    double unigram; /* the data's unigram level (text, prose), NAN otherwise */
     char message[256];
     int L, moe_layers, E;
     int32_t *tok, *tgt;
@@ -177,6 +178,7 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
         goto fail;
     }
     r->floor = nl_data_entropy_floor(r->data);
+    r->unigram = nl_data_unigram_level(r->data);
     if (o.kernels) {
         r->k = o.kernels;
     } else {
@@ -623,6 +625,10 @@ void nl_run_set_lr_scale(nl_run *r, float scale)
 double nl_run_entropy_floor(const nl_run *r)
 {
     return r->floor;
+}
+double nl_run_unigram_level(const nl_run *r)
+{
+    return r->unigram;
 }
 const char *nl_run_message(const nl_run *r)
 {

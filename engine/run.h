@@ -72,6 +72,8 @@ int64_t nl_run_total_steps(const nl_run *r);
 float nl_run_lr(const nl_run *r);           /* lr of the next step */
 void nl_run_set_lr_scale(nl_run *r, float scale); /* multiplies the schedule from now on */
 double nl_run_entropy_floor(const nl_run *r);     /* NAN when unknown */
+/* The loss of a model that knows only the byte frequencies (text, prose); NAN otherwise. */
+double nl_run_unigram_level(const nl_run *r);
 const char *nl_run_message(const nl_run *r);       /* last event / error, one line */
 const char *nl_run_dir(const nl_run *r);           /* NULL when no files */
 const nl_config *nl_run_config(const nl_run *r);

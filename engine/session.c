@@ -103,6 +103,7 @@ static void publish(nl_session *s, slot *sl, const char *message)
         st->total = nl_run_total_steps(r);
         st->lr = nl_run_lr(r);
         st->entropy_floor = nl_run_entropy_floor(r);
+        st->unigram_level = nl_run_unigram_level(r);
         if (sl->has_latest) {
             st->lr = sl->latest.lr;
             st->loss = sl->latest.loss;
@@ -439,7 +440,7 @@ int nl_session_add(nl_session *s, const nl_config *c, const char *out_dir, nl_er
     st->state = NL_RUN_READY;
     st->total = c->train.steps;
     st->loss = st->lr = st->grad_norm = st->tok_s = NAN;
-    st->eta_s = st->entropy_floor = NAN;
+    st->eta_s = st->entropy_floor = st->unigram_level = NAN;
     st->layers = c->model.layers;
     snprintf(st->dir, sizeof st->dir, "%s", out_dir ? out_dir : "");
 

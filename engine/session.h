@@ -31,6 +31,7 @@ typedef struct nl_run_status {
     float loss, lr, grad_norm, tok_s; /* latest */
     double eta_s;                     /* NAN when unknown */
     double entropy_floor;             /* NAN when unknown */
+    double unigram_level;             /* text, prose: loss at byte frequencies; else NAN */
     int layers, moe_layers, experts;
     char message[256];                /* last event or error */
     char dir[512];                    /* run directory, "" when none */

@@ -165,10 +165,16 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
     }
     int k = 0, single = n == 1;
     double floor_ = NAN;
+    const char *floor_name = "floor";
     for (int i = 0; i < n; i++) {
         dash_series_build(&rs[i], &runs[i], v->smooth, v->x_tokens);
-        if (isfinite(runs[i].st.entropy_floor) && (i == v->sel || !isfinite(floor_)))
-            floor_ = runs[i].st.entropy_floor;
+        double line = runs[i].st.entropy_floor;
+        if (!isfinite(line))
+            line = runs[i].st.unigram_level;
+        if (isfinite(line) && (i == v->sel || !isfinite(floor_))) {
+            floor_ = line;
+            floor_name = isfinite(runs[i].st.entropy_floor) ? "floor" : "unigram";
+        }
     }
     /* raw loss (faint): every run when alone, else only the selected one */
     for (int i = 0; i < n; i++) {
@@ -214,7 +220,7 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
         val_labelled = 1;
     }
     plot_spec spec = {
-        v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, "floor", 1, k,
+        v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, floor_name, 1, k,
         ps,        1};
     plot_draw(g, (ui_rect){r.x, r.y + 1, r.w, r.h - 1}, &spec, NULL);
     for (int i = 0; i < n; i++)
@@ -494,6 +500,8 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
         char floor_[48] = "";
         if (isfinite(run->st.entropy_floor))
             snprintf(floor_, sizeof floor_, " · floor %.4g", run->st.entropy_floor);
+        else if (isfinite(run->st.unigram_level))
+            snprintf(floor_, sizeof floor_, " · unigram %.4g", run->st.unigram_level);
         char moe[48] = "";
         if (run->moe_layers > 0)
             snprintf(moe, sizeof moe, " · MoE %d experts", run->experts);

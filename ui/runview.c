@@ -13,7 +13,7 @@ void runview_init(ui_run *r, const char *name, int colour)
     snprintf(r->name, sizeof r->name, "%s", name);
     snprintf(r->st.name, sizeof r->st.name, "%s", name);
     r->st.eta_s = NAN;
-    r->st.entropy_floor = NAN;
+    r->st.entropy_floor = r->st.unigram_level = NAN;
     r->st.loss = r->st.lr = r->st.grad_norm = r->st.tok_s = NAN;
     r->first_loss = NAN;
     r->colour = colour;

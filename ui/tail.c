@@ -41,10 +41,12 @@ int tail_open(run_tail *t, const char *dir, ui_run *rv, char *msg, int msglen)
             runview_set_config(rv, c);
             rv->st.total = c->train.steps;
             rv->st.layers = c->model.layers;
-            if (!strcmp(c->data.source, "markov")) {
+            if (strncmp(c->data.source, "tokens:", 7) != 0) {
+                /* the reference lines: markov's floor, the unigram level of text and prose */
                 nl_data *d = nl_data_open(&c->data, c->model.seq_len, c->train.seed, &err);
                 if (d) {
                     rv->st.entropy_floor = nl_data_entropy_floor(d);
+                    rv->st.unigram_level = nl_data_unigram_level(d);
                     nl_data_close(d);
                 }
             }

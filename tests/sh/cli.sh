@@ -35,6 +35,12 @@ check unknown-option "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | 
 o=$($BIN nosuchcommand 2>&1); rc=$?
 check unknown-command "rc=$rc: $o" [ $rc -eq 2 ]
 
+# --run trains only the named runs of a race; an unknown name is refused with the race's runs
+$BIN train race --run post --steps 2 $TINY --out "$T/only" --quiet; rc=$?
+check race-run-only "rc=$rc; $(ls "$T/only" 2>&1)" sh -c "[ $rc -eq 0 ] && [ -f '$T/only/post/metrics.csv' ] && [ ! -e '$T/only/pre' ] && [ ! -e '$T/only/hybrid' ]"
+o=$($BIN train race --run nosuch --steps 2 $TINY --out "$T/only2" 2>&1); rc=$?
+check race-run-unknown "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'its runs: pre, post, hybrid'" _ "$o"
+
 # presets lists the shipped ones
 o=$($BIN presets 2>&1); rc=$?
 check presets "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q 'postnorm-deep' && printf '%s' \"\$1\" | grep -q 'hybrid_star'" _ "$o"
