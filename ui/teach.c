@@ -79,12 +79,12 @@ const char *teach_layer_list(const float *v, int layers, int zero_only, char *bu
     return buf;
 }
 
-/* A ratio for text: "1.07×", "0.165× = 1/6.06", "unbounded" (over 0). */
+/* A ratio for text: "1.07×", "0.165× = 1/6.06", "unbounded (over 0)". */
 static const char *fmt_ratio(double r, char *buf, int len)
 {
     if (isinf(r))
         snprintf(buf, (size_t)len, "unbounded (over 0)");
-    else if (r > 0 && r < 1)
+    else if (r > 0 && r < 0.995) /* nearer 1, "= 1/1" would say nothing */
         snprintf(buf, (size_t)len, "%.3g\xc3\x97 = 1/%.3g", r, 1 / r);
     else
         snprintf(buf, (size_t)len, "%.3g\xc3\x97", r);
