@@ -288,7 +288,7 @@ static void test_heatmap_order(void)
     for (int mono = 0; mono <= 1; mono++) {
         ui_grid g;
         grid_init(&g, 3 + C + 12, 4);
-        heatmap_spec s = {R, C, v, UI_GLYPH_BRAILLE, mono, "L", 1, 0};
+        heatmap_spec s = {R, C, v, UI_GLYPH_BRAILLE, mono, "L", 1, 0, 0};
         heatmap_draw(&g, (ui_rect){0, 0, 3 + C, 4}, &s);
         dump(__func__, &g);
         T_CHECK(row_has(&g, 0, "L0") && row_has(&g, 2, "L2"), "row labels");
@@ -348,7 +348,7 @@ static void test_heatmap_resample(void)
     v[5 * C + 2] = 1000;
     ui_grid g;
     grid_init(&g, 12, 4);
-    heatmap_spec s = {R, C, v, UI_GLYPH_ASCII, 0, "L", 0, 1};
+    heatmap_spec s = {R, C, v, UI_GLYPH_ASCII, 0, "L", 0, 1, 0};
     heatmap_draw(&g, (ui_rect){0, 0, 12, 4}, &s);
     dump(__func__, &g);
     /* rows show layers 0,2,4,6; layer 5 falls in the third row */
@@ -367,7 +367,7 @@ static void test_bars(void)
     float v[4] = {1, 2, 4, 8};
     ui_grid g;
     grid_init(&g, 16, 7);
-    bars_spec s = {4, v, UI_GLYPH_BLOCK, 0, ROLE_SERIES0, 0, 0, 0, 0};
+    bars_spec s = {4, v, UI_GLYPH_BLOCK, 0, ROLE_SERIES0, 0, 0, 0, 0, 0};
     bars_draw(&g, (ui_rect){0, 0, 16, 7}, &s);
     dump(__func__, &g);
     int h[4];
@@ -748,15 +748,17 @@ static void test_dashboard(void)
     T_CHECK(bad == 0, "%d cells without an ASCII look-alike", bad);
 
     /* the teaching panel's observation of post: layer 3 is 64x layer 0 */
-    char obs[8][200];
-    int n = teach_observe(&runs[0], 0, obs, 8);
+    char obs[TEACH_MAX_LINES][TEACH_LINE];
+    int n = teach_observe(&runs[0], 0, obs, TEACH_MAX_LINES);
     int ratio = 0, grows = 0;
     for (int i = 0; i < n; i++) {
-        ratio |= strstr(obs[i], "layer 3 attention gradient norm is 64") != NULL;
-        grows |= strstr(obs[i], "grows toward the output") != NULL;
+        ratio |= strstr(obs[i], "Step 120: the attention gradient norm is largest in layer 3 "
+                                "(0.64) and smallest in layer 0 (0.01).") != NULL;
+        grows |= strstr(obs[i], "Last over first layer now: 64\xc3\x97 - the attention gradient "
+                                "grows toward the output") != NULL;
     }
     T_CHECK(ratio && grows, "observations: '%s' / '%s'", n > 0 ? obs[0] : "", n > 1 ? obs[1] : "");
-    n = teach_observe(&runs[1], 0, obs, 8);
+    n = teach_observe(&runs[1], 0, obs, TEACH_MAX_LINES);
     int level = 0, rms = 0;
     for (int i = 0; i < n; i++) {
         level |= strstr(obs[i], "about level across depth") != NULL;

@@ -9,6 +9,27 @@
 
 static const wchar_t eighths[9] = {L' ', L'▁', L'▂', L'▃', L'▄', L'▅', L'▆', L'▇', L'█'};
 
+/* The top row: "0..HI" (or "LO..HI log"), the vanished count, and max/min of the rest. */
+static void bars_header(ui_grid *g, ui_rect r, const bars_spec *s, double lo, double hi,
+                        double min_live, int nvanished)
+{
+    char a[24], b[24], buf[96];
+    plot_fmt_value(s->logv ? lo : 0, a, sizeof a);
+    plot_fmt_value(hi, b, sizeof b);
+    snprintf(buf, sizeof buf, "%s..%s%s", a, b, s->logv ? " log" : "");
+    int x = r.x + grid_text(g, r.x, r.y, r.w, ROLE_AXIS, 0, buf);
+    if (nvanished > 0 && x + 4 < r.x + r.w) {
+        grid_put(g, x + 2, r.y, s->glyphs == UI_GLYPH_ASCII ? L'x' : L'\u00d7', ROLE_VANISHED, 0);
+        snprintf(buf, sizeof buf, "%d vanished", nvanished);
+        x += 4 + grid_text(g, x + 4, r.y, r.x + r.w - x - 4, ROLE_AXIS, 0, buf);
+    }
+    if (min_live > 0 && hi > 0 && isfinite(min_live)) {
+        plot_fmt_value(hi / min_live, a, sizeof a);
+        snprintf(buf, sizeof buf, "  max/min %s\u00d7", a);
+        grid_text(g, x, r.y, r.x + r.w - x, ROLE_AXIS, 0, buf);
+    }
+}
+
 void bars_draw(ui_grid *g, ui_rect r, const bars_spec *s)
 {
     if (r.h < 3 || r.w < 4 || s->n < 1)
@@ -27,13 +48,24 @@ void bars_draw(ui_grid *g, ui_rect r, const bars_spec *s)
         grid_text(g, r.x, r.y, r.w, ROLE_DIM, 0, "waiting for data");
         return;
     }
+    /* the smallest value that has not vanished, and how many have */
+    double min_live = INFINITY;
+    int nvanished = 0;
+    for (int i = 0; i < s->n; i++) {
+        double v = s->v[i];
+        if (!isfinite(v))
+            continue;
+        if (s->vanish && heat_vanished(v, hi))
+            nvanished++;
+        else if (v > 0 && v < min_live)
+            min_live = v;
+    }
+    if (s->logv && s->vanish && isfinite(min_live))
+        lo = min_live; /* the log scale spans what is alive */
     /* top row: the range; bottom row: indices; bars in between */
     int H = r.h - 2, base = r.y + 1 + H;
-    char a[24], b[24], buf[64];
-    plot_fmt_value(s->logv ? lo : 0, a, sizeof a);
-    plot_fmt_value(hi, b, sizeof b);
-    snprintf(buf, sizeof buf, "%s..%s%s", a, b, s->logv ? " log" : "");
-    grid_text(g, r.x, r.y, r.w, ROLE_AXIS, 0, buf);
+    char buf[64];
+    bars_header(g, r, s, lo, hi, min_live, nvanished);
     int per = r.w / s->n; /* cells per bar */
     int n = s->n, group = 1;
     if (per < 1) {
@@ -57,6 +89,12 @@ void bars_draw(ui_grid *g, ui_rect r, const bars_spec *s)
         }
         if (!isfinite(v))
             continue;
+        if (s->vanish && heat_vanished(v, hi)) {
+            for (int c = 0; c < bw; c++)
+                grid_put(g, x + c, base - 1, s->glyphs == UI_GLYPH_ASCII ? L'x' : L'\u00d7',
+                         ROLE_VANISHED, 0);
+            continue;
+        }
         double t;
         if (s->logv)
             t = v > 0 ? (hi > lo ? 0.1 + 0.9 * (log(v) - log(lo)) / (log(hi) - log(lo)) : 1) : 0;

@@ -300,9 +300,9 @@ static void draw_heat(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
         grid_text(g, body.x + 1, body.y, body.w - 1, ROLE_DIM, 0, "waiting for data");
         return;
     }
-    heatmap_spec s = {L, cols, m, v->glyphs, v->mono, "L", 1, 1};
+    heatmap_spec s = {L, cols, m, v->glyphs, v->mono, "L", 1, 1, 1};
     heatmap_draw(g, body, &s);
-    if (heat_range(m, L * cols, lo, hi))
+    if (heatmap_range(&s, lo, hi))
         heat_snap(lo, hi); /* the bars share the heatmap's colours */
     else
         *lo = *hi = NAN;
@@ -326,12 +326,13 @@ static void draw_bars_panel(ui_grid *g, ui_rect r, const dash_view *v, const ui_
     bars_spec s = {run->layers,
                    rms ? run->rms : (v->heat_ffn ? run->gn_ffn : run->gn_attn),
                    v->glyphs,
-                   !rms,
+                   0, /* zero-based: a 7% spread must look like one */
                    ROLE_SERIES0 + run->colour % UI_SERIES_COLOURS,
                    0,
                    lo,
                    hi,
-                   v->mono};
+                   v->mono,
+                   !rms};
     s.heat = !rms && isfinite(lo);
     bars_draw(g, body, &s);
 }
@@ -567,7 +568,7 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
     if (run && !isfinite(lo) && run->layers > 0 && run->last_step > 0) {
         /* the bars share the heatmap's colour range; without the heatmap, their own */
         const float *gv = v->heat_ffn ? run->gn_ffn : run->gn_attn;
-        if (!heat_range(gv, run->layers, &lo, &hi))
+        if (!heat_range_live(gv, run->layers, &lo, &hi))
             lo = hi = NAN;
     }
     if (rect[PANEL_GRAD].h > 0)
@@ -673,8 +674,9 @@ void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r)
     grid_box(g, box, title, ROLE_TITLE, v->glyphs);
     ui_rect in = {box.x + 2, box.y + 1, box.w - 4, box.h - 2};
     int y = in.y, bottom = in.y + in.h, tw = in.w - 2;
-    char obs[8][200];
-    int n = r ? teach_observe(r, v->heat_ffn, obs, 8) : 0;
+    char obs[TEACH_MAX_LINES][TEACH_LINE], expect[2048];
+    int n = r ? teach_observe(r, v->heat_ffn, obs, TEACH_MAX_LINES) : 0;
+    teach_expect_text(p, expect, sizeof expect);
     int obs_rows = 1;
     for (int i = 0; i < n; i++)
         obs_rows += wrapped_rows(obs[i], tw);
@@ -682,12 +684,12 @@ void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r)
         grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "Equations");
         y += draw_wrapped(g, (ui_rect){in.x + 2, y, tw, bottom - y}, ROLE_NORMAL, t->equations);
         int room = bottom - y - obs_rows - 1; /* rows left for the expectation */
-        int spaced = room >= wrapped_rows(t->expect, tw) + 3;
+        int spaced = room >= wrapped_rows(expect, tw) + 3;
         y += spaced;
         if (room >= 2) {
             grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "What to expect");
-            y += draw_wrapped(g, (ui_rect){in.x + 2, y, tw, room - 1 - spaced}, ROLE_NORMAL,
-                              t->expect);
+            y +=
+                draw_wrapped(g, (ui_rect){in.x + 2, y, tw, room - 1 - spaced}, ROLE_NORMAL, expect);
         }
         y += spaced;
     }

@@ -41,6 +41,7 @@ enum {
     ROLE_HEATBG0 = ROLE_HEAT0 + 16,    /* ROLE_HEATBG0 + level: text on a cell of that colour */
     ROLE_CELL_DIV = ROLE_HEATBG0 + 16, /* a table cell with a diverged run (red) */
     ROLE_CELL_EMPTY,                   /* a table cell with nothing yet (grey) */
+    ROLE_VANISHED,                     /* a gradient that vanished (0, or ~0 against the rest) */
     ROLE_COUNT
 };
 #define UI_SERIES_COLOURS 8

@@ -36,6 +36,13 @@ wchar_t heat_glyph(int level, ui_glyphs glyphs, int mono)
     return glyphs == UI_GLYPH_ASCII ? L'#' : L'█';
 }
 
+int heat_vanished(double v, double ref)
+{
+    if (!isfinite(v) || v < 0)
+        return 0;
+    return v == 0 || (isfinite(ref) && v < UI_VANISHED_REL * ref);
+}
+
 int heat_range(const float *v, int n, double *lo, double *hi)
 {
     double a = INFINITY, b = 0;
@@ -54,14 +61,66 @@ int heat_range(const float *v, int n, double *lo, double *hi)
     return 1;
 }
 
+/* The largest finite value of v (n of them), NAN when none. */
+static double max_of(const float *v, int n, int stride)
+{
+    double m = NAN;
+    for (int i = 0; i < n; i++) {
+        float x = v[(size_t)i * stride];
+        if (isfinite(x) && !(m >= x))
+            m = x;
+    }
+    return m;
+}
+
+int heat_range_live(const float *v, int n, double *lo, double *hi)
+{
+    double ref = max_of(v, n, 1), a = INFINITY, b = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(v[i] > 0) || !isfinite(v[i]) || heat_vanished(v[i], ref))
+            continue;
+        a = fmin(a, v[i]);
+        b = fmax(b, v[i]);
+    }
+    if (!isfinite(a))
+        return 0;
+    *lo = a;
+    *hi = b;
+    return 1;
+}
+
+int heatmap_range(const heatmap_spec *s, double *lo, double *hi)
+{
+    if (!s->vanish)
+        return heat_range(s->v, s->rows * s->cols, lo, hi);
+    double a = INFINITY, b = 0;
+    for (int c = 0; c < s->cols; c++) {
+        double ref = max_of(s->v + c, s->rows, s->cols);
+        for (int r = 0; r < s->rows; r++) {
+            float x = s->v[(size_t)r * s->cols + c];
+            if (!(x > 0) || !isfinite(x) || heat_vanished(x, ref))
+                continue;
+            a = fmin(a, x);
+            b = fmax(b, x);
+        }
+    }
+    if (!isfinite(a))
+        return 0;
+    *lo = a;
+    *hi = b;
+    return 1;
+}
+
 void heat_snap(double *lo, double *hi)
 {
     *lo = pow(10, floor(log10(*lo) * 4 + 1e-9) / 4);
     *hi = pow(10, ceil(log10(*hi) * 4 - 1e-9) / 4);
 }
 
-/* Max of the cells of v that fall in output cell (row, col) of an (H, W) resampling. */
-static float cell_value(const heatmap_spec *s, int row, int col, int H, int W)
+/* Output cell (row, col) of an (H, W) resampling of s: the max of the cells of v that fall
+ * in it (NAN when none has a value; 0 and negatives count, so a column of zeros is 0), and
+ * in *ref the largest value of those columns over every row, what vanishing is judged by. */
+static float cell_value(const heatmap_spec *s, int row, int col, int H, int W, float *ref)
 {
     int r0 = row * s->rows / H, r1 = (row + 1) * s->rows / H;
     int c0 = col * s->cols / W, c1 = (col + 1) * s->cols / W;
@@ -70,13 +129,24 @@ static float cell_value(const heatmap_spec *s, int row, int col, int H, int W)
     if (c1 <= c0)
         c1 = c0 + 1;
     float m = NAN;
-    for (int r = r0; r < r1 && r < s->rows; r++)
-        for (int c = c0; c < c1 && c < s->cols; c++) {
+    *ref = NAN;
+    for (int c = c0; c < c1 && c < s->cols; c++) {
+        for (int r = r0; r < r1 && r < s->rows; r++) {
             float v = s->v[(size_t)r * s->cols + c];
-            if (v > 0 && isfinite(v) && !(m >= v))
+            if (isfinite(v) && !(m >= v))
                 m = v;
         }
+        float cm = (float)max_of(s->v + c, s->rows, s->cols);
+        if (isfinite(cm) && !(*ref >= cm))
+            *ref = cm;
+    }
     return m;
+}
+
+/* The glyph of a vanished cell: a cross, which no level of the ramp uses. */
+static wchar_t vanished_glyph(ui_glyphs glyphs)
+{
+    return glyphs == UI_GLYPH_ASCII ? L'x' : L'\u00d7';
 }
 
 void heatmap_draw(ui_grid *g, ui_rect r, const heatmap_spec *s)
@@ -94,7 +164,7 @@ void heatmap_draw(ui_grid *g, ui_rect r, const heatmap_spec *s)
     int lw = (int)strlen(lab) + 1;
     int W = r.w - lw;
     double lo = 1, hi = 1;
-    int any = heat_range(s->v, s->rows * s->cols, &lo, &hi);
+    int any = heatmap_range(s, &lo, &hi), vanished = 0;
     if (any && s->snap)
         heat_snap(&lo, &hi);
     int prev_layer = -1;
@@ -106,24 +176,36 @@ void heatmap_draw(ui_grid *g, ui_rect r, const heatmap_spec *s)
         }
         prev_layer = layer;
         for (int col = 0; col < W; col++) {
-            int k = any ? heat_level(cell_value(s, row, col, H, W), lo, hi) : -1;
+            float ref, v = cell_value(s, row, col, H, W, &ref);
+            if (s->vanish && heat_vanished(v, ref)) {
+                grid_put(g, r.x + lw + col, r.y + row, vanished_glyph(s->glyphs), ROLE_VANISHED, 0);
+                vanished = 1;
+                continue;
+            }
+            int k = any ? heat_level(v, lo, hi) : -1;
             if (k < 0)
                 continue;
             grid_put(g, r.x + lw + col, r.y + row, heat_glyph(k, s->glyphs, s->mono),
                      ROLE_HEAT0 + k, 0);
         }
     }
-    if (!any)
+    if (!any && !vanished)
         grid_text(g, r.x + lw, r.y, W, ROLE_DIM, 0, "waiting for data");
-    if (scale && any) {
-        int y = r.y + H, x = r.x + lw;
-        char a[24], b[24];
-        plot_fmt_value(lo, a, sizeof a);
-        plot_fmt_value(hi, b, sizeof b);
-        x += grid_text(g, x, y, r.x + r.w - x, ROLE_AXIS, 0, a) + 1;
-        for (int k = 0; k < UI_HEAT_LEVELS && x < r.x + r.w; k++, x++)
-            grid_put(g, x, y, heat_glyph(k, s->glyphs, s->mono), ROLE_HEAT0 + k, 0);
-        grid_put(g, x, y, L' ', ROLE_NORMAL, 0);
-        grid_text(g, x + 1, y, r.x + r.w - x - 1, ROLE_AXIS, 0, b);
+    if (scale && (any || vanished)) {
+        int y = r.y + H, x = r.x + lw, end = r.x + r.w;
+        if (any) {
+            char a[24], b[24];
+            plot_fmt_value(lo, a, sizeof a);
+            plot_fmt_value(hi, b, sizeof b);
+            x += grid_text(g, x, y, end - x, ROLE_AXIS, 0, a) + 1;
+            for (int k = 0; k < UI_HEAT_LEVELS && x < end; k++, x++)
+                grid_put(g, x, y, heat_glyph(k, s->glyphs, s->mono), ROLE_HEAT0 + k, 0);
+            grid_put(g, x, y, L' ', ROLE_NORMAL, 0);
+            x += 1 + grid_text(g, x + 1, y, end - x - 1, ROLE_AXIS, 0, b) + 2;
+        }
+        if (vanished && x + 10 <= end) {
+            grid_put(g, x, y, vanished_glyph(s->glyphs), ROLE_VANISHED, 0);
+            grid_text(g, x + 2, y, end - x - 2, ROLE_AXIS, 0, "vanished");
+        }
     }
 }

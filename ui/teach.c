@@ -1,183 +1,318 @@
 #include "teach.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static const teach_text texts[NL_PLACE_COUNT] = {
-    [NL_PLACE_POST] =
-        {"Post-Norm (Vaswani et al. 2017)",
-         "x' = N(x + Attn(x))\n"
-         "y  = N(x' + FFN(x'))          no final norm: the output is already normalised",
-         "Every block ends in a norm, so the residual stream is reset to RMS ~1 after each "
-         "sublayer and the residual RMS stays flat across depth. The price is in the gradient: "
-         "at initialisation the gradient norm grows toward the output layers (Xiong et al. "
-         "2020), so the last layers get the largest updates and the first the smallest. Deep "
-         "Post-Norm needs warmup and a modest learning rate, or it diverges early."},
-    [NL_PLACE_PRE] =
-        {"Pre-Norm",
-         "x' = x + Attn(N(x))\n"
-         "y  = x' + FFN(N(x'))\n"
-         "out = N_final(y)",
-         "The norm sits on the sublayer input and the residual path is the identity, so "
-         "gradients reach every layer undiminished: at initialisation the gradient norms are "
-         "about level across depth and training is stable without warmup. The stream itself "
-         "is never normalised, so its RMS grows with depth (each block adds to it), and deep "
-         "layers change the stream less and less."},
-    [NL_PLACE_SANDWICH] =
-        {"Sandwich / Peri-LN (CogView, Gemma 2, Peri-LN)",
-         "x' = x + N_peri(Attn(N_pre(x)))\n"
-         "y  = x' + N_peri(FFN(N_pre(x')))\n"
-         "out = N_final(y)",
-         "Pre-Norm plus a norm on each sublayer's output before it is added. Each block adds "
-         "a bounded amount to the stream, so the residual RMS grows slowly and evenly instead "
-         "of in jumps, and large activations are damped. Gradient norms stay level across "
-         "depth, like Pre-Norm."},
-    [NL_PLACE_PREQK] =
-        {"Pre-Norm + QK-Norm",
-         "x' = x + Attn(N(x)),  q = N_q(W_q h), k = N_k(W_k h) per head\n"
-         "y  = x' + FFN(N(x'))\n"
-         "out = N_final(y)",
-         "Pre-Norm's profile (level gradients, residual RMS growing with depth). Normalising "
-         "q and k bounds the attention logits, which prevents attention-entropy collapse and "
-         "the loss spikes it causes at high learning rates."},
-    [NL_PLACE_HYBRID] =
-        {"HybridNorm",
-         "Y  = X + MHA_qkv(X)           q, k, v normalised per head, no input norm\n"
-         "X' = N(Y) + FFN(N(Y))         the residual carries the normalised N(Y)\n"
-         "out = N_final(X')",
-         "Attention gets its stability from QKV normalisation instead of an input norm, and "
-         "the FFN sublayer renormalises the stream once per block, so the residual RMS stays "
-         "bounded (unlike Pre-Norm) while gradients flow more evenly than in Post-Norm. Expect "
-         "a flatter RMS profile than Pre-Norm and no growth of gradients toward the output."},
-    [NL_PLACE_HYBRID_STAR] =
-        {"HybridNorm*",
-         "block 0: x' = x + MHA_qkv(N(x)), y = x' + FFN(N(x'))   (Pre-Norm, QKV norm kept)\n"
-         "blocks 1..: Y = X + MHA_qkv(X), X' = N(Y) + FFN(N(Y))\n"
-         "out = N_final(X')",
-         "HybridNorm with a Pre-Norm first block, which normalises the raw embeddings before "
-         "the first attention and steadies early training. The rest behaves like HybridNorm: "
-         "bounded residual RMS, even gradients."},
-    [NL_PLACE_MIXLN] =
-        {"Mix-LN (ICLR 2025)",
-         "layers < floor(L/4): Post-Norm   x' = N(x + S(x))\n"
-         "the rest:            Pre-Norm    x' = x + S(N(x))\n"
-         "out = N_final(y)",
-         "Post-Norm in the first quarter of the layers gives them the larger gradients that "
-         "Pre-Norm would starve them of; Pre-Norm in the deeper layers keeps them trainable. "
-         "The aim is gradient norms more uniform across depth than either alone, with a "
-         "residual RMS that is reset early and grows only in the Pre-Norm part."},
-    [NL_PLACE_DEEPNORM] =
-        {"DeepNorm (DeepNet)",
-         "x' = N(alpha * x + Attn(x)),  alpha = (2L)^(1/4)\n"
-         "y  = N(alpha * x' + FFN(x'))\n"
-         "init: v, out, ffn weights scaled by beta = (8L)^(-1/4)",
-         "Post-Norm whose residual is up-weighted and whose sublayer updates start small, "
-         "which bounds how far one update moves the model. It trains stably at depths where "
-         "plain Post-Norm diverges; the residual RMS stays flat like Post-Norm, and the "
-         "gradient profile sits between Post-Norm's and Pre-Norm's."},
-    [NL_PLACE_CUSTOM] =
-        {"Custom flags",
-         "h = pre ? N(x) : x;  o = S(h);  o = peri ? N(o) : o\n"
-         "r = res_from_normed ? h : x;  y = alpha * r + o;  y = post ? N(y) : y",
-         "Whatever the flags make of it: a post flag resets the residual RMS, pre flags let "
-         "it grow, peri flags bound each block's contribution. Compare against the named "
-         "placements in a race."},
-};
+#include "heatmap.h"
 
-const teach_text *teach_placement(nl_placement p)
+teach_trend teach_judge(double r)
 {
-    if ((int)p < 0 || p >= NL_PLACE_COUNT)
-        p = NL_PLACE_CUSTOM;
-    return &texts[p];
+    if (isnan(r) || r < 0)
+        return TEACH_UNKNOWN;
+    if (r == 0)
+        return TEACH_SHRINKS;
+    if (isinf(r))
+        return TEACH_GROWS;
+    /* on |log r| so that r and 1/r meet the same threshold (1e-9: rounding of 1/r) */
+    double d = log(r), t = log(TEACH_TREND_FACTOR) - 1e-9;
+    return d >= t ? TEACH_GROWS : -d >= t ? TEACH_SHRINKS : TEACH_LEVEL;
 }
 
-/* Largest and smallest finite positive values of v and where they are. */
-static int extremes(const float *v, int n, int *imax, int *imin)
+const char *teach_trend_words(teach_trend t, int rms)
 {
-    *imax = *imin = -1;
-    for (int i = 0; i < n; i++) {
-        if (!(v[i] > 0) || !isfinite(v[i]))
-            continue;
-        if (*imax < 0 || v[i] > v[*imax])
-            *imax = i;
-        if (*imin < 0 || v[i] < v[*imin])
-            *imin = i;
+    switch (t) {
+    case TEACH_LEVEL:
+        return rms ? "is about flat across depth" : "is about level across depth";
+    case TEACH_GROWS:
+        return rms ? "grows with depth" : "grows toward the output";
+    case TEACH_SHRINKS:
+        return rms ? "shrinks with depth" : "shrinks toward the output";
+    case TEACH_UNKNOWN:
+        break;
     }
-    return *imax >= 0;
+    return "not measured";
 }
 
-static const char *trend_short(double last_over_first)
+void teach_profile_of(const float *v, int layers, teach_profile *p)
 {
-    if (last_over_first > 1.5)
-        return "growing toward the output";
-    if (last_over_first < 1 / 1.5)
-        return "shrinking toward the output";
-    return "about level";
+    memset(p, 0, sizeof *p);
+    p->layers = layers;
+    p->imax = p->imin = -1;
+    p->ratio = NAN;
+    for (int i = 0; i < layers; i++) {
+        if (!isfinite(v[i]))
+            continue;
+        if (p->imax < 0 || v[i] > v[p->imax])
+            p->imax = i;
+        if (p->imin < 0 || v[i] < v[p->imin])
+            p->imin = i;
+    }
+    if (p->imax < 0)
+        return;
+    for (int i = 0; i < layers; i++) {
+        p->nvanished += heat_vanished(v[i], v[p->imax]);
+        p->nzero += v[i] == 0;
+    }
+    if (layers > 1 && isfinite(v[0]) && isfinite(v[layers - 1]) && v[0] >= 0 && v[layers - 1] >= 0)
+        p->ratio = v[0] > 0 ? (double)v[layers - 1] / v[0] : v[layers - 1] > 0 ? INFINITY : NAN;
 }
 
-static const char *trend(double last_over_first)
+const char *teach_layer_list(const float *v, int layers, int zero_only, char *buf, int len)
 {
-    if (last_over_first > 1.5)
-        return "grows toward the output";
-    if (last_over_first < 1 / 1.5)
-        return "shrinks toward the output";
-    return "is about level across depth";
+    teach_profile p;
+    teach_profile_of(v, layers, &p);
+    int n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < layers && n < len; i++) {
+        int in = zero_only ? v[i] == 0 : p.imax >= 0 && heat_vanished(v[i], v[p.imax]);
+        if (!in)
+            continue;
+        int j = i;
+        while (j + 1 < layers && (zero_only ? v[j + 1] == 0 : heat_vanished(v[j + 1], v[p.imax])))
+            j++;
+        n += j > i ? snprintf(buf + n, (size_t)(len - n), "%s%d-%d", n ? ", " : "", i, j)
+                   : snprintf(buf + n, (size_t)(len - n), "%s%d", n ? ", " : "", i);
+        i = j;
+    }
+    return buf;
 }
 
-int teach_observe(const ui_run *r, int heat_ffn, char out[][200], int max_lines)
+/* A ratio for text: "1.07×", "0.165× = 1/6.06", "unbounded (over 0)". */
+static const char *fmt_ratio(double r, char *buf, int len)
+{
+    if (isinf(r))
+        snprintf(buf, (size_t)len, "unbounded (over 0)");
+    else if (r > 0 && r < 0.995) /* nearer 1, "= 1/1" would say nothing */
+        snprintf(buf, (size_t)len, "%.3g\xc3\x97 = 1/%.3g", r, 1 / r);
+    else
+        snprintf(buf, (size_t)len, "%.3g\xc3\x97", r);
+    return buf;
+}
+
+/* Appends to a line of TEACH_LINE bytes. */
+__attribute__((format(printf, 2, 3))) static void add(char *line, const char *fmt, ...)
+{
+    size_t n = strlen(line);
+    if (n + 1 >= TEACH_LINE)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, TEACH_LINE - n, fmt, ap);
+    va_end(ap);
+}
+
+enum { STAGE_STEP1, STAGE_LATER, STAGE_RMS };
+
+/* The run's settings that differ from the measured one, those that matter most for the
+ * stage first (step 1 is before any update, so lr and warmup cannot change it), at most
+ * three, appended to line as "; likely reason: ...". e: the history entry compared (a
+ * merged one is a reason); warm_measured: the expectation already is the one with warmup. */
+static void add_reasons(char *line, const nl_config *c, int stage, const hist_entry *e,
+                        int warm_measured)
+{
+    const teach_setting *m = teach_measured_setting();
+    const nl_model_config *mc = &c->model;
+    char why[4][96];
+    int n = 0;
+    if (e && e->n > 1)
+        snprintf(why[n++], 96, "step: a mean over steps %.0f-%.0f (measured at one step)", e->step0,
+                 e->step1);
+    if (stage != STAGE_STEP1 && c->train.warmup > 0 && !warm_measured)
+        snprintf(why[n++], 96, "warmup %d (measured without)", c->train.warmup);
+    if (stage != STAGE_STEP1 && warm_measured && c->train.warmup != m->warmup)
+        snprintf(why[n++], 96, "warmup %d (measured %d)", c->train.warmup, m->warmup);
+    if (stage != STAGE_STEP1 && n < 4 && (c->train.lr > 2 * m->lr || c->train.lr < m->lr / 2))
+        snprintf(why[n++], 96, "scale: lr %.3g (measured %.3g)", c->train.lr, m->lr);
+    if (n < 4 && mc->init != m->init)
+        snprintf(why[n++], 96, "init %s (measured %s)", nl_init_name(mc->init),
+                 nl_init_name(m->init));
+    if (n < 4 && (mc->d_model < m->d_min || mc->d_model > m->d_max))
+        snprintf(why[n++], 96, "width d_model %d (measured %d-%d)", mc->d_model, m->d_min,
+                 m->d_max);
+    if (n < 4 && (mc->layers < m->layers_min || mc->layers > m->layers_max))
+        snprintf(why[n++], 96, "depth %d layers (measured %d-%d)", mc->layers, m->layers_min,
+                 m->layers_max);
+    if (n < 4 && (mc->norm != m->norm || mc->ffn != m->ffn || mc->pos != m->pos))
+        snprintf(why[n++], 96, "block %s/%s/%s (measured %s/%s/%s)", nl_norm_name(mc->norm),
+                 nl_ffn_name(mc->ffn), nl_pos_name(mc->pos), nl_norm_name(m->norm),
+                 nl_ffn_name(m->ffn), nl_pos_name(m->pos));
+    if (n < 4 && strncmp(c->data.source, m->data, strlen(m->data)))
+        snprintf(why[n++], 96, "data %.20s (measured: byte-level text)", c->data.source);
+    if (n == 0) {
+        add(line, "; no setting differs from the measured one: the seed");
+        return;
+    }
+    add(line, "; likely reason: ");
+    for (int i = 0; i < n && i < 3; i++)
+        add(line, "%s%s", i ? ", " : "", why[i]);
+}
+
+/* ", as this lab measured." or ", unlike what to expect: ...; likely reason: ...". warm: want
+ * is the expectation with warmup, nowarm the one without (TEACH_UNKNOWN: none). */
+static void add_verdict(char *line, const ui_run *r, teach_trend seen, teach_trend want, int stage,
+                        const hist_entry *e, int warm, teach_trend nowarm)
+{
+    if (want == TEACH_UNKNOWN || seen == TEACH_UNKNOWN || !r->has_cfg)
+        return;
+    const teach_text *t = teach_placement(r->cfg->model.placement);
+    int rms = stage == STAGE_RMS;
+    if (seen == want) {
+        add(line, ", as this lab measured");
+        if (warm && nowarm != TEACH_UNKNOWN && nowarm != want)
+            add(line, " with warmup (without, it %s: warmup is the difference)",
+                teach_trend_words(nowarm, rms));
+        add(line, ".");
+        return;
+    }
+    const teach_expect *x = &t->data;
+    const char *fig = stage == STAGE_STEP1 ? x->fig_step1
+                      : stage == STAGE_RMS ? x->fig_rms
+                      : warm               ? x->fig_later_warm
+                                           : x->fig_later;
+    add(line, ", unlike what to expect: it %s", teach_trend_words(want, rms));
+    if (fig)
+        add(line, " (%s)", fig);
+    add_reasons(line, r->cfg, stage, e, warm);
+    add(line, ".");
+}
+
+/* The last/first gradient ratio of the history entry covering `step`, compared with want;
+ * 0 when no entry covers it. */
+static int observe_step(const ui_run *r, int ffn, int64_t step, int stage, char *line)
+{
+    int L = r->layers, n = history_len(r->hist), i;
+    hist_entry e;
+    for (i = 0; i < n; i++) {
+        history_entry(r->hist, i, &e);
+        if (e.step0 <= (double)step && (double)step <= e.step1)
+            break;
+    }
+    if (i == n || L < 2)
+        return 0;
+    float a = history_mean(r->hist, i, ffn ? CH_FFN(0) : CH_ATTN(0));
+    float b = history_mean(r->hist, i, ffn ? CH_FFN(L - 1) : CH_ATTN(L - 1));
+    double ratio = a > 0 ? (double)b / a : b > 0 ? INFINITY : NAN;
+    teach_trend seen = teach_judge(ratio);
+    if (seen == TEACH_UNKNOWN)
+        return 0;
+    char rs[48];
+    line[0] = '\0';
+    if (e.n > 1)
+        add(line, "Steps %.0f-%.0f (mean)", e.step0, e.step1);
+    else
+        add(line, "Step %lld", (long long)step);
+    add(line, ": last/first %s - it %s", fmt_ratio(ratio, rs, sizeof rs),
+        teach_trend_words(seen, 0));
+    if (r->has_cfg) {
+        const teach_expect *x = &teach_placement(r->cfg->model.placement)->data;
+        int k = ffn ? 1 : 0;
+        teach_trend want = x->grad_step1[k], nowarm = TEACH_UNKNOWN;
+        int warm = 0;
+        if (stage == STAGE_LATER) {
+            want = x->grad_later[k];
+            if (r->cfg->train.warmup > 0 && x->fig_later_warm) {
+                /* held to the runs with warmup; no verdict where their seeds disagree */
+                want = x->grad_later_warm[k];
+                nowarm = x->grad_later[k];
+                warm = 1;
+            }
+        }
+        add_verdict(line, r, seen, want, stage, &e, warm, nowarm);
+    }
+    if (line[strlen(line) - 1] != '.')
+        add(line, ".");
+    return 1;
+}
+
+int teach_observe(const ui_run *r, int heat_ffn, char out[][TEACH_LINE], int max_lines)
 {
     int n = 0;
     if (max_lines <= 0)
         return 0;
     if (!r->hist || history_len(r->hist) == 0 || r->layers < 1) {
-        snprintf(out[n++], 200, "No metrics yet: observations appear after the first step.");
+        snprintf(out[n++], TEACH_LINE, "No metrics yet: observations appear after the first step.");
         return n;
     }
     const char *kind = heat_ffn ? "FFN" : "attention";
     const float *gn = heat_ffn ? r->gn_ffn : r->gn_attn;
-    int L = r->layers, imax, imin;
-    if (n < max_lines && extremes(gn, L, &imax, &imin)) {
-        if (imax != 0 && gn[0] > 0)
-            snprintf(
-                out[n++], 200,
-                "Step %lld: layer %d %s gradient norm is %.3g\xc3\x97 layer 0's (%.3g vs %.3g).",
-                (long long)r->last_step, imax, kind, gn[imax] / gn[0], gn[imax], gn[0]);
+    int L = r->layers;
+    teach_profile p;
+    teach_profile_of(gn, L, &p);
+    char rs[48];
+    if (n < max_lines && p.imax >= 0) {
+        char *o = out[n++];
+        o[0] = '\0';
+        if (p.imax == p.imin)
+            add(o, "Step %lld: every layer's %s gradient norm is %.3g.", (long long)r->last_step,
+                kind, gn[p.imax]);
         else
-            snprintf(
-                out[n++], 200,
-                "Step %lld: layer 0 has the largest %s gradient norm, %.3g\xc3\x97 layer %d's.",
-                (long long)r->last_step, kind, gn[imin] > 0 ? gn[0] / gn[imin] : NAN, imin);
-        if (n < max_lines && L > 1 && gn[0] > 0 && gn[L - 1] > 0)
-            snprintf(out[n++], 200, "Last over first layer: %.3g\xc3\x97 - the %s gradient %s.",
-                     gn[L - 1] / gn[0], kind, trend(gn[L - 1] / gn[0]));
+            add(o,
+                "Step %lld: the %s gradient norm is largest in layer %d (%.3g) and smallest "
+                "in layer %d (%.3g).",
+                (long long)r->last_step, kind, p.imax, gn[p.imax], p.imin, gn[p.imin]);
     }
-    /* the same ratio at the first recorded step, from the history */
-    int ch0 = heat_ffn ? CH_FFN(0) : CH_ATTN(0), chL = heat_ffn ? CH_FFN(L - 1) : CH_ATTN(L - 1);
-    float a0 = history_mean(r->hist, 0, ch0), aL = history_mean(r->hist, 0, chL);
-    hist_entry e;
-    history_entry(r->hist, 0, &e);
-    if (n < max_lines && L > 1 && a0 > 0 && aL > 0 && e.step0 < (double)r->last_step)
-        snprintf(out[n++], 200, "At step %.0f the last/first ratio was %.3g\xc3\x97 (%s).", e.step0,
-                 aL / a0, trend_short(aL / a0));
-    int rmax, rmin;
-    if (n < max_lines && extremes(r->rms, L, &rmax, &rmin)) {
-        if (L > 1 && r->rms[0] > 0 && r->rms[L - 1] > 0)
-            snprintf(out[n++], 200,
-                     "Residual RMS: %.3g after layer 0, %.3g after layer %d (%.3g\xc3\x97)%s.",
-                     r->rms[0], r->rms[L - 1], L - 1, r->rms[L - 1] / r->rms[0],
-                     r->rms[L - 1] / r->rms[0] > 1.5 ? " - it grows with depth" : " - about flat");
+    if (n < max_lines && p.nvanished > 0) {
+        char *o = out[n++], list[128];
+        o[0] = '\0';
+        add(o, "Vanished (0, or under 1e%d of the largest): %s %s of %d",
+            (int)lround(log10(UI_VANISHED_REL)), p.nvanished > 1 ? "layers" : "layer",
+            teach_layer_list(gn, L, 0, list, sizeof list), L);
+        if (p.nzero > 0)
+            add(o, "; exactly 0 in %s %s", p.nzero > 1 ? "layers" : "layer",
+                teach_layer_list(gn, L, 1, list, sizeof list));
+        add(o, ".");
+    }
+    if (n < max_lines && teach_judge(p.ratio) != TEACH_UNKNOWN && r->last_step != 1 &&
+        r->last_step != TEACH_LATER_STEP) {
+        char *o = out[n++];
+        o[0] = '\0';
+        add(o, "Last over first layer now: %s - the %s gradient %s", fmt_ratio(p.ratio, rs, 48),
+            kind, teach_trend_words(teach_judge(p.ratio), 0));
+        if (r->last_step > TEACH_LATER_STEP)
+            add(o, " (what to expect is for steps 1 and %d).", TEACH_LATER_STEP);
         else
-            snprintf(out[n++], 200, "Residual RMS peaks at layer %d (%.3g).", rmax, r->rms[rmax]);
+            add(o, ".");
+    }
+    /* the profile when it was measured: step 1, and after a few steps */
+    if (n < max_lines && observe_step(r, heat_ffn, 1, STAGE_STEP1, out[n]))
+        n++;
+    if (n < max_lines && r->last_step >= TEACH_LATER_STEP &&
+        observe_step(r, heat_ffn, TEACH_LATER_STEP, STAGE_LATER, out[n]))
+        n++;
+    teach_profile rp;
+    teach_profile_of(r->rms, L, &rp);
+    if (n < max_lines && rp.imax >= 0) {
+        char *o = out[n++];
+        o[0] = '\0';
+        teach_trend seen = teach_judge(rp.ratio);
+        if (seen != TEACH_UNKNOWN) {
+            add(o, "Residual RMS: %.3g after layer 0, %.3g after layer %d (%s): it %s", r->rms[0],
+                r->rms[L - 1], L - 1, fmt_ratio(rp.ratio, rs, sizeof rs),
+                teach_trend_words(seen, 1));
+            /* measured from step 10 on (Mix-LN's is still flat at step 1) */
+            if (r->has_cfg && r->last_step >= TEACH_LATER_STEP)
+                add_verdict(o, r, seen, teach_placement(r->cfg->model.placement)->data.rms,
+                            STAGE_RMS, NULL, 0, TEACH_UNKNOWN);
+            else if (r->has_cfg && teach_placement(r->cfg->model.placement)->data.rms)
+                add(o, " (what to expect is for step %d on)", TEACH_LATER_STEP);
+            if (o[strlen(o) - 1] != '.')
+                add(o, ".");
+        } else {
+            add(o, "Residual RMS peaks at layer %d (%.3g).", rp.imax, r->rms[rp.imax]);
+        }
     }
     float loss = history_last(r->hist, CH_LOSS);
     if (n < max_lines && isfinite(loss)) {
         double floor_ = r->st.entropy_floor;
         if (isfinite(floor_))
-            snprintf(out[n++], 200, "Train loss %.4g; the entropy floor is %.4g, %.3g nats below.",
-                     loss, floor_, loss - floor_);
+            snprintf(out[n++], TEACH_LINE,
+                     "Train loss %.4g; the entropy floor is %.4g, %.3g nats below.", loss, floor_,
+                     loss - floor_);
         else
-            snprintf(out[n++], 200, "Train loss %.4g (started at %.4g).", loss, r->first_loss);
+            snprintf(out[n++], TEACH_LINE, "Train loss %.4g (started at %.4g).", loss,
+                     r->first_loss);
     }
     if (n < max_lines && r->moe_layers > 0 && r->moe_step > 0) {
         /* the busiest expert of any MoE layer, against the even share */
@@ -195,7 +330,7 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][200], int max_lines)
             }
         }
         if (bm >= 0)
-            snprintf(out[n++], 200,
+            snprintf(out[n++], TEACH_LINE,
                      "Experts at step %lld: the busiest, MoE layer %d expert %d, takes %.0f%% of "
                      "the routed slots (even: %.0f%%); router entropy %.2f-%.2f nats of ln %d = "
                      "%.2f.",
@@ -204,10 +339,10 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][200], int max_lines)
     }
     if (n < max_lines && r->st.state == NL_RUN_DIVERGED) {
         if (!strncmp(r->st.message, "diverged", 8))
-            snprintf(out[n++], 200, "D%.190s", r->st.message + 1);
+            snprintf(out[n++], TEACH_LINE, "D%.200s", r->st.message + 1);
         else
-            snprintf(out[n++], 200, "Diverged at step %lld: %.150s", (long long)r->st.diverged_step,
-                     r->st.message);
+            snprintf(out[n++], TEACH_LINE, "Diverged at step %lld: %.150s",
+                     (long long)r->st.diverged_step, r->st.message);
     }
     return n;
 }

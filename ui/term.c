@@ -195,6 +195,8 @@ static role_style style_of(int role)
         [ROLE_FAILED] = {201, COLOR_MAGENTA, -1, -1, A_BOLD, A_BOLD | A_REVERSE},
         [ROLE_CELL_DIV] = {231, COLOR_WHITE, 160, COLOR_RED, A_BOLD, A_BOLD | A_REVERSE},
         [ROLE_CELL_EMPTY] = {250, COLOR_BLACK, 238, COLOR_WHITE, 0, A_DIM},
+        /* off the heat ramp (navy..red) so a vanished cell never reads as a cold one */
+        [ROLE_VANISHED] = {201, COLOR_WHITE, -1, -1, A_BOLD, A_BOLD},
     };
     if (role > ROLE_NORMAL && role < ROLE_COUNT)
         s = fixed[role];
