@@ -290,7 +290,7 @@ static void test_set_overrides(void)
     expect_set_error("model.norm=rmsnrom", "(did you mean 'rmsnorm'?)");
     expect_set_error("train.device=gpu", "train.device: expected one of auto|cpu|cuda, got 'gpu'");
     expect_set_error("train.precision=fp16", "one of fp32|tf32|bf16");
-    expect_set_error("data.source=text:", "data.source: expected markov, text:PATH or tokens:PATH");
+    expect_set_error("data.source=text:", "data.source: expected markov, prose, text:PATH or tokens:PATH");
     expect_set_error("data.source=file.txt", "got 'file.txt'");
     expect_set_error("name=a/b", "name: expected a name");
     expect_set_error("name=.hidden", "name: expected a name");
