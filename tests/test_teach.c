@@ -226,6 +226,26 @@ static void test_observe_rms_ratio(void)
     runview_free(&r);
 }
 
+/* A stalled run on prose (loss 4.1 from make_run, at or above a unigram level of 4.05) is
+ * named as sitting at the unigram level; one below it by more than the margin is not. */
+static void test_observe_unigram(void)
+{
+    ui_run r;
+    make_run(&r, 4, 12, fill_rms_0165, NULL);
+    r.st.unigram_level = 4.05;
+    char obs[TEACH_MAX_LINES][TEACH_LINE];
+    int n = teach_observe(&r, 0, obs, TEACH_MAX_LINES);
+    const char *l = line_with(obs, n, "unigram");
+    T_CHECK(l && strstr(l, "Train loss 4.1 sits at the unigram level (4.05)"), "stalled: '%s'",
+            l ? l : "");
+    r.st.unigram_level = 4.3;
+    n = teach_observe(&r, 0, obs, TEACH_MAX_LINES);
+    l = line_with(obs, n, "unigram");
+    T_CHECK(l && strstr(l, "Train loss 4.1, 0.2 nats below the unigram level (4.3)"),
+            "learning: '%s'", l ? l : "");
+    runview_free(&r);
+}
+
 static void fill_level(int step, int L, float *ga, float *gf, float *rms)
 {
     for (int l = 0; l < L; l++) {
@@ -478,6 +498,7 @@ int main(void)
     T_RUN(test_layer_list);
     T_RUN(test_judge_symmetric);
     T_RUN(test_observe_rms_ratio);
+    T_RUN(test_observe_unigram);
     T_RUN(test_observe_expectation);
     T_RUN(test_expect_texts);
     T_RUN(test_heatmap_vanished);

@@ -305,11 +305,23 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][TEACH_LINE], int max
     }
     float loss = history_last(r->hist, CH_LOSS);
     if (n < max_lines && isfinite(loss)) {
-        double floor_ = r->st.entropy_floor;
+        double floor_ = r->st.entropy_floor, uni = r->st.unigram_level;
         if (isfinite(floor_))
             snprintf(out[n++], TEACH_LINE,
                      "Train loss %.4g; the entropy floor is %.4g, %.3g nats below.", loss, floor_,
                      loss - floor_);
+        else if (isfinite(uni) && loss >= uni - TEACH_UNIGRAM_MARGIN &&
+                 r->last_step >= TEACH_LATER_STEP)
+            snprintf(out[n++], TEACH_LINE,
+                     "Train loss %.4g sits at the unigram level (%.4g): the model predicts only "
+                     "how often each byte occurs. A plateau, not a divergence: the layers below "
+                     "the output are not being trained.",
+                     loss, uni);
+        else if (isfinite(uni))
+            snprintf(out[n++], TEACH_LINE,
+                     "Train loss %.4g, %.3g nats below the unigram level (%.4g): it has learned "
+                     "more than byte frequencies.",
+                     loss, uni - loss, uni);
         else
             snprintf(out[n++], TEACH_LINE, "Train loss %.4g (started at %.4g).", loss,
                      r->first_loss);

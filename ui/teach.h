@@ -19,6 +19,9 @@ typedef enum {
 #define TEACH_TREND_FACTOR 1.5
 /* The step "after a few steps" is judged at (where this lab's runs agree on the profile). */
 #define TEACH_LATER_STEP 10
+/* A loss within this many nats of the data's unigram level (or above it) is "at" it: the
+ * step-to-step noise of prose at batch 8 x 128 is a few hundredths. */
+#define TEACH_UNIGRAM_MARGIN 0.08
 
 /* What to expect of a placement, as data: the last/first layer gradient norm ([0] attention,
  * [1] FFN) at step 1, at step TEACH_LATER_STEP without warmup and with warmup, and the
