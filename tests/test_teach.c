@@ -243,6 +243,11 @@ static void test_observe_unigram(void)
     l = line_with(obs, n, "unigram");
     T_CHECK(l && strstr(l, "Train loss 4.1, 0.2 nats below the unigram level (4.3)"),
             "learning: '%s'", l ? l : "");
+    r.st.unigram_level = 3.12; /* the first steps: above it, never "below" by a negative amount */
+    n = teach_observe(&r, 0, obs, TEACH_MAX_LINES);
+    l = line_with(obs, n, "unigram");
+    T_CHECK(l && strstr(l, "Train loss 4.1, above the unigram level (3.12)"), "early: '%s'",
+            l ? l : "");
     runview_free(&r);
 }
 

@@ -310,12 +310,20 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][TEACH_LINE], int max
             snprintf(out[n++], TEACH_LINE,
                      "Train loss %.4g; the entropy floor is %.4g, %.3g nats below.", loss, floor_,
                      loss - floor_);
+        else if (isfinite(uni) && loss > uni + TEACH_UNIGRAM_MARGIN)
+            snprintf(out[n++], TEACH_LINE,
+                     "Train loss %.4g, above the unigram level (%.4g): it has not yet learned how "
+                     "often each byte occurs.",
+                     loss, uni);
         else if (isfinite(uni) && loss >= uni - TEACH_UNIGRAM_MARGIN &&
                  r->last_step >= TEACH_LATER_STEP)
             snprintf(out[n++], TEACH_LINE,
                      "Train loss %.4g sits at the unigram level (%.4g): the model predicts only "
                      "how often each byte occurs. A plateau, not a divergence: the layers below "
                      "the output are not being trained.",
+                     loss, uni);
+        else if (isfinite(uni) && loss >= uni - TEACH_UNIGRAM_MARGIN)
+            snprintf(out[n++], TEACH_LINE, "Train loss %.4g, at the unigram level (%.4g) so far.",
                      loss, uni);
         else if (isfinite(uni))
             snprintf(out[n++], TEACH_LINE,
