@@ -106,8 +106,8 @@ verdict $L "$post > 3.05 && $warm < 2.8 && $pre < 2.9" \
     "post's loss over steps 81-100 $post (stuck, > 3.05 expected), post-warmup's $warm (< 2.8), pre's final validation $pre (< 2.9)"
 
 # residual-stream. Measured (lr 1e-3, seeds 1-3): Pre-Norm's last-block RMS grows from 0.21 at
-# step 1 to 8-9 by step 50 (about 40x); Sandwich's from 4.6 to about 21 (4.5x); Post-Norm's
-# stays about 1.
+# step 1 to 7-9 by step 50 (32-40x); Sandwich's from 4.6-4.9 to about 20 (4.1-4.5x);
+# Post-Norm's stays about 1 (1.07).
 L=residual-stream
 pre=$(ratio "$(rms $L pre -1 50)" "$(rms $L pre -1 1)"); sand=$(ratio "$(rms $L sandwich -1 50)" "$(rms $L sandwich -1 1)")
 post=$(rms $L post -1 50); s1=$(rms $L sandwich -1 1); p1=$(rms $L pre -1 1)
