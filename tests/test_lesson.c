@@ -209,10 +209,10 @@ static void test_pane(void)
     T_CHECK(grid_has(&g, "Lesson · gradients-at-init") == 2, "no title on the box's top edge");
     T_CHECK(grid_has(&g, "Question") && grid_has(&g, "Which layers get the largest"),
             "no question");
-    int y = grid_has(&g, "sandwich sandwich, 12 layers");
+    int y = grid_has(&g, "pre, 12 layers");
     T_CHECK(y > 0, "the race's runs are not listed");
     if (y > 0) {
-        ui_cell *cell = grid_at(&g, 4, y - 1); /* "sandwich" in its run's colour */
+        ui_cell *cell = grid_at(&g, 4, y - 1); /* "pre", the third run, in its run's colour */
         T_CHECK(cell && cell->role == ROLE_SERIES0 + 2, "run colour role %d",
                 cell ? cell->role : -1);
     }
