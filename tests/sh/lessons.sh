@@ -88,8 +88,8 @@ verdict() {
 wait
 
 # gradients-at-init. Measured (seeds 1-3, lr 3e-3, 12 layers): last/first FFN gradient at
-# step 1: post 0.99-1.00, pre 0.33-0.37, sandwich 0.32; at step 5: post 25-350, post with
-# warmup 1.00, pre 1.17-1.61, sandwich 1.33.
+# step 1: post 0.99-1.00, pre 0.33-0.37, sandwich 0.27-0.32; at step 5: post 25-350, post
+# with warmup 0.98-1.00, pre 1.17-1.61, sandwich 0.60-1.33.
 L=gradients-at-init
 p1=$(ffn_ratio $L post 1); w5=$(ffn_ratio $L post-warmup 5); p5=$(ffn_ratio $L post 5)
 r1=$(ffn_ratio $L pre 1); s1=$(ffn_ratio $L sandwich 1); r5=$(ffn_ratio $L pre 5)
