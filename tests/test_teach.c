@@ -17,21 +17,7 @@
 #include "ui/runview.h"
 #include "ui/teach.h"
 
-static void dump(const char *what, const ui_grid *g)
-{
-    if (!getenv("NL_TEST_DUMP"))
-        return;
-    char *d = grid_dump(g);
-    fprintf(stderr, "-- %s\n%s", what, d ? d : "");
-    free(d);
-}
-
-static int row_has(const ui_grid *g, int y, const char *s)
-{
-    char buf[2048];
-    grid_row_utf8(g, y, buf, sizeof buf);
-    return strstr(buf, s) != NULL;
-}
+#include "grid_t.h"
 
 /* The observation line that contains `key` (NULL when none). */
 static const char *line_with(char obs[][TEACH_LINE], int n, const char *key)

@@ -25,22 +25,7 @@
 #include "ui/teach.h"
 #include "ui/term.h"
 
-/* NL_TEST_DUMP=1 prints every grid a case checks, to look at the widgets by eye. */
-static void dump(const char *what, const ui_grid *g)
-{
-    if (!getenv("NL_TEST_DUMP"))
-        return;
-    char *d = grid_dump(g);
-    fprintf(stderr, "-- %s\n%s", what, d ? d : "");
-    free(d);
-}
-
-static int row_has(const ui_grid *g, int y, const char *s)
-{
-    char buf[2048];
-    grid_row_utf8(g, y, buf, sizeof buf);
-    return strstr(buf, s) != NULL;
-}
+#include "grid_t.h"
 
 static int cell_dotted(ui_grid *g, int x, int y)
 {
