@@ -127,7 +127,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
     for (int a = 0; a < d->n_axes; a++)
         if (!strcmp(d->axes[a].key, "train.threads"))
             return nl_app_error(2, "--vary train.threads: threads are set by --jobs "
-                                   "(max(1, cores / jobs) per run)");
+                                   "(cores / runs at a time)");
     /* never more busy threads than cores: at most one run per core, the cores shared out */
     int cores = nl_backend_cores();
     o->at_once = o->jobs < cores ? (int)o->jobs : cores;
