@@ -21,6 +21,9 @@ static const char *BENCH_USAGE =
     "forward and backward), model-FLOP utilisation against the backend's matmul peak measured\n"
     "on this machine (square products through the same backend), and the peak resident memory\n"
     "next to the bytes that parameters, gradients, AdamW moments and activations need.\n"
+    "The CPU backend names its OpenBLAS kernel, its threads and how they wait, and warns when\n"
+    "OPENBLAS_CORETYPE forces a kernel older than the CPU. --threads 0 is one per core; more\n"
+    "threads than cores are capped to the cores.\n"
     "exit status: 0 figures printed, 1 a run failed or diverged (no figures), 2 bad usage or\n"
     "input.\n";
 
@@ -95,7 +98,10 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     nl_metrics_store *ms = nl_run_metrics(r);
     nl_metrics_row row;
     int B = c.train.batch, T = c.model.seq_len;
-    int th = c.train.threads > 0 ? c.train.threads : nl_app_cpu_cores();
+    int th = nl_backend_threads(c.train.threads, NULL, 0);
+    const char *what = NULL, *warn = NULL;
+    if (k->describe)
+        k->describe(k, &what, &warn);
     fprintf(stderr, "normlab: bench %s: warming up...\n", c.name);
     nl_run_state st = NL_RUN_RUNNING;
     for (long i = 0; i < warmup && st == NL_RUN_RUNNING; i++) {
@@ -136,6 +142,10 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
            "batch %d x %d tokens\n",
            c.name, k->name, c.train.precision, th, nl_placement_name(c.model.placement),
            c.model.layers, c.model.d_model, (long long)nl_model_num_params(m), B, T);
+    if (what && *what)
+        printf("  backend %s\n", what);
+    if (warn && *warn)
+        printf("  warning %s\n", warn);
     printf("  tokens/s %.1f\n", tok_s);
     printf("  step_ms %.2f\n", 1000.0 * dt / (double)steps);
     printf("  model_flops_per_token %.4g\n", fpt);

@@ -46,7 +46,5 @@ int nl_app_exit_code(int err_code);
 double nl_app_now(void);
 /* s seconds as M:SS or H:MM:SS into buf; "--:--" when unknown (NAN or negative). */
 void nl_app_fmt_eta(double s, char *buf, size_t n);
-/* CPU cores this process may run on (its affinity mask). */
-int nl_app_cpu_cores(void);
 
 #endif

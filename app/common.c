@@ -1,9 +1,8 @@
 /* Helpers shared by the sub-commands: preset lookup, error printing, the config overrides
- * of the command line, exit codes, time and core counts. */
+ * of the command line, exit codes and time. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,13 +161,4 @@ void nl_app_fmt_eta(double s, char *buf, size_t n)
         snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
     else
         snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
-}
-
-int nl_app_cpu_cores(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
 }

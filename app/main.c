@@ -32,6 +32,7 @@ static const char *USAGE =
 
 int main(int argc, char **argv)
 {
+    nl_backend_thread_env(argv);
     nl_backend_set_exe_path(argv[0]);
     if (argc > 1) {
         const char *cmd = argv[1];

@@ -46,8 +46,8 @@ static const char *SWEEP_USAGE =
     "  --steps N             same as --set train.steps=N\n"
     "  --seeds N             seeds per cell (default 1); seed s trains with train.seed + s\n"
     "  --out DIR             the sweep directory (default sweeps/NAME, NAME from the preset)\n"
-    "  --jobs N              runs trained at once, each in its own process (default 1); each\n"
-    "                        gets max(1, cores / N) threads\n"
+    "  --jobs N              runs trained at once, each in its own process (default 1), at\n"
+    "                        most one per core; each gets cores / N threads\n"
     "  --max-runs K          start at most K runs this time (run the command again to go on)\n"
     "\n"
     "Writes DIR/sweep.yaml (the definition), DIR/base.yaml (the resolved base config),\n"
@@ -67,6 +67,7 @@ typedef struct sweep_opts {
     const char **sets;
     int n_sets;
     long seeds, jobs, steps, max_runs, child;
+    int at_once, threads; /* runs trained at once (jobs, at most one per core), threads each */
     bool help;
 } sweep_opts;
 
@@ -126,7 +127,11 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
     for (int a = 0; a < d->n_axes; a++)
         if (!strcmp(d->axes[a].key, "train.threads"))
             return nl_app_error(2, "--vary train.threads: threads are set by --jobs "
-                                   "(max(1, cores / jobs) per run)");
+                                   "(cores / runs at a time)");
+    /* never more busy threads than cores: at most one run per core, the cores shared out */
+    int cores = nl_backend_cores();
+    o->at_once = o->jobs < cores ? (int)o->jobs : cores;
+    o->threads = cores / o->at_once;
     d->seeds = (int)o->seeds;
     if ((long)nl_sweep_cells(d) * o->seeds > NL_SWEEP_MAX_RUNS)
         return nl_app_error(2, "sweep: %d cells x %ld seeds is more than %d runs",
@@ -219,8 +224,7 @@ static int run_child(const sweep_opts *o, const nl_sweep_def *d, const nl_config
     free(now);
     if (!same)
         return nl_app_error(2, "%s: the preset or --set changed since the sweep started", path);
-    int threads = nl_app_cpu_cores() / (int)o->jobs;
-    c.train.threads = threads > 0 ? threads : 1;
+    c.train.threads = o->threads;
 
     char name[512], rdir[PATH_MAX + 600];
     nl_sweep_run_name(d, index % cells, index / cells, name, sizeof name);
@@ -698,11 +702,13 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
         goto out;
     }
     exe[el] = '\0';
-    int threads = nl_app_cpu_cores() / (int)o->jobs;
+    if (o->jobs > o->at_once)
+        fprintf(stderr, "normlab: --jobs %ld: this process may use %d core%s; %d runs at a time\n",
+                o->jobs, o->at_once, o->at_once == 1 ? "" : "s", o->at_once);
     fprintf(stderr,
             "normlab: sweep %s: %d cells x %d seeds = %d runs, %d already done; "
-            "%ld at a time, threads per run: %d -> %s\n",
-            base->name, cells, d->seeds, runs, s.done, o->jobs, threads > 0 ? threads : 1, dir);
+            "%d at a time, threads per run: %d -> %s\n",
+            base->name, cells, d->seeds, runs, s.done, o->at_once, o->threads, dir);
     fflush(stderr);
 
     struct sigaction sa;
@@ -715,7 +721,7 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
     int next = 0, running = 0, launched = 0;
     bool forwarded = false;
     while (1) {
-        while (!g_stop && running < o->jobs && next < n_pending &&
+        while (!g_stop && running < o->at_once && next < n_pending &&
                (o->max_runs <= 0 || launched < o->max_runs)) {
             child *c = &ch[running];
             memset(c, 0, sizeof *c);

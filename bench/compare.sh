@@ -1,40 +1,166 @@
 #!/bin/sh
-# normlab against PyTorch on one shape: `normlab bench bench/pre-d128-l6.yaml` and
-# bench/torch_bench.py with the same model, batch and 2 CPU threads; prints both training
-# throughputs and their ratio. Figures, not pass/fail.
+# normlab against its peers on one shape (bench/pre-d128-l6.yaml: d 128, 6 layers, 4 heads,
+# seq 256, batch 8, vocab 256, Pre-Norm LayerNorm, GELU, learned positions), each at 1 and at
+# 2 threads and each at its fastest settings:
+#   normlab   `normlab bench --threads N` (its threads wait passively; OpenBLAS single-threaded)
+#   PyTorch   bench/torch_bench.py, the same model, with torch.set_num_threads(N) and each of
+#             the thread settings below tried; the fastest is kept and named
+#   llm.c     its CPU trainer (train_gpt2.c), when LLMC_DIR points at a checkout: built here
+#             with its own flags (-Ofast -march=native -fopenmp) around bench/llmc_bench.c,
+#             GPT-2's block at the same size (LayerNorm with biases, tied embeddings), random
+#             weights, OMP_NUM_THREADS=N with libgomp's default and with passive waiting
+# Each figure is the median tokens/s of REPEATS runs (min-max beside it). The ratios are
+# normlab's best against each peer's best, and at equal threads. Figures, not pass/fail.
+# The environment is used as it is: run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+# bench/compare.sh` where those force an older OpenBLAS kernel (`normlab bench` warns).
 #
-#   bench/compare.sh [STEPS]        (default 20; PYTHON=... picks the interpreter with torch)
+#   bench/compare.sh [STEPS] [REPEATS]      (defaults 20 and 3)
+#   PYTHON=/usr/bin/python3 (the interpreter with torch)   LLMC_DIR=path/to/llm.c
 cd "$(dirname "$0")/.." || exit 2
 steps=${1:-20}
+repeats=${2:-3}
 py=${PYTHON:-/usr/bin/python3}
 preset=bench/pre-d128-l6.yaml
-
+shape="--d 128 --layers 6 --heads 4 --seq 256 --batch 8 --vocab 256"
 if [ ! -x ./normlab ]; then
     echo "compare.sh: ./normlab not built (run make)" >&2
     exit 2
 fi
-nl_out=$(./normlab bench "$preset" --steps "$steps" 2>&1)
-rc=$?
-# the value after the first "tokens/s" word
-nl=$(printf '%s\n' "$nl_out" | awk '{ for (i = 1; i < NF; i++) if ($i == "tokens/s") { print $(i + 1); exit } }')
-if [ "$rc" -ne 0 ] || [ -z "$nl" ]; then
-    printf '%s\n' "$nl_out" >&2
-    echo "compare.sh: no 'tokens/s <value>' from normlab bench (exit $rc)" >&2
-    exit 1
+cores=$(getconf _NPROCESSORS_ONLN)
+counts=1
+[ "$cores" -ge 2 ] && counts="1 2"
+tmp=$(mktemp -d /tmp/normlab-compare.XXXXXX) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+# median (min-max) of the numbers in a file, and the median alone after a '|'
+summary() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "-|0"; exit }
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.0f (%.0f-%.0f)|%.0f\n", m, v[1], v[NR], m }'
+}
+
+# REPEATS runs of a command; the value after the word WORD (e.g. tokens/s) of each run goes
+# to FILE; the last run's output is kept in $tmp/last
+measure() { # file word command...
+    file=$1 word=$2
+    shift 2
+    : >"$file"
+    r=0
+    while [ "$r" -lt "$repeats" ]; do
+        "$@" >"$tmp/last" 2>&1
+        awk -v w="$word" '{ for (i = 1; i < NF; i++) if ($i == w) v = $(i + 1) } END { if (v != "") print v }' \
+            "$tmp/last" >>"$file"
+        r=$((r + 1))
+    done
+}
+
+# best of several settings: prints "figure|median|settings" of the fastest
+best_of() { # name threads word settings-per-line-file command...
+    name=$1 n=$2 word=$3 list=$4
+    shift 4
+    best="-|0|-"
+    while IFS= read -r settings; do
+        # shellcheck disable=SC2086
+        measure "$tmp/v" "$word" env $settings "$@"
+        s=$(summary "$tmp/v")
+        echo "  $name, $n thread(s), $settings: ${s%|*}" >>"$tmp/tried"
+        if awk -v a="${s#*|}" -v b="$(echo "$best" | cut -d'|' -f2)" 'BEGIN { exit !(a > b) }'; then
+            best="$s|$settings"
+        fi
+    done <"$list"
+    echo "$best"
+}
+
+: >"$tmp/tried"
+line() { # label threads result settings-note
+    if [ "$2" = 1 ]; then th="1 thread "; else th="$2 threads"; fi
+    printf '%-8s %s  tokens/s %-22s %s\n' "$1" "$th" "$3" "$4" | sed 's/ *$//'
+}
+
+kernel=$(./normlab bench "$preset" --threads 1 --steps 1 --warmup 0 2>/dev/null |
+    sed -n 's/^  backend OpenBLAS kernel \([^ ]*\) .*/\1/p')
+model=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
+echo "shape: $preset (d 128, 6 layers, 4 heads, seq 256, batch 8, vocab 256), $steps timed steps"
+echo "machine: $model, $cores cores; normlab's OpenBLAS kernel: ${kernel:-?};" \
+    "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-(unset)}"
+echo "each figure: median (min-max) of $repeats runs"
+
+for n in $counts; do
+    measure "$tmp/v" tokens/s ./normlab bench "$preset" --threads "$n" --steps "$steps"
+    s=$(summary "$tmp/v")
+    eval "nl_$n=${s#*|}"
+    line normlab "$n" "${s%|*}" ""
+done
+
+if "$py" -c 'import torch' 2>/dev/null; then
+    tv=$("$py" -c 'import torch; print(torch.__version__)')
+    for n in $counts; do
+        {
+            echo "OMP_NUM_THREADS=$n"
+            echo "OMP_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
+            echo "OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive"
+            [ "$n" -gt 1 ] && echo "OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
+        } >"$tmp/settings"
+        # shellcheck disable=SC2086
+        b=$(best_of torch "$n" tokens/s "$tmp/settings" "$py" bench/torch_bench.py $shape \
+            --placement pre --norm layernorm --ffn gelu --pos learned --threads "$n" \
+            --device cpu --dtype fp32 --steps "$steps")
+        fig=${b%%|*} rest=${b#*|}
+        eval "th_$n=${rest%%|*}"
+        line "torch" "$n" "$fig" "[torch $tv; ${rest#*|}]"
+    done
+else
+    echo "torch    (no torch for $py: skipped)"
 fi
 
-th_out=$(OMP_NUM_THREADS=2 "$py" bench/torch_bench.py --d 128 --layers 6 --heads 4 --seq 256 \
-    --batch 8 --vocab 256 --placement pre --norm layernorm --ffn gelu --pos learned \
-    --threads 2 --device cpu --dtype fp32 --steps "$steps" 2>&1)
-rc=$?
-th=$(printf '%s\n' "$th_out" | awk '$1 == "torch" && $2 == "tokens/s" { print $3; exit }')
-if [ "$rc" -ne 0 ] || [ -z "$th" ]; then
-    printf '%s\n' "$th_out" >&2
-    echo "compare.sh: no 'torch tokens/s <value>' from bench/torch_bench.py (exit $rc)" >&2
-    exit 1
+if [ -n "$LLMC_DIR" ] && [ -f "$LLMC_DIR/train_gpt2.c" ]; then
+    if cc -Ofast -march=native -fopenmp -I"$LLMC_DIR" -o "$tmp/llmc_bench" bench/llmc_bench.c \
+        -lm 2>"$tmp/cc.err"; then
+        for n in $counts; do
+            {
+                echo "OMP_NUM_THREADS=$n"
+                echo "OMP_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
+            } >"$tmp/settings"
+            b=$(best_of llm.c "$n" tokens/s "$tmp/settings" "$tmp/llmc_bench" 128 6 4 256 8 256 \
+                "$steps" 3)
+            fig=${b%%|*} rest=${b#*|}
+            eval "lc_$n=${rest%%|*}"
+            line "llm.c" "$n" "$fig" "[${rest#*|}]"
+        done
+    else
+        echo "llm.c    (cannot build bench/llmc_bench.c against $LLMC_DIR: $(head -n 3 "$tmp/cc.err"))"
+    fi
+else
+    echo "llm.c    (LLMC_DIR unset or without train_gpt2.c: skipped)"
 fi
 
-echo "shape: $preset (d 128, 6 layers, 4 heads, seq 256, batch 8, vocab 256), 2 threads, $steps steps"
-echo "normlab tokens/s $nl"
-echo "torch   tokens/s $th"
-awk -v a="$nl" -v b="$th" 'BEGIN { printf "ratio normlab/torch %.2f\n", a / b }'
+# ratios: normlab's best against each peer's best, and at equal thread counts
+best() { # prefix: the largest of prefix_1, prefix_2 and the thread count it came from
+    bv=0 bn=0 v=0
+    for n in $counts; do
+        eval "v=\${$1_$n:-0}"
+        if awk -v a="$v" -v b="$bv" 'BEGIN { exit !(a > b) }'; then bv=$v bn=$n; fi
+    done
+    echo "$bv $bn"
+}
+# shellcheck disable=SC2046
+set -- $(best nl)
+nlb=$1 nln=$2
+for peer in th:torch lc:llm.c; do
+    p=${peer%%:*} label=${peer#*:}
+    # shellcheck disable=SC2046
+    set -- $(best "$p")
+    [ "$1" = 0 ] && continue
+    awk -v a="$nlb" -v an="$nln" -v b="$1" -v bn="$2" -v l="$label" \
+        'BEGIN { printf "normlab best (%d thread%s) / %s best (%d thread%s): %.2fx\n", an, (an > 1 ? "s" : ""), l, bn, (bn > 1 ? "s" : ""), a / b }'
+    for n in $counts; do
+        a=0 b=0
+        eval "a=\${nl_$n:-0} b=\${${p}_$n:-0}"
+        awk -v a="$a" -v b="$b" -v n="$n" -v l="$label" \
+            'BEGIN { if (b > 0) printf "  at %d thread%s: normlab / %s %.2fx\n", n, (n > 1 ? "s" : ""), l, a / b }'
+    done
+done
+echo "settings tried (median tokens/s):"
+cat "$tmp/tried"

@@ -5,12 +5,42 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static char exe_dir[PATH_MAX] = ".";
+
+/* Why the program starts itself again. libgomp's default spins a waiting OpenMP thread for up
+ * to 300,000 iterations (milliseconds) at every barrier and between parallel regions. When
+ * another process wants the same core, the spinning thread burns its time slices and the next
+ * parallel region waits a scheduler slice for it, hundreds of times a step: measured 616
+ * tokens/s with 2 threads against 51,805 with one while one other process kept a core busy.
+ * A passive thread sleeps at once, and a woken sleeper preempts a CPU-bound process, so the
+ * team gathers within microseconds. libgomp (and OpenBLAS) read their settings from the
+ * environment in constructors that run before main, and glibc's own start-up resets the
+ * environment after any earlier hook (.preinit_array) could change it; so the settings go
+ * into the environment and the program is executed again (same process id, same arguments).
+ * OPENBLAS_NUM_THREADS=1: the matmul op shares the products over the OpenMP threads itself,
+ * so OpenBLAS's own pool would only be idle threads. Under valgrind (LD_PRELOAD holds its
+ * vgpreload objects) nothing is done: it would not follow the exec. */
+void nl_backend_thread_env(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+        return;
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload"))
+        return;
+    int blas_set = getenv("OPENBLAS_NUM_THREADS") != NULL;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) == 0 &&
+        (blas_set || setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0))
+        execv("/proc/self/exe", argv);
+    unsetenv("OMP_WAIT_POLICY"); /* the exec failed: libgomp still runs its defaults */
+    if (!blas_set)
+        unsetenv("OPENBLAS_NUM_THREADS");
+}
 
 void nl_backend_set_exe_path(const char *argv0)
 {
@@ -30,12 +60,28 @@ void nl_backend_set_exe_path(const char *argv0)
     }
 }
 
-static int resolve_threads(int threads)
+int nl_backend_cores(void)
 {
-    if (threads > 0)
-        return threads;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+int nl_backend_threads(int requested, char *notice, int notice_len)
+{
+    int cores = nl_backend_cores();
+    if (requested < 1)
+        return cores;
+    if (requested > cores) {
+        if (notice && notice_len > 0)
+            snprintf(notice, (size_t)notice_len,
+                     "%d threads are more than the %d core%s this process may use; using %d",
+                     requested, cores, cores == 1 ? "" : "s", cores);
+        return cores;
+    }
+    return requested;
 }
 
 static nl_kernels *open_cuda(int threads, char *why, size_t why_len)
@@ -84,24 +130,32 @@ nl_kernels *nl_backend_open(const char *device, int threads, char *notice, int n
         notice[0] = '\0';
     if (!device || !*device)
         device = "auto";
-    threads = resolve_threads(threads);
-    if (!strcmp(device, "cpu"))
-        return nl_kernels_cpu_create(threads);
-    if (strcmp(device, "cuda") && strcmp(device, "auto")) {
+    if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto")) {
         nl_fail(err, NL_ERR_USAGE, "device '%s': expected auto, cpu or cuda", device);
         return NULL;
     }
-    char why[512];
-    nl_kernels *k = open_cuda(threads, why, sizeof why);
-    if (k)
-        return k;
-    if (!strcmp(device, "cuda")) {
-        nl_fail(err, NL_ERR_USAGE, "device cuda unavailable: %s", why);
-        return NULL;
+    char capped[160] = "";
+    threads = nl_backend_threads(threads, capped, sizeof capped);
+    nl_kernels *k = NULL;
+    char why[512] = "";
+    if (strcmp(device, "cpu")) {
+        k = open_cuda(threads, why, sizeof why);
+        if (k)
+            return k; /* the CPU's thread count does not matter there */
+        if (!strcmp(device, "cuda")) {
+            nl_fail(err, NL_ERR_USAGE, "device cuda unavailable: %s", why);
+            return NULL;
+        }
     }
-    if (notice && notice_len > 0)
-        snprintf(notice, (size_t)notice_len, "no CUDA backend (%s); using the CPU", why);
-    return nl_kernels_cpu_create(threads);
+    k = nl_kernels_cpu_create(threads);
+    if (k && notice && notice_len > 0) {
+        if (why[0])
+            snprintf(notice, (size_t)notice_len, "no CUDA backend (%s); using the CPU%s%s", why,
+                     capped[0] ? "; " : "", capped);
+        else
+            snprintf(notice, (size_t)notice_len, "%s", capped);
+    }
+    return k;
 }
 
 void nl_backend_close(nl_kernels *k)

@@ -99,7 +99,7 @@ typedef struct nl_train_config {
     uint64_t seed;
     int eval_every;   /* validation loss every N steps (0 = never) */
     int eval_batches; /* batches of the held-out split per evaluation */
-    int threads;      /* CPU threads; 0 = all cores */
+    int threads;      /* CPU threads; 0 = one per core (capped to the cores when opened) */
     char device[16];  /* auto | cpu | cuda */
     char precision[8]; /* fp32 | tf32 | bf16 (CUDA) */
     int ckpt_every;   /* checkpoint every N steps (0 = only at the end / on stop) */

@@ -182,7 +182,7 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
     if (o.kernels) {
         r->k = o.kernels;
     } else {
-        r->k = nl_kernels_cpu_create(c->train.threads > 0 ? c->train.threads : 0);
+        r->k = nl_kernels_cpu_create(nl_backend_threads(c->train.threads, NULL, 0));
         r->own_k = true;
         if (!r->k) {
             nl_fail(err, NL_ERR_RUN, "cannot create the CPU backend");

@@ -43,6 +43,9 @@ struct nl_kernels {
     /* Math precision of matmuls (CPU: always fp32, the call is a no-op). */
     void (*set_precision)(nl_kernels *k, nl_precision p);
     void (*set_threads)(nl_kernels *k, int threads); /* CPU: OpenMP + OpenBLAS threads */
+    /* What the backend computes with, in words, and a warning when a setting makes it slower
+     * than this machine allows (warn "" when none); either may be NULL. May be NULL itself. */
+    void (*describe)(nl_kernels *k, const char **what, const char **warn);
 
     /* ---- matrix products ----
      * Strided batched GEMM, row-major:

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "engine/backend.h"
 #include "engine/config.h"
 
 /* Failure messages quote whole error messages into t.h's fixed buffer; cutting them short is
@@ -298,6 +299,39 @@ static void test_set_overrides(void)
     expect_set_error("name=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                      "name:");
     expect_set_error("model.moe.top_k=0", "model.moe.top_k: expected an integer in [1, 64]");
+}
+
+/* An absurd thread count is refused by the config (the same bound on every machine), and a
+ * count above this machine's cores is capped to them with a notice that says so. */
+static void test_threads_bound(void)
+{
+    expect_set_error("train.threads=4096",
+                     "train.threads: expected an integer in [0, 1024], got '4096'");
+    expect_set_error("train.threads=-1", "train.threads: expected an integer in [0, 1024]");
+    nl_config *c = new_config();
+    nl_error e = {0};
+    static const char yaml[] = "train:\n  threads: 4096\n";
+    T_CHECK(nl_config_load_string(c, yaml, sizeof yaml - 1, "big.yaml", &e) != 0 &&
+                strstr(e.msg, "big.yaml:2:") && strstr(e.msg, "train.threads") &&
+                strstr(e.msg, "[0, 1024]"),
+            "a YAML threads: 4096 gave '%s'", e.msg);
+    T_CHECK(nl_config_set_kv(c, "train.threads=1024", &e) == 0 && c->train.threads == 1024,
+            "1024 refused: %s", e.msg);
+    free(c);
+
+    int cores = nl_backend_cores();
+    T_CHECK(cores >= 1, "cores %d", cores);
+    char notice[160] = "untouched", want[64];
+    T_CHECK(nl_backend_threads(0, notice, sizeof notice) == cores, "auto is not one per core");
+    T_CHECK(!strcmp(notice, "untouched"), "auto wrote a notice: %s", notice);
+    T_CHECK(nl_backend_threads(1, notice, sizeof notice) == 1, "1 thread changed");
+    T_CHECK(nl_backend_threads(cores, notice, sizeof notice) == cores, "the core count changed");
+    T_CHECK(!strcmp(notice, "untouched"), "a count within the cores wrote a notice: %s", notice);
+    T_CHECK(nl_backend_threads(1024, notice, sizeof notice) == cores, "1024 not capped to %d",
+            cores);
+    snprintf(want, sizeof want, "1024 threads are more than the %d core", cores);
+    T_CHECK(strstr(notice, want) && strstr(notice, "using"), "notice '%s'", notice);
+    T_CHECK(nl_backend_threads(cores + 1, NULL, 0) == cores, "cores + 1 not capped");
 }
 
 static void test_get(void)
@@ -817,6 +851,7 @@ int main(int argc, char **argv)
     T_RUN(test_derived_values);
     T_RUN(test_keys_table);
     T_RUN(test_set_overrides);
+    T_RUN(test_threads_bound);
     T_RUN(test_get);
     T_RUN(test_validate);
     T_RUN(test_presets_load);

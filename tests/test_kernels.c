@@ -187,6 +187,38 @@ static void test_peak_gflops(void)
     T_CHECK(isfinite(g) && g > 0.1, "peak %.3g GFLOP/s", g);
 }
 
+/* The backend names the OpenBLAS kernel it runs and its threads; it warns only when
+ * OPENBLAS_CORETYPE forces a kernel older than the CPU. */
+static void test_describe(void)
+{
+    T_CHECK(nl_cpu_kernel_level("Haswell") == 2 && nl_cpu_kernel_level("zen") == 2, "AVX2 kernels");
+    T_CHECK(nl_cpu_kernel_level("SkylakeX") == 3 && nl_cpu_kernel_level("SAPPHIRERAPIDS") == 3 &&
+                nl_cpu_kernel_level("cooperlake") == 3,
+            "AVX-512 kernels");
+    T_CHECK(nl_cpu_kernel_level("SandyBridge") == 1 && nl_cpu_kernel_level("Nehalem") == 0 &&
+                nl_cpu_kernel_level("Prescott") == 0,
+            "older kernels");
+    T_CHECK(nl_cpu_kernel_level("Frobnicator") == -1 && nl_cpu_kernel_level(NULL) == -1,
+            "unknown kernels have no level");
+    int cl = nl_cpu_level();
+    T_CHECK(cl >= 0 && cl <= 3, "cpu level %d", cl);
+    T_CHECK(kf->describe, "no describe()");
+    if (!kf->describe)
+        return;
+    const char *what = NULL, *warn = NULL;
+    kf->describe(kf, &what, &warn);
+    char want[128];
+    snprintf(want, sizeof want, "OpenBLAS kernel %s (", openblas_get_corename());
+    T_CHECK(what && strstr(what, want) && strstr(what, "3 OpenMP threads, waiting: "),
+            "describe: '%s'", what ? what : "(null)");
+    const char *forced = getenv("OPENBLAS_CORETYPE");
+    int older = forced && *forced && nl_cpu_kernel_level(openblas_get_corename()) >= 0 &&
+                nl_cpu_kernel_level(openblas_get_corename()) < cl;
+    T_CHECK(warn && (*warn != 0) == older, "warning '%s' with OPENBLAS_CORETYPE=%s",
+            warn ? warn : "(null)", forced ? forced : "(unset)");
+    T_CHECK(!older || (strstr(warn, "forces the") && strstr(warn, forced)), "warning '%s'", warn);
+}
+
 /* ---------------------------------------------------------------- matmul ---- */
 
 /* C_b = alpha op(A_b) op(B_b) + beta C_b, written out. */
@@ -1405,6 +1437,7 @@ int main(void)
     }
     T_RUN(test_alloc_and_copies);
     T_RUN(test_peak_gflops);
+    T_RUN(test_describe);
     T_RUN(test_matmul_transposes);
     T_RUN(test_matmul_batched_strided);
     T_RUN(test_matmul_parallel_paths);

@@ -762,6 +762,80 @@ static void test_dashboard(void)
     runview_free(&runs[1]);
 }
 
+/* One made-up step at tok_s tokens/s. */
+static void ingest_speed(ui_run *r, int step, float tok_s)
+{
+    float g[4] = {0.1f, 0.1f, 0.1f, 0.1f};
+    nl_metrics_row row = {.step = step,
+                          .tokens = step * 512,
+                          .time_s = step * 0.1,
+                          .lr = 1e-3f,
+                          .loss = 3.0f,
+                          .val_loss = NAN,
+                          .grad_norm = 1.0f,
+                          .tok_s = tok_s,
+                          .aux_loss = NAN,
+                          .z_loss = NAN,
+                          .gn_attn = g,
+                          .gn_ffn = g,
+                          .rms = g};
+    runview_ingest(r, &row);
+}
+
+/* A run slowed by the machine says so on its status line: its tokens/s fell to a fraction of
+ * its best (another program took the cores), or the load average is a task above the cores
+ * (it started on a busy machine). A steady run on a quiet machine, a run whose speed only
+ * wobbles, and a paused run say nothing. */
+static void test_status_slowed(void)
+{
+    ui_run r;
+    runview_init(&r, "pre", 0);
+    runview_set_layers(&r, 4);
+    r.st.state = NL_RUN_RUNNING;
+    r.st.total = 1000;
+    char why[64];
+    int s = 1;
+    ingest_speed(&r, s++, 2000); /* the first step: start-up */
+    for (; s <= 40; s++)
+        ingest_speed(&r, s, s % 2 ? 50000 : 40000);
+    T_CHECK(!runview_slowed(&r, 1.9, 2, why, sizeof why), "a steady run slowed: %s", why);
+    T_CHECK(!runview_slowed(&r, 2.9, 2, why, sizeof why), "load 2.9 on 2 cores: %s", why);
+    T_CHECK(runview_slowed(&r, 3.2, 2, why, sizeof why) && strstr(why, "load 3.2/2 cores"),
+            "load 3.2 on 2 cores: '%s'", why);
+    T_CHECK(!runview_slowed(&r, 3.2, 0, why, sizeof why), "cores unknown: %s", why);
+    for (; s <= 60; s++)
+        ingest_speed(&r, s, 600);
+    T_CHECK(runview_slowed(&r, 0, 0, why, sizeof why) && strstr(why, "slowed 0.0"),
+            "600 tok/s after 45000: '%s'", why);
+
+    dash_view v;
+    dash_view_init(&v);
+    v.load1 = 3.5;
+    v.cores = 2;
+    ui_grid g;
+    grid_init(&g, 100, 24);
+    dash_draw(&g, &v, &r, 1);
+    dump(__func__, &g);
+    int y = 22, x = -1;
+    char line[1024];
+    grid_row_utf8(&g, y, line, sizeof line);
+    const char *at = strstr(line, "slowed 0.0");
+    if (at)
+        for (int i = 0; i < g.w && x < 0; i++)
+            x = grid_at(&g, i, y)->ch == L's' && grid_at(&g, i + 1, y)->ch == L'l' ? i : -1;
+    T_CHECK(at && strstr(line, "load 3.5/2 cores"), "status line '%s'", line);
+    T_CHECK(x >= 0 && grid_at(&g, x, y)->role == ROLE_ERROR, "not in the error colour");
+
+    r.st.state = NL_RUN_PAUSED;
+    T_CHECK(!runview_slowed(&r, 3.5, 2, why, sizeof why), "a paused run slowed: %s", why);
+    r.st.state = NL_RUN_RUNNING;
+    for (; s <= 100; s++) /* back to full speed */
+        ingest_speed(&r, s, 45000);
+    T_CHECK(!runview_slowed(&r, 1.0, 2, why, sizeof why), "back to speed: %s", why);
+    grid_free(&g);
+    runview_free(&r);
+}
+
 /* An MoE run (4 layers, 2 MoE layers of 4 experts) on the dashboard: the expert-load panel
  * takes the bar strips' place with the latest routing, aux and z losses in its title; e
  * (experts_off) brings the bars back; Tab skips the panels that are not on screen. */
@@ -990,6 +1064,7 @@ int main(void)
     T_RUN(test_history_small);
     T_RUN(test_dashboard);
     T_RUN(test_dashboard_moe);
+    T_RUN(test_status_slowed);
     T_RUN(test_setup_form);
     T_END();
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "dash.h"
+#include "engine/backend.h"
 #include "engine/session.h"
 #include "keys.h"
 #include "lessonpane.h"
@@ -641,6 +642,9 @@ static void draw(app *a)
     a->dv.mono = mono;
     a->dv.msg = term_now_ms() < a->msg_until ? a->msg : NULL;
     a->dv.msg_role = a->msg_role;
+    double load[1];
+    a->dv.load1 = getloadavg(load, 1) == 1 ? load[0] : 0;
+    a->dv.cores = nl_backend_cores();
     if (a->screen == SCREEN_SETUP && a->overlay == OV_HELP) {
         draw_help(g, CTX_SETUP, 0, 0, a->term.glyphs);
     } else if (a->screen == SCREEN_SETUP) {

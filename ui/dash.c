@@ -418,6 +418,9 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
     snprintf(f[nf++], 48, "lr %.2g", lr);
     plot_fmt_count(toks, tok, sizeof tok);
     snprintf(f[nf++], 48, "%s tok/s", isfinite(toks) ? tok : "-");
+    int slowed = -1;
+    if (runview_slowed(r, v->load1, v->cores, f[nf], 48))
+        slowed = nf++;
     fmt_eta(eta, eta_s, sizeof eta_s);
     if (s == NL_RUN_RUNNING || s == NL_RUN_PAUSED)
         snprintf(f[nf++], 48, "eta %s", eta_s);
@@ -427,7 +430,7 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
         int w = text_cells(f[i]);
         if (x + w > room)
             break;
-        grid_text(g, x, y, w, ROLE_NORMAL, i == 0 ? UI_A_BOLD : 0, f[i]);
+        grid_text(g, x, y, w, i == slowed ? ROLE_ERROR : ROLE_NORMAL, i == 0 ? UI_A_BOLD : 0, f[i]);
         x += w + 2;
     }
 }

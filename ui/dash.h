@@ -30,6 +30,8 @@ typedef struct dash_view {
     const char *title; /* top bar, e.g. "lab" */
     const char *msg;   /* a message for the top bar, NULL = none */
     int msg_role;
+    double load1; /* the machine's 1-minute load average; 0 = unknown */
+    int cores;    /* the cores this process may use; 0 = unknown */
 } dash_view;
 
 void dash_view_init(dash_view *v);

@@ -95,6 +95,8 @@ void runview_reset(ui_run *r)
         r->router_entropy[m] = NAN;
     r->aux_loss = r->z_loss = NAN;
     r->moe_step = 0;
+    r->toks_avg = r->toks_best = 0;
+    r->toks_steps = 0;
 }
 
 void runview_free(ui_run *r)
@@ -144,10 +146,35 @@ void runview_ingest(ui_run *r, const nl_metrics_row *row)
         r->z_loss = row->z_loss;
         r->moe_step = row->step;
     }
+    if (isfinite(row->tok_s) && row->tok_s > 0) {
+        /* about the last 8 steps; the best only once the average has settled */
+        r->toks_avg =
+            r->toks_steps ? r->toks_avg + 0.125f * (row->tok_s - r->toks_avg) : row->tok_s;
+        if (++r->toks_steps >= RUNVIEW_SETTLE_STEPS && r->toks_avg > r->toks_best)
+            r->toks_best = r->toks_avg;
+    }
     if (isnan(r->first_loss) && isfinite(row->loss))
         r->first_loss = row->loss;
     r->last_step = row->step;
     r->last_time_s = row->time_s;
+}
+
+int runview_slowed(const ui_run *r, double load1, int cores, char *why, size_t n)
+{
+    if (n)
+        why[0] = '\0';
+    if (r->st.state != NL_RUN_RUNNING)
+        return 0;
+    double ratio = r->toks_best > 0 ? r->toks_avg / r->toks_best : 1.0;
+    int slow = r->toks_steps >= 2 * RUNVIEW_SETTLE_STEPS && ratio < 0.5;
+    int busy = cores > 0 && load1 >= cores + 1.0;
+    if (slow && busy)
+        snprintf(why, n, "slowed %.2fx, load %.1f/%d cores", ratio, load1, cores);
+    else if (slow)
+        snprintf(why, n, "slowed %.2fx of its best", ratio);
+    else if (busy)
+        snprintf(why, n, "busy machine: load %.1f/%d cores", load1, cores);
+    return slow || busy;
 }
 
 const char *runview_state_name(nl_run_state s)

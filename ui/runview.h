@@ -17,6 +17,8 @@ enum { CH_LOSS = 0, CH_VAL, CH_GN, CH_LR, CH_TOKS, CH_LAYER0 };
 
 /* Memory a run's history may take. */
 #define RUNVIEW_HISTORY_BYTES (2u << 20)
+/* Steps before a run's tokens/s average counts as its speed (the first steps are slow). */
+#define RUNVIEW_SETTLE_STEPS 8
 
 typedef struct ui_run {
     char name[64];
@@ -38,6 +40,10 @@ typedef struct ui_run {
     float aux_loss, z_loss; /* unweighted, summed over MoE layers; NAN when unknown */
     int64_t moe_step;       /* the step the routing figures are from */
     size_t hist_bytes;      /* history budget; 0 = RUNVIEW_HISTORY_BYTES */
+    /* tokens/s: a moving average over the last steps, the best it has been, and the steps
+     * seen (runview_slowed) */
+    float toks_avg, toks_best;
+    int toks_steps;
 } ui_run;
 
 void runview_init(ui_run *r, const char *name, int colour);
@@ -52,6 +58,12 @@ void runview_free(ui_run *r);
 void runview_reset(ui_run *r);
 /* One metrics row into the history and the latest values. */
 void runview_ingest(ui_run *r, const nl_metrics_row *row);
+
+/* Whether a running run is slowed by the machine, and why, in a few words into why: its
+ * recent tokens/s under half the best it has had (another program took cores after it
+ * started), or the load average (load1; 0 = unknown) a whole task above the cores (it started
+ * on a busy machine). cores 0 = unknown. Paused and finished runs are never slowed. */
+int runview_slowed(const ui_run *r, double load1, int cores, char *why, size_t n);
 
 /* The name and colour role of a state. */
 const char *runview_state_name(nl_run_state s);

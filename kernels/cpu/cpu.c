@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cpu.h"
 
@@ -73,6 +74,72 @@ static void cpu_set_threads(nl_kernels *k, int threads)
     openblas_set_num_threads(1);
 }
 
+int nl_cpu_kernel_level(const char *corename)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } kernels[] = {{"sapphirerapids", 3}, {"cooperlake", 3}, {"skylakex", 3},
+                   {"haswell", 2},        {"zen", 2},        {"excavator", 2},
+                   {"sandybridge", 1},    {"bulldozer", 1},  {"piledriver", 1},
+                   {"steamroller", 1},    {"nehalem", 0},    {"core2", 0},
+                   {"penryn", 0},         {"dunnington", 0}, {"prescott", 0},
+                   {"atom", 0},           {"barcelona", 0},  {"opteron", 0},
+                   {"katmai", 0}};
+    for (size_t i = 0; corename && i < sizeof kernels / sizeof kernels[0]; i++)
+        if (!strcasecmp(corename, kernels[i].name))
+            return kernels[i].level;
+    return -1;
+}
+
+int nl_cpu_level(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return 3;
+    if (__builtin_cpu_supports("avx2"))
+        return 2;
+    if (__builtin_cpu_supports("avx"))
+        return 1;
+    return 0;
+}
+
+/* The OpenBLAS kernel (a DYNAMIC_ARCH build picks one for the CPU at load, or takes
+ * OPENBLAS_CORETYPE's), the threads and how they wait (libgomp read the environment when it
+ * was loaded; see nl_backend_thread_env). */
+static void cpu_describe(nl_kernels *k, const char **what, const char **warn)
+{
+    nl_cpu_ctx *c = cpu_ctx(k);
+    const char *core = openblas_get_corename();
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    char wait[96];
+    if (policy)
+        snprintf(wait, sizeof wait, "OMP_WAIT_POLICY=%.40s", policy);
+    else if (spin)
+        snprintf(wait, sizeof wait, "GOMP_SPINCOUNT=%.40s", spin);
+    else
+        snprintf(wait, sizeof wait, "libgomp's default (spins at every barrier)");
+    snprintf(c->desc, sizeof c->desc,
+             "OpenBLAS kernel %s (%s); %d OpenMP thread%s, waiting: %s; OpenBLAS threads %d", core,
+             openblas_get_config(), c->threads, c->threads == 1 ? "" : "s", wait,
+             openblas_get_num_threads());
+    if (what)
+        *what = c->desc;
+    if (!warn)
+        return;
+    *warn = "";
+    const char *forced = getenv("OPENBLAS_CORETYPE");
+    int kl = nl_cpu_kernel_level(core), cl = nl_cpu_level();
+    static const char *const level_name[] = {"SSE", "AVX", "AVX2", "AVX-512"};
+    if (forced && *forced && kl >= 0 && kl < cl) {
+        snprintf(c->warn, sizeof c->warn,
+                 "OPENBLAS_CORETYPE=%.32s forces the %.32s kernel (%s) on a CPU with %s: "
+                 "matmuls run slower than this machine allows (unset it for the native kernel)",
+                 forced, core, level_name[kl], level_name[cl]);
+        *warn = c->warn;
+    }
+}
+
 static void cpu_destroy(nl_kernels *k)
 {
     if (!k)
@@ -103,6 +170,7 @@ nl_kernels *nl_kernels_cpu_create(int threads)
     k->last_error = cpu_last_error;
     k->set_precision = cpu_set_precision;
     k->set_threads = cpu_set_threads;
+    k->describe = cpu_describe;
     nl_cpu_fill_ops_f32(k);
     cpu_set_threads(k, threads);
     return k;

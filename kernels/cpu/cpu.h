@@ -8,8 +8,10 @@
 
 /* The backend state behind nl_kernels.ctx. */
 typedef struct nl_cpu_ctx {
-    int threads;    /* OpenMP threads of every parallel op */
-    char err[256];  /* last_error() text, "" when none */
+    int threads;     /* OpenMP threads of every parallel op */
+    char err[256];   /* last_error() text, "" when none */
+    char desc[512];  /* describe() texts */
+    char warn[256];
 } nl_cpu_ctx;
 
 /* An op runs its loop on several threads only when it touches more elements than this:
@@ -22,6 +24,11 @@ static inline int nl_cpu_threads(const nl_kernels *k)
 {
     return k && k->ctx ? ((const nl_cpu_ctx *)k->ctx)->threads : omp_get_max_threads();
 }
+
+/* The SIMD level of an OpenBLAS kernel name (0 SSE, 1 AVX, 2 AVX2, 3 AVX-512; -1 unknown)
+ * and of this CPU, so that a kernel older than the CPU can be named. */
+int nl_cpu_kernel_level(const char *corename);
+int nl_cpu_level(void);
 
 /* Fill every op pointer of the table with the float ops (ops_f32.c). */
 void nl_cpu_fill_ops_f32(nl_kernels *k);

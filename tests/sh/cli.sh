@@ -118,6 +118,25 @@ check presets-args "rc=$rc: $o" [ $rc -eq 2 ]
 o=$($BIN bench --device cpu --threads 1 $TINY --set train.lr=1e6 --set train.clip=0 --set train.warmup=0 --set model.placement=post --steps 5 --warmup 2 2>&1); rc=$?
 check bench-diverged "rc=$rc: $o" sh -c "[ $rc -eq 1 ] && printf '%s' \"\$1\" | grep -q 'diverged' && ! printf '%s' \"\$1\" | grep -q 'tokens/s'" _ "$o"
 
+# thread counts: an absurd one is refused, one above the cores is capped with a message
+o=$($BIN train $TINY --steps 2 --set train.threads=4096 --out "$T/th4096" 2>&1); rc=$?
+check threads-absurd-refused "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'train.threads: expected an integer in \[0, 1024\]'" _ "$o"
+o=$($BIN train $TINY --steps 2 --threads 1024 --device cpu --out "$T/th1024" 2>&1); rc=$?
+check threads-capped-to-cores "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '1024 threads are more than the [0-9]* cores\\{0,1\\} this process may use; using [0-9]'" _ "$o"
+
+# OpenMP threads wait passively unless the user chose otherwise. libgomp reports the settings
+# it took when it was loaded (OMP_DISPLAY_ENV; the last report is the restarted program's):
+# a spin count of 0 is passive waiting, libgomp's default spins 300000 times
+spin() { printf '%s\n' "$1" | grep 'GOMP_SPINCOUNT =' | tail -n 1; }
+o=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose $BIN presets 2>&1 >/dev/null)
+check omp-wait-passive "libgomp reported: $(spin "$o")" sh -c "[ \"\$1\" = \"  GOMP_SPINCOUNT = '0'\" ]" _ "$(spin "$o")"
+o=$(env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose $BIN presets 2>&1 >/dev/null)
+check omp-wait-user-kept "libgomp reported: $(spin "$o")" sh -c "[ \"\$1\" = \"  GOMP_SPINCOUNT = '30000000000'\" ]" _ "$(spin "$o")"
+
+# bench names the BLAS kernel and how the threads wait
+o=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT $BIN bench --device cpu --threads 1 $TINY --steps 1 --warmup 0 2>&1); rc=$?
+check bench-names-kernel "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^  backend OpenBLAS kernel [A-Za-z0-9]* .*1 OpenMP thread, waiting: OMP_WAIT_POLICY=passive; OpenBLAS threads 1'" _ "$o"
+
 # the ETA after --resume comes from the steps taken since, not from the step count. At a
 # steady pace the ETAs shown at steps 320 and 400 (20 and 100 steps after resuming at 300,
 # 10^8 to go) are about equal; counted from step 0 they would differ about fourfold.

@@ -128,6 +128,17 @@ if [ "$rc" -eq 0 ] && cmp -s "$D/sweep.csv" "$T/csv_before" && grep -q '8 alread
 else
     fail sweep_rerun_of_finished_sweep_trains_nothing "rc $rc; $(tail -n 2 "$T/err3")"
 fi
+# --jobs above the cores: one run per core at a time, and never more threads than cores
+# shellcheck disable=SC2086
+"$BIN" sweep default $VARY $TINY --steps 12 --out "$D" --jobs 64 >/dev/null 2>"$T/err6"
+rc=$?
+at=$(sed -n 's/.* \([0-9]*\) at a time, threads per run: \([0-9]*\) .*/\1 \2/p' "$T/err6")
+if [ "$rc" -eq 0 ] && grep -q -- '--jobs 64: this process may use [0-9]* cores\{0,1\}; [0-9]* runs at a time' "$T/err6" &&
+    [ -n "$at" ] && [ $(( ${at% *} * ${at#* } )) -le "$(getconf _NPROCESSORS_ONLN)" ]; then
+    pass sweep_jobs_capped_to_cores
+else
+    fail sweep_jobs_capped_to_cores "rc $rc; $(head -n 2 "$T/err6" | tr '\n' '|')"
+fi
 # shellcheck disable=SC2086
 "$BIN" sweep default --vary model.placement=pre,post --vary model.layers=1,3 --seeds 2 $TINY \
     --steps 12 --out "$D" >/dev/null 2>"$T/err4"
