@@ -40,7 +40,7 @@ fi
 start 80 24 "$BIN lesson warmup-depth --out $T/runs $TINY --steps 30"
 if wait_for 'Lesson · warmup-depth' 20 && grep -q 'Question' "$SCREEN" &&
     grep -q 'Three 12-layer models train on the same' "$SCREEN" &&
-    grep -Eq '^│   post-warmup post, 2 layers, lr 0.002, warmup 100' "$SCREEN" &&
+    grep -Eq '^│   post-warmup post, 2 layers, lr 0.003, warmup 100' "$SCREEN" &&
     grep -q 'normlab lesson warmup-depth' "$SCREEN" && grep -q 'L lesson' "$SCREEN" &&
     wait_for '━ post-warmup +0/30 .*paused' 20 && grep -Eq '━ post +0/30 .*paused' "$SCREEN" &&
     grep -Eq '━ pre +0/30 .*paused' "$SCREEN" && grep -q 'Space starts · L hides' "$SCREEN"; then
