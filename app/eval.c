@@ -14,9 +14,10 @@
 static const char *EVAL_USAGE =
     "usage: normlab eval CKPT [--data SPEC] [--batches N] [--device D] [--threads N]\n"
     "\n"
-    "Reads SPEC (markov, text:PATH or tokens:PATH; default: the checkpoint's data source) from\n"
-    "its start in consecutive, non-overlapping windows of seq_len+1 tokens, train.batch windows\n"
-    "per batch, N batches (default 8), and prints the mean LM loss as `loss <value>`.\n";
+    "Reads SPEC (markov, prose, text:PATH or tokens:PATH; default: the checkpoint's data\n"
+    "source) from its start in consecutive, non-overlapping windows of seq_len+1 tokens,\n"
+    "train.batch windows per batch, N batches (default 8), and prints the mean LM loss as\n"
+    "`loss <value>`.\n";
 
 /* Build a model from a checkpoint's config and load its weights. */
 static int model_from_ckpt(const char *path, nl_kernels *k, nl_config *c, nl_model **out,
