@@ -89,7 +89,10 @@ static uint64_t mix64(uint64_t a, uint64_t b)
 
 static const char *kind_name(src_kind k)
 {
-    return k == SRC_MARKOV ? "markov" : k == SRC_TEXT ? "text" : k == SRC_PROSE ? "prose" : "tokens";
+    return k == SRC_MARKOV  ? "markov"
+           : k == SRC_TEXT  ? "text"
+           : k == SRC_PROSE ? "prose"
+                            : "tokens";
 }
 
 static inline int32_t token_at(const nl_data *d, int64_t i)
@@ -305,8 +308,9 @@ nl_data *nl_data_open(const nl_data_config *dc, int seq_len, uint64_t train_seed
             rc = open_file_source(d, dc, err);
         }
     } else {
-        rc = nl_fail(err, NL_ERR_USAGE,
-                     "data.source: expected markov, prose, text:PATH or tokens:PATH, got '%s'", src);
+        rc =
+            nl_fail(err, NL_ERR_USAGE,
+                    "data.source: expected markov, prose, text:PATH or tokens:PATH, got '%s'", src);
     }
     if (rc) {
         nl_data_close(d);

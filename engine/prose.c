@@ -42,12 +42,14 @@ typedef struct gen {
     para p;
 } gen;
 
-static const char *const ONSET[] = {"b", "br", "c", "ch", "d", "dr", "f", "fl", "g", "gr",
-                                    "h", "j", "k", "l", "m", "n", "p", "pl", "pr", "r",
-                                    "s", "sh", "sl", "st", "t", "th", "tr", "v", "w", "z"};
+static const char *const ONSET[] = {"b", "br", "c",  "ch", "d", "dr", "f",  "fl", "g",  "gr",
+                                    "h", "j",  "k",  "l",  "m", "n",  "p",  "pl", "pr", "r",
+                                    "s", "sh", "sl", "st", "t", "th", "tr", "v",  "w",  "z"};
 static const char *const VOWEL[] = {"a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "ou", "y"};
-static const char *const CODA[] = {"", "", "", "n", "r", "l", "m", "s", "t", "nd", "rk", "st", "ck", "ng"};
-static const char *const PREP[] = {"of", "in", "on", "with", "from", "under", "over", "near", "for"};
+static const char *const CODA[] = {"",  "",  "",   "n",  "r",  "l",  "m",
+                                   "s", "t", "nd", "rk", "st", "ck", "ng"};
+static const char *const PREP[] = {"of",    "in",   "on",   "with", "from",
+                                   "under", "over", "near", "for"};
 static const char *const CONJ[] = {", and ", ", but ", " because ", " while ", ", so "};
 static const char *const DET_SG[] = {"the", "the", "the", "a", "a", "this", "every", "no", "my"};
 static const char *const DET_PL[] = {"the", "the", "some", "these", "many", "no", "all the"};

@@ -47,20 +47,21 @@ static void test_prose_structure(void)
             a_vowel++;
         if (q > s && q[-1] == ' ' && !strncmp(q, "an ", 3) && !strchr("aeiou", q[3]))
             an_cons++;
-        if ((q[0] == '.' || q[0] == '?' || q[0] == '!') && q[1] == ' ' && islower((unsigned char)q[2]))
+        if ((q[0] == '.' || q[0] == '?' || q[0] == '!') && q[1] == ' ' &&
+            islower((unsigned char)q[2]))
             lower_start++;
     }
     T_CHECK(open > 50 && open == close, "parentheses: %ld open, %ld close", open, close);
     T_CHECK(quotes > 100 && quotes % 2 == 0, "quotes: %ld", quotes);
-    T_CHECK(a_vowel == 0 && an_cons == 0, "'a' before a vowel %ld times, 'an' before a consonant %ld",
-            a_vowel, an_cons);
+    T_CHECK(a_vowel == 0 && an_cons == 0,
+            "'a' before a vowel %ld times, 'an' before a consonant %ld", a_vowel, an_cons);
     T_CHECK(lower_start == 0, "%ld sentences start in lower case", lower_start);
 
     /* A paragraph's names (capitalised words other than the determiners and pronouns that
      * start sentences) come back: the model can predict them only by copying from earlier in
      * the window. */
-    static const char *const starts[] = {"The", "A", "An", "This", "Every", "No", "My", "Some",
-                                         "These", "Many", "All", "They", "She", "He"};
+    static const char *const starts[] = {"The",  "A",     "An",   "This", "Every", "No",  "My",
+                                         "Some", "These", "Many", "All",  "They",  "She", "He"};
     int paras = 0, recurring = 0;
     for (char *para = s; para && *para;) {
         char *next = strstr(para, "\n\n");
