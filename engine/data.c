@@ -34,6 +34,7 @@ typedef enum { SRC_MARKOV = 0, SRC_TEXT, SRC_TOKENS, SRC_PROSE } src_kind;
 
 /* The prose source's length: about 700k words, far more than a lesson reads. */
 #define PROSE_BYTES ((size_t)4 << 20)
+#define UNIGRAM_SAMPLE ((int64_t)64 << 20)
 
 #define SHARD_MAGIC 20240520
 #define SHARD_VERSION 1
@@ -216,7 +217,10 @@ static int split_source(nl_data *d, const nl_data_config *dc, nl_error *err)
                        what, d->path, (long long)d->n_train, (long long)w);
     d->ident = (uint64_t)d->n;
     if (d->kind != SRC_TOKENS)
-        d->unigram = nl_unigram_entropy(d->bytes, (size_t)d->n_train);
+        /* from the first 64 MiB of the split at most: opening a large text: file (and every
+         * `normlab watch` of its runs) must not read all of it for a reference line */
+        d->unigram = nl_unigram_entropy(
+            d->bytes, (size_t)(d->n_train < UNIGRAM_SAMPLE ? d->n_train : UNIGRAM_SAMPLE));
     if (d->kind == SRC_PROSE)
         snprintf(d->describe, sizeof d->describe,
                  "prose (built in, seed %llu): %lld bytes (train %lld, held-out %lld), "
