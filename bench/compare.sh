@@ -1,7 +1,8 @@
 #!/bin/sh
-# normlab against its peers on one shape (bench/pre-d128-l6.yaml: d 128, 6 layers, 4 heads,
-# seq 256, batch 8, vocab 256, Pre-Norm LayerNorm, GELU, learned positions), each at 1 and at
-# 2 threads and each at its fastest settings:
+# normlab against its peers on one shape, each at 1 and at 2 threads and each at its fastest
+# settings. The shape is a preset's (default bench/pre-d128-l6.yaml: d 128, 6 layers, 4 heads,
+# seq 256, batch 8, vocab 256, Pre-Norm LayerNorm, GELU, learned positions), with SET's
+# overrides; the peers get the same d_model, layers, heads, seq_len, batch and vocab:
 #   normlab   `normlab bench --threads N` (its threads wait passively; OpenBLAS single-threaded)
 #   PyTorch   bench/torch_bench.py, the same model, with torch.set_num_threads(N) and each of
 #             the thread settings below tried; the fastest is kept and named
@@ -15,13 +16,40 @@
 # bench/compare.sh` where those force an older OpenBLAS kernel (`normlab bench` warns).
 #
 #   bench/compare.sh [STEPS] [REPEATS]      (defaults 20 and 3)
+#   PRESET=bench/NAME.yaml   SET="model.seq_len=512 train.batch=4" (keys of model. and train.)
 #   PYTHON=/usr/bin/python3 (the interpreter with torch)   LLMC_DIR=path/to/llm.c
+#   THREADS="1 2" (the thread counts; default 1, and 2 where there are 2 cores or more)
 cd "$(dirname "$0")/.." || exit 2
 steps=${1:-20}
 repeats=${2:-3}
 py=${PYTHON:-/usr/bin/python3}
-preset=bench/pre-d128-l6.yaml
-shape="--d 128 --layers 6 --heads 4 --seq 256 --batch 8 --vocab 256"
+preset=${PRESET:-bench/pre-d128-l6.yaml}
+if [ ! -f "$preset" ]; then
+    echo "compare.sh: no preset $preset" >&2
+    exit 2
+fi
+# the value of KEY (model.d_model, train.batch, ...): SET's last, else the preset's
+shape_get() {
+    v=""
+    for kv in $SET; do [ "${kv%%=*}" = "$1" ] && v=${kv#*=}; done
+    if [ -z "$v" ]; then
+        v=$(awk -v sec="${1%%.*}" -v key="${1#*.}" '
+            /^[^ #]/ { cur = $1; sub(":.*", "", cur) }
+            /^  [^ #]/ && cur == sec { k = $1; sub(":$", "", k); if (k == key) { print $2; exit } }' "$preset")
+    fi
+    echo "$v"
+}
+D=$(shape_get model.d_model) L=$(shape_get model.layers) NH=$(shape_get model.heads)
+T=$(shape_get model.seq_len) B=$(shape_get train.batch) V=$(shape_get model.vocab)
+for x in "$D" "$L" "$NH" "$T" "$B" "$V"; do
+    case $x in '' | *[!0-9]*)
+        echo "compare.sh: $preset (with SET) lacks a numeric d_model, layers, heads, seq_len, batch or vocab" >&2
+        exit 2 ;;
+    esac
+done
+shape="--d $D --layers $L --heads $NH --seq $T --batch $B --vocab $V"
+sets=""
+for kv in $SET; do sets="$sets --set $kv"; done
 if [ ! -x ./normlab ]; then
     echo "compare.sh: ./normlab not built (run make)" >&2
     exit 2
@@ -29,6 +57,7 @@ fi
 cores=$(getconf _NPROCESSORS_ONLN)
 counts=1
 [ "$cores" -ge 2 ] && counts="1 2"
+[ -n "$THREADS" ] && counts=$THREADS
 tmp=$(mktemp -d /tmp/normlab-compare.XXXXXX) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
@@ -79,16 +108,18 @@ line() { # label threads result settings-note
     printf '%-8s %s  tokens/s %-22s %s\n' "$1" "$th" "$3" "$4" | sed 's/ *$//'
 }
 
-kernel=$(./normlab bench "$preset" --threads 1 --steps 1 --warmup 0 2>/dev/null |
+# shellcheck disable=SC2086
+kernel=$(./normlab bench "$preset" $sets --threads 1 --steps 1 --warmup 0 2>/dev/null |
     sed -n 's/^  backend OpenBLAS kernel \([^ ]*\) .*/\1/p')
 model=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
-echo "shape: $preset (d 128, 6 layers, 4 heads, seq 256, batch 8, vocab 256), $steps timed steps"
+echo "shape: $preset${SET:+ with $SET} (d $D, $L layers, $NH heads, seq $T, batch $B, vocab $V), $steps timed steps"
 echo "machine: $model, $cores cores; normlab's OpenBLAS kernel: ${kernel:-?};" \
     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-(unset)}"
 echo "each figure: median (min-max) of $repeats runs"
 
 for n in $counts; do
-    measure "$tmp/v" tokens/s ./normlab bench "$preset" --threads "$n" --steps "$steps"
+    # shellcheck disable=SC2086
+    measure "$tmp/v" tokens/s ./normlab bench "$preset" $sets --threads "$n" --steps "$steps"
     s=$(summary "$tmp/v")
     eval "nl_$n=${s#*|}"
     line normlab "$n" "${s%|*}" ""
@@ -123,7 +154,7 @@ if [ -n "$LLMC_DIR" ] && [ -f "$LLMC_DIR/train_gpt2.c" ]; then
                 echo "OMP_NUM_THREADS=$n"
                 echo "OMP_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
             } >"$tmp/settings"
-            b=$(best_of llm.c "$n" tokens/s "$tmp/settings" "$tmp/llmc_bench" 128 6 4 256 8 256 \
+            b=$(best_of llm.c "$n" tokens/s "$tmp/settings" "$tmp/llmc_bench" "$D" "$L" "$NH" "$T" "$B" "$V" \
                 "$steps" 3)
             fig=${b%%|*} rest=${b#*|}
             eval "lc_$n=${rest%%|*}"
