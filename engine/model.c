@@ -737,6 +737,10 @@ static void attn_pieces_fwd(nl_model *m, layer_act *a, int BH, int T, int D, flo
      * products skip most of the masked upper triangle. Entries of att right of the diagonal
      * inside a block are computed and then zeroed by the softmax, which reads columns <= t. */
     int cs = attn_chunk(T);
+    if (k->attn_probs_forward) {
+        k->attn_probs_forward(k, a->att, a->yh, a->qf, a->kf, a->vf, BH, T, D, scale, cs);
+        return;
+    }
     for (int q0 = 0; q0 < T; q0 += cs) {
         int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
         k->matmul(k, a->att + (int64_t)q0 * T, a->qf + (int64_t)q0 * D, a->kf, rows, q1, D, 0, 1, D,
@@ -958,6 +962,11 @@ static void attn_pieces_bwd(nl_model *m, layer_act *a, int BH, int T, int D, flo
     /* yh = att @ v, by blocks of query rows as in the forward; dv and dk gather
      * contributions from every block at or below their rows, so they start from zero. */
     int cs = attn_chunk(T);
+    if (k->attn_probs_backward) {
+        k->attn_probs_backward(k, m->dqf, m->dkf, m->dvf, m->datt, m->dyh, a->qf, a->kf, a->vf,
+                               a->att, BH, T, D, scale, cs);
+        return;
+    }
     size_t qbytes = sizeof(float) * (size_t)BHT * (size_t)D;
     k->zero(k, m->dvf, qbytes);
     k->zero(k, m->dkf, qbytes);

@@ -111,6 +111,20 @@ struct nl_kernels {
      * <= t of datt and att. */
     void (*softmax_causal_backward)(nl_kernels *k, float *dpre, const float *datt, const float *att,
                                     int BH, int T);
+    /* Optional (NULL: the engine calls the pieces): causal attention through stored
+     * probabilities, the matmuls and softmaxes above fused head by head, in blocks of cs query
+     * rows (block [q0,q1) needs keys [0,q1)); results equal to the pieces'.
+     *   att (BH,T,T) = causal softmax(scale * q kk^T); yh (BH,T,D) = att v.
+     * q, kk, v (BH,T,D). */
+    void (*attn_probs_forward)(nl_kernels *k, float *att, float *yh, const float *q,
+                               const float *kk, const float *v, int BH, int T, int D, float scale,
+                               int cs);
+    /* dq, dk, dv (BH,T,D) (overwrite) from dyh (BH,T,D) and the forward's att; datt
+     * (BH,T,T) is scratch. */
+    void (*attn_probs_backward)(nl_kernels *k, float *dq, float *dk, float *dv, float *datt,
+                                const float *dyh, const float *q, const float *kk,
+                                const float *v, const float *att, int BH, int T, int D,
+                                float scale, int cs);
 
     /* ---- activations ----
      * GELU, tanh approximation. out, x (n). */

@@ -819,6 +819,149 @@ static void test_softmax_large(void)
     free(fd);
 }
 
+/* ------------------------------------------------- causal attention, head by head ---- */
+
+/* The pieces the engine calls where a backend has no attn_probs ops (engine/model.c):
+ * batched products by blocks of cs query rows, the softmax over the whole (BH,T,T). */
+static void pieces_forward(double *att, double *yh, const double *q, const double *k,
+                           const double *v, int BH, int T, int D, double scale, int cs)
+{
+    int64_t sTD = (int64_t)T * D, sTT = (int64_t)T * T;
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T;
+        d_matmul(NULL, att + (int64_t)q0 * T, q + (int64_t)q0 * D, k, q1 - q0, q1, D, 0, 1, D, D,
+                 T, sTD, sTD, sTT, BH, scale, 0);
+    }
+    d_softmax_causal_forward(NULL, att, BH, T);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T;
+        d_matmul(NULL, yh + (int64_t)q0 * D, att + (int64_t)q0 * T, v, q1 - q0, D, q1, 0, 0, T, D,
+                 D, sTT, sTD, sTD, BH, 1, 0);
+    }
+}
+
+static void pieces_backward(double *dq, double *dk, double *dv, double *datt, const double *dy,
+                            const double *q, const double *k, const double *v,
+                            const double *att, int BH, int T, int D, double scale, int cs)
+{
+    int64_t sTD = (int64_t)T * D, sTT = (int64_t)T * T, n = (int64_t)BH * sTD;
+    memset(dv, 0, sizeof(double) * (size_t)n);
+    memset(dk, 0, sizeof(double) * (size_t)n);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
+        d_matmul(NULL, datt + (int64_t)q0 * T, dy + (int64_t)q0 * D, v, rows, q1, D, 0, 1, D, D,
+                 T, sTD, sTD, sTT, BH, 1, 0);
+        d_matmul(NULL, dv, att + (int64_t)q0 * T, dy + (int64_t)q0 * D, q1, D, rows, 1, 0, T, D, D,
+                 sTT, sTD, sTD, BH, 1, 1);
+    }
+    d_softmax_causal_backward(NULL, datt, datt, att, BH, T);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
+        d_matmul(NULL, dq + (int64_t)q0 * D, datt + (int64_t)q0 * T, k, rows, D, q1, 0, 0, T, D, D,
+                 sTT, sTD, sTD, BH, scale, 0);
+        d_matmul(NULL, dk, datt + (int64_t)q0 * T, q + (int64_t)q0 * D, q1, D, rows, 1, 0, T, D, D,
+                 sTT, sTD, sTD, BH, scale, 1);
+    }
+}
+
+/* The float pieces through the table k, as pieces_forward and pieces_backward. */
+static void attn_probs_pieces_f32(nl_kernels *k, float *att, float *yh, float *dq, float *dk,
+                                  float *dv, const float *dy, const float *q, const float *kk,
+                                  const float *v, int BH, int T, int D, float scale, int cs)
+{
+    int64_t sTD = (int64_t)T * D, sTT = (int64_t)T * T, n = (int64_t)BH * sTD;
+    float *datt = fnew((int64_t)BH * sTT);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T;
+        k->matmul(k, att + (int64_t)q0 * T, q + (int64_t)q0 * D, kk, q1 - q0, q1, D, 0, 1, D, D,
+                  T, sTD, sTD, sTT, BH, scale, 0);
+    }
+    k->softmax_causal_forward(k, att, BH, T);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T;
+        k->matmul(k, yh + (int64_t)q0 * D, att + (int64_t)q0 * T, v, q1 - q0, D, q1, 0, 0, T, D,
+                  D, sTT, sTD, sTD, BH, 1, 0);
+    }
+    memset(dv, 0, sizeof(float) * (size_t)n);
+    memset(dk, 0, sizeof(float) * (size_t)n);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
+        k->matmul(k, datt + (int64_t)q0 * T, dy + (int64_t)q0 * D, v, rows, q1, D, 0, 1, D, D, T,
+                  sTD, sTD, sTT, BH, 1, 0);
+        k->matmul(k, dv, att + (int64_t)q0 * T, dy + (int64_t)q0 * D, q1, D, rows, 1, 0, T, D, D,
+                  sTT, sTD, sTD, BH, 1, 1);
+    }
+    k->softmax_causal_backward(k, datt, datt, att, BH, T);
+    for (int q0 = 0; q0 < T; q0 += cs) {
+        int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
+        k->matmul(k, dq + (int64_t)q0 * D, datt + (int64_t)q0 * T, kk, rows, D, q1, 0, 0, T, D, D,
+                  sTT, sTD, sTD, BH, scale, 0);
+        k->matmul(k, dk, datt + (int64_t)q0 * T, q + (int64_t)q0 * D, q1, D, rows, 1, 0, T, D, D,
+                  sTT, sTD, sTD, BH, scale, 1);
+    }
+    free(datt);
+}
+
+/* attn_probs_forward/backward against the pieces: in double for block sizes that divide T,
+ * that do not, and one block, with heads shared out over threads and heads one at a time;
+ * then the float ops of the table against the float pieces, bit for bit. */
+static void test_attn_probs(void)
+{
+    const int T = 40, D = 8;
+    const int bhs[] = {6, 1}, css[] = {16, 7, 40};
+    double scale = 1 / sqrt((double)D);
+    for (int bi = 0; bi < 2; bi++) {
+        int BH = bhs[bi];
+        int64_t nq = (int64_t)BH * T * D, na = (int64_t)BH * T * T;
+        double *q = dnew(nq), *k = dnew(nq), *v = dnew(nq), *dy = dnew(nq);
+        fill(q, nq, -2, 2), fill(k, nq, -2, 2), fill(v, nq, -1, 1), fill(dy, nq, -1, 1);
+        for (int ci = 0; ci < 3; ci++) {
+            int cs = css[ci];
+            double *a0 = dnew(na), *y0 = dnew(nq), *q0 = dnew(nq), *k0 = dnew(nq), *v0 = dnew(nq);
+            double *da0 = dnew(na);
+            dthreads(1);
+            pieces_forward(a0, y0, q, k, v, BH, T, D, scale, cs);
+            pieces_backward(q0, k0, v0, da0, dy, q, k, v, a0, BH, T, D, scale, cs);
+            for (int th = 1; th <= 3; th += 2) {
+                dthreads(th);
+                double *a1 = dnew(na), *y1 = dnew(nq), *q1 = dnew(nq), *k1 = dnew(nq);
+                double *v1 = dnew(nq), *da1 = dnew(na);
+                fill_nan(a1, na), fill_nan(q1, nq), fill_nan(k1, nq), fill_nan(v1, nq);
+                d_attn_probs_forward(NULL, a1, y1, q, k, v, BH, T, D, scale, cs);
+                d_attn_probs_backward(NULL, q1, k1, v1, da1, dy, q, k, v, a1, BH, T, D, scale, cs);
+                check_vec("attn_probs att", a1, a0, na, PAR_TOL);
+                check_vec("attn_probs out", y1, y0, nq, PAR_TOL);
+                check_vec("attn_probs dq", q1, q0, nq, PAR_TOL);
+                check_vec("attn_probs dk", k1, k0, nq, PAR_TOL);
+                check_vec("attn_probs dv", v1, v0, nq, PAR_TOL);
+                free(a1), free(y1), free(q1), free(k1), free(v1), free(da1);
+            }
+            free(a0), free(y0), free(q0), free(k0), free(v0), free(da0);
+        }
+        /* the float table: the fused ops against its own pieces, the same bits */
+        float *fq = fcopy(q, nq), *fk = fcopy(k, nq), *fv = fcopy(v, nq), *fdy = fcopy(dy, nq);
+        float *fa = fnew(na), *fy = fnew(nq), *fa2 = fnew(na), *fy2 = fnew(nq), *fda = fnew(na);
+        float *g[6];
+        for (int i = 0; i < 6; i++)
+            g[i] = fnew(nq);
+        int cs = 16;
+        kf->attn_probs_forward(kf, fa, fy, fq, fk, fv, BH, T, D, (float)scale, cs);
+        kf->attn_probs_backward(kf, g[0], g[1], g[2], fda, fdy, fq, fk, fv, fa, BH, T, D,
+                                (float)scale, cs);
+        attn_probs_pieces_f32(kf, fa2, fy2, g[3], g[4], g[5], fdy, fq, fk, fv, BH, T, D,
+                              (float)scale, cs);
+        check_same("f32 attn_probs att", fa, fa2, sizeof(float) * (size_t)na);
+        check_same("f32 attn_probs out", fy, fy2, sizeof(float) * (size_t)nq);
+        check_same("f32 attn_probs dq", g[0], g[3], sizeof(float) * (size_t)nq);
+        check_same("f32 attn_probs dk", g[1], g[4], sizeof(float) * (size_t)nq);
+        check_same("f32 attn_probs dv", g[2], g[5], sizeof(float) * (size_t)nq);
+        for (int i = 0; i < 6; i++)
+            free(g[i]);
+        free(fq), free(fk), free(fv), free(fdy), free(fa), free(fy), free(fa2), free(fy2);
+        free(fda), free(q), free(k), free(v), free(dy);
+    }
+}
+
 /* ---------------------------------------------------------------- activations ---- */
 
 typedef struct {
@@ -1452,6 +1595,7 @@ int main(void)
     T_RUN(test_attn_large);
     T_RUN(test_softmax_causal_grad);
     T_RUN(test_softmax_large);
+    T_RUN(test_attn_probs);
     T_RUN(test_gelu_grad);
     T_RUN(test_swiglu_grad);
     T_RUN(test_activations_large);

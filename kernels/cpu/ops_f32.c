@@ -26,6 +26,8 @@ void nl_cpu_fill_ops_f32(nl_kernels *k)
     k->rope_backward = f32_rope_backward;
     k->softmax_causal_forward = f32_softmax_causal_forward;
     k->softmax_causal_backward = f32_softmax_causal_backward;
+    k->attn_probs_forward = f32_attn_probs_forward;
+    k->attn_probs_backward = f32_attn_probs_backward;
     k->gelu_forward = f32_gelu_forward;
     k->gelu_backward = f32_gelu_backward;
     k->swiglu_forward = f32_swiglu_forward;
