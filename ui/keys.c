@@ -55,6 +55,8 @@ static const ui_binding table[] = {
      "heatmap and bars: attention or FFN gradient norms"},
     {'t', 0, "t", ACT_XAXIS, CTX_DASH | CTX_SWEEP, 0, NULL, "x axis by step or by tokens"},
     {'z', 0, "z", ACT_ZOOM, CTX_DASH, 0, NULL, "zoom the focused panel to the whole screen"},
+    {'H', 0, "H", ACT_REPORT, CTX_DASH, 0, NULL,
+     "save an HTML report of these runs (report.html beside their directories)"},
     {K(KEY_DOWN), 'j', "Down j", ACT_NEXT_RUN, CTX_DASH, 0, NULL,
      "select the next run (lesson pane shown: scroll it)"},
     {K(KEY_UP), 'k', "Up k", ACT_PREV_RUN, CTX_DASH, 0, NULL,
