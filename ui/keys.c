@@ -55,8 +55,6 @@ static const ui_binding table[] = {
      "heatmap and bars: attention or FFN gradient norms"},
     {'t', 0, "t", ACT_XAXIS, CTX_DASH | CTX_SWEEP, 0, NULL, "x axis by step or by tokens"},
     {'z', 0, "z", ACT_ZOOM, CTX_DASH, 0, NULL, "zoom the focused panel to the whole screen"},
-    {'H', 0, "H", ACT_REPORT, CTX_DASH, 0, NULL,
-     "save an HTML report of these runs (report.html beside their directories)"},
     {K(KEY_DOWN), 'j', "Down j", ACT_NEXT_RUN, CTX_DASH, 0, NULL,
      "select the next run (lesson pane shown: scroll it)"},
     {K(KEY_UP), 'k', "Up k", ACT_PREV_RUN, CTX_DASH, 0, NULL,
@@ -66,6 +64,8 @@ static const ui_binding table[] = {
     {'?', K(KEY_F(1)), "? F1", ACT_HELP, CTX_ANY, 0, "help", "this help (any key closes it)"},
     {'q', K(KEY_F(10)), "q F10", ACT_QUIT, CTX_ANY, 0, "quit",
      "quit; while runs are going it asks, then stops each with a final checkpoint"},
+    {'H', 0, "H", ACT_REPORT, CTX_DASH, 0, NULL,
+     "save an HTML report of these runs: report.html beside their directories"},
 };
 
 const ui_binding *keys_table(int *count)

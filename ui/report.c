@@ -351,6 +351,7 @@ static void put_loss(rp_buf *b, const report *rp)
     rp_legend *lg = calloc((size_t)n + 1, sizeof *lg);
     double **xs = calloc((size_t)n + 1, sizeof *xs), **ys = calloc((size_t)n + 1, sizeof *ys),
            **vs = calloc((size_t)n + 1, sizeof *vs);
+    char(*labels)[200] = NULL;
     if (!se || !lg || !xs || !ys || !vs)
         goto done;
     int ns = 0, nl = 0, any_val = 0;
@@ -370,6 +371,8 @@ static void put_loss(rp_buf *b, const report *rp)
             has_val |= isfinite(r->val_loss[k]) != 0;
         }
         any_val |= has_val;
+        if (r->n == 0)
+            continue; /* no curve; the legend says "no data yet" */
         se[ns++] = (rp_series){xs[i], ys[i], r->n, r->style, 0};
         if (has_val)
             se[ns++] = (rp_series){xs[i], vs[i], r->n, r->style, 1};
@@ -384,8 +387,14 @@ static void put_loss(rp_buf *b, const report *rp)
                 lg[nl++] = (rp_legend){rp->cell_names[c], c, 1, any_val};
         }
     } else {
-        for (int i = 0; i < n; i++)
-            lg[nl++] = (rp_legend){rp->runs[i].name, rp->runs[i].style, 1, any_val};
+        labels = calloc((size_t)n + 1, sizeof *labels);
+        if (!labels)
+            goto done;
+        for (int i = 0; i < n; i++) {
+            snprintf(labels[i], sizeof labels[i], "%s%s", rp->runs[i].name,
+                     rp->runs[i].n ? "" : " (no data yet)");
+            lg[nl++] = (rp_legend){labels[i], rp->runs[i].style, 1, any_val};
+        }
     }
     int clipped = 0;
     double clip = loss_clip(rp, &clipped);
@@ -426,6 +435,7 @@ done:
     free(vs);
     free(se);
     free(lg);
+    free(labels);
     rp_puts(b, "</figure>\n</section>\n");
 }
 

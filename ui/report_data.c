@@ -369,7 +369,5 @@ int rp_run_load(rp_run *r, const char *dir, rp_notes *ns)
         return -1;
     if (r->n == 0)
         r->state = RP_NO_METRICS;
-    else if (r->state == RP_IN_PROGRESS && r->cfg && r->step[r->n - 1] >= r->cfg->train.steps)
-        r->state = RP_FINISHED; /* every step is in, only the closing line is missing */
     return 0;
 }
