@@ -97,8 +97,9 @@ static double nice_step(double range, int target, int integer)
     return s;
 }
 
-/* A linear axis over [lo, hi], widened to whole ticks (or from lo exactly when pin_lo). */
-static void axis_linear(axis *a, double lo, double hi, int target, int integer, int pin_lo)
+/* A linear axis over [lo, hi], widened to whole ticks; pinned: exactly [lo, hi] (steps,
+ * layers), the ticks inside it. */
+static void axis_linear(axis *a, double lo, double hi, int target, int integer, int pinned)
 {
     if (!(hi > lo)) {
         double d = fabs(lo) > 0 ? fabs(lo) * 0.1 : 1;
@@ -107,8 +108,8 @@ static void axis_linear(axis *a, double lo, double hi, int target, int integer, 
     }
     a->log = 0;
     a->step = nice_step(hi - lo, target, integer);
-    a->lo = pin_lo ? lo : floor(lo / a->step) * a->step;
-    a->hi = ceil(hi / a->step - 1e-9) * a->step;
+    a->lo = pinned ? lo : floor(lo / a->step) * a->step;
+    a->hi = pinned ? hi : ceil(hi / a->step - 1e-9) * a->step;
     if (a->hi <= a->lo)
         a->hi = a->lo + a->step;
     a->n_ticks = 0;
@@ -163,10 +164,21 @@ static double axis_frac(const axis *a, double v)
     return (v - a->lo) / (a->hi - a->lo);
 }
 
+/* 0.01, 0.5, 20, and beyond that 1e-5, 2e+6 (no padded exponent). */
+static void log_label(char *buf, size_t n, double v)
+{
+    if (v >= 1e-3 && v < 1e5) {
+        snprintf(buf, n, "%g", v);
+        return;
+    }
+    int e = (int)floor(log10(v) + 1e-9);
+    snprintf(buf, n, "%ge%d", round(v / pow(10, e)), e);
+}
+
 static void tick_label(char *buf, size_t n, const axis *a, double v)
 {
     if (a->log) {
-        snprintf(buf, n, "%g", v);
+        log_label(buf, n, v);
         return;
     }
     double av = fabs(v);
@@ -326,7 +338,7 @@ void rp_svg_plot(rp_buf *b, const rp_plot *p)
     }
     axis ax, ay;
     axis_linear(&ax, p->x_integer && xlo >= 0 && xlo <= 1 ? 0 : xlo, xhi, 8, p->x_integer,
-                p->x_integer && xlo >= 0 && xlo <= 1);
+                p->x_integer);
     if (p->logy)
         axis_log(&ay, ylo, yhi);
     else
@@ -624,7 +636,7 @@ void rp_svg_heatmaps(rp_buf *b, const rp_run *r, double lo, double hi, const cha
 
 void rp_svg_heat_scale(rp_buf *b, double lo, double hi)
 {
-    const int W = 560, H = 58, x0 = 12, bw = 380, y0 = 8, bh = 16;
+    const int W = 580, H = 64, x0 = 24, bw = 380, y0 = 8, bh = 16;
     rp_printf(b,
               "<svg id=\"heat-scale\" class=\"scale\" viewBox=\"0 0 %d %d\" width=\"%d\" "
               "height=\"%d\" role=\"img\" aria-label=\"colour scale of the gradient norms\">\n",
@@ -650,14 +662,16 @@ void rp_svg_heat_scale(rp_buf *b, double lo, double hi)
         double x = x0 + (log10(t) - log10(lo)) / (log10(hi) - log10(lo)) * bw;
         rp_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", x, y0 + bh, x,
                   y0 + bh + 4);
-        rp_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>", x,
-                  y0 + bh + 17, t);
+        char lab[32];
+        log_label(lab, sizeof lab, t);
+        rp_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", x,
+                  y0 + bh + 17, lab);
     }
     rp_puts(b, "</g>\n");
     rp_printf(b,
               "<text class=\"alabel\" x=\"%d\" y=\"%d\">gradient L2 norm (log scale, %.3g to "
               "%.3g)</text>\n",
-              x0, y0 + bh + 32, lo, hi);
+              x0, y0 + bh + 36, lo, hi);
     rp_printf(b,
               "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"%d\" fill=\"url(#vanished-hatch)\" "
               "stroke=\"#888\"/><text x=\"%d\" y=\"%d\" dy=\"0.35em\">vanished</text>\n",
