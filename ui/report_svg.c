@@ -535,9 +535,13 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
             cell[(size_t)c * L + l] = live ? (float)mx : van ? 0.0f : NAN;
         }
     }
-    rp_puts(b, "<g shape-rendering=\"crispEdges\">");
+    /* one path per colour level, in cell units under a scale (a cell is "Mc lh1v1h-1z"),
+     * so a long run's heatmap stays small; vanished cells in page units, so the hatch is
+     * not stretched */
+    rp_buf level_d[HEAT_LEVELS];
+    rp_buf vanished_d = {0};
+    memset(level_d, 0, sizeof level_d);
     for (int l = 0; l < L; l++) {
-        double y = py + l * cell_h;
         for (int c = 0; c < cols;) {
             float x = cell[(size_t)c * L + l];
             int level = isnan(x) ? -2 : x == 0 ? -1 : heat_level_of(x, lo, hi);
@@ -549,20 +553,37 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
                     break;
                 c2++;
             }
-            if (level != -2) {
-                char col[8];
-                if (level >= 0)
-                    heat_colour(level, col);
-                rp_printf(b,
-                          "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-                          "fill=\"%s\"/>",
-                          px + c * cw, y, (c2 - c) * cw, cell_h,
-                          level >= 0 ? col : "url(#vanished-hatch)");
-            }
+            if (level >= 0)
+                rp_printf(&level_d[level], "M%d %dh%dv1h-%dz", c, l, c2 - c, c2 - c);
+            else if (level == -1)
+                rp_printf(&vanished_d, "M%.2f %.2fh%.2fv%.2fh-%.2fz", px + c * cw,
+                          py + l * cell_h, (c2 - c) * cw, cell_h, (c2 - c) * cw);
             c = c2;
         }
     }
+    rp_printf(b,
+              "<g class=\"cells\" shape-rendering=\"crispEdges\" transform=\"translate(%.2f "
+              "%.2f) scale(%.5f %.5f)\">",
+              px, py, cw, cell_h);
+    for (int k = 0; k < HEAT_LEVELS; k++) {
+        if (level_d[k].n) {
+            char col[8];
+            heat_colour(k, col);
+            rp_printf(b, "<path fill=\"%s\" d=\"", col);
+            rp_puts(b, level_d[k].p);
+            rp_puts(b, "\"/>");
+        }
+        b->oom |= level_d[k].oom;
+        rp_buf_free(&level_d[k]);
+    }
     rp_puts(b, "</g>\n");
+    if (vanished_d.n) {
+        rp_puts(b, "<path class=\"vanished\" fill=\"url(#vanished-hatch)\" d=\"");
+        rp_puts(b, vanished_d.p);
+        rp_puts(b, "\"/>\n");
+    }
+    b->oom |= vanished_d.oom;
+    rp_buf_free(&vanished_d);
     free(cell);
     free(step_max);
     rp_printf(b,

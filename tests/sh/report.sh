@@ -47,8 +47,11 @@ for w in '<text[^>]*>step</text>' 'loss (nats per token)' '<g class="ticks">' '<
 done
 [ -n "$w" ] && pass axes
 heat=$(grep -c '<svg id="heat-[0-9]*" class="heatmap"' "$T/r.html")
-cells=$(svg_of "$T/r.html" heat-0 | grep -o '<rect x=[^>]*fill="#[0-9a-f]*"' | wc -l)
-check heatmaps "$heat heatmaps, $cells coloured cells in the first" sh -c "[ $heat -eq 3 ] && [ $cells -ge 6 ]"
+# the cells: a path per colour level, each a list of "Mcol rowhNv1h-Nz" rectangles
+levels=$(svg_of "$T/r.html" heat-0 | grep -o '<path fill="#[0-9a-f]*" d="M[0-9]' | wc -l)
+cells=$(svg_of "$T/r.html" heat-0 | grep -o 'M[0-9]* [0-9]*h[0-9]*v1h-[0-9]*z' | wc -l)
+check heatmaps "$heat heatmaps; $levels colour levels, $cells cell runs in the first" \
+    sh -c "[ $heat -eq 3 ] && [ $levels -ge 2 ] && [ $cells -ge 6 ]"
 grep -q '<text[^>]*>L2</text>' "$T/r.html"
 check heatmap-layers "no L2 row label" [ $? -eq 0 ]
 rms=$(svg_of "$T/r.html" rms-plot | count '<path class="curve"')
