@@ -261,10 +261,9 @@ static void put_summary(rp_buf *b, const report *rp)
         rp_html(b, r->name);
         rp_puts(b, "</td><td>");
         rp_html(b, r->cfg ? nl_placement_name(r->cfg->model.placement) : "?");
-        rp_printf(b, "</td><td class=\"n\">%d</td>",
-                  r->cfg ? r->cfg->model.layers : r->layers);
-        const char *cls = r->state == RP_DIVERGED  ? "state-diverged"
-                          : r->state == RP_FAILED  ? "state-failed"
+        rp_printf(b, "</td><td class=\"n\">%d</td>", r->cfg ? r->cfg->model.layers : r->layers);
+        const char *cls = r->state == RP_DIVERGED      ? "state-diverged"
+                          : r->state == RP_FAILED      ? "state-failed"
                           : r->state == RP_IN_PROGRESS ? "state-in"
                                                        : "state";
         rp_printf(b, "<td class=\"%s\">%s", cls, rp_state_name(r->state));
@@ -399,8 +398,8 @@ static void put_loss(rp_buf *b, const report *rp)
     int clipped = 0;
     double clip = loss_clip(rp, &clipped);
     rp_plot p = {.id = "loss-plot",
-                 .title = any_val ? "Train loss (lines) and validation loss (markers)"
-                                  : "Train loss",
+                 .title =
+                     any_val ? "Train loss (lines) and validation loss (markers)" : "Train loss",
                  .xlabel = "step",
                  .ylabel = "loss (nats per token)",
                  .width = 900,
@@ -420,8 +419,9 @@ static void put_loss(rp_buf *b, const report *rp)
         rp_puts(b, "; markers: the held-out validation loss where it was evaluated");
     rp_puts(b, ". Runs longer than 1200 steps are drawn as averages over consecutive steps");
     if (clipped)
-        rp_printf(b, "; values above %.4g (1.5 times the highest starting loss) are drawn at "
-                     "the top edge",
+        rp_printf(b,
+                  "; values above %.4g (1.5 times the highest starting loss) are drawn at "
+                  "the top edge",
                   clip);
     rp_puts(b, ".</figcaption>\n");
 done:
@@ -834,8 +834,9 @@ int report_write_runs(const char *const *dirs, int n, const char *out, const rep
     if (!rp.runs)
         return nl_fail(err, NL_ERR_IO, "report: out of memory");
     if (n > take)
-        rp_note(&rp.notes, "%d run directories given: the first %d are in the report, %d left "
-                           "out",
+        rp_note(&rp.notes,
+                "%d run directories given: the first %d are in the report, %d left "
+                "out",
                 n, take, n - take);
     for (int i = 0; i < take; i++) {
         if (rp_run_load(&rp.runs[rp.n], dirs[i], &rp.notes)) {
@@ -848,8 +849,9 @@ int report_write_runs(const char *const *dirs, int n, const char *out, const rep
     }
     for (int i = 0; i < rp.n; i++)
         if (rp.runs[i].state == RP_IN_PROGRESS)
-            rp_note(&rp.notes, "%s: still in progress at step %lld (events.log has no final "
-                               "line yet): the report shows it so far",
+            rp_note(&rp.notes,
+                    "%s: still in progress at step %lld (events.log has no final "
+                    "line yet): the report shows it so far",
                     rp.runs[i].dir, (long long)last_step(&rp.runs[i]));
     unique_names(&rp);
     int rc = render(&rp, out, n_notes, err);
@@ -917,8 +919,8 @@ int report_write_sweep(const char *dir, const char *out, const report_opts *o, i
         }
     }
     if (missing)
-        rp_note(&rp.notes, "%d of the sweep's %d runs have no directory yet (not started)",
-                missing, rp.cells * rp.def.seeds);
+        rp_note(&rp.notes, "%d of the sweep's %d runs have no directory yet (not started)", missing,
+                rp.cells * rp.def.seeds);
     if (over)
         rp_note(&rp.notes, "%d runs left out of the curves: a report holds at most %d", over,
                 REPORT_MAX_RUNS);

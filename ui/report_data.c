@@ -304,6 +304,8 @@ static int load_metrics(rp_run *r, rp_notes *ns)
         rp_note(ns, "%s: %ld unreadable lines skipped in all", path, r->bad_lines);
     if (rc == 0 && have_header && r->n == 0)
         rp_note(ns, "%s: no step recorded yet, so no curves", path);
+    else if (rc == 0 && lineno == 0)
+        rp_note(ns, "%s: empty (no header yet), so no curves", path);
     free(moe_scratch);
     free(line);
     fclose(f);

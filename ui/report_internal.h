@@ -53,9 +53,9 @@ typedef struct rp_run {
     char name[160]; /* what the legend and tables call the run */
     nl_config *cfg; /* config.yaml; NULL when missing or unreadable (a note says which) */
     int layers;
-    int64_t n, cap; /* rows read */
-    int64_t *step;  /* (n) */
-    double *time_s; /* (n) */
+    int64_t n, cap;                                  /* rows read */
+    int64_t *step;                                   /* (n) */
+    double *time_s;                                  /* (n) */
     float *loss, *val_loss, *lr, *grad_norm, *tok_s; /* (n); val_loss NAN between evaluations */
     float *gn_attn, *gn_ffn, *rms;                   /* (n, layers) */
     long bad_lines;                                  /* lines skipped as unreadable */
@@ -96,13 +96,13 @@ typedef struct rp_legend {
 } rp_legend;
 
 typedef struct rp_plot {
-    const char *id;     /* the svg element's id */
-    const char *title;  /* inside the figure, above the plot area */
+    const char *id;    /* the svg element's id */
+    const char *title; /* inside the figure, above the plot area */
     const char *xlabel, *ylabel;
     int width, height; /* of the plot, legend excluded, in CSS pixels */
     int logy;
-    int x_integer;     /* x ticks at whole numbers (steps, layers) */
-    double ymax_clip;  /* when finite: values above are clamped to it (the caption says so) */
+    int x_integer;    /* x ticks at whole numbers (steps, layers) */
+    double ymax_clip; /* when finite: values above are clamped to it (the caption says so) */
     const rp_series *series;
     int n_series;
     const rp_legend *legend;

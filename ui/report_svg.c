@@ -113,9 +113,8 @@ static void axis_linear(axis *a, double lo, double hi, int target, int integer, 
     if (a->hi <= a->lo)
         a->hi = a->lo + a->step;
     a->n_ticks = 0;
-    for (double t = ceil(a->lo / a->step - 1e-9) * a->step; t <= a->hi + a->step * 1e-9 &&
-                                                            a->n_ticks < 32;
-         t += a->step)
+    for (double t = ceil(a->lo / a->step - 1e-9) * a->step;
+         t <= a->hi + a->step * 1e-9 && a->n_ticks < 32; t += a->step)
         a->ticks[a->n_ticks++] = fabs(t) < a->step * 1e-9 ? 0 : t;
 }
 
@@ -382,11 +381,10 @@ void rp_svg_plot(rp_buf *b, const rp_plot *p)
                   y0 + ph + 19, lab);
     }
     rp_puts(b, "</g>\n");
-    rp_printf(b,
-              "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
+    rp_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
               x0, y0, pw, ph);
-    rp_printf(b, "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x0 + pw / 2,
-              y0 + ph + 40);
+    rp_printf(b, "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+              x0 + pw / 2, y0 + ph + 40);
     rp_html(b, p->xlabel);
     rp_printf(b,
               "</text>\n<text class=\"alabel\" transform=\"translate(16 %.1f) rotate(-90)\" "
@@ -420,9 +418,9 @@ void rp_svg_plot(rp_buf *b, const rp_plot *p)
  * so it reads in greyscale too. */
 static void heat_colour(int level, char out[8])
 {
-    static const unsigned char stops[9][3] = {
-        {68, 1, 84},    {71, 44, 122},  {59, 81, 139},   {44, 113, 142}, {33, 144, 141},
-        {39, 173, 129}, {92, 200, 99},  {170, 220, 50},  {253, 231, 37}};
+    static const unsigned char stops[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},
+                                              {44, 113, 142}, {33, 144, 141}, {39, 173, 129},
+                                              {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
     double t = (double)level / (HEAT_LEVELS - 1) * 8;
     int i = (int)t;
     if (i > 7)
@@ -497,9 +495,8 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
     rp_printf(b, "<text class=\"ptitle\" x=\"%.1f\" y=\"%.1f\">", px, py - 10);
     rp_html(b, what);
     rp_puts(b, "</text>\n");
-    rp_printf(b,
-              "<rect class=\"heatbg\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n", px,
-              py, pw, ph);
+    rp_printf(b, "<rect class=\"heatbg\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
+              px, py, pw, ph);
     /* each bucket's maximum per layer (a spike is never averaged away), then runs of one
      * level along a row merged into one rect */
     float *cell = malloc((size_t)cols * (size_t)L * sizeof *cell);
@@ -556,8 +553,8 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
             if (level >= 0)
                 rp_printf(&level_d[level], "M%d %dh%dv1h-%dz", c, l, c2 - c, c2 - c);
             else if (level == -1)
-                rp_printf(&vanished_d, "M%.2f %.2fh%.2fv%.2fh-%.2fz", px + c * cw,
-                          py + l * cell_h, (c2 - c) * cw, cell_h, (c2 - c) * cw);
+                rp_printf(&vanished_d, "M%.2f %.2fh%.2fv%.2fh-%.2fz", px + c * cw, py + l * cell_h,
+                          (c2 - c) * cw, cell_h, (c2 - c) * cw);
             c = c2;
         }
     }
@@ -586,9 +583,8 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
     rp_buf_free(&vanished_d);
     free(cell);
     free(step_max);
-    rp_printf(b,
-              "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n", px,
-              py, pw, ph);
+    rp_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
+              px, py, pw, ph);
     /* layer labels: every k-th, L0 on top */
     int every = L > 16 ? (L + 15) / 16 : 1;
     rp_puts(b, "<g class=\"ticks\">");
@@ -614,7 +610,8 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
                   py + ph + 17, lab);
     }
     rp_puts(b, "</g>\n");
-    rp_printf(b, "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n",
+    rp_printf(b,
+              "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n",
               px + pw / 2, py + ph + 36);
 }
 
@@ -685,8 +682,8 @@ void rp_svg_heat_scale(rp_buf *b, double lo, double hi)
                   y0 + bh + 4);
         char lab[32];
         log_label(lab, sizeof lab, t);
-        rp_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", x,
-                  y0 + bh + 17, lab);
+        rp_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", x, y0 + bh + 17,
+                  lab);
     }
     rp_puts(b, "</g>\n");
     rp_printf(b,

@@ -103,6 +103,13 @@ check bad-curves "$curves curves: 3 runs with data, 1 without" [ "$curves" -eq 3
 check bad-legend "the legend does not say fresh has no data" grep -q 'fresh (no data yet)' "$T/bad.html"
 check bad-states "states: $(grep -o 'state-in">[^<]*' "$T/bad.html")" grep -q 'state-in">in progress' "$T/bad.html"
 
+# an empty metrics.csv, and one with only its header
+mkdir "$T/empty" "$T/empty/a" "$T/empty/b"
+: >"$T/empty/a/metrics.csv"
+head -n 1 "$T/race/pre/metrics.csv" >"$T/empty/b/metrics.csv"
+o=$("$BIN" report "$T/empty" -o "$T/empty.html" 2>&1); rc=$?
+check empty-metrics "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q 'a/metrics.csv: empty' && printf '%s' \"\$1\" | grep -q 'b/metrics.csv: no step recorded yet'" _ "$o"
+
 # a run given by its metrics.csv is that run
 o=$("$BIN" report "$T/race/pre/metrics.csv" -o "$T/one.html" 2>&1); rc=$?
 curves=$(svg_of "$T/one.html" loss-plot | count '<path class="curve"')
