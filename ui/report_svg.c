@@ -119,7 +119,7 @@ static void axis_linear(axis *a, double lo, double hi, int target, int integer, 
 }
 
 /* A log axis: from the 1-2-5 value at or below lo to the one at or above hi; ticks at every
- * decade, and at 2 and 5 when the range spans fewer than three decades. */
+ * decade, and at 2 and 5 when the range spans under two and a half decades. */
 static void axis_log(axis *a, double lo, double hi)
 {
     static const double m125[3] = {1, 2, 5};
@@ -142,7 +142,7 @@ static void axis_log(axis *a, double lo, double hi)
             a->hi = m125[k] * pow(10, dhi - 1);
             break;
         }
-    int fine = dhi - dlo < 3;
+    int fine = log10(a->hi / a->lo) < 2.5; /* 1-2-5 ticks unless that crowds the axis */
     a->n_ticks = 0;
     for (double d = dlo; d <= dhi && a->n_ticks < 32; d++)
         for (int k = 0; k < (fine ? 3 : 1) && a->n_ticks < 32; k++) {
