@@ -14,6 +14,7 @@ int nl_cmd_presets(int argc, char **argv);
 int nl_cmd_bench(int argc, char **argv);
 int nl_cmd_sweep(int argc, char **argv);
 int nl_cmd_lesson(int argc, char **argv);
+int nl_cmd_report(int argc, char **argv); /* app/report.c: the HTML report of runs */
 int nl_cmd_lab(int argc, char **argv);   /* ui/: the lab (setup screen, dashboard) */
 int nl_cmd_watch(int argc, char **argv); /* ui/: dashboard over run directories */
 

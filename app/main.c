@@ -20,6 +20,8 @@ static const char *USAGE =
     "                [--jobs N] [--out DIR] [--steps N]\n"
     "  normlab bench [PRESET...] [--steps N] tokens/s and model-FLOP utilisation\n"
     "  normlab presets                       list the shipped presets\n"
+    "  normlab report RUN_DIR...|SWEEP_DIR -o FILE.html\n"
+    "                                        one self-contained HTML page comparing runs\n"
     "  normlab lesson [NAME] [--set k=v]... [--steps N] [--headless [--out DIR]]\n"
     "                                        list the lessons, or open the lab on one: its\n"
     "                                        race and a pane with the question, where to\n"
@@ -49,7 +51,8 @@ int main(int argc, char **argv)
             int (*fn)(int, char **);
         } cmds[] = {{"train", nl_cmd_train},     {"watch", nl_cmd_watch},  {"eval", nl_cmd_eval},
                     {"export", nl_cmd_export},   {"sweep", nl_cmd_sweep},  {"bench", nl_cmd_bench},
-                    {"presets", nl_cmd_presets}, {"lesson", nl_cmd_lesson}};
+                    {"presets", nl_cmd_presets}, {"lesson", nl_cmd_lesson},
+                    {"report", nl_cmd_report}};
         for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
             if (!strcmp(cmd, cmds[i].name))
                 return cmds[i].fn(argc - 1, argv + 1);

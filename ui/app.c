@@ -15,6 +15,7 @@
 #include "engine/session.h"
 #include "keys.h"
 #include "lessonpane.h"
+#include "report.h"
 #include "runview.h"
 #include "setup.h"
 #include "sweepview.h"
@@ -385,6 +386,22 @@ static void lesson_key(app *a, ui_action act, int key)
             (key == UI_KEY(KEY_PPAGE) ? -1 : 1) * (lessonpane_rect(&a->term.grid, a->nruns).h - 3);
 }
 
+/* H: report.html of the runs shown, beside their directories (ui/report.h). */
+static void report_key(app *a)
+{
+    const char *dirs[NL_MAX_RACE];
+    int n = 0, notes = 0;
+    for (int i = 0; i < a->nruns; i++)
+        if (a->runs[i].st.dir[0])
+            dirs[n++] = a->runs[i].st.dir;
+    char path[1100];
+    nl_error err = {0};
+    if (report_save_race(dirs, n, path, sizeof path, &notes, &err))
+        app_msg(a, ROLE_ERROR, "report: %.200s", err.msg);
+    else
+        app_msg(a, ROLE_OK, "report written: %.200s%s", path, notes ? " (with notes)" : "");
+}
+
 static void dash_key(app *a, int key)
 {
     const ui_binding *b = keys_find(key, CTX_DASH);
@@ -522,6 +539,9 @@ static void dash_key(app *a, int key)
     case ACT_LESSON:
     case ACT_LESSON_PAGE:
         lesson_key(a, b->act, key);
+        break;
+    case ACT_REPORT:
+        report_key(a);
         break;
     default:
         break;

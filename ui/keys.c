@@ -64,6 +64,8 @@ static const ui_binding table[] = {
     {'?', K(KEY_F(1)), "? F1", ACT_HELP, CTX_ANY, 0, "help", "this help (any key closes it)"},
     {'q', K(KEY_F(10)), "q F10", ACT_QUIT, CTX_ANY, 0, "quit",
      "quit; while runs are going it asks, then stops each with a final checkpoint"},
+    {'H', 0, "H", ACT_REPORT, CTX_DASH, 0, NULL,
+     "save an HTML report of these runs: report.html beside their directories"},
 };
 
 const ui_binding *keys_table(int *count)

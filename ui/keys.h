@@ -42,7 +42,8 @@ typedef enum {
     ACT_TEACH,
     ACT_EXPERTS,
     ACT_LESSON,     /* show / hide the lesson pane */
-    ACT_LESSON_PAGE /* PgUp / PgDn: scroll the lesson pane by a page */
+    ACT_LESSON_PAGE, /* PgUp / PgDn: scroll the lesson pane by a page */
+    ACT_REPORT       /* save an HTML report of the runs shown (ui/report.h) */
 } ui_action;
 
 /* CTX_SWEEP: `normlab watch SWEEP_DIR`, the grid of a sweep. */
