@@ -37,11 +37,11 @@ typedef struct app {
     int screen, overlay, confirm;
     setup_state *setup;
     dash_view dv;
-    ui_run runs[NL_MAX_RACE];
+    ui_run runs[UI_MAX_RUNS];
     int nruns;
     nl_config *run_cfg; /* (NL_MAX_RACE) the configs of the current runs, for a restart */
     nl_session *sess;
-    run_tail tails[NL_MAX_RACE];
+    run_tail tails[UI_MAX_RUNS];
     sweep_view *sweep; /* `normlab watch SWEEP_DIR` */
     double sweep_reload_at, sweep_poll_at;
     char msg[256];
@@ -828,8 +828,8 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
 
 int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note)
 {
-    if (n > NL_MAX_RACE) {
-        fprintf(stderr, "normlab: watch takes at most %d run directories\n", NL_MAX_RACE);
+    if (n > UI_MAX_RUNS) {
+        fprintf(stderr, "normlab: watch takes at most %d run directories\n", UI_MAX_RUNS);
         return 2;
     }
     app *a = calloc(1, sizeof *a);
