@@ -434,6 +434,10 @@ static void view_zoom(app *a, double factor)
         return;
     }
     double a0 = v->cursor ? v->cursor_x - span / 2 : factor < 1 ? x1 - span : (x0 + x1 - span) / 2;
+    if (!v->x_time) { /* whole steps (tokens) at the edges */
+        span = round(span);
+        a0 = round(a0);
+    }
     if (a0 < lo)
         a0 = lo;
     if (a0 + span > hi)
