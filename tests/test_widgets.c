@@ -752,6 +752,9 @@ static void test_dashboard(void)
     T_CHECK(level && rms, "pre: level gradients and growing RMS");
 
     /* help in watch mode marks the live-only keys */
+    /* (the whole help: it scrolls where the screen is shorter) */
+    grid_free(&g);
+    grid_init(&g, 100, 90);
     draw_help(&g, CTX_DASH, 1, 0, UI_GLYPH_BRAILLE, NULL);
     int live = 0;
     for (int y = 0; y < g.h; y++)

@@ -599,7 +599,7 @@ static void draw_status(ui_grid *g, int x0, int y, int w, const dash_view *v, co
     int64_t step = st->step > r->last_step ? st->step : r->last_step;
     int at = v->cursor ? dash_entry_at(v, r, v->cursor_x) : -1;
     char f[9][48], tok[24], eta_s[24];
-    int nf = 0;
+    int nf = 0, slowed = -1;
     if (at >= 0) {
         hist_entry e;
         history_entry(r->hist, at, &e);
@@ -638,23 +638,22 @@ static void draw_status(ui_grid *g, int x0, int y, int w, const dash_view *v, co
             snprintf(f[nf++], 48, "%lld/%lld", (long long)step, (long long)st->total);
         else
             snprintf(f[nf++], 48, "step %lld", (long long)step);
-        if (step > 0) { /* a run that has not stepped has no loss yet */
-            if (w >= 60)
-                snprintf(f[nf++], 48, "loss %.4f", loss);
-            snprintf(f[nf++], 48, "gn %.3g", gn);
-        }
-        snprintf(f[nf++], 48, "lr %.2g", lr);
-        plot_fmt_count(toks, tok, sizeof tok);
-        snprintf(f[nf++], 48, "%s tok/s", isfinite(toks) ? tok : "-");
+        if (step > 0 && w >= 60) /* a run that has not stepped has no loss yet */
+            snprintf(f[nf++], 48, "loss %.4f", loss);
+        /* the ETA early, so every running run shows it however narrow the line */
         fmt_eta(eta, eta_s, sizeof eta_s);
         if (s == NL_RUN_RUNNING)
             snprintf(f[nf++], 48, "eta %s", eta_s);
+        plot_fmt_count(toks, tok, sizeof tok);
+        snprintf(f[nf++], 48, "%s tok/s", isfinite(toks) ? tok : "-");
+        if (runview_slowed(r, v->load1, v->cores, f[nf], 48))
+            slowed = nf++;
+        if (step > 0)
+            snprintf(f[nf++], 48, "gn %.3g", gn);
+        snprintf(f[nf++], 48, "lr %.2g", lr);
         if (isfinite(val))
             snprintf(f[nf++], 48, "val %.4f", val);
     }
-    int slowed = -1;
-    if (at < 0 && runview_slowed(r, v->load1, v->cores, f[nf], 48))
-        slowed = nf++;
     for (int i = 0; i < nf; i++) {
         int fw = text_cells(f[i]);
         if (x + fw > room)
@@ -851,7 +850,7 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
         rect[PANEL_HEAT] = (ui_rect){0, 1 + top, hw, bottom};
         if (dash_panel_shown(v, run, PANEL_MOE)) {
             rect[PANEL_MOE] = (ui_rect){hw + 1, 1 + top, W - hw - 1, bottom};
-        } else if (bottom < 10) {
+        } else if (bottom < 8) {
             /* too short for two bar strips with bars in them: the focused one alone */
             int p = focus == PANEL_RMS ? PANEL_RMS : PANEL_GRAD;
             rect[p] = (ui_rect){hw + 1, 1 + top, W - hw - 1, bottom};
@@ -953,7 +952,10 @@ void draw_help(ui_grid *g, unsigned ctx, int watch, int shown, ui_glyphs glyphs,
         int off = watch && b->live;
         grid_text(&all, 2, y, 12, off ? ROLE_DIM : ROLE_KEY, 0, b->label);
         char text[256];
-        snprintf(text, sizeof text, "%s%s", b->help, off ? " (live runs only)" : "");
+        const char *help = b->help;
+        if (watch && b->act == ACT_QUIT)
+            help = "quit; the runs are another program's and go on (this only stops watching)";
+        snprintf(text, sizeof text, "%s%s", help, off ? " (live runs only)" : "");
         y += draw_wrapped(&all, (ui_rect){15, y, tw, 400 - y}, off ? ROLE_DIM : ROLE_NORMAL, text);
     }
     y++;
@@ -1124,20 +1126,20 @@ void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r)
             y +=
                 draw_wrapped(g, (ui_rect){in.x + 2, y, tw, room - 1 - spaced}, ROLE_NORMAL, expect);
             if (want > room - 1 - spaced)
-                cut = want > room - 1 ? "What to expect is cut" : cut;
+                cut = "What to expect";
         } else {
-            cut = "What to expect is left out";
+            cut = "What to expect";
         }
         y += spaced;
     }
     if (y < bottom)
         grid_text(g, in.x, y++, in.w, ROLE_TITLE, UI_A_BOLD, "What this run shows");
     else
-        cut = "What this run shows is left out";
+        cut = "What this run shows";
     for (int i = 0; i < n; i++) {
         int need = wrapped_rows(obs[i], tw);
         if (y + need > bottom) {
-            cut = "What this run shows is cut";
+            cut = "What this run shows";
             break;
         }
         y += draw_wrapped(g, (ui_rect){in.x + 2, y, tw, bottom - y}, ROLE_OK, obs[i]);
@@ -1145,8 +1147,8 @@ void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r)
     if (cut) {
         /* say so on the bottom edge, with what would show it all */
         char note[120];
-        snprintf(note, sizeof note, " %s: a taller terminal shows it all ", cut);
-        grid_text(g, box.x + 1, box.y + box.h - 1, box.w - 24, ROLE_ERROR, 0, note);
+        snprintf(note, sizeof note, " %s cut, enlarge ", cut);
+        grid_text(g, box.x + 1, box.y + box.h - 1, box.w - 17, ROLE_ERROR, 0, note);
     }
-    grid_text(g, box.x + box.w - 22, box.y + box.h - 1, 20, ROLE_DIM, 0, " i or Esc closes ");
+    grid_text(g, box.x + box.w - 16, box.y + box.h - 1, 14, ROLE_DIM, 0, " i/Esc closes ");
 }
