@@ -57,8 +57,6 @@ static const ui_binding table[] = {
     {K(KEY_DOWN), 'j', "Down j", ACT_NEXT_RUN, CTX_SWEEP, 0, "row",
      "select the next row of the grid: its runs' loss curves show below"},
     {K(KEY_UP), 'k', "Up k", ACT_PREV_RUN, CTX_SWEEP, 0, NULL, "select the previous row"},
-    {'a', 0, "a", ACT_ALL_ROWS, CTX_SWEEP, 0, "all rows",
-     "the curves of every row at once (each row in its colour), or of the selected row"},
     {'l', 0, "l", ACT_LOGY, CTX_DASH | CTX_SWEEP, 0, "log", "log / linear y of the loss plot"},
     {'+', '=', "+", ACT_SMOOTH_MORE, CTX_DASH | CTX_SWEEP, 0, "smooth+",
      "more smoothing (a longer EMA, or a longer window)"},

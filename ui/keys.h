@@ -62,8 +62,7 @@ typedef enum {
     ACT_PER_LAYER,
     ACT_DIFF,
     ACT_RACE_APPLY, /* setup: the field's value to every run of the race */
-    ACT_RACE_SAVE,  /* setup: the form and the race as one preset */
-    ACT_ALL_ROWS    /* sweep: every row's curves at once */
+    ACT_RACE_SAVE   /* setup: the form and the race as one preset */
 } ui_action;
 
 /* CTX_SWEEP: `normlab watch SWEEP_DIR`, the grid of a sweep. */
