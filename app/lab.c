@@ -10,7 +10,8 @@
 #include "ui/lab.h"
 
 static const char *LAB_USAGE =
-    "usage: normlab [PRESET.yaml] [--set k=v]... [--out DIR] [--ascii] [--no-color] [--glyphs G] [--colors C] "
+    "usage: normlab [PRESET.yaml] [--set k=v]... [--out DIR] [--ascii] [--no-color] [--glyphs G] "
+    "[--colors C] "
     "[--refresh MS]\n"
     "  PRESET        a preset file, or a shipped preset's name (`normlab presets`)\n"
     "  --set k=v     change a key of the preset (and of every run of its race), e.g.\n"

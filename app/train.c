@@ -67,8 +67,8 @@ static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final,
          * text is cut to the width when even a bare line is too long */
         char text[256];
         snprintf(text, sizeof text, " %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s",
-                 (long long)step, (long long)total, row ? row->loss : NAN, val,
-                 row ? row->lr : 0.0, row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+                 (long long)step, (long long)total, row ? row->loss : NAN, val, row ? row->lr : 0.0,
+                 row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
         int cols = nl_app_term_columns(STDERR_FILENO) - 1; /* the last column would wrap */
         int width = cols - (int)strlen(text) - 2;
         if (width > 24)

@@ -694,8 +694,10 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
             char *end;
             double big = strtod(value, &end);
             if (*value && end != value && !*end && isinf(big) && !strpbrk(value, "iInN"))
-                return nl_fail(err, NL_ERR_USAGE, "%s: '%.200s' is out of range (a float holds "
-                               "at most about 3.4e38)", s->key, value);
+                return nl_fail(err, NL_ERR_USAGE,
+                               "%s: '%.200s' is out of range (a float holds "
+                               "at most about 3.4e38)",
+                               s->key, value);
             return bad_value(s, value, err);
         }
         float f = (float)d;

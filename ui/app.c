@@ -50,12 +50,12 @@ typedef struct app {
     char msg[256];
     int msg_role;
     double msg_until;
-    ui_msglog log;          /* every message, for the message pane (m) */
-    char setup_seen[1024];  /* the setup screen's message last logged */
+    ui_msglog log;         /* every message, for the message pane (m) */
+    char setup_seen[1024]; /* the setup screen's message last logged */
     int help_scroll, diff_scroll;
     plot_layout loss_layout; /* where the top plot was drawn (the cursor moves a column) */
-    int dirty; /* something to draw within FRAME_MS (a key, a state change) */
-    int stale; /* new metrics to draw within refresh_ms */
+    int dirty;               /* something to draw within FRAME_MS (a key, a state change) */
+    int stale;               /* new metrics to draw within refresh_ms */
     double refresh_ms;
     double last_draw;
     int quit;
@@ -153,8 +153,7 @@ static void after_wind_down(app *a, int next)
         a->quit = 1;
     } else if (next == DO_SETUP) {
         char dir[512];
-        snprintf(dir, sizeof dir, "%s",
-                 a->nruns && a->runs[0].st.dir[0] ? a->runs[0].st.dir : "");
+        snprintf(dir, sizeof dir, "%s", a->nruns && a->runs[0].st.dir[0] ? a->runs[0].st.dir : "");
         /* the race's directory (the runs' parent), named only when it was created */
         char *slash = strrchr(dir, '/');
         if (slash && slash != dir)
@@ -589,8 +588,8 @@ static void dash_key(app *a, int key)
         if (v->smooth > 0)
             v->smooth--;
         if (v->smooth)
-            app_msg(a, ROLE_OK, "smoothing %.3g (about %d steps)",
-                    1 - dash_smooth_alpha(v->smooth), dash_smooth_steps(v->smooth));
+            app_msg(a, ROLE_OK, "smoothing %.3g (about %d steps)", 1 - dash_smooth_alpha(v->smooth),
+                    dash_smooth_steps(v->smooth));
         else
             app_msg(a, ROLE_OK, "no smoothing");
         break;
@@ -609,7 +608,9 @@ static void dash_key(app *a, int key)
         v->xv0 = v->xv1 = NAN;
         v->cursor = 0;
         app_msg(a, ROLE_OK, "x axis by %s",
-                v->x_time ? "training time (seconds)" : v->x_tokens ? "tokens" : "step");
+                v->x_time     ? "training time (seconds)"
+                : v->x_tokens ? "tokens"
+                              : "step");
         break;
     case ACT_ZOOM_IN:
     case ACT_ZOOM_OUT:

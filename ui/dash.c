@@ -283,7 +283,7 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
     if (hidden)
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " · %d hidden", hidden);
     snprintf(title, sizeof title, "%s%s · %s · by %s%s", dash_series_name(ds), sm,
-             v->logy ? "log y" : "linear y", x_caption(v), extra);
+             v->logy && ds != DS_LR ? "log y" : "linear y", x_caption(v), extra);
     panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
     dash_series *rs = calloc((size_t)(n > 0 ? n : 1), sizeof *rs);
     plot_series *ps = calloc((size_t)(3 * n + 1), sizeof *ps);
@@ -354,8 +354,9 @@ static void draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *r
                           1};
         val_labelled = 1;
     }
-    plot_spec spec = {v->glyphs, v->logy && ds != DS_LR, x_caption(v), v->xv0, v->xv1, floor_,
-                      floor_name, 1, k, ps, !isfinite(v->xv0), .mono = v->mono};
+    plot_spec spec = {
+        v->glyphs, v->logy && ds != DS_LR, x_caption(v),   v->xv0, v->xv1, floor_, floor_name, 1, k,
+        ps,        !isfinite(v->xv0),      .mono = v->mono};
     spec.mono = v->mono;
     spec.yfrac = v->yzoom > 0 ? 1.0 / (1 << v->yzoom) : 0;
     spec.cursor = v->cursor;
@@ -405,11 +406,18 @@ static void draw_layer_curves(ui_grid *g, ui_rect r, const dash_view *v, const u
         int level = L > 1 ? l * 15 / (L - 1) : 15;
         int named = l == 0 || l == L - 1 || l == L / 2;
         snprintf(labels[l], sizeof labels[l], "L%d", l);
-        ps[l] = (plot_series){named ? labels[l] : NULL, ROLE_HEAT0 + level, l, n, x,
-                              y + (size_t)l * n, NULL, NULL, 0};
+        ps[l] = (plot_series){named ? labels[l] : NULL,
+                              ROLE_HEAT0 + level,
+                              l,
+                              n,
+                              x,
+                              y + (size_t)l * n,
+                              NULL,
+                              NULL,
+                              0};
     }
-    plot_spec spec = {v->glyphs, 1, x_caption(v), v->xv0, v->xv1, NAN, NULL, 1, L, ps,
-                      !isfinite(v->xv0), .mono = v->mono};
+    plot_spec spec = {v->glyphs, 1,  x_caption(v),      v->xv0,         v->xv1, NAN, NULL, 1,
+                      L,         ps, !isfinite(v->xv0), .mono = v->mono};
     spec.mono = v->mono;
     spec.cursor = v->cursor;
     spec.cursor_x = v->cursor_x;
@@ -731,8 +739,10 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
     int W = g->w, H = g->h;
     if (W < 60 || H < 16) {
         char msg[160];
-        snprintf(msg, sizeof msg, "Terminal %dx%d is too small: the dashboard needs 60x16. "
-                 "Enlarge the window (q quits).", W, H);
+        snprintf(msg, sizeof msg,
+                 "Terminal %dx%d is too small: the dashboard needs 60x16. "
+                 "Enlarge the window (q quits).",
+                 W, H);
         draw_wrapped(g, (ui_rect){0, 0, W, H > 1 ? H - 1 : H}, ROLE_ERROR, msg);
         if (H > 1)
             draw_footer(g, H - 1, CTX_DASH, v->watch, 0);
@@ -824,14 +834,13 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
         namew = maxname;
     for (int k = 0; k < slots && first + k < n; k++) {
         int i = first + k, row = per == 2 ? k % rows : k, col = per == 2 ? k / rows : 0;
-        draw_status(g, col * (cw + 1), y_status + row, cw, v, &runs[i], i == sel && n > 1,
-                    namew);
+        draw_status(g, col * (cw + 1), y_status + row, cw, v, &runs[i], i == sel && n > 1, namew);
     }
     if (n > rows * per) {
         int k = rows * per - 1, row = per == 2 ? k % rows : k, col = per == 2 ? k / rows : 0;
         grid_textf(g, col * (cw + 1) + 3, y_status + row, cw - 3, ROLE_DIM, 0,
-                   "+%d more runs (Up/Down selects; runs %d-%d of %d shown)", n - slots,
-                   first + 1, first + slots, n);
+                   "+%d more runs (Up/Down selects; runs %d-%d of %d shown)", n - slots, first + 1,
+                   first + slots, n);
     }
 
     int P = y_status - 1;

@@ -37,17 +37,17 @@ typedef struct dash_view {
     const char *title; /* top bar, e.g. "lab" */
     const char *msg;   /* a message for the top bar, NULL = none */
     int msg_role;
-    double load1; /* the machine's 1-minute load average; 0 = unknown */
-    int cores;    /* the cores this process may use; 0 = unknown */
-    int series;   /* DS_*: what the top plot shows */
-    int x_time;   /* x axis by training time (seconds, pauses left out); wins over x_tokens */
+    double load1;    /* the machine's 1-minute load average; 0 = unknown */
+    int cores;       /* the cores this process may use; 0 = unknown */
+    int series;      /* DS_*: what the top plot shows */
+    int x_time;      /* x axis by training time (seconds, pauses left out); wins over x_tokens */
     double xv0, xv1; /* the x window (zoom and pan), in the x axis' units; NAN = all */
     int yzoom;       /* 0: y fits the data; k > 0: the lower 1/2^k of it (under a spike) */
     int cursor;      /* the cursor is shown at cursor_x (x units): status lines read there */
     double cursor_x;
-    int debias;        /* EMA from zero with the bias corrected (as TensorBoard's) */
-    int smooth_window; /* smoothing by a trailing mean over a window instead of an EMA */
-    int perlayer;      /* the heatmap panel shows per-layer curves over time instead */
+    int debias;           /* EMA from zero with the bias corrected (as TensorBoard's) */
+    int smooth_window;    /* smoothing by a trailing mean over a window instead of an EMA */
+    int perlayer;         /* the heatmap panel shows per-layer curves over time instead */
     const ui_msglog *log; /* the message pane's messages (NULL: none) */
     int msgs;             /* the message pane is shown */
     int msg_scroll;

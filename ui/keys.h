@@ -41,7 +41,7 @@ typedef enum {
     ACT_PREV_RUN,
     ACT_TEACH,
     ACT_EXPERTS,
-    ACT_LESSON,     /* show / hide the lesson pane */
+    ACT_LESSON,      /* show / hide the lesson pane */
     ACT_LESSON_PAGE, /* PgUp / PgDn: scroll the lesson pane by a page */
     ACT_CURSOR_LEFT, /* the cursor that reads every run's values at a step */
     ACT_CURSOR_RIGHT,

@@ -89,7 +89,7 @@ void msglog_draw(ui_grid *g, ui_rect r, const ui_msglog *l, int *scroll, ui_glyp
         char more[48];
         snprintf(more, sizeof more, " %s%s ", first_row > 0 ? "older above" : "",
                  *scroll > 0 ? (first_row > 0 ? ", newer below" : "newer below") : "");
-        grid_text(g, r.x + r.w - 2 - text_cells(more), r.y + r.h - 1, text_cells(more), ROLE_DIM,
-                  0, more);
+        grid_text(g, r.x + r.w - 2 - text_cells(more), r.y + r.h - 1, text_cells(more), ROLE_DIM, 0,
+                  more);
     }
 }

@@ -379,8 +379,8 @@ static void draw_legend(ui_grid *g, int x, int y, int w, const plot_spec *p)
         int need = 2 + text_cells(s->label) + (left > 0 ? 5 : 0);
         if (n + need > w)
             break;
-        wchar_t sym = s->points ? (ascii ? L'o' : L'•')
-                                : plot_marker_glyph(p->glyphs, p->mono, s->marker);
+        wchar_t sym =
+            s->points ? (ascii ? L'o' : L'•') : plot_marker_glyph(p->glyphs, p->mono, s->marker);
         grid_put(g, x + n, y, sym, s->role, UI_A_BOLD);
         n += 1;
         grid_put(g, x + n, y, L' ', ROLE_NORMAL, 0);

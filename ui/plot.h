@@ -31,13 +31,13 @@ typedef struct plot_spec {
     int legend;
     int nseries;
     const plot_series *series;
-    int stable; /* ranges rounded out (x to the next tenth, y to a fine step), so a growing
-                   series leaves the axes and the drawn cells in place between updates */
-    int mono;   /* no colour: each line series draws with its own marker glyph
-                   (plot_marker_glyph), so curves and legend entries stay apart */
-    double yfrac;   /* 0 or 1: the y range fits the data; 0 < yfrac < 1: only its lower
-                       yfrac (in plotted units), to look under an early spike */
-    int cursor;     /* draw a vertical cursor line at cursor_x */
+    int stable;   /* ranges rounded out (x to the next tenth, y to a fine step), so a growing
+                     series leaves the axes and the drawn cells in place between updates */
+    int mono;     /* no colour: each line series draws with its own marker glyph
+                     (plot_marker_glyph), so curves and legend entries stay apart */
+    double yfrac; /* 0 or 1: the y range fits the data; 0 < yfrac < 1: only its lower
+                     yfrac (in plotted units), to look under an early spike */
+    int cursor;   /* draw a vertical cursor line at cursor_x */
     double cursor_x;
     int legend_more; /* entries left out of the legend elsewhere (hidden runs): "+N" */
 } plot_spec;

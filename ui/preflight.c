@@ -87,14 +87,15 @@ int preflight_check(const nl_config *cfgs, int n, const char *base_dir, char *ms
                                                          : NULL;
         struct stat st;
         if (path && (stat(path, &st) != 0 || access(path, R_OK) != 0)) {
-            snprintf(msg, (size_t)len, "%s: data.source %s: cannot read %s (%s); set data.source "
-                     "to a readable file, or markov / prose", c->name, src, path,
-                     strerror(errno));
+            snprintf(msg, (size_t)len,
+                     "%s: data.source %s: cannot read %s (%s); set data.source "
+                     "to a readable file, or markov / prose",
+                     c->name, src, path, strerror(errno));
             return -1;
         }
         if (path && S_ISDIR(st.st_mode)) {
-            snprintf(msg, (size_t)len, "%s: data.source %s: %s is a directory, not a file",
-                     c->name, src, path);
+            snprintf(msg, (size_t)len, "%s: data.source %s: %s is a directory, not a file", c->name,
+                     src, path);
             return -1;
         }
         total += preflight_run_bytes(c, NULL);
@@ -107,15 +108,19 @@ int preflight_check(const nl_config *cfgs, int n, const char *base_dir, char *ms
         fmt_bytes(total, need, sizeof need);
         fmt_bytes(avail, have, sizeof have);
         fmt_bytes(b, one, sizeof one);
-        snprintf(msg, (size_t)len, "too large: %d run%s need about %s (%s: %.3g M parameters, %s), "
+        snprintf(msg, (size_t)len,
+                 "too large: %d run%s need%s about %s (%s: %.3g M parameters, %s), "
                  "the machine has %s available; lower model.d_model, model.layers, train.batch "
-                 "or model.seq_len", n, n == 1 ? "" : "s", need, cfgs[0].name, params / 1e6, one,
+                 "or model.seq_len",
+                 n, n == 1 ? "" : "s", n == 1 ? "s" : "", need, cfgs[0].name, params / 1e6, one,
                  have);
         return -1;
     }
     if (make_dirs(base_dir, why, sizeof why)) {
-        snprintf(msg, (size_t)len, "cannot create the run directory: %.900s (--out names where "
-                 "runs go)", why);
+        snprintf(msg, (size_t)len,
+                 "cannot create the run directory: %.900s (--out names where "
+                 "runs go)",
+                 why);
         return -1;
     }
     return 0;

@@ -624,8 +624,7 @@ static void prompt_run(setup_state *s)
     if (access(s->prompt_buf, F_OK) == 0) {
         /* ask first: the next key y replaces it */
         s->confirm_save = 1;
-        set_msg(s, ROLE_ERROR, "%s exists: y replaces it, any other key keeps it",
-                s->prompt_buf);
+        set_msg(s, ROLE_ERROR, "%s exists: y replaces it, any other key keeps it", s->prompt_buf);
         return;
     }
     save_race(s, s->prompt_buf);
@@ -780,7 +779,6 @@ static void text_fit(ui_grid *g, int x, int y, int w, int role, int attr, const 
         grid_put(g, x + w - 1, y, glyphs == UI_GLYPH_ASCII ? L'~' : L'…', role, attr);
 }
 
-
 static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
 {
     const nl_config_key_info *k = cur_key(s);
@@ -873,12 +871,11 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
         snprintf(line, sizeof line, "%-*s %s L%d%s lr %g d%d%s", namew, c->name,
                  nl_placement_name(c->model.placement), c->model.layers, moe, c->train.lr,
                  c->model.d_model, i == s->entry ? " (in the form)" : "");
-        text_fit(g, in.x + 2, in.y + k, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, line,
-                 glyphs);
+        text_fit(g, in.x + 2, in.y + k, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, line, glyphs);
     }
     if (s->nrace > in.h && in.h > 1)
-        grid_textf(g, in.x + 2, in.y + in.h - 1, in.w - 2, ROLE_DIM, 0,
-                   "+%d more (Tab, Up/Down)", s->nrace - rows);
+        grid_textf(g, in.x + 2, in.y + in.h - 1, in.w - 2, ROLE_DIM, 0, "+%d more (Tab, Up/Down)",
+                   s->nrace - rows);
 }
 
 static void draw_presets_hint(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
@@ -1038,8 +1035,8 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
     } else if (s->msg[0] || s->invalid[0]) {
         /* a long message takes up to three rows above the footer, never cut silently */
         char buf[1100];
-        snprintf(buf, sizeof buf, "%s%s", s->msg[0] ? "" : "not valid yet: ",
-                 s->msg[0] ? s->msg : s->invalid);
+        snprintf(buf, sizeof buf, "%s%s",
+                 s->msg[0] ? "" : "not valid yet: ", s->msg[0] ? s->msg : s->invalid);
         int rows = (text_cells(buf) + W - 1) / W;
         if (rows > 3)
             rows = 3;

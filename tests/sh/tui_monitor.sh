@@ -127,6 +127,22 @@ for combo in "80 24 colour" "80 24 nocolor" "160 48 colour" "160 48 nocolor"; do
         fail "tui_monitor_diff_$TAG" "the diff does not list exactly placement and lr"
     fi
     keys Escape
+
+    # the top plot's series, the x axis, the smoothing kinds, the per-layer curves
+    if [ "$TAG" = 160x48_colour ] || [ "$TAG" = 80x24_nocolor ]; then
+        ok=1 why=""
+        keys y && { wait_for '─ Val loss · log y' 5 || { ok=0; why="y: no val loss"; }; }
+        keys y && { wait_for '─ Learning rate · linear y' 5 || { ok=0; why="y: no learning rate"; }; }
+        keys y && keys y && { wait_for '─ Tokens/s · EMA' 5 || { ok=0; why="y: no tokens/s"; }; }
+        keys y && { wait_for '─ Loss · EMA' 5 || { ok=0; why="y: not back to the loss"; }; }
+        keys t && { wait_for 'by tokens' 5 || { ok=0; why="t: not by tokens"; }; }
+        keys t && { wait_for 'by seconds' 5 || { ok=0; why="t: not by time"; }; }
+        keys t && { wait_for 'by step' 5 || { ok=0; why="t: not back to steps"; }; }
+        keys W && { wait_for '─ Loss · mean of 10 steps' 5 || { ok=0; why="W: no window mean"; }; }
+        keys W && keys b && { wait_for '─ Loss · EMA 0.9 debiased' 5 || { ok=0; why="b: no debiased EMA"; }; }
+        keys p && { wait_for 'Grad norm per layer \(attn\)' 5 && grep -q 'L0' "$SCREEN" || { ok=0; why="p: no per-layer curves"; }; }
+        [ "$ok" = 1 ] && pass "tui_monitor_series_$TAG" || fail "tui_monitor_series_$TAG" "$why"
+    fi
 done
 
 # the teaching panel at 60x20: Up/Down pick the run it explains; a section that does not fit
