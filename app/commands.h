@@ -47,5 +47,7 @@ int nl_app_exit_code(int err_code);
 double nl_app_now(void);
 /* s seconds as M:SS or H:MM:SS into buf; "--:--" when unknown (NAN or negative). */
 void nl_app_fmt_eta(double s, char *buf, size_t n);
+/* The width of the terminal on fd (ioctl TIOCGWINSZ), else $COLUMNS, else 80. */
+int nl_app_term_columns(int fd);
 
 #endif

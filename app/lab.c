@@ -10,9 +10,12 @@
 #include "ui/lab.h"
 
 static const char *LAB_USAGE =
-    "usage: normlab [PRESET.yaml] [--out DIR] [--ascii] [--no-color] [--glyphs G] [--colors C] "
+    "usage: normlab [PRESET.yaml] [--set k=v]... [--out DIR] [--ascii] [--no-color] [--glyphs G] "
+    "[--colors C] "
     "[--refresh MS]\n"
     "  PRESET        a preset file, or a shipped preset's name (`normlab presets`)\n"
+    "  --set k=v     change a key of the preset (and of every run of its race), e.g.\n"
+    "                --set model.layers=12\n"
     "  --out DIR     runs go to DIR/lab-YYYYmmdd-HHMMSS/RUN (default runs/)\n"
     "  --ascii       plain ASCII drawing (also chosen when the locale is not UTF-8)\n"
     "  --no-color    monochrome (as is NO_COLOR in the environment)\n"
@@ -25,6 +28,8 @@ int nl_cmd_lab(int argc, char **argv)
     ui_lab_opts o;
     memset(&o, 0, sizeof o);
     const char *preset = NULL;
+    const char *sets[64];
+    int n_sets = 0;
     for (int i = 1; i < argc; i++) {
         char msg[256];
         int r = term_parse_opt(&o.term, argc, argv, &i, msg, sizeof msg);
@@ -32,7 +37,14 @@ int nl_cmd_lab(int argc, char **argv)
             return nl_app_error(2, "%s", msg);
         if (r > 0)
             continue;
-        if (!strcmp(argv[i], "--out")) {
+        const char *kv = nl_app_set_arg(argc, argv, &i);
+        if (kv) {
+            if (n_sets >= 64)
+                return nl_app_error(2, "at most 64 --set options");
+            sets[n_sets++] = kv;
+        } else if (!strcmp(argv[i], "--set")) {
+            return nl_app_error(2, "--set needs key=value, e.g. --set model.layers=12");
+        } else if (!strcmp(argv[i], "--out")) {
             if (i + 1 >= argc)
                 return nl_app_error(2, "--out needs a directory");
             o.out_dir = argv[++i];
@@ -54,6 +66,10 @@ int nl_cmd_lab(int argc, char **argv)
         return nl_app_error(1, "out of memory");
     int rc = nl_app_load_preset(preset, cfg);
     if (rc) {
+        free(cfg);
+        return rc;
+    }
+    if (n_sets && (rc = nl_app_configure(cfg, sets, n_sets, 0, -1, NULL))) {
         free(cfg);
         return rc;
     }

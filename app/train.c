@@ -63,14 +63,30 @@ static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final,
     if (row && isfinite(row->val_loss))
         snprintf(val, sizeof val, " val %.4f", row->val_loss);
     if (tty) {
-        int width = 24, fill = total > 0 ? (int)(width * step / total) : width;
-        char bar[32];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[width] = '\0';
-        fprintf(stderr, "\r\033[K[%s] %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s", bar,
-                (long long)step, (long long)total, row ? row->loss : NAN, val, row ? row->lr : 0.0,
-                row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+        /* one line that never wraps: the bar takes what the terminal's width leaves, and the
+         * text is cut to the width when even a bare line is too long */
+        char text[256];
+        snprintf(text, sizeof text, " %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s",
+                 (long long)step, (long long)total, row ? row->loss : NAN, val, row ? row->lr : 0.0,
+                 row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
+        int cols = nl_app_term_columns(STDERR_FILENO) - 1; /* the last column would wrap */
+        int width = cols - (int)strlen(text) - 2;
+        if (width > 24)
+            width = 24;
+        char bar[32] = "";
+        if (width >= 4) {
+            int fill = total > 0 ? (int)(width * step / total) : width;
+            bar[0] = '[';
+            for (int i = 0; i < width; i++)
+                bar[1 + i] = i < fill ? '#' : '.';
+            bar[width + 1] = ']';
+            bar[width + 2] = '\0';
+        }
+        char line[300];
+        snprintf(line, sizeof line, "%s%s", bar, bar[0] ? text : text + 1);
+        if ((int)strlen(line) > cols && cols > 0)
+            line[cols] = '\0';
+        fprintf(stderr, "\r\033[K%s", line);
         if (final)
             fputc('\n', stderr);
     } else {

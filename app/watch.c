@@ -16,9 +16,10 @@ static const char *WATCH_USAGE =
     "usage: normlab watch RUN_DIR... [--ascii] [--no-color] [--glyphs G] [--colors C] [--refresh "
     "MS]\n"
     "       normlab watch SWEEP_DIR [options]\n"
-    "  follows each run directory's metrics.csv and events.log (up to 8 runs); a directory\n"
+    "  follows each run directory's metrics.csv and events.log (up to 64 runs); a directory\n"
     "  of runs (a lab race) stands for the runs in it; a sweep directory (with sweep.yaml)\n"
-    "  alone shows the sweep's grid and the curves of a selected row\n";
+    "  alone shows the sweep's grid and the curves of a selected row; a run's file\n"
+    "  (r1/metrics.csv) stands for its directory\n";
 
 static int is_run_dir(const char *dir)
 {
@@ -75,8 +76,9 @@ int nl_cmd_watch(int argc, char **argv)
 {
     ui_term_opts t;
     memset(&t, 0, sizeof t);
-    char *dirs[NL_MAX_RACE];
+    char *dirs[UI_MAX_RUNS];
     int n = 0, total = 0, rc, args = 0;
+    char sweep_buf[4096] = "";
     const char *sweep = NULL;
     for (int i = 1; i < argc; i++) {
         char msg[256];
@@ -94,22 +96,41 @@ int nl_cmd_watch(int argc, char **argv)
             return nl_app_error(2, "unknown option '%s'", argv[i]);
         }
         struct stat st;
-        if (stat(argv[i], &st) != 0 || !S_ISDIR(st.st_mode))
+        char parent[4096];
+        const char *arg = argv[i];
+        if (stat(argv[i], &st) == 0 && S_ISREG(st.st_mode)) {
+            /* a run's file (metrics.csv, config.yaml, events.log) stands for its directory */
+            snprintf(parent, sizeof parent, "%s", argv[i]);
+            char *slash = strrchr(parent, '/');
+            if (slash)
+                *slash = '\0';
+            else
+                snprintf(parent, sizeof parent, ".");
+            if (!is_run_dir(parent))
+                return nl_app_error(2,
+                                    "%s: a file, and its directory %s is not a run directory (no "
+                                    "metrics.csv or config.yaml)",
+                                    argv[i], parent);
+            arg = parent[0] ? parent : "/";
+        } else if (stat(argv[i], &st) != 0) {
             return nl_app_error(2, "%s: no such run directory", argv[i]);
+        } else if (!S_ISDIR(st.st_mode)) {
+            return nl_app_error(2, "%s: not a run directory", argv[i]);
+        }
         args++;
-        if (is_sweep_dir(argv[i]) && !sweep)
-            sweep = argv[i];
-        if (is_run_dir(argv[i])) {
-            if (n < NL_MAX_RACE)
-                dirs[n++] = strdup(argv[i]);
+        if (is_sweep_dir(arg) && !sweep)
+            sweep = snprintf(sweep_buf, sizeof sweep_buf, "%s", arg) >= 0 ? sweep_buf : arg;
+        if (is_run_dir(arg)) {
+            if (n < UI_MAX_RUNS)
+                dirs[n++] = strdup(arg);
             total++;
         } else {
-            int k = runs_inside(argv[i], dirs, &n, NL_MAX_RACE);
+            int k = runs_inside(arg, dirs, &n, UI_MAX_RUNS);
             if (k == 0)
                 return nl_app_error(2,
                                     "%s: neither a run directory (no metrics.csv or config.yaml) "
                                     "nor a directory of runs",
-                                    argv[i]);
+                                    arg);
             total += k;
         }
     }

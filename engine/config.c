@@ -652,6 +652,11 @@ static int bad_value(const key_spec *s, const char *value, nl_error *err)
         const char *near = nl_config_suggest(value, names, n);
         if (near)
             hint = near;
+        /* words people use for a choice spelled otherwise here */
+        static const char *const alias[][2] = {{"gpu", "cuda"}, {"GPU", "cuda"}};
+        for (size_t i = 0; i < sizeof alias / sizeof *alias; i++)
+            if (!strcmp(value, alias[i][0]) && strstr(s->choices, alias[i][1]))
+                hint = alias[i][1];
         if (hint)
             return nl_fail(err, NL_ERR_USAGE, "%s: expected %s, got '%.200s' (did you mean '%s'?)",
                            s->key, want, value, hint);
@@ -683,9 +688,23 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
     }
     case T_FLOAT: {
         double d;
-        if (nl_config_parse_number(value, &d))
+        if (nl_config_parse_number(value, &d)) {
+            /* a well-formed number too large for a double ("1e400") is out of range, not
+             * "not a number" */
+            char *end;
+            double big = strtod(value, &end);
+            if (*value && end != value && !*end && isinf(big) && !strpbrk(value, "iInN"))
+                return nl_fail(err, NL_ERR_USAGE,
+                               "%s: '%.200s' is out of range (a float holds "
+                               "at most about 3.4e38)",
+                               s->key, value);
             return bad_value(s, value, err);
+        }
         float f = (float)d;
+        if (isinf(f))
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: '%.200s' is out of range (a float holds at most about 3.4e38)",
+                           s->key, value);
         /* the range applies to the stored float: 0.99999999 rounds to 1 */
         if (!isfinite(f) || !in_range(s, (double)f))
             return bad_value(s, value, err);

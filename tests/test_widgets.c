@@ -87,7 +87,7 @@ static void test_plot_axes_and_line(void)
     for (int i = 0; i <= 100; i++)
         x[i] = y[i] = i;
     plot_series s = {"ramp", ROLE_SERIES0, 0, 101, x, y, NULL, NULL, 0};
-    plot_spec p = {UI_GLYPH_BRAILLE, 0, "step", NAN, NAN, NAN, NULL, 1, 1, &s, 0};
+    plot_spec p = {UI_GLYPH_BRAILLE, 0, "step", NAN, NAN, NAN, NULL, 1, 1, &s, 0, .mono = 0};
     plot_layout L;
     plot_draw(&g, (ui_rect){0, 0, 40, 12}, &p, &L);
     dump(__func__, &g);
@@ -142,7 +142,7 @@ static void test_plot_v_shape(void)
         y[i] = fabs(i - 10.0);
     }
     plot_series s = {NULL, ROLE_SERIES0 + 1, 0, 21, x, y, NULL, NULL, 0};
-    plot_spec p = {UI_GLYPH_BLOCK, 0, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0};
+    plot_spec p = {UI_GLYPH_BLOCK, 0, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0, .mono = 0};
     plot_layout L;
     plot_draw(&g, (ui_rect){0, 0, 30, 10}, &p, &L);
     dump(__func__, &g);
@@ -175,7 +175,7 @@ static void test_plot_ascii(void)
     plot_series s[3] = {{"post", ROLE_SERIES0, 0, 50, x, y, NULL, NULL, 0},
                         {"pre", ROLE_SERIES0 + 1, 1, 50, x, y2, NULL, NULL, 0},
                         {"val", ROLE_VAL, 0, 2, vx, vy, NULL, NULL, 1}};
-    plot_spec p = {UI_GLYPH_ASCII, 0, "step", NAN, NAN, 1.5, "floor", 1, 3, s, 0};
+    plot_spec p = {UI_GLYPH_ASCII, 0, "step", NAN, NAN, 1.5, "floor", 1, 3, s, 0, .mono = 0};
     plot_layout L;
     plot_draw(&g, (ui_rect){0, 0, 50, 14}, &p, &L);
     dump(__func__, &g);
@@ -211,7 +211,7 @@ static void test_plot_logy(void)
     grid_init(&g, 40, 13);
     double x[4] = {0, 1, 2, 3}, y[4] = {1, 10, 100, 1000};
     plot_series s = {"loss", ROLE_SERIES0, 0, 4, x, y, NULL, NULL, 0};
-    plot_spec p = {UI_GLYPH_BRAILLE, 1, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0};
+    plot_spec p = {UI_GLYPH_BRAILLE, 1, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0, .mono = 0};
     plot_layout L;
     plot_draw(&g, (ui_rect){0, 0, 40, 13}, &p, &L);
     dump(__func__, &g);
@@ -246,7 +246,7 @@ static void test_plot_envelope_spike(void)
         hi[i] = i == 37 ? 50 : 1.2;
     }
     plot_series s = {NULL, ROLE_SERIES0, 0, 200, x, y, lo, hi, 0};
-    plot_spec p = {UI_GLYPH_BRAILLE, 0, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0};
+    plot_spec p = {UI_GLYPH_BRAILLE, 0, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0, .mono = 0};
     plot_layout L;
     plot_draw(&g, (ui_rect){0, 0, 40, 12}, &p, &L);
     dump(__func__, &g);
@@ -595,7 +595,7 @@ static void test_history_bucketing(void)
     ui_grid g;
     grid_init(&g, 60, 10);
     plot_series s = {NULL, ROLE_SERIES0, 0, len, x, y, lo, hi, 0};
-    plot_spec p = {UI_GLYPH_BRAILLE, 1, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0};
+    plot_spec p = {UI_GLYPH_BRAILLE, 1, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0, .mono = 0};
     plot_layout L;
     plot_draw(&g, (ui_rect){0, 0, 60, 10}, &p, &L);
     dump(__func__, &g);
@@ -752,7 +752,10 @@ static void test_dashboard(void)
     T_CHECK(level && rms, "pre: level gradients and growing RMS");
 
     /* help in watch mode marks the live-only keys */
-    draw_help(&g, CTX_DASH, 1, 0, UI_GLYPH_BRAILLE);
+    /* (the whole help: it scrolls where the screen is shorter) */
+    grid_free(&g);
+    grid_init(&g, 100, 90);
+    draw_help(&g, CTX_DASH, 1, 0, UI_GLYPH_BRAILLE, NULL);
     int live = 0;
     for (int y = 0; y < g.h; y++)
         live += row_has(&g, y, "(live runs only)");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dash.h"
 #include "engine/backend.h"
@@ -16,6 +17,8 @@
 #include "keys.h"
 #include "lessonpane.h"
 #include "report.h"
+#include "msglog.h"
+#include "preflight.h"
 #include "runview.h"
 #include "setup.h"
 #include "sweepview.h"
@@ -27,7 +30,7 @@
 #define SWEEP_RELOAD_MS 1000.0 /* sweep.yaml and sweep.csv are read again this often */
 
 enum { SCREEN_SETUP = 0, SCREEN_DASH, SCREEN_SWEEP };
-enum { OV_NONE = 0, OV_HELP, OV_TEACH, OV_CONFIRM };
+enum { OV_NONE = 0, OV_HELP, OV_TEACH, OV_CONFIRM, OV_DIFF };
 /* What waits for a yes, or for the session to wind down. */
 enum { DO_NOTHING = 0, DO_QUIT, DO_SETUP, DO_RESTART };
 
@@ -38,18 +41,22 @@ typedef struct app {
     int screen, overlay, confirm;
     setup_state *setup;
     dash_view dv;
-    ui_run runs[NL_MAX_RACE];
+    ui_run runs[UI_MAX_RUNS];
     int nruns;
     nl_config *run_cfg; /* (NL_MAX_RACE) the configs of the current runs, for a restart */
     nl_session *sess;
-    run_tail tails[NL_MAX_RACE];
+    run_tail tails[UI_MAX_RUNS];
     sweep_view *sweep; /* `normlab watch SWEEP_DIR` */
     double sweep_reload_at, sweep_poll_at;
     char msg[256];
     int msg_role;
     double msg_until;
-    int dirty; /* something to draw within FRAME_MS (a key, a state change) */
-    int stale; /* new metrics to draw within refresh_ms */
+    ui_msglog log;         /* every message, for the message pane (m) */
+    char setup_seen[1024]; /* the setup screen's message last logged */
+    int help_scroll, diff_scroll;
+    plot_layout loss_layout; /* where the top plot was drawn (the cursor moves a column) */
+    int dirty;               /* something to draw within FRAME_MS (a key, a state change) */
+    int stale;               /* new metrics to draw within refresh_ms */
     double refresh_ms;
     double last_draw;
     int quit;
@@ -73,8 +80,11 @@ static void app_msg(app *a, int role, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+    char full[1200];
+    vsnprintf(full, sizeof full, fmt, ap);
     va_end(ap);
+    snprintf(a->msg, sizeof a->msg, "%s", full);
+    msglog_add(&a->log, role, full);
     a->msg_role = role;
     a->msg_until = term_now_ms() + MSG_MS;
     a->dirty = 1;
@@ -144,12 +154,24 @@ static void after_wind_down(app *a, int next)
         a->quit = 1;
     } else if (next == DO_SETUP) {
         char dir[512];
-        snprintf(dir, sizeof dir, "%s",
-                 a->nruns && a->runs[0].st.dir[0] ? a->runs[0].st.dir : "runs/");
+        snprintf(dir, sizeof dir, "%s", a->nruns && a->runs[0].st.dir[0] ? a->runs[0].st.dir : "");
+        /* the race's directory (the runs' parent), named only when it was created */
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+            *slash = '\0';
+        int failed = a->nruns > 0;
+        for (int i = 0; i < a->nruns; i++)
+            failed &= a->runs[i].st.state == NL_RUN_FAILED;
         free_runs(a);
         a->screen = SCREEN_SETUP;
-        snprintf(a->setup->msg, sizeof a->setup->msg, "runs stopped; files in %s", dir);
-        a->setup->msg_role = ROLE_OK;
+        if (dir[0] && access(dir, F_OK) == 0)
+            snprintf(a->setup->msg, sizeof a->setup->msg, "runs %s; files in %s",
+                     failed ? "failed" : "stopped", dir);
+        else
+            snprintf(a->setup->msg, sizeof a->setup->msg,
+                     "runs %s before writing any file (m on the dashboard lists why)",
+                     failed ? "failed" : "stopped");
+        a->setup->msg_role = failed ? ROLE_ERROR : ROLE_OK;
     } else if (next == DO_RESTART) {
         int n = a->nruns;
         free_runs(a);
@@ -214,6 +236,8 @@ static int start_runs(app *a, const nl_config *cfgs, int n)
     }
     char base[600];
     lab_stamp_dir(a, base, sizeof base);
+    if (preflight_check(a->run_cfg, n, base, err.msg, (int)sizeof err.msg))
+        goto fail;
     for (int i = 0; i < n; i++) {
         char dir[700];
         snprintf(dir, sizeof dir, "%s/%s", base, a->run_cfg[i].name);
@@ -248,6 +272,7 @@ static int start_runs(app *a, const nl_config *cfgs, int n)
 fail:
     a->screen = SCREEN_SETUP;
     snprintf(a->setup->msg, sizeof a->setup->msg, "cannot start: %.1000s", err.msg);
+    msglog_add(&a->log, ROLE_ERROR, a->setup->msg);
     a->setup->msg_role = ROLE_ERROR;
     a->dirty = 1;
     return -1;
@@ -261,7 +286,8 @@ static void show_event(app *a, ui_run *r, const nl_run_status *st)
     snprintf(r->last_event, sizeof r->last_event, "%s", st->message);
     int bad = strstr(st->message, "fail") || strstr(st->message, "error") ||
               strstr(st->message, "cannot");
-    app_msg(a, bad ? ROLE_ERROR : ROLE_OK, "%s: %.200s", r->name, st->message);
+    int warn = strstr(st->message, "warn") || strstr(st->message, "slow");
+    app_msg(a, bad ? ROLE_ERROR : warn ? ROLE_PAUSED : ROLE_OK, "%s: %s", r->name, st->message);
 }
 
 static int status_differs(const nl_run_status *x, const nl_run_status *y)
@@ -284,7 +310,7 @@ static void poll_session(app *a)
             else if (status_differs(&st, &r->st))
                 a->stale = 1;
             if (st.state == NL_RUN_FAILED && r->st.state != NL_RUN_FAILED)
-                app_msg(a, ROLE_ERROR, "%s failed: %.200s", st.name, st.message);
+                app_msg(a, ROLE_ERROR, "%s failed: %s", st.name, st.message);
             else if (st.state == NL_RUN_DIVERGED && r->st.state != NL_RUN_DIVERGED)
                 app_msg(a, ROLE_DIVERGED, "%s diverged at step %lld", st.name,
                         (long long)st.diverged_step);
@@ -389,7 +415,7 @@ static void lesson_key(app *a, ui_action act, int key)
 /* H: report.html of the runs shown, beside their directories (ui/report.h). */
 static void report_key(app *a)
 {
-    const char *dirs[NL_MAX_RACE];
+    const char *dirs[UI_MAX_RUNS];
     int n = 0, notes = 0;
     for (int i = 0; i < a->nruns; i++)
         if (a->runs[i].st.dir[0])
@@ -400,6 +426,89 @@ static void report_key(app *a)
         app_msg(a, ROLE_ERROR, "report: %.200s", err.msg);
     else
         app_msg(a, ROLE_OK, "report written: %.200s%s", path, notes ? " (with notes)" : "");
+}
+
+/* The x window after zooming by factor (< 1 in, > 1 out): around the cursor when it is
+ * shown, else keeping the newest steps in view; the whole range again when it would cover
+ * all of it. */
+static void view_zoom(app *a, double factor)
+{
+    dash_view *v = &a->dv;
+    double lo, hi;
+    if (!dash_x_extent(v, a->runs, a->nruns, &lo, &hi)) {
+        app_msg(a, ROLE_ERROR, "nothing to zoom yet: no run has data");
+        return;
+    }
+    double x0 = isfinite(v->xv0) ? v->xv0 : lo, x1 = isfinite(v->xv1) ? v->xv1 : hi;
+    double span = (x1 - x0) * factor;
+    double min_span = v->x_time ? 1 : v->x_tokens ? 64 : 4;
+    if (span < min_span)
+        span = min_span;
+    if (span >= hi - lo) {
+        v->xv0 = v->xv1 = NAN;
+        app_msg(a, ROLE_OK, "x: the whole run");
+        return;
+    }
+    double a0 = v->cursor ? v->cursor_x - span / 2 : factor < 1 ? x1 - span : (x0 + x1 - span) / 2;
+    if (!v->x_time) { /* whole steps (tokens) at the edges */
+        span = round(span);
+        a0 = round(a0);
+    }
+    if (a0 < lo)
+        a0 = lo;
+    if (a0 + span > hi)
+        a0 = hi - span;
+    v->xv0 = a0;
+    v->xv1 = a0 + span;
+    char s0[24], s1[24];
+    plot_fmt_count(v->xv0, s0, sizeof s0);
+    plot_fmt_count(v->xv1, s1, sizeof s1);
+    app_msg(a, ROLE_OK, "x %s-%s: [ out, ] in, < > pan, 0 all", s0, s1);
+}
+
+static void view_pan(app *a, int dir)
+{
+    dash_view *v = &a->dv;
+    double lo, hi;
+    if (!isfinite(v->xv0) || !dash_x_extent(v, a->runs, a->nruns, &lo, &hi)) {
+        app_msg(a, ROLE_ERROR, "the whole x range is shown: ] zooms in first");
+        return;
+    }
+    double span = v->xv1 - v->xv0, a0 = v->xv0 + dir * span / 4;
+    if (a0 < lo)
+        a0 = lo;
+    if (a0 + span > hi)
+        a0 = hi - span;
+    v->xv0 = a0;
+    v->xv1 = a0 + span;
+}
+
+/* The cursor one plot column left or right (shown at the newest step the first time). */
+static void view_cursor(app *a, int dir)
+{
+    dash_view *v = &a->dv;
+    double lo, hi;
+    if (!dash_x_extent(v, a->runs, a->nruns, &lo, &hi)) {
+        app_msg(a, ROLE_ERROR, "no data to put the cursor on yet");
+        return;
+    }
+    double x0 = isfinite(v->xv0) ? v->xv0 : lo, x1 = isfinite(v->xv1) ? v->xv1 : hi;
+    const plot_layout *L = &a->loss_layout;
+    if (L->has_data && L->xmax > L->xmin) {
+        x0 = L->xmin;
+        x1 = L->xmax;
+    }
+    int cols = L->area.w > 1 ? L->area.w : 60;
+    if (!v->cursor || !(v->cursor_x >= x0 && v->cursor_x <= x1)) {
+        v->cursor = 1;
+        v->cursor_x = hi < x1 ? hi : x1;
+    } else {
+        v->cursor_x += dir * (x1 - x0) / (cols - 1);
+    }
+    if (v->cursor_x < x0)
+        v->cursor_x = x0;
+    if (v->cursor_x > (hi < x1 ? hi : x1))
+        v->cursor_x = hi < x1 ? hi : x1;
 }
 
 static void dash_key(app *a, int key)
@@ -428,6 +537,7 @@ static void dash_key(app *a, int key)
         break;
     case ACT_HELP:
         a->overlay = OV_HELP;
+        a->help_scroll = 0;
         break;
     case ACT_TEACH:
         a->overlay = OV_TEACH;
@@ -488,13 +598,15 @@ static void dash_key(app *a, int key)
     case ACT_SMOOTH_MORE:
         if (v->smooth + 1 < dash_smooth_levels())
             v->smooth++;
-        app_msg(a, ROLE_OK, "smoothing %.3g", 1 - dash_smooth_alpha(v->smooth));
+        app_msg(a, ROLE_OK, "smoothing %.3g (about %d steps)", 1 - dash_smooth_alpha(v->smooth),
+                dash_smooth_steps(v->smooth));
         break;
     case ACT_SMOOTH_LESS:
         if (v->smooth > 0)
             v->smooth--;
         if (v->smooth)
-            app_msg(a, ROLE_OK, "smoothing %.3g", 1 - dash_smooth_alpha(v->smooth));
+            app_msg(a, ROLE_OK, "smoothing %.3g (about %d steps)", 1 - dash_smooth_alpha(v->smooth),
+                    dash_smooth_steps(v->smooth));
         else
             app_msg(a, ROLE_OK, "no smoothing");
         break;
@@ -502,7 +614,86 @@ static void dash_key(app *a, int key)
         v->logy = !v->logy;
         break;
     case ACT_XAXIS:
-        v->x_tokens = !v->x_tokens;
+        /* step -> tokens -> training time -> step; the window and cursor were in the old
+         * units */
+        if (v->x_time)
+            v->x_time = v->x_tokens = 0;
+        else if (v->x_tokens)
+            v->x_time = 1;
+        else
+            v->x_tokens = 1;
+        v->xv0 = v->xv1 = NAN;
+        v->cursor = 0;
+        app_msg(a, ROLE_OK, "x axis by %s",
+                v->x_time     ? "training time (seconds)"
+                : v->x_tokens ? "tokens"
+                              : "step");
+        break;
+    case ACT_ZOOM_IN:
+    case ACT_ZOOM_OUT:
+        view_zoom(a, b->act == ACT_ZOOM_IN ? 0.5 : 2);
+        break;
+    case ACT_PAN_LEFT:
+    case ACT_PAN_RIGHT:
+        view_pan(a, b->act == ACT_PAN_RIGHT ? 1 : -1);
+        break;
+    case ACT_CURSOR_LEFT:
+        view_cursor(a, key == UI_KEY(KEY_RIGHT) ? 1 : -1);
+        break;
+    case ACT_CURSOR_OFF:
+        v->cursor = 0;
+        break;
+    case ACT_Y_IN:
+        if (v->yzoom < 6)
+            v->yzoom++;
+        app_msg(a, ROLE_OK, "y: the lower 1/%d of the range ({ back, 0 all)", 1 << v->yzoom);
+        break;
+    case ACT_Y_OUT:
+        if (v->yzoom > 0)
+            v->yzoom--;
+        break;
+    case ACT_VIEW_RESET:
+        v->xv0 = v->xv1 = NAN;
+        v->yzoom = 0;
+        v->cursor = 0;
+        app_msg(a, ROLE_OK, "whole range");
+        break;
+    case ACT_HIDE_RUN:
+        if (a->nruns) {
+            ui_run *r = &a->runs[v->sel < a->nruns ? v->sel : 0];
+            r->hidden = !r->hidden;
+            app_msg(a, ROLE_OK, "%s %s (v toggles, V shows all)", r->name,
+                    r->hidden ? "hidden" : "shown");
+        }
+        break;
+    case ACT_SHOW_ALL:
+        for (int i = 0; i < a->nruns; i++)
+            a->runs[i].hidden = 0;
+        break;
+    case ACT_SERIES:
+        v->series = (v->series + 1) % DS_COUNT;
+        app_msg(a, ROLE_OK, "top plot: %s (y for the next)", dash_series_name(v->series));
+        break;
+    case ACT_DEBIAS:
+        v->debias = !v->debias;
+        v->smooth_window = 0;
+        app_msg(a, ROLE_OK, "EMA %s", v->debias ? "debiased (from zero, corrected)" : "plain");
+        break;
+    case ACT_SMOOTH_KIND:
+        v->smooth_window = !v->smooth_window;
+        app_msg(a, ROLE_OK, "smoothing: %s",
+                v->smooth_window ? "mean of a trailing window (+/- its length)" : "EMA");
+        break;
+    case ACT_MESSAGES:
+        v->msgs = !v->msgs;
+        v->msg_scroll = 0;
+        break;
+    case ACT_PER_LAYER:
+        v->perlayer = !v->perlayer;
+        break;
+    case ACT_DIFF:
+        a->overlay = OV_DIFF;
+        a->diff_scroll = 0;
         break;
     case ACT_PANEL:
         v->focus = dash_next_panel(v, a->nruns ? &a->runs[v->sel < a->nruns ? v->sel : 0] : NULL);
@@ -525,13 +716,17 @@ static void dash_key(app *a, int key)
         v->zoom = !v->zoom;
         break;
     case ACT_NEXT_RUN:
-        if (a->lesson_shown && lessonpane_lesson(a->runs, a->nruns))
+        if (v->msgs)
+            v->msg_scroll = v->msg_scroll > 0 ? v->msg_scroll - 1 : 0;
+        else if (a->lesson_shown && lessonpane_lesson(a->runs, a->nruns))
             a->lesson_scroll++;
         else if (a->nruns)
             v->sel = (v->sel + 1) % a->nruns;
         break;
     case ACT_PREV_RUN:
-        if (a->lesson_shown && lessonpane_lesson(a->runs, a->nruns))
+        if (v->msgs)
+            v->msg_scroll++;
+        else if (a->lesson_shown && lessonpane_lesson(a->runs, a->nruns))
             a->lesson_scroll--;
         else if (a->nruns)
             v->sel = (v->sel + a->nruns - 1) % a->nruns;
@@ -594,6 +789,10 @@ static void setup_screen_key(app *a, int key)
         return;
     setup_result r = setup_key(a->setup, key);
     a->dirty = 1;
+    if (a->setup->msg[0] && strcmp(a->setup->msg, a->setup_seen)) {
+        snprintf(a->setup_seen, sizeof a->setup_seen, "%s", a->setup->msg);
+        msglog_add(&a->log, a->setup->msg_role, a->setup->msg);
+    }
     if (r == SETUP_QUIT) {
         do_confirmed(a, DO_QUIT);
     } else if (r == SETUP_HELP) {
@@ -619,11 +818,37 @@ static void on_key(app *a, int key)
     if (key == UI_KEY(KEY_RESIZE))
         return;
     if (a->overlay == OV_HELP) {
-        a->overlay = OV_NONE;
+        /* Up/Down and PgUp/PgDn scroll a help taller than the screen; any other key closes */
+        int page = a->term.h > 4 ? a->term.h - 3 : 1;
+        if (key == UI_KEY(KEY_DOWN) || key == 'j')
+            a->help_scroll++;
+        else if (key == UI_KEY(KEY_UP) || key == 'k')
+            a->help_scroll = a->help_scroll > 0 ? a->help_scroll - 1 : 0;
+        else if (key == UI_KEY(KEY_NPAGE) || key == ' ')
+            a->help_scroll += page;
+        else if (key == UI_KEY(KEY_PPAGE))
+            a->help_scroll = a->help_scroll > page ? a->help_scroll - page : 0;
+        else
+            a->overlay = OV_NONE;
         return;
     }
     if (a->overlay == OV_TEACH) {
-        if (key == 'i' || key == 27 || key == 'q' || key == '\r' || key == ' ')
+        if (key == 'i' || key == 27 || key == 'q' || key == '\r' || key == ' ') {
+            a->overlay = OV_NONE;
+        } else if (a->screen == SCREEN_DASH) {
+            /* Up/Down still select the run the panel explains */
+            const ui_binding *b = keys_find(key, CTX_DASH);
+            if (b && (b->act == ACT_NEXT_RUN || b->act == ACT_PREV_RUN) && a->nruns)
+                a->dv.sel = (a->dv.sel + (b->act == ACT_NEXT_RUN ? 1 : a->nruns - 1)) % a->nruns;
+        }
+        return;
+    }
+    if (a->overlay == OV_DIFF) {
+        if (key == UI_KEY(KEY_DOWN) || key == 'j')
+            a->diff_scroll++;
+        else if (key == UI_KEY(KEY_UP) || key == 'k')
+            a->diff_scroll = a->diff_scroll > 0 ? a->diff_scroll - 1 : 0;
+        else
             a->overlay = OV_NONE;
         return;
     }
@@ -660,21 +885,23 @@ static void draw(app *a)
     int mono = a->term.colours == UI_COLOUR_MONO;
     a->dv.glyphs = a->term.glyphs;
     a->dv.mono = mono;
+    a->dv.log = &a->log;
+    a->dv.loss_layout = &a->loss_layout;
     a->dv.msg = term_now_ms() < a->msg_until ? a->msg : NULL;
     a->dv.msg_role = a->msg_role;
     double load[1];
     a->dv.load1 = getloadavg(load, 1) == 1 ? load[0] : 0;
     a->dv.cores = nl_backend_cores();
     if (a->screen == SCREEN_SETUP && a->overlay == OV_HELP) {
-        draw_help(g, CTX_SETUP, 0, 0, a->term.glyphs);
+        draw_help(g, CTX_SETUP, 0, 0, a->term.glyphs, &a->help_scroll);
     } else if (a->screen == SCREEN_SETUP) {
         setup_draw(g, a->setup, a->term.glyphs);
     } else if (a->screen == SCREEN_SWEEP && a->overlay == OV_HELP) {
-        draw_help(g, CTX_SWEEP, 1, 0, a->term.glyphs);
+        draw_help(g, CTX_SWEEP, 1, 0, a->term.glyphs, &a->help_scroll);
     } else if (a->screen == SCREEN_SWEEP) {
         sweepview_draw(g, a->sweep, &a->dv);
     } else if (a->overlay == OV_HELP) {
-        draw_help(g, CTX_DASH, a->watch, help_shown(a), a->term.glyphs);
+        draw_help(g, CTX_DASH, a->watch, help_shown(a), a->term.glyphs, &a->help_scroll);
     } else {
         const nl_lesson *lesson = lessonpane_lesson(a->runs, a->nruns);
         a->dv.lesson = lesson != NULL;
@@ -683,6 +910,8 @@ static void draw(app *a)
             lessonpane_draw(g, &a->dv, lesson, a->runs, a->nruns, &a->lesson_scroll);
         if (a->overlay == OV_TEACH)
             draw_teach(g, &a->dv, a->nruns ? &a->runs[a->dv.sel < a->nruns ? a->dv.sel : 0] : NULL);
+        if (a->overlay == OV_DIFF)
+            draw_config_diff(g, a->runs, a->nruns, a->term.glyphs, &a->diff_scroll);
     }
     if (a->overlay == OV_CONFIRM) {
         const char *q =
@@ -848,8 +1077,8 @@ int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o)
 
 int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note)
 {
-    if (n > NL_MAX_RACE) {
-        fprintf(stderr, "normlab: watch takes at most %d run directories\n", NL_MAX_RACE);
+    if (n > UI_MAX_RUNS) {
+        fprintf(stderr, "normlab: watch takes at most %d run directories\n", UI_MAX_RUNS);
         return 2;
     }
     app *a = calloc(1, sizeof *a);

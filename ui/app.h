@@ -16,6 +16,10 @@ typedef struct ui_lab_opts {
     int lesson_start;        /* start cfg's runs at once, paused at step 0, lesson pane shown */
 } ui_lab_opts;
 
+/* `normlab watch` follows up to this many run directories (a lab race has at most
+ * NL_MAX_RACE runs). */
+#define UI_MAX_RUNS 64
+
 /* The lab on cfg (setup screen first). Returns the exit code. */
 int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o);
 /* The dashboard over run directories; note (may be NULL) is shown in the top bar at start.

@@ -8,11 +8,18 @@
 
 #include "grid.h"
 #include "keys.h"
+#include "msglog.h"
+#include "plot.h"
 #include "runview.h"
 
 /* PANEL_MOE, the expert load, takes the place of the two bar strips when the selected run
  * is MoE (unless experts_off). */
 enum { PANEL_LOSS = 0, PANEL_HEAT, PANEL_GRAD, PANEL_RMS, PANEL_MOE, PANEL_COUNT };
+
+/* What the top plot shows (y cycles): the train loss (with the validation points), the
+ * validation loss alone, the learning rate, the global gradient norm, tokens/s. */
+enum { DS_LOSS = 0, DS_VAL, DS_LR, DS_GN, DS_TOKS, DS_COUNT };
+const char *dash_series_name(int ds);
 
 typedef struct dash_view {
     int sel;   /* selected run */
@@ -30,8 +37,21 @@ typedef struct dash_view {
     const char *title; /* top bar, e.g. "lab" */
     const char *msg;   /* a message for the top bar, NULL = none */
     int msg_role;
-    double load1; /* the machine's 1-minute load average; 0 = unknown */
-    int cores;    /* the cores this process may use; 0 = unknown */
+    double load1;    /* the machine's 1-minute load average; 0 = unknown */
+    int cores;       /* the cores this process may use; 0 = unknown */
+    int series;      /* DS_*: what the top plot shows */
+    int x_time;      /* x axis by training time (seconds, pauses left out); wins over x_tokens */
+    double xv0, xv1; /* the x window (zoom and pan), in the x axis' units; NAN = all */
+    int yzoom;       /* 0: y fits the data; k > 0: the lower 1/2^k of it (under a spike) */
+    int cursor;      /* the cursor is shown at cursor_x (x units): status lines read there */
+    double cursor_x;
+    int debias;           /* EMA from zero with the bias corrected (as TensorBoard's) */
+    int smooth_window;    /* smoothing by a trailing mean over a window instead of an EMA */
+    int perlayer;         /* the heatmap panel shows per-layer curves over time instead */
+    const ui_msglog *log; /* the message pane's messages (NULL: none) */
+    int msgs;             /* the message pane is shown */
+    int msg_scroll;
+    plot_layout *loss_layout; /* if set, where the top plot landed (for the cursor's steps) */
 } dash_view;
 
 void dash_view_init(dash_view *v);
@@ -54,6 +74,17 @@ typedef struct dash_series {
 } dash_series;
 /* Returns 1 with s filled (free with dash_series_free), 0 when the run has no data. */
 int dash_series_build(dash_series *s, const ui_run *r, int smooth, int x_tokens);
+/* The same for any history channel (CH_*), x by step, tokens (x_tokens) or time (x_time),
+ * smoothed by an EMA (debiased or not) or a trailing window mean of about 1/alpha steps. */
+int dash_series_build_ch(dash_series *s, const ui_run *r, int ch, const dash_view *v);
+/* The x range of every shown run's data in v's x units; 0 when there is none. */
+int dash_x_extent(const dash_view *v, const ui_run *runs, int n, double *lo, double *hi);
+/* The smoothing window in steps of level k (window mode). */
+int dash_smooth_steps(int k);
+/* The history entry of r nearest to x (in v's x units); -1 when none. */
+int dash_entry_at(const dash_view *v, const ui_run *r, double x);
+/* Status rows the run lines take on a g->h tall screen, and runs per row (1 or 2). */
+void dash_status_layout(int W, int H, int n, int *rows, int *per_row);
 void dash_series_free(dash_series *s);
 
 /* The footer: the bindings of ctx that have a footer word, as many as fit, then help and
@@ -62,7 +93,12 @@ void dash_series_free(dash_series *s);
 enum { FOOTER_MOE = 1, FOOTER_LESSON = 2 };
 void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int shown);
 /* Every binding of ctx; as in the footer, the MoE and lesson keys only where `shown` says. */
-void draw_help(ui_grid *g, unsigned ctx, int watch, int shown, ui_glyphs glyphs);
+/* Scrolls: *scroll is the first row shown (clamped); the bottom edge says when more rows
+ * are above or below. scroll may be NULL (row 0). */
+void draw_help(ui_grid *g, unsigned ctx, int watch, int shown, ui_glyphs glyphs, int *scroll);
+/* What differs between the runs' configs: one line per key that differs, the value of each
+ * run. Draws a box over g; returns the keys that differ (-1 when no run has a config). */
+int draw_config_diff(ui_grid *g, const ui_run *runs, int n, ui_glyphs glyphs, int *scroll);
 void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r);
 /* A centred box with a question (and its answers) over whatever is drawn. */
 void draw_dialog(ui_grid *g, const char *title, const char *text, ui_glyphs glyphs);

@@ -41,9 +41,29 @@ typedef enum {
     ACT_PREV_RUN,
     ACT_TEACH,
     ACT_EXPERTS,
-    ACT_LESSON,     /* show / hide the lesson pane */
+    ACT_LESSON,      /* show / hide the lesson pane */
     ACT_LESSON_PAGE, /* PgUp / PgDn: scroll the lesson pane by a page */
-    ACT_REPORT       /* save an HTML report of the runs shown (ui/report.h) */
+    ACT_CURSOR_LEFT, /* the cursor that reads every run's values at a step */
+    ACT_CURSOR_RIGHT,
+    ACT_CURSOR_OFF,
+    ACT_ZOOM_IN, /* the x range of the plots */
+    ACT_ZOOM_OUT,
+    ACT_PAN_LEFT,
+    ACT_PAN_RIGHT,
+    ACT_Y_IN, /* the y range: the lower half of what it was, and back */
+    ACT_Y_OUT,
+    ACT_VIEW_RESET,
+    ACT_HIDE_RUN,
+    ACT_SHOW_ALL,
+    ACT_SERIES,
+    ACT_DEBIAS,
+    ACT_SMOOTH_KIND,
+    ACT_MESSAGES,
+    ACT_PER_LAYER,
+    ACT_DIFF,
+    ACT_RACE_APPLY, /* setup: the field's value to every run of the race */
+    ACT_RACE_SAVE,  /* setup: the form and the race as one preset */
+    ACT_REPORT      /* save an HTML report of the runs shown (ui/report.h) */
 } ui_action;
 
 /* CTX_SWEEP: `normlab watch SWEEP_DIR`, the grid of a sweep. */

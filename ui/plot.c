@@ -8,6 +8,16 @@
 #define MAX_TICKS 16
 
 static const char ascii_markers[] = "*+ox#@%&";
+static const wchar_t mono_markers[] = L"●○◆◇■□▲△";
+
+wchar_t plot_marker_glyph(ui_glyphs glyphs, int mono, int marker)
+{
+    if (marker < 0)
+        marker = -marker;
+    if (glyphs == UI_GLYPH_ASCII)
+        return (wchar_t)ascii_markers[marker % 8];
+    return mono ? mono_markers[marker % 8] : L'━';
+}
 
 /* Braille: dot (col, row) of a cell -> bit of U+2800 + bits. */
 static const unsigned char braille_bit[2][4] = {{0x01, 0x02, 0x04, 0x40}, {0x08, 0x10, 0x20, 0x80}};
@@ -264,13 +274,17 @@ static void draw_point_series(canvas *c, const plot_layout *L, const plot_spec *
     }
 }
 
-/* The y range over every series (and the reference line), in plotted units. */
+/* The y range over every series (and the reference line), in plotted units; with an x
+ * window (xmin, xmax) only the points inside it count. */
 static int y_range(const plot_spec *p, double *lo, double *hi)
 {
     double a = INFINITY, b = -INFINITY;
     for (int si = 0; si < p->nseries; si++) {
         const plot_series *s = &p->series[si];
         for (int i = 0; i < s->n; i++) {
+            if ((isfinite(p->xmin) && s->x[i] < p->xmin) ||
+                (isfinite(p->xmax) && s->x[i] > p->xmax))
+                continue;
             double v[3] = {s->y[i], s->ylo ? s->ylo[i] : NAN, s->yhi ? s->yhi[i] : NAN};
             for (int k = 0; k < 3; k++) {
                 double y = ymap(p, v[k]);
@@ -285,11 +299,13 @@ static int y_range(const plot_spec *p, double *lo, double *hi)
     }
     if (!isfinite(a))
         return 0;
+    if (p->yfrac > 0 && p->yfrac < 1 && b > a)
+        b = a + (b - a) * p->yfrac;
     double r = ymap(p, p->ref_y);
     if (isfinite(r)) {
         if (r < a)
             a = r;
-        if (r > b)
+        if (r > b && !(p->yfrac > 0 && p->yfrac < 1))
             b = r;
     }
     if (b - a < 1e-12 * fmax(1, fabs(a))) {
@@ -344,26 +360,45 @@ static int x_range(const plot_spec *p, double *lo, double *hi)
 static void draw_legend(ui_grid *g, int x, int y, int w, const plot_spec *p)
 {
     int ascii = p->glyphs == UI_GLYPH_ASCII, n = 0;
+    char ref[64] = "";
+    if (isfinite(p->ref_y) && p->ref_label) {
+        char num[24];
+        plot_fmt_value(p->ref_y, num, sizeof num);
+        snprintf(ref, sizeof ref, "%s %s", p->ref_label, num);
+    }
+    int labelled = 0;
+    for (int si = 0; si < p->nseries; si++)
+        labelled += p->series[si].label && *p->series[si].label;
+    int shown = 0;
     for (int si = 0; si < p->nseries && n < w; si++) {
         const plot_series *s = &p->series[si];
         if (!s->label || !*s->label)
             continue;
-        wchar_t sym = s->points ? (ascii ? L'o' : L'•')
-                                : (ascii ? (wchar_t)ascii_markers[s->marker % 8] : L'━');
+        /* an entry that does not fit, with room kept for "+N" after it, ends the legend */
+        int left = labelled - shown - 1 + p->legend_more;
+        int need = 2 + text_cells(s->label) + (left > 0 ? 5 : 0);
+        if (n + need > w)
+            break;
+        wchar_t sym =
+            s->points ? (ascii ? L'o' : L'•') : plot_marker_glyph(p->glyphs, p->mono, s->marker);
         grid_put(g, x + n, y, sym, s->role, UI_A_BOLD);
         n += 1;
         grid_put(g, x + n, y, L' ', ROLE_NORMAL, 0);
         n += 1;
         n += grid_text(g, x + n, y, w - n, s->role, 0, s->label);
         n += 2;
+        shown++;
     }
-    if (isfinite(p->ref_y) && p->ref_label && n < w) {
+    int more = labelled - shown + p->legend_more;
+    if (more > 0) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "+%d", more);
+        n += grid_text(g, x + n, y, w - n, ROLE_NORMAL, UI_A_BOLD, buf) + 2;
+    }
+    if (ref[0] && n + 2 + text_cells(ref) <= w) {
         grid_put(g, x + n, y, ascii ? L'-' : L'╌', ROLE_FLOOR, 0);
         n += 2;
-        char buf[64], num[24];
-        plot_fmt_value(p->ref_y, num, sizeof num);
-        snprintf(buf, sizeof buf, "%s %s", p->ref_label, num);
-        grid_text(g, x + n, y, w - n, ROLE_FLOOR, 0, buf);
+        grid_text(g, x + n, y, w - n, ROLE_FLOOR, 0, ref);
     }
 }
 
@@ -488,13 +523,22 @@ void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
                 grid_put(g, ax + 1 + x, top + y, c.over[k], c.over_role[k], UI_A_BOLD);
             } else if (c.bits[k]) {
                 const plot_series *s = &p->series[c.series[k]];
-                wchar_t ch = ascii ? (wchar_t)ascii_markers[s->marker % 8]
-                                   : plot_dots_glyph(p->glyphs, c.bits[k]);
+                wchar_t ch = ascii || p->mono ? plot_marker_glyph(p->glyphs, p->mono, s->marker)
+                                              : plot_dots_glyph(p->glyphs, c.bits[k]);
                 grid_put(g, ax + 1 + x, top + y, ch, s->role, 0);
             } else if (y == ref_row) {
                 grid_put(g, ax + 1 + x, top + y, ascii ? L'-' : L'╌', ROLE_FLOOR, 0);
             }
         }
+    if (p->cursor && isfinite(p->cursor_x) && p->cursor_x >= L.xmin && p->cursor_x <= L.xmax) {
+        int col = ax + 1 + (int)lround((p->cursor_x - L.xmin) / (L.xmax - L.xmin) * (pw - 1));
+        for (int y = top; y < base; y++) {
+            const ui_cell *cell = &g->cells[(size_t)y * g->w + col];
+            if (cell->ch == L' ' || cell->ch == 0 || cell->ch == L'╌' || cell->ch == L'-')
+                grid_put(g, col, y, ascii ? L':' : L'┊', ROLE_FOCUS, 0);
+        }
+        grid_put(g, col, base, ascii ? L'^' : L'┴', ROLE_FOCUS, UI_A_BOLD);
+    }
 done:
     free(c.bits);
     free(c.series);

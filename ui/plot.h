@@ -31,8 +31,15 @@ typedef struct plot_spec {
     int legend;
     int nseries;
     const plot_series *series;
-    int stable; /* ranges rounded out (x to the next tenth, y to a fine step), so a growing
-                   series leaves the axes and the drawn cells in place between updates */
+    int stable;   /* ranges rounded out (x to the next tenth, y to a fine step), so a growing
+                     series leaves the axes and the drawn cells in place between updates */
+    int mono;     /* no colour: each line series draws with its own marker glyph
+                     (plot_marker_glyph), so curves and legend entries stay apart */
+    double yfrac; /* 0 or 1: the y range fits the data; 0 < yfrac < 1: only its lower
+                     yfrac (in plotted units), to look under an early spike */
+    int cursor;   /* draw a vertical cursor line at cursor_x */
+    double cursor_x;
+    int legend_more; /* entries left out of the legend elsewhere (hidden runs): "+N" */
 } plot_spec;
 
 /* Where things landed, for tests and for callers that annotate the plot. */
@@ -57,6 +64,10 @@ double plot_nice_ceil(double span);
 /* Short number: 3 significant digits, k/M/G suffixes for counts. */
 void plot_fmt_count(double v, char *buf, int len);
 void plot_fmt_value(double v, char *buf, int len);
+
+/* A series' own mark, for the legend, the status lines and monochrome curves: ASCII
+ * "*+ox#@%&" in ASCII mode, else "━" in colour and distinct shapes without colour. */
+wchar_t plot_marker_glyph(ui_glyphs glyphs, int mono, int marker);
 
 /* The glyph of a cell whose dots are `bits` (braille: 8 bits, block: 4 bits). */
 wchar_t plot_dots_glyph(ui_glyphs glyphs, unsigned bits);

@@ -126,6 +126,7 @@ void runview_ingest(ui_run *r, const nl_metrics_row *row)
     v[CH_GN] = row->grad_norm;
     v[CH_LR] = row->lr;
     v[CH_TOKS] = row->tok_s;
+    v[CH_TIME] = (float)row->time_s;
     for (int l = 0; l < r->layers; l++) {
         v[CH_ATTN(l)] = row->gn_attn ? row->gn_attn[l] : NAN;
         v[CH_FFN(l)] = row->gn_ffn ? row->gn_ffn[l] : NAN;

@@ -10,7 +10,7 @@
 #include "history.h"
 
 /* History channels: a few scalars, then three per layer. */
-enum { CH_LOSS = 0, CH_VAL, CH_GN, CH_LR, CH_TOKS, CH_LAYER0 };
+enum { CH_LOSS = 0, CH_VAL, CH_GN, CH_LR, CH_TOKS, CH_TIME, CH_LAYER0 };
 #define CH_ATTN(l) (CH_LAYER0 + 3 * (l))
 #define CH_FFN(l) (CH_LAYER0 + 3 * (l) + 1)
 #define CH_RMS(l) (CH_LAYER0 + 3 * (l) + 2)
@@ -44,6 +44,7 @@ typedef struct ui_run {
      * seen (runview_slowed) */
     float toks_avg, toks_best;
     int toks_steps;
+    int hidden; /* left out of the loss plot (v toggles) */
 } ui_run;
 
 void runview_init(ui_run *r, const char *name, int colour);

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <ncursesw/curses.h>
 #include <stdio.h>
@@ -65,6 +66,7 @@ static void set_msg(setup_state *s, int role, const char *fmt, ...)
 int setup_init(setup_state *s, const nl_config *cfg, const char *preset, const char *presets_dir)
 {
     memset(s, 0, sizeof *s);
+    s->entry = -1;
     s->cfg = *cfg;
     snprintf(s->preset, sizeof s->preset, "%s", preset ? preset : "");
     snprintf(s->presets_dir, sizeof s->presets_dir, "%s", presets_dir ? presets_dir : "presets");
@@ -187,6 +189,25 @@ void setup_run_name(const nl_config *c, int own_name, char taken[][64], int n, c
 
 static void race_add(setup_state *s)
 {
+    if (s->entry >= 0 && s->entry < s->nrace) {
+        /* the entry loaded into the form goes back in place, under its own name */
+        if (s->invalid[0]) {
+            set_msg(s, ROLE_ERROR, "not saved: %s", s->invalid);
+            return;
+        }
+        int i = s->entry;
+        char name[64];
+        snprintf(name, sizeof name, "%s", s->race[i].name);
+        s->race[i] = s->cfg;
+        s->race[i].n_runs = 0;
+        if (!s->name_edited)
+            snprintf(s->race[i].name, sizeof s->race[i].name, "%s", name);
+        s->race_sel = i;
+        s->entry = -1;
+        set_msg(s, ROLE_OK, "updated %s in place (a again adds the form as a new run)",
+                s->race[i].name);
+        return;
+    }
     if (s->nrace >= NL_MAX_RACE) {
         set_msg(s, ROLE_ERROR, "the race is full (%d runs)", NL_MAX_RACE);
         return;
@@ -213,6 +234,134 @@ static void race_add(setup_state *s)
             NL_MAX_RACE);
 }
 
+/* The form's value of field k into every run of the race. */
+static void race_apply(setup_state *s, const nl_config_key_info *k)
+{
+    if (!k || s->race_focus) {
+        set_msg(s, ROLE_ERROR, "select a field in the form first");
+        return;
+    }
+    if (s->nrace == 0) {
+        set_msg(s, ROLE_ERROR, "the race is empty: a adds the current setup");
+        return;
+    }
+    if (!strcmp(k->key, "name")) {
+        set_msg(s, ROLE_ERROR, "runs keep their own names");
+        return;
+    }
+    char val[512];
+    nl_error err = {0};
+    if (nl_config_get(&s->cfg, k->key, val, sizeof val, &err)) {
+        set_msg(s, ROLE_ERROR, "%s", err.msg);
+        return;
+    }
+    int done = 0;
+    char bad[600] = "";
+    for (int i = 0; i < s->nrace; i++) {
+        nl_config c = s->race[i];
+        if (nl_config_set(&c, k->key, val, &err) || nl_config_validate(&c, &err)) {
+            if (!bad[0])
+                snprintf(bad, sizeof bad, "%s: %.500s", c.name, err.msg);
+            continue;
+        }
+        s->race[i] = c;
+        done++;
+    }
+    if (bad[0])
+        set_msg(s, ROLE_ERROR, "%s = %s set in %d of %d runs; not in %s", k->key, val, done,
+                s->nrace, bad);
+    else
+        set_msg(s, ROLE_OK, "%s = %s in every run of the race (%d)", k->key, val, done);
+}
+
+/* A YAML scalar: plain when it is safe so, else double-quoted. */
+static void yaml_scalar(char *out, size_t len, const char *v)
+{
+    int plain = *v && !strchr("-?:,[]{}#&*!|>'\"%@` ", *v);
+    for (const char *p = v; *p && plain; p++)
+        plain = isalnum((unsigned char)*p) || strchr("._+-/=", *p) ||
+                (*p == ':' && p[1] && p[1] != ' ');
+    if (plain) {
+        snprintf(out, len, "%s", v);
+        return;
+    }
+    size_t n = 0;
+    out[n++] = '"';
+    for (const char *p = v; *p && n + 3 < len; p++) {
+        if (*p == '"' || *p == '\\')
+            out[n++] = '\\';
+        out[n++] = *p;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+}
+
+char *setup_race_yaml(const setup_state *s)
+{
+    nl_config base = s->cfg;
+    base.n_runs = 0;
+    char *head = nl_config_to_yaml(&base);
+    if (!head)
+        return NULL;
+    size_t cap = strlen(head) + 256 + (size_t)s->nrace * 4096, n = 0;
+    char *out = malloc(cap);
+    if (!out) {
+        free(head);
+        return NULL;
+    }
+    n += (size_t)snprintf(out, cap, "%s", head);
+    free(head);
+    if (s->nrace > 0)
+        n += (size_t)snprintf(out + n, cap - n, "runs:\n");
+    for (int i = 0; i < s->nrace && n < cap; i++) {
+        char name[160];
+        yaml_scalar(name, sizeof name, s->race[i].name);
+        n += (size_t)snprintf(out + n, cap - n, "  - name: %s\n    set: {", name);
+        int first = 1;
+        for (int j = 0; j < s->nkeys && n < cap; j++) {
+            const char *key = s->keys[j].key;
+            char a[512], b[512], q[600];
+            nl_error err = {0};
+            if (!strcmp(key, "name") || nl_config_get(&s->race[i], key, a, sizeof a, &err) ||
+                nl_config_get(&base, key, b, sizeof b, &err) || !strcmp(a, b))
+                continue;
+            yaml_scalar(q, sizeof q, a);
+            n += (size_t)snprintf(out + n, cap - n, "%s%s: %s", first ? "" : ", ", key, q);
+            first = 0;
+        }
+        if (n < cap)
+            n += (size_t)snprintf(out + n, cap - n, "}\n");
+    }
+    if (n >= cap) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void save_race(setup_state *s, const char *path)
+{
+    char *y = setup_race_yaml(s);
+    FILE *f = y ? fopen(path, "w") : NULL;
+    if (!f) {
+        set_msg(s, ROLE_ERROR, "cannot write %s: %s", path, y ? strerror(errno) : "out of memory");
+        free(y);
+        return;
+    }
+    int ok = fputs(y, f) >= 0;
+    ok &= fclose(f) == 0;
+    free(y);
+    if (!ok) {
+        set_msg(s, ROLE_ERROR, "cannot write %s: %s", path, strerror(errno));
+        return;
+    }
+    if (s->nrace)
+        set_msg(s, ROLE_OK, "saved the setup and its race of %d to %s (o opens it)", s->nrace,
+                path);
+    else
+        set_msg(s, ROLE_OK, "saved the setup to %s (o opens it)", path);
+}
+
 static void race_del(setup_state *s)
 {
     if (s->nrace == 0) {
@@ -224,6 +373,10 @@ static void race_del(setup_state *s)
     snprintf(name, sizeof name, "%s", s->race[i].name);
     memmove(&s->race[i], &s->race[i + 1], (size_t)(s->nrace - i - 1) * sizeof *s->race);
     s->nrace--;
+    if (s->entry == i)
+        s->entry = -1;
+    else if (s->entry > i)
+        s->entry--;
     if (s->race_sel >= s->nrace)
         s->race_sel = s->nrace > 0 ? s->nrace - 1 : 0;
     if (s->nrace == 0)
@@ -339,8 +492,18 @@ static void cycle_choice(setup_state *s, const nl_config_key_info *k, int dir)
     if (!strcmp(k->kind, "int") || !strcmp(k->kind, "float")) {
         char v[64];
         double x = atof(cur);
+        long long step = 1;
+        if (!strcmp(k->key, "model.d_model")) {
+            /* to the next width the heads divide (evenly, with rope's even head_dim) */
+            step = s->cfg.model.heads > 0 ? s->cfg.model.heads : 1;
+            if (s->cfg.model.pos == NL_POS_ROPE)
+                step *= 2;
+        }
+        long long xi = llround(x), nx = dir > 0 ? (xi / step + 1) * step : ((xi - 1) / step) * step;
+        if (nx < step)
+            nx = step;
         if (!strcmp(k->kind, "int"))
-            snprintf(v, sizeof v, "%lld", (long long)llround(x) + dir);
+            snprintf(v, sizeof v, "%lld", step > 1 ? nx : xi + dir);
         else
             snprintf(v, sizeof v, "%.6g", dir > 0 ? (x > 0 ? x * 2 : 1e-3) : x / 2);
         apply(s, k->key, v);
@@ -458,11 +621,13 @@ static void prompt_run(setup_state *s)
         }
         return;
     }
-    nl_error err = {0};
-    if (nl_config_save_file(&s->cfg, s->prompt_buf, &err))
-        set_msg(s, ROLE_ERROR, "%s", err.msg);
-    else
-        set_msg(s, ROLE_OK, "saved the setup to %s", s->prompt_buf);
+    if (access(s->prompt_buf, F_OK) == 0) {
+        /* ask first: the next key y replaces it */
+        s->confirm_save = 1;
+        set_msg(s, ROLE_ERROR, "%s exists: y replaces it, any other key keeps it", s->prompt_buf);
+        return;
+    }
+    save_race(s, s->prompt_buf);
 }
 
 static int prompt_key(setup_state *s, int key)
@@ -487,6 +652,14 @@ static int prompt_key(setup_state *s, int key)
 
 setup_result setup_key(setup_state *s, int key)
 {
+    if (s->confirm_save) {
+        s->confirm_save = 0;
+        if (key == 'y' || key == 'Y')
+            save_race(s, s->prompt_buf);
+        else
+            set_msg(s, ROLE_NORMAL, "not saved: %s kept as it was", s->prompt_buf);
+        return SETUP_NONE;
+    }
     if (s->prompt) {
         prompt_key(s, key);
         return SETUP_NONE;
@@ -543,8 +716,9 @@ setup_result setup_key(setup_state *s, int key)
         if (s->race_focus) {
             if (s->nrace > 0) {
                 s->cfg = s->race[s->race_sel];
+                s->entry = s->race_sel;
                 revalidate(s);
-                set_msg(s, ROLE_OK, "%s loaded into the form (a adds it again as a new run)",
+                set_msg(s, ROLE_OK, "editing %s: change fields, then a saves it back in place",
                         s->cfg.name);
                 s->race_focus = 0;
             }
@@ -577,7 +751,11 @@ setup_result setup_key(setup_state *s, int key)
         s->prompt = PROMPT_FIND;
         s->prompt_buf[0] = '\0';
         break;
+    case ACT_RACE_APPLY:
+        race_apply(s, k);
+        break;
     case ACT_SAVE_PRESET:
+        s->confirm_save = 0;
         s->prompt = PROMPT_SAVE;
         snprintf(s->prompt_buf, sizeof s->prompt_buf, "%s.yaml",
                  s->cfg.name[0] ? s->cfg.name : "setup");
@@ -589,6 +767,17 @@ setup_result setup_key(setup_state *s, int key)
 }
 
 /* ---- drawing ---------------------------------------------------------------------------- */
+
+/* Text cut to w cells with "…" when it is longer. */
+static void text_fit(ui_grid *g, int x, int y, int w, int role, int attr, const char *text,
+                     ui_glyphs glyphs)
+{
+    if (w < 1)
+        return;
+    grid_text(g, x, y, w, role, attr, text);
+    if (text_cells(text) > w)
+        grid_put(g, x + w - 1, y, glyphs == UI_GLYPH_ASCII ? L'~' : L'…', role, attr);
+}
 
 static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
 {
@@ -660,18 +849,33 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
             namew = (int)strlen(s->race[i].name);
     if (namew > 14)
         namew = 14;
-    for (int i = 0; i < s->nrace && i < in.h; i++) {
+    /* the rows that fit, kept around the selected run; "+N more" for the others */
+    int rows = in.h, first = 0;
+    if (s->nrace > rows && rows > 1) {
+        rows--;
+        first = s->race_sel - rows / 2;
+        if (first > s->nrace - rows)
+            first = s->nrace - rows;
+        if (first < 0)
+            first = 0;
+    }
+    for (int k = 0; k < rows && first + k < s->nrace; k++) {
+        int i = first + k;
         const nl_config *c = &s->race[i];
         int sel = s->race_focus && i == s->race_sel;
-        grid_put(g, in.x, in.y + i, glyphs == UI_GLYPH_ASCII ? L'*' : L'━',
+        grid_put(g, in.x, in.y + k, glyphs == UI_GLYPH_ASCII ? L'*' : L'━',
                  ROLE_SERIES0 + i % UI_SERIES_COLOURS, UI_A_BOLD);
-        char moe[24] = "";
+        char moe[24] = "", line[256];
         if (c->model.moe_experts > 0)
             snprintf(moe, sizeof moe, " E%d", c->model.moe_experts);
-        grid_textf(g, in.x + 2, in.y + i, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0,
-                   "%-*s %s L%d%s lr %g d%d", namew, c->name, nl_placement_name(c->model.placement),
-                   c->model.layers, moe, c->train.lr, c->model.d_model);
+        snprintf(line, sizeof line, "%-*s %s L%d%s lr %g d%d%s", namew, c->name,
+                 nl_placement_name(c->model.placement), c->model.layers, moe, c->train.lr,
+                 c->model.d_model, i == s->entry ? " (in the form)" : "");
+        text_fit(g, in.x + 2, in.y + k, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, line, glyphs);
     }
+    if (s->nrace > in.h && in.h > 1)
+        grid_textf(g, in.x + 2, in.y + in.h - 1, in.w - 2, ROLE_DIM, 0, "+%d more (Tab, Up/Down)",
+                   s->nrace - rows);
 }
 
 static void draw_presets_hint(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
@@ -715,8 +919,12 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
     grid_clear(g);
     int W = g->w, H = g->h;
     if (W < 60 || H < 14) {
-        grid_textf(g, 0, 0, W, ROLE_ERROR, 0, "terminal %dx%d is too small: the setup needs 60x14",
-                   W, H);
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Terminal %dx%d is too small: the setup needs 60x14. Enlarge the window (q "
+                 "quits).",
+                 W, H);
+        draw_wrapped(g, (ui_rect){0, 0, W, H > 1 ? H - 1 : H}, ROLE_ERROR, msg);
         if (H > 1)
             draw_footer(g, H - 1, CTX_SETUP, 0, 0);
         return;
@@ -734,7 +942,7 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
                s->cfg.model.d_model, s->nrace ? " · race ready" : "");
     draw_footer(g, H - 1, CTX_SETUP, 0, 0);
 
-    int FW = W >= 110 ? W * 55 / 100 : W - 34;
+    int FW = W >= 110 ? W * 55 / 100 : W >= 80 ? W - 34 : W - 26;
     int top = 1, FH = H - 3;
     s->page = FH;
     /* keep the cursor (and its section header) in view */
@@ -744,7 +952,7 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
         s->top = s->cur - FH + 1;
     if (s->top < 0)
         s->top = 0;
-    int LW = 17;
+    int LW = FW >= 44 ? 17 : 13; /* narrow: shorter labels, so values keep their room */
     for (int i = 0; i < FH && s->top + i < s->nrows; i++) {
         int r = s->top + i, y = top + i;
         const setup_row *row = &s->rows[r];
@@ -763,7 +971,7 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
             for (int xx = 0; xx < FW; xx++)
                 grid_put(g, xx, y, L' ', ROLE_SELECT, 0);
         grid_put(g, 0, y, sel ? (glyphs == UI_GLYPH_ASCII ? L'>' : L'▶') : L' ', role, UI_A_BOLD);
-        grid_text(g, 2, y, LW, role, 0, row->label);
+        text_fit(g, 2, y, LW, role, 0, row->label, glyphs);
         int vx = 2 + LW + 1, vw = FW - vx - 1;
         if (sel && s->editing) {
             char buf[600];
@@ -790,7 +998,7 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
                            glyphs == UI_GLYPH_ASCII ? "<" : "◀", val,
                            glyphs == UI_GLYPH_ASCII ? ">" : "▶");
             else
-                grid_text(g, vx, y, vw, role, sel ? UI_A_BOLD : 0, val);
+                text_fit(g, vx, y, vw, role, sel ? UI_A_BOLD : 0, val, glyphs);
         }
     }
     /* scroll hints */
@@ -824,10 +1032,19 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
         snprintf(buf, sizeof buf, "%s_", s->prompt_buf);
         grid_text(g, n, my, W - n - 24, ROLE_EDIT, 0, buf);
         grid_text(g, W - 23, my, 23, ROLE_EDIT, 0, " Enter: ok · Esc: cancel");
-    } else if (s->msg[0]) {
-        grid_text(g, 0, my, W, s->msg_role, 0, s->msg);
-    } else if (s->invalid[0]) {
-        grid_textf(g, 0, my, W, ROLE_ERROR, 0, "not valid yet: %s", s->invalid);
+    } else if (s->msg[0] || s->invalid[0]) {
+        /* a long message takes up to three rows above the footer, never cut silently */
+        char buf[1100];
+        snprintf(buf, sizeof buf, "%s%s",
+                 s->msg[0] ? "" : "not valid yet: ", s->msg[0] ? s->msg : s->invalid);
+        int rows = (text_cells(buf) + W - 1) / W;
+        if (rows > 3)
+            rows = 3;
+        if (rows < 1)
+            rows = 1;
+        ui_rect mr = {0, H - 1 - rows, W, rows};
+        grid_fill(g, mr, L' ', ROLE_NORMAL, 0);
+        draw_wrapped(g, mr, s->msg[0] ? s->msg_role : ROLE_ERROR, buf);
     } else {
         grid_text(g, 0, my, W, ROLE_DIM, 0,
                   "Enter edits · Left/Right choose · a adds to the race · F5 or g starts · ? help");

@@ -43,6 +43,9 @@ typedef struct setup_state {
     int msg_role;
     char invalid[1024]; /* nl_config_validate's message for cfg, "" when valid */
     int name_edited;    /* the name field was typed in: runs take that name */
+    int entry;          /* the race entry loaded into the form (Enter in the race list): `a`
+                           saves the form back into it; -1 = none */
+    int confirm_save;   /* the save path exists: the next key y replaces it */
 } setup_state;
 
 typedef enum { SETUP_NONE = 0, SETUP_START, SETUP_QUIT, SETUP_HELP } setup_result;
@@ -60,6 +63,11 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs);
  * (NL_MAX_RACE) receives validated configs with their run names; returns the count, or
  * -1 with s->msg set. */
 int setup_runs(setup_state *s, nl_config *out);
+
+/* The setup and its race as one preset's YAML (the form as the base, each run as a `runs:`
+ * entry setting the keys where it differs); malloc'ed, the caller frees. NULL when out of
+ * memory. */
+char *setup_race_yaml(const setup_state *s);
 
 /* A run name for c not yet used in taken[0..n): c's own name when own_name (the user typed
  * it), else placement and depth ("pre-L4"), with "-2", "-3", ... when taken. */

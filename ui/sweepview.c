@@ -220,7 +220,7 @@ static void draw_curves(ui_grid *g, ui_rect r, const sweep_view *sv, const dash_
     }
     plot_spec spec = {
         v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, "floor", 1, k,
-        ps,        1};
+        ps,        1,           .mono = v->mono};
     plot_draw(g, (ui_rect){r.x, r.y + 1, r.w, r.h - 1}, &spec, NULL);
     for (int i = 0; i < sv->nruns; i++)
         dash_series_free(&ser[i]);

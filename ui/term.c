@@ -289,6 +289,23 @@ int term_open(ui_term *t, const ui_term_opts *o, char *msg, int msglen)
         return -1;
     }
     set_term(screen);
+    {
+        /* a terminal that cannot move the cursor (TERM=dumb, or unset) would show a blank
+         * screen: refuse it with the reason */
+        char *cup = tigetstr("cup");
+        if (!cup || cup == (char *)-1) {
+            endwin();
+            delscreen(screen);
+            screen = NULL;
+            const char *tn = getenv("TERM");
+            snprintf(msg, (size_t)msglen,
+                     "TERM=%s cannot move the cursor, which the lab needs; run it in a terminal "
+                     "such as xterm, screen or tmux (e.g. TERM=xterm-256color), or use `normlab "
+                     "train` for plain progress lines",
+                     tn && *tn ? tn : "(unset)");
+            return -1;
+        }
+    }
     curses_on = 1;
     cbreak();
     noecho();
