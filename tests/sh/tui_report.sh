@@ -41,7 +41,18 @@ else
     fail tui_report_lab "the race did not finish"
 fi
 keys '?'
-if wait_for 'Keys: dashboard' 5 && grep -Eq '│ H +save an HTML report' "$SCREEN"; then
+# the help scrolls where it is taller than the screen: page down to its end if need be
+found=0
+if wait_for 'Keys: dashboard' 5; then
+    for _ in 1 2 3 4 5 6 7 8; do
+        if wait_for '│ H +save an HTML report' 1; then
+            found=1
+            break
+        fi
+        keys NPage
+    done
+fi
+if [ "$found" = 1 ]; then
     pass tui_report_help
 else
     fail tui_report_help "the help does not list H"
