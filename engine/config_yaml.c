@@ -2,10 +2,13 @@
  * every scalar goes through nl_config_set, so a preset and --set share one parser and one set
  * of messages. Every error is "FILE:LINE:COL: message" at the key or value at fault. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -654,9 +657,21 @@ done:
 
 int nl_config_load_file(nl_config *c, const char *path, nl_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: a FIFO is refused at once instead of waiting for a writer */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return nl_fail(err, NL_ERR_IO, "%s: cannot read: not a regular file", path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     int rc = buf ? 0 : nl_fail(err, NL_ERR_IO, "%s: out of memory", path);

@@ -516,8 +516,22 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
     int B = t->batch, T = r->cfg.model.seq_len;
     float lr = nl_lr_at(t, r->step) * r->lr_scale;
     double t0 = now_s();
-    if (nl_data_next_batch(r->data, r->tok, r->tgt, B, err))
-        return fail_run(r, err);
+    nl_error derr = {0};
+    if (nl_data_next_batch(r->data, r->tok, r->tgt, B, &derr)) {
+        /* nothing of this step has happened yet (the data position is as it was): a
+         * checkpoint here lets the run go on once the data is back */
+        nl_error serr = {0};
+        char path[600];
+        size_t n = strlen(derr.msg);
+        if (r->dir[0] && nl_run_save(r, path, sizeof path, &serr) == 0)
+            snprintf(derr.msg + n, sizeof derr.msg - n, "; checkpoint %s written", path);
+        else if (r->dir[0])
+            snprintf(derr.msg + n, sizeof derr.msg - n, "; the checkpoint failed too: %s",
+                     serr.msg);
+        if (err)
+            *err = derr;
+        return fail_run(r, &derr);
+    }
     float loss = NAN, aux = NAN, z = NAN, gnorm = NAN;
     if (nl_model_forward(r->model, r->tok, r->tgt, B, &loss, &aux, &z, err))
         return fail_run(r, err);
