@@ -405,12 +405,17 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
     double eta = st->eta_s;
     if (!isfinite(eta) && st->total > step && r->last_step > 0 && r->last_time_s > 0)
         eta = r->last_time_s / (double)r->last_step * (double)(st->total - step);
-    char f[8][48], tok[24], eta_s[24];
+    char f[9][48], tok[24], eta_s[24];
     int nf = 0;
     if (st->total > 0)
         snprintf(f[nf++], 48, "%lld/%lld", (long long)step, (long long)st->total);
     else
         snprintf(f[nf++], 48, "step %lld", (long long)step);
+    int warned = -1;
+    if (r->warn[0]) { /* skipped metrics lines: right after the step, where it is seen */
+        snprintf(f[nf], 48, "%.47s", r->warn);
+        warned = nf++;
+    }
     if (step > 0) { /* a run that has not stepped has no loss yet */
         snprintf(f[nf++], 48, "loss %.4f", loss);
         snprintf(f[nf++], 48, "gn %.3g", gn);
@@ -430,7 +435,8 @@ static void draw_status(ui_grid *g, int y, const dash_view *v, const ui_run *r, 
         int w = text_cells(f[i]);
         if (x + w > room)
             break;
-        grid_text(g, x, y, w, i == slowed ? ROLE_ERROR : ROLE_NORMAL, i == 0 ? UI_A_BOLD : 0, f[i]);
+        grid_text(g, x, y, w, i == slowed || i == warned ? ROLE_ERROR : ROLE_NORMAL,
+                  i == 0 ? UI_A_BOLD : 0, f[i]);
         x += w + 2;
     }
 }
