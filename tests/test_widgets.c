@@ -11,6 +11,7 @@
 #include <ncursesw/curses.h>
 
 #include "engine/config.h"
+#include "engine/memest.h"
 #include "t.h"
 #include "ui/bars.h"
 #include "ui/dash.h"
@@ -1128,10 +1129,45 @@ static void test_watch_reports_skipped(void)
     T_CHECK(system(msg) == 0, "cleanup");
 }
 
+/* The setup form's top bar gives the parameter count and the memory estimate as the config
+ * is edited, from engine/memest.c, and turns to the error colour past the free memory. */
+static void test_setup_size(void)
+{
+    nl_config *c = malloc(sizeof *c);
+    nl_config_defaults(c);
+    nl_config_load_string(c, nl_default_preset_yaml, nl_default_preset_yaml_len, "default", NULL);
+    setup_state *s = malloc(sizeof *s);
+    T_CHECK(setup_init(s, c, NULL, "presets") == 0, "setup_init");
+    char want[96], p[24], m[24], text[96];
+    nl_mem_estimate e;
+    for (int round = 0; round < 2; round++) {
+        nl_mem_estimate_config(&s->cfg, nl_config_vocab(&s->cfg), false, &e);
+        plot_fmt_count(e.params, p, sizeof p);
+        nl_mem_format(e.total, m, sizeof m);
+        snprintf(want, sizeof want, "%s params · ~%s", p, m);
+        ui_grid g;
+        grid_init(&g, 140, 30);
+        setup_draw(&g, s, UI_GLYPH_BRAILLE);
+        dump(__func__, &g);
+        T_CHECK(row_has(&g, 0, want), "round %d: top bar lacks '%s'", round, want);
+        grid_free(&g);
+        keys_in(s, "/layers\n");
+        keys_in(s, "12\n"); /* typing replaces the value */
+    }
+    T_CHECK(s->cfg.model.layers == 12, "layers %d", s->cfg.model.layers);
+    keys_in(s, "/d_model\n8192\n/heads\n64\n/layers\n256\n");
+    int role = setup_size_text(s, text, sizeof text);
+    T_CHECK(role == ROLE_ERROR && strstr(text, "more than the"), "too large: %d '%s'", role, text);
+    setup_free(s);
+    free(s);
+    free(c);
+}
+
 int main(void)
 {
     (void)t_skip; /* every case here runs everywhere */
     T_RUN(test_watch_reports_skipped);
+    T_RUN(test_setup_size);
     T_RUN(test_grid_text);
     T_RUN(test_ticks);
     T_RUN(test_plot_axes_and_line);
