@@ -132,12 +132,12 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
             char path[600] = "";
             if (nl_run_save(r, path, sizeof path, &err)) {
                 /* nothing to resume from at this step: that is a failure, not a clean stop */
-                nl_run_log_event(r, "failed: stopped by signal %d at step %lld, but the "
-                                    "checkpoint failed: %s",
+                nl_run_log_event(r,
+                                 "failed: stopped by signal %d at step %lld, but the "
+                                 "checkpoint failed: %s",
                                  (int)g_stop, (long long)nl_run_step_index(r), err.msg);
                 nl_app_error(1, "%sinterrupted at step %lld, but the checkpoint failed: %s",
-                             tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r),
-                             err.msg);
+                             tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), err.msg);
                 g_ckpt_failed = true;
                 nl_run_free(r);
                 return 1;
@@ -203,8 +203,9 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
 static void shell_word(char *b, size_t n, const char *s)
 {
     size_t len = strlen(b);
-    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%") ==
-                  strlen(s)) {
+    if (*s &&
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%") ==
+            strlen(s)) {
         snprintf(b + len, n - len, " %s", s);
         return;
     }
@@ -413,7 +414,8 @@ int nl_cmd_train(int argc, char **argv)
                 if (nl_ckpt_read(ck, &h, 1, &herr) == 0 && h.step >= rc.train.steps) {
                     nl_ckpt_free(&h);
                     if (!quiet)
-                        fprintf(stderr, "normlab: race run %d/%d: %s finished before (%s); skipped\n",
+                        fprintf(stderr,
+                                "normlab: race run %d/%d: %s finished before (%s); skipped\n",
                                 i + 1, c.n_runs, rc.name, ck);
                     continue;
                 }

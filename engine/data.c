@@ -75,7 +75,7 @@ struct nl_data {
 
     /* text / tokens: the open file; prose: the generated text (owned) */
     uint8_t *prose;
-    double unigram; /* text, prose: entropy of the byte frequencies of the training split */
+    double unigram;         /* text, prose: entropy of the byte frequencies of the training split */
     int fd;                 /* text, tokens: -1 otherwise */
     uint64_t file_len;      /* bytes of the file when opened */
     uint64_t first;         /* byte offset of token 0 in the file */
@@ -134,8 +134,8 @@ static int file_window(const nl_data *d, int64_t start, int32_t *tokens, int32_t
     if (file_read(d, d->win, es * (size_t)(T + 1), d->first + es * (uint64_t)start, err))
         return err ? err->code : NL_ERR_RUN;
     for (int t = 0; t <= T; t++) {
-        int32_t x = es == 2 ? (int32_t)(d->win[2 * t] | (d->win[2 * t + 1] << 8))
-                            : (int32_t)d->win[t];
+        int32_t x =
+            es == 2 ? (int32_t)(d->win[2 * t] | (d->win[2 * t + 1] << 8)) : (int32_t)d->win[t];
         if (t < T)
             tokens[t] = x;
         if (t > 0)
@@ -165,10 +165,10 @@ static int open_file(nl_data *d, nl_error *err)
     nl_error e = {0};
     if (nl_open_read(d->path, &d->fd, &d->file_len, &e)) {
         d->fd = -1;
-        return nl_fail(err, e.code == NL_ERR_IO && strstr(e.msg, "not a regular") ? NL_ERR_USAGE
-                                                                                   : e.code,
-                       "%s file '%s': %s", what, d->path,
-                       strstr(e.msg, ": ") ? strstr(e.msg, ": ") + 2 : e.msg);
+        return nl_fail(
+            err, e.code == NL_ERR_IO && strstr(e.msg, "not a regular") ? NL_ERR_USAGE : e.code,
+            "%s file '%s': %s", what, d->path,
+            strstr(e.msg, ": ") ? strstr(e.msg, ": ") + 2 : e.msg);
     }
     if (d->file_len == 0)
         return nl_fail(err, NL_ERR_USAGE, "%s file '%s': the file is empty", what, d->path);
@@ -509,8 +509,7 @@ int nl_data_seq_batch(nl_data *d, int64_t index, int32_t *tokens, int32_t *targe
                        kind_name(d->kind), d->path, (long long)nwin, (long long)w, (long long)index,
                        B, (long long)(first + B));
     for (int b = 0; b < B; b++)
-        if (file_window(d, (first + b) * w, tokens + (int64_t)b * T, targets + (int64_t)b * T,
-                        err))
+        if (file_window(d, (first + b) * w, tokens + (int64_t)b * T, targets + (int64_t)b * T, err))
             return err ? err->code : NL_ERR_RUN;
     return 0;
 }

@@ -100,8 +100,11 @@ void nl_mem_format(double bytes, char *buf, int len)
         bytes /= 1000;
         u++;
     }
-    snprintf(buf, (size_t)len, u == 0 ? "%.0f %s" : bytes < 10 ? "%.1f %s" : "%.0f %s", bytes,
-             unit[u]);
+    snprintf(buf, (size_t)len,
+             u == 0       ? "%.0f %s"
+             : bytes < 10 ? "%.1f %s"
+                          : "%.0f %s",
+             bytes, unit[u]);
 }
 
 int nl_mem_check(const nl_config *c, int vocab, bool fused_attn, bool on_host, nl_error *err)

@@ -247,7 +247,8 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
             goto fail;
         }
         if (strlen(o.out_dir) >= sizeof r->dir) {
-            nl_fail(err, NL_ERR_USAGE, "run directory '%.40s...': path too long (%zu characters, at most %zu)",
+            nl_fail(err, NL_ERR_USAGE,
+                    "run directory '%.40s...': path too long (%zu characters, at most %zu)",
                     o.out_dir, strlen(o.out_dir), sizeof r->dir - 1);
             goto fail;
         }

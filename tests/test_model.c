@@ -352,8 +352,9 @@ static void test_memory_estimate_matches_model(void)
         nl_mem_estimate_config(&c, 11, false, &e);
         int64_t act = 0;
         nl_model_bytes(m, NULL, NULL, &act);
-        T_CHECK(e.params == (double)nl_model_num_params(m), "%s: estimate %.0f parameters, model %lld",
-                variants[i][0], e.params, (long long)nl_model_num_params(m));
+        T_CHECK(e.params == (double)nl_model_num_params(m),
+                "%s: estimate %.0f parameters, model %lld", variants[i][0], e.params,
+                (long long)nl_model_num_params(m));
         T_CHECK(fabs(e.act_bytes - (double)act) <= 0.02 * (double)act,
                 "%s: estimate %.0f activation bytes, model %lld", variants[i][0], e.act_bytes,
                 (long long)act);

@@ -1071,8 +1071,8 @@ static void write_watch_dir(const char *dir, int cfg_layers, int csv_layers, con
     else
         nl_metrics_csv_header(f, csv_layers, 0, 0);
     float a[3 * 8] = {0};
-    nl_metrics_row row = {1, 64, 0.1, 1e-3f, 3.5f, NAN, 1.0f, 1000, NAN, NAN,
-                          a,  a + 8, a + 16, NULL, NULL, NULL, NULL};
+    nl_metrics_row row = {1,   64, 0.1,   1e-3f,  3.5f, NAN,  1.0f, 1000, NAN,
+                          NAN, a,  a + 8, a + 16, NULL, NULL, NULL, NULL};
     nl_metrics_csv_row(f, &row, csv_layers, 0, 0);
     fputs(extra, f);
     fclose(f);
@@ -1090,7 +1090,8 @@ static void test_watch_reports_skipped(void)
     write_watch_dir(dir, 4, 4, "2,128,0.2,oops\n3,1\n", NULL);
     T_CHECK(tail_open(&t, dir, &r, msg, sizeof msg) == 0, "tail_open: %s", msg);
     tail_poll(&t, &r);
-    T_CHECK(r.last_step == 1, "the good row was not shown (last step %lld)", (long long)r.last_step);
+    T_CHECK(r.last_step == 1, "the good row was not shown (last step %lld)",
+            (long long)r.last_step);
     T_CHECK(strstr(r.warn, "2 bad lines skipped (line 3:"), "warning '%s'", r.warn);
     ui_grid g;
     grid_init(&g, 120, 24);
@@ -1111,8 +1112,7 @@ static void test_watch_reports_skipped(void)
     write_watch_dir(dir, 4, 2, "", NULL);
     tail_open(&t, dir, &r, msg, sizeof msg);
     tail_poll(&t, &r);
-    T_CHECK(strstr(r.warn, "header has 2 layers, config.yaml 4"), "mismatch warning '%s'",
-            r.warn);
+    T_CHECK(strstr(r.warn, "header has 2 layers, config.yaml 4"), "mismatch warning '%s'", r.warn);
     tail_close(&t);
     runview_free(&r);
 

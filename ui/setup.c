@@ -751,11 +751,10 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
     char moe[32] = "";
     if (s->cfg.model.moe_experts > 0)
         snprintf(moe, sizeof moe, " · MoE %d experts", s->cfg.model.moe_experts);
-    x += grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE,
-                    "· preset %s · %s · %d layers%s · d %d%s",
-                    s->preset[0] ? s->preset : "default (built in)",
-                    nl_placement_name(s->cfg.model.placement), s->cfg.model.layers, moe,
-                    s->cfg.model.d_model, s->nrace ? " · race ready" : "");
+    x += grid_textf(
+        g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· preset %s · %s · %d layers%s · d %d%s",
+        s->preset[0] ? s->preset : "default (built in)", nl_placement_name(s->cfg.model.placement),
+        s->cfg.model.layers, moe, s->cfg.model.d_model, s->nrace ? " · race ready" : "");
     char size[96];
     int size_role = setup_size_text(s, size, sizeof size);
     if (size[0])

@@ -81,8 +81,8 @@ static void set_warning(run_tail *t, ui_run *rv)
         snprintf(rv->warn, sizeof rv->warn, "metrics.csv: %s; %d bad lines skipped (%s)",
                  t->header_note, t->bad_lines, t->first_bad);
     else if (t->bad_lines)
-        snprintf(rv->warn, sizeof rv->warn, "metrics.csv: %d bad line%s skipped (%s)",
-                 t->bad_lines, t->bad_lines > 1 ? "s" : "", t->first_bad);
+        snprintf(rv->warn, sizeof rv->warn, "metrics.csv: %d bad line%s skipped (%s)", t->bad_lines,
+                 t->bad_lines > 1 ? "s" : "", t->first_bad);
     else if (t->header_note[0])
         snprintf(rv->warn, sizeof rv->warn, "metrics.csv: %s", t->header_note);
     else
@@ -103,9 +103,8 @@ static int header_line(run_tail *t, ui_run *rv, const char *line)
     }
     if (t->cfg_layers > 0 &&
         (L != t->cfg_layers || M != t->cfg_moe_layers || (M > 0 && E != t->cfg_experts)))
-        snprintf(t->header_note, sizeof t->header_note,
-                 "header has %d layers%s, config.yaml %d%s", L, M ? " (MoE)" : "", t->cfg_layers,
-                 t->cfg_moe_layers ? " (MoE)" : "");
+        snprintf(t->header_note, sizeof t->header_note, "header has %d layers%s, config.yaml %d%s",
+                 L, M ? " (MoE)" : "", t->cfg_layers, t->cfg_moe_layers ? " (MoE)" : "");
     size_t need = (size_t)3 * L + (size_t)M * E + 3 * (size_t)M + 1;
     float *a = malloc(need * sizeof *a);
     if (!a || runview_set_layers(rv, L) || runview_set_moe(rv, M, E)) {

@@ -28,12 +28,12 @@ typedef struct run_tail {
      * parse, a header that does not parse (then no row is shown) or that disagrees with
      * config.yaml */
     int bad_lines;
-    long long line_no;          /* lines of metrics.csv taken so far */
-    int header_bad;             /* the header does not parse: every row is skipped */
-    int cfg_layers;             /* from config.yaml; 0 = unknown */
+    long long line_no; /* lines of metrics.csv taken so far */
+    int header_bad;    /* the header does not parse: every row is skipped */
+    int cfg_layers;    /* from config.yaml; 0 = unknown */
     int cfg_moe_layers, cfg_experts;
-    char first_bad[120];        /* "line N: why" of the first skipped line */
-    char header_note[120];      /* the header's problem, "" when none */
+    char first_bad[120];   /* "line N: why" of the first skipped line */
+    char header_note[120]; /* the header's problem, "" when none */
 } run_tail;
 
 /* Checks that dir exists and reads config.yaml when there is one. Returns 0, or -1 with
