@@ -39,7 +39,7 @@ DEPS_CHECK := /usr/include/yaml.h:libyaml-dev /usr/include/zstd.h:libzstd-dev \
               /usr/include/ncursesw/curses.h:libncurses-dev \
               /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h:libopenblas-dev
 
-.PHONY: all run test bench install clean deps check-deps cuda
+.PHONY: all run test bench install clean deps check-deps cuda fuzz fuzz-build
 all: deps $(BIN) cuda
 
 deps: build/.deps-ok
@@ -72,7 +72,7 @@ $(B)/%.o: %.c | deps
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # The embedded default preset: presets/default.yaml as a C byte array.
-$(B)/gen/default_preset.c: presets/default.yaml
+$(sort build/gen/default_preset.c $(B)/gen/default_preset.c): presets/default.yaml
 	@mkdir -p $(@D)
 	@{ echo '/* generated from presets/default.yaml by the Makefile */'; \
 	   echo 'const char nl_default_preset_yaml[] = {'; \
@@ -84,7 +84,7 @@ $(B)/gen/default_preset.o: $(B)/gen/default_preset.c
 
 # The lessons: every lessons/NAME.yaml as a C byte array, in a table sorted by name
 # (engine/lesson.h), so `normlab lesson NAME` needs no file at run time.
-$(B)/gen/lessons.c: $(LESSON_FILES) lessons Makefile
+$(sort build/gen/lessons.c $(B)/gen/lessons.c): $(LESSON_FILES) lessons Makefile
 	@mkdir -p $(@D)
 	@{ echo '/* generated from lessons/NAME.yaml by the Makefile */'; \
 	   echo '#include "engine/lesson.h"'; \
@@ -126,7 +126,43 @@ run: all
 	./normlab
 
 test: all $(TEST_BIN)
-	@NORMLAB_SAN=$(SAN) NORMLAB_BUILD=$(B) NORMLAB_BIN=$(BIN) sh tests/run.sh
+	@NORMLAB_SAN=$(SAN) NORMLAB_BUILD=$(B) NORMLAB_BIN=$(BIN) NORMLAB_MAKE="$(MAKE)" sh tests/run.sh
+
+# libFuzzer harnesses (tests/fuzz/, clang only): the readers of untrusted files, built with
+# ASan + UBSan into build/fuzz/. `make fuzz FUZZ_S=N` runs each for N seconds on a copy of its
+# seed corpus (tests/fuzz/corpus/NAME) and regression inputs (tests/fuzz/regress/NAME); an
+# input that crashes is written to build/fuzz/crashes/NAME/ and belongs in regress/ once fixed.
+FUZZ_CC ?= clang
+FUZZ_S ?= 60
+FUZZ_NAMES := preset ckpt data safetensors tail
+FUZZ_LIB_SRC := engine/config.c engine/config_yaml.c engine/lesson.c engine/lesson_yaml.c \
+                engine/error.c engine/data.c engine/markov.c engine/prose.c engine/rng.c \
+                engine/ckpt.c engine/ckpt_io.c engine/safetensors.c engine/metrics.c \
+                engine/json_text.c ui/tail.c ui/runview.c ui/history.c ui/term.c ui/grid.c
+FUZZ_B := build/fuzz
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
+               -Wno-unused-parameter -Wno-unknown-pragmas -I. -Itests/fuzz \
+               -D_GNU_SOURCE -D_XOPEN_SOURCE_EXTENDED -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_B)/%.o) $(FUZZ_B)/gen/default_preset.o $(FUZZ_B)/gen/lessons.o
+FUZZ_BIN := $(FUZZ_NAMES:%=$(FUZZ_B)/fuzz_%)
+
+$(FUZZ_B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+$(FUZZ_B)/gen/%.o: build/gen/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+$(FUZZ_B)/libfuzznl.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_B)/libfuzznl.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_B)/libfuzznl.a \
+	  -lyaml -lzstd -lncursesw -lm
+
+fuzz-build: deps $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@FUZZ_S=$(FUZZ_S) sh tests/fuzz/run.sh $(FUZZ_NAMES)
 
 # CPU presets in bench/; GPU presets in bench/cuda/ run only where a CUDA device answers.
 bench: all

@@ -16,6 +16,7 @@
 #include "commands.h"
 
 static volatile sig_atomic_t g_stop;
+static bool g_ckpt_failed; /* interrupted, and the checkpoint could not be written */
 
 static void on_signal(int sig)
 {
@@ -106,9 +107,10 @@ static int unique_dir(const char *base, char *out, size_t n)
     return 0;
 }
 
-/* Train one config to the end (or until interrupted). Returns the exit code. */
+/* Train one config to the end (or until interrupted). Returns the exit code. race_hint: the
+ * command that continues the whole race, printed instead of --resume when interrupted. */
 static int train_one(const nl_config *c, const char *dir, const char *resume, nl_kernels *k,
-                     bool quiet, bool fail_on_diverge)
+                     bool quiet, bool fail_on_diverge, const char *race_hint)
 {
     nl_error err = {0};
     nl_run_opts o = {.out_dir = dir, .kernels = k, .resume = resume};
@@ -144,13 +146,24 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     while (st != NL_RUN_FINISHED && st != NL_RUN_DIVERGED && st != NL_RUN_FAILED) {
         if (g_stop) {
             char path[600] = "";
-            if (nl_run_save(r, path, sizeof path, &err))
-                nl_app_error(1, "interrupted, but the checkpoint failed: %s", err.msg);
+            if (nl_run_save(r, path, sizeof path, &err)) {
+                /* nothing to resume from at this step: that is a failure, not a clean stop */
+                nl_run_log_event(r,
+                                 "failed: stopped by signal %d at step %lld, but the "
+                                 "checkpoint failed: %s",
+                                 (int)g_stop, (long long)nl_run_step_index(r), err.msg);
+                nl_app_error(1, "%sinterrupted at step %lld, but the checkpoint failed: %s",
+                             tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), err.msg);
+                g_ckpt_failed = true;
+                nl_run_free(r);
+                return 1;
+            }
+            fprintf(stderr, "%snormlab: interrupted at step %lld; checkpoint %s\n",
+                    tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), path);
+            if (race_hint)
+                fprintf(stderr, "normlab: continue the race with: %s\n", race_hint);
             else
-                fprintf(stderr,
-                        "%snormlab: interrupted at step %lld; checkpoint %s\n"
-                        "normlab: continue with: normlab train --resume %s\n",
-                        tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), path, path);
+                fprintf(stderr, "normlab: continue with: normlab train --resume %s\n", path);
             nl_run_log_event(r, "stopped by signal %d", (int)g_stop);
             nl_run_free(r);
             return 130;
@@ -180,7 +193,7 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     if (!quiet && tty && have)
         progress(r, &last, true, true, eta_t0, eta_step0);
     if (st == NL_RUN_FAILED) {
-        code = nl_app_error(1, "run failed: %s", nl_run_message(r));
+        code = nl_app_error(1, "run failed: %s", err.msg);
     } else if (st == NL_RUN_DIVERGED) {
         fprintf(stderr, "normlab: %s\n", nl_run_message(r));
         code = fail_on_diverge ? 1 : 0;
@@ -200,6 +213,43 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     }
     nl_run_free(r);
     return code;
+}
+
+/* s quoted for a POSIX shell where it needs to be, appended to b. */
+static void shell_word(char *b, size_t n, const char *s)
+{
+    size_t len = strlen(b);
+    if (*s &&
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%") ==
+            strlen(s)) {
+        snprintf(b + len, n - len, " %s", s);
+        return;
+    }
+    snprintf(b + len, n - len, " '");
+    for (; *s; s++) {
+        len = strlen(b);
+        snprintf(b + len, n - len, *s == '\'' ? "'\\''" : "%c", *s);
+    }
+    len = strlen(b);
+    snprintf(b + len, n - len, "'");
+}
+
+/* The command that continues an interrupted race: this one, with --out naming the race's
+ * directory when it was chosen here (runs/NAME-2). Allocated. */
+static char *race_command(int argc, char **argv, const char *chosen_out)
+{
+    size_t n = 64 + (chosen_out ? 2 * strlen(chosen_out) + 16 : 0);
+    for (int i = 1; i < argc; i++)
+        n += 4 * strlen(argv[i]) + 3;
+    char *b = malloc(n);
+    snprintf(b, n, "normlab train");
+    for (int i = 1; i < argc; i++)
+        shell_word(b, n, argv[i]);
+    if (chosen_out) {
+        shell_word(b, n, "--out");
+        shell_word(b, n, chosen_out);
+    }
+    return b;
 }
 
 /* Whether the race of c has a run called name. */
@@ -266,6 +316,10 @@ int nl_cmd_train(int argc, char **argv)
             sets[n_sets++] = kv;
         } else if (!strcmp(a, "--out") && i + 1 < argc) {
             out = argv[++i];
+            if (!*out) {
+                free(sets);
+                return nl_app_error(2, "train: --out: the run directory is an empty name");
+            }
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
             device = argv[++i];
         } else if (!strcmp(a, "--resume") && i + 1 < argc) {
@@ -351,8 +405,9 @@ int nl_cmd_train(int argc, char **argv)
                              : "runs/run",
                    base, sizeof base);
     if (c.n_runs == 0 || resume) {
-        code = train_one(&c, base, resume, k, quiet, fail_on_diverge);
+        code = train_one(&c, base, resume, k, quiet, fail_on_diverge, NULL);
     } else {
+        char *hint = race_command(argc, argv, out ? NULL : base);
         int i = 0;
         for (; i < c.n_runs && !g_stop; i++) {
             nl_config rc;
@@ -362,11 +417,29 @@ int nl_cmd_train(int argc, char **argv)
             }
             if (only && !in_list(only, rc.name))
                 continue;
-            char dir[PATH_MAX + 80];
+            char dir[PATH_MAX + 80], ck[PATH_MAX + 160], newest[64];
             snprintf(dir, sizeof dir, "%s/%s", base, rc.name);
+            /* a race trained into this directory before (and interrupted): each run goes on
+             * from its newest checkpoint, and one already at its last step is skipped */
+            const char *from = NULL;
+            if (nl_ckpt_newest(dir, newest, sizeof newest) > 0) {
+                snprintf(ck, sizeof ck, "%s/%s", dir, newest);
+                from = ck;
+                nl_ckpt h;
+                nl_error herr = {0};
+                if (nl_ckpt_read(ck, &h, 1, &herr) == 0 && h.step >= rc.train.steps) {
+                    nl_ckpt_free(&h);
+                    if (!quiet)
+                        fprintf(stderr,
+                                "normlab: race run %d/%d: %s finished before (%s); skipped\n",
+                                i + 1, c.n_runs, rc.name, ck);
+                    continue;
+                }
+            }
             if (!quiet)
-                fprintf(stderr, "normlab: race run %d/%d: %s\n", i + 1, c.n_runs, rc.name);
-            int rcode = train_one(&rc, dir, NULL, k, quiet, fail_on_diverge);
+                fprintf(stderr, "normlab: race run %d/%d: %s%s%s\n", i + 1, c.n_runs, rc.name,
+                        from ? ", continued from " : "", from ? from : "");
+            int rcode = train_one(&rc, dir, from, k, quiet, fail_on_diverge, hint);
             if (rcode == 130 || rcode == 2) {
                 code = rcode;
                 break;
@@ -375,11 +448,14 @@ int nl_cmd_train(int argc, char **argv)
                 code = rcode;
         }
         /* a signal while a run was finishing: that run is complete, the rest never began */
-        if (g_stop && code != 130 && i < c.n_runs) {
-            fprintf(stderr, "normlab: interrupted after race run %d/%d; runs %d..%d not trained\n",
-                    i, c.n_runs, i + 1, c.n_runs);
+        if (g_stop && code != 130 && !g_ckpt_failed && i < c.n_runs) {
+            fprintf(stderr,
+                    "normlab: interrupted after race run %d/%d; runs %d..%d not trained\n"
+                    "normlab: continue the race with: %s\n",
+                    i, c.n_runs, i + 1, c.n_runs, hint);
             code = 130;
         }
+        free(hint);
     }
     nl_backend_close(k);
     return code;

@@ -237,7 +237,9 @@ int nl_check_tensor_shape(const char *path, const char *name, int ndim, int max_
 
 int nl_open_read(const char *path, int *fd, uint64_t *size, nl_error *err)
 {
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever,
+     * before the regular-file check below could refuse it */
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (*fd < 0)
         return nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -252,6 +254,9 @@ int nl_open_read(const char *path, int *fd, uint64_t *size, nl_error *err)
         *fd = -1;
         return nl_fail(err, NL_ERR_IO, "%s: not a regular file", path);
     }
+    int fl = fcntl(*fd, F_GETFL);
+    if (fl != -1)
+        fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
     *size = (uint64_t)st.st_size;
     return 0;
 }

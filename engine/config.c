@@ -192,7 +192,7 @@ static const key_spec KEYS[] = {
     FLT("train.clip", train.clip, 0, B_IN, 0, B_NONE, "global gradient-norm clip (0 = off)"),
     U64("train.seed", train.seed, "seed of the initialisation and batches"),
     INT_GE("train.eval_every", train.eval_every, 0, "validation every N steps (0 = never)"),
-    INT_GE("train.eval_batches", train.eval_batches, 1, "batches per validation"),
+    INT_IN("train.eval_batches", train.eval_batches, 1, 100000, "batches per validation"),
     INT_IN("train.threads", train.threads, 0, 1024,
            "CPU threads (0 = one per core; more than the cores are capped to them)"),
     CHOICE("train.device", train.device, DEVICE_CHOICES, "compute device"),

@@ -2,10 +2,13 @@
  * every scalar goes through nl_config_set, so a preset and --set share one parser and one set
  * of messages. Every error is "FILE:LINE:COL: message" at the key or value at fault. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -89,31 +92,54 @@ static void join(char *out, size_t len, const char *prefix, const char *key)
         snprintf(out, len, "%s", key);
 }
 
-/* Every key of a map is a scalar with a name, and none appears twice. */
+static uint64_t hash_text(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Every key of a map is a scalar with a name, and none appears twice. The keys seen go into
+ * an open-addressed hash set (a map of 100k keys is checked in linear time, not quadratic). */
 static int check_map_keys(loader *L, yaml_node_t *map, const char *prefix)
 {
     yaml_node_pair_t *first = map->data.mapping.pairs.start;
-    for (yaml_node_pair_t *p = first; p < map->data.mapping.pairs.top; p++) {
+    size_t n = (size_t)(map->data.mapping.pairs.top - first), cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    yaml_node_t **set = calloc(cap, sizeof *set);
+    if (!set)
+        return nl_fail(L->err, NL_ERR_IO, "%s: out of memory", L->file);
+    int rc = 0;
+    for (yaml_node_pair_t *p = first; rc == 0 && p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node_at(L, p->key);
         char d[80], path[256];
         if (k->type != YAML_SCALAR_NODE) {
             describe(k, d, sizeof d);
-            return fail_at(L, k->start_mark, "%s%sexpected a key name, got %s",
-                           prefix ? prefix : "", prefix && *prefix ? ": " : "", d);
+            rc = fail_at(L, k->start_mark, "%s%sexpected a key name, got %s", prefix ? prefix : "",
+                         prefix && *prefix ? ": " : "", d);
+            break;
         }
-        if (strlen(scalar_text(k)) != k->data.scalar.length || !*scalar_text(k))
-            return fail_at(L, k->start_mark, "%s%sempty or invalid key name", prefix ? prefix : "",
-                           prefix && *prefix ? ": " : "");
-        for (yaml_node_pair_t *q = first; q < p; q++) {
-            yaml_node_t *k2 = node_at(L, q->key);
-            if (k2->type == YAML_SCALAR_NODE && strcmp(scalar_text(k2), scalar_text(k)) == 0) {
+        if (strlen(scalar_text(k)) != k->data.scalar.length || !*scalar_text(k)) {
+            rc = fail_at(L, k->start_mark, "%s%sempty or invalid key name", prefix ? prefix : "",
+                         prefix && *prefix ? ": " : "");
+            break;
+        }
+        size_t i = (size_t)hash_text(scalar_text(k)) & (cap - 1);
+        for (; set[i]; i = (i + 1) & (cap - 1)) {
+            yaml_node_t *k2 = set[i];
+            if (strcmp(scalar_text(k2), scalar_text(k)) == 0) {
                 join(path, sizeof path, prefix, scalar_text(k));
                 mark_text(k2->start_mark, d, sizeof d);
-                return fail_at(L, k->start_mark, "duplicate key '%s' (first given at %s)", path, d);
+                rc = fail_at(L, k->start_mark, "duplicate key '%s' (first given at %s)", path, d);
+                break;
             }
         }
+        set[i] = k;
     }
-    return 0;
+    free(set);
+    return rc;
 }
 
 static seen_key *find_seen(loader *L, const char *path)
@@ -569,12 +595,49 @@ static int parser_fail(const char *file, yaml_parser_t *p, const char *text, siz
     return nl_fail(err, NL_ERR_USAGE, "%s:%zu:%zu: %s", file, line + 1, col + 1, problem);
 }
 
+/* Nesting deeper than any preset needs (a race entry's settings sit 4 levels down) is refused
+ * while the events stream in, before libyaml builds the document: it takes time quadratic in
+ * the depth to parse 100k nested brackets. */
+#define MAX_DEPTH 64
+
+static int check_depth(const char *file, const char *text, size_t len, nl_error *err)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return nl_fail(err, NL_ERR_IO, "%s: cannot start the YAML parser", file);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    int depth = 0, rc = 0;
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(&p, &e))
+            break; /* the loader reports the syntax error, with its position */
+        yaml_event_type_t t = e.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+            if (++depth > MAX_DEPTH)
+                rc = nl_fail(err, NL_ERR_USAGE,
+                             "%s:%zu:%zu: nested more than %d levels deep; a preset needs at most "
+                             "a few",
+                             file, e.start_mark.line + 1, e.start_mark.column + 1, MAX_DEPTH);
+        } else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&e);
+        if (rc || t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 int nl_config_load_string(nl_config *c, const char *yaml, size_t len, const char *name_for_errors,
                           nl_error *err)
 {
     const char *file = name_for_errors && *name_for_errors ? name_for_errors : "<string>";
     if (!yaml)
         len = 0;
+    int drc = check_depth(file, yaml ? yaml : "", len, err);
+    if (drc)
+        return drc;
     yaml_parser_t parser;
     yaml_document_t doc, next;
     if (!yaml_parser_initialize(&parser))
@@ -654,9 +717,21 @@ done:
 
 int nl_config_load_file(nl_config *c, const char *path, nl_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: a FIFO is refused at once instead of waiting for a writer */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return nl_fail(err, NL_ERR_IO, "%s: cannot read: not a regular file", path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     int rc = buf ? 0 : nl_fail(err, NL_ERR_IO, "%s: out of memory", path);

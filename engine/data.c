@@ -13,7 +13,11 @@
  *   positions of the held-out split.
  *
  * The training position is one nl_rng (seeded from train_seed) and nothing else, so the
- * state blob restores it exactly. */
+ * state blob restores it exactly.
+ *
+ * Files are read with pread, window by window, not mapped: a file cut short while a run
+ * reads it (another program rewriting it) is then an error naming the file, where a mapping
+ * would kill the process with SIGBUS. */
 #include "data.h"
 
 #include <errno.h>
@@ -22,10 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt_io.h"
 #include "markov.h"
 #include "prose.h"
 #include "rng.h"
@@ -69,13 +73,14 @@ struct nl_data {
     int64_t seq_ctx, seq_next;
     int seq_valid;
 
-    /* text / tokens: the mapped file; prose: the generated text (owned) */
+    /* text / tokens: the open file; prose: the generated text (owned) */
     uint8_t *prose;
-    double unigram; /* text, prose: entropy of the byte frequencies of the training split */
-    void *map;
-    size_t map_len;
-    const uint8_t *bytes;   /* text */
-    const uint16_t *toks;   /* tokens */
+    double unigram;         /* text, prose: entropy of the byte frequencies of the training split */
+    int fd;                 /* text, tokens: -1 otherwise */
+    uint64_t file_len;      /* bytes of the file when opened */
+    uint64_t first;         /* byte offset of token 0 in the file */
+    uint8_t *win;           /* one window's bytes, read from the file: (T+1) * 2 */
+    const uint8_t *bytes;   /* prose */
     int64_t n;              /* tokens in the source */
     int64_t n_train, n_val; /* the split: [0, n_train) and [n_train, n) */
 };
@@ -96,18 +101,47 @@ static const char *kind_name(src_kind k)
                             : "tokens";
 }
 
-static inline int32_t token_at(const nl_data *d, int64_t i)
+/* Read n bytes at byte offset `at` of the file; a short read means the file was cut back
+ * after it was opened. */
+static int file_read(const nl_data *d, void *buf, size_t n, uint64_t at, nl_error *err)
 {
-    return d->kind == SRC_TOKENS ? (int32_t)d->toks[i] : (int32_t)d->bytes[i];
+    nl_error e = {0};
+    if (nl_pread_all(d->fd, d->path, buf, n, at, &e) == 0)
+        return 0;
+    struct stat st;
+    if (fstat(d->fd, &st) == 0 && (uint64_t)st.st_size < at + n)
+        return nl_fail(err, NL_ERR_RUN,
+                       "%s file '%s' was cut short while in use: %lld bytes now, %llu when "
+                       "opened (restore it, then resume from the last checkpoint)",
+                       kind_name(d->kind), d->path, (long long)st.st_size,
+                       (unsigned long long)d->file_len);
+    return nl_fail(err, NL_ERR_RUN, "%s file: %s", kind_name(d->kind), e.msg);
 }
 
-/* Window of the file starting at token `start` into row b. */
-static void file_window(const nl_data *d, int64_t start, int32_t *tokens, int32_t *targets)
+/* Window of the source starting at token `start` into one row. */
+static int file_window(const nl_data *d, int64_t start, int32_t *tokens, int32_t *targets,
+                       nl_error *err)
 {
-    for (int t = 0; t < d->T; t++) {
-        tokens[t] = token_at(d, start + t);
-        targets[t] = token_at(d, start + t + 1);
+    const int T = d->T;
+    if (d->kind == SRC_PROSE) {
+        for (int t = 0; t < T; t++) {
+            tokens[t] = d->bytes[start + t];
+            targets[t] = d->bytes[start + t + 1];
+        }
+        return 0;
     }
+    size_t es = d->kind == SRC_TOKENS ? 2 : 1;
+    if (file_read(d, d->win, es * (size_t)(T + 1), d->first + es * (uint64_t)start, err))
+        return err ? err->code : NL_ERR_RUN;
+    for (int t = 0; t <= T; t++) {
+        int32_t x =
+            es == 2 ? (int32_t)(d->win[2 * t] | (d->win[2 * t + 1] << 8)) : (int32_t)d->win[t];
+        if (t < T)
+            tokens[t] = x;
+        if (t > 0)
+            targets[t - 1] = x;
+    }
+    return 0;
 }
 
 /* T+1 symbols of the chain from context *ctx (advanced) into one row. */
@@ -124,44 +158,38 @@ static void chain_window(const nl_data *d, nl_rng *r, int64_t *ctx, int32_t *tok
     }
 }
 
-static int map_file(nl_data *d, nl_error *err)
+/* Open the file of a text: or tokens: source: a regular, non-empty file. */
+static int open_file(nl_data *d, nl_error *err)
 {
     const char *what = kind_name(d->kind);
-    int fd = open(d->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nl_fail(err, NL_ERR_IO, "%s file '%s': %s", what, d->path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return nl_fail(err, NL_ERR_IO, "%s file '%s': %s", what, d->path, strerror(e));
+    nl_error e = {0};
+    if (nl_open_read(d->path, &d->fd, &d->file_len, &e)) {
+        d->fd = -1;
+        return nl_fail(
+            err, e.code == NL_ERR_IO && strstr(e.msg, "not a regular") ? NL_ERR_USAGE : e.code,
+            "%s file '%s': %s", what, d->path,
+            strstr(e.msg, ": ") ? strstr(e.msg, ": ") + 2 : e.msg);
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return nl_fail(err, NL_ERR_USAGE, "%s file '%s': not a regular file", what, d->path);
-    }
-    if (st.st_size == 0) {
-        close(fd);
+    if (d->file_len == 0)
         return nl_fail(err, NL_ERR_USAGE, "%s file '%s': the file is empty", what, d->path);
-    }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (p == MAP_FAILED)
-        return nl_fail(err, NL_ERR_IO, "%s file '%s': cannot map: %s", what, d->path, strerror(e));
-    d->map = p;
-    d->map_len = (size_t)st.st_size;
+    d->win = malloc((size_t)(d->T + 1) * 2);
+    if (!d->win)
+        return nl_fail(err, NL_ERR_RUN, "data: out of memory");
     return 0;
 }
 
 static int open_shard(nl_data *d, nl_error *err)
 {
-    if (d->map_len < SHARD_HEADER_BYTES)
+    if (d->file_len < SHARD_HEADER_BYTES)
         return nl_fail(err, NL_ERR_USAGE,
-                       "tokens file '%s': truncated header (%zu bytes, a shard header is %d)",
-                       d->path, d->map_len, SHARD_HEADER_BYTES);
+                       "tokens file '%s': truncated header (%llu bytes, a shard header is %d)",
+                       d->path, (unsigned long long)d->file_len, SHARD_HEADER_BYTES);
+    unsigned char hb[12];
+    if (file_read(d, hb, sizeof hb, 0, err))
+        return err ? err->code : NL_ERR_RUN;
     int32_t header[3];
-    memcpy(header, d->map, sizeof header);
+    for (int i = 0; i < 3; i++)
+        header[i] = (int32_t)nl_get_u32le(hb + 4 * i);
     if (header[0] != SHARD_MAGIC)
         return nl_fail(err, NL_ERR_USAGE,
                        "tokens file '%s': bad magic %d (expected %d, an llm.c token shard)",
@@ -172,19 +200,58 @@ static int open_shard(nl_data *d, nl_error *err)
     if (header[2] <= 0)
         return nl_fail(err, NL_ERR_USAGE, "tokens file '%s': the header declares %d tokens",
                        d->path, header[2]);
-    int64_t held = (int64_t)(d->map_len - SHARD_HEADER_BYTES) / 2;
+    int64_t held = (int64_t)(d->file_len - SHARD_HEADER_BYTES) / 2;
     if (held < header[2])
         return nl_fail(err, NL_ERR_USAGE,
                        "tokens file '%s': truncated: the header declares %d tokens, the file "
                        "holds %lld",
                        d->path, header[2], (long long)held);
     d->n = header[2];
-    d->toks = (const uint16_t *)((const uint8_t *)d->map + SHARD_HEADER_BYTES);
+    d->first = SHARD_HEADER_BYTES;
+    /* the vocabulary: the largest token, read in pieces */
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf)
+        return nl_fail(err, NL_ERR_RUN, "data: out of memory");
     int32_t max = 0;
-    for (int64_t i = 0; i < d->n; i++)
-        if (d->toks[i] > max)
-            max = d->toks[i];
+    for (uint64_t at = 0, total = 2 * (uint64_t)d->n; at < total;) {
+        size_t k = total - at < CHUNK ? (size_t)(total - at) : CHUNK;
+        if (file_read(d, buf, k, d->first + at, err)) {
+            free(buf);
+            return err ? err->code : NL_ERR_RUN;
+        }
+        for (size_t i = 0; i + 1 < k; i += 2) {
+            int32_t x = buf[i] | (buf[i + 1] << 8);
+            if (x > max)
+                max = x;
+        }
+        at += k;
+    }
+    free(buf);
     d->vocab = max + 1;
+    return 0;
+}
+
+/* The unigram level of a text file: byte counts over its first n bytes, read in pieces. */
+static int file_unigram(nl_data *d, int64_t n, nl_error *err)
+{
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf)
+        return nl_fail(err, NL_ERR_RUN, "data: out of memory");
+    uint64_t count[256] = {0};
+    for (int64_t at = 0; at < n;) {
+        size_t k = n - at < CHUNK ? (size_t)(n - at) : CHUNK;
+        if (file_read(d, buf, k, d->first + (uint64_t)at, err)) {
+            free(buf);
+            return err ? err->code : NL_ERR_RUN;
+        }
+        for (size_t i = 0; i < k; i++)
+            count[buf[i]]++;
+        at += (int64_t)k;
+    }
+    free(buf);
+    d->unigram = nl_unigram_entropy_counts(count, (uint64_t)n);
     return 0;
 }
 
@@ -216,11 +283,13 @@ static int split_source(nl_data *d, const nl_data_config *dc, nl_error *err)
                        "window of %lld; lower data.val_fraction",
                        what, d->path, (long long)d->n_train, (long long)w);
     d->ident = (uint64_t)d->n;
-    if (d->kind != SRC_TOKENS)
-        /* from the first 64 MiB of the split at most: opening a large text: file (and every
-         * `normlab watch` of its runs) must not read all of it for a reference line */
-        d->unigram = nl_unigram_entropy(
-            d->bytes, (size_t)(d->n_train < UNIGRAM_SAMPLE ? d->n_train : UNIGRAM_SAMPLE));
+    /* from the first 64 MiB of the split at most: opening a large text: file (and every
+     * `normlab watch` of its runs) must not read all of it for a reference line */
+    int64_t sample = d->n_train < UNIGRAM_SAMPLE ? d->n_train : UNIGRAM_SAMPLE;
+    if (d->kind == SRC_PROSE)
+        d->unigram = nl_unigram_entropy(d->bytes, (size_t)sample);
+    else if (d->kind == SRC_TEXT && file_unigram(d, sample, err))
+        return err ? err->code : NL_ERR_RUN;
     if (d->kind == SRC_PROSE)
         snprintf(d->describe, sizeof d->describe,
                  "prose (built in, seed %llu): %lld bytes (train %lld, held-out %lld), "
@@ -239,11 +308,10 @@ static int split_source(nl_data *d, const nl_data_config *dc, nl_error *err)
 
 static int open_file_source(nl_data *d, const nl_data_config *dc, nl_error *err)
 {
-    if (map_file(d, err))
+    if (open_file(d, err))
         return err ? err->code : NL_ERR_IO;
     if (d->kind == SRC_TEXT) {
-        d->bytes = d->map;
-        d->n = (int64_t)d->map_len;
+        d->n = (int64_t)d->file_len;
         d->vocab = 256;
     } else if (open_shard(d, err)) {
         return err ? err->code : NL_ERR_USAGE;
@@ -278,6 +346,7 @@ nl_data *nl_data_open(const nl_data_config *dc, int seq_len, uint64_t train_seed
         return NULL;
     }
     d->T = seq_len;
+    d->fd = -1;
     nl_rng_seed(&d->train, mix64(train_seed, SALT_TRAIN));
 
     const char *src = dc->source;
@@ -328,8 +397,9 @@ void nl_data_close(nl_data *d)
     if (!d)
         return;
     nl_markov_free(d->chain);
-    if (d->map)
-        munmap(d->map, d->map_len);
+    if (d->fd >= 0)
+        close(d->fd);
+    free(d->win);
     free(d->prose);
     free(d);
 }
@@ -359,6 +429,7 @@ int nl_data_next_batch(nl_data *d, int32_t *tokens, int32_t *targets, int B, nl_
     if (B < 1)
         return nl_fail(err, NL_ERR_USAGE, "data: batch size must be at least 1, got %d", B);
     const int T = d->T;
+    const nl_rng saved = d->train;
     for (int b = 0; b < B; b++) {
         int32_t *tok = tokens + (int64_t)b * T, *tgt = targets + (int64_t)b * T;
         if (d->kind == SRC_MARKOV) {
@@ -366,7 +437,10 @@ int nl_data_next_batch(nl_data *d, int32_t *tokens, int32_t *targets, int B, nl_
             chain_window(d, &d->train, &ctx, tok, tgt);
         } else {
             int64_t start = (int64_t)nl_rng_below(&d->train, (uint64_t)(d->n_train - T));
-            file_window(d, start, tok, tgt);
+            if (file_window(d, start, tok, tgt, err)) {
+                memcpy(d->train.s, saved.s, sizeof saved.s); /* the batch never happened */
+                return err ? err->code : NL_ERR_RUN;
+            }
         }
     }
     return 0;
@@ -395,7 +469,9 @@ int nl_data_val_batch(nl_data *d, int index, int32_t *tokens, int32_t *targets, 
     const int64_t w = (int64_t)T + 1, nwin = d->n_val / w;
     for (int b = 0; b < B; b++) {
         int64_t j = ((int64_t)index * B + b) % nwin;
-        file_window(d, d->n_train + j * w, tokens + (int64_t)b * T, targets + (int64_t)b * T);
+        if (file_window(d, d->n_train + j * w, tokens + (int64_t)b * T, targets + (int64_t)b * T,
+                        err))
+            return err ? err->code : NL_ERR_RUN;
     }
     return 0;
 }
@@ -433,7 +509,8 @@ int nl_data_seq_batch(nl_data *d, int64_t index, int32_t *tokens, int32_t *targe
                        kind_name(d->kind), d->path, (long long)nwin, (long long)w, (long long)index,
                        B, (long long)(first + B));
     for (int b = 0; b < B; b++)
-        file_window(d, (first + b) * w, tokens + (int64_t)b * T, targets + (int64_t)b * T);
+        if (file_window(d, (first + b) * w, tokens + (int64_t)b * T, targets + (int64_t)b * T, err))
+            return err ? err->code : NL_ERR_RUN;
     return 0;
 }
 

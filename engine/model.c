@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memest.h"
 #include "rng.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -365,6 +366,11 @@ static int alloc_norm_act(nl_model *m, norm_act *a, int64_t rows, int cols, bool
 nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
 {
     if (nl_config_validate(c, err))
+        return NULL;
+    /* before the first allocation: a config that cannot fit is refused with the figures, not
+     * left to fail half-way or to the kernel's OOM killer */
+    if (nl_config_vocab(c) > 0 &&
+        nl_mem_check(c, nl_config_vocab(c), attn_fused(k, c), strcmp(k->name, "cpu") == 0, err))
         return NULL;
     nl_model *m = calloc(1, sizeof *m);
     m->cfg = *c;

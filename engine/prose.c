@@ -333,9 +333,14 @@ int nl_prose_generate(uint64_t seed, uint8_t *out, size_t n)
 
 double nl_unigram_entropy(const uint8_t *p, size_t n)
 {
-    size_t count[256] = {0};
+    uint64_t count[256] = {0};
     for (size_t i = 0; i < n; i++)
         count[p[i]]++;
+    return nl_unigram_entropy_counts(count, n);
+}
+
+double nl_unigram_entropy_counts(const uint64_t count[256], uint64_t n)
+{
     double h = 0;
     for (int c = 0; c < 256; c++)
         if (count[c]) {

@@ -16,5 +16,7 @@ int nl_prose_generate(uint64_t seed, uint8_t *out, size_t n);
 /* The entropy of the byte frequencies of p[0..n) in nats: the loss of a model that has
  * learned only which bytes are common ("the unigram level"). */
 double nl_unigram_entropy(const uint8_t *p, size_t n);
+/* The same from byte counts (count[b] of the n bytes are b), for a source read in pieces. */
+double nl_unigram_entropy_counts(const uint64_t count[256], uint64_t n);
 
 #endif

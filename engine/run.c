@@ -1,6 +1,7 @@
 /* A run: the training loop around the model, and the files of a run directory. */
 #include "run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -156,6 +157,26 @@ static int csv_flush(nl_run *r, nl_error *err)
     return nl_fail(err, NL_ERR_IO, "%s/metrics.csv: write failed: %s", r->dir, strerror(errno));
 }
 
+/* A checkpoint being written is ckpt-N.nlck.tmp until renamed; one left by a killed process
+ * is never completed, so it goes when the directory is next used. */
+static void remove_stale_tmp(nl_run *r)
+{
+    DIR *d = opendir(r->dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (strncmp(de->d_name, "ckpt-", 5) != 0 || n < 9 + 5 ||
+            strcmp(de->d_name + n - 9, ".nlck.tmp") != 0)
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            nl_run_log_event(r, "removed %s, an unfinished checkpoint of an interrupted run",
+                             de->d_name);
+    }
+    closedir(d);
+}
+
 nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err)
 {
     nl_run_opts o = {0};
@@ -220,6 +241,17 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
                                  o.metrics_capacity > 0 ? o.metrics_capacity : 4096);
     r->config_yaml = nl_config_to_yaml(&r->cfg);
     if (o.out_dir) {
+        /* refused, not cut: a cut path would put the files in another directory */
+        if (!o.out_dir[0]) {
+            nl_fail(err, NL_ERR_USAGE, "the run directory is an empty name");
+            goto fail;
+        }
+        if (strlen(o.out_dir) >= sizeof r->dir) {
+            nl_fail(err, NL_ERR_USAGE,
+                    "run directory '%.40s...': path too long (%zu characters, at most %zu)",
+                    o.out_dir, strlen(o.out_dir), sizeof r->dir - 1);
+            goto fail;
+        }
         snprintf(r->dir, sizeof r->dir, "%s", o.out_dir);
         /* A fresh run among another run's checkpoints would lose its own: pruning keeps the
          * highest steps, theirs. */
@@ -234,20 +266,33 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
         if (mkdir_p(r->dir, err))
             goto fail;
         char path[600];
-        snprintf(path, sizeof path, "%s/config.yaml", r->dir);
-        if (nl_config_save_file(&r->cfg, path, err))
-            goto fail;
         snprintf(path, sizeof path, "%s/events.log", r->dir);
         r->events = fopen(path, "a");
         if (!r->events) {
             nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
             goto fail;
         }
+        remove_stale_tmp(r);
     }
-    if (o.resume) {
-        if (nl_run_resume(r, o.resume, err))
+    /* the checkpoint is read and checked against this config before config.yaml is written:
+     * a refused resume leaves the run directory as it was, with the refusal in events.log */
+    if (o.resume && nl_run_resume(r, o.resume, err)) {
+        nl_run_log_event(r, "resume from %s refused: %s", o.resume, err ? err->msg : "error");
+        goto fail;
+    }
+    if (o.out_dir) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/config.yaml", r->dir);
+        nl_error werr = {0};
+        if (nl_config_save_file(&r->cfg, path, &werr)) {
+            /* the directory is there: a write that fails (disk full) is the run failing, not
+             * bad input */
+            nl_fail(err, NL_ERR_RUN, "%s", werr.msg);
+            nl_run_log_event(r, "failed: %s", werr.msg);
             goto fail;
-    } else if (o.out_dir) {
+        }
+    }
+    if (!o.resume && o.out_dir) {
         char path[600];
         snprintf(path, sizeof path, "%s/metrics.csv", r->dir);
         r->csv = fopen(path, "w");
@@ -516,8 +561,22 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
     int B = t->batch, T = r->cfg.model.seq_len;
     float lr = nl_lr_at(t, r->step) * r->lr_scale;
     double t0 = now_s();
-    if (nl_data_next_batch(r->data, r->tok, r->tgt, B, err))
-        return fail_run(r, err);
+    nl_error derr = {0};
+    if (nl_data_next_batch(r->data, r->tok, r->tgt, B, &derr)) {
+        /* nothing of this step has happened yet (the data position is as it was): a
+         * checkpoint here lets the run go on once the data is back */
+        nl_error serr = {0};
+        char path[600];
+        size_t n = strlen(derr.msg);
+        if (r->dir[0] && nl_run_save(r, path, sizeof path, &serr) == 0)
+            snprintf(derr.msg + n, sizeof derr.msg - n, "; checkpoint %s written", path);
+        else if (r->dir[0])
+            snprintf(derr.msg + n, sizeof derr.msg - n, "; the checkpoint failed too: %s",
+                     serr.msg);
+        if (err)
+            *err = derr;
+        return fail_run(r, &derr);
+    }
     float loss = NAN, aux = NAN, z = NAN, gnorm = NAN;
     if (nl_model_forward(r->model, r->tok, r->tgt, B, &loss, &aux, &z, err))
         return fail_run(r, err);

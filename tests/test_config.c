@@ -843,6 +843,60 @@ static void go_to_root(const char *argv0)
     }
 }
 
+/* A preset of 100k keys (D4): the duplicate check is linear, so the first unknown key is
+ * reported at once (the quadratic check took minutes); a duplicate among them is found with
+ * where it was first given. alarm() turns a hang into a failure. */
+static void test_many_keys(void)
+{
+    enum { N = 100000 };
+    char *y = malloc((size_t)N * 16 + 64);
+    size_t n = 0;
+    for (int i = 0; i < N; i++)
+        n += (size_t)sprintf(y + n, "k%d: 1\n", i);
+    nl_config *c = malloc(sizeof *c);
+    nl_error e = {0};
+    nl_config_defaults(c);
+    alarm(60);
+    int rc = nl_config_load_string(c, y, n, "keys.yaml", &e);
+    T_CHECK(rc == NL_ERR_USAGE && strstr(e.msg, "keys.yaml:1:1: unknown key 'k0'"), "%s", e.msg);
+    n += (size_t)sprintf(y + n, "k5: 2\n");
+    rc = nl_config_load_string(c, y, n, "keys.yaml", &e);
+    alarm(0);
+    T_CHECK(rc == NL_ERR_USAGE && strstr(e.msg, "keys.yaml:100001:1: duplicate key 'k5' (first "
+                                                "given at 6:1)"),
+            "%s", e.msg);
+    free(y);
+    free(c);
+}
+
+/* Deep nesting (D5) is refused while parsing, at the level past the limit, before libyaml
+ * builds a document (100k levels took a minute); 64 levels are still YAML the loader reads. */
+static void test_deep_nesting(void)
+{
+    enum { N = 100000 };
+    char *y = malloc(2 * N + 16);
+    size_t n = (size_t)sprintf(y, "model: ");
+    memset(y + n, '[', N);
+    memset(y + n + N, ']', N);
+    n += 2 * N;
+    nl_config *c = malloc(sizeof *c);
+    nl_error e = {0};
+    nl_config_defaults(c);
+    alarm(60);
+    int rc = nl_config_load_string(c, y, n, "deep.yaml", &e);
+    alarm(0);
+    T_CHECK(rc == NL_ERR_USAGE && strstr(e.msg, "deep.yaml:1:71: nested more than 64 levels"),
+            "%s", e.msg);
+    n = (size_t)sprintf(y, "model: ");
+    memset(y + n, '[', 63);
+    memset(y + n + 63, ']', 63);
+    n += 126;
+    rc = nl_config_load_string(c, y, n, "deep.yaml", &e);
+    T_CHECK(rc == NL_ERR_USAGE && strstr(e.msg, "model: expected"), "63 levels: %s", e.msg);
+    free(y);
+    free(c);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -861,5 +915,7 @@ int main(int argc, char **argv)
     T_RUN(test_race_entries);
     T_RUN(test_yaml_forms);
     T_RUN(test_broken_yaml);
+    T_RUN(test_many_keys);
+    T_RUN(test_deep_nesting);
     T_END();
 }

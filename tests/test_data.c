@@ -1,6 +1,7 @@
 /* Data sources: the markov chain's exact entropy rate, determinism and resumable position,
  * text and token-shard splits and windows, and the errors for bad files. */
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/data.h"
@@ -384,6 +385,61 @@ static void test_text_missing_file(void)
             "unknown source: %s", err.msg);
 }
 
+/* A text or tokens file cut short after it was opened (D6): the next batch is an error that
+ * names the file (a mapped file would raise SIGBUS and kill the process), and the training
+ * position stays where it was. */
+static void test_file_truncated_while_open(void)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "shrinks.txt");
+    char text[4096];
+    for (int i = 0; i < (int)sizeof text; i++)
+        text[i] = (char)('a' + i % 26);
+    write_file(path, text, sizeof text);
+    nl_error err = {0};
+    nl_data_config dc = file_config("text", path, 0.1f);
+    nl_data *d = nl_data_open(&dc, 16, 1, &err);
+    T_CHECK(d != NULL, "open: %s", err.msg);
+    if (!d)
+        return;
+    int32_t tok[4 * 16], tgt[4 * 16], tok2[4 * 16];
+    unsigned char before[256], after[256];
+    nl_data_get_state(d, before);
+    T_CHECK(truncate(path, 10) == 0, "truncate");
+    T_CHECK(nl_data_next_batch(d, tok, tgt, 4, &err) != 0, "a batch was read from a cut file");
+    T_CHECK(strstr(err.msg, path) != NULL, "the error does not name the file: %s", err.msg);
+    T_CHECK(nl_data_val_batch(d, 0, tok, tgt, 4, &err) != 0, "a validation batch was read");
+    nl_data_get_state(d, after);
+    T_CHECK(memcmp(before, after, nl_data_state_size(d)) == 0,
+            "the failed batch moved the training position");
+    write_file(path, text, sizeof text);
+    T_CHECK(nl_data_next_batch(d, tok, tgt, 4, &err) == 0, "restored file: %s", err.msg);
+    nl_data_set_state(d, before, nl_data_state_size(d), &err);
+    nl_data_next_batch(d, tok2, tgt, 4, &err);
+    T_CHECK(memcmp(tok, tok2, sizeof tok) == 0, "batches differ after the restore");
+    nl_data_close(d);
+}
+
+/* A FIFO as a text: or tokens: source is refused at once (D3), not waited on. */
+static void test_fifo_refused(void)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "fifo");
+    unlink(path);
+    T_CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+    for (int k = 0; k < 2; k++) {
+        nl_error err = {0};
+        nl_data_config dc = file_config(k ? "tokens" : "text", path, 0.1f);
+        alarm(20); /* a hang fails the test instead of blocking make test */
+        nl_data *d = nl_data_open(&dc, 8, 1, &err);
+        alarm(0);
+        T_CHECK(d == NULL && strstr(err.msg, path) && strstr(err.msg, "not a regular file"),
+                "%s FIFO: %s", k ? "tokens" : "text", err.msg);
+        nl_data_close(d);
+    }
+    unlink(path);
+}
+
 static int write_shard(const char *path, int32_t magic, int32_t version, int32_t declared,
                        const uint16_t *toks, int n)
 {
@@ -489,6 +545,8 @@ int main(void)
     T_RUN(test_text_windows_and_splits);
     T_RUN(test_text_train_split_boundary);
     T_RUN(test_text_missing_file);
+    T_RUN(test_file_truncated_while_open);
+    T_RUN(test_fifo_refused);
     T_RUN(test_tokens_shard);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

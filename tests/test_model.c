@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "engine/config.h"
+#include "engine/memest.h"
 #include "engine/model.h"
 #include "kernels/kernels.h"
 #include "t.h"
@@ -327,6 +328,67 @@ static void test_forward_refuses_bad_input(void)
     nl_model_free(m);
 }
 
+/* The memory estimate made from the config alone (engine/memest.c) against the model built:
+ * the parameter count exactly, the activations within 2%, for each placement, FFN kind,
+ * positions, norms, tied head and MoE. */
+static void test_memory_estimate_matches_model(void)
+{
+    const char *const variants[][6] = {
+        {"model.placement=pre", NULL},
+        {"model.placement=post", "model.norm=rmsnorm", NULL},
+        {"model.placement=hybrid", "model.ffn=swiglu", "model.pos=rope", NULL},
+        {"model.placement=hybrid_star", "model.tied=true", NULL},
+        {"model.placement=sandwich", "model.layers=3", NULL},
+        {"model.moe.experts=4", "model.moe.top_k=2", "model.moe.every=2", "model.ffn=swiglu", NULL},
+        {"model.placement=mixln", "model.layers=4", "model.moe.experts=3", NULL},
+    };
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        nl_config c;
+        tiny(&c, variants[i]);
+        nl_model *m = build(&c);
+        if (!m)
+            continue;
+        nl_mem_estimate e;
+        nl_mem_estimate_config(&c, 11, false, &e);
+        int64_t act = 0;
+        nl_model_bytes(m, NULL, NULL, &act);
+        T_CHECK(e.params == (double)nl_model_num_params(m),
+                "%s: estimate %.0f parameters, model %lld", variants[i][0], e.params,
+                (long long)nl_model_num_params(m));
+        T_CHECK(fabs(e.act_bytes - (double)act) <= 0.02 * (double)act,
+                "%s: estimate %.0f activation bytes, model %lld", variants[i][0], e.act_bytes,
+                (long long)act);
+        T_CHECK(e.total == e.param_bytes * 7 + e.act_bytes, "%s: total %.0f", variants[i][0],
+                e.total);
+        nl_model_free(m);
+    }
+}
+
+/* Sizes that cannot fit are refused before anything is allocated, with the figure, the
+ * limit and the keys; the estimate itself does not overflow at the keys' limits. */
+static void test_too_large_refused(void)
+{
+    const char *const cases[][4] = {
+        {"model.d_model=8192", "model.layers=256", "model.heads=64", NULL},
+        {"model.vocab=1048576", "model.d_model=8192", "model.heads=64", NULL},
+        {"train.batch=65536", "model.seq_len=65536", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nl_config c;
+        tiny(&c, cases[i]);
+        nl_mem_estimate e;
+        nl_mem_estimate_config(&c, nl_config_vocab(&c), false, &e);
+        T_CHECK(e.total > 4e11 && e.total < 1e30, "%s: estimate %g bytes", cases[i][0], e.total);
+        nl_error err = {0};
+        nl_model *m = nl_model_create(&c, cpu, &err);
+        T_CHECK(m == NULL, "%s: a model of %g bytes was created", cases[i][0], e.total);
+        T_CHECK(err.code == NL_ERR_USAGE && strstr(err.msg, "too large") &&
+                    strstr(err.msg, "model.d_model") && strstr(err.msg, "available"),
+                "%s: %s", cases[i][0], err.msg);
+        nl_model_free(m);
+    }
+}
+
 int main(void)
 {
     cpu = nl_kernels_cpu_create(2);
@@ -336,6 +398,8 @@ int main(void)
     T_RUN(test_moe_idle_experts);
     T_RUN(test_mixln_few_layers);
     T_RUN(test_forward_refuses_bad_input);
+    T_RUN(test_memory_estimate_matches_model);
+    T_RUN(test_too_large_refused);
     cpu->destroy(cpu);
     T_END();
 }

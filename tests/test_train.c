@@ -438,6 +438,58 @@ static void test_resume_keeps_metrics_on_write_failure(void)
             "metrics.csv is no longer the regular file with its rows");
 }
 
+/* The data file cut short while the run reads it (D6): the run fails with the file named,
+ * a checkpoint and an events.log entry, instead of dying of SIGBUS; with the file restored,
+ * the checkpoint resumes. */
+static void test_data_truncated_during_training(void)
+{
+    nl_config c;
+    small_config(&c, 20);
+    char a[300], data[400], src[420], cmd[1000];
+    snprintf(a, sizeof a, "%s/trunc", tmpdir);
+    snprintf(data, sizeof data, "%s/trunc-data.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && head -c 200000 README.md > %s", tmpdir, data);
+    T_CHECK(system(cmd) == 0, "setup failed");
+    snprintf(src, sizeof src, "text:%s", data);
+    nl_config_set(&c, "data.source", src, NULL);
+    nl_config_set(&c, "model.vocab", "256", NULL);
+    nl_error err = {0};
+    nl_run *r = nl_run_create(&c, &(nl_run_opts){.out_dir = a}, &err);
+    T_CHECK(r != NULL, "create: %s", err.msg);
+    if (!r)
+        return;
+    nl_run_state st = nl_run_step(r, &err);
+    nl_run_step(r, &err);
+    T_CHECK(st == NL_RUN_RUNNING, "first steps: %s", err.msg);
+    T_CHECK(truncate(data, 100) == 0, "truncate");
+    st = nl_run_step(r, &err);
+    T_CHECK(st == NL_RUN_FAILED, "a step on the cut file ended %s", nl_run_state_name(st));
+    T_CHECK(strstr(err.msg, data) && strstr(err.msg, "cut short"),
+            "the error does not name the file: '%s'", err.msg);
+    nl_run_free(r);
+    char path[500], line[2048] = "";
+    snprintf(path, sizeof path, "%s/ckpt-2.nlck", a);
+    nl_ckpt ck;
+    T_CHECK(nl_ckpt_read(path, &ck, 1, &err) == 0, "no checkpoint at step 2: %s", err.msg);
+    nl_ckpt_free(&ck);
+    snprintf(path, sizeof path, "%s/events.log", a);
+    FILE *f = fopen(path, "r");
+    int logged = 0;
+    while (f && fgets(line, sizeof line, f))
+        logged |= strstr(line, "failed: ") && strstr(line, "cut short");
+    if (f)
+        fclose(f);
+    T_CHECK(logged, "events.log does not say why the run failed");
+    /* put the data back: the run goes on from its checkpoint */
+    snprintf(cmd, sizeof cmd, "head -c 200000 README.md > %s", data);
+    T_CHECK(system(cmd) == 0, "restore failed");
+    snprintf(path, sizeof path, "%s/ckpt-2.nlck", a);
+    nl_run_state end = NL_RUN_FAILED;
+    train(&c, a, path, &end, NULL);
+    T_CHECK(end == NL_RUN_FINISHED, "resume after restoring the data ended %s",
+            nl_run_state_name(end));
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/normlab-test-train-%d", (int)getpid());
@@ -452,6 +504,7 @@ int main(void)
     T_RUN(test_time_includes_validation);
     T_RUN(test_metrics_write_failure_reported);
     T_RUN(test_resume_keeps_metrics_on_write_failure);
+    T_RUN(test_data_truncated_during_training);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)

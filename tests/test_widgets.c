@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ncursesw/curses.h>
 
 #include "engine/config.h"
+#include "engine/memest.h"
 #include "t.h"
 #include "ui/bars.h"
 #include "ui/dash.h"
@@ -22,6 +24,7 @@
 #include "ui/runview.h"
 #include "ui/setup.h"
 #include "ui/sweepgrid.h"
+#include "ui/tail.h"
 #include "ui/teach.h"
 #include "ui/term.h"
 
@@ -1047,9 +1050,127 @@ static void test_setup_form(void)
     free(c);
 }
 
+/* `normlab watch` says what it skipped (issue 11): metrics.csv rows that do not parse, a header
+ * that does not parse (no row can be read under it) and one that disagrees with config.yaml
+ * are counted and named in the run's status line, in the error colour; the good rows are
+ * still shown. */
+static void write_watch_dir(const char *dir, int cfg_layers, int csv_layers, const char *extra,
+                            const char *header)
+{
+    char path[512];
+    nl_config c;
+    nl_config_defaults(&c);
+    char v[16];
+    snprintf(v, sizeof v, "%d", cfg_layers);
+    nl_config_set(&c, "model.layers", v, NULL);
+    snprintf(path, sizeof path, "mkdir -p %s", dir);
+    T_CHECK(system(path) == 0, "mkdir");
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    T_CHECK(nl_config_save_file(&c, path, NULL) == 0, "config.yaml");
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (header)
+        fputs(header, f);
+    else
+        nl_metrics_csv_header(f, csv_layers, 0, 0);
+    float a[3 * 8] = {0};
+    nl_metrics_row row = {1,   64, 0.1,   1e-3f,  3.5f, NAN,  1.0f, 1000, NAN,
+                          NAN, a,  a + 8, a + 16, NULL, NULL, NULL, NULL};
+    nl_metrics_csv_row(f, &row, csv_layers, 0, 0);
+    fputs(extra, f);
+    fclose(f);
+}
+
+static void test_watch_reports_skipped(void)
+{
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/normlab-test-watch-%d", (int)getpid());
+    run_tail t;
+    ui_run r;
+    char msg[256];
+
+    /* two bad rows among good ones */
+    write_watch_dir(dir, 4, 4, "2,128,0.2,oops\n3,1\n", NULL);
+    T_CHECK(tail_open(&t, dir, &r, msg, sizeof msg) == 0, "tail_open: %s", msg);
+    tail_poll(&t, &r);
+    T_CHECK(r.last_step == 1, "the good row was not shown (last step %lld)",
+            (long long)r.last_step);
+    T_CHECK(strstr(r.warn, "2 bad lines skipped (line 3:"), "warning '%s'", r.warn);
+    ui_grid g;
+    grid_init(&g, 120, 24);
+    dash_view v;
+    dash_view_init(&v);
+    v.watch = 1;
+    dash_draw(&g, &v, &r, 1);
+    dump(__func__, &g);
+    int shown = 0;
+    for (int y = 0; y < g.h; y++)
+        if (row_has(&g, y, "metrics.csv: 2 bad lines"))
+            shown = 1;
+    T_CHECK(shown, "the skipped lines are not on screen");
+    tail_close(&t);
+    runview_free(&r);
+
+    /* a header of 2 layers under a config of 4 */
+    write_watch_dir(dir, 4, 2, "", NULL);
+    tail_open(&t, dir, &r, msg, sizeof msg);
+    tail_poll(&t, &r);
+    T_CHECK(strstr(r.warn, "header has 2 layers, config.yaml 4"), "mismatch warning '%s'", r.warn);
+    tail_close(&t);
+    runview_free(&r);
+
+    /* a header that does not parse: nothing under it is read, and that is said */
+    write_watch_dir(dir, 4, 4, "2,128,0.2\n", "step,garbage\n");
+    tail_open(&t, dir, &r, msg, sizeof msg);
+    tail_poll(&t, &r);
+    T_CHECK(strstr(r.warn, "bad header (line 1:") && strstr(r.warn, "2 rows not shown"),
+            "bad header warning '%s'", r.warn);
+    tail_close(&t);
+    runview_free(&r);
+    grid_free(&g);
+    snprintf(msg, sizeof msg, "rm -rf %s", dir);
+    T_CHECK(system(msg) == 0, "cleanup");
+}
+
+/* The setup form's top bar gives the parameter count and the memory estimate as the config
+ * is edited, from engine/memest.c, and turns to the error colour past the free memory. */
+static void test_setup_size(void)
+{
+    nl_config *c = malloc(sizeof *c);
+    nl_config_defaults(c);
+    nl_config_load_string(c, nl_default_preset_yaml, nl_default_preset_yaml_len, "default", NULL);
+    setup_state *s = malloc(sizeof *s);
+    T_CHECK(setup_init(s, c, NULL, "presets") == 0, "setup_init");
+    char want[96], p[24], m[24], text[96];
+    nl_mem_estimate e;
+    for (int round = 0; round < 2; round++) {
+        nl_mem_estimate_config(&s->cfg, nl_config_vocab(&s->cfg), false, &e);
+        plot_fmt_count(e.params, p, sizeof p);
+        nl_mem_format(e.total, m, sizeof m);
+        snprintf(want, sizeof want, "%s params · ~%s", p, m);
+        ui_grid g;
+        grid_init(&g, 140, 30);
+        setup_draw(&g, s, UI_GLYPH_BRAILLE);
+        dump(__func__, &g);
+        T_CHECK(row_has(&g, 0, want), "round %d: top bar lacks '%s'", round, want);
+        grid_free(&g);
+        keys_in(s, "/layers\n");
+        keys_in(s, "12\n"); /* typing replaces the value */
+    }
+    T_CHECK(s->cfg.model.layers == 12, "layers %d", s->cfg.model.layers);
+    keys_in(s, "/d_model\n8192\n/heads\n64\n/layers\n256\n");
+    int role = setup_size_text(s, text, sizeof text);
+    T_CHECK(role == ROLE_ERROR && strstr(text, "more than the"), "too large: %d '%s'", role, text);
+    setup_free(s);
+    free(s);
+    free(c);
+}
+
 int main(void)
 {
     (void)t_skip; /* every case here runs everywhere */
+    T_RUN(test_watch_reports_skipped);
+    T_RUN(test_setup_size);
     T_RUN(test_grid_text);
     T_RUN(test_ticks);
     T_RUN(test_plot_axes_and_line);

@@ -607,7 +607,7 @@ static void draw_status(ui_grid *g, int x0, int y, int w, const dash_view *v, co
     int64_t step = st->step > r->last_step ? st->step : r->last_step;
     int at = v->cursor ? dash_entry_at(v, r, v->cursor_x) : -1;
     char f[9][48], tok[24], eta_s[24];
-    int nf = 0, slowed = -1;
+    int nf = 0, slowed = -1, warned = -1;
     if (at >= 0) {
         hist_entry e;
         history_entry(r->hist, at, &e);
@@ -646,6 +646,10 @@ static void draw_status(ui_grid *g, int x0, int y, int w, const dash_view *v, co
             snprintf(f[nf++], 48, "%lld/%lld", (long long)step, (long long)st->total);
         else
             snprintf(f[nf++], 48, "step %lld", (long long)step);
+        if (r->warn[0]) { /* skipped metrics lines: right after the step, where it is seen */
+            snprintf(f[nf], 48, "%.47s", r->warn);
+            warned = nf++;
+        }
         if (step > 0 && w >= 60) /* a run that has not stepped has no loss yet */
             snprintf(f[nf++], 48, "loss %.4f", loss);
         /* the ETA early, so every running run shows it however narrow the line */
@@ -666,8 +670,8 @@ static void draw_status(ui_grid *g, int x0, int y, int w, const dash_view *v, co
         int fw = text_cells(f[i]);
         if (x + fw > room)
             break;
-        grid_text(g, x, y, fw, i == slowed ? ROLE_ERROR : ROLE_NORMAL, i == 0 ? UI_A_BOLD : 0,
-                  f[i]);
+        grid_text(g, x, y, fw, i == slowed || i == warned ? ROLE_ERROR : ROLE_NORMAL,
+                  i == 0 ? UI_A_BOLD : 0, f[i]);
         x += fw + 2;
     }
 }

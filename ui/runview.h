@@ -33,6 +33,7 @@ typedef struct ui_run {
     nl_config *cfg;       /* owned; valid when has_cfg */
     int colour;           /* series colour index */
     char last_event[256]; /* the last run message shown in the top bar */
+    char warn[200]; /* what a watched run's files could not show (ui/tail.c), in its status line */
     /* Mixture-of-Experts: the latest row's routing (moe_layers = 0 for a dense model) */
     int moe_layers, experts;
     float *expert_frac;     /* (moe_layers, experts): fraction of the routed slots per expert */

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "dash.h"
+#include "engine/memest.h"
 #include "keys.h"
+#include "plot.h"
 #include "term.h"
 
 static const char *section_of(const char *key, char *buf, int len)
@@ -914,6 +916,27 @@ static void draw_presets_hint(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs g
     }
 }
 
+int setup_size_text(const setup_state *s, char *buf, int len)
+{
+    buf[0] = '\0';
+    int V = nl_config_vocab(&s->cfg);
+    if (s->invalid[0] || V <= 0) /* tokens: sources know their vocabulary only when opened */
+        return ROLE_NORMAL;
+    nl_mem_estimate e;
+    nl_mem_estimate_config(&s->cfg, V, false, &e);
+    char p[24], m[24], a[24];
+    plot_fmt_count(e.params, p, sizeof p);
+    nl_mem_format(e.total, m, sizeof m);
+    double avail = nl_mem_available(NULL);
+    if (avail > 0 && e.total > avail) {
+        nl_mem_format(avail, a, sizeof a);
+        snprintf(buf, (size_t)len, " · %s params · ~%s: more than the %s free ", p, m, a);
+        return ROLE_ERROR;
+    }
+    snprintf(buf, (size_t)len, " · %s params · ~%s ", p, m);
+    return ROLE_NORMAL;
+}
+
 void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
 {
     grid_clear(g);
@@ -936,10 +959,14 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
     char moe[32] = "";
     if (s->cfg.model.moe_experts > 0)
         snprintf(moe, sizeof moe, " · MoE %d experts", s->cfg.model.moe_experts);
-    grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· preset %s · %s · %d layers%s · d %d%s",
-               s->preset[0] ? s->preset : "default (built in)",
-               nl_placement_name(s->cfg.model.placement), s->cfg.model.layers, moe,
-               s->cfg.model.d_model, s->nrace ? " · race ready" : "");
+    x += grid_textf(
+        g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE, "· preset %s · %s · %d layers%s · d %d%s",
+        s->preset[0] ? s->preset : "default (built in)", nl_placement_name(s->cfg.model.placement),
+        s->cfg.model.layers, moe, s->cfg.model.d_model, s->nrace ? " · race ready" : "");
+    char size[96];
+    int size_role = setup_size_text(s, size, sizeof size);
+    if (size[0])
+        grid_text(g, x, 0, W - x, size_role, UI_A_REVERSE, size);
     draw_footer(g, H - 1, CTX_SETUP, 0, 0);
 
     int FW = W >= 110 ? W * 55 / 100 : W >= 80 ? W - 34 : W - 26;

@@ -50,6 +50,11 @@ typedef struct setup_state {
 
 typedef enum { SETUP_NONE = 0, SETUP_START, SETUP_QUIT, SETUP_HELP } setup_result;
 
+/* " · 1.2M params · ~45 MB " for the top bar: the config's parameters and the memory it needs
+ * (engine/memest.h), as it is edited; returns the colour role (ROLE_ERROR when it exceeds the
+ * free memory). buf is "" while the config is invalid or its vocabulary unknown. */
+int setup_size_text(const setup_state *s, char *buf, int len);
+
 /* Takes a copy of cfg. Returns 0, or -1 when out of memory. */
 int setup_init(setup_state *s, const nl_config *cfg, const char *preset, const char *presets_dir);
 void setup_free(setup_state *s);

@@ -41,6 +41,11 @@ int tail_open(run_tail *t, const char *dir, ui_run *rv, char *msg, int msglen)
             runview_set_config(rv, c);
             rv->st.total = c->train.steps;
             rv->st.layers = c->model.layers;
+            t->cfg_layers = c->model.layers;
+            t->cfg_experts = c->model.moe_experts;
+            t->cfg_moe_layers = c->model.moe_experts > 0 && c->model.moe_every > 0
+                                    ? c->model.layers / c->model.moe_every
+                                    : 0;
             if (strncmp(c->data.source, "tokens:", 7) != 0) {
                 /* the reference lines: markov's floor, the unigram level of text and prose */
                 nl_data *d = nl_data_open(&c->data, c->model.seq_len, c->train.seed, &err);
@@ -66,14 +71,40 @@ void tail_close(run_tail *t)
     t->arrays = NULL;
 }
 
+/* rv->warn from what was skipped so far. */
+static void set_warning(run_tail *t, ui_run *rv)
+{
+    if (t->header_bad)
+        snprintf(rv->warn, sizeof rv->warn, "metrics.csv: bad header (%s); %d rows not shown",
+                 t->header_note, t->bad_lines);
+    else if (t->bad_lines && t->header_note[0])
+        snprintf(rv->warn, sizeof rv->warn, "metrics.csv: %s; %d bad lines skipped (%s)",
+                 t->header_note, t->bad_lines, t->first_bad);
+    else if (t->bad_lines)
+        snprintf(rv->warn, sizeof rv->warn, "metrics.csv: %d bad line%s skipped (%s)", t->bad_lines,
+                 t->bad_lines > 1 ? "s" : "", t->first_bad);
+    else if (t->header_note[0])
+        snprintf(rv->warn, sizeof rv->warn, "metrics.csv: %s", t->header_note);
+    else
+        rv->warn[0] = '\0';
+    if (rv->warn[0])
+        snprintf(rv->st.message, sizeof rv->st.message, "%s", rv->warn);
+}
+
 static int header_line(run_tail *t, ui_run *rv, const char *line)
 {
     nl_error err = {0};
     int L, M, E;
     if (nl_metrics_csv_parse_header(line, &L, &M, &E, &err)) {
-        snprintf(rv->st.message, sizeof rv->st.message, "metrics.csv: %.240s", err.msg);
+        t->header_bad = 1;
+        snprintf(t->header_note, sizeof t->header_note, "line %lld: %.90s", t->line_no, err.msg);
+        set_warning(t, rv);
         return -1;
     }
+    if (t->cfg_layers > 0 &&
+        (L != t->cfg_layers || M != t->cfg_moe_layers || (M > 0 && E != t->cfg_experts)))
+        snprintf(t->header_note, sizeof t->header_note, "header has %d layers%s, config.yaml %d%s",
+                 L, M ? " (MoE)" : "", t->cfg_layers, t->cfg_moe_layers ? " (MoE)" : "");
     size_t need = (size_t)3 * L + (size_t)M * E + 3 * (size_t)M + 1;
     float *a = malloc(need * sizeof *a);
     if (!a || runview_set_layers(rv, L) || runview_set_moe(rv, M, E)) {
@@ -89,6 +120,7 @@ static int header_line(run_tail *t, ui_run *rv, const char *line)
     rv->st.layers = L;
     rv->st.moe_layers = M;
     rv->st.experts = E;
+    set_warning(t, rv);
     return 0;
 }
 
@@ -108,8 +140,9 @@ static void data_line(run_tail *t, ui_run *rv, const char *line)
     }
     nl_error err = {0};
     if (nl_metrics_csv_parse(line, &row, L, M, E, &err)) {
-        t->bad_lines++;
-        snprintf(rv->st.message, sizeof rv->st.message, "metrics.csv: %.240s", err.msg);
+        if (t->bad_lines++ == 0)
+            snprintf(t->first_bad, sizeof t->first_bad, "line %lld: %.90s", t->line_no, err.msg);
+        set_warning(t, rv);
         return;
     }
     double prev_time = rv->last_time_s;
@@ -134,8 +167,14 @@ static void take_line(run_tail *t, ui_run *rv, char *line)
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n'))
         line[--n] = '\0';
+    t->line_no++;
     if (n == 0)
         return;
+    if (t->header_bad) { /* rows under a header that did not parse cannot be read */
+        t->bad_lines++;
+        set_warning(t, rv);
+        return;
+    }
     if (!t->have_header) {
         header_line(t, rv, line);
         return;
@@ -179,7 +218,11 @@ static int poll_csv(run_tail *t, ui_run *rv)
         t->csv_off = 0;
         t->line_len = 0;
         t->have_header = 0;
+        t->header_bad = t->bad_lines = 0;
+        t->line_no = 0;
+        t->header_note[0] = t->first_bad[0] = '\0';
         runview_reset(rv);
+        rv->warn[0] = '\0';
         changed = 1;
     }
     static char buf[1 << 16];
