@@ -427,8 +427,12 @@ int nl_cmd_train(int argc, char **argv)
                 from = ck;
                 nl_ckpt h;
                 nl_error herr = {0};
-                if (nl_ckpt_read(ck, &h, 1, &herr) == 0 && h.step >= rc.train.steps) {
+                int done = 0;
+                if (nl_ckpt_read(ck, &h, 1, &herr) == 0) {
+                    done = h.step >= rc.train.steps;
                     nl_ckpt_free(&h);
+                }
+                if (done) {
                     if (!quiet)
                         fprintf(stderr,
                                 "normlab: race run %d/%d: %s finished before (%s); skipped\n",

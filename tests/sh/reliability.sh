@@ -4,7 +4,7 @@
 # and nothing written before is lost. Prints PASS/FAIL lines.
 BIN=${NORMLAB_BIN:-./normlab}
 T=$(mktemp -d /tmp/normlab-rel.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "$KEEP" ] || rm -rf "$T"' EXIT
 pass() { echo "PASS rel/$1"; }
 fail() { echo "FAIL rel/$1: $2"; }
 check() { # name, message, condition command...
