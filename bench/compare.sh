@@ -19,11 +19,13 @@
 #   PRESET=bench/NAME.yaml   SET="model.seq_len=512 train.batch=4" (keys of model. and train.)
 #   PYTHON=/usr/bin/python3 (the interpreter with torch)   LLMC_DIR=path/to/llm.c
 #   THREADS="1 2" (the thread counts; default 1, and 2 where there are 2 cores or more)
+#   NORMLAB=path/to/normlab (default ./normlab)
 cd "$(dirname "$0")/.." || exit 2
 steps=${1:-20}
 repeats=${2:-3}
 py=${PYTHON:-/usr/bin/python3}
 preset=${PRESET:-bench/pre-d128-l6.yaml}
+bin=${NORMLAB:-./normlab}
 if [ ! -f "$preset" ]; then
     echo "compare.sh: no preset $preset" >&2
     exit 2
@@ -50,8 +52,8 @@ done
 shape="--d $D --layers $L --heads $NH --seq $T --batch $B --vocab $V"
 sets=""
 for kv in $SET; do sets="$sets --set $kv"; done
-if [ ! -x ./normlab ]; then
-    echo "compare.sh: ./normlab not built (run make)" >&2
+if [ ! -x "$bin" ]; then
+    echo "compare.sh: $bin not built (run make)" >&2
     exit 2
 fi
 cores=$(getconf _NPROCESSORS_ONLN)
@@ -109,7 +111,7 @@ line() { # label threads result settings-note
 }
 
 # shellcheck disable=SC2086
-kernel=$(./normlab bench "$preset" $sets --threads 1 --steps 1 --warmup 0 2>/dev/null |
+kernel=$("$bin" bench "$preset" $sets --threads 1 --steps 1 --warmup 0 2>/dev/null |
     sed -n 's/^  backend OpenBLAS kernel \([^ ]*\) .*/\1/p')
 model=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
 echo "shape: $preset${SET:+ with $SET} (d $D, $L layers, $NH heads, seq $T, batch $B, vocab $V), $steps timed steps"
@@ -119,7 +121,7 @@ echo "each figure: median (min-max) of $repeats runs"
 
 for n in $counts; do
     # shellcheck disable=SC2086
-    measure "$tmp/v" tokens/s ./normlab bench "$preset" $sets --threads "$n" --steps "$steps"
+    measure "$tmp/v" tokens/s "$bin" bench "$preset" $sets --threads "$n" --steps "$steps"
     s=$(summary "$tmp/v")
     eval "nl_$n=${s#*|}"
     line normlab "$n" "${s%|*}" ""
