@@ -7,6 +7,7 @@
 
 #include "../engine/lesson.h"
 #include "commands.h"
+#include "lab.h"
 #include "ui/app.h"
 
 static const char *LESSON_USAGE =
@@ -151,7 +152,8 @@ int nl_cmd_lesson(int argc, char **argv)
         o.preset = label;
         o.presets_dir = nl_app_presets_dir();
         o.lesson_start = 1;
-        rc = ui_lab_main(cfg, &o);
+        ui_result res = ui_lab_main(cfg, &o);
+        rc = nl_lab_exit(&res);
     }
     free(cfg);
     return rc;

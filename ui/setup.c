@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dash.h"
+#include "widgets.h"
 #include "engine/memest.h"
 #include "keys.h"
 #include "plot.h"
@@ -770,17 +770,6 @@ setup_result setup_key(setup_state *s, int key)
 
 /* ---- drawing ---------------------------------------------------------------------------- */
 
-/* Text cut to w cells with "…" when it is longer. */
-static void text_fit(ui_grid *g, int x, int y, int w, int role, int attr, const char *text,
-                     ui_glyphs glyphs)
-{
-    if (w < 1)
-        return;
-    grid_text(g, x, y, w, role, attr, text);
-    if (text_cells(text) > w)
-        grid_put(g, x + w - 1, y, glyphs == UI_GLYPH_ASCII ? L'~' : L'…', role, attr);
-}
-
 static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
 {
     const nl_config_key_info *k = cur_key(s);
@@ -791,15 +780,15 @@ static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs gly
     in.x++;
     in.w--;
     int y = in.y, bottom = in.y + in.h;
-    y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_NORMAL, k->help ? k->help : "");
+    y += ui_draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_NORMAL, k->help ? k->help : "");
     if (key_is_custom(k->key) && key_unused(s, k->key) && y < bottom)
-        y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
+        y += ui_draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
                           "Used when placement is custom.");
     else if (key_is_moe(k->key) && key_unused(s, k->key) && y < bottom)
-        y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
+        y += ui_draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
                           "Used when experts > 0.");
     else if (!strcmp(k->key, "model.moe.experts") && y < bottom)
-        y += draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
+        y += ui_draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_DIM,
                           s->cfg.model.moe_experts > 0
                               ? "The FFN of every `every`-th block is this many experts; the "
                                 "dashboard shows their load."
@@ -828,7 +817,7 @@ static void draw_field_help(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs gly
         grid_textf(g, in.x, y++, in.w, ROLE_DIM, 0, "%s", k->kind);
     }
     if (!strcmp(k->key, "model.placement") && y < bottom)
-        draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_OK,
+        ui_draw_wrapped(g, (ui_rect){in.x, y, in.w, bottom - y}, ROLE_OK,
                      nl_placement_summary(s->cfg.model.placement));
 }
 
@@ -841,7 +830,7 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
     in.x++;
     in.w--;
     if (s->nrace == 0) {
-        draw_wrapped(g, in, ROLE_DIM,
+        ui_draw_wrapped(g, in, ROLE_DIM,
                      "Empty. a adds the current setup; F5 starts the setup alone.");
         return;
     }
@@ -873,7 +862,7 @@ static void draw_race(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs glyphs)
         snprintf(line, sizeof line, "%-*s %s L%d%s lr %g d%d%s", namew, c->name,
                  nl_placement_name(c->model.placement), c->model.layers, moe, c->train.lr,
                  c->model.d_model, i == s->entry ? " (in the form)" : "");
-        text_fit(g, in.x + 2, in.y + k, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, line, glyphs);
+        ui_text_fit(g, in.x + 2, in.y + k, in.w - 2, sel ? ROLE_SELECT : ROLE_NORMAL, 0, line, glyphs);
     }
     if (s->nrace > in.h && in.h > 1)
         grid_textf(g, in.x + 2, in.y + in.h - 1, in.w - 2, ROLE_DIM, 0, "+%d more (Tab, Up/Down)",
@@ -887,7 +876,7 @@ static void draw_presets_hint(ui_grid *g, ui_rect r, setup_state *s, ui_glyphs g
     in.x++;
     in.w--;
     int y = in.y;
-    y += draw_wrapped(g, (ui_rect){in.x, y, in.w, 2}, ROLE_DIM,
+    y += ui_draw_wrapped(g, (ui_rect){in.x, y, in.w, 2}, ROLE_DIM,
                       "A path, or a shipped preset's name:");
     DIR *d = opendir(s->presets_dir);
     if (!d)
@@ -947,9 +936,9 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
                  "Terminal %dx%d is too small: the setup needs 60x14. Enlarge the window (q "
                  "quits).",
                  W, H);
-        draw_wrapped(g, (ui_rect){0, 0, W, H > 1 ? H - 1 : H}, ROLE_ERROR, msg);
+        ui_draw_wrapped(g, (ui_rect){0, 0, W, H > 1 ? H - 1 : H}, ROLE_ERROR, msg);
         if (H > 1)
-            draw_footer(g, H - 1, CTX_SETUP, 0, 0);
+            ui_draw_footer(g, H - 1, CTX_SETUP, 0, 0);
         return;
     }
     /* top bar */
@@ -967,7 +956,7 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
     int size_role = setup_size_text(s, size, sizeof size);
     if (size[0])
         grid_text(g, x, 0, W - x, size_role, UI_A_REVERSE, size);
-    draw_footer(g, H - 1, CTX_SETUP, 0, 0);
+    ui_draw_footer(g, H - 1, CTX_SETUP, 0, 0);
 
     int FW = W >= 110 ? W * 55 / 100 : W >= 80 ? W - 34 : W - 26;
     int top = 1, FH = H - 3;
@@ -998,7 +987,7 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
             for (int xx = 0; xx < FW; xx++)
                 grid_put(g, xx, y, L' ', ROLE_SELECT, 0);
         grid_put(g, 0, y, sel ? (glyphs == UI_GLYPH_ASCII ? L'>' : L'▶') : L' ', role, UI_A_BOLD);
-        text_fit(g, 2, y, LW, role, 0, row->label, glyphs);
+        ui_text_fit(g, 2, y, LW, role, 0, row->label, glyphs);
         int vx = 2 + LW + 1, vw = FW - vx - 1;
         if (sel && s->editing) {
             char buf[600];
@@ -1025,7 +1014,7 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
                            glyphs == UI_GLYPH_ASCII ? "<" : "◀", val,
                            glyphs == UI_GLYPH_ASCII ? ">" : "▶");
             else
-                text_fit(g, vx, y, vw, role, sel ? UI_A_BOLD : 0, val, glyphs);
+                ui_text_fit(g, vx, y, vw, role, sel ? UI_A_BOLD : 0, val, glyphs);
         }
     }
     /* scroll hints */
@@ -1071,7 +1060,7 @@ void setup_draw(ui_grid *g, setup_state *s, ui_glyphs glyphs)
             rows = 1;
         ui_rect mr = {0, H - 1 - rows, W, rows};
         grid_fill(g, mr, L' ', ROLE_NORMAL, 0);
-        draw_wrapped(g, mr, s->msg[0] ? s->msg_role : ROLE_ERROR, buf);
+        ui_draw_wrapped(g, mr, s->msg[0] ? s->msg_role : ROLE_ERROR, buf);
     } else {
         grid_text(g, 0, my, W, ROLE_DIM, 0,
                   "Enter edits · Left/Right choose · a adds to the race · F5 or g starts · ? help");
