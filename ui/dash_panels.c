@@ -15,25 +15,14 @@ static const char *x_caption(const dash_view *v)
     return v->x_time ? "seconds" : v->x_tokens ? "tokens" : "step";
 }
 
-void dash_draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *runs, int n,
-                      int focused, int sel)
+/* The loss panel's title: the series, its smoothing, the y scale, the x axis, the window. */
+static void loss_title(char *title, size_t len, const dash_view *v, int ds, double a, int hidden)
 {
-    static const int chans[DS_COUNT] = {CH_LOSS, CH_VAL, CH_LR, CH_GN, CH_TOKS};
-    int ds = v->series >= 0 && v->series < DS_COUNT ? v->series : DS_LOSS;
-    int ch = chans[ds];
-    /* smoothing applies to the noisy series: train loss, grad norm, tokens/s */
-    int smoothed = ds == DS_LOSS || ds == DS_GN || ds == DS_TOKS;
-    double a = smoothed ? dash_smooth_alpha(v->smooth) : 1;
-    char title[200], sm[64] = "";
+    char sm[64] = "", extra[96] = "";
     if (a < 1 && v->smooth_window)
         snprintf(sm, sizeof sm, " · mean of %d steps", dash_smooth_steps(v->smooth));
     else if (a < 1)
         snprintf(sm, sizeof sm, " · EMA %.3g%s", 1 - a, v->debias ? " debiased" : "");
-    int hidden = 0, shown_runs = 0;
-    for (int i = 0; i < n; i++)
-        hidden += runs[i].hidden;
-    shown_runs = n - hidden;
-    char extra[96] = "";
     if (isfinite(v->xv0) && isfinite(v->xv1)) {
         char x0[24], x1[24];
         plot_fmt_count(v->xv0, x0, sizeof x0);
@@ -45,51 +34,46 @@ void dash_draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run
                  1 << v->yzoom);
     if (hidden)
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " · %d hidden", hidden);
-    snprintf(title, sizeof title, "%s%s · %s · by %s%s", dash_series_name(ds), sm,
+    snprintf(title, len, "%s%s · %s · by %s%s", dash_series_name(ds), sm,
              v->logy && ds != DS_LR ? "log y" : "linear y", x_caption(v), extra);
-    ui_panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
-    dash_series *rs = calloc((size_t)(n > 0 ? n : 1), sizeof *rs);
-    plot_series *ps = calloc((size_t)(3 * n + 1), sizeof *ps);
-    if (!rs || !ps) {
-        free(rs);
-        free(ps);
-        return;
-    }
-    int k = 0, single = shown_runs == 1;
+}
+
+/* The reference line: the entropy floor (or unigram level) of the selected run, else of the
+ * first run that has one. */
+static double loss_floor(const ui_run *runs, int n, int sel, const char **name)
+{
     double floor_ = NAN;
-    const char *floor_name = "floor";
+    *name = "floor";
     for (int i = 0; i < n; i++) {
-        if (!runs[i].hidden)
-            dash_series_build_ch(&rs[i], &runs[i], ch, v);
         double line = runs[i].st.entropy_floor;
         if (!isfinite(line))
             line = runs[i].st.unigram_level;
         if (isfinite(line) && (i == sel || !isfinite(floor_))) {
             floor_ = line;
-            floor_name = isfinite(runs[i].st.entropy_floor) ? "floor" : "unigram";
+            *name = isfinite(runs[i].st.entropy_floor) ? "floor" : "unigram";
         }
     }
-    if (ds != DS_LOSS && ds != DS_VAL)
-        floor_ = NAN;
-    /* raw values (faint): every run when alone, else only the selected one */
+    return floor_;
+}
+
+/* The plot series of the runs' data rs: raw values (faint; every run when alone, else the
+ * selected one), the smoothed curves, the validation points. Returns how many. */
+static int loss_series(plot_series *ps, const dash_series *rs, const dash_view *v,
+                       const ui_run *runs, int n, int sel, int ds, double a, int single)
+{
+    int k = 0;
     for (int i = 0; i < n; i++) {
         if (!rs[i].n || a >= 1 || (!single && i != sel))
             continue;
-        ps[k++] = (plot_series){single ? "raw" : NULL,
-                                ROLE_FAINT0 + runs[i].colour % UI_SERIES_COLOURS,
-                                runs[i].colour + 1,
-                                rs[i].n,
-                                rs[i].x,
-                                rs[i].y,
-                                rs[i].lo,
-                                rs[i].hi,
+        ps[k++] = (plot_series){single ? "raw" : NULL, ROLE_FAINT0 + runs[i].colour % UI_SERIES_COLOURS,
+                                runs[i].colour + 1, rs[i].n, rs[i].x, rs[i].y, rs[i].lo, rs[i].hi,
                                 0};
     }
+    const char *smooth_name = a < 1 ? (v->smooth_window ? "mean" : "EMA") : "value";
     for (int i = 0; i < n; i++) {
         if (!rs[i].n)
             continue;
-        ps[k++] = (plot_series){single ? (a < 1 ? (v->smooth_window ? "mean" : "EMA") : "value")
-                                       : runs[i].name,
+        ps[k++] = (plot_series){single ? smooth_name : runs[i].name,
                                 ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS,
                                 runs[i].colour,
                                 rs[i].n,
@@ -99,28 +83,52 @@ void dash_draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run
                                 NULL,
                                 0};
         if (single && ds == DS_LOSS)
-            ps[k - 1].label = a < 1 ? (v->smooth_window ? "mean" : "EMA") : "loss";
+            ps[k - 1].label = a < 1 ? smooth_name : "loss";
     }
     int val_labelled = 0;
     for (int i = 0; i < n; i++) {
         if (!rs[i].nv)
             continue;
-        ps[k++] =
-            (plot_series){val_labelled ? NULL : "val",
-                          single ? ROLE_VAL : ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS,
-                          0,
-                          rs[i].nv,
-                          rs[i].vx,
-                          rs[i].vy,
-                          NULL,
-                          NULL,
-                          1};
+        ps[k++] = (plot_series){val_labelled ? NULL : "val",
+                                single ? ROLE_VAL : ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS,
+                                0, rs[i].nv, rs[i].vx, rs[i].vy, NULL, NULL, 1};
         val_labelled = 1;
     }
+    return k;
+}
+
+void dash_draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *runs, int n,
+                    int focused, int sel)
+{
+    static const int chans[DS_COUNT] = {CH_LOSS, CH_VAL, CH_LR, CH_GN, CH_TOKS};
+    int ds = v->series >= 0 && v->series < DS_COUNT ? v->series : DS_LOSS;
+    /* smoothing applies to the noisy series: train loss, grad norm, tokens/s */
+    int smoothed = ds == DS_LOSS || ds == DS_GN || ds == DS_TOKS;
+    double a = smoothed ? dash_smooth_alpha(v->smooth) : 1;
+    int hidden = 0;
+    for (int i = 0; i < n; i++)
+        hidden += runs[i].hidden;
+    char title[200];
+    loss_title(title, sizeof title, v, ds, a, hidden);
+    ui_panel_title(g, (ui_rect){r.x, r.y, r.w, 1}, title, focused, v->glyphs);
+    dash_series *rs = calloc((size_t)(n > 0 ? n : 1), sizeof *rs);
+    plot_series *ps = calloc((size_t)(3 * n + 1), sizeof *ps);
+    if (!rs || !ps) {
+        free(rs);
+        free(ps);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (!runs[i].hidden)
+            dash_series_build_ch(&rs[i], &runs[i], chans[ds], v);
+    const char *floor_name;
+    double floor_ = loss_floor(runs, n, sel, &floor_name);
+    if (ds != DS_LOSS && ds != DS_VAL)
+        floor_ = NAN;
+    int k = loss_series(ps, rs, v, runs, n, sel, ds, a, n - hidden == 1);
     plot_spec spec = {
         v->glyphs, v->logy && ds != DS_LR, x_caption(v),   v->xv0, v->xv1, floor_, floor_name, 1, k,
         ps,        !isfinite(v->xv0),      .mono = v->mono};
-    spec.mono = v->mono;
     spec.yfrac = v->yzoom > 0 ? 1.0 / (1 << v->yzoom) : 0;
     spec.cursor = v->cursor;
     spec.cursor_x = v->cursor_x;
