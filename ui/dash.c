@@ -9,15 +9,6 @@
 #include "lessonpane.h"
 #include "widgets.h"
 
-void dash_view_init(dash_view *v)
-{
-    memset(v, 0, sizeof *v);
-    v->logy = 1;
-    v->smooth = 4;
-    v->title = "lab";
-    v->xv0 = v->xv1 = NAN;
-}
-
 /* The top bar: title, the run summary, and a message (else a standing alert while a run has
  * diverged or failed) at its right end. */
 static void draw_topbar(ui_grid *g, const dash_view *v, const ui_run *runs, int n,

@@ -7,6 +7,15 @@
 /* EMA weights of a new step, from none to heavy smoothing. */
 static const double smooth_alpha[] = {1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005};
 
+void dash_view_init(dash_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->logy = 1;
+    v->smooth = 4;
+    v->title = "lab";
+    v->xv0 = v->xv1 = NAN;
+}
+
 int dash_smooth_levels(void)
 {
     return (int)(sizeof smooth_alpha / sizeof *smooth_alpha);

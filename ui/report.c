@@ -86,27 +86,6 @@ static void config_diff(report *rp, rp_run **cols, int nc)
     }
 }
 
-/* The runs that stand for the comparison in the diff and heatmaps: every run, or for a
- * sweep the first run with data of each cell. */
-int rp_representatives(const report *rp, rp_run **out, int max)
-{
-    int k = 0;
-    if (!rp->is_sweep) {
-        for (int i = 0; i < rp->n && k < max; i++)
-            out[k++] = &rp->runs[i];
-        return k;
-    }
-    for (int c = 0; c < rp->cells && k < max; c++) {
-        rp_run *pick = NULL;
-        for (int i = 0; i < rp->n; i++)
-            if (rp->runs[i].cell == c && (!pick || (!rp_has_data(pick) && rp_has_data(&rp->runs[i]))))
-                pick = &rp->runs[i];
-        if (pick)
-            out[k++] = pick;
-    }
-    return k;
-}
-
 /* ---- the page, and writing it ---- */
 
 static int write_atomic(const char *out, const rp_buf *b, nl_error *err)
