@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "commands.h"
+#include "lab.h"
 #include "ui/app.h"
-#include "ui/lab.h"
 
 static const char *LAB_USAGE =
     "usage: normlab [PRESET.yaml] [--set k=v]... [--out DIR] [--ascii] [--no-color] [--glyphs G] "
@@ -22,6 +22,17 @@ static const char *LAB_USAGE =
     "  --glyphs G    braille | block | ascii\n"
     "  --colors C    256 | 8 | mono\n"
     "  --refresh MS  draw new metrics at most every MS milliseconds (default 250; keys: 100)\n";
+
+int nl_lab_exit(const ui_result *r)
+{
+    if (r->status == UI_BAD_INPUT)
+        return nl_app_error(2, "%s", r->msg);
+    if (r->status != UI_OK)
+        return nl_app_error(1, "%s", r->msg);
+    if (r->signal)
+        term_reraise(r->signal);
+    return 0;
+}
 
 int nl_cmd_lab(int argc, char **argv)
 {
@@ -75,7 +86,8 @@ int nl_cmd_lab(int argc, char **argv)
     }
     o.preset = preset;
     o.presets_dir = nl_app_presets_dir();
-    rc = ui_lab_main(cfg, &o);
+    ui_result res = ui_lab_main(cfg, &o);
+    rc = nl_lab_exit(&res);
     free(cfg);
     return rc;
 }

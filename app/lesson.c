@@ -7,6 +7,7 @@
 
 #include "../engine/lesson.h"
 #include "commands.h"
+#include "lab.h"
 #include "ui/app.h"
 
 static const char *LESSON_USAGE =
@@ -73,6 +74,20 @@ static int headless(int argc, char **argv, const char *name)
     return rc;
 }
 
+/* Every run of the race must start: say which one cannot before the lab opens. */
+static int check_race(const nl_config *cfg)
+{
+    int rc = 0;
+    nl_config *tmp = malloc(sizeof *tmp);
+    for (int i = 0; tmp && rc == 0 && i < cfg->n_runs; i++) {
+        nl_error err = {0};
+        if (nl_config_race_entry(cfg, i, tmp, &err))
+            rc = nl_app_error(2, "%s", err.msg);
+    }
+    free(tmp);
+    return rc;
+}
+
 int nl_cmd_lesson(int argc, char **argv)
 {
     const char *name = NULL;
@@ -136,14 +151,8 @@ int nl_cmd_lesson(int argc, char **argv)
     }
     if (rc == 0)
         rc = nl_app_configure(cfg, sets, n_sets, steps, -1, NULL);
-    /* every run of the race must start: say which one cannot before the lab opens */
-    nl_config *tmp = rc == 0 ? malloc(sizeof *tmp) : NULL;
-    for (int i = 0; tmp && rc == 0 && i < cfg->n_runs; i++) {
-        nl_error err = {0};
-        if (nl_config_race_entry(cfg, i, tmp, &err))
-            rc = nl_app_error(2, "%s", err.msg);
-    }
-    free(tmp);
+    if (rc == 0)
+        rc = check_race(cfg);
     free(sets);
     char label[300];
     snprintf(label, sizeof label, "lesson:%s", name); /* how the setup screen names it */
@@ -151,7 +160,8 @@ int nl_cmd_lesson(int argc, char **argv)
         o.preset = label;
         o.presets_dir = nl_app_presets_dir();
         o.lesson_start = 1;
-        rc = ui_lab_main(cfg, &o);
+        ui_result res = ui_lab_main(cfg, &o);
+        rc = nl_lab_exit(&res);
     }
     free(cfg);
     return rc;

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "lab.h"
 #include "ui/app.h"
-#include "ui/lab.h"
 
 static const char *WATCH_USAGE =
     "usage: normlab watch RUN_DIR... [--ascii] [--no-color] [--glyphs G] [--colors C] [--refresh "
@@ -137,7 +137,8 @@ int nl_cmd_watch(int argc, char **argv)
     if (sweep && args == 1) {
         for (int i = 0; i < n; i++)
             free(dirs[i]);
-        return ui_sweep_main(sweep, &t);
+        ui_result res = ui_sweep_main(sweep, &t);
+        return nl_lab_exit(&res);
     }
     if (n == 0) {
         fputs(WATCH_USAGE, stderr);
@@ -146,7 +147,8 @@ int nl_cmd_watch(int argc, char **argv)
     char note[128] = "";
     if (total > n)
         snprintf(note, sizeof note, "showing the first %d of %d runs", n, total);
-    rc = ui_watch_main(dirs, n, &t, note[0] ? note : NULL);
+    ui_result res = ui_watch_main(dirs, n, &t, note[0] ? note : NULL);
+    rc = nl_lab_exit(&res);
     for (int i = 0; i < n; i++)
         free(dirs[i]);
     return rc;

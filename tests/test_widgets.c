@@ -27,6 +27,7 @@
 #include "ui/tail.h"
 #include "ui/teach.h"
 #include "ui/term.h"
+#include "ui/widgets.h"
 
 #include "grid_t.h"
 
@@ -758,7 +759,7 @@ static void test_dashboard(void)
     /* (the whole help: it scrolls where the screen is shorter) */
     grid_free(&g);
     grid_init(&g, 100, 90);
-    draw_help(&g, CTX_DASH, 1, 0, UI_GLYPH_BRAILLE, NULL);
+    ui_draw_help(&g, CTX_DASH, 1, 0, UI_GLYPH_BRAILLE, NULL);
     int live = 0;
     for (int y = 0; y < g.h; y++)
         live += row_has(&g, y, "(live runs only)");

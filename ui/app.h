@@ -1,11 +1,12 @@
-/* The UI's main loop, shared by the lab and `normlab watch`: waits in get_wch with a
- * timeout, takes in new metrics (from the session or the files), and redraws at most ten
- * times a second and only when something changed. The UI thread never steps a model: it
- * reads snapshots (nl_session_status, nl_metrics_pop) and sends nl_session_command. */
+/* The terminal UI's three configurations of the main loop (ui/loop.h), which app/ calls:
+ * the lab (setup screen and dashboard over an in-process session), `normlab watch` (the
+ * dashboard over run directories on disk) and a sweep's grid (a sweep directory). Each
+ * returns a ui_result; app/ prints its message and picks the exit code. */
 #ifndef UI_APP_H
 #define UI_APP_H
 
 #include "engine/config.h"
+#include "loop.h"
 #include "term.h"
 
 typedef struct ui_lab_opts {
@@ -16,17 +17,13 @@ typedef struct ui_lab_opts {
     int lesson_start;        /* start cfg's runs at once, paused at step 0, lesson pane shown */
 } ui_lab_opts;
 
-/* `normlab watch` follows up to this many run directories (a lab race has at most
- * NL_MAX_RACE runs). */
-#define UI_MAX_RUNS 64
-
-/* The lab on cfg (setup screen first). Returns the exit code. */
-int ui_lab_main(const nl_config *cfg, const ui_lab_opts *o);
-/* The dashboard over run directories; note (may be NULL) is shown in the top bar at start.
- * Returns the exit code. */
-int ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note);
-/* The grid of the sweep in dir (it holds sweep.yaml) over the curves of a selected row.
- * Returns the exit code (2 when dir is not a readable sweep). */
-int ui_sweep_main(const char *dir, const ui_term_opts *t);
+/* The lab on cfg (setup screen first). */
+ui_result ui_lab_main(const nl_config *cfg, const ui_lab_opts *o);
+/* The dashboard over run directories (at most UI_MAX_RUNS); note (may be NULL) is shown in
+ * the top bar at start. */
+ui_result ui_watch_main(char **dirs, int n, const ui_term_opts *t, const char *note);
+/* The grid of the sweep in dir (it holds sweep.yaml) over the curves of a selected row;
+ * UI_BAD_INPUT when dir is not a readable sweep. */
+ui_result ui_sweep_main(const char *dir, const ui_term_opts *t);
 
 #endif

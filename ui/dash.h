@@ -1,14 +1,15 @@
-/* The dashboard: the loss plot of every run (raw and EMA train loss, validation points,
- * entropy floor), the selected run's per-layer gradient-norm heatmap, bar strips of its
- * latest per-layer gradient norms and residual RMS, a status line per run, and a footer.
- * Plus the overlays drawn on top of it: help, teaching panel, a yes/no question.
- * Everything draws into a grid from ui_run snapshots, so it is testable without a terminal. */
+/* The dashboard's drawing: the loss plot of every run (raw and EMA train loss, validation
+ * points, entropy floor), the selected run's per-layer gradient-norm heatmap, bar strips of
+ * its latest per-layer gradient norms and residual RMS (or its expert load), a status line
+ * per run, and a footer. Everything draws into a grid from ui_run snapshots, so it is
+ * testable without a terminal; the screen around it (keys, panes, overlays) is
+ * ui/dashscreen.h. dash.c lays the screen out, dash_panels.c draws the panels,
+ * dash_status.c the run lines, dash_series.c turns a run's history into plot data. */
 #ifndef UI_DASH_H
 #define UI_DASH_H
 
 #include "grid.h"
 #include "keys.h"
-#include "msglog.h"
 #include "plot.h"
 #include "runview.h"
 
@@ -48,9 +49,6 @@ typedef struct dash_view {
     int debias;           /* EMA from zero with the bias corrected (as TensorBoard's) */
     int smooth_window;    /* smoothing by a trailing mean over a window instead of an EMA */
     int perlayer;         /* the heatmap panel shows per-layer curves over time instead */
-    const ui_msglog *log; /* the message pane's messages (NULL: none) */
-    int msgs;             /* the message pane is shown */
-    int msg_scroll;
     plot_layout *loss_layout; /* if set, where the top plot landed (for the cursor's steps) */
 } dash_view;
 
@@ -87,23 +85,12 @@ int dash_entry_at(const dash_view *v, const ui_run *r, double x);
 void dash_status_layout(int W, int H, int n, int *rows, int *per_row);
 void dash_series_free(dash_series *s);
 
-/* The footer: the bindings of ctx that have a footer word, as many as fit, then help and
- * quit. watch leaves out the live-run ones; the MoE key shows only when `shown` has
- * FOOTER_MOE, the lesson key only when it has FOOTER_LESSON. */
-enum { FOOTER_MOE = 1, FOOTER_LESSON = 2 };
-void draw_footer(ui_grid *g, int y, unsigned ctx, int watch, int shown);
-/* Every binding of ctx; as in the footer, the MoE and lesson keys only where `shown` says. */
-/* Scrolls: *scroll is the first row shown (clamped); the bottom edge says when more rows
- * are above or below. scroll may be NULL (row 0). */
-void draw_help(ui_grid *g, unsigned ctx, int watch, int shown, ui_glyphs glyphs, int *scroll);
-/* What differs between the runs' configs: one line per key that differs, the value of each
- * run. Draws a box over g; returns the keys that differ (-1 when no run has a config). */
-int draw_config_diff(ui_grid *g, const ui_run *runs, int n, ui_glyphs glyphs, int *scroll);
-void draw_teach(ui_grid *g, const dash_view *v, const ui_run *r);
-/* A centred box with a question (and its answers) over whatever is drawn. */
-void draw_dialog(ui_grid *g, const char *title, const char *text, ui_glyphs glyphs);
+/* Where the panes over the lower panels go (the whole plot area when that is short), on a
+ * dashboard of n runs drawn on g; h = 0 when the screen is too small for the dashboard. */
+ui_rect dash_lower_rect(const ui_grid *g, const dash_view *v, int n);
 
-/* Lines of wrapped text in r; returns the rows used. */
-int draw_wrapped(ui_grid *g, ui_rect r, int role, const char *text);
+/* The keys the dashboard's help lists beyond the common ones (UI_FOOTER_* of widgets.h):
+ * the MoE key when a run is MoE, the lesson keys when the runs have a lesson. */
+int dash_help_shown(const ui_run *runs, int n);
 
 #endif

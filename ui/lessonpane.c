@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "widgets.h"
+
 #define TEXT_ROWS 800 /* the most rows a lesson's text can take at the narrowest pane */
 
 const nl_lesson *lessonpane_lesson(const ui_run *runs, int n)
@@ -53,14 +55,14 @@ static int section(ui_grid *t, int y, const char *heading, const char *text)
     if (!text || !*text)
         return y;
     grid_text(t, 0, y++, t->w, ROLE_TITLE, UI_A_BOLD, heading);
-    y += draw_wrapped(t, (ui_rect){2, y, t->w - 2, t->h - y}, ROLE_NORMAL, text);
+    y += ui_draw_wrapped(t, (ui_rect){2, y, t->w - 2, t->h - y}, ROLE_NORMAL, text);
     return y + 1;
 }
 
 /* The whole text of the pane into t (its width is the pane's); returns the rows used. */
 static int compose(ui_grid *t, const nl_lesson *l, const ui_run *runs, int n)
 {
-    int y = draw_wrapped(t, (ui_rect){0, 0, t->w, t->h}, ROLE_TITLE, l->title);
+    int y = ui_draw_wrapped(t, (ui_rect){0, 0, t->w, t->h}, ROLE_TITLE, l->title);
     for (int x = 0; x < t->w; x++)
         for (int r = 0; r < y; r++)
             if (grid_at(t, x, r))
@@ -80,7 +82,7 @@ static int compose(ui_grid *t, const nl_lesson *l, const ui_run *runs, int n)
             describe_run(&runs[i], d, sizeof d);
             grid_text(t, 2, y, namew, ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS, UI_A_BOLD,
                       runs[i].name);
-            y += draw_wrapped(t, (ui_rect){3 + namew, y, t->w - 3 - namew, t->h - y}, ROLE_NORMAL,
+            y += ui_draw_wrapped(t, (ui_rect){3 + namew, y, t->w - 3 - namew, t->h - y}, ROLE_NORMAL,
                               d);
         }
         y++;

@@ -402,10 +402,159 @@ static void draw_legend(ui_grid *g, int x, int y, int w, const plot_spec *p)
     }
 }
 
+/* The y ticks of L's range, their labels, and the label width they need (at most 7). */
+static int y_ticks(const plot_spec *p, const plot_layout *L, int ph, double *yt,
+                   char ylab[][16], int *nyt)
+{
+    int yw = 1;
+    *nyt = 0;
+    if (L->has_data) {
+        int max_y_ticks = ph / 2 + 1;
+        *nyt = p->logy ? plot_ticks_log(pow(10, L->ymin), pow(10, L->ymax), max_y_ticks, yt)
+                       : plot_ticks_linear(L->ymin, L->ymax, max_y_ticks, yt);
+        for (int i = 0; i < *nyt; i++) {
+            plot_fmt_value(yt[i], ylab[i], 16);
+            int n = (int)strlen(ylab[i]);
+            if (n > yw)
+                yw = n;
+        }
+    }
+    return yw > 7 ? 7 : yw;
+}
+
+/* The y tick marks and labels left of the axis at column ax, yw cells wide. */
+static void draw_y_ticks(ui_grid *g, const plot_spec *p, const plot_layout *L, int ax, int yw,
+                         const double *yt, char ylab[][16], int nyt)
+{
+    int top = L->area.y, base = top + L->area.h, DH = L->area.h * L->sy, last_row = -1;
+    for (int i = 0; i < nyt; i++) {
+        double v = p->logy ? log10(yt[i]) : yt[i];
+        int dy = (int)lround((L->ymax - v) / (L->ymax - L->ymin) * (DH - 1));
+        int row = top + dy / L->sy;
+        if (row < top || row >= base || row == last_row)
+            continue;
+        last_row = row;
+        grid_put(g, ax, row, p->glyphs == UI_GLYPH_ASCII ? L'+' : L'┤', ROLE_AXIS, 0);
+        int n = (int)strlen(ylab[i]);
+        grid_text(g, ax - (n < yw ? n : yw), row, yw, ROLE_AXIS, 0, ylab[i]);
+    }
+}
+
+/* The x tick marks on the axis row and their labels under it, from column free_from to right. */
+static void draw_x_ticks(ui_grid *g, const plot_spec *p, const plot_layout *L, int free_from,
+                         int right)
+{
+    int ax = L->area.x - 1, pw = L->area.w, base = L->area.y + L->area.h;
+    double xt[MAX_TICKS];
+    int nxt = plot_ticks_linear(L->xmin, L->xmax, pw / 9 > 1 ? pw / 9 : 1, xt);
+    for (int i = 0; i < nxt; i++) {
+        int col = ax + 1 + (int)lround((xt[i] - L->xmin) / (L->xmax - L->xmin) * (pw - 1));
+        char lab[24];
+        plot_fmt_count(xt[i], lab, sizeof lab);
+        int n = (int)strlen(lab), x0 = col - n / 2;
+        if (x0 + n > right)
+            x0 = right - n;
+        if (x0 < free_from)
+            continue;
+        grid_put(g, col, base, p->glyphs == UI_GLYPH_ASCII ? L'+' : L'┬', ROLE_AXIS, 0);
+        grid_text(g, x0, base + 1, n, ROLE_AXIS, 0, lab);
+        free_from = x0 + n + 1;
+    }
+}
+
+/* The axes of plot r; returns the column where the x tick labels must end (the caption
+ * after it). */
+static int draw_axes(ui_grid *g, ui_rect r, const plot_spec *p, const plot_layout *L)
+{
+    int ascii = p->glyphs == UI_GLYPH_ASCII;
+    int ax = L->area.x - 1, top = L->area.y, base = top + L->area.h, pw = L->area.w;
+    for (int y = top; y < base; y++)
+        grid_put(g, ax, y, ascii ? L'|' : L'│', ROLE_AXIS, 0);
+    grid_put(g, ax, base, ascii ? L'+' : L'└', ROLE_AXIS, 0);
+    for (int x = ax + 1; x < r.x + r.w; x++)
+        grid_put(g, x, base, ascii ? L'-' : L'─', ROLE_AXIS, 0);
+    /* the x caption sits at the right end of the tick label row */
+    int cap_n = p->xcaption ? text_cells(p->xcaption) : 0, right = r.x + r.w;
+    if (cap_n && cap_n < pw / 3) {
+        right -= cap_n;
+        grid_text(g, right, base + 1, cap_n, ROLE_AXIS, UI_A_DIM, p->xcaption);
+        right--;
+    }
+    return right;
+}
+
+/* The canvas onto the plot area: dots, markers over them, the reference line under both. */
+static void blit_canvas(ui_grid *g, const canvas *c, const plot_spec *p, const plot_layout *L)
+{
+    int ascii = p->glyphs == UI_GLYPH_ASCII, pw = L->area.w, ph = L->area.h;
+    int ref_row = -1;
+    double rv = ymap(p, p->ref_y);
+    if (isfinite(rv))
+        ref_row = (int)lround((L->ymax - rv) / (L->ymax - L->ymin) * (ph * L->sy - 1)) / L->sy;
+    for (int y = 0; y < ph; y++)
+        for (int x = 0; x < pw; x++) {
+            size_t k = (size_t)y * pw + x;
+            int gx = L->area.x + x, gy = L->area.y + y;
+            if (c->over[k]) {
+                grid_put(g, gx, gy, c->over[k], c->over_role[k], UI_A_BOLD);
+            } else if (c->bits[k]) {
+                const plot_series *s = &p->series[c->series[k]];
+                wchar_t ch = ascii || p->mono ? plot_marker_glyph(p->glyphs, p->mono, s->marker)
+                                              : plot_dots_glyph(p->glyphs, c->bits[k]);
+                grid_put(g, gx, gy, ch, s->role, 0);
+            } else if (y == ref_row) {
+                grid_put(g, gx, gy, ascii ? L'-' : L'╌', ROLE_FLOOR, 0);
+            }
+        }
+}
+
+/* The series drawn onto a canvas of the plot area, then onto g. */
+static void draw_series(ui_grid *g, const plot_spec *p, const plot_layout *L)
+{
+    int pw = L->area.w, ph = L->area.h;
+    canvas c = {pw, ph, L->sx, L->sy, NULL, NULL, NULL, NULL, p->glyphs};
+    size_t ncell = (size_t)pw * (size_t)ph;
+    c.bits = calloc(ncell, 1);
+    c.series = malloc(ncell);
+    c.over = calloc(ncell, sizeof *c.over);
+    c.over_role = calloc(ncell, 1);
+    col_agg *cols = malloc((size_t)pw * (size_t)L->sx * sizeof *cols);
+    if (c.bits && c.series && c.over && c.over_role && cols) {
+        memset(c.series, -1, ncell);
+        for (int si = 0; si < p->nseries; si++)
+            if (!p->series[si].points)
+                draw_line_series(&c, L, p, si, cols);
+        for (int si = 0; si < p->nseries; si++)
+            if (p->series[si].points)
+                draw_point_series(&c, L, p, si);
+        blit_canvas(g, &c, p, L);
+    }
+    free(c.bits);
+    free(c.series);
+    free(c.over);
+    free(c.over_role);
+    free(cols);
+}
+
+/* The cursor: a dotted column over the empty cells of the plot area, a mark on the axis. */
+static void draw_cursor(ui_grid *g, const plot_spec *p, const plot_layout *L)
+{
+    if (!p->cursor || !isfinite(p->cursor_x) || p->cursor_x < L->xmin || p->cursor_x > L->xmax)
+        return;
+    int ascii = p->glyphs == UI_GLYPH_ASCII, top = L->area.y, base = top + L->area.h;
+    int col =
+        L->area.x + (int)lround((p->cursor_x - L->xmin) / (L->xmax - L->xmin) * (L->area.w - 1));
+    for (int y = top; y < base; y++) {
+        const ui_cell *cell = &g->cells[(size_t)y * g->w + col];
+        if (cell->ch == L' ' || cell->ch == 0 || cell->ch == L'╌' || cell->ch == L'-')
+            grid_put(g, col, y, ascii ? L':' : L'┊', ROLE_FOCUS, 0);
+    }
+    grid_put(g, col, base, ascii ? L'^' : L'┴', ROLE_FOCUS, UI_A_BOLD);
+}
+
 void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
 {
     plot_layout L = {{0, 0, 0, 0}, 1, 1, 0, 1, 0, 1, 0};
-    int ascii = p->glyphs == UI_GLYPH_ASCII;
     L.sx = p->glyphs == UI_GLYPH_BRAILLE ? 2 : p->glyphs == UI_GLYPH_BLOCK ? 2 : 1;
     L.sy = p->glyphs == UI_GLYPH_BRAILLE ? 4 : p->glyphs == UI_GLYPH_BLOCK ? 2 : 1;
     int legend = p->legend ? 1 : 0;
@@ -419,132 +568,23 @@ void plot_draw(ui_grid *g, ui_rect r, const plot_spec *p, plot_layout *out)
     int have_y = y_range(p, &L.ymin, &L.ymax);
     int have_x = x_range(p, &L.xmin, &L.xmax);
     L.has_data = have_x && have_y;
-
-    /* y ticks and the label width they need */
     double yt[MAX_TICKS];
     char ylab[MAX_TICKS][16];
-    int nyt = 0, yw = 1;
-    int max_y_ticks = ph / 2 + 1;
-    if (L.has_data) {
-        nyt = p->logy ? plot_ticks_log(pow(10, L.ymin), pow(10, L.ymax), max_y_ticks, yt)
-                      : plot_ticks_linear(L.ymin, L.ymax, max_y_ticks, yt);
-        for (int i = 0; i < nyt; i++) {
-            plot_fmt_value(yt[i], ylab[i], sizeof ylab[i]);
-            int n = (int)strlen(ylab[i]);
-            if (n > yw)
-                yw = n;
-        }
-    }
-    if (yw > 7)
-        yw = 7;
-    int ax = r.x + yw, pw = r.w - yw - 1, top = r.y + legend, base = top + ph;
+    int nyt, yw = y_ticks(p, &L, ph, yt, ylab, &nyt);
+    int ax = r.x + yw, pw = r.w - yw - 1, top = r.y + legend;
     L.area = (ui_rect){ax + 1, top, pw, ph};
     if (legend)
         draw_legend(g, r.x + yw + 1, r.y, r.w - yw - 1, p);
-
-    /* axes */
-    for (int y = top; y < base; y++)
-        grid_put(g, ax, y, ascii ? L'|' : L'│', ROLE_AXIS, 0);
-    grid_put(g, ax, base, ascii ? L'+' : L'└', ROLE_AXIS, 0);
-    for (int x = ax + 1; x < r.x + r.w; x++)
-        grid_put(g, x, base, ascii ? L'-' : L'─', ROLE_AXIS, 0);
-    /* the x caption sits at the right end of the tick label row */
-    int cap_n = p->xcaption ? text_cells(p->xcaption) : 0, right = r.x + r.w;
-    if (cap_n && cap_n < pw / 3) {
-        right -= cap_n;
-        grid_text(g, right, base + 1, cap_n, ROLE_AXIS, UI_A_DIM, p->xcaption);
-        right--;
-    }
+    int right = draw_axes(g, r, p, &L);
     if (!L.has_data) {
         const char *msg = "waiting for data";
         grid_text(g, ax + 1 + (pw - (int)strlen(msg)) / 2, top + ph / 2, pw, ROLE_DIM, 0, msg);
-        if (out)
-            *out = L;
-        return;
+    } else {
+        draw_y_ticks(g, p, &L, ax, yw, yt, ylab, nyt);
+        draw_x_ticks(g, p, &L, r.x + yw + 1, right);
+        draw_series(g, p, &L);
+        draw_cursor(g, p, &L);
     }
-
-    int DH = ph * L.sy;
-    int last_row = -1;
-    for (int i = 0; i < nyt; i++) {
-        double v = p->logy ? log10(yt[i]) : yt[i];
-        int dy = (int)lround((L.ymax - v) / (L.ymax - L.ymin) * (DH - 1));
-        int row = top + dy / L.sy;
-        if (row < top || row >= base || row == last_row)
-            continue;
-        last_row = row;
-        grid_put(g, ax, row, ascii ? L'+' : L'┤', ROLE_AXIS, 0);
-        int n = (int)strlen(ylab[i]);
-        grid_text(g, ax - (n < yw ? n : yw), row, yw, ROLE_AXIS, 0, ylab[i]);
-    }
-
-    double xt[MAX_TICKS];
-    int nxt = plot_ticks_linear(L.xmin, L.xmax, pw / 9 > 1 ? pw / 9 : 1, xt);
-    int free_from = r.x + yw + 1;
-    for (int i = 0; i < nxt; i++) {
-        int col = ax + 1 + (int)lround((xt[i] - L.xmin) / (L.xmax - L.xmin) * (pw - 1));
-        char lab[24];
-        plot_fmt_count(xt[i], lab, sizeof lab);
-        int n = (int)strlen(lab), x0 = col - n / 2;
-        if (x0 + n > right)
-            x0 = right - n;
-        if (x0 < free_from)
-            continue;
-        grid_put(g, col, base, ascii ? L'+' : L'┬', ROLE_AXIS, 0);
-        grid_text(g, x0, base + 1, n, ROLE_AXIS, 0, lab);
-        free_from = x0 + n + 1;
-    }
-
-    /* series onto the dot canvas */
-    canvas c = {pw, ph, L.sx, L.sy, NULL, NULL, NULL, NULL, p->glyphs};
-    size_t ncell = (size_t)pw * (size_t)ph;
-    c.bits = calloc(ncell, 1);
-    c.series = malloc(ncell);
-    c.over = calloc(ncell, sizeof *c.over);
-    c.over_role = calloc(ncell, 1);
-    col_agg *cols = malloc((size_t)pw * (size_t)L.sx * sizeof *cols);
-    if (!c.bits || !c.series || !c.over || !c.over_role || !cols)
-        goto done;
-    memset(c.series, -1, ncell);
-    for (int si = 0; si < p->nseries; si++)
-        if (!p->series[si].points)
-            draw_line_series(&c, &L, p, si, cols);
-    for (int si = 0; si < p->nseries; si++)
-        if (p->series[si].points)
-            draw_point_series(&c, &L, p, si);
-
-    int ref_row = -1;
-    double rv = ymap(p, p->ref_y);
-    if (isfinite(rv))
-        ref_row = (int)lround((L.ymax - rv) / (L.ymax - L.ymin) * (DH - 1)) / L.sy;
-    for (int y = 0; y < ph; y++)
-        for (int x = 0; x < pw; x++) {
-            size_t k = (size_t)y * pw + x;
-            if (c.over[k]) {
-                grid_put(g, ax + 1 + x, top + y, c.over[k], c.over_role[k], UI_A_BOLD);
-            } else if (c.bits[k]) {
-                const plot_series *s = &p->series[c.series[k]];
-                wchar_t ch = ascii || p->mono ? plot_marker_glyph(p->glyphs, p->mono, s->marker)
-                                              : plot_dots_glyph(p->glyphs, c.bits[k]);
-                grid_put(g, ax + 1 + x, top + y, ch, s->role, 0);
-            } else if (y == ref_row) {
-                grid_put(g, ax + 1 + x, top + y, ascii ? L'-' : L'╌', ROLE_FLOOR, 0);
-            }
-        }
-    if (p->cursor && isfinite(p->cursor_x) && p->cursor_x >= L.xmin && p->cursor_x <= L.xmax) {
-        int col = ax + 1 + (int)lround((p->cursor_x - L.xmin) / (L.xmax - L.xmin) * (pw - 1));
-        for (int y = top; y < base; y++) {
-            const ui_cell *cell = &g->cells[(size_t)y * g->w + col];
-            if (cell->ch == L' ' || cell->ch == 0 || cell->ch == L'╌' || cell->ch == L'-')
-                grid_put(g, col, y, ascii ? L':' : L'┊', ROLE_FOCUS, 0);
-        }
-        grid_put(g, col, base, ascii ? L'^' : L'┴', ROLE_FOCUS, UI_A_BOLD);
-    }
-done:
-    free(c.bits);
-    free(c.series);
-    free(c.over);
-    free(c.over_role);
-    free(cols);
     if (out)
         *out = L;
 }

@@ -373,3 +373,34 @@ int rp_run_load(rp_run *r, const char *dir, rp_notes *ns)
         r->state = RP_NO_METRICS;
     return 0;
 }
+
+int64_t rp_last_step(const rp_run *r)
+{
+    return r->n ? r->step[r->n - 1] : 0;
+}
+
+int rp_has_data(const rp_run *r)
+{
+    return r->n > 0 && r->layers >= 0;
+}
+
+/* The runs that stand for the comparison in the diff and heatmaps: every run, or for a
+ * sweep the first run with data of each cell. */
+int rp_representatives(const report *rp, rp_run **out, int max)
+{
+    int k = 0;
+    if (!rp->is_sweep) {
+        for (int i = 0; i < rp->n && k < max; i++)
+            out[k++] = &rp->runs[i];
+        return k;
+    }
+    for (int c = 0; c < rp->cells && k < max; c++) {
+        rp_run *pick = NULL;
+        for (int i = 0; i < rp->n; i++)
+            if (rp->runs[i].cell == c && (!pick || (!rp_has_data(pick) && rp_has_data(&rp->runs[i]))))
+                pick = &rp->runs[i];
+        if (pick)
+            out[k++] = pick;
+    }
+    return k;
+}

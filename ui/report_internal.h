@@ -9,6 +9,7 @@
 
 #include "engine/config.h"
 #include "engine/error.h"
+#include "engine/sweep.h"
 
 /* ---- text ---- */
 
@@ -125,5 +126,43 @@ int rp_heat_range(rp_run *const *runs, int n, double *lo, double *hi);
 
 /* A number for a table: 4 significant digits, "–" for NAN. */
 void rp_num(rp_buf *b, double v);
+
+/* What one report compares (report.c fills it; report_sections.c writes it out). */
+typedef struct report {
+    rp_run *runs;
+    int n;
+    rp_notes notes;
+    const char *title;
+    /* a sweep */
+    int is_sweep;
+    char sweep_dir[1024];
+    nl_sweep_def def;
+    nl_sweep_result *rows;
+    int n_rows, have_rows, cells;
+    char (*cell_names)[160];
+    /* the config diff, over the runs with a config (a sweep: one run per cell) */
+    int n_keys;
+    const char **diff_keys; /* keys whose values differ */
+    int n_diff;
+} report;
+
+/* The newest step a run's metrics reached; whether it has any metrics. */
+int64_t rp_last_step(const rp_run *r);
+int rp_has_data(const rp_run *r);
+
+/* The runs that stand for the report's columns (a sweep: one run per cell) into out, at most
+ * max; returns how many (report.c). */
+int rp_representatives(const report *rp, rp_run **out, int max);
+
+/* The sections of the page, in reading order (report_sections.c). put_title gets the page's
+ * title into title. */
+void rp_put_title(rp_buf *b, const report *rp, char *title, size_t tn);
+void rp_put_notes(rp_buf *b, const report *rp);
+void rp_put_summary(rp_buf *b, const report *rp);
+void rp_put_loss(rp_buf *b, const report *rp);
+void rp_put_heatmaps(rp_buf *b, report *rp);
+void rp_put_rms(rp_buf *b, const report *rp);
+void rp_put_config(rp_buf *b, const report *rp);
+void rp_put_sweep(rp_buf *b, const report *rp);
 
 #endif

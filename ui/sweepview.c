@@ -8,6 +8,7 @@
 
 #include "plot.h"
 #include "sweepgrid.h"
+#include "widgets.h"
 
 static void close_runs(sweep_view *sv)
 {
@@ -158,16 +159,6 @@ int sweepview_poll(sweep_view *sv)
 
 /* ---- drawing ---------------------------------------------------------------------------- */
 
-static void panel_title(ui_grid *g, int y, int w, const char *text, ui_glyphs glyphs)
-{
-    wchar_t hz = glyphs == UI_GLYPH_ASCII ? L'-' : L'─';
-    for (int x = 0; x < w; x++)
-        grid_put(g, x, y, hz, ROLE_AXIS, 0);
-    grid_put(g, 1, y, L' ', ROLE_NORMAL, 0);
-    int n = grid_text(g, 2, y, w - 4, ROLE_TITLE, UI_A_BOLD, text);
-    grid_put(g, 2 + n, y, L' ', ROLE_NORMAL, 0);
-}
-
 static void draw_curves(ui_grid *g, ui_rect r, const sweep_view *sv, const dash_view *v)
 {
     const nl_sweep_def *d = &sv->def;
@@ -189,7 +180,7 @@ static void draw_curves(ui_grid *g, ui_rect r, const sweep_view *sv, const dash_
         snprintf(smooth, sizeof smooth, "EMA %.3g", 1 - a);
     snprintf(title, sizeof title, "Train loss · %s · %d of %d runs%s · %s · %s", rowname, started,
              sv->total_runs, more, smooth, v->logy ? "log y" : "linear y");
-    panel_title(g, r.y, r.w, title, v->glyphs);
+    ui_panel_title(g, (ui_rect){0, r.y, r.w, 1}, title, 0, v->glyphs);
 
     dash_series *ser = calloc((size_t)(sv->nruns > 0 ? sv->nruns : 1), sizeof *ser);
     plot_series *ps = calloc((size_t)(sv->nruns > 0 ? sv->nruns : 1), sizeof *ps);
@@ -278,13 +269,13 @@ void sweepview_draw(ui_grid *g, const sweep_view *sv, const dash_view *v)
         grid_textf(g, 0, 0, W, ROLE_ERROR, 0, "terminal %dx%d is too small: the sweep needs 60x16",
                    W, H);
         if (H > 1)
-            draw_footer(g, H - 1, CTX_SWEEP, 1, 0);
+            ui_draw_footer(g, H - 1, CTX_SWEEP, 1, 0);
         return;
     }
     const nl_sweep_def *d = &sv->def;
     if (!sv->stats) {
         grid_text(g, 0, 0, W, ROLE_ERROR, 0, "out of memory");
-        draw_footer(g, H - 1, CTX_SWEEP, 1, 0);
+        ui_draw_footer(g, H - 1, CTX_SWEEP, 1, 0);
         return;
     }
 
@@ -308,7 +299,7 @@ void sweepview_draw(ui_grid *g, const sweep_view *sv, const dash_view *v)
             grid_put(g, k, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
         grid_text(g, mx, 0, W - mx, role, UI_A_REVERSE | UI_A_BOLD, msg);
     }
-    draw_footer(g, H - 1, CTX_SWEEP, 1, 0);
+    ui_draw_footer(g, H - 1, CTX_SWEEP, 1, 0);
 
     /* the grid: what it needs, up to about half the screen */
     char title[256];
@@ -319,7 +310,7 @@ void sweepview_draw(ui_grid *g, const sweep_view *sv, const dash_view *v)
             snprintf(title + n, sizeof title - (size_t)n, "%s%s", a ? " × " : "", d->axes[a].label);
     if (!d->n_axes)
         snprintf(title + n, sizeof title - (size_t)n, "no varied keys");
-    panel_title(g, 1, W, title, v->glyphs);
+    ui_panel_title(g, (ui_rect){0, 1, W, 1}, title, 0, v->glyphs);
     int gh = sweepgrid_height(d), cap = (H - 4) / 2;
     if (gh > cap)
         gh = cap;
