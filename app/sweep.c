@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../engine/backend.h"
+#include "../engine/clock.h"
 #include "../engine/run.h"
 #include "../engine/sweep.h"
 #include "commands.h"
@@ -261,7 +262,7 @@ static int run_child(const sweep_opts *o, const nl_sweep_def *d, const nl_config
             if (isfinite(row.loss) && !(row.loss >= best))
                 best = row.loss;
         }
-        double t = nl_app_now();
+        double t = nl_clock_s();
         if (t - last_report > 0.25 || st != NL_RUN_RUNNING) {
             printf("P %lld %lld %.6g\n", (long long)nl_run_step_index(r),
                    (long long)nl_run_total_steps(r), (double)last.loss);
@@ -480,7 +481,7 @@ static void clear_live(sweep_state *s)
 
 static void draw_live(sweep_state *s, const child *ch, int running)
 {
-    double now = nl_app_now();
+    double now = nl_clock_s();
     if (!s->tty || now - s->last_draw < 0.2)
         return;
     s->last_draw = now;
@@ -492,7 +493,7 @@ static void draw_live(sweep_state *s, const child *ch, int running)
             done_w += s->weight[ch[i].run] * (double)ch[i].step / (double)ch[i].total;
     double el = now - s->t0, f = s->weight_left > 0 ? done_w / s->weight_left : 1;
     char eta[32];
-    nl_app_fmt_eta(f > 0.01 ? el * (1 - f) / f : NAN, eta, sizeof eta);
+    nl_fmt_eta(f > 0.01 ? el * (1 - f) / f : NAN, eta, sizeof eta);
     char line[1024];
     int n = snprintf(line, sizeof line, "sweep %d/%d done, ETA %s", s->done, s->total_runs, eta);
     for (int i = 0; i < running && n < (int)sizeof line; i++) {
@@ -717,7 +718,7 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    s.t0 = nl_app_now();
+    s.t0 = nl_clock_s();
     int next = 0, running = 0, launched = 0;
     bool forwarded = false;
     while (1) {

@@ -116,7 +116,7 @@ struct nl_model {
     int64_t act_bytes;
 };
 
-static int attn_chunk_rows(const nl_kernels *k, int T);
+static int attn_chunk_rows(const nl_kernels *k, const nl_config *c, int T);
 static bool attn_fused(const nl_kernels *k, const nl_config *c);
 
 static void *balloc(nl_model *m, size_t bytes, int count_act)
@@ -370,7 +370,7 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     /* before the first allocation: a config that cannot fit is refused with the figures, not
      * left to fail half-way or to the kernel's OOM killer */
     if (nl_config_vocab(c) > 0 &&
-        nl_mem_check(c, nl_config_vocab(c), attn_fused(k, c), strcmp(k->name, "cpu") == 0, err))
+        nl_mem_check(c, nl_config_vocab(c), attn_fused(k, c), k->is_host != 0, err))
         return NULL;
     nl_model *m = calloc(1, sizeof *m);
     m->cfg = *c;
@@ -392,7 +392,7 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
         return NULL;
     }
     nl_plan_resolve(mc, &m->plan);
-    m->attn_chunk = attn_chunk_rows(k, m->T);
+    m->attn_chunk = attn_chunk_rows(k, c, m->T);
     m->fused_attn = attn_fused(k, c);
     m->lp = calloc((size_t)m->L, sizeof(layer_params));
     m->la = calloc((size_t)m->L, sizeof(layer_act));
@@ -701,37 +701,36 @@ static void norm_bwd(nl_model *m, normp p, const norm_act *a, float *dinp, const
         m->k->rmsnorm_backward(m->k, dinp, GG(p.w), dout, in, PP(p.w), a->rstd, (int)rows, cols);
 }
 
-/* Rows per block of the causal attention products: blocks of query rows once T is large
- * enough for the saving to beat the extra calls. CPU: 64 rows (at T = 256, 62% of the full
- * products). CUDA: 256 rows from T = 512 (GPT-2 small on an H100, bf16: 185k tok/s with 256,
- * 179k unblocked, 164k with 64: small blocks leave the GPU underfed).
- * NORMLAB_ATTN_CHUNK=N overrides the block size (0: one block, the full product). */
-static int attn_chunk_rows(const nl_kernels *k, int T)
+/* Rows per block of the causal attention products: train.attn_chunk when set (at least T:
+ * one block, the full product), else the backend's preferred block from the sequence length
+ * it names (kernels.h). */
+static int attn_chunk_rows(const nl_kernels *k, const nl_config *c, int T)
 {
-    const char *e = getenv("NORMLAB_ATTN_CHUNK");
-    if (e && *e) {
-        int n = atoi(e);
-        return n <= 0 || n >= T ? T : n;
-    }
-    if (strcmp(k->name, "cpu"))
-        return T < 512 ? T : 256;
-    return T < 128 ? T : 64;
+    int n = c->train.attn_chunk;
+    if (n <= 0)
+        n = k->attn_block_rows > 0 && T >= k->attn_block_from_T ? k->attn_block_rows : T;
+    return n >= T ? T : n;
 }
 #define attn_chunk(T) (m->attn_chunk)
 
 /* Attention through the backend's fused op (kernels.h attention_forward/backward) instead of
- * the pieces: where the backend has one, under tf32 and bf16. Under fp32 the pieces stay, as
- * the CUDA backend's fused op is then fp32 SIMT code, slower than cuBLAS's fp32 products (GPT-2
- * small on an H100: 46.0k tok/s fused, 52.7k with the pieces; bf16: 239.7k fused, 184.7k).
- * NORMLAB_ATTN_FUSED=0 never fuses, =1 fuses in every precision. */
+ * the pieces: where the backend has one, and under train.attention = auto only in tf32 and
+ * bf16. Under fp32 the pieces stay, as the CUDA backend's fused op is then fp32 SIMT code,
+ * slower than cuBLAS's fp32 products (GPT-2 small on an H100: 46.0k tok/s fused, 52.7k with
+ * the pieces; bf16: 239.7k fused, 184.7k). */
 static bool attn_fused(const nl_kernels *k, const nl_config *c)
 {
     if (!k->attention_forward || !k->attention_backward)
         return false;
-    const char *e = getenv("NORMLAB_ATTN_FUSED");
-    if (e && *e)
-        return atoi(e) != 0;
-    return strcmp(c->train.precision, "fp32") != 0;
+    switch (c->train.attention) {
+    case NL_ATTN_FUSED:
+        return true;
+    case NL_ATTN_PIECES:
+        return false;
+    case NL_ATTN_AUTO:
+    default:
+        return c->train.precision != NL_TRAIN_FP32;
+    }
 }
 
 /* yh (BH,T,D) = causal softmax(scale * qf @ kf^T) @ vf, through att (BH,T,T). */
