@@ -81,7 +81,7 @@ void nl_afile_abort(nl_afile *f)
 
 /* Make the rename durable. Some file systems cannot fsync a directory (EINVAL); that is
  * not an error worth failing a finished write for. */
-static int fsync_parent_dir(const char *path, nl_error *err)
+int nl_fsync_parent_dir(const char *path, nl_error *err)
 {
     const char *slash = strrchr(path, '/');
     char *dir;
@@ -125,7 +125,7 @@ int nl_afile_commit(nl_afile *f, nl_error *err)
         nl_afile_abort(f);
         return NL_ERR_IO;
     }
-    int rc = fsync_parent_dir(f->path, err);
+    int rc = nl_fsync_parent_dir(f->path, err);
     afile_release(f);
     return rc;
 }

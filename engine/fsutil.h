@@ -29,6 +29,10 @@ void nl_afile_abort(nl_afile *f);
 /* The whole of buf (n bytes) as the new contents of path, atomically (nl_afile above). */
 int nl_write_file_atomic(const char *path, const void *buf, size_t n, nl_error *err);
 
+/* fsync the directory that holds path, so that a new name in it is durable (a file system
+ * that cannot sync directories is no error). */
+int nl_fsync_parent_dir(const char *path, nl_error *err);
+
 /* mkdir -p: path and every missing parent (mode 0755). Errors name the directory. */
 int nl_mkdir_p(const char *path, nl_error *err);
 
