@@ -129,6 +129,8 @@ int nl_cmd_bench(int argc, char **argv)
     const char **presets = calloc((size_t)argc + 1, sizeof(char *));
     const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
     int np = 0, ns = 0, code = 0;
+    if (!presets || !sets)
+        code = nl_app_error(1, "out of memory");
     for (int i = 1; i < argc && !code; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

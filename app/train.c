@@ -254,6 +254,8 @@ static char *race_command(int argc, char **argv, const char *chosen_out)
     for (int i = 1; i < argc; i++)
         n += 4 * strlen(argv[i]) + 3;
     char *b = malloc(n);
+    if (!b)
+        return NULL;
     snprintf(b, n, "normlab train");
     for (int i = 1; i < argc; i++)
         shell_word(b, n, argv[i]);
@@ -318,6 +320,8 @@ int nl_cmd_train(int argc, char **argv)
     long threads = -1, steps = -1;
     const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
     int n_sets = 0;
+    if (!sets)
+        return nl_app_error(1, "out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -420,6 +424,10 @@ int nl_cmd_train(int argc, char **argv)
         code = train_one(&c, base, resume, k, quiet, fail_on_diverge, NULL);
     } else {
         char *hint = race_command(argc, argv, out ? NULL : base);
+        if (!hint) {
+            nl_backend_close(k);
+            return nl_app_error(1, "out of memory");
+        }
         int i = 0;
         for (; i < c.n_runs && !g_stop; i++) {
             nl_config rc;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "memest.h"
+#include "xalloc.h"
 #include "rng.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -114,6 +115,7 @@ struct nl_model {
     void **allocs;
     int n_allocs, cap_allocs;
     int64_t act_bytes;
+    bool oom; /* a host allocation of the layout failed: creation fails */
 };
 
 static int attn_chunk_rows(const nl_kernels *k, const nl_config *c, int T);
@@ -123,13 +125,17 @@ static void *balloc(nl_model *m, size_t bytes, int count_act)
 {
     if (bytes == 0)
         bytes = 4;
+    if (m->n_allocs == m->cap_allocs) {
+        int cap = m->cap_allocs ? 2 * m->cap_allocs : 64;
+        void **grown = nl_realloc(m->allocs, sizeof(void *) * (size_t)cap);
+        if (!grown)
+            return NULL;
+        m->allocs = grown;
+        m->cap_allocs = cap;
+    }
     void *p = m->k->alloc(m->k, bytes);
     if (!p)
         return NULL;
-    if (m->n_allocs == m->cap_allocs) {
-        m->cap_allocs = m->cap_allocs ? 2 * m->cap_allocs : 64;
-        m->allocs = realloc(m->allocs, sizeof(void *) * (size_t)m->cap_allocs);
-    }
     m->allocs[m->n_allocs++] = p;
     if (count_act)
         m->act_bytes += (int64_t)bytes;
@@ -140,8 +146,16 @@ static int64_t add_tensor(nl_model *m, const char *name, int ndim, int d0, int d
                           nl_tensor_kind kind, nl_tensor_group group, int layer)
 {
     if (m->n_tensors == m->cap_tensors) {
-        m->cap_tensors = m->cap_tensors ? 2 * m->cap_tensors : 64;
-        m->tensors = realloc(m->tensors, sizeof(nl_tensor) * (size_t)m->cap_tensors);
+        int cap = m->cap_tensors ? 2 * m->cap_tensors : 64;
+        nl_tensor *grown = nl_realloc(m->tensors, sizeof(nl_tensor) * (size_t)cap);
+        if (!grown) { /* the layout goes on counting; nl_model_create fails on m->oom */
+            m->oom = true;
+            int64_t off = m->n_params;
+            m->n_params += (int64_t)d0 * (ndim > 1 ? d1 : 1);
+            return off;
+        }
+        m->tensors = grown;
+        m->cap_tensors = cap;
     }
     nl_tensor *t = &m->tensors[m->n_tensors++];
     memset(t, 0, sizeof *t);
@@ -228,11 +242,13 @@ static void build_layout(nl_model *m)
             snprintf(name, sizeof name, "%s.router.weight", pre);
             p->router = add_tensor(m, name, 2, m->E, C, NL_TK_MATRIX, grp, l);
             p->seg_router[1] = m->n_params;
-            p->e_up = calloc((size_t)m->E, sizeof(int64_t));
-            p->e_gate = calloc((size_t)m->E, sizeof(int64_t));
-            p->e_down = calloc((size_t)m->E, sizeof(int64_t));
+            p->e_up = nl_calloc((size_t)m->E, sizeof(int64_t));   /* (E) */
+            p->e_gate = nl_calloc((size_t)m->E, sizeof(int64_t)); /* (E) */
+            p->e_down = nl_calloc((size_t)m->E, sizeof(int64_t)); /* (E) */
             p->seg_experts[0] = m->n_params;
-            for (int e = 0; e < m->E; e++) {
+            if (!p->e_up || !p->e_gate || !p->e_down)
+                m->oom = true;
+            for (int e = 0; e < m->E && !m->oom; e++) {
                 snprintf(name, sizeof name, "%s.experts.%d.up.weight", pre, e);
                 p->e_up[e] = add_tensor(m, name, 2, F, C, NL_TK_MATRIX, grp, l);
                 p->e_gate[e] = -1;
@@ -362,6 +378,11 @@ static int alloc_norm_act(nl_model *m, norm_act *a, int64_t rows, int cols, bool
         if (!(p))                                                                                  \
             goto oom;                                                                              \
     } while (0)
+#define CHECK_HOST(p)                                                                              \
+    do {                                                                                           \
+        if (!(p))                                                                                  \
+            goto host_oom;                                                                         \
+    } while (0)
 
 nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
 {
@@ -372,7 +393,11 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     if (nl_config_vocab(c) > 0 &&
         nl_mem_check(c, nl_config_vocab(c), attn_fused(k, c), k->is_host != 0, err))
         return NULL;
-    nl_model *m = calloc(1, sizeof *m);
+    nl_model *m = nl_calloc(1, sizeof *m);
+    if (!m) {
+        nl_fail(err, NL_ERR_RUN, "out of memory for a model");
+        return NULL;
+    }
     m->cfg = *c;
     m->k = k;
     const nl_model_config *mc = &c->model;
@@ -394,9 +419,11 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     nl_plan_resolve(mc, &m->plan);
     m->attn_chunk = attn_chunk_rows(k, c, m->T);
     m->fused_attn = attn_fused(k, c);
-    m->lp = calloc((size_t)m->L, sizeof(layer_params));
-    m->la = calloc((size_t)m->L, sizeof(layer_act));
+    m->lp = nl_calloc((size_t)m->L, sizeof(layer_params)); /* (L) */
+    m->la = nl_calloc((size_t)m->L, sizeof(layer_act));    /* (L) */
+    CHECK_HOST(m->lp && m->la);
     build_layout(m);
+    CHECK_HOST(!m->oom);
 
     int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
     int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
@@ -406,7 +433,8 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     m->grads = balloc(m, sizeof(float) * (size_t)m->n_params, 0);
     CHECK(m->params && m->grads);
     {
-        float *host = calloc((size_t)m->n_params, sizeof(float));
+        float *host = nl_calloc((size_t)m->n_params, sizeof(float));
+        CHECK_HOST(host);
         init_params(m, host);
         k->to_device(k, m->params, host, sizeof(float) * (size_t)m->n_params);
         free(host);
@@ -474,7 +502,8 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
                 CHECK(a->gate = FA(BT * F));
             CHECK(a->act = FA(BT * F));
         } else {
-            moe_act *ma = calloc(1, sizeof(moe_act) + sizeof(int32_t) * (size_t)(E + 1));
+            moe_act *ma = nl_calloc(1, sizeof(moe_act) + sizeof(int32_t) * (size_t)(E + 1));
+            CHECK_HOST(ma);
             a->moe = ma;
             CHECK(ma->logits = FA(BT * E));
             CHECK(ma->probs = FA(BT * E));
@@ -499,7 +528,8 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     CHECK(m->scalars = FA(1 + 2 * (m->moe_layers + 1)));
     if (m->moe_layers) {
         CHECK(m->iota = IA(NK));
-        int32_t *h = malloc(sizeof(int32_t) * (size_t)NK);
+        int32_t *h = nl_malloc(sizeof(int32_t) * (size_t)NK);
+        CHECK_HOST(h);
         for (int64_t i = 0; i < NK; i++)
             h[i] = (int32_t)i;
         k->to_device(k, m->iota, h, sizeof(int32_t) * (size_t)NK);
@@ -538,7 +568,8 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     /* gradient segments: [embed][attn 0][ffn 0]...[head] then per MoE layer router, experts */
     m->n_global_segs = 2 * L + 2;
     m->n_grad_segs = m->n_global_segs + 2 * m->moe_layers;
-    m->grad_segs = calloc((size_t)m->n_grad_segs + 1, sizeof(int64_t));
+    m->grad_segs = nl_calloc((size_t)m->n_grad_segs + 1, sizeof(int64_t));
+    CHECK_HOST(m->grad_segs);
     {
         /* segments must be listed as [start,end) pairs; sumsq_segments takes contiguous
          * offsets, so non-contiguous extras are computed as separate calls (see stats). */
@@ -552,13 +583,21 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
         s[2 * L + 2] = m->n_params;
     }
     CHECK(m->grad_sumsq = FA(m->n_grad_segs + 2));
-    m->rms_segs = calloc((size_t)L + 1, sizeof(int64_t));
+    m->rms_segs = nl_calloc((size_t)L + 1, sizeof(int64_t));
+    CHECK_HOST(m->rms_segs);
     for (int l = 0; l <= L; l++)
         m->rms_segs[l] = (int64_t)l * BTC;
     CHECK(m->rms_sumsq = FA(L + 1));
-    m->host_stats = malloc(sizeof(float) * (size_t)(m->n_grad_segs + L + 1));
-    m->host_probs = m->moe_layers ? malloc(sizeof(float) * (size_t)(BT * E)) : NULL;
+    m->host_stats = nl_malloc(sizeof(float) * (size_t)(m->n_grad_segs + L + 1));
+    m->host_probs = m->moe_layers ? nl_malloc(sizeof(float) * (size_t)(BT * E)) : NULL;
+    CHECK_HOST(m->host_stats && (m->host_probs || !m->moe_layers));
     return m;
+
+host_oom:
+    nl_fail(err, NL_ERR_RUN, "out of host memory while allocating the model (%lld parameters)",
+            (long long)m->n_params);
+    nl_model_free(m);
+    return NULL;
 
 oom:
     nl_fail(err, NL_ERR_RUN, "out of memory on the %s backend while allocating the model (%s)",
@@ -574,12 +613,13 @@ void nl_model_free(nl_model *m)
     for (int i = 0; i < m->n_allocs; i++)
         m->k->free(m->k, m->allocs[i]);
     free(m->allocs);
-    for (int l = 0; l < m->L; l++) {
+    for (int l = 0; m->lp && l < m->L; l++) {
         free(m->lp[l].e_up);
         free(m->lp[l].e_gate);
         free(m->lp[l].e_down);
-        free(m->la[l].moe);
     }
+    for (int l = 0; m->la && l < m->L; l++)
+        free(m->la[l].moe);
     free(m->lp);
     free(m->la);
     free(m->tensors);

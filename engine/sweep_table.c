@@ -13,6 +13,12 @@ void nl_sweep_summarise(const nl_sweep_def *d, const nl_sweep_result *rows, int 
 {
     int cells = nl_sweep_cells(d), runs = cells * d->seeds;
     int *last = malloc(sizeof(int) * (size_t)runs);
+    if (!last) { /* no statistics rather than a crash: every cell reads "not run" */
+        memset(stats, 0, sizeof *stats * (size_t)cells);
+        for (int c = 0; c < cells; c++)
+            stats[c].mean = NAN;
+        return;
+    }
     for (int i = 0; i < runs; i++)
         last[i] = -1;
     for (int i = 0; i < n; i++)
