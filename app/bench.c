@@ -8,8 +8,10 @@
 #include <sys/resource.h>
 
 #include "../engine/backend.h"
-#include "../engine/rng.h"
+#include "../engine/clock.h"
+#include "../engine/driver.h"
 #include "../engine/run.h"
+#include "../kernels/cpu/peak.h"
 #include "commands.h"
 
 static const char *BENCH_USAGE =
@@ -26,44 +28,6 @@ static const char *BENCH_USAGE =
     "threads than cores are capped to the cores.\n"
     "exit status: 0 figures printed, 1 a run failed or diverged (no figures), 2 bad usage or\n"
     "input.\n";
-
-/* Best of a few n^3 products through the backend, in GFLOP/s. */
-static double matmul_peak(nl_kernels *k, int n)
-{
-    size_t bytes = sizeof(float) * (size_t)n * (size_t)n;
-    float *h = malloc(bytes);
-    nl_rng r;
-    nl_rng_seed(&r, 7);
-    for (size_t i = 0; i < (size_t)n * (size_t)n; i++)
-        h[i] = (float)(nl_rng_uniform(&r) - 0.5);
-    float *a = k->alloc(k, bytes), *b = k->alloc(k, bytes), *c = k->alloc(k, bytes);
-    double best = 0;
-    if (a && b && c) {
-        k->to_device(k, a, h, bytes);
-        k->to_device(k, b, h, bytes);
-        k->matmul(k, c, a, b, n, n, n, 0, 0, n, n, n, 0, 0, 0, 1, 1.0f, 0.0f);
-        k->sync(k);
-        for (int rep = 0; rep < 5; rep++) {
-            int inner = strcmp(k->name, "cpu") ? 20 : 1;
-            double t0 = nl_app_now();
-            for (int i = 0; i < inner; i++)
-                k->matmul(k, c, a, b, n, n, n, 0, 0, n, n, n, 0, 0, 0, 1, 1.0f, 0.0f);
-            k->sync(k);
-            double dt = (nl_app_now() - t0) / inner;
-            double g = 2.0 * n * (double)n * n / dt / 1e9;
-            if (g > best)
-                best = g;
-        }
-    }
-    if (a)
-        k->free(k, a);
-    if (b)
-        k->free(k, b);
-    if (c)
-        k->free(k, c);
-    free(h);
-    return best;
-}
 
 static double rss_mb(void)
 {
@@ -88,37 +52,30 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
         return nl_app_error(2, "%s", err.msg);
     if (notice[0])
         fprintf(stderr, "normlab: %s\n", notice);
-    nl_run_opts o = {.kernels = k, .metrics_capacity = 64};
+    nl_run_opts o = {.kernels = k, .metrics_capacity = -1};
     nl_run *r = nl_run_create(&c, &o, &err);
     if (!r) {
         nl_backend_close(k);
         return nl_app_error(nl_app_exit_code(err.code), "%s", err.msg);
     }
     nl_model *m = nl_run_model(r);
-    nl_metrics_store *ms = nl_run_metrics(r);
-    nl_metrics_row row;
     int B = c.train.batch, T = c.model.seq_len;
     int th = nl_backend_threads(c.train.threads, NULL, 0);
     const char *what = NULL, *warn = NULL;
     if (k->describe)
         k->describe(k, &what, &warn);
     fprintf(stderr, "normlab: bench %s: warming up...\n", c.name);
-    nl_run_state st = NL_RUN_RUNNING;
-    for (long i = 0; i < warmup && st == NL_RUN_RUNNING; i++) {
-        st = nl_run_step(r, &err);
-        while (nl_metrics_pop(ms, &row))
-            ;
-    }
+    nl_driver d;
+    nl_driver_init(&d, r);
+    nl_drive_opts warm = {.max_steps = warmup}, timed = {.max_steps = steps};
+    nl_run_state st = warmup > 0 ? nl_driver_run(&d, &warm, &err) : NL_RUN_RUNNING;
     k->sync(k);
-    double t0 = nl_app_now();
+    double t0 = nl_clock_s();
     int64_t s0 = nl_run_step_index(r);
-    for (long i = 0; i < steps && st == NL_RUN_RUNNING; i++) {
-        st = nl_run_step(r, &err);
-        while (nl_metrics_pop(ms, &row))
-            ;
-    }
+    if (st == NL_RUN_RUNNING)
+        st = nl_driver_run(&d, &timed, &err);
     k->sync(k);
-    double dt = nl_app_now() - t0;
+    double dt = nl_clock_s() - t0;
     /* a failed or diverged run stops stepping: figures over steps not taken would be made up */
     if (st == NL_RUN_FAILED || st == NL_RUN_DIVERGED) {
         int64_t at = nl_run_step_index(r);
@@ -132,15 +89,15 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     steps = (long)(nl_run_step_index(r) - s0);
     double tok_s = (double)steps * B * T / dt;
     double fpt = nl_model_flops_per_token(m);
-    int peak_n = strcmp(k->name, "cpu") ? 8192 : 1024;
-    double peak = matmul_peak(k, peak_n);
+    int peak_n = k->is_host ? 1024 : 8192;
+    double peak = nl_matmul_peak_gflops(k, peak_n);
     int64_t pb, gb, ab;
     nl_model_bytes(m, &pb, &gb, &ab);
     double need = (double)(pb + gb + 2 * pb + ab) / (1024.0 * 1024.0);
     double rss = rss_mb();
     printf("bench %s: %s backend (%s), %d threads, %s, %d layers, d_model %d, %lld params, "
            "batch %d x %d tokens\n",
-           c.name, k->name, c.train.precision, th, nl_placement_name(c.model.placement),
+           c.name, k->name, nl_precision_name(c.train.precision), th, nl_placement_name(c.model.placement),
            c.model.layers, c.model.d_model, (long long)nl_model_num_params(m), B, T);
     if (what && *what)
         printf("  backend %s\n", what);
@@ -155,7 +112,7 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     printf("  mfu %.3f\n", peak > 0 ? fpt * tok_s / 1e9 / peak : NAN);
     printf("  memory_needed_mb %.1f (params %.1f, grads %.1f, adamw %.1f, activations %.1f)\n",
            need, pb / 1048576.0, gb / 1048576.0, 2 * pb / 1048576.0, ab / 1048576.0);
-    if (!strcmp(k->name, "cpu"))
+    if (k->is_host)
         printf("  peak_rss_mb %.1f (%.2fx of needed)\n", rss, rss / need);
     else
         printf("  peak_rss_mb %.1f (host; buffers live on the device)\n", rss);
@@ -172,6 +129,8 @@ int nl_cmd_bench(int argc, char **argv)
     const char **presets = calloc((size_t)argc + 1, sizeof(char *));
     const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
     int np = 0, ns = 0, code = 0;
+    if (!presets || !sets)
+        code = nl_app_error(1, "out of memory");
     for (int i = 1; i < argc && !code; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

@@ -43,10 +43,6 @@ int nl_app_configure(nl_config *c, const char *const *sets, int n_sets, long ste
 /* The exit code for an engine error: 1 when the run itself failed (NL_ERR_RUN: backend,
  * memory), 2 for bad input (a preset, a key, a file). */
 int nl_app_exit_code(int err_code);
-/* Monotonic seconds. */
-double nl_app_now(void);
-/* s seconds as M:SS or H:MM:SS into buf; "--:--" when unknown (NAN or negative). */
-void nl_app_fmt_eta(double s, char *buf, size_t n);
 /* The width of the terminal on fd (ioctl TIOCGWINSZ), else $COLUMNS, else 80. */
 int nl_app_term_columns(int fd);
 

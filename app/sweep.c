@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "../engine/backend.h"
+#include "../engine/clock.h"
+#include "../engine/driver.h"
 #include "../engine/run.h"
 #include "../engine/sweep.h"
 #include "commands.h"
@@ -153,256 +155,51 @@ static int base_config(const sweep_opts *o, nl_config *c)
     return nl_app_configure(c, o->sets, o->n_sets, o->steps, -1, NULL);
 }
 
-/* A whole small file as a NUL-terminated string (caller frees); NULL when unreadable. */
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *s = malloc(cap);
-    size_t n;
-    while (s && (n = fread(s + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len - 1 == 0) {
-            char *g = realloc(s, cap * 2);
-            if (!g) {
-                free(s);
-                s = NULL;
-                break;
-            }
-            s = g;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (s)
-        s[len] = '\0';
-    return s;
-}
-
 /* ---- one run, in a child process ---- */
 
-/* Remove the checkpoints of an earlier, interrupted attempt at this run. */
-static void remove_checkpoints(const char *dir)
+typedef struct child_progress {
+    double last_report;
+} child_progress;
+
+/* The driver's hook in the child: "P STEP TOTAL LOSS" on stdout a few times a second. */
+static void child_on_step(void *ctx, const nl_driver *d, nl_run_state st)
 {
-    DIR *dd = opendir(dir);
-    if (!dd)
+    child_progress *p = ctx;
+    double t = nl_clock_s();
+    if (t - p->last_report <= 0.25 && st == NL_RUN_RUNNING)
         return;
-    struct dirent *e;
-    while ((e = readdir(dd))) {
-        size_t n = strlen(e->d_name);
-        if (!strncmp(e->d_name, "ckpt-", 5) && n > 5 && !strcmp(e->d_name + n - 5, ".nlck")) {
-            char p[PATH_MAX + 300];
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    }
-    closedir(dd);
+    const nl_metrics_row *row = nl_driver_last(d);
+    printf("P %lld %lld %.6g\n", (long long)nl_run_step_index(d->run),
+           (long long)nl_run_total_steps(d->run), row ? (double)row->loss : 0.0);
+    fflush(stdout);
+    p->last_report = t;
 }
 
 /* Train run `index` of the sweep into DIR/RUN. Talks to the parent on stdout:
- *   P STEP TOTAL LOSS                         progress, a few times a second
- *   R TRAIN VAL BEST DIVERGED DSTEP STEPS TOK_S  the result, last
+ *   P STEP TOTAL LOSS   progress, a few times a second
+ *   R ROW               the result, last: its sweep.csv row (nl_sweep_result_line)
  * Returns the exit code: 0 finished or diverged, 1 failed, 2 bad input, 130 stopped. */
 static int run_child(const sweep_opts *o, const nl_sweep_def *d, const nl_config *base,
                      const char *dir, int index)
 {
-    int cells = nl_sweep_cells(d);
-    if (index >= nl_sweep_runs(d))
-        return nl_app_error(2, "sweep: run %d is not in this sweep", index);
+    child_progress cp = {0};
+    nl_sweep_train_opts to = {
+        .threads = o->threads, .stop = &g_stop, .progress = child_on_step, .ctx = &cp};
+    nl_sweep_result res;
+    bool stopped = false;
     nl_error err = {0};
-    nl_config c;
-    if (nl_sweep_run_config(d, base, index % cells, index / cells, &c, &err))
-        return nl_app_error(2, "%s", err.msg);
-    /* the parent checked base.yaml; a preset edited since then must not slip in */
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/base.yaml", dir);
-    char *there = read_text(path), *now = nl_config_to_yaml(base);
-    bool same = there && now && !strcmp(there, now);
-    free(there);
-    free(now);
-    if (!same)
-        return nl_app_error(2, "%s: the preset or --set changed since the sweep started", path);
-    c.train.threads = o->threads;
-
-    char name[512], rdir[PATH_MAX + 600];
-    nl_sweep_run_name(d, index % cells, index / cells, name, sizeof name);
-    snprintf(rdir, sizeof rdir, "%s/%s", dir, name);
-    remove_checkpoints(rdir);
-    char notice[512];
-    nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, notice, sizeof notice, &err);
-    if (!k)
-        return nl_app_error(2, "%s", err.msg);
-    nl_run_opts ro = {.out_dir = rdir, .kernels = k};
-    nl_run *r = nl_run_create(&c, &ro, &err);
-    if (!r) {
-        nl_backend_close(k);
-        return nl_app_error(nl_app_exit_code(err.code), "%s: %s", name, err.msg);
-    }
-    nl_metrics_store *ms = nl_run_metrics(r);
-    nl_metrics_row row, last = {0};
-    float best = NAN;
-    double last_report = 0;
-    nl_run_state st = nl_run_get_state(r);
-    int code = 0;
-    while (st != NL_RUN_FINISHED && st != NL_RUN_DIVERGED && st != NL_RUN_FAILED) {
-        if (g_stop) {
-            nl_run_log_event(r,
-                             "stopped by signal %d; the sweep trains this run again from the "
-                             "start",
-                             (int)g_stop);
-            code = 130;
-            break;
-        }
-        st = nl_run_step(r, &err);
-        while (nl_metrics_pop(ms, &row)) {
-            last = row;
-            if (isfinite(row.loss) && !(row.loss >= best))
-                best = row.loss;
-        }
-        double t = nl_app_now();
-        if (t - last_report > 0.25 || st != NL_RUN_RUNNING) {
-            printf("P %lld %lld %.6g\n", (long long)nl_run_step_index(r),
-                   (long long)nl_run_total_steps(r), (double)last.loss);
-            fflush(stdout);
-            last_report = t;
-        }
-    }
-    if (code == 0 && st == NL_RUN_FAILED) {
-        code = nl_app_error(1, "%s failed: %s", name, nl_run_message(r));
-    } else if (code == 0) {
-        float val = NAN;
-        bool diverged = st == NL_RUN_DIVERGED;
-        if (!diverged && nl_run_eval(r, c.train.eval_batches, &val, &err)) {
-            code = nl_app_error(1, "%s: validation failed: %s", name, err.msg);
-        } else {
-            double tok_s = last.time_s > 0 ? (double)last.tokens / last.time_s : 0;
-            printf("R %.9g %.9g %.9g %d %lld %lld %.6g\n", (double)last.loss, (double)val,
-                   (double)best, diverged ? 1 : 0, diverged ? (long long)nl_run_step_index(r) : 0LL,
-                   (long long)nl_run_step_index(r), tok_s);
-            fflush(stdout);
-        }
-    }
-    nl_run_free(r);
-    nl_backend_close(k);
-    return code;
-}
-
-/* ---- the sweep directory ---- */
-
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) && errno != EEXIST)
-                return nl_app_error(2, "%s: cannot create directory: %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return nl_app_error(2, "%s: cannot create directory: %s", buf, strerror(errno));
+    int rc = nl_sweep_train_run(d, base, dir, index, &to, &res, &stopped, &err);
+    if (rc)
+        return nl_app_error(nl_app_exit_code(rc), "%s", err.msg);
+    if (stopped)
+        return 130;
+    char *line = nl_sweep_result_line(d, &res);
+    if (!line)
+        return nl_app_error(1, "out of memory");
+    printf("R %s", line);
+    fflush(stdout);
+    free(line);
     return 0;
-}
-
-static int write_atomic(const char *path, const char *text)
-{
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return nl_app_error(2, "%s: cannot write: %s", tmp, strerror(errno));
-    bool ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path))
-        return nl_app_error(2, "%s: cannot write: %s", path, strerror(errno));
-    return 0;
-}
-
-static bool dir_is_empty(const char *path)
-{
-    DIR *dd = opendir(path);
-    if (!dd)
-        return true;
-    struct dirent *e;
-    bool empty = true;
-    while (empty && (e = readdir(dd)))
-        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
-    closedir(dd);
-    return empty;
-}
-
-/* The first line where a and b differ, for the message. */
-static void first_difference(const char *a, const char *b, char *buf, size_t len)
-{
-    int line = 1;
-    const char *la = a, *lb = b;
-    while (*a && *a == *b) {
-        if (*a == '\n') {
-            line++;
-            la = a + 1;
-            lb = b + 1;
-        }
-        a++;
-        b++;
-    }
-    int na = (int)strcspn(la, "\n"), nb = (int)strcspn(lb, "\n");
-    snprintf(buf, len, "line %d is '%.*s' there, '%.*s' now", line, na > 100 ? 100 : na, la,
-             nb > 100 ? 100 : nb, lb);
-}
-
-/* Create DIR with sweep.yaml and base.yaml, or check that DIR holds this same sweep. */
-static int prepare_dir(const char *dir, const nl_sweep_def *d, const nl_config *base)
-{
-    if (mkdir_p(dir))
-        return 2;
-    char sy[PATH_MAX + 32], by[PATH_MAX + 32];
-    snprintf(sy, sizeof sy, "%s/sweep.yaml", dir);
-    snprintf(by, sizeof by, "%s/base.yaml", dir);
-    char *base_text = nl_config_to_yaml(base);
-    if (!base_text)
-        return nl_app_error(2, "out of memory");
-    int rc = 0;
-    if (access(sy, F_OK) == 0) {
-        nl_sweep_def *there = malloc(sizeof *there);
-        nl_error err = {0};
-        char why[1024];
-        if (!there || nl_sweep_def_load(sy, there, &err))
-            rc = nl_app_error(2, "%s", there ? err.msg : "out of memory");
-        else if (!nl_sweep_def_same(there, d, why, sizeof why))
-            rc = nl_app_error(2,
-                              "%s holds a different sweep (%s); run it with its own "
-                              "arguments to continue it, or choose another --out",
-                              dir, why);
-        free(there);
-        char *old = rc ? NULL : read_text(by);
-        if (rc == 0 && !old) {
-            rc = write_atomic(by, base_text); /* sweep.yaml was written, base.yaml not yet */
-        } else if (rc == 0 && strcmp(old, base_text)) {
-            first_difference(old, base_text, why, sizeof why);
-            rc = nl_app_error(2,
-                              "%s: the base config (preset, --set, --steps) differs from this "
-                              "sweep's: %s; use the sweep's preset and options, or choose "
-                              "another --out",
-                              by, why);
-        }
-        free(old);
-    } else if (!dir_is_empty(dir)) {
-        rc = nl_app_error(2,
-                          "%s exists and is not a sweep directory (no sweep.yaml); choose "
-                          "another --out",
-                          dir);
-    } else {
-        char *text = nl_sweep_def_yaml(d);
-        rc = text ? write_atomic(sy, text) : nl_app_error(2, "out of memory");
-        if (rc == 0)
-            rc = write_atomic(by, base_text);
-        free(text);
-    }
-    free(base_text);
-    return rc;
 }
 
 /* ---- the parent: scheduling children, progress, the table ---- */
@@ -480,7 +277,7 @@ static void clear_live(sweep_state *s)
 
 static void draw_live(sweep_state *s, const child *ch, int running)
 {
-    double now = nl_app_now();
+    double now = nl_clock_s();
     if (!s->tty || now - s->last_draw < 0.2)
         return;
     s->last_draw = now;
@@ -492,7 +289,7 @@ static void draw_live(sweep_state *s, const child *ch, int running)
             done_w += s->weight[ch[i].run] * (double)ch[i].step / (double)ch[i].total;
     double el = now - s->t0, f = s->weight_left > 0 ? done_w / s->weight_left : 1;
     char eta[32];
-    nl_app_fmt_eta(f > 0.01 ? el * (1 - f) / f : NAN, eta, sizeof eta);
+    nl_fmt_eta(f > 0.01 ? el * (1 - f) / f : NAN, eta, sizeof eta);
     char line[1024];
     int n = snprintf(line, sizeof line, "sweep %d/%d done, ETA %s", s->done, s->total_runs, eta);
     for (int i = 0; i < running && n < (int)sizeof line; i++) {
@@ -509,35 +306,31 @@ static void draw_live(sweep_state *s, const child *ch, int running)
     fflush(stderr);
 }
 
+/* A line of a child's own output (its errors), shown under the run's name. */
+static void child_output(sweep_state *s, const child *c, const char *line)
+{
+    char name[512];
+    nl_sweep_run_name(s->d, c->run % nl_sweep_cells(s->d), c->run / nl_sweep_cells(s->d), name,
+                      sizeof name);
+    clear_live(s);
+    fprintf(stderr, "normlab: [%s] %s\n", name, line);
+}
+
 /* Handle one line from a child. */
 static void child_line(sweep_state *s, child *c, const char *line)
 {
-    long long a, b, dv, ds, st;
-    double tl, vl, bl, ts;
+    long long a, b;
     if (line[0] == 'P' && sscanf(line, "P %lld %lld", &a, &b) == 2) {
         c->step = a;
         c->total = b;
-    } else if (line[0] == 'R' && sscanf(line, "R %lf %lf %lf %lld %lld %lld %lf", &tl, &vl, &bl,
-                                        &dv, &ds, &st, &ts) == 7) {
-        nl_sweep_result *r = &c->res;
-        int cells = nl_sweep_cells(s->d);
-        r->cell = c->run % cells;
-        r->seed = c->run / cells;
-        r->train_loss = (float)tl;
-        r->val_loss = (float)vl;
-        r->best_loss = (float)bl;
-        r->diverged = dv != 0;
-        r->diverged_step = ds;
-        r->steps = st;
-        r->tok_s = (float)ts;
-        nl_sweep_run_name(s->d, r->cell, r->seed, r->run_dir, sizeof r->run_dir);
-        c->have_result = true;
+    } else if (!strncmp(line, "R ", 2)) {
+        nl_error err = {0};
+        if (nl_sweep_result_parse(s->d, line + 2, "sweep run result", &c->res, &err) == 0)
+            c->have_result = true;
+        else
+            child_output(s, c, err.msg);
     } else if (line[0]) {
-        char name[512];
-        nl_sweep_run_name(s->d, c->run % nl_sweep_cells(s->d), c->run / nl_sweep_cells(s->d), name,
-                          sizeof name);
-        clear_live(s);
-        fprintf(stderr, "normlab: [%s] %s\n", name, line);
+        child_output(s, c, line);
     }
 }
 
@@ -673,19 +466,12 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
         }
         s.weight[i] = (double)c.train.steps * (c.model.layers + 1);
     }
-    if ((code = prepare_dir(dir, d, base)))
-        goto out;
-    char csv[PATH_MAX + 32];
-    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
-    nl_sweep_result *rows = NULL;
-    int n_rows = 0;
-    if (nl_sweep_csv_read(csv, d, &rows, &n_rows, &err)) {
+    if (nl_sweep_dir_prepare(dir, d, base, &err) || nl_sweep_dir_done(dir, d, done, &err)) {
         code = nl_app_error(2, "%s", err.msg);
         goto out;
     }
-    for (int i = 0; i < n_rows; i++)
-        done[rows[i].seed * cells + rows[i].cell] = true;
-    free(rows);
+    char csv[PATH_MAX + 32];
+    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
     int n_pending = 0;
     for (int i = 0; i < runs; i++) {
         if (done[i])
@@ -717,7 +503,7 @@ static int run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    s.t0 = nl_app_now();
+    s.t0 = nl_clock_s();
     int next = 0, running = 0, launched = 0;
     bool forwarded = false;
     while (1) {

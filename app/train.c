@@ -12,6 +12,8 @@
 
 #include "../engine/backend.h"
 #include "../engine/ckpt.h"
+#include "../engine/clock.h"
+#include "../engine/driver.h"
 #include "../engine/run.h"
 #include "commands.h"
 
@@ -49,45 +51,54 @@ static const char *TRAIN_USAGE =
     "exit status: 0 finished (or diverged without --fail-on-diverge), 1 failed or diverged\n"
     "with --fail-on-diverge, 2 bad usage or input, 130 interrupted.\n";
 
-/* The ETA comes from the steps taken since wall0, at start_step: the clock starts after the
- * first step of this process (a resumed run starts late, and a first step carries one-time
- * costs such as a GPU library's initialisation). */
-static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final, double wall0,
-                     int64_t start_step)
+/* What the progress line needs between two steps. */
+typedef struct progress_ctx {
+    bool tty, quiet;
+    int log_every;
+    int64_t start_step;
+    double last_draw;
+} progress_ctx;
+
+/* The tty form: one line that never wraps; the bar takes what the terminal's width leaves,
+ * and the text is cut to the width when even a bare line is too long. */
+static void progress_bar_line(const char *text, int64_t step, int64_t total)
 {
+    int cols = nl_app_term_columns(STDERR_FILENO) - 1; /* the last column would wrap */
+    int width = cols - (int)strlen(text) - 2;
+    if (width > 24)
+        width = 24;
+    char bar[32] = "";
+    if (width >= 4) {
+        int fill = total > 0 ? (int)(width * step / total) : width;
+        bar[0] = '[';
+        for (int i = 0; i < width; i++)
+            bar[1 + i] = i < fill ? '#' : '.';
+        bar[width + 1] = ']';
+        bar[width + 2] = '\0';
+    }
+    char line[300];
+    snprintf(line, sizeof line, "%s%s", bar, bar[0] ? text : text + 1);
+    if ((int)strlen(line) > cols && cols > 0)
+        line[cols] = '\0';
+    fprintf(stderr, "\r\033[K%s", line);
+}
+
+static void progress(const nl_driver *d, bool tty, bool final)
+{
+    nl_run *r = d->run;
+    const nl_metrics_row *row = nl_driver_last(d);
     int64_t step = nl_run_step_index(r), total = nl_run_total_steps(r);
-    double el = nl_app_now() - wall0;
-    double rate = el > 0 && step > start_step ? (double)(step - start_step) / el : 0;
     char eta[32];
-    nl_app_fmt_eta(rate > 0 ? (double)(total - step) / rate : NAN, eta, sizeof eta);
+    nl_fmt_eta(nl_driver_eta(d), eta, sizeof eta);
     char val[32] = "";
     if (row && isfinite(row->val_loss))
         snprintf(val, sizeof val, " val %.4f", row->val_loss);
     if (tty) {
-        /* one line that never wraps: the bar takes what the terminal's width leaves, and the
-         * text is cut to the width when even a bare line is too long */
         char text[256];
         snprintf(text, sizeof text, " %lld/%lld loss %.4f%s lr %.2e gn %.3g %.0f tok/s ETA %s",
                  (long long)step, (long long)total, row ? row->loss : NAN, val, row ? row->lr : 0.0,
                  row ? row->grad_norm : NAN, row ? row->tok_s : 0.0, eta);
-        int cols = nl_app_term_columns(STDERR_FILENO) - 1; /* the last column would wrap */
-        int width = cols - (int)strlen(text) - 2;
-        if (width > 24)
-            width = 24;
-        char bar[32] = "";
-        if (width >= 4) {
-            int fill = total > 0 ? (int)(width * step / total) : width;
-            bar[0] = '[';
-            for (int i = 0; i < width; i++)
-                bar[1 + i] = i < fill ? '#' : '.';
-            bar[width + 1] = ']';
-            bar[width + 2] = '\0';
-        }
-        char line[300];
-        snprintf(line, sizeof line, "%s%s", bar, bar[0] ? text : text + 1);
-        if ((int)strlen(line) > cols && cols > 0)
-            line[cols] = '\0';
-        fprintf(stderr, "\r\033[K%s", line);
+        progress_bar_line(text, step, total);
         if (final)
             fputc('\n', stderr);
     } else {
@@ -98,6 +109,25 @@ static void progress(nl_run *r, const nl_metrics_row *row, bool tty, bool final,
     fflush(stderr);
 }
 
+/* The driver's hook after each step: a tty line at most ten times a second, else a line
+ * every train.log_every steps, and one at the end. */
+static void on_step(void *ctx, const nl_driver *d, nl_run_state st)
+{
+    progress_ctx *p = ctx;
+    if (p->quiet || !nl_driver_last(d))
+        return;
+    double now = nl_clock_s();
+    int64_t s = nl_run_step_index(d->run);
+    if (p->tty) {
+        if (now - p->last_draw > 0.1 || st != NL_RUN_RUNNING) {
+            progress(d, true, false);
+            p->last_draw = now;
+        }
+    } else if ((s - p->start_step) % p->log_every == 0 || st != NL_RUN_RUNNING) {
+        progress(d, false, false);
+    }
+}
+
 static int unique_dir(const char *base, char *out, size_t n)
 {
     struct stat st;
@@ -105,6 +135,34 @@ static int unique_dir(const char *base, char *out, size_t n)
     for (int i = 2; stat(out, &st) == 0 && i < 10000; i++)
         snprintf(out, n, "%s-%d", base, i);
     return 0;
+}
+
+/* Ctrl-C or SIGTERM during a run: a checkpoint to continue from, and exit status 130 (1
+ * when that checkpoint cannot be written). Frees the run. */
+static int stop_interrupted(nl_driver *d, bool newline, const char *race_hint)
+{
+    nl_run *r = d->run;
+    nl_error err = {0};
+    char why[96], path[600] = "";
+    long long step = (long long)nl_run_step_index(r);
+    snprintf(why, sizeof why, "stopped by signal %d at step %lld", (int)g_stop, step);
+    int code = 130;
+    if (nl_driver_stop(d, true, why, path, sizeof path, &err)) {
+        /* nothing to resume from at this step: that is a failure, not a clean stop */
+        nl_app_error(1, "%sinterrupted at step %lld, but the checkpoint failed: %s",
+                     newline ? "\n" : "", step, err.msg);
+        g_ckpt_failed = true;
+        code = 1;
+    } else {
+        fprintf(stderr, "%snormlab: interrupted at step %lld; checkpoint %s\n", newline ? "\n" : "",
+                step, path);
+        if (race_hint)
+            fprintf(stderr, "normlab: continue the race with: %s\n", race_hint);
+        else
+            fprintf(stderr, "normlab: continue with: normlab train --resume %s\n", path);
+    }
+    nl_run_free(r);
+    return code;
 }
 
 /* Train one config to the end (or until interrupted). Returns the exit code. race_hint: the
@@ -132,72 +190,26 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
         if (nl_run_step_index(r) > 0)
             fprintf(stderr, "normlab: resumed at step %lld\n", (long long)nl_run_step_index(r));
     }
-    nl_metrics_store *ms = nl_run_metrics(r);
-    nl_metrics_row row, last = {0};
-    bool have = false;
-    int log_every = rc->train.log_every > 0 ? rc->train.log_every : 10;
-    double last_draw = 0;
-    int64_t start_step = nl_run_step_index(r);
-    /* the ETA's clock: from the end of this process's first step */
-    double eta_t0 = 0;
-    int64_t eta_step0 = -1;
-    nl_run_state st = nl_run_get_state(r);
+    nl_driver d;
+    nl_driver_init(&d, r);
+    progress_ctx pc = {.tty = tty,
+                       .quiet = quiet,
+                       .log_every = rc->train.log_every > 0 ? rc->train.log_every : 10,
+                       .start_step = nl_run_step_index(r)};
+    nl_drive_opts dopts = {.stop = &g_stop, .progress = on_step, .ctx = &pc};
+    nl_run_state st = nl_driver_run(&d, &dopts, &err);
+    if (g_stop && nl_run_state_active(st))
+        return stop_interrupted(&d, tty && !quiet, race_hint);
+    const nl_metrics_row *last = nl_driver_last(&d);
     int code = 0;
-    while (st != NL_RUN_FINISHED && st != NL_RUN_DIVERGED && st != NL_RUN_FAILED) {
-        if (g_stop) {
-            char path[600] = "";
-            if (nl_run_save(r, path, sizeof path, &err)) {
-                /* nothing to resume from at this step: that is a failure, not a clean stop */
-                nl_run_log_event(r,
-                                 "failed: stopped by signal %d at step %lld, but the "
-                                 "checkpoint failed: %s",
-                                 (int)g_stop, (long long)nl_run_step_index(r), err.msg);
-                nl_app_error(1, "%sinterrupted at step %lld, but the checkpoint failed: %s",
-                             tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), err.msg);
-                g_ckpt_failed = true;
-                nl_run_free(r);
-                return 1;
-            }
-            fprintf(stderr, "%snormlab: interrupted at step %lld; checkpoint %s\n",
-                    tty && !quiet ? "\n" : "", (long long)nl_run_step_index(r), path);
-            if (race_hint)
-                fprintf(stderr, "normlab: continue the race with: %s\n", race_hint);
-            else
-                fprintf(stderr, "normlab: continue with: normlab train --resume %s\n", path);
-            nl_run_log_event(r, "stopped by signal %d", (int)g_stop);
-            nl_run_free(r);
-            return 130;
-        }
-        st = nl_run_step(r, &err);
-        if (eta_step0 < 0) {
-            eta_t0 = nl_app_now();
-            eta_step0 = nl_run_step_index(r);
-        }
-        while (nl_metrics_pop(ms, &row)) {
-            last = row;
-            have = true;
-        }
-        if (quiet || !have)
-            continue;
-        double now = nl_app_now();
-        int64_t s = nl_run_step_index(r);
-        if (tty) {
-            if (now - last_draw > 0.1 || st != NL_RUN_RUNNING) {
-                progress(r, &last, true, false, eta_t0, eta_step0);
-                last_draw = now;
-            }
-        } else if ((s - start_step) % log_every == 0 || st != NL_RUN_RUNNING) {
-            progress(r, &last, false, false, eta_t0, eta_step0);
-        }
-    }
-    if (!quiet && tty && have)
-        progress(r, &last, true, true, eta_t0, eta_step0);
+    if (!quiet && tty && last)
+        progress(&d, true, true);
     if (st == NL_RUN_FAILED) {
         code = nl_app_error(1, "run failed: %s", err.msg);
     } else if (st == NL_RUN_DIVERGED) {
         fprintf(stderr, "normlab: %s\n", nl_run_message(r));
         code = fail_on_diverge ? 1 : 0;
-    } else if (!have) {
+    } else if (!last) {
         /* resumed at or past train.steps */
         if (!quiet)
             fprintf(stderr,
@@ -209,7 +221,7 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
         float val;
         if (nl_run_eval(r, rc->train.eval_batches, &val, &err) == 0)
             fprintf(stderr, "normlab: finished %lld steps: train loss %.4f, val loss %.4f\n",
-                    (long long)nl_run_step_index(r), last.loss, val);
+                    (long long)nl_run_step_index(r), last->loss, val);
     }
     nl_run_free(r);
     return code;
@@ -242,6 +254,8 @@ static char *race_command(int argc, char **argv, const char *chosen_out)
     for (int i = 1; i < argc; i++)
         n += 4 * strlen(argv[i]) + 3;
     char *b = malloc(n);
+    if (!b)
+        return NULL;
     snprintf(b, n, "normlab train");
     for (int i = 1; i < argc; i++)
         shell_word(b, n, argv[i]);
@@ -306,6 +320,8 @@ int nl_cmd_train(int argc, char **argv)
     long threads = -1, steps = -1;
     const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
     int n_sets = 0;
+    if (!sets)
+        return nl_app_error(1, "out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -408,6 +424,10 @@ int nl_cmd_train(int argc, char **argv)
         code = train_one(&c, base, resume, k, quiet, fail_on_diverge, NULL);
     } else {
         char *hint = race_command(argc, argv, out ? NULL : base);
+        if (!hint) {
+            nl_backend_close(k);
+            return nl_app_error(1, "out of memory");
+        }
         int i = 0;
         for (; i < c.n_runs && !g_stop; i++) {
             nl_config rc;

@@ -148,7 +148,11 @@ nl_kernels *nl_backend_open(const char *device, int threads, char *notice, int n
         }
     }
     k = nl_kernels_cpu_create(threads);
-    if (k && notice && notice_len > 0) {
+    if (!k) {
+        nl_fail(err, NL_ERR_RUN, "cannot create the CPU backend (out of memory)");
+        return NULL;
+    }
+    if (notice && notice_len > 0) {
         if (why[0])
             snprintf(notice, (size_t)notice_len, "no CUDA backend (%s); using the CPU%s%s", why,
                      capped[0] ? "; " : "", capped);

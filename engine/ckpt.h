@@ -45,8 +45,15 @@ int nl_ckpt_read(const char *path, nl_ckpt *out, int header_only, nl_error *err)
 void nl_ckpt_free(nl_ckpt *ck); /* frees what nl_ckpt_read allocated */
 const nl_ckpt_tensor *nl_ckpt_find(const nl_ckpt *ck, const char *name);
 
+/* ---- the checkpoints of a directory (ckpt_dir.c) ---- */
 /* Delete all but the newest `keep` files named ckpt-STEP.nlck in dir (keep >= 1). */
 int nl_ckpt_prune(const char *dir, int keep, nl_error *err);
+/* Delete every ckpt-STEP.nlck of dir (a run that starts over); a missing dir is no error. */
+int nl_ckpt_remove_all(const char *dir, nl_error *err);
+/* Delete the ckpt-STEP.nlck.tmp files (checkpoints whose writer was killed) of dir, calling
+ * removed (may be NULL) with each name. Returns how many were removed. */
+int nl_ckpt_remove_unfinished(const char *dir, void (*removed)(void *ctx, const char *name),
+                              void *ctx);
 /* The name of the highest-step regular file ckpt-STEP.nlck in dir into name (len bytes).
  * Returns 1 when there is one, 0 when there is none (or dir cannot be read). */
 int nl_ckpt_newest(const char *dir, char *name, size_t len);

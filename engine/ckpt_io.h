@@ -1,6 +1,6 @@
 /* Private helpers shared by the checkpoint and safetensors code: little-endian fields, a
- * 64-bit checksum, atomic file replacement and bounds-checked reads. Not part of the engine's
- * public API. */
+ * 64-bit checksum and bounds-checked reads (atomic replacement is in fsutil.h). Not part of
+ * the engine's public API. */
 #ifndef NL_CKPT_IO_H
 #define NL_CKPT_IO_H
 
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "fsutil.h"
 
 /* Both file formats store little-endian values and the payloads are written straight from
  * host memory, so a big-endian host would need byte swaps that nothing here does. */
@@ -54,23 +55,6 @@ void nl_hash64_init(nl_hash64_state *h);
 void nl_hash64_update(nl_hash64_state *h, const void *data, size_t n);
 uint64_t nl_hash64_final(const nl_hash64_state *h);
 uint64_t nl_hash64(const void *data, size_t n); /* one-shot */
-
-/* A file written to PATH.tmp and renamed over PATH by nl_afile_commit, so that PATH always
- * holds either the old or the complete new contents. */
-typedef struct nl_afile {
-    int fd;
-    char *path;
-    char *tmp_path;
-} nl_afile;
-
-int nl_afile_open(nl_afile *f, const char *path, nl_error *err);
-int nl_afile_write(nl_afile *f, const void *buf, size_t n, nl_error *err);
-int nl_afile_pwrite(nl_afile *f, const void *buf, size_t n, uint64_t offset, nl_error *err);
-/* fsync, close, rename over the path, fsync the directory. On failure the temp file is
- * removed. Either way f is released. */
-int nl_afile_commit(nl_afile *f, nl_error *err);
-/* Close and remove the temp file (after a failure); safe to call on a released f. */
-void nl_afile_abort(nl_afile *f);
 
 /* The shape checks both writers make on a tensor `name` before writing it: ndim in
  * 0..max_ndim, no negative dimension, a size that fits in int64 bytes, numel equal to the

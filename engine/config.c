@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "fsutil.h"
 #include "json_text.h"
 
 _Static_assert(sizeof(nl_placement) == sizeof(int), "enums are stored through int pointers");
@@ -29,6 +30,7 @@ _Static_assert(sizeof(nl_schedule) == sizeof(int), "enums are stored through int
 #define SCHEDULE_CHOICES "constant|linear|cosine"
 #define DEVICE_CHOICES "auto|cpu|cuda"
 #define PRECISION_CHOICES "fp32|tf32|bf16"
+#define ATTENTION_CHOICES "auto|fused|pieces"
 #define TRI_CHOICES "auto|true|false"
 
 static const char *const placement_names[NL_PLACE_COUNT] = {
@@ -50,6 +52,8 @@ static const char *const ffn_names[] = {"gelu", "swiglu"};
 static const char *const pos_names[] = {"learned", "rope"};
 static const char *const init_names[] = {"normal", "megatron", "deepnorm"};
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
+static const char *const precision_names[] = {"fp32", "tf32", "bf16"};
+static const char *const attention_names[] = {"auto", "fused", "pieces"};
 
 #define NAME_OF(table, i)                                                                          \
     ((int)(i) >= 0 && (int)(i) < (int)(sizeof table / sizeof table[0]) ? table[(int)(i)] : "?")
@@ -81,6 +85,14 @@ const char *nl_init_name(nl_init_kind k)
 const char *nl_schedule_name(nl_schedule s)
 {
     return NAME_OF(schedule_names, s);
+}
+const char *nl_precision_name(nl_train_precision p)
+{
+    return NAME_OF(precision_names, p);
+}
+const char *nl_attention_name(nl_attention_mode a)
+{
+    return NAME_OF(attention_names, a);
 }
 
 int nl_placement_from_name(const char *s)
@@ -196,7 +208,11 @@ static const key_spec KEYS[] = {
     INT_IN("train.threads", train.threads, 0, 1024,
            "CPU threads (0 = one per core; more than the cores are capped to them)"),
     CHOICE("train.device", train.device, DEVICE_CHOICES, "compute device"),
-    CHOICE("train.precision", train.precision, PRECISION_CHOICES, "matmul precision (CUDA)"),
+    ENUM("train.precision", train.precision, PRECISION_CHOICES, "matmul precision (CUDA)"),
+    ENUM("train.attention", train.attention, ATTENTION_CHOICES,
+         "attention: auto (fused op below fp32 where the backend has one), fused, pieces"),
+    INT_IN("train.attn_chunk", train.attn_chunk, 0, 65536,
+           "query rows per block of the attention products (0 = the backend's choice)"),
     INT_GE("train.ckpt_every", train.ckpt_every, 0, "checkpoint every N steps (0 = at the end)"),
     INT_GE("train.keep_ckpts", train.keep_ckpts, 0, "checkpoints kept (0 = all)"),
     INT_GE("train.log_every", train.log_every, 1, "progress line every N steps (no terminal)"),
@@ -919,7 +935,9 @@ void nl_config_defaults(nl_config *c)
     t->eval_batches = 4;
     t->threads = 0;
     strcpy(t->device, "auto");
-    strcpy(t->precision, "fp32");
+    t->precision = NL_TRAIN_FP32;
+    t->attention = NL_ATTN_AUTO;
+    t->attn_chunk = 0;
     t->ckpt_every = 0;
     t->keep_ckpts = 3;
     t->log_every = 10;
@@ -1235,25 +1253,7 @@ int nl_config_save_file(const nl_config *c, const char *path, nl_error *err)
     char *text = nl_config_to_yaml(c);
     if (!text)
         return nl_fail(err, NL_ERR_IO, "%s: out of memory writing the config", path);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        free(text);
-        return nl_fail(err, NL_ERR_IO, "%s: path too long", path);
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(text);
-        return nl_fail(err, NL_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-    }
-    size_t n = strlen(text);
-    bool ok = fwrite(text, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
+    int rc = nl_write_file_atomic(path, text, strlen(text), err);
     free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return nl_fail(err, NL_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-    }
-    return 0;
+    return rc;
 }

@@ -32,6 +32,12 @@ typedef enum { NL_FFN_GELU = 0, NL_FFN_SWIGLU } nl_ffn_kind;
 typedef enum { NL_POS_LEARNED = 0, NL_POS_ROPE } nl_pos_kind;
 typedef enum { NL_INIT_NORMAL = 0, NL_INIT_MEGATRON, NL_INIT_DEEPNORM } nl_init_kind;
 typedef enum { NL_SCHED_CONSTANT = 0, NL_SCHED_LINEAR, NL_SCHED_COSINE } nl_schedule;
+/* Matmul precision (the order of kernels.h's nl_precision). */
+typedef enum { NL_TRAIN_FP32 = 0, NL_TRAIN_TF32, NL_TRAIN_BF16 } nl_train_precision;
+/* How attention runs: auto = the backend's fused op where it has one and the precision is
+ * below fp32 (engine/model.c says why), else the matmul and softmax pieces; fused = the fused
+ * op wherever the backend has one; pieces = never fused. */
+typedef enum { NL_ATTN_AUTO = 0, NL_ATTN_FUSED, NL_ATTN_PIECES } nl_attention_mode;
 typedef enum {
     NL_PLACE_POST = 0,
     NL_PLACE_PRE,
@@ -101,7 +107,9 @@ typedef struct nl_train_config {
     int eval_batches; /* batches of the held-out split per evaluation */
     int threads;      /* CPU threads; 0 = one per core (capped to the cores when opened) */
     char device[16];  /* auto | cpu | cuda */
-    char precision[8]; /* fp32 | tf32 | bf16 (CUDA) */
+    nl_train_precision precision; /* fp32 | tf32 | bf16 (CUDA) */
+    nl_attention_mode attention;  /* auto | fused | pieces */
+    int attn_chunk; /* query rows per block of the attention products; 0 = the backend's */
     int ckpt_every;   /* checkpoint every N steps (0 = only at the end / on stop) */
     int keep_ckpts;   /* keep the last N checkpoints */
     int log_every;    /* progress line every N steps when stderr is not a terminal */
@@ -193,6 +201,8 @@ const char *nl_ffn_name(nl_ffn_kind k);
 const char *nl_pos_name(nl_pos_kind k);
 const char *nl_init_name(nl_init_kind k);
 const char *nl_schedule_name(nl_schedule s);
+const char *nl_precision_name(nl_train_precision p);
+const char *nl_attention_name(nl_attention_mode a);
 
 /* The list of settable keys, in a stable order (for --help, the setup form and docs). */
 typedef struct nl_config_key_info {

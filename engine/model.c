@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "memest.h"
+#include "xalloc.h"
 #include "rng.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -114,22 +115,27 @@ struct nl_model {
     void **allocs;
     int n_allocs, cap_allocs;
     int64_t act_bytes;
+    bool oom; /* a host allocation of the layout failed: creation fails */
 };
 
-static int attn_chunk_rows(const nl_kernels *k, int T);
+static int attn_chunk_rows(const nl_kernels *k, const nl_config *c, int T);
 static bool attn_fused(const nl_kernels *k, const nl_config *c);
 
 static void *balloc(nl_model *m, size_t bytes, int count_act)
 {
     if (bytes == 0)
         bytes = 4;
+    if (m->n_allocs == m->cap_allocs) {
+        int cap = m->cap_allocs ? 2 * m->cap_allocs : 64;
+        void **grown = nl_realloc(m->allocs, sizeof(void *) * (size_t)cap);
+        if (!grown)
+            return NULL;
+        m->allocs = grown;
+        m->cap_allocs = cap;
+    }
     void *p = m->k->alloc(m->k, bytes);
     if (!p)
         return NULL;
-    if (m->n_allocs == m->cap_allocs) {
-        m->cap_allocs = m->cap_allocs ? 2 * m->cap_allocs : 64;
-        m->allocs = realloc(m->allocs, sizeof(void *) * (size_t)m->cap_allocs);
-    }
     m->allocs[m->n_allocs++] = p;
     if (count_act)
         m->act_bytes += (int64_t)bytes;
@@ -140,8 +146,16 @@ static int64_t add_tensor(nl_model *m, const char *name, int ndim, int d0, int d
                           nl_tensor_kind kind, nl_tensor_group group, int layer)
 {
     if (m->n_tensors == m->cap_tensors) {
-        m->cap_tensors = m->cap_tensors ? 2 * m->cap_tensors : 64;
-        m->tensors = realloc(m->tensors, sizeof(nl_tensor) * (size_t)m->cap_tensors);
+        int cap = m->cap_tensors ? 2 * m->cap_tensors : 64;
+        nl_tensor *grown = nl_realloc(m->tensors, sizeof(nl_tensor) * (size_t)cap);
+        if (!grown) { /* the layout goes on counting; nl_model_create fails on m->oom */
+            m->oom = true;
+            int64_t off = m->n_params;
+            m->n_params += (int64_t)d0 * (ndim > 1 ? d1 : 1);
+            return off;
+        }
+        m->tensors = grown;
+        m->cap_tensors = cap;
     }
     nl_tensor *t = &m->tensors[m->n_tensors++];
     memset(t, 0, sizeof *t);
@@ -228,11 +242,13 @@ static void build_layout(nl_model *m)
             snprintf(name, sizeof name, "%s.router.weight", pre);
             p->router = add_tensor(m, name, 2, m->E, C, NL_TK_MATRIX, grp, l);
             p->seg_router[1] = m->n_params;
-            p->e_up = calloc((size_t)m->E, sizeof(int64_t));
-            p->e_gate = calloc((size_t)m->E, sizeof(int64_t));
-            p->e_down = calloc((size_t)m->E, sizeof(int64_t));
+            p->e_up = nl_calloc((size_t)m->E, sizeof(int64_t));   /* (E) */
+            p->e_gate = nl_calloc((size_t)m->E, sizeof(int64_t)); /* (E) */
+            p->e_down = nl_calloc((size_t)m->E, sizeof(int64_t)); /* (E) */
             p->seg_experts[0] = m->n_params;
-            for (int e = 0; e < m->E; e++) {
+            if (!p->e_up || !p->e_gate || !p->e_down)
+                m->oom = true;
+            for (int e = 0; e < m->E && !m->oom; e++) {
                 snprintf(name, sizeof name, "%s.experts.%d.up.weight", pre, e);
                 p->e_up[e] = add_tensor(m, name, 2, F, C, NL_TK_MATRIX, grp, l);
                 p->e_gate[e] = -1;
@@ -362,6 +378,247 @@ static int alloc_norm_act(nl_model *m, norm_act *a, int64_t rows, int cols, bool
         if (!(p))                                                                                  \
             goto oom;                                                                              \
     } while (0)
+#define CHECK_HOST(p)                                                                              \
+    do {                                                                                           \
+        if (!(p))                                                                                  \
+            goto host_oom;                                                                         \
+    } while (0)
+
+#define B_(p)                                                                                      \
+    do {                                                                                           \
+        if (!(p))                                                                                  \
+            return 1;                                                                              \
+    } while (0)
+#define H_(p)                                                                                      \
+    do {                                                                                           \
+        if (!(p))                                                                                  \
+            return 2;                                                                              \
+    } while (0)
+
+/* The helpers below return 0, 1 when a backend allocation failed, 2 when a host one did. */
+#define CHECK_STEP(call)                                                                           \
+    do {                                                                                           \
+        if ((rc = (call)) != 0)                                                                    \
+            goto fail;                                                                             \
+    } while (0)
+
+/* The flat parameter and gradient buffers, the parameters initialised on the host. */
+static int alloc_params(nl_model *m)
+{
+    nl_kernels *k = m->k;
+    const nl_model_config *mc = &m->cfg.model;
+    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
+    int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
+    (void)k, (void)mc, (void)T, (void)H, (void)L, (void)F, (void)V, (void)E, (void)NK, (void)BTC;
+    m->params = balloc(m, sizeof(float) * (size_t)m->n_params, 0);
+    m->grads = balloc(m, sizeof(float) * (size_t)m->n_params, 0);
+    B_(m->params && m->grads);
+    {
+        float *host = nl_calloc((size_t)m->n_params, sizeof(float));
+        H_(host);
+        init_params(m, host);
+        k->to_device(k, m->params, host, sizeof(float) * (size_t)m->n_params);
+        free(host);
+    }
+
+    return 0;
+}
+
+/* What layer l keeps from forward for backward. */
+static int alloc_layer_act(nl_model *m, int l)
+{
+    nl_kernels *k = m->k;
+    const nl_model_config *mc = &m->cfg.model;
+    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
+    int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
+    (void)k, (void)mc, (void)T, (void)H, (void)L, (void)F, (void)V, (void)E, (void)NK, (void)BTC;
+    layer_act *a = &m->la[l];
+    const nl_sublayer_flags *fa = &m->plan.attn[l], *ff = &m->plan.ffn[l];
+    B_(!alloc_norm_act(m, &a->sa.pre, BT, C, fa->pre));
+    B_(!alloc_norm_act(m, &a->sa.peri, BT, C, fa->peri));
+    B_(!alloc_norm_act(m, &a->sf.pre, BT, C, ff->pre));
+    B_(!alloc_norm_act(m, &a->sf.peri, BT, C, ff->peri));
+    /* post norms write straight into the sublayer output; they only need stats */
+    if (fa->post) {
+        B_(a->sa.post.mean = FA(BT));
+        B_(a->sa.post.rstd = FA(BT));
+        B_(a->sa.ypre = FA(BTC));
+    }
+    if (ff->post) {
+        B_(a->sf.post.mean = FA(BT));
+        B_(a->sf.post.rstd = FA(BT));
+        B_(a->sf.ypre = FA(BTC));
+    }
+    B_(a->sa.o = FA(BTC));
+    B_(a->sf.o = FA(BTC));
+    B_(a->qkv = FA(3 * BTC));
+    B_(a->q = FA(BTC));
+    B_(a->k = FA(BTC));
+    B_(a->v = FA(BTC));
+    bool rope = mc->pos == NL_POS_ROPE;
+    a->qf = a->q;
+    a->kf = a->k;
+    a->vf = a->v;
+    if (fa->qk || rope) {
+        B_(a->qf = FA(BTC));
+        B_(a->kf = FA(BTC));
+    }
+    if (fa->v)
+        B_(a->vf = FA(BTC));
+    if (fa->qk) {
+        B_(a->qn.mean = FA(BT * H));
+        B_(a->qn.rstd = FA(BT * H));
+        B_(a->kn.mean = FA(BT * H));
+        B_(a->kn.rstd = FA(BT * H));
+    }
+    if (fa->v) {
+        B_(a->vn.mean = FA(BT * H));
+        B_(a->vn.rstd = FA(BT * H));
+    }
+    if (m->fused_attn)
+        B_(a->lse = FA((int64_t)B * H * T));
+    else
+        B_(a->att = FA((int64_t)B * H * T * T));
+    B_(a->yh = FA(BTC));
+    B_(a->y = FA(BTC));
+    if (m->lp[l].moe < 0) {
+        B_(a->up = FA(BT * F));
+        if (mc->ffn == NL_FFN_SWIGLU)
+            B_(a->gate = FA(BT * F));
+        B_(a->act = FA(BT * F));
+    } else {
+        moe_act *ma = nl_calloc(1, sizeof(moe_act) + sizeof(int32_t) * (size_t)(E + 1));
+        H_(ma);
+        a->moe = ma;
+        B_(ma->logits = FA(BT * E));
+        B_(ma->probs = FA(BT * E));
+        B_(ma->gates = FA(NK));
+        B_(ma->wsorted = FA(NK));
+        B_(ma->xin = FA(NK * C));
+        B_(ma->up = FA(NK * F));
+        if (mc->ffn == NL_FFN_SWIGLU)
+            B_(ma->gate = FA(NK * F));
+        B_(ma->act = FA(NK * F));
+        B_(ma->eout = FA(NK * C));
+        B_(ma->idx = IA(NK));
+        B_(ma->offsets = IA(E + 1));
+        B_(ma->rows = IA(NK));
+        B_(ma->slots = IA(NK));
+    }
+    return 0;
+}
+
+/* The forward activations: inputs, the residual stream, every layer's, the head's. */
+static int alloc_forward(nl_model *m)
+{
+    nl_kernels *k = m->k;
+    const nl_model_config *mc = &m->cfg.model;
+    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
+    int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
+    (void)k, (void)mc, (void)T, (void)H, (void)L, (void)F, (void)V, (void)E, (void)NK, (void)BTC;
+    B_(m->tokens = IA(BT));
+    B_(m->targets = IA(BT));
+    B_(m->emb = FA(BTC));
+    B_(!alloc_norm_act(m, &m->embn, BT, C, m->plan.embed_norm));
+    B_(m->x = FA(BTC * (L + 1)));
+    B_(m->mid = FA(BTC * L));
+    for (int l = 0; l < L; l++) {
+        int rc = alloc_layer_act(m, l);
+        if (rc)
+            return rc;
+    }
+    B_(!alloc_norm_act(m, &m->fin, BT, C, m->plan.final_norm));
+    m->xf = m->plan.final_norm ? m->fin.out : m->x + (int64_t)L * BTC;
+    B_(m->logits = FA(BT * V));
+    B_(m->losses = FA(BT));
+    B_(m->scalars = FA(1 + 2 * (m->moe_layers + 1)));
+    if (m->moe_layers) {
+        B_(m->iota = IA(NK));
+        int32_t *h = nl_malloc(sizeof(int32_t) * (size_t)NK);
+        H_(h);
+        for (int64_t i = 0; i < NK; i++)
+            h[i] = (int32_t)i;
+        k->to_device(k, m->iota, h, sizeof(int32_t) * (size_t)NK);
+        free(h);
+    }
+    return 0;
+}
+
+/* Backward scratch, shared by every layer. */
+static int alloc_backward(nl_model *m)
+{
+    nl_kernels *k = m->k;
+    const nl_model_config *mc = &m->cfg.model;
+    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
+    int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
+    (void)k, (void)mc, (void)T, (void)H, (void)L, (void)F, (void)V, (void)E, (void)NK, (void)BTC;
+    B_(m->dres[0] = FA(BTC));
+    B_(m->dres[1] = FA(BTC));
+    B_(m->dypre = FA(BTC));
+    B_(m->dperi = FA(BTC));
+    B_(m->dh = FA(BTC));
+    B_(m->dqkv = FA(3 * BTC));
+    B_(m->dq = FA(BTC));
+    B_(m->dk = FA(BTC));
+    B_(m->dv = FA(BTC));
+    B_(m->dqf = FA(BTC));
+    B_(m->dkf = FA(BTC));
+    B_(m->dvf = FA(BTC));
+    if (!m->fused_attn)
+        B_(m->datt = FA((int64_t)B * H * T * T));
+    B_(m->dyh = FA(BTC));
+    B_(m->dy = FA(BTC));
+    B_(m->dup = FA(NK * F));
+    B_(m->dgate = FA(NK * F));
+    B_(m->dact = FA(NK * F));
+    if (m->moe_layers) {
+        B_(m->deout = FA(NK * C));
+        B_(m->dg = FA(NK * C));
+        B_(m->dxin = FA(NK * C));
+        B_(m->dw = FA(NK));
+        B_(m->dgates = FA(NK));
+        B_(m->drl = FA(BT * E));
+    }
+
+    return 0;
+}
+
+/* Gradient segments ([embed][attn 0][ffn 0]...[head], then per MoE layer router and experts)
+ * and the host scratch of nl_model_stats. */
+static int alloc_stats(nl_model *m)
+{
+    nl_kernels *k = m->k;
+    const nl_model_config *mc = &m->cfg.model;
+    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
+    int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
+    (void)k, (void)mc, (void)T, (void)H, (void)L, (void)F, (void)V, (void)E, (void)NK, (void)BTC;
+    m->n_global_segs = 2 * L + 2;
+    m->n_grad_segs = m->n_global_segs + 2 * m->moe_layers;
+    m->grad_segs = nl_calloc((size_t)m->n_grad_segs + 1, sizeof(int64_t));
+    H_(m->grad_segs);
+    {
+        /* segments must be listed as [start,end) pairs; sumsq_segments takes contiguous
+         * offsets, so non-contiguous extras are computed as separate calls (see stats). */
+        int64_t *s = m->grad_segs;
+        s[0] = 0;
+        for (int l = 0; l < L; l++) {
+            s[1 + 2 * l] = m->lp[l].seg_attn[0];
+            s[2 + 2 * l] = m->lp[l].seg_ffn[0];
+        }
+        s[2 * L + 1] = L > 0 ? m->lp[L - 1].seg_ffn[1] : 0;
+        s[2 * L + 2] = m->n_params;
+    }
+    B_(m->grad_sumsq = FA(m->n_grad_segs + 2));
+    m->rms_segs = nl_calloc((size_t)L + 1, sizeof(int64_t));
+    H_(m->rms_segs);
+    for (int l = 0; l <= L; l++)
+        m->rms_segs[l] = (int64_t)l * BTC;
+    B_(m->rms_sumsq = FA(L + 1));
+    m->host_stats = nl_malloc(sizeof(float) * (size_t)(m->n_grad_segs + L + 1));
+    m->host_probs = m->moe_layers ? nl_malloc(sizeof(float) * (size_t)(BT * E)) : NULL;
+    H_(m->host_stats && (m->host_probs || !m->moe_layers));
+    return 0;
+}
 
 nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
 {
@@ -370,9 +627,14 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
     /* before the first allocation: a config that cannot fit is refused with the figures, not
      * left to fail half-way or to the kernel's OOM killer */
     if (nl_config_vocab(c) > 0 &&
-        nl_mem_check(c, nl_config_vocab(c), attn_fused(k, c), strcmp(k->name, "cpu") == 0, err))
+        nl_mem_check(c, nl_config_vocab(c), attn_fused(k, c), k->is_host != 0, err))
         return NULL;
-    nl_model *m = calloc(1, sizeof *m);
+    int rc = 0;
+    nl_model *m = nl_calloc(1, sizeof *m);
+    if (!m) {
+        nl_fail(err, NL_ERR_RUN, "out of memory for a model");
+        return NULL;
+    }
     m->cfg = *c;
     m->k = k;
     const nl_model_config *mc = &c->model;
@@ -392,173 +654,31 @@ nl_model *nl_model_create(const nl_config *c, nl_kernels *k, nl_error *err)
         return NULL;
     }
     nl_plan_resolve(mc, &m->plan);
-    m->attn_chunk = attn_chunk_rows(k, m->T);
+    m->attn_chunk = attn_chunk_rows(k, c, m->T);
     m->fused_attn = attn_fused(k, c);
-    m->lp = calloc((size_t)m->L, sizeof(layer_params));
-    m->la = calloc((size_t)m->L, sizeof(layer_act));
+    m->lp = nl_calloc((size_t)m->L, sizeof(layer_params)); /* (L) */
+    m->la = nl_calloc((size_t)m->L, sizeof(layer_act));    /* (L) */
+    CHECK_HOST(m->lp && m->la);
     build_layout(m);
+    CHECK_HOST(!m->oom);
 
-    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
-    int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
-    (void)H;
+    CHECK_STEP(alloc_params(m));
+    CHECK_STEP(alloc_forward(m));
+    CHECK_STEP(alloc_backward(m));
 
-    m->params = balloc(m, sizeof(float) * (size_t)m->n_params, 0);
-    m->grads = balloc(m, sizeof(float) * (size_t)m->n_params, 0);
-    CHECK(m->params && m->grads);
-    {
-        float *host = calloc((size_t)m->n_params, sizeof(float));
-        init_params(m, host);
-        k->to_device(k, m->params, host, sizeof(float) * (size_t)m->n_params);
-        free(host);
-    }
-
-    CHECK(m->tokens = IA(BT));
-    CHECK(m->targets = IA(BT));
-    CHECK(m->emb = FA(BTC));
-    CHECK(!alloc_norm_act(m, &m->embn, BT, C, m->plan.embed_norm));
-    CHECK(m->x = FA(BTC * (L + 1)));
-    CHECK(m->mid = FA(BTC * L));
-    for (int l = 0; l < L; l++) {
-        layer_act *a = &m->la[l];
-        const nl_sublayer_flags *fa = &m->plan.attn[l], *ff = &m->plan.ffn[l];
-        CHECK(!alloc_norm_act(m, &a->sa.pre, BT, C, fa->pre));
-        CHECK(!alloc_norm_act(m, &a->sa.peri, BT, C, fa->peri));
-        CHECK(!alloc_norm_act(m, &a->sf.pre, BT, C, ff->pre));
-        CHECK(!alloc_norm_act(m, &a->sf.peri, BT, C, ff->peri));
-        /* post norms write straight into the sublayer output; they only need stats */
-        if (fa->post) {
-            CHECK(a->sa.post.mean = FA(BT));
-            CHECK(a->sa.post.rstd = FA(BT));
-            CHECK(a->sa.ypre = FA(BTC));
-        }
-        if (ff->post) {
-            CHECK(a->sf.post.mean = FA(BT));
-            CHECK(a->sf.post.rstd = FA(BT));
-            CHECK(a->sf.ypre = FA(BTC));
-        }
-        CHECK(a->sa.o = FA(BTC));
-        CHECK(a->sf.o = FA(BTC));
-        CHECK(a->qkv = FA(3 * BTC));
-        CHECK(a->q = FA(BTC));
-        CHECK(a->k = FA(BTC));
-        CHECK(a->v = FA(BTC));
-        bool rope = mc->pos == NL_POS_ROPE;
-        a->qf = a->q;
-        a->kf = a->k;
-        a->vf = a->v;
-        if (fa->qk || rope) {
-            CHECK(a->qf = FA(BTC));
-            CHECK(a->kf = FA(BTC));
-        }
-        if (fa->v)
-            CHECK(a->vf = FA(BTC));
-        if (fa->qk) {
-            CHECK(a->qn.mean = FA(BT * H));
-            CHECK(a->qn.rstd = FA(BT * H));
-            CHECK(a->kn.mean = FA(BT * H));
-            CHECK(a->kn.rstd = FA(BT * H));
-        }
-        if (fa->v) {
-            CHECK(a->vn.mean = FA(BT * H));
-            CHECK(a->vn.rstd = FA(BT * H));
-        }
-        if (m->fused_attn)
-            CHECK(a->lse = FA((int64_t)B * H * T));
-        else
-            CHECK(a->att = FA((int64_t)B * H * T * T));
-        CHECK(a->yh = FA(BTC));
-        CHECK(a->y = FA(BTC));
-        if (m->lp[l].moe < 0) {
-            CHECK(a->up = FA(BT * F));
-            if (mc->ffn == NL_FFN_SWIGLU)
-                CHECK(a->gate = FA(BT * F));
-            CHECK(a->act = FA(BT * F));
-        } else {
-            moe_act *ma = calloc(1, sizeof(moe_act) + sizeof(int32_t) * (size_t)(E + 1));
-            a->moe = ma;
-            CHECK(ma->logits = FA(BT * E));
-            CHECK(ma->probs = FA(BT * E));
-            CHECK(ma->gates = FA(NK));
-            CHECK(ma->wsorted = FA(NK));
-            CHECK(ma->xin = FA(NK * C));
-            CHECK(ma->up = FA(NK * F));
-            if (mc->ffn == NL_FFN_SWIGLU)
-                CHECK(ma->gate = FA(NK * F));
-            CHECK(ma->act = FA(NK * F));
-            CHECK(ma->eout = FA(NK * C));
-            CHECK(ma->idx = IA(NK));
-            CHECK(ma->offsets = IA(E + 1));
-            CHECK(ma->rows = IA(NK));
-            CHECK(ma->slots = IA(NK));
-        }
-    }
-    CHECK(!alloc_norm_act(m, &m->fin, BT, C, m->plan.final_norm));
-    m->xf = m->plan.final_norm ? m->fin.out : m->x + (int64_t)L * BTC;
-    CHECK(m->logits = FA(BT * V));
-    CHECK(m->losses = FA(BT));
-    CHECK(m->scalars = FA(1 + 2 * (m->moe_layers + 1)));
-    if (m->moe_layers) {
-        CHECK(m->iota = IA(NK));
-        int32_t *h = malloc(sizeof(int32_t) * (size_t)NK);
-        for (int64_t i = 0; i < NK; i++)
-            h[i] = (int32_t)i;
-        k->to_device(k, m->iota, h, sizeof(int32_t) * (size_t)NK);
-        free(h);
-    }
-
-    /* backward scratch */
-    CHECK(m->dres[0] = FA(BTC));
-    CHECK(m->dres[1] = FA(BTC));
-    CHECK(m->dypre = FA(BTC));
-    CHECK(m->dperi = FA(BTC));
-    CHECK(m->dh = FA(BTC));
-    CHECK(m->dqkv = FA(3 * BTC));
-    CHECK(m->dq = FA(BTC));
-    CHECK(m->dk = FA(BTC));
-    CHECK(m->dv = FA(BTC));
-    CHECK(m->dqf = FA(BTC));
-    CHECK(m->dkf = FA(BTC));
-    CHECK(m->dvf = FA(BTC));
-    if (!m->fused_attn)
-        CHECK(m->datt = FA((int64_t)B * H * T * T));
-    CHECK(m->dyh = FA(BTC));
-    CHECK(m->dy = FA(BTC));
-    CHECK(m->dup = FA(NK * F));
-    CHECK(m->dgate = FA(NK * F));
-    CHECK(m->dact = FA(NK * F));
-    if (m->moe_layers) {
-        CHECK(m->deout = FA(NK * C));
-        CHECK(m->dg = FA(NK * C));
-        CHECK(m->dxin = FA(NK * C));
-        CHECK(m->dw = FA(NK));
-        CHECK(m->dgates = FA(NK));
-        CHECK(m->drl = FA(BT * E));
-    }
-
-    /* gradient segments: [embed][attn 0][ffn 0]...[head] then per MoE layer router, experts */
-    m->n_global_segs = 2 * L + 2;
-    m->n_grad_segs = m->n_global_segs + 2 * m->moe_layers;
-    m->grad_segs = calloc((size_t)m->n_grad_segs + 1, sizeof(int64_t));
-    {
-        /* segments must be listed as [start,end) pairs; sumsq_segments takes contiguous
-         * offsets, so non-contiguous extras are computed as separate calls (see stats). */
-        int64_t *s = m->grad_segs;
-        s[0] = 0;
-        for (int l = 0; l < L; l++) {
-            s[1 + 2 * l] = m->lp[l].seg_attn[0];
-            s[2 + 2 * l] = m->lp[l].seg_ffn[0];
-        }
-        s[2 * L + 1] = L > 0 ? m->lp[L - 1].seg_ffn[1] : 0;
-        s[2 * L + 2] = m->n_params;
-    }
-    CHECK(m->grad_sumsq = FA(m->n_grad_segs + 2));
-    m->rms_segs = calloc((size_t)L + 1, sizeof(int64_t));
-    for (int l = 0; l <= L; l++)
-        m->rms_segs[l] = (int64_t)l * BTC;
-    CHECK(m->rms_sumsq = FA(L + 1));
-    m->host_stats = malloc(sizeof(float) * (size_t)(m->n_grad_segs + L + 1));
-    m->host_probs = m->moe_layers ? malloc(sizeof(float) * (size_t)(BT * E)) : NULL;
+    CHECK_STEP(alloc_stats(m));
     return m;
+
+fail:
+    if (rc == 2)
+        goto host_oom;
+    goto oom;
+
+host_oom:
+    nl_fail(err, NL_ERR_RUN, "out of host memory while allocating the model (%lld parameters)",
+            (long long)m->n_params);
+    nl_model_free(m);
+    return NULL;
 
 oom:
     nl_fail(err, NL_ERR_RUN, "out of memory on the %s backend while allocating the model (%s)",
@@ -574,12 +694,13 @@ void nl_model_free(nl_model *m)
     for (int i = 0; i < m->n_allocs; i++)
         m->k->free(m->k, m->allocs[i]);
     free(m->allocs);
-    for (int l = 0; l < m->L; l++) {
+    for (int l = 0; m->lp && l < m->L; l++) {
         free(m->lp[l].e_up);
         free(m->lp[l].e_gate);
         free(m->lp[l].e_down);
-        free(m->la[l].moe);
     }
+    for (int l = 0; m->la && l < m->L; l++)
+        free(m->la[l].moe);
     free(m->lp);
     free(m->la);
     free(m->tensors);
@@ -701,37 +822,36 @@ static void norm_bwd(nl_model *m, normp p, const norm_act *a, float *dinp, const
         m->k->rmsnorm_backward(m->k, dinp, GG(p.w), dout, in, PP(p.w), a->rstd, (int)rows, cols);
 }
 
-/* Rows per block of the causal attention products: blocks of query rows once T is large
- * enough for the saving to beat the extra calls. CPU: 64 rows (at T = 256, 62% of the full
- * products). CUDA: 256 rows from T = 512 (GPT-2 small on an H100, bf16: 185k tok/s with 256,
- * 179k unblocked, 164k with 64: small blocks leave the GPU underfed).
- * NORMLAB_ATTN_CHUNK=N overrides the block size (0: one block, the full product). */
-static int attn_chunk_rows(const nl_kernels *k, int T)
+/* Rows per block of the causal attention products: train.attn_chunk when set (at least T:
+ * one block, the full product), else the backend's preferred block from the sequence length
+ * it names (kernels.h). */
+static int attn_chunk_rows(const nl_kernels *k, const nl_config *c, int T)
 {
-    const char *e = getenv("NORMLAB_ATTN_CHUNK");
-    if (e && *e) {
-        int n = atoi(e);
-        return n <= 0 || n >= T ? T : n;
-    }
-    if (strcmp(k->name, "cpu"))
-        return T < 512 ? T : 256;
-    return T < 128 ? T : 64;
+    int n = c->train.attn_chunk;
+    if (n <= 0)
+        n = k->attn_block_rows > 0 && T >= k->attn_block_from_T ? k->attn_block_rows : T;
+    return n >= T ? T : n;
 }
 #define attn_chunk(T) (m->attn_chunk)
 
 /* Attention through the backend's fused op (kernels.h attention_forward/backward) instead of
- * the pieces: where the backend has one, under tf32 and bf16. Under fp32 the pieces stay, as
- * the CUDA backend's fused op is then fp32 SIMT code, slower than cuBLAS's fp32 products (GPT-2
- * small on an H100: 46.0k tok/s fused, 52.7k with the pieces; bf16: 239.7k fused, 184.7k).
- * NORMLAB_ATTN_FUSED=0 never fuses, =1 fuses in every precision. */
+ * the pieces: where the backend has one, and under train.attention = auto only in tf32 and
+ * bf16. Under fp32 the pieces stay, as the CUDA backend's fused op is then fp32 SIMT code,
+ * slower than cuBLAS's fp32 products (GPT-2 small on an H100: 46.0k tok/s fused, 52.7k with
+ * the pieces; bf16: 239.7k fused, 184.7k). */
 static bool attn_fused(const nl_kernels *k, const nl_config *c)
 {
     if (!k->attention_forward || !k->attention_backward)
         return false;
-    const char *e = getenv("NORMLAB_ATTN_FUSED");
-    if (e && *e)
-        return atoi(e) != 0;
-    return strcmp(c->train.precision, "fp32") != 0;
+    switch (c->train.attention) {
+    case NL_ATTN_FUSED:
+        return true;
+    case NL_ATTN_PIECES:
+        return false;
+    case NL_ATTN_AUTO:
+    default:
+        return c->train.precision != NL_TRAIN_FP32;
+    }
 }
 
 /* yh (BH,T,D) = causal softmax(scale * qf @ kf^T) @ vf, through att (BH,T,T). */

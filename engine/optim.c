@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "xalloc.h"
+
 struct nl_optim {
     nl_model *model;
     nl_kernels *k;
@@ -21,7 +23,11 @@ struct nl_optim {
 nl_optim *nl_optim_create(nl_model *model, const nl_train_config *t, nl_error *err)
 {
     nl_kernels *k = nl_model_kernels(model);
-    nl_optim *o = calloc(1, sizeof *o);
+    nl_optim *o = nl_calloc(1, sizeof *o);
+    if (!o) {
+        nl_fail(err, NL_ERR_RUN, "out of memory for the optimizer");
+        return NULL;
+    }
     o->model = model;
     o->k = k;
     o->t = *t;
@@ -37,9 +43,14 @@ nl_optim *nl_optim_create(nl_model *model, const nl_train_config *t, nl_error *e
     }
     /* runs of consecutive tensors with the same decay flag */
     int nt = nl_model_num_tensors(model);
-    o->run_off = calloc((size_t)nt, sizeof(int64_t));
-    o->run_len = calloc((size_t)nt, sizeof(int64_t));
-    o->run_decay = calloc((size_t)nt, sizeof(bool));
+    o->run_off = nl_calloc((size_t)nt, sizeof(int64_t)); /* (nt) */
+    o->run_len = nl_calloc((size_t)nt, sizeof(int64_t)); /* (nt) */
+    o->run_decay = nl_calloc((size_t)nt, sizeof(bool));  /* (nt) */
+    if (!o->run_off || !o->run_len || !o->run_decay) {
+        nl_fail(err, NL_ERR_RUN, "out of memory for the optimizer's tensor runs");
+        nl_optim_free(o);
+        return NULL;
+    }
     for (int i = 0; i < nt; i++) {
         const nl_tensor *tt = nl_model_tensor(model, i);
         if (o->n_runs > 0 && o->run_decay[o->n_runs - 1] == tt->decay &&

@@ -1,7 +1,6 @@
 /* A run: the training loop around the model, and the files of a run directory. */
 #include "run.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,9 +12,12 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "clock.h"
+#include "fsutil.h"
 #include "ckpt.h"
 #include "data.h"
 #include "optim.h"
+#include "xalloc.h"
 
 struct nl_run {
     nl_config cfg;
@@ -37,6 +39,8 @@ struct nl_run {
     double floor;
     double unigram; /* the data's unigram level (text, prose), NAN otherwise */
     char message[256];
+    nl_metrics_row last; /* the latest step's row (arrays: the buffers below) */
+    bool has_last;
     int L, moe_layers, E;
     int32_t *tok, *tgt;
     float *gn_attn, *gn_ffn, *rms, *frac, *ent, *gnr, *gne;
@@ -70,13 +74,6 @@ float nl_lr_at(const nl_train_config *t, int64_t step)
     }
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void nl_run_log_event(nl_run *r, const char *fmt, ...)
 {
     va_list ap;
@@ -94,24 +91,6 @@ void nl_run_log_event(nl_run *r, const char *fmt, ...)
     fflush(r->events);
 }
 
-static int mkdir_p(const char *path, nl_error *err)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) && errno != EEXIST)
-                return nl_fail(err, NL_ERR_IO, "%s: cannot create directory: %s", buf,
-                               strerror(errno));
-            *p = '/';
-        }
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return nl_fail(err, NL_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
-    return 0;
-}
-
 /* Keep the header and the rows of steps <= keep_step of an existing metrics.csv, through a
  * temporary file that replaces it only once completely written. */
 static int csv_truncate_to(const char *path, int64_t keep_step, nl_error *err)
@@ -119,34 +98,24 @@ static int csv_truncate_to(const char *path, int64_t keep_step, nl_error *err)
     FILE *f = fopen(path, "r");
     if (!f)
         return 1; /* no file: caller writes a fresh one */
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *o = fopen(tmp, "w");
-    if (!o) {
-        fclose(f);
-        return nl_fail(err, NL_ERR_IO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-    }
+    nl_afile o;
+    int rc = nl_afile_open(&o, path, err);
     char *line = NULL;
     size_t cap = 0;
-    int first = 1;
-    while (getline(&line, &cap, f) > 0) {
+    ssize_t len;
+    for (int first = 1; rc == 0 && (len = getline(&line, &cap, f)) > 0; first = 0)
         if (first || atoll(line) <= keep_step)
-            fputs(line, o);
-        first = 0;
-    }
+            rc = nl_afile_write(&o, line, (size_t)len, err);
     free(line);
-    bool ok = !ferror(f);
+    if (rc == 0 && ferror(f))
+        rc = nl_fail(err, NL_ERR_IO, "%s: cannot cut back to step %lld: %s", path,
+                     (long long)keep_step, strerror(errno));
     fclose(f);
-    ok = fflush(o) == 0 && !ferror(o) && ok;
-    int e = errno;
-    ok = fclose(o) == 0 && ok;
-    if (!ok || rename(tmp, path)) {
-        e = ok ? errno : e;
-        unlink(tmp);
-        return nl_fail(err, NL_ERR_IO, "%s: cannot cut back to step %lld: %s", path,
-                       (long long)keep_step, strerror(e));
+    if (rc) {
+        nl_afile_abort(&o);
+        return rc;
     }
-    return 0;
+    return nl_afile_commit(&o, err);
 }
 
 /* Flush a metrics.csv write; a failed one (disk full) is an error, not lost rows. */
@@ -159,22 +128,112 @@ static int csv_flush(nl_run *r, nl_error *err)
 
 /* A checkpoint being written is ckpt-N.nlck.tmp until renamed; one left by a killed process
  * is never completed, so it goes when the directory is next used. */
-static void remove_stale_tmp(nl_run *r)
+static void log_removed_tmp(void *ctx, const char *name)
 {
-    DIR *d = opendir(r->dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t n = strlen(de->d_name);
-        if (strncmp(de->d_name, "ckpt-", 5) != 0 || n < 9 + 5 ||
-            strcmp(de->d_name + n - 9, ".nlck.tmp") != 0)
-            continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-            nl_run_log_event(r, "removed %s, an unfinished checkpoint of an interrupted run",
-                             de->d_name);
+    nl_run_log_event(ctx, "removed %s, an unfinished checkpoint of an interrupted run", name);
+}
+
+/* The backend: the caller's, or a CPU backend of the run's own. Sets the precision. */
+static int open_kernels(nl_run *r, nl_kernels *given, nl_error *err)
+{
+    if (given) {
+        r->k = given;
+    } else {
+        r->k = nl_backend_open("cpu", r->cfg.train.threads, NULL, 0, err);
+        if (!r->k)
+            return err ? err->code : NL_ERR_RUN;
+        r->own_k = true;
     }
-    closedir(d);
+    if (r->k->set_precision)
+        r->k->set_precision(r->k, (nl_precision)r->cfg.train.precision);
+    return 0;
+}
+
+/* The host buffers of a step: batch tokens and the per-layer statistics of a metrics row. */
+static int alloc_step_buffers(nl_run *r, int metrics_capacity, nl_error *err)
+{
+    int64_t BT = (int64_t)r->cfg.train.batch * r->cfg.model.seq_len;
+    int M = r->moe_layers;
+    r->tok = nl_calloc((size_t)BT, sizeof(int32_t));          /* (B,T) */
+    r->tgt = nl_calloc((size_t)BT, sizeof(int32_t));          /* (B,T) */
+    r->gn_attn = nl_calloc((size_t)r->L, sizeof(float));      /* (L) */
+    r->gn_ffn = nl_calloc((size_t)r->L, sizeof(float));       /* (L) */
+    r->rms = nl_calloc((size_t)r->L, sizeof(float));          /* (L) */
+    bool ok = r->tok && r->tgt && r->gn_attn && r->gn_ffn && r->rms;
+    if (M) {
+        r->frac = nl_calloc((size_t)(M * r->E), sizeof(float)); /* (M,E) */
+        r->ent = nl_calloc((size_t)M, sizeof(float));           /* (M) */
+        r->gnr = nl_calloc((size_t)M, sizeof(float));           /* (M) */
+        r->gne = nl_calloc((size_t)M, sizeof(float));           /* (M) */
+        ok = ok && r->frac && r->ent && r->gnr && r->gne;
+    }
+    if (ok && metrics_capacity >= 0) {
+        r->store = nl_metrics_create(r->L, M, r->E, metrics_capacity > 0 ? metrics_capacity : 4096);
+        ok = r->store != NULL;
+    }
+    if (ok)
+        r->config_yaml = nl_config_to_yaml(&r->cfg);
+    if (!ok || !r->config_yaml)
+        return nl_fail(err, NL_ERR_RUN, "out of memory for the run's step buffers (%lld tokens a "
+                       "batch, %d layers)", (long long)BT, r->L);
+    return 0;
+}
+
+/* The run directory: checked, created, events.log opened, stale temp files removed. */
+static int open_run_dir(nl_run *r, const nl_run_opts *o, nl_error *err)
+{
+    /* refused, not cut: a cut path would put the files in another directory */
+    if (!o->out_dir[0])
+        return nl_fail(err, NL_ERR_USAGE, "the run directory is an empty name");
+    if (strlen(o->out_dir) >= sizeof r->dir)
+        return nl_fail(err, NL_ERR_USAGE,
+                       "run directory '%.40s...': path too long (%zu characters, at most %zu)",
+                       o->out_dir, strlen(o->out_dir), sizeof r->dir - 1);
+    snprintf(r->dir, sizeof r->dir, "%s", o->out_dir);
+    /* A fresh run among another run's checkpoints would lose its own: pruning keeps the
+     * highest steps, theirs. */
+    char newest[64];
+    if (!o->resume && nl_ckpt_newest(r->dir, newest, sizeof newest) > 0)
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s holds the checkpoints of an earlier run: resume from %s/%s, or train "
+                       "into another directory",
+                       r->dir, r->dir, newest);
+    int rc = nl_mkdir_p(r->dir, err);
+    if (rc)
+        return rc;
+    char path[600];
+    snprintf(path, sizeof path, "%s/events.log", r->dir);
+    r->events = fopen(path, "a");
+    if (!r->events)
+        return nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    nl_ckpt_remove_unfinished(r->dir, log_removed_tmp, r);
+    return 0;
+}
+
+/* config.yaml, and for a fresh run the metrics.csv header. */
+static int write_run_files(nl_run *r, bool fresh, nl_error *err)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.yaml", r->dir);
+    nl_error werr = {0};
+    if (nl_config_save_file(&r->cfg, path, &werr)) {
+        /* the directory is there: a write that fails (disk full) is the run failing, not bad
+         * input */
+        nl_run_log_event(r, "failed: %s", werr.msg);
+        return nl_fail(err, NL_ERR_RUN, "%s", werr.msg);
+    }
+    if (!fresh)
+        return 0;
+    snprintf(path, sizeof path, "%s/metrics.csv", r->dir);
+    r->csv = fopen(path, "w");
+    if (!r->csv)
+        return nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    nl_metrics_csv_header(r->csv, r->L, r->moe_layers, r->E);
+    int rc = csv_flush(r, err);
+    if (rc == 0)
+        nl_run_log_event(r, "created: %s, %lld parameters, %s backend", r->cfg.name,
+                         (long long)nl_model_num_params(r->model), r->k->name);
+    return rc;
 }
 
 nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err)
@@ -184,7 +243,11 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
         o = *opts;
     if (nl_config_validate(c, err))
         return NULL;
-    nl_run *r = calloc(1, sizeof *r);
+    nl_run *r = nl_calloc(1, sizeof *r);
+    if (!r) {
+        nl_fail(err, NL_ERR_RUN, "out of memory for a run");
+        return NULL;
+    }
     r->cfg = *c;
     r->lr_scale = 1.0f;
     r->state = NL_RUN_READY;
@@ -200,22 +263,8 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
     }
     r->floor = nl_data_entropy_floor(r->data);
     r->unigram = nl_data_unigram_level(r->data);
-    if (o.kernels) {
-        r->k = o.kernels;
-    } else {
-        r->k = nl_kernels_cpu_create(nl_backend_threads(c->train.threads, NULL, 0));
-        r->own_k = true;
-        if (!r->k) {
-            nl_fail(err, NL_ERR_RUN, "cannot create the CPU backend");
-            goto fail;
-        }
-    }
-    if (!strcmp(r->cfg.train.precision, "tf32") && r->k->set_precision)
-        r->k->set_precision(r->k, NL_PREC_TF32);
-    else if (!strcmp(r->cfg.train.precision, "bf16") && r->k->set_precision)
-        r->k->set_precision(r->k, NL_PREC_BF16);
-    else if (r->k->set_precision)
-        r->k->set_precision(r->k, NL_PREC_FP32);
+    if (open_kernels(r, o.kernels, err))
+        goto fail;
     r->model = nl_model_create(&r->cfg, r->k, err);
     if (!r->model)
         goto fail;
@@ -225,87 +274,18 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
     r->L = r->cfg.model.layers;
     r->moe_layers = nl_model_moe_layers(r->model);
     r->E = r->cfg.model.moe_experts;
-    int64_t BT = (int64_t)r->cfg.train.batch * r->cfg.model.seq_len;
-    r->tok = calloc((size_t)BT, sizeof(int32_t));
-    r->tgt = calloc((size_t)BT, sizeof(int32_t));
-    r->gn_attn = calloc((size_t)r->L, sizeof(float));
-    r->gn_ffn = calloc((size_t)r->L, sizeof(float));
-    r->rms = calloc((size_t)r->L, sizeof(float));
-    if (r->moe_layers) {
-        r->frac = calloc((size_t)(r->moe_layers * r->E), sizeof(float));
-        r->ent = calloc((size_t)r->moe_layers, sizeof(float));
-        r->gnr = calloc((size_t)r->moe_layers, sizeof(float));
-        r->gne = calloc((size_t)r->moe_layers, sizeof(float));
-    }
-    r->store = nl_metrics_create(r->L, r->moe_layers, r->E,
-                                 o.metrics_capacity > 0 ? o.metrics_capacity : 4096);
-    r->config_yaml = nl_config_to_yaml(&r->cfg);
-    if (o.out_dir) {
-        /* refused, not cut: a cut path would put the files in another directory */
-        if (!o.out_dir[0]) {
-            nl_fail(err, NL_ERR_USAGE, "the run directory is an empty name");
-            goto fail;
-        }
-        if (strlen(o.out_dir) >= sizeof r->dir) {
-            nl_fail(err, NL_ERR_USAGE,
-                    "run directory '%.40s...': path too long (%zu characters, at most %zu)",
-                    o.out_dir, strlen(o.out_dir), sizeof r->dir - 1);
-            goto fail;
-        }
-        snprintf(r->dir, sizeof r->dir, "%s", o.out_dir);
-        /* A fresh run among another run's checkpoints would lose its own: pruning keeps the
-         * highest steps, theirs. */
-        char newest[64];
-        if (!o.resume && nl_ckpt_newest(r->dir, newest, sizeof newest) > 0) {
-            nl_fail(err, NL_ERR_USAGE,
-                    "%s holds the checkpoints of an earlier run: resume from %s/%s, or train "
-                    "into another directory",
-                    r->dir, r->dir, newest);
-            goto fail;
-        }
-        if (mkdir_p(r->dir, err))
-            goto fail;
-        char path[600];
-        snprintf(path, sizeof path, "%s/events.log", r->dir);
-        r->events = fopen(path, "a");
-        if (!r->events) {
-            nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-            goto fail;
-        }
-        remove_stale_tmp(r);
-    }
+    if (alloc_step_buffers(r, o.metrics_capacity, err))
+        goto fail;
+    if (o.out_dir && open_run_dir(r, &o, err))
+        goto fail;
     /* the checkpoint is read and checked against this config before config.yaml is written:
      * a refused resume leaves the run directory as it was, with the refusal in events.log */
     if (o.resume && nl_run_resume(r, o.resume, err)) {
         nl_run_log_event(r, "resume from %s refused: %s", o.resume, err ? err->msg : "error");
         goto fail;
     }
-    if (o.out_dir) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/config.yaml", r->dir);
-        nl_error werr = {0};
-        if (nl_config_save_file(&r->cfg, path, &werr)) {
-            /* the directory is there: a write that fails (disk full) is the run failing, not
-             * bad input */
-            nl_fail(err, NL_ERR_RUN, "%s", werr.msg);
-            nl_run_log_event(r, "failed: %s", werr.msg);
-            goto fail;
-        }
-    }
-    if (!o.resume && o.out_dir) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/metrics.csv", r->dir);
-        r->csv = fopen(path, "w");
-        if (!r->csv) {
-            nl_fail(err, NL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-            goto fail;
-        }
-        nl_metrics_csv_header(r->csv, r->L, r->moe_layers, r->E);
-        if (csv_flush(r, err))
-            goto fail;
-        nl_run_log_event(r, "created: %s, %lld parameters, %s backend", r->cfg.name,
-                         (long long)nl_model_num_params(r->model), r->k->name);
-    }
+    if (o.out_dir && write_run_files(r, !o.resume, err))
+        goto fail;
     return r;
 fail:
     nl_run_free(r);
@@ -322,8 +302,8 @@ void nl_run_free(nl_run *r)
         fclose(r->events);
     nl_optim_free(r->optim);
     nl_model_free(r->model);
-    if (r->own_k && r->k)
-        r->k->destroy(r->k);
+    if (r->own_k)
+        nl_backend_close(r->k);
     if (r->data)
         nl_data_close(r->data);
     if (r->store)
@@ -560,7 +540,7 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
         r->state = NL_RUN_RUNNING;
     int B = t->batch, T = r->cfg.model.seq_len;
     float lr = nl_lr_at(t, r->step) * r->lr_scale;
-    double t0 = now_s();
+    double t0 = nl_clock_s();
     nl_error derr = {0};
     if (nl_data_next_batch(r->data, r->tok, r->tgt, B, &derr)) {
         /* nothing of this step has happened yet (the data position is as it was): a
@@ -587,16 +567,16 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
     bool bad = !isfinite(loss) || !isfinite(gnorm);
     if (!bad && nl_optim_step(r->optim, lr, NULL, err))
         return fail_run(r, err);
-    double dt = now_s() - t0;
+    double dt = nl_clock_s() - t0;
     r->step++;
     r->tokens += (int64_t)B * T;
     r->time_s += dt;
     float val = NAN;
     if (!bad && t->eval_every > 0 && (r->step % t->eval_every == 0 || r->step == t->steps)) {
-        double e0 = now_s();
+        double e0 = nl_clock_s();
         if (nl_run_eval(r, t->eval_batches, &val, err))
             return fail_run(r, err);
-        r->time_s += now_s() - e0; /* time_s counts validation; tok_s (from dt) does not */
+        r->time_s += nl_clock_s() - e0; /* time_s counts validation; tok_s (from dt) does not */
     }
     nl_metrics_row row = {r->step,
                           r->tokens,
@@ -615,7 +595,10 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
                           r->ent,
                           r->gnr,
                           r->gne};
-    nl_metrics_push(r->store, &row);
+    r->last = row;
+    r->has_last = true;
+    if (r->store)
+        nl_metrics_push(r->store, &row);
     if (r->csv) {
         nl_metrics_csv_row(r->csv, &row, r->L, r->moe_layers, r->E);
         if (csv_flush(r, err))
@@ -708,4 +691,8 @@ nl_model *nl_run_model(nl_run *r)
 nl_metrics_store *nl_run_metrics(nl_run *r)
 {
     return r->store;
+}
+const nl_metrics_row *nl_run_last_row(const nl_run *r)
+{
+    return r->has_last ? &r->last : NULL;
 }

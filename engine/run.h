@@ -30,7 +30,8 @@ typedef struct nl_run nl_run;
 typedef struct nl_run_opts {
     const char *out_dir; /* run directory (created); NULL = no files (tests, bench) */
     nl_kernels *kernels; /* backend to use (not owned); NULL = a CPU backend owned by the run */
-    int metrics_capacity; /* ring rows; 0 = 4096 */
+    int metrics_capacity; /* ring rows; 0 = 4096; negative = no ring (nl_run_metrics is
+                             NULL: the rows go to metrics.csv and nl_run_last_row only) */
     const char *resume;   /* checkpoint to resume from (metrics.csv in out_dir is cut back to
                              the checkpoint's step and continued); NULL = a fresh run */
 } nl_run_opts;
@@ -78,7 +79,10 @@ const char *nl_run_message(const nl_run *r);       /* last event / error, one li
 const char *nl_run_dir(const nl_run *r);           /* NULL when no files */
 const nl_config *nl_run_config(const nl_run *r);
 nl_model *nl_run_model(nl_run *r);
-nl_metrics_store *nl_run_metrics(nl_run *r);
+nl_metrics_store *nl_run_metrics(nl_run *r); /* the ring's consumer side; NULL without one */
+/* The row of the latest step taken in this process (arrays owned by the run, valid until the
+ * next step); NULL before the first. */
+const nl_metrics_row *nl_run_last_row(const nl_run *r);
 /* Append a line "time step message" to events.log (no-op without a run directory). */
 void nl_run_log_event(nl_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

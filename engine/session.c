@@ -7,9 +7,9 @@
  * does one step at a time either way, so that costs no throughput. Commands are applied
  * between rounds, so pausing every run leaves them all at the same step.
  *
- * Metrics: each run publishes into its own store, whose consumer is this worker; the worker
- * relays every row into a store owned by the session (the one the UI reads) and keeps the
- * latest values for the status snapshot. */
+ * Metrics: each run publishes into its own store, whose consumer is the UI (nl_session_metrics
+ * hands it out); the worker reads the latest row from the run itself for the status
+ * snapshot. Each run is driven by an nl_driver (driver.h), which also gives its ETA. */
 #include "session.h"
 
 #include <math.h>
@@ -19,14 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend.h"
+#include "driver.h"
 
 #define CMD_QUEUE 256
-#define RUN_RING 64        /* rows between two relays: one per step is enough */
-#define SESSION_RING 4096  /* rows the UI may fall behind by before rows are dropped */
-#define RATE_SMOOTHING 0.1 /* weight of the newest step in the moving step time */
+#define SESSION_RING 4096 /* rows the UI may fall behind by before rows are dropped */
 
 typedef struct cmd_entry {
     int run; /* -1 = every run */
@@ -41,13 +39,10 @@ typedef struct slot {
     bool has_dir;
     /* worker-owned */
     nl_run *run;
-    int single_steps;    /* queued single steps of a paused run */
-    double last_step_at; /* monotonic seconds of the previous step; 0 = no rate sample */
-    double sec_per_step; /* moving average of the time between this run's steps; 0 unknown */
-    nl_metrics_row latest;
-    bool has_latest;
+    nl_driver drv;
+    int single_steps; /* queued single steps of a paused run */
     /* shared, under the session mutex */
-    nl_metrics_store *metrics; /* the UI's store; NULL until the run is created */
+    nl_metrics_store *metrics; /* the run's store, read by the UI; NULL until created */
     nl_run_status status;
 } slot;
 
@@ -67,18 +62,6 @@ struct nl_session {
     nl_kernels *kernels;
     char notice[256]; /* the backend's one-line notice (CPU fallback) */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static bool is_active(nl_run_state st)
-{
-    return st == NL_RUN_READY || st == NL_RUN_RUNNING || st == NL_RUN_PAUSED;
-}
 
 /* ---- status snapshots (worker side) ---- */
 
@@ -104,18 +87,14 @@ static void publish(nl_session *s, slot *sl, const char *message)
         st->lr = nl_run_lr(r);
         st->entropy_floor = nl_run_entropy_floor(r);
         st->unigram_level = nl_run_unigram_level(r);
-        if (sl->has_latest) {
-            st->lr = sl->latest.lr;
-            st->loss = sl->latest.loss;
-            st->grad_norm = sl->latest.grad_norm;
-            st->tok_s = sl->latest.tok_s;
+        const nl_metrics_row *last = nl_driver_last(&sl->drv);
+        if (last) {
+            st->lr = last->lr;
+            st->loss = last->loss;
+            st->grad_norm = last->grad_norm;
+            st->tok_s = last->tok_s;
         }
-        if (st->state == NL_RUN_FINISHED)
-            st->eta_s = 0.0;
-        else if (sl->sec_per_step > 0.0)
-            st->eta_s = (double)(st->total - st->step) * sl->sec_per_step;
-        else
-            st->eta_s = NAN;
+        st->eta_s = nl_driver_eta(&sl->drv);
         if (st->state == NL_RUN_DIVERGED && st->diverged_step == 0)
             st->diverged_step = st->step;
         const char *dir = nl_run_dir(r);
@@ -150,25 +129,18 @@ static void create_run(nl_session *s, slot *sl)
     }
     nl_run_opts o = {.out_dir = sl->has_dir ? sl->out_dir : NULL,
                      .kernels = s->kernels,
-                     .metrics_capacity = RUN_RING};
+                     .metrics_capacity = SESSION_RING};
     nl_run *r = nl_run_create(&sl->cfg, &o, &err);
     if (!r) {
         fail_slot(s, sl, err.msg);
         return;
     }
     nl_metrics_store *run_store = nl_run_metrics(r);
-    nl_metrics_store *ui =
-        nl_metrics_create(nl_metrics_layers(run_store), nl_metrics_moe_layers(run_store),
-                          nl_metrics_experts(run_store), SESSION_RING);
-    if (!ui) {
-        nl_run_free(r);
-        fail_slot(s, sl, "out of memory for the metrics store");
-        return;
-    }
     sl->run = r;
+    nl_driver_init(&sl->drv, r);
     nl_run_set_state(r, NL_RUN_RUNNING);
     pthread_mutex_lock(&s->mu);
-    sl->metrics = ui;
+    sl->metrics = run_store;
     sl->status.layers = nl_metrics_layers(run_store);
     sl->status.moe_layers = nl_metrics_moe_layers(run_store);
     sl->status.experts = nl_metrics_experts(run_store);
@@ -176,31 +148,12 @@ static void create_run(nl_session *s, slot *sl)
     publish(s, sl, s->notice[0] ? s->notice : NULL);
 }
 
-/* Move the rows the run published into the UI's store, keeping the latest. */
-static void relay_rows(nl_session *s, slot *sl)
-{
-    nl_metrics_store *from = nl_run_metrics(sl->run);
-    nl_metrics_row row;
-    while (nl_metrics_pop(from, &row)) {
-        nl_metrics_push(sl->metrics, &row);
-        sl->latest = row;
-        sl->has_latest = true;
-    }
-}
-
 static void step_run(nl_session *s, slot *sl)
 {
     nl_error err = {0};
-    nl_run_state st = nl_run_step(sl->run, &err);
-    double t = now_s();
-    if (sl->last_step_at > 0.0) {
-        double dt = t - sl->last_step_at;
-        sl->sec_per_step = sl->sec_per_step > 0.0
-                               ? (1.0 - RATE_SMOOTHING) * sl->sec_per_step + RATE_SMOOTHING * dt
-                               : dt;
-    }
-    sl->last_step_at = st == NL_RUN_RUNNING ? t : 0.0;
-    relay_rows(s, sl);
+    nl_run_state st = nl_driver_step(&sl->drv, &err);
+    if (st != NL_RUN_RUNNING)
+        nl_driver_pause(&sl->drv);
     if (st == NL_RUN_FAILED) {
         nl_run_set_state(sl->run, NL_RUN_FAILED);
         publish(s, sl, err.msg[0] ? err.msg : NULL);
@@ -212,25 +165,10 @@ static void step_run(nl_session *s, slot *sl)
 /* Stop with a final checkpoint (when the run has a directory and has taken a step). */
 static void stop_run(nl_session *s, slot *sl)
 {
-    nl_run *r = sl->run;
-    char msg[256 + 64];
-    int64_t step = nl_run_step_index(r);
-    nl_run_set_state(r, NL_RUN_STOPPED);
+    char why[64];
+    snprintf(why, sizeof why, "stopped at step %lld", (long long)nl_run_step_index(sl->run));
     sl->single_steps = 0;
-    sl->last_step_at = 0.0;
-    if (nl_run_dir(r) && step > 0) {
-        nl_error err = {0};
-        char path[600];
-        if (nl_run_save(r, path, sizeof path, &err)) {
-            nl_run_set_state(r, NL_RUN_FAILED);
-            snprintf(msg, sizeof msg, "stopped at step %lld; the final checkpoint failed: %.200s",
-                     (long long)step, err.msg);
-            nl_run_log_event(r, "%s", msg);
-            publish(s, sl, msg);
-            return;
-        }
-    }
-    nl_run_log_event(r, "stopped at step %lld", (long long)step);
+    nl_driver_stop(&sl->drv, true, why, NULL, 0, NULL);
     publish(s, sl, NULL);
 }
 
@@ -266,7 +204,7 @@ static void apply_one(nl_session *s, slot *sl, nl_cmd cmd, double arg, int toggl
         if ((st == NL_RUN_RUNNING || st == NL_RUN_PAUSED) && want != st) {
             nl_run_set_state(r, want);
             sl->single_steps = 0;
-            sl->last_step_at = 0.0; /* the pause is not step time */
+            nl_driver_pause(&sl->drv); /* the pause is not step time */
             publish(s, sl, want == NL_RUN_PAUSED ? "paused" : "resumed");
         }
         break;
@@ -276,7 +214,7 @@ static void apply_one(nl_session *s, slot *sl, nl_cmd cmd, double arg, int toggl
             sl->single_steps++;
         break;
     case NL_CMD_STOP:
-        if (is_active(st))
+        if (nl_run_state_active(st))
             stop_run(s, sl);
         break;
     case NL_CMD_SAVE:
@@ -372,12 +310,13 @@ static void *worker_main(void *arg)
     }
     for (int i = 0; i < s->created; i++) {
         slot *sl = s->slots[i];
-        if (sl->run && is_active(nl_run_get_state(sl->run)))
+        if (sl->run && nl_run_state_active(nl_run_get_state(sl->run)))
             stop_run(s, sl);
-        if (sl->run)
-            relay_rows(s, sl);
     }
     for (int i = 0; i < s->created; i++) {
+        pthread_mutex_lock(&s->mu);
+        s->slots[i]->metrics = NULL; /* the run's own: freed with it */
+        pthread_mutex_unlock(&s->mu);
         nl_run_free(s->slots[i]->run);
         s->slots[i]->run = NULL;
     }
@@ -497,7 +436,6 @@ void nl_session_clear(nl_session *s)
 
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->n; i++) {
-        nl_metrics_free(s->slots[i]->metrics);
         free(s->slots[i]);
         s->slots[i] = NULL;
     }

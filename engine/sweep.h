@@ -23,11 +23,13 @@
 #ifndef NL_SWEEP_H
 #define NL_SWEEP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
+#include "driver.h"
 #include "error.h"
 
 #define NL_SWEEP_MAX_AXES 8
@@ -95,6 +97,13 @@ typedef struct nl_sweep_result {
     char run_dir[256]; /* relative to the sweep directory */
 } nl_sweep_result;
 
+/* The one encoding of a result: its sweep.csv row, ending in '\n' (malloc'ed, caller frees;
+ * NULL when out of memory), and such a row parsed back (the newline optional; errors name
+ * `where`). A sweep's child process reports its result to the parent as this row. */
+char *nl_sweep_result_line(const nl_sweep_def *d, const nl_sweep_result *r);
+int nl_sweep_result_parse(const nl_sweep_def *d, const char *line, const char *where,
+                          nl_sweep_result *r, nl_error *err);
+
 /* Append one row to sweep.csv at path (the header first when the file is new or empty; a
  * torn last line from a crash is cut off first), then fflush and fsync. */
 int nl_sweep_csv_append(const char *path, const nl_sweep_def *d, const nl_sweep_result *r,
@@ -110,6 +119,32 @@ int nl_sweep_csv_read(const char *path, const nl_sweep_def *d, nl_sweep_result *
  * it again to pick up rows as runs finish; a directory without sweep.yaml is an NL_ERR_IO. */
 int nl_sweep_load_dir(const char *dir, nl_sweep_def *d, nl_sweep_result **rows, int *n,
                       nl_error *err);
+
+/* ---- the sweep directory (sweep_dir.c) ---- */
+
+/* Create DIR with sweep.yaml and base.yaml, or check that DIR holds this same sweep (same
+ * axes and seeds, same base config); a non-empty DIR without sweep.yaml is refused. */
+int nl_sweep_dir_prepare(const char *dir, const nl_sweep_def *d, const nl_config *base,
+                         nl_error *err);
+/* done[run] (nl_sweep_runs entries): whether DIR/sweep.csv has a row for the run. */
+int nl_sweep_dir_done(const char *dir, const nl_sweep_def *d, bool *done, nl_error *err);
+
+typedef struct nl_sweep_train_opts {
+    int threads;                       /* train.threads of the run */
+    const volatile sig_atomic_t *stop; /* nonzero: stop before the next step */
+    /* after every step (nl_driver_run's hook; driver.h) */
+    void (*progress)(void *ctx, const nl_driver *d, nl_run_state st);
+    void *ctx;
+} nl_sweep_train_opts;
+
+/* Train run `index` (seed-major: cell index % cells, seed index / cells) of the sweep in DIR
+ * into DIR/RUN, from the start (the checkpoints of an earlier, interrupted attempt removed),
+ * through the run driver. Returns 0 with *out filled when the run finished or diverged; with
+ * *stopped set when *stop ended it early (events.log says it starts over next time); else an
+ * NL_ERR_* code with err naming the run. DIR/base.yaml must still be base's. */
+int nl_sweep_train_run(const nl_sweep_def *d, const nl_config *base, const char *dir, int index,
+                       const nl_sweep_train_opts *o, nl_sweep_result *out, bool *stopped,
+                       nl_error *err);
 
 /* Per cell, over its rows (the last row of each (cell, seed) counts): runs, how many diverged,
  * and the mean and sample sd (n-1; 0 for one run) of val_loss over the runs that did not

@@ -26,8 +26,16 @@ typedef struct nl_kernels nl_kernels;
 typedef enum { NL_PREC_FP32 = 0, NL_PREC_TF32 = 1, NL_PREC_BF16 = 2 } nl_precision;
 
 struct nl_kernels {
-    const char *name; /* "cpu" or "cuda" */
+    const char *name; /* "cpu" or "cuda": for messages, never for decisions (the fields
+                         below say what a backend is and prefers) */
     void *ctx;        /* backend state (threads, stream, cuBLAS handle, workspace) */
+
+    /* ---- capabilities ---- */
+    int is_host; /* 1: backend memory is host memory (CPU); 0: device memory */
+    /* Causal attention products by blocks of query rows: rows per block, from a sequence
+     * length of attn_block_from_T on (shorter sequences take one block: the saving would
+     * not beat the extra calls). */
+    int attn_block_rows, attn_block_from_T;
 
     /* ---- memory and lifetime ---- */
     void *(*alloc)(nl_kernels *k, size_t bytes); /* zero-filled; NULL on failure */

@@ -95,7 +95,8 @@ static void test_defaults_validate(void)
     T_NEAR(c->train.beta2, 0.95f, 0, "beta2");
     T_NEAR(c->train.weight_decay, 0.1f, 0, "weight_decay");
     T_CHECK(c->train.schedule == NL_SCHED_COSINE, "schedule");
-    T_CHECK(!strcmp(c->train.device, "auto") && !strcmp(c->train.precision, "fp32"), "device");
+    T_CHECK(!strcmp(c->train.device, "auto") && c->train.precision == NL_TRAIN_FP32 &&
+                c->train.attention == NL_ATTN_AUTO && c->train.attn_chunk == 0, "device");
     T_CHECK(c->train.eval_every == 50 && c->train.keep_ckpts == 3 && c->train.log_every == 10 &&
                 c->train.diverge_patience == 20,
             "train misc");
@@ -291,6 +292,8 @@ static void test_set_overrides(void)
     expect_set_error("model.norm=rmsnrom", "(did you mean 'rmsnorm'?)");
     expect_set_error("train.device=gpu", "train.device: expected one of auto|cpu|cuda, got 'gpu'");
     expect_set_error("train.precision=fp16", "one of fp32|tf32|bf16");
+    expect_set_error("train.attention=always", "one of auto|fused|pieces");
+    expect_set_error("train.attn_chunk=-1", "train.attn_chunk");
     expect_set_error("data.source=text:", "data.source: expected markov, prose, text:PATH or tokens:PATH");
     expect_set_error("data.source=file.txt", "got 'file.txt'");
     expect_set_error("name=a/b", "name: expected a name");
@@ -618,6 +621,8 @@ static void test_round_trip(void)
         "train.threads=3",
         "train.device=cpu",
         "train.precision=bf16",
+        "train.attention=pieces",
+        "train.attn_chunk=32",
         "train.ckpt_every=100",
         "train.keep_ckpts=1",
         "train.log_every=1",

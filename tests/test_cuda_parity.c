@@ -7,7 +7,7 @@
  * With tf32 and bf16 matmuls the figures are printed, not checked (with MoE, rounding can
  * flip a token's expert choice, and then that expert's gradient differs outright).
  * The engine uses the backend's fused attention under tf32 and bf16. The fp32 checks above run
- * with it forced on (NORMLAB_ATTN_FUSED=1: the CUDA backend's fp32 SIMT way, head size 16);
+ * with it forced on (train.attention = fused: the CUDA backend's fp32 SIMT way, head size 16);
  * two placements again at head size 64 and seq_len 80 check fp32 with the pieces (the default)
  * and put the fused op on tensor cores under tf32 and bf16.
  *
@@ -23,6 +23,7 @@
 #include "t.h"
 
 static nl_kernels *GPU, *CPU;
+static nl_attention_mode g_attention = NL_ATTN_AUTO; /* the GPU model's train.attention */
 
 #define B 4
 #define T_MAX 80 /* seq_len is 32, or 80 in the head-size-64 configs */
@@ -141,9 +142,9 @@ static int compare_config(const nl_config *c, nl_precision prec, double *loss_er
     worst_tensor[0] = 0;
     /* the GPU model's config names the precision it runs at, as a run's does (the engine
      * picks the fused attention by it) */
-    static const char *prec_names[] = {"fp32", "tf32", "bf16"};
     nl_config cg = *c;
-    snprintf(cg.train.precision, sizeof cg.train.precision, "%s", prec_names[prec]);
+    cg.train.precision = (nl_train_precision)prec;
+    cg.train.attention = g_attention;
     GPU->set_precision(GPU, prec);
     if (!(mc = nl_model_create(c, CPU, err)) || !(mg = nl_model_create(&cg, GPU, err)))
         goto out;
@@ -251,16 +252,16 @@ static void run_all(int moe)
 /* fp32 with the fused attention, which the engine uses only when asked to in fp32 */
 static void cuda_parity_dense(void)
 {
-    setenv("NORMLAB_ATTN_FUSED", "1", 1);
+    g_attention = NL_ATTN_FUSED;
     run_all(0);
-    unsetenv("NORMLAB_ATTN_FUSED");
+    g_attention = NL_ATTN_AUTO;
 }
 
 static void cuda_parity_moe(void)
 {
-    setenv("NORMLAB_ATTN_FUSED", "1", 1);
+    g_attention = NL_ATTN_FUSED;
     run_all(1);
-    unsetenv("NORMLAB_ATTN_FUSED");
+    g_attention = NL_ATTN_AUTO;
 }
 
 /* bf16 and tf32 matmuls: figures only. */

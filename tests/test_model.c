@@ -140,11 +140,10 @@ static void test_attention_blocks_odd_T(void)
     const char *sets[] = {"model.seq_len=13", "model.pos=rope", "model.placement=preqk", NULL};
     nl_config c;
     tiny(&c, sets);
-    setenv("NORMLAB_ATTN_CHUNK", "0", 1);
+    c.train.attn_chunk = c.model.seq_len; /* one block: the full product */
     nl_model *whole = build(&c);
-    setenv("NORMLAB_ATTN_CHUNK", "5", 1);
+    c.train.attn_chunk = 5;
     nl_model *blocked = build(&c);
-    unsetenv("NORMLAB_ATTN_CHUNK");
     if (whole && blocked) {
         int32_t tok[4 * 13], tgt[4 * 13];
         batch_tokens(tok, tgt, 4 * 13, c.model.vocab, 3);

@@ -158,6 +158,10 @@ nl_kernels *nl_kernels_cpu_create(int threads)
         return NULL;
     }
     k->name = "cpu";
+    k->is_host = 1;
+    /* 64-row blocks: at T = 256, 62% of the full products */
+    k->attn_block_rows = 64;
+    k->attn_block_from_T = 128;
     k->ctx = ctx;
     k->alloc = cpu_alloc;
     k->free = cpu_free;

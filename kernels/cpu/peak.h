@@ -3,9 +3,16 @@
 #ifndef NL_CPU_PEAK_H
 #define NL_CPU_PEAK_H
 
-/* Best rate, in GFLOP/s, of a few 1024x1024x1024 fp32 matmuls run through the CPU backend's
- * matmul op on `threads` threads (< 1: one per core), after one warm-up. Takes well under a
- * second on a laptop core. Returns 0 when the buffers cannot be allocated. */
+#include "../kernels.h"
+
+/* Best rate, in GFLOP/s, of a few n x n x n fp32 matmuls run through backend k's matmul op
+ * (host data copied in with to_device), after one warm-up; a device backend times 20
+ * products a sample, as one is too short to time. Returns 0 when the buffers cannot be
+ * allocated. */
+double nl_matmul_peak_gflops(nl_kernels *k, int n);
+
+/* The same through a CPU backend of its own on `threads` threads (< 1: one per core), at
+ * n = 1024. Takes well under a second on a laptop core. */
 double nl_cpu_sgemm_peak_gflops(int threads);
 
 #endif
