@@ -3,20 +3,8 @@
 #include <string.h>
 
 #include "dash_internal.h"
+#include "engine/clock.h"
 #include "plot.h"
-
-static void fmt_eta(double s, char *buf, int len)
-{
-    if (!isfinite(s) || s < 0) {
-        snprintf(buf, (size_t)len, "-");
-        return;
-    }
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, (size_t)len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(buf, (size_t)len, "%ld:%02ld", t / 60, t % 60);
-}
 
 /* The status figures of r at history entry `at` (the cursor) into f; returns how many. */
 static int figures_at(char f[][48], int w, const ui_run *r, int at)
@@ -78,7 +66,7 @@ static int figures_now(char f[][48], int w, const dash_view *v, const ui_run *r,
     if (step > 0 && w >= 60) /* a run that has not stepped has no loss yet */
         snprintf(f[nf++], 48, "loss %.4f", loss);
     /* the ETA early, so every running run shows it however narrow the line */
-    fmt_eta(eta, eta_s, sizeof eta_s);
+    nl_fmt_eta(eta, eta_s, sizeof eta_s);
     if (st->state == NL_RUN_RUNNING)
         snprintf(f[nf++], 48, "eta %s", eta_s);
     plot_fmt_count(toks, tok, sizeof tok);

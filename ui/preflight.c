@@ -1,4 +1,5 @@
 #include "preflight.h"
+#include "engine/fsutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,27 +42,16 @@ int64_t preflight_mem_available(void)
     return (int64_t)kb * 1024;
 }
 
-/* mkdir -p */
+/* mkdir -p, and the directory writable */
 static int make_dirs(const char *path, char *why, int len)
 {
-    char p[1024];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            snprintf(why, (size_t)len, "%s: %s", p, strerror(errno));
-            return -1;
-        }
-        *s = '/';
-    }
-    if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-        snprintf(why, (size_t)len, "%s: %s", p, strerror(errno));
+    nl_error err = {0};
+    if (nl_mkdir_p(path, &err)) {
+        snprintf(why, (size_t)len, "%s", err.msg);
         return -1;
     }
-    if (access(p, W_OK) != 0) {
-        snprintf(why, (size_t)len, "%s: %s", p, strerror(errno));
+    if (access(path, W_OK) != 0) {
+        snprintf(why, (size_t)len, "%s: %s", path, strerror(errno));
         return -1;
     }
     return 0;

@@ -1,6 +1,7 @@
 /* `normlab report`: the page (its style, its sections from report_sections.c, and writing
  * it), over run directories or a sweep directory. */
 #include "report.h"
+#include "engine/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -90,35 +91,7 @@ static void config_diff(report *rp, rp_run **cols, int nc)
 
 static int write_atomic(const char *out, const rp_buf *b, nl_error *err)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return nl_fail(err, NL_ERR_IO, "%s: cannot write (%s)", out, strerror(errno));
-    size_t off = 0;
-    while (off < b->n) {
-        ssize_t k = write(fd, b->p + off, b->n - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return nl_fail(err, NL_ERR_IO, "%s: write failed (%s)", out, strerror(e));
-        }
-        off += (size_t)k;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return nl_fail(err, NL_ERR_IO, "%s: write failed (%s)", out, strerror(e));
-    }
-    if (rename(tmp, out) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return nl_fail(err, NL_ERR_IO, "%s: cannot rename into place (%s)", out, strerror(e));
-    }
-    return 0;
+    return nl_write_file_atomic(out, b->p, b->n, err);
 }
 
 static int render(report *rp, const char *out, int *n_notes, nl_error *err)

@@ -1,4 +1,5 @@
 #include "term.h"
+#include "engine/clock.h"
 
 #include <langinfo.h>
 #include <locale.h>
@@ -18,9 +19,7 @@ static SCREEN *screen;
 
 double term_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return nl_clock_s() * 1e3;
 }
 
 static void restore_terminal(void)
