@@ -1,9 +1,14 @@
 #include "driver.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 
+#include "backend.h"
 #include "clock.h"
+#include "kernels/kernels.h"
+#include "model.h"
 
 bool nl_run_state_active(nl_run_state st)
 {
@@ -17,11 +22,70 @@ void nl_driver_init(nl_driver *d, nl_run *r)
     d->busy_s = 0;
     d->busy_steps = 0;
     d->mark = 0;
+    d->auto_cores = d->auto_threads = 0;
+    d->auto_next = 0;
+    nl_kernels *k = nl_model_kernels(nl_run_model(r));
+    if (nl_run_config(r)->train.threads == 0 && k && k->is_host && k->set_threads) {
+        d->auto_cores = d->auto_threads = nl_backend_cores(); /* what auto opened with */
+        if (d->auto_cores < 2)
+            d->auto_cores = 0; /* nothing to choose */
+    }
+}
+
+int nl_auto_threads(int cores, int others)
+{
+    int n = cores - (others > 0 ? others : 0);
+    return n < 1 ? 1 : n;
+}
+
+int nl_others_running(void)
+{
+    int fewest = INT_MAX;
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen("/proc/stat", "r");
+        if (!f)
+            return -1;
+        char line[512];
+        int n = -1;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "procs_running %d", &n) == 1)
+                break;
+        fclose(f);
+        if (n >= 0 && n < fewest)
+            fewest = n;
+        if (i < 2)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return fewest == INT_MAX ? -1 : fewest - 1;
+}
+
+/* threads 0 (auto): threads that wait at a barrier for a thread the scheduler has given to
+ * another program lose far more than one thread fewer costs, so auto runs one per free core
+ * (bench/contention.sh measures it). A change is logged. */
+static void auto_threads_look(nl_driver *d)
+{
+    double now = nl_clock_s();
+    if (now < d->auto_next)
+        return;
+    d->auto_next = now + 1.0;
+    int others = nl_others_running();
+    if (others < 0)
+        return;
+    int want = nl_auto_threads(d->auto_cores, others);
+    if (want == d->auto_threads)
+        return;
+    nl_kernels *k = nl_model_kernels(nl_run_model(d->run));
+    k->set_threads(k, want);
+    nl_run_log_event(d->run, "threads %d -> %d (auto: %d other program%s running on %d cores)",
+                     d->auto_threads, want, others, others == 1 ? "" : "s", d->auto_cores);
+    d->auto_threads = want;
 }
 
 nl_run_state nl_driver_step(nl_driver *d, nl_error *err)
 {
     int64_t before = nl_run_step_index(d->run);
+    if (d->auto_cores)
+        auto_threads_look(d);
     nl_run_state st = nl_run_step(d->run, err);
     if (nl_run_step_index(d->run) == before)
         return st; /* nothing stepped: a finished or stopped run */

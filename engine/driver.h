@@ -26,7 +26,20 @@ typedef struct nl_driver {
     double busy_s;     /* seconds of counted step intervals */
     int64_t busy_steps; /* steps those seconds bought */
     double mark;        /* monotonic seconds at the end of the previous step; 0 = none */
+    /* train.threads 0 (auto) on the CPU: the threads follow the cores that other programs
+     * leave free, looked at about once a second (nl_auto_threads); 0 = a fixed count. */
+    int auto_cores;    /* the cores this process may use */
+    int auto_threads;  /* the threads in use now */
+    double auto_next;  /* monotonic seconds of the next look */
 } nl_driver;
+
+/* Threads for `cores` cores when `others` other programs are running: one per core they
+ * leave free, at least one. */
+int nl_auto_threads(int cores, int others);
+
+/* Programs running on the machine besides the caller's thread (the fewest of a few looks at
+ * /proc/stat's procs_running, a millisecond apart); -1 where that cannot be read. */
+int nl_others_running(void);
 
 void nl_driver_init(nl_driver *d, nl_run *r);
 
