@@ -1,6 +1,11 @@
 #include "driver.h"
 
+#include <dirent.h>
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
@@ -38,6 +43,53 @@ int nl_auto_threads(int cores, int others)
     return n < 1 ? 1 : n;
 }
 
+/* Runnable threads of other processes that compete with this one: state R, and a nice value
+ * under ours + 10 (a background job at nice 19 gets a few percent of a core beside a program
+ * at nice 0, and does not count). -1 where /proc cannot be read. */
+static int competing_threads(void)
+{
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return -1;
+    int self = (int)getpid(), mine = getpriority(PRIO_PROCESS, 0), n = 0;
+    struct dirent *p;
+    while ((p = readdir(proc))) {
+        int pid = atoi(p->d_name);
+        if (pid <= 0 || pid == self)
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task", pid);
+        DIR *tasks = opendir(path);
+        if (!tasks)
+            continue;
+        struct dirent *t;
+        while ((t = readdir(tasks))) {
+            if (atoi(t->d_name) <= 0)
+                continue;
+            char sp[96], buf[512];
+            snprintf(sp, sizeof sp, "/proc/%d/task/%.16s/stat", pid, t->d_name);
+            FILE *f = fopen(sp, "r");
+            if (!f)
+                continue;
+            size_t len = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[len] = '\0';
+            /* pid (comm) state ... : fields after the last ')' */
+            char *c = strrchr(buf, ')');
+            char state;
+            int nice;
+            if (c && sscanf(c + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                                   "%*d %d",
+                            &state, &nice) == 2 &&
+                state == 'R' && nice < mine + 10)
+                n++;
+        }
+        closedir(tasks);
+    }
+    closedir(proc);
+    return n;
+}
+
 int nl_others_running(void)
 {
     int fewest = INT_MAX;
@@ -56,7 +108,15 @@ int nl_others_running(void)
         if (i < 2)
             nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
-    return fewest == INT_MAX ? -1 : fewest - 1;
+    if (fewest == INT_MAX)
+        return -1;
+    int others = fewest - 1;
+    if (others > 0) { /* who they are: only those that compete for a core count */
+        int c = competing_threads();
+        if (c >= 0 && c < others)
+            others = c;
+    }
+    return others;
 }
 
 /* threads 0 (auto): threads that wait at a barrier for a thread the scheduler has given to

@@ -37,8 +37,10 @@ typedef struct nl_driver {
  * leave free, at least one. */
 int nl_auto_threads(int cores, int others);
 
-/* Programs running on the machine besides the caller's thread (the fewest of a few looks at
- * /proc/stat's procs_running, a millisecond apart); -1 where that cannot be read. */
+/* Threads of other programs competing for the cores now: the fewest of a few looks at
+ * /proc/stat's procs_running a millisecond apart, less the caller's thread, and where that
+ * finds any, only those runnable at a nice value under ours + 10; -1 where /proc cannot be
+ * read. */
 int nl_others_running(void);
 
 void nl_driver_init(nl_driver *d, nl_run *r);

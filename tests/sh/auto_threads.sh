@@ -1,7 +1,7 @@
 #!/bin/sh
-# threads 0 (auto) follows the cores other programs leave free: with a busy loop on one core of
-# a machine with two or more, a run at auto drops to one thread fewer and logs it, and a fixed
-# count never changes. Prints PASS/FAIL/SKIP lines.
+# threads 0 (auto) follows the cores other programs leave free: with a busy loop on every core
+# but one, a run at auto drops to one thread and logs it; a background job (nice 19) leaves it
+# alone; a fixed count never changes. Prints PASS/FAIL/SKIP lines.
 BIN=${NORMLAB_BIN:-./normlab}
 cores=$(getconf _NPROCESSORS_ONLN)
 if [ "$cores" -lt 2 ]; then
@@ -16,6 +16,28 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
+# a background job (nice 19) does not compete with a program at nice 9 or less: auto keeps
+# every core
+mine=$(nice)
+if [ "$mine" -le 9 ]; then
+    timeout 60 nice -n 19 sh -c 'while :; do :; done' &
+    bg=$!
+    sleep 0.3
+    # shellcheck disable=SC2086
+    $BIN train default --set model.layers=2 --set model.d_model=64 --set train.eval_every=0 \
+        --device cpu --quiet --steps 40 --set train.threads=0 --out "$T/bg" 2>"$T/bg.err"
+    rc=$?
+    kill $bg 2>/dev/null
+    wait $bg 2>/dev/null
+    if [ $rc -eq 0 ] && ! grep -q "threads .* -> " "$T/bg/events.log"; then
+        echo "PASS auto_threads_background_ignored"
+    else
+        echo "FAIL auto_threads_background_ignored: rc=$rc, events: $(grep threads "$T/bg/events.log" 2>/dev/null | head -3)"
+    fi
+else
+    echo "SKIP auto_threads_background_ignored: this test runs at nice $mine, no room for a background job"
+fi
+
 # one burner per core but one: every core but one busy
 i=1
 while [ "$i" -lt "$cores" ]; do
