@@ -16,9 +16,9 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "config_keys.h"
 #include "fsutil.h"
 #include "json_text.h"
-#include "config_keys.h"
 
 _Static_assert(sizeof(nl_placement) == sizeof(int), "enums are stored through int pointers");
 _Static_assert(sizeof(nl_norm_kind) == sizeof(int), "enums are stored through int pointers");
@@ -38,7 +38,6 @@ _Static_assert(sizeof(nl_schedule) == sizeof(int), "enums are stored through int
 #define TRI_CHOICES "auto|true|false"
 
 /* ---- the key table ----------------------------------------------------------------------- */
-
 
 /* clang-format off */
 #define OFF(f) offsetof(nl_config, f)
@@ -206,7 +205,8 @@ nl_path_class nl_config_path_class(const char *path)
     if (n == 0)
         return NL_PATH_UNKNOWN;
     for (int i = 0; i < N_KEYS; i++)
-        if (strncmp(nl_config_key_table[i].key, path, n) == 0 && nl_config_key_table[i].key[n] == '.')
+        if (strncmp(nl_config_key_table[i].key, path, n) == 0 &&
+            nl_config_key_table[i].key[n] == '.')
             return NL_PATH_SECTION;
     return NL_PATH_UNKNOWN;
 }
@@ -525,7 +525,8 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
     }
     case T_NAME:
     case T_SOURCE: {
-        bool ok = s->type == T_NAME ? nl_config_valid_name(value, s->size) : nl_config_valid_source(value, s->size);
+        bool ok = s->type == T_NAME ? nl_config_valid_name(value, s->size)
+                                    : nl_config_valid_source(value, s->size);
         if (!ok)
             return bad_value(s, value, err);
         memset(field, 0, s->size); /* whole-struct comparisons see no stale bytes */
@@ -558,7 +559,8 @@ int nl_config_set(nl_config *c, const char *key, const char *value, nl_error *er
         if (pc == NL_PATH_SECTION) {
             const char *example = "";
             for (int i = 0; i < N_KEYS && !*example; i++)
-                if (strncmp(nl_config_key_table[i].key, k, strlen(k)) == 0 && nl_config_key_table[i].key[strlen(k)] == '.')
+                if (strncmp(nl_config_key_table[i].key, k, strlen(k)) == 0 &&
+                    nl_config_key_table[i].key[strlen(k)] == '.')
                     example = nl_config_key_table[i].key;
             return nl_fail(err, NL_ERR_USAGE, "'%s' is a section, not a key (e.g. '%s')", k,
                            example);

@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "config_keys.h"
 #include "fsutil.h"
 #include "json_text.h"
-#include "config_keys.h"
 
 /* ---- getting values ---------------------------------------------------------------------- */
 

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "memest.h"
-#include "xalloc.h"
 #include "rng.h"
+#include "xalloc.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* layout                                                                                     */
@@ -120,7 +120,6 @@ struct nl_model {
     bool oom; /* a host allocation of the layout failed: creation fails */
 };
 
-
 /* model_layout.c */
 void *nl_model_balloc(nl_model *m, size_t bytes, int count_act);
 void nl_model_build_layout(nl_model *m);
@@ -163,8 +162,8 @@ static inline void norm_fwd(nl_model *m, normp p, norm_act *a, float *out, const
 }
 
 /* dinp += N'(in)^T dout */
-static inline void norm_bwd(nl_model *m, normp p, const norm_act *a, float *dinp,
-                            const float *dout, const float *in, int64_t rows, int cols)
+static inline void norm_bwd(nl_model *m, normp p, const norm_act *a, float *dinp, const float *dout,
+                            const float *in, int64_t rows, int cols)
 {
     if (m->cfg.model.norm == NL_NORM_LAYERNORM)
         m->k->layernorm_backward(m->k, dinp, GG(p.w), GG(p.b), dout, in, PP(p.w), a->mean, a->rstd,
@@ -204,6 +203,5 @@ static inline bool attn_fused(const nl_kernels *k, const nl_config *c)
         return c->train.precision != NL_TRAIN_FP32;
     }
 }
-
 
 #endif

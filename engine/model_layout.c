@@ -2,7 +2,6 @@
  * parameters (model_internal.h). */
 #include "model_internal.h"
 
-
 void *nl_model_balloc(nl_model *m, size_t bytes, int count_act)
 {
     if (bytes == 0)

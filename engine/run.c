@@ -3,7 +3,6 @@
  * run_ckpt.c, evaluation and the training step in run_step.c. */
 #include "run_internal.h"
 
-
 const char *nl_run_state_name(nl_run_state s)
 {
     static const char *names[] = {"ready",    "running", "paused", "finished",
