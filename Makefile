@@ -135,7 +135,9 @@ test: all $(TEST_BIN)
 FUZZ_CC ?= clang
 FUZZ_S ?= 60
 FUZZ_NAMES := preset ckpt data safetensors tail
-FUZZ_LIB_SRC := engine/config.c engine/config_yaml.c engine/lesson.c engine/lesson_yaml.c \
+FUZZ_LIB_SRC := engine/config.c engine/config_names.c engine/config_suggest.c \
+                engine/config_write.c engine/config_check.c engine/config_yaml.c engine/config_yaml_node.c \
+                engine/config_yaml_lists.c engine/lesson.c engine/lesson_yaml.c \
                 engine/error.c engine/data.c engine/markov.c engine/prose.c engine/rng.c \
                 engine/ckpt.c engine/ckpt_dir.c engine/ckpt_io.c engine/fsutil.c engine/clock.c \
                 engine/safetensors.c engine/metrics.c \

@@ -1,5 +1,8 @@
 /* The configuration: one table of keys drives defaults' checks, --set, get, and to_yaml, so
- * every path that sets a value parses and range-checks it the same way. */
+ * every path that sets a value parses and range-checks it the same way.
+ * This file: the key table, setting and parsing values; the names of the enums are in
+ * config_names.c, suggestions in config_suggest.c, getting values and YAML output in
+ * config_write.c, defaults, validation and races in config_check.c. */
 #include "config.h"
 
 #include <ctype.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "config_keys.h"
 #include "fsutil.h"
 #include "json_text.h"
 
@@ -33,102 +37,7 @@ _Static_assert(sizeof(nl_schedule) == sizeof(int), "enums are stored through int
 #define ATTENTION_CHOICES "auto|fused|pieces"
 #define TRI_CHOICES "auto|true|false"
 
-static const char *const placement_names[NL_PLACE_COUNT] = {
-    "post", "pre", "sandwich", "preqk", "hybrid", "hybrid_star", "mixln", "deepnorm", "custom",
-};
-static const char *const placement_summaries[NL_PLACE_COUNT] = {
-    "Post-Norm (Vaswani): norm after every residual add; fragile when deep",
-    "Pre-Norm: norm on every sublayer input, plus a final norm; the stable default",
-    "Sandwich (Peri-LN): norm on every sublayer input and output",
-    "Pre-Norm with QK-Norm: queries and keys also normalised per head",
-    "HybridNorm: QKV-norm in attention, Post-Norm-style FFN residual",
-    "HybridNorm*: HybridNorm with block 0 as Pre-Norm",
-    "Mix-LN: Post-Norm in the first quarter of the layers, Pre-Norm in the rest",
-    "DeepNorm (DeepNet): Post-Norm with the residual scaled by (2L)^(1/4)",
-    "Custom: your own flags per sublayer, with per-layer overrides",
-};
-static const char *const norm_names[] = {"layernorm", "rmsnorm"};
-static const char *const ffn_names[] = {"gelu", "swiglu"};
-static const char *const pos_names[] = {"learned", "rope"};
-static const char *const init_names[] = {"normal", "megatron", "deepnorm"};
-static const char *const schedule_names[] = {"constant", "linear", "cosine"};
-static const char *const precision_names[] = {"fp32", "tf32", "bf16"};
-static const char *const attention_names[] = {"auto", "fused", "pieces"};
-
-#define NAME_OF(table, i)                                                                          \
-    ((int)(i) >= 0 && (int)(i) < (int)(sizeof table / sizeof table[0]) ? table[(int)(i)] : "?")
-
-const char *nl_placement_name(nl_placement p)
-{
-    return NAME_OF(placement_names, p);
-}
-const char *nl_placement_summary(nl_placement p)
-{
-    return NAME_OF(placement_summaries, p);
-}
-const char *nl_norm_name(nl_norm_kind k)
-{
-    return NAME_OF(norm_names, k);
-}
-const char *nl_ffn_name(nl_ffn_kind k)
-{
-    return NAME_OF(ffn_names, k);
-}
-const char *nl_pos_name(nl_pos_kind k)
-{
-    return NAME_OF(pos_names, k);
-}
-const char *nl_init_name(nl_init_kind k)
-{
-    return NAME_OF(init_names, k);
-}
-const char *nl_schedule_name(nl_schedule s)
-{
-    return NAME_OF(schedule_names, s);
-}
-const char *nl_precision_name(nl_train_precision p)
-{
-    return NAME_OF(precision_names, p);
-}
-const char *nl_attention_name(nl_attention_mode a)
-{
-    return NAME_OF(attention_names, a);
-}
-
-int nl_placement_from_name(const char *s)
-{
-    for (int i = 0; s && i < NL_PLACE_COUNT; i++)
-        if (strcmp(s, placement_names[i]) == 0)
-            return i;
-    return -1;
-}
-
 /* ---- the key table ----------------------------------------------------------------------- */
-
-typedef enum {
-    T_INT,    /* int */
-    T_U64,    /* uint64_t, any non-negative integer */
-    T_FLOAT,  /* float, finite, in a range */
-    T_BOOL,   /* bool */
-    T_ENUM,   /* an enum stored as int; value = index in choices */
-    T_CHOICE, /* a char array holding one of choices */
-    T_TRI,    /* int: auto = -1, true = 1, false = 0 */
-    T_NAME,   /* char array: a run name (also a directory name) */
-    T_SOURCE, /* char array: markov | prose | text:PATH | tokens:PATH */
-} key_type;
-
-enum { B_NONE = 0, B_IN, B_EX }; /* a range bound: absent, inclusive, exclusive */
-
-typedef struct key_spec {
-    const char *key;
-    key_type type;
-    size_t off;  /* offsetof(nl_config, ...) */
-    size_t size; /* char arrays: their size */
-    double lo, hi;
-    unsigned char lo_b, hi_b;
-    const char *choices;
-    const char *help;
-} key_spec;
 
 /* clang-format off */
 #define OFF(f) offsetof(nl_config, f)
@@ -143,7 +52,7 @@ typedef struct key_spec {
 #define TRI(k, f, h) {k, T_TRI, OFF(f), 0, 0, 0, B_NONE, B_NONE, TRI_CHOICES, h}
 
 /* Keys under one section stay together: to_yaml nests them in this order. */
-static const key_spec KEYS[] = {
+const key_spec nl_config_key_table[] = {
     {"name", T_NAME, OFF(name), SIZE(name), 0, 0, B_NONE, B_NONE, NULL,
      "run name (also the run directory's name)"},
 
@@ -230,16 +139,14 @@ static const key_spec KEYS[] = {
     FLT("data.val_fraction", data.val_fraction, 0, B_EX, 0.5, B_IN, "held-out fraction"),
 };
 /* clang-format on */
-#define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+#define N_KEYS ((int)(sizeof nl_config_key_table / sizeof nl_config_key_table[0]))
+const int nl_config_key_count = N_KEYS;
 
-/* Paths that are not scalar keys but are valid YAML keys. */
-static const char *const LIST_PATHS[] = {"model.custom.layers", "runs", "lesson"};
-
-static const key_spec *find_key(const char *key)
+const key_spec *nl_config_find_key(const char *key)
 {
     for (int i = 0; i < N_KEYS; i++)
-        if (strcmp(KEYS[i].key, key) == 0)
-            return &KEYS[i];
+        if (strcmp(nl_config_key_table[i].key, key) == 0)
+            return &nl_config_key_table[i];
     return NULL;
 }
 
@@ -249,7 +156,7 @@ static pthread_once_t key_infos_once = PTHREAD_ONCE_INIT;
 static void fill_key_infos(void)
 {
     for (int i = 0; i < N_KEYS; i++) {
-        const key_spec *s = &KEYS[i];
+        const key_spec *s = &nl_config_key_table[i];
         const char *kind = "string";
         switch (s->type) {
         case T_INT:
@@ -286,7 +193,7 @@ const nl_config_key_info *nl_config_keys(int *count)
 
 nl_path_class nl_config_path_class(const char *path)
 {
-    if (find_key(path))
+    if (nl_config_find_key(path))
         return NL_PATH_KEY;
     if (strcmp(path, "model.custom.layers") == 0)
         return NL_PATH_OVERRIDES;
@@ -298,152 +205,10 @@ nl_path_class nl_config_path_class(const char *path)
     if (n == 0)
         return NL_PATH_UNKNOWN;
     for (int i = 0; i < N_KEYS; i++)
-        if (strncmp(KEYS[i].key, path, n) == 0 && KEYS[i].key[n] == '.')
+        if (strncmp(nl_config_key_table[i].key, path, n) == 0 &&
+            nl_config_key_table[i].key[n] == '.')
             return NL_PATH_SECTION;
     return NL_PATH_UNKNOWN;
-}
-
-/* ---- suggestions ------------------------------------------------------------------------- */
-
-/* Edit distance with adjacent transpositions (optimal string alignment), three rows. */
-static int edit_distance(const char *a, const char *b)
-{
-    enum { MAXN = 128 };
-    int n = (int)strlen(a), m = (int)strlen(b);
-    if (n >= MAXN || m >= MAXN)
-        return INT_MAX / 2;
-    int rows[3][MAXN];
-    int *pp = rows[0], *p = rows[1], *cur = rows[2]; /* rows i-2, i-1, i */
-    for (int j = 0; j <= m; j++)
-        p[j] = j;
-    for (int i = 1; i <= n; i++) {
-        cur[0] = i;
-        for (int j = 1; j <= m; j++) {
-            int cost = a[i - 1] != b[j - 1];
-            int v = p[j] + 1;
-            if (cur[j - 1] + 1 < v)
-                v = cur[j - 1] + 1;
-            if (p[j - 1] + cost < v)
-                v = p[j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
-                v = pp[j - 2] + 1;
-            cur[j] = v;
-        }
-        int *t = pp;
-        pp = p;
-        p = cur;
-        cur = t;
-    }
-    return p[m];
-}
-
-const char *nl_config_suggest(const char *word, const char *const *candidates, int n)
-{
-    int len = (int)strlen(word);
-    int limit = len <= 3 ? 1 : len <= 8 ? 2 : 3;
-    const char *best = NULL;
-    int best_d = limit + 1;
-    for (int i = 0; i < n; i++) {
-        int dist = edit_distance(word, candidates[i]);
-        if (dist < best_d) {
-            best_d = dist;
-            best = candidates[i];
-        }
-    }
-    return best;
-}
-
-/* Every valid path and every section, each once, into out (a fixed pool). */
-enum { MAX_PATHS = 160, PATH_LEN = 64 };
-typedef struct path_pool {
-    int n;
-    char path[MAX_PATHS][PATH_LEN];
-} path_pool;
-
-static void pool_add(path_pool *p, const char *s, size_t len)
-{
-    if (len >= PATH_LEN || p->n >= MAX_PATHS)
-        return;
-    for (int i = 0; i < p->n; i++)
-        if (strlen(p->path[i]) == len && strncmp(p->path[i], s, len) == 0)
-            return;
-    memcpy(p->path[p->n], s, len);
-    p->path[p->n][len] = '\0';
-    p->n++;
-}
-
-static void pool_add_with_sections(path_pool *p, const char *s)
-{
-    for (const char *dot = strchr(s, '.'); dot; dot = strchr(dot + 1, '.'))
-        pool_add(p, s, (size_t)(dot - s));
-    pool_add(p, s, strlen(s));
-}
-
-static void all_paths(path_pool *p)
-{
-    p->n = 0;
-    for (int i = 0; i < N_KEYS; i++)
-        pool_add_with_sections(p, KEYS[i].key);
-    for (size_t i = 0; i < sizeof LIST_PATHS / sizeof LIST_PATHS[0]; i++)
-        pool_add_with_sections(p, LIST_PATHS[i]);
-}
-
-/* A known path close to `path`: a near name in the same section, a near full path, or the
- * same last name in another section ("train.d_model" -> "model.d_model"). */
-static const char *suggest_path(const char *path, path_pool *pool)
-{
-    all_paths(pool);
-    const char *dot = strrchr(path, '.');
-    size_t sec_len = dot ? (size_t)(dot - path) : 0;
-    const char *last = dot ? dot + 1 : path;
-    char section[PATH_LEN];
-    if (sec_len >= sizeof section)
-        return NULL;
-    memcpy(section, path, sec_len);
-    section[sec_len] = '\0';
-
-    const char *cands[MAX_PATHS];
-    int n = 0;
-    if (sec_len == 0 || nl_config_path_class(section) == NL_PATH_SECTION) {
-        /* children of the section, compared by their last name */
-        const char *lasts[MAX_PATHS];
-        for (int i = 0; i < pool->n; i++) {
-            const char *q = pool->path[i];
-            const char *qdot = strrchr(q, '.');
-            size_t qsec = qdot ? (size_t)(qdot - q) : 0;
-            if (qsec == sec_len && strncmp(q, path, sec_len) == 0) {
-                cands[n] = q;
-                lasts[n++] = qdot ? qdot + 1 : q;
-            }
-        }
-        const char *best = nl_config_suggest(last, lasts, n);
-        for (int i = 0; best && i < n; i++)
-            if (lasts[i] == best)
-                return cands[i];
-    } else {
-        for (int i = 0; i < pool->n; i++)
-            cands[n++] = pool->path[i];
-        const char *best = nl_config_suggest(path, cands, n);
-        if (best)
-            return best;
-    }
-    for (int i = 0; i < N_KEYS; i++) {
-        const char *kdot = strrchr(KEYS[i].key, '.');
-        if (kdot && strcmp(kdot + 1, last) == 0)
-            return KEYS[i].key;
-    }
-    return NULL;
-}
-
-void nl_config_unknown_key(const char *path, char *buf, size_t len)
-{
-    path_pool *pool = malloc(sizeof *pool);
-    const char *s = pool ? suggest_path(path, pool) : NULL;
-    if (s)
-        snprintf(buf, len, "unknown key '%s' (did you mean '%s'?)", path, s);
-    else
-        snprintf(buf, len, "unknown key '%s'", path);
-    free(pool);
 }
 
 /* ---- parsing values ---------------------------------------------------------------------- */
@@ -523,7 +288,7 @@ static int choice_index(const char *choices, const char *s)
 }
 
 /* Choice i of choices into buf. */
-static void choice_at(const char *choices, int i, char *buf, size_t len)
+void nl_config_choice_at(const char *choices, int i, char *buf, size_t len)
 {
     const char *p = choices;
     for (; i > 0 && p; i--) {
@@ -594,7 +359,7 @@ static void expected_text(const key_spec *s, char *buf, size_t len)
 
 void nl_config_expected(const char *key, char *buf, size_t len)
 {
-    const key_spec *s = find_key(key);
+    const key_spec *s = nl_config_find_key(key);
     if (s)
         expected_text(s, buf, len);
     else if (len)
@@ -614,7 +379,7 @@ static bool in_range(const key_spec *s, double v)
     return true;
 }
 
-static bool valid_name(const char *v, size_t size)
+bool nl_config_valid_name(const char *v, size_t size)
 {
     size_t n = strlen(v);
     if (n == 0 || n >= size || v[0] == '.')
@@ -625,7 +390,7 @@ static bool valid_name(const char *v, size_t size)
     return true;
 }
 
-static bool valid_source(const char *v, size_t size)
+bool nl_config_valid_source(const char *v, size_t size)
 {
     if (strlen(v) >= size)
         return false;
@@ -652,7 +417,7 @@ static int bad_value(const key_spec *s, const char *value, nl_error *err)
         char store[16][32];
         int n = 0;
         for (; n < 16; n++) {
-            choice_at(s->choices, n, store[n], sizeof store[n]);
+            nl_config_choice_at(s->choices, n, store[n], sizeof store[n]);
             if (strcmp(store[n], "?") == 0)
                 break;
             names[n] = store[n];
@@ -760,7 +525,8 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
     }
     case T_NAME:
     case T_SOURCE: {
-        bool ok = s->type == T_NAME ? valid_name(value, s->size) : valid_source(value, s->size);
+        bool ok = s->type == T_NAME ? nl_config_valid_name(value, s->size)
+                                    : nl_config_valid_source(value, s->size);
         if (!ok)
             return bad_value(s, value, err);
         memset(field, 0, s->size); /* whole-struct comparisons see no stale bytes */
@@ -780,7 +546,7 @@ int nl_config_set(nl_config *c, const char *key, const char *value, nl_error *er
     if (strlen(value) >= sizeof v)
         return nl_fail(err, NL_ERR_USAGE, "%s: value too long (%zu characters)", k, strlen(value));
     trim_copy(value, v, sizeof v);
-    const key_spec *s = find_key(k);
+    const key_spec *s = nl_config_find_key(k);
     if (!s) {
         nl_path_class pc = nl_config_path_class(k);
         if (pc == NL_PATH_OVERRIDES)
@@ -793,8 +559,9 @@ int nl_config_set(nl_config *c, const char *key, const char *value, nl_error *er
         if (pc == NL_PATH_SECTION) {
             const char *example = "";
             for (int i = 0; i < N_KEYS && !*example; i++)
-                if (strncmp(KEYS[i].key, k, strlen(k)) == 0 && KEYS[i].key[strlen(k)] == '.')
-                    example = KEYS[i].key;
+                if (strncmp(nl_config_key_table[i].key, k, strlen(k)) == 0 &&
+                    nl_config_key_table[i].key[strlen(k)] == '.')
+                    example = nl_config_key_table[i].key;
             return nl_fail(err, NL_ERR_USAGE, "'%s' is a section, not a key (e.g. '%s')", k,
                            example);
         }
@@ -818,442 +585,4 @@ int nl_config_set_kv(nl_config *c, const char *kv, nl_error *err)
     memcpy(key, kv, n);
     key[n] = '\0';
     return nl_config_set(c, key, eq + 1, err);
-}
-
-/* ---- getting values ---------------------------------------------------------------------- */
-
-/* The shortest %g form (6 to 9 digits) that reads back as the same float. */
-static void format_float(float v, char *buf, size_t len)
-{
-    for (int p = 6; p <= 9; p++) {
-        snprintf(buf, len, "%.*g", p, (double)v);
-        if ((float)strtod(buf, NULL) == v)
-            return;
-    }
-}
-
-static void get_value(const nl_config *c, const key_spec *s, char *buf, size_t len)
-{
-    const char *field = (const char *)c + s->off;
-    switch (s->type) {
-    case T_INT:
-        snprintf(buf, len, "%d", *(const int *)field);
-        break;
-    case T_U64:
-        snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field);
-        break;
-    case T_FLOAT: {
-        float f;
-        memcpy(&f, field, sizeof f);
-        format_float(f, buf, len);
-        break;
-    }
-    case T_BOOL:
-        snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false");
-        break;
-    case T_ENUM:
-        choice_at(s->choices, *(const int *)field, buf, len);
-        break;
-    case T_TRI: {
-        int v = *(const int *)field;
-        snprintf(buf, len, "%s", v < 0 ? "auto" : v ? "true" : "false");
-        break;
-    }
-    case T_CHOICE:
-    case T_NAME:
-    case T_SOURCE:
-        snprintf(buf, len, "%.*s", (int)s->size, field);
-        break;
-    }
-}
-
-int nl_config_get(const nl_config *c, const char *key, char *buf, int buflen, nl_error *err)
-{
-    const key_spec *s = key ? find_key(key) : NULL;
-    if (!s) {
-        char msg[512];
-        nl_config_unknown_key(key ? key : "", msg, sizeof msg);
-        return nl_fail(err, NL_ERR_USAGE, "%s", msg);
-    }
-    if (buflen <= 0)
-        return nl_fail(err, NL_ERR_USAGE, "%s: no room for the value", key);
-    get_value(c, s, buf, (size_t)buflen);
-    return 0;
-}
-
-/* ---- defaults and derived values --------------------------------------------------------- */
-
-void nl_config_defaults(nl_config *c)
-{
-    memset(c, 0, sizeof *c);
-    strcpy(c->name, "default");
-
-    nl_model_config *m = &c->model;
-    m->placement = NL_PLACE_PRE;
-    m->norm = NL_NORM_LAYERNORM;
-    m->ffn = NL_FFN_GELU;
-    m->pos = NL_POS_LEARNED;
-    m->init = NL_INIT_NORMAL;
-    m->vocab = 0;
-    m->d_model = 128;
-    m->layers = 4;
-    m->heads = 4;
-    m->seq_len = 64;
-    m->ffn_hidden = 0;
-    m->tied = false;
-    m->rope_theta = 10000.0f;
-    m->norm_eps = 1e-5f;
-    m->embed_norm = -1;
-    m->final_norm = -1;
-    /* custom starts as Pre-Norm, so switching to custom changes nothing until a flag does */
-    m->custom_attn.pre = true;
-    m->custom_attn.alpha = 1.0f;
-    m->custom_ffn.pre = true;
-    m->custom_ffn.alpha = 1.0f;
-    m->moe_experts = 0;
-    m->moe_top_k = 2;
-    m->moe_every = 1;
-    m->moe_aux_loss = 0.01f;
-    m->moe_z_loss = 0.001f;
-    m->moe_renorm = true;
-
-    nl_train_config *t = &c->train;
-    t->steps = 300;
-    t->batch = 8;
-    t->lr = 1e-3f;
-    t->lr_min = 0.0f;
-    t->warmup = 20;
-    t->schedule = NL_SCHED_COSINE;
-    t->beta1 = 0.9f;
-    t->beta2 = 0.95f;
-    t->eps = 1e-8f;
-    t->weight_decay = 0.1f;
-    t->decay_all = false;
-    t->clip = 1.0f;
-    t->seed = 1;
-    t->eval_every = 50;
-    t->eval_batches = 4;
-    t->threads = 0;
-    strcpy(t->device, "auto");
-    t->precision = NL_TRAIN_FP32;
-    t->attention = NL_ATTN_AUTO;
-    t->attn_chunk = 0;
-    t->ckpt_every = 0;
-    t->keep_ckpts = 3;
-    t->log_every = 10;
-    t->diverge_factor = 3.0f;
-    t->diverge_patience = 20;
-
-    nl_data_config *d = &c->data;
-    strcpy(d->source, "markov");
-    d->vocab = 64;
-    d->order = 1;
-    d->alpha = 0.1f;
-    d->seed = 1;
-    d->val_fraction = 0.1f;
-}
-
-int nl_config_vocab(const nl_config *c)
-{
-    if (c->model.vocab > 0)
-        return c->model.vocab;
-    if (strncmp(c->data.source, "text:", 5) == 0 || strcmp(c->data.source, "prose") == 0)
-        return 256;
-    if (strncmp(c->data.source, "tokens:", 7) == 0)
-        return 0; /* the token file decides */
-    return c->data.vocab;
-}
-
-int nl_config_ffn_hidden(const nl_config *c)
-{
-    if (c->model.ffn_hidden > 0)
-        return c->model.ffn_hidden;
-    int d = c->model.d_model;
-    if (c->model.ffn == NL_FFN_SWIGLU) {
-        /* the multiple of 32 nearest 8d/3: round(8d / 96) * 32 = round(d / 12) * 32 */
-        int k = (d + 6) / 12;
-        return (k < 1 ? 1 : k) * 32;
-    }
-    return 4 * d;
-}
-
-/* ---- validation -------------------------------------------------------------------------- */
-
-static int fault(nl_config_fault *f, const char *k0, const char *k1, int override_index)
-{
-    if (f) {
-        f->keys[0] = k0;
-        f->keys[1] = k1;
-        f->override_index = override_index;
-    }
-    return NL_ERR_USAGE;
-}
-
-int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
-{
-    const nl_model_config *m = &c->model;
-    fault(f, NULL, NULL, -1);
-
-    if (!valid_name(c->name, sizeof c->name)) {
-        nl_fail(err, NL_ERR_USAGE, "name: expected a name of letters, digits or . _ - + = ,");
-        return fault(f, "name", NULL, -1);
-    }
-    if (m->heads < 1 || m->d_model % m->heads != 0) {
-        nl_fail(err, NL_ERR_USAGE, "model.d_model (%d) must be divisible by model.heads (%d)",
-                m->d_model, m->heads);
-        return fault(f, "model.heads", "model.d_model", -1);
-    }
-    int head_dim = m->d_model / m->heads;
-    if (m->pos == NL_POS_ROPE && head_dim % 2 != 0) {
-        nl_fail(err, NL_ERR_USAGE,
-                "model.pos: rope needs an even head dimension, but d_model/heads = %d/%d = %d",
-                m->d_model, m->heads, head_dim);
-        return fault(f, "model.pos", "model.heads", -1);
-    }
-    const char *src = c->data.source;
-    if (!valid_source(src, sizeof c->data.source)) {
-        nl_fail(err, NL_ERR_USAGE,
-                "data.source: expected markov, prose, text:PATH or tokens:PATH, got '%s'", src);
-        return fault(f, "data.source", NULL, -1);
-    }
-    if (strcmp(src, "markov") == 0) {
-        if (m->vocab > 0 && m->vocab < c->data.vocab) {
-            nl_fail(err, NL_ERR_USAGE,
-                    "model.vocab (%d) is smaller than the markov source's data.vocab (%d)",
-                    m->vocab, c->data.vocab);
-            return fault(f, "model.vocab", "data.vocab", -1);
-        }
-        /* the transition table holds vocab^(order+1) probabilities */
-        double entries = pow((double)c->data.vocab, (double)c->data.order + 1.0);
-        if (entries > (double)(1 << 28)) {
-            nl_fail(err, NL_ERR_USAGE,
-                    "data.order: a markov chain of order %d over %d symbols needs %.3g table "
-                    "entries (at most %d)",
-                    c->data.order, c->data.vocab, entries, 1 << 28);
-            return fault(f, "data.order", "data.vocab", -1);
-        }
-    } else if ((strncmp(src, "text:", 5) == 0 || strcmp(src, "prose") == 0) && m->vocab > 0 &&
-               m->vocab < 256) {
-        nl_fail(err, NL_ERR_USAGE,
-                "model.vocab (%d) is smaller than the 256 byte values of a %s source", m->vocab,
-                src[0] == 'p' ? "prose" : "text:");
-        return fault(f, "model.vocab", "data.source", -1);
-    }
-    if (m->moe_experts > 0 && m->moe_top_k > m->moe_experts) {
-        nl_fail(err, NL_ERR_USAGE, "model.moe.top_k (%d) must be <= model.moe.experts (%d)",
-                m->moe_top_k, m->moe_experts);
-        return fault(f, "model.moe.top_k", "model.moe.experts", -1);
-    }
-    if (m->n_overrides < 0 || m->n_overrides > NL_MAX_OVERRIDES) {
-        nl_fail(err, NL_ERR_USAGE, "model.custom.layers: at most %d overrides", NL_MAX_OVERRIDES);
-        return fault(f, NULL, NULL, -1);
-    }
-    for (int i = 0; i < m->n_overrides; i++) {
-        const nl_layer_override *o = &m->overrides[i];
-        if (o->layer < 0 || o->layer >= m->layers) {
-            nl_fail(err, NL_ERR_USAGE,
-                    "model.custom.layers: an override for layer %d, but model.layers is %d "
-                    "(layers are 0..%d)",
-                    o->layer, m->layers, m->layers - 1);
-            return fault(f, NULL, NULL, i);
-        }
-        for (int j = 0; j < i; j++) {
-            if (m->overrides[j].layer == o->layer) {
-                nl_fail(err, NL_ERR_USAGE, "model.custom.layers: layer %d has two overrides",
-                        o->layer);
-                return fault(f, NULL, NULL, i);
-            }
-        }
-        const nl_sublayer_flags *fl[2] = {&o->attn, &o->ffn};
-        for (int k = 0; k < 2; k++) {
-            if (!(fl[k]->alpha >= 0.0f && fl[k]->alpha <= 1000.0f)) {
-                nl_fail(err, NL_ERR_USAGE,
-                        "model.custom.layers: layer %d: alpha must be in [0, 1000] (0 = keep)",
-                        o->layer);
-                return fault(f, NULL, NULL, i);
-            }
-        }
-    }
-    if (c->train.lr_min > c->train.lr) {
-        nl_fail(err, NL_ERR_USAGE, "train.lr_min (%g) must be <= train.lr (%g)",
-                (double)c->train.lr_min, (double)c->train.lr);
-        return fault(f, "train.lr_min", "train.lr", -1);
-    }
-    if (c->n_runs < 0 || c->n_runs > NL_MAX_RACE) {
-        nl_fail(err, NL_ERR_USAGE, "runs: at most %d runs in a race", NL_MAX_RACE);
-        return fault(f, NULL, NULL, -1);
-    }
-    return 0;
-}
-
-int nl_config_validate(const nl_config *c, nl_error *err)
-{
-    return nl_config_check(c, err, NULL);
-}
-
-/* ---- races ------------------------------------------------------------------------------- */
-
-int nl_config_apply_race_sets(const nl_config *base, int i, nl_config *out, int *bad_set,
-                              nl_error *err)
-{
-    if (bad_set)
-        *bad_set = -1;
-    if (i < 0 || i >= base->n_runs)
-        return nl_fail(err, NL_ERR_USAGE, "race entry %d does not exist (the race has %d)", i,
-                       base->n_runs);
-    const nl_race_entry *e = &base->runs[i];
-    if (out != base)
-        memcpy(out, base, sizeof *out);
-    /* out may alias base, so keep the entry's text before the race list is cleared */
-    nl_race_entry entry = *e;
-    out->n_runs = 0;
-    memset(out->runs, 0, sizeof out->runs);
-    for (int j = 0; j < entry.n_set && j < 32; j++) {
-        nl_error e2 = {0};
-        if (nl_config_set(out, entry.set_key[j], entry.set_val[j], &e2)) {
-            if (bad_set)
-                *bad_set = j;
-            return nl_fail(err, NL_ERR_USAGE, "runs[%d] '%s': %s", i, entry.name, e2.msg);
-        }
-    }
-    nl_error e3 = {0};
-    if (nl_config_set(out, "name", entry.name, &e3))
-        return nl_fail(err, NL_ERR_USAGE, "runs[%d]: %s", i, e3.msg);
-    return 0;
-}
-
-int nl_config_race_entry(const nl_config *base, int i, nl_config *out, nl_error *err)
-{
-    int rc = nl_config_apply_race_sets(base, i, out, NULL, err);
-    if (rc)
-        return rc;
-    nl_error e = {0};
-    if (nl_config_check(out, &e, NULL))
-        return nl_fail(err, NL_ERR_USAGE, "runs[%d] '%s': %s", i, out->name, e.msg);
-    return 0;
-}
-
-/* ---- writing YAML ------------------------------------------------------------------------ */
-
-/* A string as a plain scalar when it cannot be read as anything else, else double-quoted. */
-static void sb_string(nl_jbuf *b, const char *s)
-{
-    static const char *const words[] = {"true", "false", "yes", "no", "on",
-                                        "off",  "null",  "y",   "n"};
-    bool plain = isalpha((unsigned char)s[0]) || s[0] == '/' || s[0] == '_';
-    for (const char *p = s; plain && *p; p++)
-        plain = isalnum((unsigned char)*p) || strchr("_./:+-=,@", *p);
-    for (size_t i = 0; plain && i < sizeof words / sizeof words[0]; i++)
-        if (strcasecmp(s, words[i]) == 0)
-            plain = false;
-    if (plain) {
-        nl_jbuf_printf(b, "%s", s);
-        return;
-    }
-    nl_jbuf_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            nl_jbuf_printf(b, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            nl_jbuf_printf(b, "\\x%02x", *p);
-        else
-            nl_jbuf_printf(b, "%c", *p);
-    }
-    nl_jbuf_printf(b, "\"");
-}
-
-static void sb_flags(nl_jbuf *b, const nl_sublayer_flags *f, bool attn)
-{
-    char a[32];
-    format_float(f->alpha, a, sizeof a);
-    nl_jbuf_printf(b, "{pre: %s, peri: %s, post: %s, res_from_normed: %s",
-                   f->pre ? "true" : "false", f->peri ? "true" : "false",
-                   f->post ? "true" : "false", f->res_from_normed ? "true" : "false");
-    if (attn)
-        nl_jbuf_printf(b, ", qk: %s, v: %s", f->qk ? "true" : "false", f->v ? "true" : "false");
-    nl_jbuf_printf(b, ", alpha: %s}", a);
-}
-
-static void sb_overrides(nl_jbuf *b, const nl_model_config *m, int indent)
-{
-    if (m->n_overrides <= 0) {
-        nl_jbuf_printf(b, "%*slayers: []\n", indent, "");
-        return;
-    }
-    nl_jbuf_printf(b, "%*slayers:\n", indent, "");
-    for (int i = 0; i < m->n_overrides && i < NL_MAX_OVERRIDES; i++) {
-        const nl_layer_override *o = &m->overrides[i];
-        nl_jbuf_printf(b, "%*s  - layer: %d\n", indent, "", o->layer);
-        if (o->has_attn) {
-            nl_jbuf_printf(b, "%*s    attn: ", indent, "");
-            sb_flags(b, &o->attn, true);
-            nl_jbuf_printf(b, "\n");
-        }
-        if (o->has_ffn) {
-            nl_jbuf_printf(b, "%*s    ffn: ", indent, "");
-            sb_flags(b, &o->ffn, false);
-            nl_jbuf_printf(b, "\n");
-        }
-    }
-}
-
-/* The dotted key's sections: "model.custom.attn.pre" -> [model, custom, attn]. */
-static int split_sections(const char *key, char sec[4][32])
-{
-    int n = 0;
-    const char *p = key;
-    for (const char *dot = strchr(p, '.'); dot && n < 4; dot = strchr(p, '.')) {
-        snprintf(sec[n++], 32, "%.*s", (int)(dot - p), p);
-        p = dot + 1;
-    }
-    return n;
-}
-
-static bool is_custom_key(const char *key)
-{
-    return strncmp(key, "model.custom.", 13) == 0;
-}
-
-char *nl_config_to_yaml(const nl_config *c)
-{
-    nl_jbuf b = {0};
-    char prev[4][32] = {{0}};
-    int n_prev = 0;
-    for (int i = 0; i < N_KEYS; i++) {
-        const key_spec *s = &KEYS[i];
-        if (i > 0 && is_custom_key(KEYS[i - 1].key) && !is_custom_key(s->key))
-            sb_overrides(&b, &c->model, 4);
-        char sec[4][32];
-        int n = split_sections(s->key, sec);
-        int same = 0;
-        while (same < n && same < n_prev && strcmp(sec[same], prev[same]) == 0)
-            same++;
-        for (int d = same; d < n; d++)
-            nl_jbuf_printf(&b, "%*s%s:\n", 2 * d, "", sec[d]);
-        memcpy(prev, sec, sizeof prev);
-        n_prev = n;
-
-        const char *leaf = strrchr(s->key, '.');
-        leaf = leaf ? leaf + 1 : s->key;
-        char v[600];
-        get_value(c, s, v, sizeof v);
-        nl_jbuf_printf(&b, "%*s%s: ", 2 * n, "", leaf);
-        if (s->type == T_NAME || s->type == T_SOURCE)
-            sb_string(&b, v);
-        else
-            nl_jbuf_printf(&b, "%s", v);
-        nl_jbuf_printf(&b, "\n");
-    }
-    nl_lesson_to_yaml(&b, &c->lesson);
-    return nl_jbuf_take(&b);
-}
-
-int nl_config_save_file(const nl_config *c, const char *path, nl_error *err)
-{
-    char *text = nl_config_to_yaml(c);
-    if (!text)
-        return nl_fail(err, NL_ERR_IO, "%s: out of memory writing the config", path);
-    int rc = nl_write_file_atomic(path, text, strlen(text), err);
-    free(text);
-    return rc;
 }

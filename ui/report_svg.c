@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "report_internal.h"
+#include "report_svg_internal.h"
 
 /* Colour-blind-safe colours, dark enough on white. */
 static const char *const colours[8] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
@@ -69,15 +70,7 @@ void rp_num(rp_buf *b, double v)
         rp_printf(b, "%.4g", v);
 }
 
-/* ---- axes ---- */
-
-typedef struct axis {
-    double lo, hi;
-    int log;
-    double ticks[32];
-    int n_ticks;
-    double step; /* linear tick spacing, for the labels' decimals */
-} axis;
+/* ---- axes (the type: report_svg_internal.h) ---- */
 
 static double nice_step(double range, int target, int integer)
 {
@@ -99,7 +92,7 @@ static double nice_step(double range, int target, int integer)
 
 /* A linear axis over [lo, hi], widened to whole ticks; pinned: exactly [lo, hi] (steps,
  * layers), the ticks inside it. */
-static void axis_linear(axis *a, double lo, double hi, int target, int integer, int pinned)
+void rp_axis_linear(axis *a, double lo, double hi, int target, int integer, int pinned)
 {
     if (!(hi > lo)) {
         double d = fabs(lo) > 0 ? fabs(lo) * 0.1 : 1;
@@ -120,7 +113,7 @@ static void axis_linear(axis *a, double lo, double hi, int target, int integer, 
 
 /* A log axis: from the 1-2-5 value at or below lo to the one at or above hi; ticks at every
  * decade, and at 2 and 5 when the range spans under two and a half decades. */
-static void axis_log(axis *a, double lo, double hi)
+void rp_axis_log(axis *a, double lo, double hi)
 {
     static const double m125[3] = {1, 2, 5};
     a->log = 1;
@@ -164,7 +157,7 @@ static double axis_frac(const axis *a, double v)
 }
 
 /* 0.01, 0.5, 20, and beyond that 1e-5, 2e+6 (no padded exponent). */
-static void log_label(char *buf, size_t n, double v)
+void rp_log_label(char *buf, size_t n, double v)
 {
     if (v >= 1e-3 && v < 1e5) {
         snprintf(buf, n, "%g", v);
@@ -174,10 +167,10 @@ static void log_label(char *buf, size_t n, double v)
     snprintf(buf, n, "%ge%d", round(v / pow(10, e)), e);
 }
 
-static void tick_label(char *buf, size_t n, const axis *a, double v)
+void rp_tick_label(char *buf, size_t n, const axis *a, double v)
 {
     if (a->log) {
-        log_label(buf, n, v);
+        rp_log_label(buf, n, v);
         return;
     }
     double av = fabs(v);
@@ -336,12 +329,12 @@ void rp_svg_plot(rp_buf *b, const rp_plot *p)
         yhi = p->logy ? 10 : 1;
     }
     axis ax, ay;
-    axis_linear(&ax, p->x_integer && xlo >= 0 && xlo <= 1 ? 0 : xlo, xhi, 8, p->x_integer,
-                p->x_integer);
+    rp_axis_linear(&ax, p->x_integer && xlo >= 0 && xlo <= 1 ? 0 : xlo, xhi, 8, p->x_integer,
+                   p->x_integer);
     if (p->logy)
-        axis_log(&ay, ylo, yhi);
+        rp_axis_log(&ay, ylo, yhi);
     else
-        axis_linear(&ay, ylo, yhi, 6, 0, 0);
+        rp_axis_linear(&ay, ylo, yhi, 6, 0, 0);
 
     rp_printf(b,
               "<svg id=\"%s\" class=\"plot\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
@@ -367,14 +360,14 @@ void rp_svg_plot(rp_buf *b, const rp_plot *p)
     rp_puts(b, "</g>\n<g class=\"ticks\">");
     for (int i = 0; i < ay.n_ticks; i++) {
         double y = y0 + (1 - axis_frac(&ay, ay.ticks[i])) * ph;
-        tick_label(lab, sizeof lab, &ay, ay.ticks[i]);
+        rp_tick_label(lab, sizeof lab, &ay, ay.ticks[i]);
         rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x0 - 5, y, x0, y);
         rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" dy=\"0.35em\" text-anchor=\"end\">%s</text>",
                   x0 - 8, y, lab);
     }
     for (int i = 0; i < ax.n_ticks; i++) {
         double x = x0 + axis_frac(&ax, ax.ticks[i]) * pw;
-        tick_label(lab, sizeof lab, &ax, ax.ticks[i]);
+        rp_tick_label(lab, sizeof lab, &ax, ax.ticks[i]);
         rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y0 + ph, x,
                   y0 + ph + 5);
         rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x,
@@ -405,294 +398,5 @@ void rp_svg_plot(rp_buf *b, const rp_plot *p)
     }
     if (legend_rows)
         put_legend(b, p, p->height);
-    rp_puts(b, "</svg>\n");
-}
-
-/* ---- heatmaps ---- */
-
-#define HEAT_LEVELS 32
-#define HEAT_VANISHED_REL 1e-6 /* as the dashboard (ui/heatmap.h) */
-#define HEAT_MAX_COLS 240
-
-/* A dark-to-light ramp (blue-violet, teal, green, yellow): lightness rises with the level,
- * so it reads in greyscale too. */
-static void heat_colour(int level, char out[8])
-{
-    static const unsigned char stops[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},
-                                              {44, 113, 142}, {33, 144, 141}, {39, 173, 129},
-                                              {92, 200, 99},  {170, 220, 50}, {253, 231, 37}};
-    double t = (double)level / (HEAT_LEVELS - 1) * 8;
-    int i = (int)t;
-    if (i > 7)
-        i = 7;
-    double f = t - i;
-    int rgb[3];
-    for (int k = 0; k < 3; k++)
-        rgb[k] = (int)lround(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));
-    snprintf(out, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
-}
-
-static int heat_level_of(double v, double lo, double hi)
-{
-    double t = (log10(v) - log10(lo)) / (log10(hi) - log10(lo));
-    int k = (int)floor(t * HEAT_LEVELS);
-    return k < 0 ? 0 : k >= HEAT_LEVELS ? HEAT_LEVELS - 1 : k;
-}
-
-static int vanished(double v, double col_max)
-{
-    return v == 0 || (isfinite(v) && col_max > 0 && v < HEAT_VANISHED_REL * col_max);
-}
-
-int rp_heat_range(rp_run *const *runs, int n, double *lo, double *hi)
-{
-    *lo = INFINITY;
-    *hi = -INFINITY;
-    for (int k = 0; k < n; k++) {
-        const rp_run *r = runs[k];
-        size_t L = (size_t)r->layers;
-        for (int64_t i = 0; i < r->n; i++) {
-            const float *rows[2] = {r->gn_attn + (size_t)i * L, r->gn_ffn + (size_t)i * L};
-            for (int t = 0; t < 2; t++) {
-                double mx = 0;
-                for (size_t l = 0; l < L; l++)
-                    if (isfinite(rows[t][l]))
-                        mx = fmax(mx, rows[t][l]);
-                for (size_t l = 0; l < L; l++) {
-                    double v = rows[t][l];
-                    if (isfinite(v) && v > 0 && !vanished(v, mx)) {
-                        *lo = fmin(*lo, v);
-                        *hi = fmax(*hi, v);
-                    }
-                }
-            }
-        }
-    }
-    if (!(*hi >= *lo))
-        return 0;
-    /* out to quarter decades, so the scale's ends are round */
-    *lo = pow(10, floor(log10(*lo) * 4) / 4);
-    *hi = pow(10, ceil(log10(*hi) * 4) / 4);
-    if (*hi <= *lo)
-        *hi = *lo * pow(10, 0.25);
-    return 1;
-}
-
-#define HEAT_PANEL_W 380
-#define HEAT_LEFT 44
-#define HEAT_GAP 40
-#define HEAT_TOP 30
-#define HEAT_BOTTOM 44
-
-/* One panel: v is (n, L) row-major; the panel's columns are buckets of consecutive steps. */
-static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *what, double px,
-                       double py, double cell_h, double lo, double hi)
-{
-    int L = r->layers;
-    int64_t n = r->n;
-    int cols = n < HEAT_MAX_COLS ? (int)n : HEAT_MAX_COLS;
-    double pw = HEAT_PANEL_W, ph = cell_h * L, cw = pw / cols;
-    rp_printf(b, "<text class=\"ptitle\" x=\"%.1f\" y=\"%.1f\">", px, py - 10);
-    rp_html(b, what);
-    rp_puts(b, "</text>\n");
-    rp_printf(b, "<rect class=\"heatbg\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
-              px, py, pw, ph);
-    /* each bucket's maximum per layer (a spike is never averaged away), then runs of one
-     * level along a row merged into one rect */
-    float *cell = malloc((size_t)cols * (size_t)L * sizeof *cell);
-    double *step_max = malloc((size_t)n * sizeof *step_max); /* each step's largest value */
-    if (!cell || !step_max) {
-        free(cell);
-        free(step_max);
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = v + (size_t)i * (size_t)L;
-        step_max[i] = 0;
-        for (int k = 0; k < L; k++)
-            if (isfinite(row[k]))
-                step_max[i] = fmax(step_max[i], row[k]);
-    }
-    for (int c = 0; c < cols; c++) {
-        int64_t a = (int64_t)c * n / cols, e = (int64_t)(c + 1) * n / cols;
-        for (int l = 0; l < L; l++) {
-            double mx = NAN;
-            int van = 0, live = 0;
-            for (int64_t i = a; i < e; i++) {
-                double x = v[(size_t)i * (size_t)L + (size_t)l];
-                if (!isfinite(x))
-                    continue;
-                if (vanished(x, step_max[i])) {
-                    van = 1;
-                } else {
-                    live = 1;
-                    mx = isnan(mx) ? x : fmax(mx, x);
-                }
-            }
-            cell[(size_t)c * L + l] = live ? (float)mx : van ? 0.0f : NAN;
-        }
-    }
-    /* one path per colour level, in cell units under a scale (a cell is "Mc lh1v1h-1z"),
-     * so a long run's heatmap stays small; vanished cells in page units, so the hatch is
-     * not stretched */
-    rp_buf level_d[HEAT_LEVELS];
-    rp_buf vanished_d = {0};
-    memset(level_d, 0, sizeof level_d);
-    for (int l = 0; l < L; l++) {
-        for (int c = 0; c < cols;) {
-            float x = cell[(size_t)c * L + l];
-            int level = isnan(x) ? -2 : x == 0 ? -1 : heat_level_of(x, lo, hi);
-            int c2 = c + 1;
-            while (c2 < cols) {
-                float x2 = cell[(size_t)c2 * L + l];
-                int l2 = isnan(x2) ? -2 : x2 == 0 ? -1 : heat_level_of(x2, lo, hi);
-                if (l2 != level)
-                    break;
-                c2++;
-            }
-            if (level >= 0)
-                rp_printf(&level_d[level], "M%d %dh%dv1h-%dz", c, l, c2 - c, c2 - c);
-            else if (level == -1)
-                rp_printf(&vanished_d, "M%.2f %.2fh%.2fv%.2fh-%.2fz", px + c * cw, py + l * cell_h,
-                          (c2 - c) * cw, cell_h, (c2 - c) * cw);
-            c = c2;
-        }
-    }
-    rp_printf(b,
-              "<g class=\"cells\" shape-rendering=\"crispEdges\" transform=\"translate(%.2f "
-              "%.2f) scale(%.5f %.5f)\">",
-              px, py, cw, cell_h);
-    for (int k = 0; k < HEAT_LEVELS; k++) {
-        if (level_d[k].n) {
-            char col[8];
-            heat_colour(k, col);
-            rp_printf(b, "<path fill=\"%s\" d=\"", col);
-            rp_puts(b, level_d[k].p);
-            rp_puts(b, "\"/>");
-        }
-        b->oom |= level_d[k].oom;
-        rp_buf_free(&level_d[k]);
-    }
-    rp_puts(b, "</g>\n");
-    if (vanished_d.n) {
-        rp_puts(b, "<path class=\"vanished\" fill=\"url(#vanished-hatch)\" d=\"");
-        rp_puts(b, vanished_d.p);
-        rp_puts(b, "\"/>\n");
-    }
-    b->oom |= vanished_d.oom;
-    rp_buf_free(&vanished_d);
-    free(cell);
-    free(step_max);
-    rp_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
-              px, py, pw, ph);
-    /* layer labels: every k-th, L0 on top */
-    int every = L > 16 ? (L + 15) / 16 : 1;
-    rp_puts(b, "<g class=\"ticks\">");
-    for (int l = 0; l < L; l += every)
-        rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" dy=\"0.35em\" text-anchor=\"end\">L%d</text>",
-                  px - 6, py + (l + 0.5) * cell_h, l);
-    /* step ticks */
-    axis ax;
-    double first = (double)r->step[0], last = (double)r->step[n - 1];
-    axis_linear(&ax, first, last > first ? last : first + 1, 5, 1, 1);
-    char lab[48];
-    for (int i = 0; i < ax.n_ticks; i++) {
-        double t = ax.ticks[i];
-        if (t < first || t > last + 1e-9)
-            continue;
-        /* the column holding step t: columns span [first, last] evenly by row index */
-        double f = last > first ? (t - first) / (last - first) : 0;
-        double x = px + (f * (n - 1) + 0.5) / n * pw;
-        tick_label(lab, sizeof lab, &ax, t);
-        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, py + ph, x,
-                  py + ph + 4);
-        rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x,
-                  py + ph + 17, lab);
-    }
-    rp_puts(b, "</g>\n");
-    rp_printf(b,
-              "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n",
-              px + pw / 2, py + ph + 36);
-}
-
-static void hatch_def(rp_buf *b)
-{
-    rp_puts(b, "<defs><pattern id=\"vanished-hatch\" width=\"6\" height=\"6\" "
-               "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
-               "<rect width=\"6\" height=\"6\" fill=\"#ffffff\"/>"
-               "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#c0392b\" "
-               "stroke-width=\"2\"/></pattern></defs>\n");
-}
-
-void rp_svg_heatmaps(rp_buf *b, const rp_run *r, double lo, double hi, const char *id)
-{
-    int L = r->layers > 0 ? r->layers : 1;
-    double cell_h = 200.0 / L;
-    if (cell_h > 22)
-        cell_h = 22;
-    if (cell_h < 2)
-        cell_h = 2;
-    double ph = cell_h * L;
-    int W = HEAT_LEFT + 2 * HEAT_PANEL_W + HEAT_GAP + 16;
-    int H = (int)ceil(HEAT_TOP + ph + HEAT_BOTTOM);
-    rp_printf(b,
-              "<svg id=\"%s\" class=\"heatmap\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
-              "role=\"img\" aria-label=\"gradient norm per layer and step: ",
-              id, W, H, W, H);
-    rp_html(b, r->name);
-    rp_puts(b, "\">\n");
-    if (r->n == 0 || r->layers == 0) {
-        rp_printf(b, "<text class=\"empty\" x=\"%d\" y=\"%d\">no data yet</text></svg>\n",
-                  HEAT_LEFT, HEAT_TOP);
-        return;
-    }
-    heat_panel(b, r, r->gn_attn, "attention sublayer", HEAT_LEFT, HEAT_TOP, cell_h, lo, hi);
-    heat_panel(b, r, r->gn_ffn, "FFN sublayer", HEAT_LEFT + HEAT_PANEL_W + HEAT_GAP, HEAT_TOP,
-               cell_h, lo, hi);
-    rp_puts(b, "</svg>\n");
-}
-
-void rp_svg_heat_scale(rp_buf *b, double lo, double hi)
-{
-    const int W = 580, H = 64, x0 = 24, bw = 380, y0 = 8, bh = 16;
-    rp_printf(b,
-              "<svg id=\"heat-scale\" class=\"scale\" viewBox=\"0 0 %d %d\" width=\"%d\" "
-              "height=\"%d\" role=\"img\" aria-label=\"colour scale of the gradient norms\">\n",
-              W, H, W, H);
-    hatch_def(b);
-    rp_puts(b, "<g shape-rendering=\"crispEdges\">");
-    for (int k = 0; k < HEAT_LEVELS; k++) {
-        char col[8];
-        heat_colour(k, col);
-        rp_printf(b, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>",
-                  x0 + k * (double)bw / HEAT_LEVELS, y0, (double)bw / HEAT_LEVELS + 0.3, bh, col);
-    }
-    rp_puts(b, "</g>");
-    rp_printf(b, "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>\n", x0, y0,
-              bw, bh);
-    axis a;
-    axis_log(&a, lo, hi);
-    rp_puts(b, "<g class=\"ticks\">");
-    for (int i = 0; i < a.n_ticks; i++) {
-        double t = a.ticks[i];
-        if (t < lo * (1 - 1e-9) || t > hi * (1 + 1e-9))
-            continue;
-        double x = x0 + (log10(t) - log10(lo)) / (log10(hi) - log10(lo)) * bw;
-        rp_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", x, y0 + bh, x,
-                  y0 + bh + 4);
-        char lab[32];
-        log_label(lab, sizeof lab, t);
-        rp_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>", x, y0 + bh + 17,
-                  lab);
-    }
-    rp_puts(b, "</g>\n");
-    rp_printf(b,
-              "<text class=\"alabel\" x=\"%d\" y=\"%d\">gradient L2 norm (log scale, %.3g to "
-              "%.3g)</text>\n",
-              x0, y0 + bh + 36, lo, hi);
-    rp_printf(b,
-              "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"%d\" fill=\"url(#vanished-hatch)\" "
-              "stroke=\"#888\"/><text x=\"%d\" y=\"%d\" dy=\"0.35em\">vanished</text>\n",
-              x0 + bw + 24, y0, bh, x0 + bw + 52, y0 + bh / 2);
     rp_puts(b, "</svg>\n");
 }

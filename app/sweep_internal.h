@@ -1,0 +1,48 @@
+/* Internal to `normlab sweep` (sweep.c: options, the child; sweep_parent.c: the parent). */
+#ifndef NL_APP_SWEEP_INTERNAL_H
+#define NL_APP_SWEEP_INTERNAL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <langinfo.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../engine/backend.h"
+#include "../engine/clock.h"
+#include "../engine/driver.h"
+#include "../engine/run.h"
+#include "../engine/sweep.h"
+#include "commands.h"
+
+typedef struct sweep_opts {
+    const char *preset, *out;
+    const char **sets;
+    int n_sets;
+    long seeds, jobs, steps, max_runs, child;
+    int at_once, threads; /* runs trained at once (jobs, at most one per core), threads each */
+    bool help;
+} sweep_opts;
+
+/* sweep.c: the signal that stops the sweep (0: none), and its handler */
+extern volatile sig_atomic_t nl_cmd_sweep_stop;
+void nl_cmd_sweep_on_signal(int sig);
+
+/* sweep_parent.c: schedules the runs as children, shows progress, prints the table */
+int nl_cmd_sweep_run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep_def *d,
+                            const nl_config *base, const char *dir);
+
+#endif
