@@ -24,8 +24,9 @@ static const char *BENCH_USAGE =
     "on this machine (square products through the same backend), and the peak resident memory\n"
     "next to the bytes that parameters, gradients, AdamW moments and activations need.\n"
     "The CPU backend names its OpenBLAS kernel, its threads and how they wait, and warns when\n"
-    "OPENBLAS_CORETYPE forces a kernel older than the CPU. --threads 0 is one per core; more\n"
-    "threads than cores are capped to the cores.\n"
+    "OPENBLAS_CORETYPE forces a kernel older than the CPU. --threads 0 is one per core that\n"
+    "other programs leave free (looked at each second); more threads than cores are capped\n"
+    "to the cores.\n"
     "exit status: 0 figures printed, 1 a run failed or diverged (no figures), 2 bad usage or\n"
     "input.\n";
 

@@ -115,7 +115,8 @@ const key_spec nl_config_key_table[] = {
     INT_GE("train.eval_every", train.eval_every, 0, "validation every N steps (0 = never)"),
     INT_IN("train.eval_batches", train.eval_batches, 1, 100000, "batches per validation"),
     INT_IN("train.threads", train.threads, 0, 1024,
-           "CPU threads (0 = one per core; more than the cores are capped to them)"),
+           "CPU threads (0 = one per core that other programs leave free, looked at each "
+           "second; more than the cores are capped to them)"),
     CHOICE("train.device", train.device, DEVICE_CHOICES, "compute device"),
     ENUM("train.precision", train.precision, PRECISION_CHOICES, "matmul precision (CUDA)"),
     ENUM("train.attention", train.attention, ATTENTION_CHOICES,
