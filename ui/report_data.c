@@ -11,6 +11,7 @@
 
 #include "engine/metrics.h"
 #include "report_internal.h"
+#include "engine/run.h"
 
 /* ---- text ---- */
 
@@ -328,13 +329,8 @@ static void load_events(rp_run *r)
         size_t n = strlen(line);
         if (n == 0 || line[n - 1] != '\n')
             break;
-        /* "TIME step N message" */
-        const char *msg = line;
-        long long step = -1;
-        char ts[64];
-        int used = 0;
-        if (sscanf(line, "%63s step %lld %n", ts, &step, &used) >= 2 && used > 0)
-            msg = line + used;
+        long long step;
+        const char *msg = nl_event_message(line, &step);
         if (strstr(msg, "diverged")) {
             r->state = RP_DIVERGED;
             r->diverged_step = step;

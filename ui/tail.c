@@ -260,13 +260,8 @@ static int poll_events(run_tail *t, ui_run *rv)
                 break; /* a line still being written */
             t->ev_off += (long long)n;
             line[n - 1] = '\0';
-            /* "TIME step N message" */
-            const char *msg = line;
-            long long step = -1;
-            char ts[64];
-            int used = 0;
-            if (sscanf(line, "%63s step %lld %n", ts, &step, &used) >= 2 && used > 0)
-                msg = line + used;
+            long long step;
+            const char *msg = nl_event_message(line, &step);
             snprintf(rv->st.message, sizeof rv->st.message, "%s", msg);
             if (strstr(msg, "diverged")) {
                 t->diverged = 1;
