@@ -48,7 +48,8 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     nl_config_set(&c, "train.eval_every", "0", NULL);
     nl_config_set(&c, "train.diverge_patience", "0", NULL);
     char notice[512];
-    nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, notice, sizeof notice, &err);
+    nl_kernels *k = nl_backend_open(nl_device_name(c.train.device), c.train.threads, notice,
+                                    sizeof notice, &err);
     if (!k)
         return nl_app_error(2, "%s", err.msg);
     if (notice[0])
@@ -98,8 +99,9 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     double rss = rss_mb();
     printf("bench %s: %s backend (%s), %d threads, %s, %d layers, d_model %d, %lld params, "
            "batch %d x %d tokens\n",
-           c.name, k->name, nl_precision_name(c.train.precision), th, nl_placement_name(c.model.placement),
-           c.model.layers, c.model.d_model, (long long)nl_model_num_params(m), B, T);
+           c.name, k->name, nl_precision_name(c.train.precision), th,
+           nl_placement_name(c.model.placement), c.model.layers, c.model.d_model,
+           (long long)nl_model_num_params(m), B, T);
     if (what && *what)
         printf("  backend %s\n", what);
     if (warn && *warn)

@@ -400,7 +400,8 @@ int nl_cmd_train(int argc, char **argv)
         return bad;
 
     char notice[512];
-    nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, notice, sizeof notice, &err);
+    nl_kernels *k = nl_backend_open(nl_device_name(c.train.device), c.train.threads, notice,
+                                    sizeof notice, &err);
     if (!k)
         return nl_app_error(2, "%s", err.msg);
     if (notice[0] && !quiet)

@@ -48,7 +48,6 @@ _Static_assert(sizeof(nl_schedule) == sizeof(int), "enums are stored through int
 #define FLT(k, f, a, ab, b, bb, h) {k, T_FLOAT, OFF(f), 0, a, b, ab, bb, NULL, h}
 #define BOOL(k, f, h) {k, T_BOOL, OFF(f), 0, 0, 0, B_NONE, B_NONE, NULL, h}
 #define ENUM(k, f, ch, h) {k, T_ENUM, OFF(f), 0, 0, 0, B_NONE, B_NONE, ch, h}
-#define CHOICE(k, f, ch, h) {k, T_CHOICE, OFF(f), SIZE(f), 0, 0, B_NONE, B_NONE, ch, h}
 #define TRI(k, f, h) {k, T_TRI, OFF(f), 0, 0, 0, B_NONE, B_NONE, TRI_CHOICES, h}
 
 /* Keys under one section stay together: to_yaml nests them in this order. */
@@ -117,7 +116,7 @@ const key_spec nl_config_key_table[] = {
     INT_IN("train.threads", train.threads, 0, 1024,
            "CPU threads (0 = one per core that other programs leave free, looked at each "
            "second; more than the cores are capped to them)"),
-    CHOICE("train.device", train.device, DEVICE_CHOICES, "compute device"),
+    ENUM("train.device", train.device, DEVICE_CHOICES, "compute device"),
     ENUM("train.precision", train.precision, PRECISION_CHOICES, "matmul precision (CUDA)"),
     ENUM("train.attention", train.attention, ATTENTION_CHOICES,
          "attention: auto (fused op below fp32 where the backend has one), fused, pieces"),
@@ -171,7 +170,6 @@ static void fill_key_infos(void)
             kind = "bool";
             break;
         case T_ENUM:
-        case T_CHOICE:
         case T_TRI:
             kind = "enum";
             break;
@@ -343,7 +341,6 @@ static void expected_text(const key_spec *s, char *buf, size_t len)
         snprintf(buf, len, "true or false");
         break;
     case T_ENUM:
-    case T_CHOICE:
     case T_TRI:
         snprintf(buf, len, "one of %s", s->choices);
         break;
@@ -505,13 +502,6 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
         if (i < 0)
             return bad_value(s, value, err);
         *(int *)field = i;
-        return 0;
-    }
-    case T_CHOICE: {
-        if (choice_index(s->choices, value) < 0)
-            return bad_value(s, value, err);
-        memset(field, 0, s->size);
-        snprintf(field, s->size, "%s", value);
         return 0;
     }
     case T_TRI: {

@@ -34,6 +34,8 @@ typedef enum { NL_INIT_NORMAL = 0, NL_INIT_MEGATRON, NL_INIT_DEEPNORM } nl_init_
 typedef enum { NL_SCHED_CONSTANT = 0, NL_SCHED_LINEAR, NL_SCHED_COSINE } nl_schedule;
 /* Matmul precision (the order of kernels.h's nl_precision). */
 typedef enum { NL_TRAIN_FP32 = 0, NL_TRAIN_TF32, NL_TRAIN_BF16 } nl_train_precision;
+/* The compute device: auto = CUDA where a device answers, else the CPU. */
+typedef enum { NL_DEVICE_AUTO = 0, NL_DEVICE_CPU, NL_DEVICE_CUDA } nl_device;
 /* How attention runs: auto = the backend's fused op where it has one and the precision is
  * below fp32 (engine/model.c says why), else the matmul and softmax pieces; fused = the fused
  * op wherever the backend has one; pieces = never fused. */
@@ -70,7 +72,7 @@ typedef struct nl_model_config {
     nl_ffn_kind ffn;
     nl_pos_kind pos;
     nl_init_kind init;
-    int vocab;      /* 0 = from the data source (markov: data.vocab, text: 256, tokens: required) */
+    int vocab; /* 0 = from the data source (markov: data.vocab, text: 256, tokens: required) */
     int d_model;
     int layers;
     int heads;
@@ -95,8 +97,8 @@ typedef struct nl_train_config {
     int steps;
     int batch;
     float lr;
-    float lr_min;   /* floor of the schedule, absolute */
-    int warmup;     /* linear warmup steps from 0 to lr */
+    float lr_min; /* floor of the schedule, absolute */
+    int warmup;   /* linear warmup steps from 0 to lr */
     nl_schedule schedule;
     float beta1, beta2, eps;
     float weight_decay;
@@ -106,23 +108,23 @@ typedef struct nl_train_config {
     int eval_every;   /* validation loss every N steps (0 = never) */
     int eval_batches; /* batches of the held-out split per evaluation */
     int threads;      /* CPU threads; 0 = one per core (capped to the cores when opened) */
-    char device[16];  /* auto | cpu | cuda */
+    nl_device device; /* auto | cpu | cuda */
     nl_train_precision precision; /* fp32 | tf32 | bf16 (CUDA) */
     nl_attention_mode attention;  /* auto | fused | pieces */
-    int attn_chunk; /* query rows per block of the attention products; 0 = the backend's */
-    int ckpt_every;   /* checkpoint every N steps (0 = only at the end / on stop) */
-    int keep_ckpts;   /* keep the last N checkpoints */
-    int log_every;    /* progress line every N steps when stderr is not a terminal */
+    int attn_chunk;       /* query rows per block of the attention products; 0 = the backend's */
+    int ckpt_every;       /* checkpoint every N steps (0 = only at the end / on stop) */
+    int keep_ckpts;       /* keep the last N checkpoints */
+    int log_every;        /* progress line every N steps when stderr is not a terminal */
     float diverge_factor; /* diverged when loss > factor * initial loss ... */
     int diverge_patience; /* ... for this many consecutive steps (NaN/Inf: at once) */
 } nl_train_config;
 
 typedef struct nl_data_config {
-    char source[512]; /* "markov", "prose", "text:PATH" or "tokens:PATH" */
-    int vocab;        /* markov: number of symbols */
-    int order;        /* markov: order k */
-    float alpha;      /* markov: Dirichlet concentration of the transition rows */
-    uint64_t seed;    /* markov: seed of the chain; prose: of the text (not train.seed) */
+    char source[512];   /* "markov", "prose", "text:PATH" or "tokens:PATH" */
+    int vocab;          /* markov: number of symbols */
+    int order;          /* markov: order k */
+    float alpha;        /* markov: Dirichlet concentration of the transition rows */
+    uint64_t seed;      /* markov: seed of the chain; prose: of the text (not train.seed) */
     float val_fraction; /* text/tokens: the tail fraction held out; markov: own stream */
 } nl_data_config;
 
@@ -195,13 +197,14 @@ int nl_config_race_entry(const nl_config *base, int i, nl_config *out, nl_error 
 /* Names <-> enums, for the UI and messages. */
 const char *nl_placement_name(nl_placement p);
 const char *nl_placement_summary(nl_placement p); /* one line, for the setup form */
-int nl_placement_from_name(const char *s);       /* -1 when unknown */
+int nl_placement_from_name(const char *s);        /* -1 when unknown */
 const char *nl_norm_name(nl_norm_kind k);
 const char *nl_ffn_name(nl_ffn_kind k);
 const char *nl_pos_name(nl_pos_kind k);
 const char *nl_init_name(nl_init_kind k);
 const char *nl_schedule_name(nl_schedule s);
 const char *nl_precision_name(nl_train_precision p);
+const char *nl_device_name(nl_device d);
 const char *nl_attention_name(nl_attention_mode a);
 
 /* The list of settable keys, in a stable order (for --help, the setup form and docs). */

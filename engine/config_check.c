@@ -69,7 +69,7 @@ void nl_config_defaults(nl_config *c)
     t->eval_every = 50;
     t->eval_batches = 4;
     t->threads = 0;
-    strcpy(t->device, "auto");
+    t->device = NL_DEVICE_AUTO;
     t->precision = NL_TRAIN_FP32;
     t->attention = NL_ATTN_AUTO;
     t->attn_chunk = 0;

@@ -14,7 +14,6 @@ typedef enum {
     T_FLOAT,  /* float, finite, in a range */
     T_BOOL,   /* bool */
     T_ENUM,   /* an enum stored as int; value = index in choices */
-    T_CHOICE, /* a char array holding one of choices */
     T_TRI,    /* int: auto = -1, true = 1, false = 0 */
     T_NAME,   /* char array: a run name (also a directory name) */
     T_SOURCE, /* char array: markov | prose | text:PATH | tokens:PATH */

@@ -37,6 +37,7 @@ static const char *const pos_names[] = {"learned", "rope"};
 static const char *const init_names[] = {"normal", "megatron", "deepnorm"};
 static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 static const char *const precision_names[] = {"fp32", "tf32", "bf16"};
+static const char *const device_names[] = {"auto", "cpu", "cuda"};
 static const char *const attention_names[] = {"auto", "fused", "pieces"};
 
 #define NAME_OF(table, i)                                                                          \
@@ -73,6 +74,10 @@ const char *nl_schedule_name(nl_schedule s)
 const char *nl_precision_name(nl_train_precision p)
 {
     return NAME_OF(precision_names, p);
+}
+const char *nl_device_name(nl_device d)
+{
+    return NAME_OF(device_names, d);
 }
 const char *nl_attention_name(nl_attention_mode a)
 {

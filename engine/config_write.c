@@ -55,7 +55,6 @@ static void get_value(const nl_config *c, const key_spec *s, char *buf, size_t l
         snprintf(buf, len, "%s", v < 0 ? "auto" : v ? "true" : "false");
         break;
     }
-    case T_CHOICE:
     case T_NAME:
     case T_SOURCE:
         snprintf(buf, len, "%.*s", (int)s->size, field);

@@ -197,7 +197,7 @@ int nl_sweep_train_run(const nl_sweep_def *d, const nl_config *base, const char 
     /* an earlier, interrupted attempt at this run starts over */
     if ((rc = nl_ckpt_remove_all(rdir, err)))
         return rc;
-    nl_kernels *k = nl_backend_open(c.train.device, c.train.threads, NULL, 0, err);
+    nl_kernels *k = nl_backend_open(nl_device_name(c.train.device), c.train.threads, NULL, 0, err);
     if (!k)
         return err ? err->code : NL_ERR_RUN;
     nl_run_opts ro = {.out_dir = rdir, .kernels = k, .metrics_capacity = -1};

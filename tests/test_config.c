@@ -95,7 +95,7 @@ static void test_defaults_validate(void)
     T_NEAR(c->train.beta2, 0.95f, 0, "beta2");
     T_NEAR(c->train.weight_decay, 0.1f, 0, "weight_decay");
     T_CHECK(c->train.schedule == NL_SCHED_COSINE, "schedule");
-    T_CHECK(!strcmp(c->train.device, "auto") && c->train.precision == NL_TRAIN_FP32 &&
+    T_CHECK(c->train.device == NL_DEVICE_AUTO && c->train.precision == NL_TRAIN_FP32 &&
                 c->train.attention == NL_ATTN_AUTO && c->train.attn_chunk == 0, "device");
     T_CHECK(c->train.eval_every == 50 && c->train.keep_ckpts == 3 && c->train.log_every == 10 &&
                 c->train.diverge_patience == 20,
@@ -243,7 +243,7 @@ static void test_set_overrides(void)
     T_CHECK(nl_config_set_kv(c, "model.placement=hybrid_star", &e) == 0 &&
                 c->model.placement == NL_PLACE_HYBRID_STAR,
             "placement");
-    T_CHECK(nl_config_set_kv(c, "train.device=cuda", &e) == 0 && !strcmp(c->train.device, "cuda"),
+    T_CHECK(nl_config_set_kv(c, "train.device=cuda", &e) == 0 && c->train.device == NL_DEVICE_CUDA,
             "device");
     T_CHECK(nl_config_set_kv(c, "data.source=text:/tmp/a=b.txt", &e) == 0 &&
                 !strcmp(c->data.source, "text:/tmp/a=b.txt"),

@@ -120,7 +120,8 @@ static void stamp_dir(const lab *b, char *out, int len)
 static int session_start(lab *b, int n, const char *base, nl_error *err)
 {
     if (!b->sess) {
-        b->sess = nl_session_create(b->run_cfg[0].train.device, b->run_cfg[0].train.threads, err);
+        b->sess = nl_session_create(nl_device_name(b->run_cfg[0].train.device),
+                                    b->run_cfg[0].train.threads, err);
         if (!b->sess)
             return -1;
     }
@@ -296,7 +297,8 @@ static void setup_screen_draw(ui_screen *s, ui_loop *l, ui_grid *g)
 
 static const ui_screen_ops setup_ops = {"setup", setup_screen_key, setup_screen_draw, NULL};
 
-/* ---- the lab ---------------------------------------------------------------------------------- */
+/* ---- the lab ----------------------------------------------------------------------------------
+ */
 
 int lab_init(lab *b, ui_loop *l, const nl_config *cfg, const char *preset, const char *presets_dir,
              const char *out_dir)

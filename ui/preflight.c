@@ -91,7 +91,7 @@ int preflight_check(const nl_config *cfgs, int n, const char *base_dir, char *ms
         total += preflight_run_bytes(c, NULL);
     }
     int64_t avail = preflight_mem_available();
-    int cuda = n > 0 && !strcmp(cfgs[0].train.device, "cuda");
+    int cuda = n > 0 && cfgs[0].train.device == NL_DEVICE_CUDA;
     if (!cuda && avail > 0 && total > avail) {
         char need[32], have[32], one[32];
         int64_t params = 0, b = preflight_run_bytes(&cfgs[0], &params);
