@@ -480,3 +480,14 @@ done:
     free(f);
     return rc;
 }
+
+const char *nl_event_message(const char *line, long long *step)
+{
+    char ts[64];
+    int used = 0;
+    *step = -1;
+    if (sscanf(line, "%63s step %lld %n", ts, step, &used) >= 2 && used > 0)
+        return line + used;
+    *step = -1;
+    return line;
+}

@@ -57,4 +57,8 @@ int nl_metrics_csv_parse(const char *line, nl_metrics_row *row, int layers, int 
 int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, int *experts,
                                 nl_error *err);
 
+/* The message of an events.log line "TIME step N message" (the whole line when it is not in
+ * that form), with N in *step (-1 then). */
+const char *nl_event_message(const char *line, long long *step);
+
 #endif

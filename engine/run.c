@@ -334,14 +334,3 @@ const nl_metrics_row *nl_run_last_row(const nl_run *r)
 {
     return r->has_last ? &r->last : NULL;
 }
-
-const char *nl_event_message(const char *line, long long *step)
-{
-    char ts[64];
-    int used = 0;
-    *step = -1;
-    if (sscanf(line, "%63s step %lld %n", ts, step, &used) >= 2 && used > 0)
-        return line + used;
-    *step = -1;
-    return line;
-}

@@ -85,9 +85,6 @@ nl_metrics_store *nl_run_metrics(nl_run *r); /* the ring's consumer side; NULL w
 const nl_metrics_row *nl_run_last_row(const nl_run *r);
 /* Append a line "time step message" to events.log (no-op without a run directory). */
 void nl_run_log_event(nl_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The message of an events.log line "TIME step N message" (the whole line when it is not in
- * that form), with N in *step (-1 then). */
-const char *nl_event_message(const char *line, long long *step);
 
 /* The learning rate of step `step` (0-based) under cfg's schedule. */
 float nl_lr_at(const nl_train_config *t, int64_t step);
