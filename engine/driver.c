@@ -2,13 +2,13 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
-#include <math.h>
-#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "clock.h"
@@ -132,7 +132,15 @@ static void auto_threads_look(nl_driver *d)
     if (now < d->auto_next)
         return;
     d->auto_next = now + 1.0;
-    int others = nl_others_running();
+    /* one look a second for the thread that drives: the lab's worker drives every run of a
+     * race, each with its driver, on one backend, and they all get the same answer */
+    static _Thread_local double looked_at = -1;
+    static _Thread_local int looked = -1;
+    if (looked_at < 0 || now - looked_at >= 1.0) {
+        looked = nl_others_running();
+        looked_at = now;
+    }
+    int others = looked;
     if (others < 0)
         return;
     int want = nl_auto_threads(d->auto_cores, others);
