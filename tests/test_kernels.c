@@ -114,6 +114,17 @@ static void check_vecf(const char *what, const float *got, const double *want, i
     free(g);
 }
 
+/* Two float results of the same sums in different orders: within tol of the larger's scale. */
+static void check_closef(const char *what, const float *got, const float *want, int64_t n,
+                         double tol)
+{
+    double *w = dnew(n);
+    for (int64_t i = 0; i < n; i++)
+        w[i] = want[i];
+    check_vecf(what, got, w, n, tol);
+    free(w);
+}
+
 static void check_same(const char *what, const void *a, const void *b, size_t bytes)
 {
     T_CHECK(memcmp(a, b, bytes) == 0, "%s: two calls on the same inputs differ", what);
@@ -938,7 +949,8 @@ static void test_attn_probs(void)
             }
             free(a0), free(y0), free(q0), free(k0), free(v0), free(da0);
         }
-        /* the float table: the fused ops against its own pieces, the same bits */
+        /* the float table: the fused ops against its own pieces (the same sums, in another
+         * order where the register-blocked products run: kernels/cpu/ops_attn_vec.inc) */
         float *fq = fcopy(q, nq), *fk = fcopy(k, nq), *fv = fcopy(v, nq), *fdy = fcopy(dy, nq);
         float *fa = fnew(na), *fy = fnew(nq), *fa2 = fnew(na), *fy2 = fnew(nq), *fda = fnew(na);
         float *g[6];
@@ -950,16 +962,65 @@ static void test_attn_probs(void)
                                 (float)scale, cs);
         attn_probs_pieces_f32(kf, fa2, fy2, g[3], g[4], g[5], fdy, fq, fk, fv, BH, T, D,
                               (float)scale, cs);
-        check_same("f32 attn_probs att", fa, fa2, sizeof(float) * (size_t)na);
-        check_same("f32 attn_probs out", fy, fy2, sizeof(float) * (size_t)nq);
-        check_same("f32 attn_probs dq", g[0], g[3], sizeof(float) * (size_t)nq);
-        check_same("f32 attn_probs dk", g[1], g[4], sizeof(float) * (size_t)nq);
-        check_same("f32 attn_probs dv", g[2], g[5], sizeof(float) * (size_t)nq);
+        check_closef("f32 attn_probs att", fa, fa2, na, 1e-5);
+        check_closef("f32 attn_probs out", fy, fy2, nq, 1e-5);
+        check_closef("f32 attn_probs dq", g[0], g[3], nq, 1e-5);
+        check_closef("f32 attn_probs dk", g[1], g[4], nq, 1e-5);
+        check_closef("f32 attn_probs dv", g[2], g[5], nq, 1e-5);
         for (int i = 0; i < 6; i++)
             free(g[i]);
         free(fq), free(fk), free(fv), free(fdy), free(fa), free(fy), free(fa2), free(fy2);
         free(fda), free(q), free(k), free(v), free(dy);
     }
+}
+
+/* The register-blocked attention products (kernels/cpu/ops_attn_vec.inc) run in the float
+ * table where the head size is a multiple of the vector length: against the double pieces
+ * for head sizes 16 to 128, lengths that are and are not multiples of the blocks, heads
+ * shared out over three threads and one head at a time on one thread. */
+static void test_attn_vec(void)
+{
+    const int Ds[] = {16, 32, 64, 128}, Ts[] = {40, 77}, css[] = {16, 64, 7};
+    nl_kernels *k1 = nl_kernels_cpu_create(1);
+    dthreads(1);
+    for (int di = 0; di < 4; di++)
+        for (int ti = 0; ti < 2; ti++)
+            for (int ci = 0; ci < 3; ci++) {
+                int D = Ds[di], T = Ts[ti], cs = css[ci] > T ? T : css[ci], BH = 3;
+                double scale = 1 / sqrt((double)D);
+                int64_t nq = (int64_t)BH * T * D, na = (int64_t)BH * T * T;
+                double *q = dnew(nq), *k = dnew(nq), *v = dnew(nq), *dy = dnew(nq);
+                fill(q, nq, -2, 2), fill(k, nq, -2, 2), fill(v, nq, -1, 1), fill(dy, nq, -1, 1);
+                double *a0 = dnew(na), *y0 = dnew(nq), *g0[3], *da0 = dnew(na);
+                for (int i = 0; i < 3; i++)
+                    g0[i] = dnew(nq);
+                pieces_forward(a0, y0, q, k, v, BH, T, D, scale, cs);
+                pieces_backward(g0[0], g0[1], g0[2], da0, dy, q, k, v, a0, BH, T, D, scale, cs);
+                float *fq = fcopy(q, nq), *fk = fcopy(k, nq), *fv = fcopy(v, nq);
+                float *fdy = fcopy(dy, nq), *fa = fnew(na), *fy = fnew(nq), *fda = fnew(na);
+                float *g[3] = {fnew(nq), fnew(nq), fnew(nq)};
+                for (int w = 0; w < 2; w++) {
+                    nl_kernels *kk = w ? k1 : kf;
+                    int bh = w ? 1 : BH; /* one head on one thread: the matmul op's place */
+                    kk->attn_probs_forward(kk, fa, fy, fq, fk, fv, bh, T, D, (float)scale, cs);
+                    kk->attn_probs_backward(kk, g[0], g[1], g[2], fda, fdy, fq, fk, fv, fa, bh, T,
+                                            D, (float)scale, cs);
+                    int64_t mq = (int64_t)bh * T * D, ma = (int64_t)bh * T * T;
+                    char what[96];
+                    snprintf(what, sizeof what, "attn vec D %d T %d cs %d %s", D, T, cs,
+                             w ? "1 thread" : "heads over 3 threads");
+                    check_vecf(what, fa, a0, ma, 2e-6);
+                    check_vecf(what, fy, y0, mq, 2e-6);
+                    check_vecf(what, g[0], g0[0], mq, 1e-5);
+                    check_vecf(what, g[1], g0[1], mq, 1e-5);
+                    check_vecf(what, g[2], g0[2], mq, 1e-5);
+                }
+                free(q), free(k), free(v), free(dy), free(a0), free(y0), free(da0);
+                free(fq), free(fk), free(fv), free(fdy), free(fa), free(fy), free(fda);
+                for (int i = 0; i < 3; i++)
+                    free(g0[i]), free(g[i]);
+            }
+    k1->destroy(k1);
 }
 
 /* ---------------------------------------------------------------- activations ---- */
@@ -1596,6 +1657,7 @@ int main(void)
     T_RUN(test_softmax_causal_grad);
     T_RUN(test_softmax_large);
     T_RUN(test_attn_probs);
+    T_RUN(test_attn_vec);
     T_RUN(test_gelu_grad);
     T_RUN(test_swiglu_grad);
     T_RUN(test_activations_large);
