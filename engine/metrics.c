@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
+
 #define MAX_CAPACITY (1 << 24)
 
 struct nl_metrics_store {
@@ -243,28 +245,6 @@ void nl_metrics_csv_row(FILE *f, const nl_metrics_row *row, int layers, int moe_
     fputc('\n', f);
 }
 
-/* Cuts line into fields in place: fields[i] points at field i, NUL-terminated by
- * overwriting the comma. Returns the number of fields (up to max + 1 to flag "too many"). */
-static int split_fields(char *line, char **fields, int max)
-{
-    size_t len = strlen(line);
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        line[--len] = '\0';
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        if (n <= max)
-            fields[n < max ? n : max] = p;
-        n++;
-        char *comma = strchr(p, ',');
-        if (!comma)
-            break;
-        *comma = '\0';
-        p = comma + 1;
-    }
-    return n;
-}
-
 static int parse_int64(const char *s, int64_t *out)
 {
     if (!*s)
@@ -307,7 +287,11 @@ int nl_metrics_csv_parse(const char *line, nl_metrics_row *row, int layers, int 
     }
     memcpy(buf, line, len + 1);
     int rc = 0;
-    int n = split_fields(buf, fields, want);
+    int n = nl_csv_split(buf, fields, want);
+    if (n < 0) {
+        rc = nl_fail(err, NL_ERR_USAGE, "metrics.csv row: badly quoted field");
+        goto done;
+    }
     if (n != want) {
         rc = nl_fail(err, NL_ERR_USAGE, "metrics.csv row: expected %d fields, got %d", want, n);
         goto done;
@@ -406,7 +390,7 @@ int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, 
 {
     size_t len = strlen(line);
     char *buf = malloc(len + 1);
-    int max = (int)len / 2 + 2; /* every field takes at least one character and a comma */
+    int max = (int)len + 1; /* every field but the last ends in a comma */
     char **f = malloc(((size_t)max + 1) * sizeof *f);
     if (!buf || !f) {
         free(buf);
@@ -414,8 +398,12 @@ int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, 
         return nl_fail(err, NL_ERR_USAGE, "metrics.csv header: out of memory");
     }
     memcpy(buf, line, len + 1);
-    int n = split_fields(buf, f, max);
+    int n = nl_csv_split(buf, f, max);
     int rc = 0, i = 0;
+    if (n < 0) {
+        rc = nl_fail(err, NL_ERR_USAGE, "metrics.csv header: badly quoted field");
+        goto done;
+    }
     char expect[64];
     for (; i < N_FIXED; i++)
         if (i >= n || strcmp(f[i], fixed_columns[i]) != 0) {
