@@ -193,9 +193,8 @@ static void put_header(unsigned char *hdr, uint64_t header_len, const nl_ckpt *c
 
 /* The header goes out first as a placeholder, the payload streams after it, and the header
  * is rewritten once the compressed length and payload checksum are known. */
-static int write_file(const char *path, const nl_ckpt *ck, unsigned char *hdr,
-                      uint64_t header_len, uint64_t raw_len, int level, int threads,
-                      nl_error *err)
+static int write_file(const char *path, const nl_ckpt *ck, unsigned char *hdr, uint64_t header_len,
+                      uint64_t raw_len, int level, int threads, nl_error *err)
 {
     nl_afile f;
     int rc = nl_afile_open(&f, path, err);
@@ -417,8 +416,8 @@ static int check_preamble(const char *path, const unsigned char *pre, size_t hav
 }
 
 /* The lengths of a checked preamble into *n, refused unless they add up to the file's size. */
-static int read_lengths(const char *path, const unsigned char *pre, uint64_t size,
-                        ckpt_lengths *n, nl_error *err)
+static int read_lengths(const char *path, const unsigned char *pre, uint64_t size, ckpt_lengths *n,
+                        nl_error *err)
 {
     n->header = nl_get_u64le(pre + OFF_HEADER_LEN);
     n->config = nl_get_u64le(pre + OFF_CONFIG_LEN);

@@ -246,8 +246,7 @@ static int load_run_item(loader *L, yaml_node_t *item, int i, nl_config *scratch
     char where[32];
     snprintf(where, sizeof where, "runs[%d]", i);
     if (i >= NL_MAX_RACE)
-        return nl_yaml_fail_at(L, item->start_mark, "runs: at most %d runs in a race",
-                               NL_MAX_RACE);
+        return nl_yaml_fail_at(L, item->start_mark, "runs: at most %d runs in a race", NL_MAX_RACE);
     int rc = nl_yaml_expect_map(L, item, where, "a map {name: N, set: {key: value, ...}}");
     if (!rc)
         rc = nl_yaml_check_map_keys(L, item, where);

@@ -104,9 +104,8 @@ static int get_uint(const nl_json *v, uint64_t *out)
 
 /* The fields of the tensor info object v (named name): dtype, shape and data_offsets, each
  * present once and nothing else. */
-static int find_fields(const char *path, const char *name, const nl_json *v,
-                       const nl_json **dtype, const nl_json **shape, const nl_json **offs,
-                       nl_error *err)
+static int find_fields(const char *path, const char *name, const nl_json *v, const nl_json **dtype,
+                       const nl_json **shape, const nl_json **offs, nl_error *err)
 {
     *dtype = *shape = *offs = NULL;
     for (size_t i = 0; i < v->len; i++) {
@@ -180,8 +179,7 @@ static int read_shape(const char *path, const nl_json *shape, uint64_t room, nl_
 /* t's data_offsets into *sp: inside the data_len data bytes, and as long as numel elements of
  * esize bytes (room: the most elements the data holds). */
 static int read_offsets(const char *path, const nl_json *offs, uint64_t data_len, uint64_t numel,
-                        uint64_t room, size_t esize, const nl_st_tensor *t, span *sp,
-                        nl_error *err)
+                        uint64_t room, size_t esize, const nl_st_tensor *t, span *sp, nl_error *err)
 {
     const char *name = t->name;
     uint64_t begin, end;

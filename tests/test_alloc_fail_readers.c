@@ -66,8 +66,12 @@ static int write_read_ckpt(void)
     static float w[12], b[3];
     static char state[] = "state";
     nl_ckpt_tensor t[2] = {{"w", 2, {4, 3}, 12, w}, {"b", 1, {3}, 3, b}};
-    nl_ckpt ck = {.step = 7, .config_yaml = "name: t\n", .state = state,
-                  .state_len = sizeof state, .n_tensors = 2, .tensors = t};
+    nl_ckpt ck = {.step = 7,
+                  .config_yaml = "name: t\n",
+                  .state = state,
+                  .state_len = sizeof state,
+                  .n_tensors = 2,
+                  .tensors = t};
     nl_error e = {0};
     int rc = nl_ckpt_write(g_ckpt, &ck, 3, 0, &e);
     if (rc)

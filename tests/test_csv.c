@@ -36,14 +36,16 @@ static void test_csv_line_ends(void)
 static void test_csv_quoted(void)
 {
     char buf[128], *f[8];
-    T_CHECK(split("\"a,b\",c", buf, sizeof buf, f, 8) == 2, "a comma inside quotes separates nothing");
+    T_CHECK(split("\"a,b\",c", buf, sizeof buf, f, 8) == 2,
+            "a comma inside quotes separates nothing");
     T_CHECK(!strcmp(f[0], "a,b") && !strcmp(f[1], "c"), "got '%s' '%s'", f[0], f[1]);
     T_CHECK(split("\"say \"\"hi\"\"\",\"\"", buf, sizeof buf, f, 8) == 2, "doubled quotes");
     T_CHECK(!strcmp(f[0], "say \"hi\"") && !*f[1], "got '%s' '%s'", f[0], f[1]);
     T_CHECK(split("ab\"c,d", buf, sizeof buf, f, 8) == 2 && !strcmp(f[0], "ab\"c"),
             "a quote inside an unquoted field is kept");
     T_CHECK(split("\"open,end", buf, sizeof buf, f, 8) == -1, "an unclosed quote is refused");
-    T_CHECK(split("\"a\"b,c", buf, sizeof buf, f, 8) == -1, "text after a closing quote is refused");
+    T_CHECK(split("\"a\"b,c", buf, sizeof buf, f, 8) == -1,
+            "text after a closing quote is refused");
 }
 
 /* More fields than room: the count says so and nothing is written past the room given. */
