@@ -385,6 +385,44 @@ static int same_index(const char *col, const char *prefix, int want)
     return column_index(col, prefix, &a, NULL) == 1 && a == want;
 }
 
+/* The MoE columns of a header, from aux_loss at f[*i]: aux_loss, z_loss, then per MoE layer
+ * its experts' load columns and three more. Counts the layers into *M and the experts into *E;
+ * returns -1 with the column expected at f[*i] in expect. */
+static int moe_columns(char **f, int n, int *i, int *M, int *E, char *expect, size_t cap)
+{
+    static const char *const moe_cols[3] = {"entropy_", "gn_router_", "gn_experts_"};
+    (*i)++; /* aux_loss */
+    if (*i >= n || strcmp(f[*i], "z_loss") != 0) {
+        snprintf(expect, cap, "z_loss");
+        return -1;
+    }
+    (*i)++;
+    for (int first = 1; *i < n; first = 0) {
+        int e = 0, a, b;
+        while (*i < n && column_index(f[*i], "load_", &a, &b) == 2 && a == *M && b == e) {
+            e++;
+            (*i)++;
+        }
+        if (first)
+            *E = e;
+        if (e == 0 || e != *E) {
+            snprintf(expect, cap, "load_%d_%d", *M, e);
+            return -1;
+        }
+        for (int t = 0; t < 3; t++, (*i)++)
+            if (*i >= n || !same_index(f[*i], moe_cols[t], *M)) {
+                snprintf(expect, cap, "%s%d", moe_cols[t], *M);
+                return -1;
+            }
+        (*M)++;
+    }
+    if (*M == 0) {
+        snprintf(expect, cap, "load_0_0");
+        return -1;
+    }
+    return 0;
+}
+
 int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, int *experts,
                                 nl_error *err)
 {
@@ -412,7 +450,6 @@ int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, 
         }
     int L = 0, M = 0, E = 0;
     static const char *const layer_cols[3] = {"gn_attn_", "gn_ffn_", "rms_"};
-    static const char *const moe_cols[3] = {"entropy_", "gn_router_", "gn_experts_"};
     while (i < n && strcmp(f[i], "aux_loss") != 0) {
         for (int t = 0; t < 3; t++, i++)
             if (i >= n || !same_index(f[i], layer_cols[t], L)) {
@@ -421,37 +458,8 @@ int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, 
             }
         L++;
     }
-    if (i < n) {
-        i++; /* aux_loss */
-        if (i >= n || strcmp(f[i], "z_loss") != 0) {
-            snprintf(expect, sizeof expect, "z_loss");
-            goto bad;
-        }
-        i++;
-        for (int first = 1; i < n; first = 0) {
-            int e = 0, a, b;
-            while (i < n && column_index(f[i], "load_", &a, &b) == 2 && a == M && b == e) {
-                e++;
-                i++;
-            }
-            if (first)
-                E = e;
-            if (e == 0 || e != E) {
-                snprintf(expect, sizeof expect, "load_%d_%d", M, e);
-                goto bad;
-            }
-            for (int t = 0; t < 3; t++, i++)
-                if (i >= n || !same_index(f[i], moe_cols[t], M)) {
-                    snprintf(expect, sizeof expect, "%s%d", moe_cols[t], M);
-                    goto bad;
-                }
-            M++;
-        }
-        if (M == 0) {
-            snprintf(expect, sizeof expect, "load_0_0");
-            goto bad;
-        }
-    }
+    if (i < n && moe_columns(f, n, &i, &M, &E, expect, sizeof expect))
+        goto bad;
     *layers = L;
     *moe_layers = M;
     *experts = E;
