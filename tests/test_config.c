@@ -96,7 +96,8 @@ static void test_defaults_validate(void)
     T_NEAR(c->train.weight_decay, 0.1f, 0, "weight_decay");
     T_CHECK(c->train.schedule == NL_SCHED_COSINE, "schedule");
     T_CHECK(c->train.device == NL_DEVICE_AUTO && c->train.precision == NL_TRAIN_FP32 &&
-                c->train.attention == NL_ATTN_AUTO && c->train.attn_chunk == 0, "device");
+                c->train.attention == NL_ATTN_AUTO && c->train.attn_chunk == 0,
+            "device");
     T_CHECK(c->train.eval_every == 50 && c->train.keep_ckpts == 3 && c->train.log_every == 10 &&
                 c->train.diverge_patience == 20,
             "train misc");
@@ -221,7 +222,8 @@ static void expect_set_error(const char *kv, const char *want)
     free(before);
 }
 
-static void test_set_overrides(void)
+/* Values that --set accepts, and what they set. */
+static void set_accepts(void)
 {
     nl_config *c = new_config();
     nl_error e = {0};
@@ -253,7 +255,11 @@ static void test_set_overrides(void)
     T_CHECK(nl_config_set_kv(c, "name=pre-vs-post_2", &e) == 0 && !strcmp(c->name, "pre-vs-post_2"),
             "name");
     free(c);
+}
 
+/* Values that --set refuses, each with its message. */
+static void set_refuses(void)
+{
     expect_set_error("model.layers=abc",
                      "model.layers: expected an integer in [1, 256], got 'abc'");
     expect_set_error("model.layers=0", "model.layers: expected an integer in [1, 256], got '0'");
@@ -294,7 +300,8 @@ static void test_set_overrides(void)
     expect_set_error("train.precision=fp16", "one of fp32|tf32|bf16");
     expect_set_error("train.attention=always", "one of auto|fused|pieces");
     expect_set_error("train.attn_chunk=-1", "train.attn_chunk");
-    expect_set_error("data.source=text:", "data.source: expected markov, prose, text:PATH or tokens:PATH");
+    expect_set_error("data.source=text:",
+                     "data.source: expected markov, prose, text:PATH or tokens:PATH");
     expect_set_error("data.source=file.txt", "got 'file.txt'");
     expect_set_error("name=a/b", "name: expected a name");
     expect_set_error("name=.hidden", "name: expected a name");
@@ -302,6 +309,12 @@ static void test_set_overrides(void)
     expect_set_error("name=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                      "name:");
     expect_set_error("model.moe.top_k=0", "model.moe.top_k: expected an integer in [1, 64]");
+}
+
+static void test_set_overrides(void)
+{
+    set_accepts();
+    set_refuses();
 }
 
 /* An absurd thread count is refused by the config (the same bound on every machine), and a
@@ -554,92 +567,84 @@ out:
     free(got);
 }
 
-static void test_round_trip(void)
-{
-    glob_t g;
-    T_CHECK(glob("presets/*.yaml", 0, NULL, &g) == 0, "no presets");
-    nl_config *c = new_config();
-    for (size_t i = 0; i < g.gl_pathc; i++) {
-        nl_error e = {0};
-        if (nl_config_load_file(c, g.gl_pathv[i], &e) == 0)
-            check_round_trip(c, g.gl_pathv[i]);
-    }
-    globfree(&g);
+/* values away from every default, awkward strings and floats */
+static const char *const crafted_kvs[] = {
+    "name=x,y=1+z",
+    "model.placement=custom",
+    "model.norm=rmsnorm",
+    "model.ffn=swiglu",
+    "model.pos=rope",
+    "model.init=megatron",
+    "model.vocab=300",
+    "model.d_model=96",
+    "model.layers=7",
+    "model.heads=6",
+    "model.seq_len=33",
+    "model.ffn_hidden=250",
+    "model.tied=true",
+    "model.rope_theta=500000",
+    "model.norm_eps=3e-6",
+    "model.embed_norm=true",
+    "model.final_norm=false",
+    "model.custom.attn.pre=false",
+    "model.custom.attn.peri=true",
+    "model.custom.attn.post=true",
+    "model.custom.attn.res_from_normed=true",
+    "model.custom.attn.qk=true",
+    "model.custom.attn.v=true",
+    "model.custom.attn.alpha=1.7320508",
+    "model.custom.ffn.pre=false",
+    "model.custom.ffn.peri=true",
+    "model.custom.ffn.post=true",
+    "model.custom.ffn.res_from_normed=true",
+    "model.custom.ffn.alpha=0.1",
+    "model.moe.experts=8",
+    "model.moe.top_k=3",
+    "model.moe.every=2",
+    "model.moe.aux_loss=0.02",
+    "model.moe.z_loss=0",
+    "model.moe.renorm=false",
+    "train.steps=1234",
+    "train.batch=3",
+    "train.lr=0.1",
+    "train.lr_min=1e-7",
+    "train.warmup=0",
+    "train.schedule=linear",
+    "train.beta1=0.8",
+    "train.beta2=0.999",
+    "train.eps=1e-7",
+    "train.weight_decay=0",
+    "train.decay_all=true",
+    "train.clip=0.3",
+    "train.seed=18446744073709551615",
+    "train.eval_every=0",
+    "train.eval_batches=2",
+    "train.threads=3",
+    "train.device=cpu",
+    "train.precision=bf16",
+    "train.attention=pieces",
+    "train.attn_chunk=32",
+    "train.ckpt_every=100",
+    "train.keep_ckpts=1",
+    "train.log_every=1",
+    "train.diverge_factor=1.5",
+    "train.diverge_patience=1",
+    "data.source=text:/tmp/odd name: #1 \"q\" \\ x.txt",
+    "data.vocab=17",
+    "data.order=2",
+    "data.alpha=0.333333343",
+    "data.seed=0",
+    "data.val_fraction=0.05",
+    NULL,
+};
 
-    /* values away from every default, awkward strings and floats */
-    static const char *const kvs[] = {
-        "name=x,y=1+z",
-        "model.placement=custom",
-        "model.norm=rmsnorm",
-        "model.ffn=swiglu",
-        "model.pos=rope",
-        "model.init=megatron",
-        "model.vocab=300",
-        "model.d_model=96",
-        "model.layers=7",
-        "model.heads=6",
-        "model.seq_len=33",
-        "model.ffn_hidden=250",
-        "model.tied=true",
-        "model.rope_theta=500000",
-        "model.norm_eps=3e-6",
-        "model.embed_norm=true",
-        "model.final_norm=false",
-        "model.custom.attn.pre=false",
-        "model.custom.attn.peri=true",
-        "model.custom.attn.post=true",
-        "model.custom.attn.res_from_normed=true",
-        "model.custom.attn.qk=true",
-        "model.custom.attn.v=true",
-        "model.custom.attn.alpha=1.7320508",
-        "model.custom.ffn.pre=false",
-        "model.custom.ffn.peri=true",
-        "model.custom.ffn.post=true",
-        "model.custom.ffn.res_from_normed=true",
-        "model.custom.ffn.alpha=0.1",
-        "model.moe.experts=8",
-        "model.moe.top_k=3",
-        "model.moe.every=2",
-        "model.moe.aux_loss=0.02",
-        "model.moe.z_loss=0",
-        "model.moe.renorm=false",
-        "train.steps=1234",
-        "train.batch=3",
-        "train.lr=0.1",
-        "train.lr_min=1e-7",
-        "train.warmup=0",
-        "train.schedule=linear",
-        "train.beta1=0.8",
-        "train.beta2=0.999",
-        "train.eps=1e-7",
-        "train.weight_decay=0",
-        "train.decay_all=true",
-        "train.clip=0.3",
-        "train.seed=18446744073709551615",
-        "train.eval_every=0",
-        "train.eval_batches=2",
-        "train.threads=3",
-        "train.device=cpu",
-        "train.precision=bf16",
-        "train.attention=pieces",
-        "train.attn_chunk=32",
-        "train.ckpt_every=100",
-        "train.keep_ckpts=1",
-        "train.log_every=1",
-        "train.diverge_factor=1.5",
-        "train.diverge_patience=1",
-        "data.source=text:/tmp/odd name: #1 \"q\" \\ x.txt",
-        "data.vocab=17",
-        "data.order=2",
-        "data.alpha=0.333333343",
-        "data.seed=0",
-        "data.val_fraction=0.05",
-        NULL,
-    };
+/* c set to crafted_kvs and two layer overrides: valid, and no key left at its default. */
+static void crafted_config(nl_config *c)
+{
     nl_config_defaults(c);
     nl_error e = {0};
-    for (int i = 0; kvs[i]; i++)
-        T_CHECK(nl_config_set_kv(c, kvs[i], &e) == 0, "%s: %s", kvs[i], e.msg);
+    for (int i = 0; crafted_kvs[i]; i++)
+        T_CHECK(nl_config_set_kv(c, crafted_kvs[i], &e) == 0, "%s: %s", crafted_kvs[i], e.msg);
     c->model.n_overrides = 2;
     c->model.overrides[0] = (nl_layer_override){
         .layer = 6, .has_attn = true, .attn = {.pre = true, .qk = true, .v = true, .alpha = 2.5f}};
@@ -656,6 +661,20 @@ static void test_round_trip(void)
         T_CHECK(strcmp(a, b) != 0, "crafted config leaves %s at its default", keys[i].key);
     }
     free(d);
+}
+
+static void test_round_trip(void)
+{
+    glob_t g;
+    T_CHECK(glob("presets/*.yaml", 0, NULL, &g) == 0, "no presets");
+    nl_config *c = new_config();
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        nl_error e = {0};
+        if (nl_config_load_file(c, g.gl_pathv[i], &e) == 0)
+            check_round_trip(c, g.gl_pathv[i]);
+    }
+    globfree(&g);
+    crafted_config(c);
     check_round_trip(c, "crafted");
     free(c);
 }
@@ -890,8 +909,8 @@ static void test_deep_nesting(void)
     alarm(60);
     int rc = nl_config_load_string(c, y, n, "deep.yaml", &e);
     alarm(0);
-    T_CHECK(rc == NL_ERR_USAGE && strstr(e.msg, "deep.yaml:1:71: nested more than 64 levels"),
-            "%s", e.msg);
+    T_CHECK(rc == NL_ERR_USAGE && strstr(e.msg, "deep.yaml:1:71: nested more than 64 levels"), "%s",
+            e.msg);
     n = (size_t)sprintf(y, "model: ");
     memset(y + n, '[', 63);
     memset(y + n + 63, ']', 63);
