@@ -532,26 +532,10 @@ static void test_sweepgrid(void)
 
 /* A million steps in a history sized for ~2 MB: memory stays bounded, every step is counted
  * once, recent steps are exact, and a spike 900,000 steps back is still a bucket's max. */
-static void test_history_bucketing(void)
+/* The entries of a history of n steps: each step counted once, in order, the spike at step
+ * spike in one bucket, recent steps exact. */
+static void check_history_entries(history *h, long N, long SPIKE)
 {
-    enum { CH = 4 };
-    history *h = history_create_budget(CH, 2u << 20);
-    T_CHECK(h != NULL, "created");
-    if (!h)
-        return;
-    size_t bytes = history_bytes(h);
-    float row[CH];
-    const long N = 1000000, SPIKE = 100000;
-    for (long s = 1; s <= N; s++) {
-        row[0] = 3.0f - (float)s * 1e-6f;
-        row[1] = s % 1000 == 0 ? 2.5f : NAN;  /* validation every 1000 steps */
-        row[2] = s == SPIKE ? 1000.0f : 1.0f; /* one spike */
-        row[3] = (float)s;
-        history_push(h, (double)s, (double)s * 64, row);
-    }
-    T_CHECK(history_bytes(h) == bytes, "memory grew from %zu to %zu", bytes, history_bytes(h));
-    T_CHECK(bytes < (3u << 20), "history of a million steps takes %zu bytes", bytes);
-    T_CHECK(history_pushed(h) == N, "pushed %lld", (long long)history_pushed(h));
     int len = history_len(h);
     T_CHECK(len < 8192, "entries %d", len);
     long covered = 0, spike_entries = 0;
@@ -585,8 +569,13 @@ static void test_history_bucketing(void)
     history_entry(h, len - 2, &e);
     T_CHECK(e.n == 1 && e.step0 == N - 1, "recent steps at full resolution");
     T_CHECK(history_last(h, 1) == 2.5f, "last validation value");
+}
 
-    /* drawn from the history, the spike still reaches the top row of a 60-column plot */
+/* Drawn from the history, the spike still reaches the top row of a 60-column plot. */
+static void check_spike_plot(history *h, const char *name)
+{
+    int len = history_len(h);
+    hist_entry e;
     double *x = malloc(sizeof(double) * (size_t)len), *y = malloc(sizeof(double) * (size_t)len);
     double *lo = malloc(sizeof(double) * (size_t)len), *hi = malloc(sizeof(double) * (size_t)len);
     for (int i = 0; i < len; i++) {
@@ -602,7 +591,7 @@ static void test_history_bucketing(void)
     plot_spec p = {UI_GLYPH_BRAILLE, 1, NULL, NAN, NAN, NAN, NULL, 0, 1, &s, 0, .mono = 0};
     plot_layout L;
     plot_draw(&g, (ui_rect){0, 0, 60, 10}, &p, &L);
-    dump(__func__, &g);
+    dump(name, &g);
     int top = -1;
     for (int xx = L.area.x; xx < L.area.x + L.area.w; xx++)
         if (cell_dotted(&g, xx, L.area.y))
@@ -613,6 +602,30 @@ static void test_history_bucketing(void)
     free(y);
     free(lo);
     free(hi);
+}
+
+static void test_history_bucketing(void)
+{
+    enum { CH = 4 };
+    history *h = history_create_budget(CH, 2u << 20);
+    T_CHECK(h != NULL, "created");
+    if (!h)
+        return;
+    size_t bytes = history_bytes(h);
+    float row[CH];
+    const long N = 1000000, SPIKE = 100000;
+    for (long s = 1; s <= N; s++) {
+        row[0] = 3.0f - (float)s * 1e-6f;
+        row[1] = s % 1000 == 0 ? 2.5f : NAN;  /* validation every 1000 steps */
+        row[2] = s == SPIKE ? 1000.0f : 1.0f; /* one spike */
+        row[3] = (float)s;
+        history_push(h, (double)s, (double)s * 64, row);
+    }
+    T_CHECK(history_bytes(h) == bytes, "memory grew from %zu to %zu", bytes, history_bytes(h));
+    T_CHECK(bytes < (3u << 20), "history of a million steps takes %zu bytes", bytes);
+    T_CHECK(history_pushed(h) == N, "pushed %lld", (long long)history_pushed(h));
+    check_history_entries(h, N, SPIKE);
+    check_spike_plot(h, __func__);
     history_free(h);
 }
 
@@ -677,6 +690,74 @@ static void fake_run(ui_run *r, const char *name, int colour, int grow)
     r->st.entropy_floor = 2.0;
 }
 
+/* The dashboard of fake_run's two runs: a legend with both and the floor, and a heatmap in
+ * which post's layer 3 is hotter than its layer 0. */
+static void check_dash_heatmap(ui_grid *g)
+{
+    int legend = -1, heat0 = -1;
+    for (int y = 0; y < 24; y++) {
+        char buf[1024];
+        grid_row_utf8(g, y, buf, sizeof buf);
+        if (legend < 0 && strstr(buf, "\xe2\x94\x81 post") && strstr(buf, "\xe2\x94\x81 pre"))
+            legend = y;
+        if (heat0 < 0 && !strncmp(buf, "L0 ", 3))
+            heat0 = y;
+    }
+    T_CHECK(legend > 0 && row_has(g, legend, "floor 2"),
+            "legend with both runs and the floor (row %d)", legend);
+    T_CHECK(heat0 > 0, "a heatmap row for layer 0");
+    if (heat0 > 0) {
+        /* post's norms grow with depth: layer 3's cells are hotter than layer 0's */
+        int l0 = grid_at(g, 10, heat0)->role - ROLE_HEAT0;
+        int l3 = -1;
+        for (int y = heat0 + 1; y < 24 && l3 < 0; y++) {
+            char buf[256];
+            grid_row_utf8(g, y, buf, sizeof buf);
+            if (!strncmp(buf, "L3 ", 3))
+                l3 = grid_at(g, 10, y)->role - ROLE_HEAT0;
+        }
+        T_CHECK(l0 >= 0 && l3 > l0 && l3 < UI_HEAT_LEVELS, "layer 0 at level %d, layer 3 at %d", l0,
+                l3);
+    }
+}
+
+/* The teaching panel's observation of post: layer 3 is 64x layer 0; of pre: level gradients
+ * and a growing RMS. */
+static void check_teach_observations(ui_run *runs)
+{
+    char obs[TEACH_MAX_LINES][TEACH_LINE];
+    int n = teach_observe(&runs[0], 0, obs, TEACH_MAX_LINES);
+    int ratio = 0, grows = 0;
+    for (int i = 0; i < n; i++) {
+        ratio |= strstr(obs[i], "Step 120: the attention gradient norm is largest in layer 3 "
+                                "(0.64) and smallest in layer 0 (0.01).") != NULL;
+        grows |= strstr(obs[i], "Last over first layer now: 64\xc3\x97 - the attention gradient "
+                                "grows toward the output") != NULL;
+    }
+    T_CHECK(ratio && grows, "observations: '%s' / '%s'", n > 0 ? obs[0] : "", n > 1 ? obs[1] : "");
+    n = teach_observe(&runs[1], 0, obs, TEACH_MAX_LINES);
+    int level = 0, rms = 0;
+    for (int i = 0; i < n; i++) {
+        level |= strstr(obs[i], "about level across depth") != NULL;
+        rms |= strstr(obs[i], "grows with depth") != NULL;
+    }
+    T_CHECK(level && rms, "pre: level gradients and growing RMS");
+}
+
+/* Help in watch mode marks the live-only keys (the whole help: it scrolls where the screen
+ * is shorter). */
+static void check_help_live(void)
+{
+    ui_grid g;
+    grid_init(&g, 100, 90);
+    ui_draw_help(&g, CTX_DASH, 1, 0, UI_GLYPH_BRAILLE, NULL);
+    int live = 0;
+    for (int y = 0; y < g.h; y++)
+        live += row_has(&g, y, "(live runs only)");
+    T_CHECK(live >= 5, "%d live-only keys marked", live);
+    grid_free(&g);
+}
+
 static void test_dashboard(void)
 {
     ui_run runs[2];
@@ -690,32 +771,8 @@ static void test_dashboard(void)
     grid_init(&g, 80, 24);
     dash_draw(&g, &v, runs, 2);
     dump(__func__, &g);
+    check_dash_heatmap(&g);
     T_CHECK(row_has(&g, 0, "normlab lab") && row_has(&g, 0, "2 runs"), "top bar");
-    int legend = -1, heat0 = -1;
-    for (int y = 0; y < 24; y++) {
-        char buf[1024];
-        grid_row_utf8(&g, y, buf, sizeof buf);
-        if (legend < 0 && strstr(buf, "\xe2\x94\x81 post") && strstr(buf, "\xe2\x94\x81 pre"))
-            legend = y;
-        if (heat0 < 0 && !strncmp(buf, "L0 ", 3))
-            heat0 = y;
-    }
-    T_CHECK(legend > 0 && row_has(&g, legend, "floor 2"),
-            "legend with both runs and the floor (row %d)", legend);
-    T_CHECK(heat0 > 0, "a heatmap row for layer 0");
-    if (heat0 > 0) {
-        /* post's norms grow with depth: layer 3's cells are hotter than layer 0's */
-        int l0 = grid_at(&g, 10, heat0)->role - ROLE_HEAT0;
-        int l3 = -1;
-        for (int y = heat0 + 1; y < 24 && l3 < 0; y++) {
-            char buf[256];
-            grid_row_utf8(&g, y, buf, sizeof buf);
-            if (!strncmp(buf, "L3 ", 3))
-                l3 = grid_at(&g, 10, y)->role - ROLE_HEAT0;
-        }
-        T_CHECK(l0 >= 0 && l3 > l0 && l3 < UI_HEAT_LEVELS, "layer 0 at level %d, layer 3 at %d", l0,
-                l3);
-    }
     int y_post = 21, y_pre = 22;
     T_CHECK(row_has(&g, y_post, "post") && row_has(&g, y_post, "120/300") &&
                 row_has(&g, y_post, "DIVERGED at step 77"),
@@ -736,35 +793,9 @@ static void test_dashboard(void)
         bad += grid_ascii_fold(g.cells[i].ch) == L'?' && g.cells[i].ch != L'?';
     T_CHECK(bad == 0, "%d cells without an ASCII look-alike", bad);
 
-    /* the teaching panel's observation of post: layer 3 is 64x layer 0 */
-    char obs[TEACH_MAX_LINES][TEACH_LINE];
-    int n = teach_observe(&runs[0], 0, obs, TEACH_MAX_LINES);
-    int ratio = 0, grows = 0;
-    for (int i = 0; i < n; i++) {
-        ratio |= strstr(obs[i], "Step 120: the attention gradient norm is largest in layer 3 "
-                                "(0.64) and smallest in layer 0 (0.01).") != NULL;
-        grows |= strstr(obs[i], "Last over first layer now: 64\xc3\x97 - the attention gradient "
-                                "grows toward the output") != NULL;
-    }
-    T_CHECK(ratio && grows, "observations: '%s' / '%s'", n > 0 ? obs[0] : "", n > 1 ? obs[1] : "");
-    n = teach_observe(&runs[1], 0, obs, TEACH_MAX_LINES);
-    int level = 0, rms = 0;
-    for (int i = 0; i < n; i++) {
-        level |= strstr(obs[i], "about level across depth") != NULL;
-        rms |= strstr(obs[i], "grows with depth") != NULL;
-    }
-    T_CHECK(level && rms, "pre: level gradients and growing RMS");
-
-    /* help in watch mode marks the live-only keys */
-    /* (the whole help: it scrolls where the screen is shorter) */
+    check_teach_observations(runs);
     grid_free(&g);
-    grid_init(&g, 100, 90);
-    ui_draw_help(&g, CTX_DASH, 1, 0, UI_GLYPH_BRAILLE, NULL);
-    int live = 0;
-    for (int y = 0; y < g.h; y++)
-        live += row_has(&g, y, "(live runs only)");
-    T_CHECK(live >= 5, "%d live-only keys marked", live);
-    grid_free(&g);
+    check_help_live();
     runview_free(&runs[0]);
     runview_free(&runs[1]);
 }
@@ -922,19 +953,10 @@ static const char *cur_key_name(const setup_state *s)
     return s->rows[s->cur].key >= 0 ? s->keys[s->rows[s->cur].key].key : "(header)";
 }
 
-static void test_setup_form(void)
+/* The form's editor: find a key, a bad value kept in the editor, Esc, a good value. */
+static void form_edit(setup_state *s)
 {
-    nl_config *c = malloc(sizeof *c);
     nl_error err = {0};
-    nl_config_defaults(c);
-    int rc = nl_config_load_string(c, nl_default_preset_yaml, nl_default_preset_yaml_len, "default",
-                                   &err);
-    T_CHECK(rc == 0, "default preset: %s", err.msg);
-    setup_state *s = malloc(sizeof *s);
-    T_CHECK(setup_init(s, c, NULL, "presets") == 0, "setup_init");
-    T_CHECK(!strcmp(cur_key_name(s), "model.placement"), "starts on the placement, not %s",
-            cur_key_name(s));
-
     keys_in(s, "/layers\n");
     T_CHECK(!strcmp(cur_key_name(s), "model.layers"), "find jumped to %s", cur_key_name(s));
     keys_in(s, "999");
@@ -948,7 +970,11 @@ static void test_setup_form(void)
     T_CHECK(!s->editing && !strcmp(buf, "4"), "Esc leaves layers at %s", buf);
     keys_in(s, "6\n");
     T_CHECK(s->cfg.model.layers == 6, "layers %d", s->cfg.model.layers);
+}
 
+/* The race: runs added with 'a' up to the limit, named after their setup, one deleted. */
+static void form_race(setup_state *s)
+{
     keys_in(s, "/placement\n");
     setup_key(s, UI_KEY(KEY_LEFT));
     T_CHECK(s->cfg.model.placement == NL_PLACE_POST, "Left goes pre -> post");
@@ -971,13 +997,15 @@ static void test_setup_form(void)
     setup_key(s, 'd');
     T_CHECK(s->nrace == NL_MAX_RACE - 1 && !strcmp(s->race[1].name, "pre-L6-2"),
             "deleted the second run");
+}
 
-    /* a cross-field problem is reported with the engine's message and blocks a start */
+/* A cross-field problem is reported with the engine's message and blocks a start. */
+static void form_cross_field(setup_state *s, nl_config *runs)
+{
     setup_key(s, '\t');
     keys_in(s, "/heads\n5\n");
     T_CHECK(s->cfg.model.heads == 5 && strstr(s->invalid, "divisible"), "invalid: '%s'",
             s->invalid);
-    nl_config *runs = malloc(NL_MAX_RACE * sizeof *runs);
     int keep = s->nrace;
     s->nrace = 0;
     T_CHECK(setup_runs(s, runs) < 0 && strstr(s->msg, "divisible"), "start refused: '%s'", s->msg);
@@ -988,9 +1016,12 @@ static void test_setup_form(void)
             runs[0].name);
     s->nrace = keep;
     T_CHECK(setup_runs(s, runs) == keep, "the race");
+}
 
-    /* MoE fields: the others are dimmed while experts is 0; experts=4 is taken; top_k
-     * above it is flagged while typed, and refused at the start */
+/* MoE fields: the others are dimmed while experts is 0; experts=4 is taken; top_k above it
+ * is flagged while typed, and refused at the start. */
+static void form_moe(setup_state *s, nl_config *runs)
+{
     keys_in(s, "/renorm\n");
     T_CHECK(!strcmp(cur_key_name(s), "model.moe.renorm"), "found %s", cur_key_name(s));
     {
@@ -1019,7 +1050,7 @@ static void test_setup_form(void)
     T_CHECK(s->editing && !s->edit_bad && strstr(s->msg, "must be <= model.moe.experts (4)"),
             "top_k=9 flagged while typed: '%s'", s->msg);
     keys_in(s, "\n");
-    keep = s->nrace;
+    int keep = s->nrace;
     s->nrace = 0;
     T_CHECK(setup_runs(s, runs) < 0 && strstr(s->msg, "top_k"), "start refused: '%s'", s->msg);
     setup_key(s, '\r');
@@ -1029,6 +1060,25 @@ static void test_setup_form(void)
                 !strcmp(runs[0].name, "pre-L6-moe4"),
             "an MoE run: %s", runs[0].name);
     s->nrace = keep;
+}
+
+static void test_setup_form(void)
+{
+    nl_config *c = malloc(sizeof *c);
+    nl_error err = {0};
+    nl_config_defaults(c);
+    int rc = nl_config_load_string(c, nl_default_preset_yaml, nl_default_preset_yaml_len, "default",
+                                   &err);
+    T_CHECK(rc == 0, "default preset: %s", err.msg);
+    setup_state *s = malloc(sizeof *s);
+    T_CHECK(setup_init(s, c, NULL, "presets") == 0, "setup_init");
+    T_CHECK(!strcmp(cur_key_name(s), "model.placement"), "starts on the placement, not %s",
+            cur_key_name(s));
+    nl_config *runs = malloc(NL_MAX_RACE * sizeof *runs);
+    form_edit(s);
+    form_race(s);
+    form_cross_field(s, runs);
+    form_moe(s, runs);
 
     ui_grid g;
     grid_init(&g, 80, 24);
