@@ -130,27 +130,33 @@ static int open_data(void)
     return outcome(rc, &e);
 }
 
+/* A new file called name in the test's directory: its path into path, and g_source set to
+ * the data source kind:PATH. */
+static FILE *create_source(const char *kind, const char *name, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", g_dir, name);
+    snprintf(g_source, sizeof g_source, "%s:%s", kind, path);
+    FILE *f = fopen(path, "wb");
+    T_CHECK(f != NULL, "cannot write %s", path);
+    return f;
+}
+
 static void test_alloc_fail_text_data(void)
 {
     char path[128];
-    snprintf(path, sizeof path, "%s/text.txt", g_dir);
-    FILE *f = fopen(path, "wb");
-    T_CHECK(f != NULL, "cannot write %s", path);
+    FILE *f = create_source("text", "text.txt", path, sizeof path);
     if (!f)
         return;
     for (int i = 0; i < 400; i++)
         fputs("the quick brown fox ", f);
     fclose(f);
-    snprintf(g_source, sizeof g_source, "text:%s", path);
     sweep("text data", open_data);
 }
 
 static void test_alloc_fail_token_data(void)
 {
     char path[128];
-    snprintf(path, sizeof path, "%s/tokens.bin", g_dir);
-    FILE *f = fopen(path, "wb");
-    T_CHECK(f != NULL, "cannot write %s", path);
+    FILE *f = create_source("tokens", "tokens.bin", path, sizeof path);
     if (!f)
         return;
     int32_t header[256] = {20240520, 1, 1000};
@@ -160,7 +166,6 @@ static void test_alloc_fail_token_data(void)
         fwrite(&t, 2, 1, f);
     }
     fclose(f);
-    snprintf(g_source, sizeof g_source, "tokens:%s", path);
     sweep("token data", open_data);
 }
 
