@@ -140,7 +140,7 @@ FUZZ_LIB_SRC := engine/config.c engine/config_names.c engine/config_suggest.c \
                 engine/config_yaml_lists.c engine/lesson.c engine/lesson_yaml.c \
                 engine/error.c engine/data.c engine/markov.c engine/prose.c engine/rng.c \
                 engine/ckpt.c engine/ckpt_dir.c engine/ckpt_io.c engine/fsutil.c engine/clock.c \
-                engine/safetensors.c engine/metrics.c \
+                engine/safetensors.c engine/metrics.c engine/xalloc.c engine/csv.c \
                 engine/json_text.c ui/tail.c ui/runview.c ui/history.c ui/term.c ui/grid.c
 FUZZ_B := build/fuzz
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \

@@ -72,6 +72,34 @@ static int runs_inside(const char *dir, char **list, int *n, int cap)
     return k;
 }
 
+/* The directory an argument names into *dir: itself, or for a run's file (metrics.csv,
+ * config.yaml, events.log) its directory (copied into parent). Returns 0, or the exit code
+ * after printing why the argument is refused. */
+static int arg_dir(const char *a, char *parent, size_t cap, const char **dir)
+{
+    struct stat st;
+    *dir = a;
+    if (stat(a, &st) == 0 && S_ISREG(st.st_mode)) {
+        snprintf(parent, cap, "%s", a);
+        char *slash = strrchr(parent, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(parent, cap, ".");
+        if (!is_run_dir(parent))
+            return nl_app_error(2,
+                                "%s: a file, and its directory %s is not a run directory (no "
+                                "metrics.csv or config.yaml)",
+                                a, parent);
+        *dir = parent[0] ? parent : "/";
+    } else if (stat(a, &st) != 0) {
+        return nl_app_error(2, "%s: no such run directory", a);
+    } else if (!S_ISDIR(st.st_mode)) {
+        return nl_app_error(2, "%s: not a run directory", a);
+    }
+    return 0;
+}
+
 int nl_cmd_watch(int argc, char **argv)
 {
     ui_term_opts t;
@@ -95,28 +123,10 @@ int nl_cmd_watch(int argc, char **argv)
             fputs(WATCH_USAGE, stderr);
             return nl_app_error(2, "unknown option '%s'", argv[i]);
         }
-        struct stat st;
         char parent[4096];
         const char *arg = argv[i];
-        if (stat(argv[i], &st) == 0 && S_ISREG(st.st_mode)) {
-            /* a run's file (metrics.csv, config.yaml, events.log) stands for its directory */
-            snprintf(parent, sizeof parent, "%s", argv[i]);
-            char *slash = strrchr(parent, '/');
-            if (slash)
-                *slash = '\0';
-            else
-                snprintf(parent, sizeof parent, ".");
-            if (!is_run_dir(parent))
-                return nl_app_error(2,
-                                    "%s: a file, and its directory %s is not a run directory (no "
-                                    "metrics.csv or config.yaml)",
-                                    argv[i], parent);
-            arg = parent[0] ? parent : "/";
-        } else if (stat(argv[i], &st) != 0) {
-            return nl_app_error(2, "%s: no such run directory", argv[i]);
-        } else if (!S_ISDIR(st.st_mode)) {
-            return nl_app_error(2, "%s: not a run directory", argv[i]);
-        }
+        if ((rc = arg_dir(argv[i], parent, sizeof parent, &arg)))
+            return rc;
         args++;
         if (is_sweep_dir(arg) && !sweep)
             sweep = snprintf(sweep_buf, sizeof sweep_buf, "%s", arg) >= 0 ? sweep_buf : arg;

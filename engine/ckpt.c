@@ -13,6 +13,7 @@
 #include <zstd_errors.h>
 
 #include "ckpt_io.h"
+#include "xalloc.h"
 
 static const unsigned char ckpt_magic[8] = {'N', 'L', 'C', 'K', 'P', 'T', 0, 0};
 
@@ -67,7 +68,7 @@ static int write_payload(nl_afile *f, const nl_ckpt *ck, int level, int threads,
 {
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
     size_t out_cap = ZSTD_CStreamOutSize();
-    void *out = malloc(out_cap);
+    void *out = nl_malloc(out_cap);
     int rc = 0;
     size_t r = 0;
     if (!cctx || !out) {
@@ -119,47 +120,34 @@ done:
     return rc;
 }
 
-int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, nl_error *err)
+/* Check every tensor; the payload's uncompressed length and the tensor table's length. */
+static int measure_tensors(const char *path, const nl_ckpt *ck, uint64_t *raw_len,
+                           uint64_t *table_len, nl_error *err)
 {
     if (ck->n_tensors < 0 || (ck->n_tensors > 0 && !ck->tensors))
         return nl_fail(err, NL_ERR_USAGE, "%s: bad tensor list", path);
     if (ck->state_len > 0 && !ck->state)
         return nl_fail(err, NL_ERR_USAGE, "%s: state_len %zu with no state", path, ck->state_len);
-    const char *config = ck->config_yaml ? ck->config_yaml : "";
-    uint64_t config_len = strlen(config), raw_len = 0, table_len = 0;
+    *raw_len = 0;
+    *table_len = 0;
     for (int i = 0; i < ck->n_tensors; i++) {
         uint64_t bytes = 0;
         int rc = check_tensor(path, &ck->tensors[i], i, &bytes, err);
         if (rc)
             return rc;
-        if (bytes > UINT64_MAX / 2 - raw_len)
+        if (bytes > UINT64_MAX / 2 - *raw_len)
             return nl_fail(err, NL_ERR_USAGE, "%s: the tensors are too large", path);
-        raw_len += bytes;
-        table_len += table_entry_len(&ck->tensors[i]);
+        *raw_len += bytes;
+        *table_len += table_entry_len(&ck->tensors[i]);
     }
-    if (table_len > UINT32_MAX)
+    if (*table_len > UINT32_MAX)
         return nl_fail(err, NL_ERR_USAGE, "%s: too many tensors", path);
-    uint64_t header_len = PREAMBLE_LEN + config_len + ck->state_len + table_len + 8;
-    unsigned char *hdr = calloc(1, header_len); /* zeros: the placeholder goes out first */
-    if (!hdr)
-        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    return 0;
+}
 
-    memcpy(hdr, ckpt_magic, 8);
-    nl_put_u32le(hdr + OFF_VERSION, NL_CKPT_VERSION);
-    nl_put_u32le(hdr + OFF_FLAGS, 0);
-    nl_put_u64le(hdr + OFF_HEADER_LEN, header_len);
-    nl_put_u64le(hdr + OFF_CONFIG_LEN, config_len);
-    nl_put_u64le(hdr + OFF_STATE_LEN, ck->state_len);
-    nl_put_u32le(hdr + OFF_N_TENSORS, (uint32_t)ck->n_tensors);
-    nl_put_u32le(hdr + OFF_TABLE_LEN, (uint32_t)table_len);
-    nl_put_u64le(hdr + OFF_STEP, (uint64_t)ck->step);
-    nl_put_u64le(hdr + OFF_RAW_LEN, raw_len);
-    unsigned char *p = hdr + PREAMBLE_LEN;
-    memcpy(p, config, config_len);
-    p += config_len;
-    if (ck->state_len)
-        memcpy(p, ck->state, ck->state_len);
-    p += ck->state_len;
+/* The tensor table at p: one entry per tensor, payload offsets in order. */
+static void put_table(unsigned char *p, const nl_ckpt *ck)
+{
     uint64_t offset = 0;
     for (int i = 0; i < ck->n_tensors; i++) {
         const nl_ckpt_tensor *t = &ck->tensors[i];
@@ -176,15 +164,42 @@ int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, n
         p += 16;
         offset += 4 * (uint64_t)t->numel;
     }
+}
 
-    /* The header goes out first as a placeholder, the payload streams after it, and the
-     * header is rewritten once the compressed length and payload checksum are known. */
+/* The header (header_len bytes, zeroed) with everything but the payload's lengths and
+ * checksums, which are known only once it has been written. */
+static void put_header(unsigned char *hdr, uint64_t header_len, const nl_ckpt *ck,
+                       const char *config, uint64_t table_len, uint64_t raw_len)
+{
+    uint64_t config_len = strlen(config);
+    memcpy(hdr, ckpt_magic, 8);
+    nl_put_u32le(hdr + OFF_VERSION, NL_CKPT_VERSION);
+    nl_put_u32le(hdr + OFF_FLAGS, 0);
+    nl_put_u64le(hdr + OFF_HEADER_LEN, header_len);
+    nl_put_u64le(hdr + OFF_CONFIG_LEN, config_len);
+    nl_put_u64le(hdr + OFF_STATE_LEN, ck->state_len);
+    nl_put_u32le(hdr + OFF_N_TENSORS, (uint32_t)ck->n_tensors);
+    nl_put_u32le(hdr + OFF_TABLE_LEN, (uint32_t)table_len);
+    nl_put_u64le(hdr + OFF_STEP, (uint64_t)ck->step);
+    nl_put_u64le(hdr + OFF_RAW_LEN, raw_len);
+    unsigned char *p = hdr + PREAMBLE_LEN;
+    memcpy(p, config, config_len);
+    p += config_len;
+    if (ck->state_len)
+        memcpy(p, ck->state, ck->state_len);
+    p += ck->state_len;
+    put_table(p, ck);
+}
+
+/* The header goes out first as a placeholder, the payload streams after it, and the header
+ * is rewritten once the compressed length and payload checksum are known. */
+static int write_file(const char *path, const nl_ckpt *ck, unsigned char *hdr, uint64_t header_len,
+                      uint64_t raw_len, int level, int threads, nl_error *err)
+{
     nl_afile f;
     int rc = nl_afile_open(&f, path, err);
-    if (rc) {
-        free(hdr);
+    if (rc)
         return rc;
-    }
     uint64_t comp_len = 0, payload_hash = 0, comp_hash = 0;
     rc = nl_afile_write(&f, hdr, header_len, err);
     if (!rc)
@@ -198,12 +213,28 @@ int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, n
         nl_put_u64le(hdr + header_len - 8, nl_hash64(hdr, header_len - 8));
         rc = nl_afile_pwrite(&f, hdr, header_len, 0, err);
     }
-    free(hdr);
     if (rc) {
         nl_afile_abort(&f);
         return rc;
     }
     return nl_afile_commit(&f, err);
+}
+
+int nl_ckpt_write(const char *path, const nl_ckpt *ck, int level, int threads, nl_error *err)
+{
+    uint64_t raw_len = 0, table_len = 0;
+    int rc = measure_tensors(path, ck, &raw_len, &table_len, err);
+    if (rc)
+        return rc;
+    const char *config = ck->config_yaml ? ck->config_yaml : "";
+    uint64_t header_len = PREAMBLE_LEN + strlen(config) + ck->state_len + table_len + 8;
+    unsigned char *hdr = nl_calloc(1, header_len); /* zeros: the placeholder goes out first */
+    if (!hdr)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    put_header(hdr, header_len, ck, config, table_len, raw_len);
+    rc = write_file(path, ck, hdr, header_len, raw_len, level, threads, err);
+    free(hdr);
+    return rc;
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */
@@ -287,7 +318,7 @@ static int read_payload(int fd, const char *path, uint64_t pos, uint64_t comp_le
 {
     ZSTD_DCtx *dctx = ZSTD_createDCtx();
     size_t in_cap = ZSTD_DStreamInSize();
-    unsigned char *in_buf = malloc(in_cap);
+    unsigned char *in_buf = nl_malloc(in_cap);
     int rc = 0;
     if (!dctx || !in_buf) {
         rc = nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
@@ -352,14 +383,16 @@ static int fail_truncated(const char *path, int at_least, uint64_t want, uint64_
                    at_least ? "at least " : "", (unsigned long long)want, (unsigned long long)size);
 }
 
-static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int header_only,
-                     nl_error *err)
+/* The preamble's lengths. */
+typedef struct ckpt_lengths {
+    uint64_t header, config, state, raw, comp;
+    uint32_t n_tensors, table;
+} ckpt_lengths;
+
+/* Check the preamble pre (have bytes of a size-byte file): magic, version, checksum, flags. */
+static int check_preamble(const char *path, const unsigned char *pre, size_t have, uint64_t size,
+                          nl_error *err)
 {
-    unsigned char pre[PREAMBLE_LEN];
-    size_t have = size < PREAMBLE_LEN ? (size_t)size : PREAMBLE_LEN;
-    int rc = nl_pread_all(fd, path, pre, have, 0, err);
-    if (rc)
-        return rc;
     if (memcmp(pre, ckpt_magic, have < 8 ? have : 8) != 0)
         return nl_fail(err, NL_ERR_USAGE, "%s: not a normlab checkpoint", path);
     if (have < OFF_FLAGS)
@@ -379,75 +412,101 @@ static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int h
     if (nl_get_u32le(pre + OFF_FLAGS) != 0)
         return nl_fail(err, NL_ERR_USAGE, "%s: unknown checkpoint flags 0x%x", path,
                        nl_get_u32le(pre + OFF_FLAGS));
+    return 0;
+}
 
-    uint64_t header_len = nl_get_u64le(pre + OFF_HEADER_LEN);
-    uint64_t config_len = nl_get_u64le(pre + OFF_CONFIG_LEN);
-    uint64_t state_len = nl_get_u64le(pre + OFF_STATE_LEN);
-    uint32_t n_tensors = nl_get_u32le(pre + OFF_N_TENSORS);
-    uint32_t table_len = nl_get_u32le(pre + OFF_TABLE_LEN);
-    uint64_t raw_len = nl_get_u64le(pre + OFF_RAW_LEN);
-    uint64_t comp_len = nl_get_u64le(pre + OFF_COMP_LEN);
-    if (header_len > UINT64_MAX - comp_len)
+/* The lengths of a checked preamble into *n, refused unless they add up to the file's size. */
+static int read_lengths(const char *path, const unsigned char *pre, uint64_t size, ckpt_lengths *n,
+                        nl_error *err)
+{
+    n->header = nl_get_u64le(pre + OFF_HEADER_LEN);
+    n->config = nl_get_u64le(pre + OFF_CONFIG_LEN);
+    n->state = nl_get_u64le(pre + OFF_STATE_LEN);
+    n->n_tensors = nl_get_u32le(pre + OFF_N_TENSORS);
+    n->table = nl_get_u32le(pre + OFF_TABLE_LEN);
+    n->raw = nl_get_u64le(pre + OFF_RAW_LEN);
+    n->comp = nl_get_u64le(pre + OFF_COMP_LEN);
+    if (n->header > UINT64_MAX - n->comp)
         return nl_fail(err, NL_ERR_USAGE, "%s: bad header lengths (corrupted)", path);
-    if (header_len + comp_len > size)
-        return fail_truncated(path, 0, header_len + comp_len, size, err);
-    if (header_len + comp_len < size)
+    if (n->header + n->comp > size)
+        return fail_truncated(path, 0, n->header + n->comp, size, err);
+    if (n->header + n->comp < size)
         return nl_fail(err, NL_ERR_USAGE, "%s: %llu unexpected bytes after the payload", path,
-                       (unsigned long long)(size - header_len - comp_len));
+                       (unsigned long long)(size - n->header - n->comp));
     /* Each length is now below the file size, so these sums cannot wrap. */
-    if (header_len < PREAMBLE_LEN + 8 || config_len > header_len || state_len > header_len ||
-        PREAMBLE_LEN + config_len + state_len + table_len + 8 != header_len ||
-        n_tensors > table_len / TABLE_ENTRY_MIN || n_tensors > INT32_MAX ||
-        (comp_len <= UINT64_MAX / ZSTD_MAX_RATIO && raw_len > comp_len * ZSTD_MAX_RATIO) ||
-        raw_len % 4 != 0)
+    if (n->header < PREAMBLE_LEN + 8 || n->config > n->header || n->state > n->header ||
+        PREAMBLE_LEN + n->config + n->state + n->table + 8 != n->header ||
+        n->n_tensors > n->table / TABLE_ENTRY_MIN || n->n_tensors > INT32_MAX ||
+        (n->comp <= UINT64_MAX / ZSTD_MAX_RATIO && n->raw > n->comp * ZSTD_MAX_RATIO) ||
+        n->raw % 4 != 0)
         return nl_fail(err, NL_ERR_USAGE, "%s: bad header lengths (corrupted)", path);
+    return 0;
+}
 
-    unsigned char *hdr = malloc(header_len);
+/* From the header hdr (checksum checked): the config text, the state blob and the table. */
+static int take_header(const char *path, const unsigned char *hdr, const ckpt_lengths *n,
+                       nl_ckpt *ck, nl_error *err)
+{
+    const unsigned char *p = hdr + PREAMBLE_LEN;
+    if (memchr(p, 0, n->config))
+        return nl_fail(err, NL_ERR_USAGE, "%s: config text holds a NUL byte (corrupted)", path);
+    ck->config_yaml = nl_malloc(n->config + 1);
+    ck->state = n->state ? nl_malloc(n->state) : NULL;
+    ck->tensors = n->n_tensors ? nl_calloc(n->n_tensors, sizeof *ck->tensors) : NULL;
+    if (!ck->config_yaml || (n->state && !ck->state) || (n->n_tensors && !ck->tensors))
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    memcpy(ck->config_yaml, p, n->config);
+    ck->config_yaml[n->config] = '\0';
+    p += n->config;
+    if (n->state)
+        memcpy(ck->state, p, n->state);
+    ck->state_len = n->state;
+    p += n->state;
+    ck->n_tensors = (int)n->n_tensors;
+    return parse_table(path, p, p + n->table, ck, n->raw, err);
+}
+
+static int alloc_tensor_data(const char *path, nl_ckpt *ck, nl_error *err)
+{
+    for (int i = 0; i < ck->n_tensors; i++) {
+        size_t bytes = 4 * (size_t)ck->tensors[i].numel;
+        ck->tensors[i].data = nl_malloc(bytes ? bytes : 1);
+        if (!ck->tensors[i].data)
+            return nl_fail(err, NL_ERR_IO, "%s: out of memory for tensor %s (%zu bytes)", path,
+                           ck->tensors[i].name, bytes);
+    }
+    return 0;
+}
+
+static int read_ckpt(int fd, const char *path, uint64_t size, nl_ckpt *ck, int header_only,
+                     nl_error *err)
+{
+    unsigned char pre[PREAMBLE_LEN];
+    size_t have = size < PREAMBLE_LEN ? (size_t)size : PREAMBLE_LEN;
+    ckpt_lengths n;
+    int rc = nl_pread_all(fd, path, pre, have, 0, err);
+    if (!rc)
+        rc = check_preamble(path, pre, have, size, err);
+    if (!rc)
+        rc = read_lengths(path, pre, size, &n, err);
+    if (rc)
+        return rc;
+    unsigned char *hdr = nl_malloc(n.header);
     if (!hdr)
         return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
-    if ((rc = nl_pread_all(fd, path, hdr, header_len, 0, err)))
+    if ((rc = nl_pread_all(fd, path, hdr, n.header, 0, err)))
         goto done;
-    if (nl_hash64(hdr, header_len - 8) != nl_get_u64le(hdr + header_len - 8)) {
+    if (nl_hash64(hdr, n.header - 8) != nl_get_u64le(hdr + n.header - 8)) {
         rc = nl_fail(err, NL_ERR_USAGE, "%s: header checksum mismatch (corrupted)", path);
         goto done;
     }
-    ck->version = (int)version;
+    ck->version = (int)nl_get_u32le(pre + OFF_VERSION);
     ck->step = (int64_t)nl_get_u64le(pre + OFF_STEP);
-    const unsigned char *p = hdr + PREAMBLE_LEN;
-    if (memchr(p, 0, config_len)) {
-        rc = nl_fail(err, NL_ERR_USAGE, "%s: config text holds a NUL byte (corrupted)", path);
+    if ((rc = take_header(path, hdr, &n, ck, err)) || header_only)
         goto done;
-    }
-    ck->config_yaml = malloc(config_len + 1);
-    ck->state = state_len ? malloc(state_len) : NULL;
-    ck->tensors = n_tensors ? calloc(n_tensors, sizeof *ck->tensors) : NULL;
-    if (!ck->config_yaml || (state_len && !ck->state) || (n_tensors && !ck->tensors)) {
-        rc = nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if ((rc = alloc_tensor_data(path, ck, err)))
         goto done;
-    }
-    memcpy(ck->config_yaml, p, config_len);
-    ck->config_yaml[config_len] = '\0';
-    p += config_len;
-    if (state_len)
-        memcpy(ck->state, p, state_len);
-    ck->state_len = state_len;
-    p += state_len;
-    ck->n_tensors = (int)n_tensors;
-    if ((rc = parse_table(path, p, p + table_len, ck, raw_len, err)))
-        goto done;
-    if (header_only)
-        goto done;
-
-    for (int i = 0; i < ck->n_tensors; i++) {
-        size_t bytes = 4 * (size_t)ck->tensors[i].numel;
-        ck->tensors[i].data = malloc(bytes ? bytes : 1);
-        if (!ck->tensors[i].data) {
-            rc = nl_fail(err, NL_ERR_IO, "%s: out of memory for tensor %s (%zu bytes)", path,
-                         ck->tensors[i].name, bytes);
-            goto done;
-        }
-    }
-    rc = read_payload(fd, path, header_len, comp_len, ck, nl_get_u64le(pre + OFF_PAYLOAD_HASH),
+    rc = read_payload(fd, path, n.header, n.comp, ck, nl_get_u64le(pre + OFF_PAYLOAD_HASH),
                       nl_get_u64le(pre + OFF_COMP_HASH), err);
 done:
     free(hdr);

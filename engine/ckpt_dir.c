@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "xalloc.h"
 
 /* ---- pruning ----------------------------------------------------------------------------- */
 
@@ -61,7 +62,7 @@ static int scan_ckpts(DIR *d, const char *dir, ckpt_entry **out, size_t *count, 
             continue;
         if (n == cap) {
             size_t ncap = cap ? 2 * cap : 16;
-            ckpt_entry *grown = realloc(e, ncap * sizeof *e);
+            ckpt_entry *grown = nl_realloc(e, ncap * sizeof *e);
             if (!grown) {
                 rc = nl_fail(err, NL_ERR_IO, "%s: out of memory", dir);
                 break;
@@ -70,7 +71,7 @@ static int scan_ckpts(DIR *d, const char *dir, ckpt_entry **out, size_t *count, 
             cap = ncap;
         }
         e[n].step = step;
-        e[n].name = strdup(de->d_name);
+        e[n].name = nl_strdup(de->d_name);
         if (!e[n].name) {
             rc = nl_fail(err, NL_ERR_IO, "%s: out of memory", dir);
             break;

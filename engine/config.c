@@ -443,6 +443,65 @@ static int bad_value(const key_spec *s, const char *value, nl_error *err)
     return nl_fail(err, NL_ERR_USAGE, "%s: expected %s, got '%.300s'", s->key, want, value);
 }
 
+static int set_u64(const key_spec *s, const char *value, uint64_t *field, nl_error *err)
+{
+    if (!*value || *value == '-' || isspace((unsigned char)*value))
+        return bad_value(s, value, err);
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (end == value || *end || errno == ERANGE)
+        return bad_value(s, value, err);
+    *field = (uint64_t)v;
+    return 0;
+}
+
+static int set_float(const key_spec *s, const char *value, float *field, nl_error *err)
+{
+    double d;
+    if (nl_config_parse_number(value, &d)) {
+        /* a well-formed number too large for a double ("1e400") is out of range, not
+         * "not a number" */
+        char *end;
+        double big = strtod(value, &end);
+        if (*value && end != value && !*end && isinf(big) && !strpbrk(value, "iInN"))
+            return nl_fail(err, NL_ERR_USAGE,
+                           "%s: '%.200s' is out of range (a float holds "
+                           "at most about 3.4e38)",
+                           s->key, value);
+        return bad_value(s, value, err);
+    }
+    float f = (float)d;
+    if (isinf(f))
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: '%.200s' is out of range (a float holds at most about 3.4e38)", s->key,
+                       value);
+    /* the range applies to the stored float: 0.99999999 rounds to 1 */
+    if (!isfinite(f) || !in_range(s, (double)f))
+        return bad_value(s, value, err);
+    memcpy(field, &f, sizeof f);
+    return 0;
+}
+
+/* A choice (T_ENUM) or a tri-state (T_TRI: auto -1, off 0, on 1) into the int at field. */
+static int set_choice(const key_spec *s, const char *value, int *field, nl_error *err)
+{
+    bool b;
+    if (s->type == T_ENUM) {
+        int i = choice_index(s->choices, value);
+        if (i < 0)
+            return bad_value(s, value, err);
+        *field = i;
+    } else if (strcasecmp(value, "auto") == 0) {
+        *field = -1;
+    } else if (nl_config_parse_bool(value, &b) == 0) {
+        *field = b ? 1 : 0;
+    } else {
+        return bad_value(s, value, err);
+    }
+    return 0;
+}
+
 static int set_value(nl_config *c, const key_spec *s, const char *value, nl_error *err)
 {
     char *field = (char *)c + s->off;
@@ -454,42 +513,10 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
         *(int *)field = (int)v;
         return 0;
     }
-    case T_U64: {
-        if (!*value || *value == '-' || isspace((unsigned char)*value))
-            return bad_value(s, value, err);
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(value, &end, 10);
-        if (end == value || *end || errno == ERANGE)
-            return bad_value(s, value, err);
-        *(uint64_t *)field = (uint64_t)v;
-        return 0;
-    }
-    case T_FLOAT: {
-        double d;
-        if (nl_config_parse_number(value, &d)) {
-            /* a well-formed number too large for a double ("1e400") is out of range, not
-             * "not a number" */
-            char *end;
-            double big = strtod(value, &end);
-            if (*value && end != value && !*end && isinf(big) && !strpbrk(value, "iInN"))
-                return nl_fail(err, NL_ERR_USAGE,
-                               "%s: '%.200s' is out of range (a float holds "
-                               "at most about 3.4e38)",
-                               s->key, value);
-            return bad_value(s, value, err);
-        }
-        float f = (float)d;
-        if (isinf(f))
-            return nl_fail(err, NL_ERR_USAGE,
-                           "%s: '%.200s' is out of range (a float holds at most about 3.4e38)",
-                           s->key, value);
-        /* the range applies to the stored float: 0.99999999 rounds to 1 */
-        if (!isfinite(f) || !in_range(s, (double)f))
-            return bad_value(s, value, err);
-        memcpy(field, &f, sizeof f);
-        return 0;
-    }
+    case T_U64:
+        return set_u64(s, value, (uint64_t *)field, err);
+    case T_FLOAT:
+        return set_float(s, value, (float *)field, err);
     case T_BOOL: {
         bool b;
         if (nl_config_parse_bool(value, &b))
@@ -497,23 +524,9 @@ static int set_value(nl_config *c, const key_spec *s, const char *value, nl_erro
         *(bool *)field = b;
         return 0;
     }
-    case T_ENUM: {
-        int i = choice_index(s->choices, value);
-        if (i < 0)
-            return bad_value(s, value, err);
-        *(int *)field = i;
-        return 0;
-    }
-    case T_TRI: {
-        bool b;
-        if (strcasecmp(value, "auto") == 0)
-            *(int *)field = -1;
-        else if (nl_config_parse_bool(value, &b) == 0)
-            *(int *)field = b ? 1 : 0;
-        else
-            return bad_value(s, value, err);
-        return 0;
-    }
+    case T_ENUM:
+    case T_TRI:
+        return set_choice(s, value, (int *)field, err);
     case T_NAME:
     case T_SOURCE: {
         bool ok = s->type == T_NAME ? nl_config_valid_name(value, s->size)

@@ -124,15 +124,9 @@ static int fault(nl_config_fault *f, const char *k0, const char *k1, int overrid
     return NL_ERR_USAGE;
 }
 
-int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
+/* The model's shape: heads divide d_model, and rope gets an even head dimension. */
+static int check_shape(const nl_model_config *m, nl_error *err, nl_config_fault *f)
 {
-    const nl_model_config *m = &c->model;
-    fault(f, NULL, NULL, -1);
-
-    if (!nl_config_valid_name(c->name, sizeof c->name)) {
-        nl_fail(err, NL_ERR_USAGE, "name: expected a name of letters, digits or . _ - + = ,");
-        return fault(f, "name", NULL, -1);
-    }
     if (m->heads < 1 || m->d_model % m->heads != 0) {
         nl_fail(err, NL_ERR_USAGE, "model.d_model (%d) must be divisible by model.heads (%d)",
                 m->d_model, m->heads);
@@ -145,6 +139,13 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
                 m->d_model, m->heads, head_dim);
         return fault(f, "model.pos", "model.heads", -1);
     }
+    return 0;
+}
+
+/* The data source against the model's vocabulary, and a markov table of a size that fits. */
+static int check_source(const nl_config *c, nl_error *err, nl_config_fault *f)
+{
+    const nl_model_config *m = &c->model;
     const char *src = c->data.source;
     if (!nl_config_valid_source(src, sizeof c->data.source)) {
         nl_fail(err, NL_ERR_USAGE,
@@ -174,11 +175,13 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
                 src[0] == 'p' ? "prose" : "text:");
         return fault(f, "model.vocab", "data.source", -1);
     }
-    if (m->moe_experts > 0 && m->moe_top_k > m->moe_experts) {
-        nl_fail(err, NL_ERR_USAGE, "model.moe.top_k (%d) must be <= model.moe.experts (%d)",
-                m->moe_top_k, m->moe_experts);
-        return fault(f, "model.moe.top_k", "model.moe.experts", -1);
-    }
+    return 0;
+}
+
+/* The per-layer overrides of model.custom.layers: within the model, one per layer, alpha in
+ * range. */
+static int check_overrides(const nl_model_config *m, nl_error *err, nl_config_fault *f)
+{
     if (m->n_overrides < 0 || m->n_overrides > NL_MAX_OVERRIDES) {
         nl_fail(err, NL_ERR_USAGE, "model.custom.layers: at most %d overrides", NL_MAX_OVERRIDES);
         return fault(f, NULL, NULL, -1);
@@ -209,6 +212,30 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
             }
         }
     }
+    return 0;
+}
+
+int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
+{
+    const nl_model_config *m = &c->model;
+    fault(f, NULL, NULL, -1);
+
+    if (!nl_config_valid_name(c->name, sizeof c->name)) {
+        nl_fail(err, NL_ERR_USAGE, "name: expected a name of letters, digits or . _ - + = ,");
+        return fault(f, "name", NULL, -1);
+    }
+    int rc = check_shape(m, err, f);
+    if (!rc)
+        rc = check_source(c, err, f);
+    if (rc)
+        return rc;
+    if (m->moe_experts > 0 && m->moe_top_k > m->moe_experts) {
+        nl_fail(err, NL_ERR_USAGE, "model.moe.top_k (%d) must be <= model.moe.experts (%d)",
+                m->moe_top_k, m->moe_experts);
+        return fault(f, "model.moe.top_k", "model.moe.experts", -1);
+    }
+    if ((rc = check_overrides(m, err, f)))
+        return rc;
     if (c->train.lr_min > c->train.lr) {
         nl_fail(err, NL_ERR_USAGE, "train.lr_min (%g) must be <= train.lr (%g)",
                 (double)c->train.lr_min, (double)c->train.lr);

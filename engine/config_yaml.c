@@ -74,7 +74,7 @@ static yaml_mark_t fault_mark(loader *L, const nl_config_fault *f)
 /* Every race entry applies and validates; a failure points at the setting or the entry. */
 static int check_runs(loader *L)
 {
-    nl_config *tmp = malloc(sizeof *tmp);
+    nl_config *tmp = nl_malloc(sizeof *tmp);
     if (!tmp)
         return nl_fail(L->err, NL_ERR_IO, "%s: out of memory", L->file);
     int rc = 0;
@@ -160,40 +160,89 @@ static int check_depth(const char *file, const char *text, size_t len, nl_error 
     return rc;
 }
 
-int nl_config_load_string(nl_config *c, const char *yaml, size_t len, const char *name_for_errors,
-                          nl_error *err)
+/* Parse text (len bytes) into *doc, which the caller deletes on success. A preset is one
+ * document: *has_second tells whether another one follows (after "---"), at *second_mark. */
+static int load_document(const char *file, const char *yaml, size_t len, yaml_document_t *doc,
+                         int *has_second, yaml_mark_t *second_mark, nl_error *err)
 {
-    const char *file = name_for_errors && *name_for_errors ? name_for_errors : "<string>";
-    if (!yaml)
-        len = 0;
-    int drc = check_depth(file, yaml ? yaml : "", len, err);
-    if (drc)
-        return drc;
+    int rc = check_depth(file, yaml, len, err);
+    if (rc)
+        return rc;
     yaml_parser_t parser;
-    yaml_document_t doc, next;
+    yaml_document_t next;
     if (!yaml_parser_initialize(&parser))
         return nl_fail(err, NL_ERR_IO, "%s: cannot start the YAML parser", file);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)(yaml ? yaml : ""), len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        int rc = parser_fail(file, &parser, yaml, len, err);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    if (!yaml_parser_load(&parser, doc)) {
+        rc = parser_fail(file, &parser, yaml, len, err);
         yaml_parser_delete(&parser);
         return rc;
     }
-    /* one document only; a second one (after "---") is most likely a mistake */
     if (!yaml_parser_load(&parser, &next)) {
-        int rc = parser_fail(file, &parser, yaml, len, err);
-        yaml_document_delete(&doc);
+        rc = parser_fail(file, &parser, yaml, len, err);
+        yaml_document_delete(doc);
         yaml_parser_delete(&parser);
         return rc;
     }
     yaml_node_t *second = yaml_document_get_root_node(&next);
-    yaml_mark_t second_mark = second ? second->start_mark : (yaml_mark_t){0};
+    *has_second = second != NULL;
+    *second_mark = second ? second->start_mark : (yaml_mark_t){0};
     yaml_document_delete(&next);
     yaml_parser_delete(&parser);
+    return 0;
+}
 
-    loader *L = calloc(1, sizeof *L);
-    nl_config *out = malloc(sizeof *out);
-    int rc = 0;
+/* The settings of the document's root map into L->c, then every check over them. */
+static int load_root(loader *L, int has_second, yaml_mark_t second_mark)
+{
+    yaml_node_t *root = yaml_document_get_root_node(L->doc);
+    if (has_second) {
+        L->root_mark = second_mark;
+        return nl_yaml_fail_at(L, second_mark, "a preset is one YAML document; found a second one");
+    }
+    if (!root)
+        return nl_yaml_fail_at(
+            L, (yaml_mark_t){0},
+            "empty file: expected a map of settings (name, model, train, data, runs, lesson)");
+    L->root_mark = root->start_mark;
+    if (root->type != YAML_MAPPING_NODE) {
+        char d[80];
+        nl_yaml_describe(root, d, sizeof d);
+        return nl_yaml_fail_at(
+            L, root->start_mark,
+            "expected a map of settings (name, model, train, data, runs, lesson) at the top "
+            "level, got %s",
+            d);
+    }
+    int rc = load_map(L, root, "");
+    if (rc)
+        return rc;
+    nl_config *out = L->c;
+    if (out->lesson.title[0] && !out->lesson.name[0])
+        snprintf(out->lesson.name, sizeof out->lesson.name, "%s", out->name);
+    nl_config_fault f;
+    nl_error e = {0};
+    if (nl_config_check(out, &e, &f))
+        return nl_yaml_fail_at(L, fault_mark(L, &f), "%s", e.msg);
+    return check_runs(L);
+}
+
+int nl_config_load_string(nl_config *c, const char *yaml, size_t len, const char *name_for_errors,
+                          nl_error *err)
+{
+    const char *file = name_for_errors && *name_for_errors ? name_for_errors : "<string>";
+    if (!yaml) {
+        yaml = "";
+        len = 0;
+    }
+    yaml_document_t doc;
+    int has_second = 0;
+    yaml_mark_t second_mark;
+    int rc = load_document(file, yaml, len, &doc, &has_second, &second_mark, err);
+    if (rc)
+        return rc;
+    loader *L = nl_calloc(1, sizeof *L);
+    nl_config *out = nl_malloc(sizeof *out);
     if (!L || !out) {
         rc = nl_fail(err, NL_ERR_IO, "%s: out of memory", file);
         goto done;
@@ -203,40 +252,7 @@ int nl_config_load_string(nl_config *c, const char *yaml, size_t len, const char
     L->doc = &doc;
     L->c = out;
     L->err = err;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (second) {
-        L->root_mark = second_mark;
-        rc = nl_yaml_fail_at(L, second_mark, "a preset is one YAML document; found a second one");
-        goto done;
-    }
-    if (!root) {
-        rc = nl_yaml_fail_at(
-            L, (yaml_mark_t){0},
-            "empty file: expected a map of settings (name, model, train, data, runs, lesson)");
-        goto done;
-    }
-    L->root_mark = root->start_mark;
-    if (root->type != YAML_MAPPING_NODE) {
-        char d[80];
-        nl_yaml_describe(root, d, sizeof d);
-        rc = nl_yaml_fail_at(
-            L, root->start_mark,
-            "expected a map of settings (name, model, train, data, runs, lesson) at the top "
-            "level, got %s",
-            d);
-        goto done;
-    }
-    if ((rc = load_map(L, root, "")))
-        goto done;
-    if (out->lesson.title[0] && !out->lesson.name[0])
-        snprintf(out->lesson.name, sizeof out->lesson.name, "%s", out->name);
-    nl_config_fault f;
-    nl_error e = {0};
-    if (nl_config_check(out, &e, &f)) {
-        rc = nl_yaml_fail_at(L, fault_mark(L, &f), "%s", e.msg);
-        goto done;
-    }
-    if ((rc = check_runs(L)))
+    if ((rc = load_root(L, has_second, second_mark)))
         goto done;
     memcpy(c, out, sizeof *c);
 done:
@@ -264,11 +280,11 @@ int nl_config_load_file(nl_config *c, const char *path, nl_error *err)
         return nl_fail(err, NL_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     }
     size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
+    char *buf = nl_malloc(cap);
     int rc = buf ? 0 : nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
     while (rc == 0) {
         if (len == cap) {
-            char *b = cap < MAX_FILE_BYTES ? realloc(buf, cap * 2) : NULL;
+            char *b = cap < MAX_FILE_BYTES ? nl_realloc(buf, cap * 2) : NULL;
             if (!b) {
                 rc = cap < MAX_FILE_BYTES
                          ? nl_fail(err, NL_ERR_IO, "%s: out of memory", path)

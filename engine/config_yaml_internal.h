@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "config_internal.h"
+#include "xalloc.h"
 
 #define MAX_FILE_BYTES (16u << 20)
 #define MAX_SETS 32 /* settings per race entry (nl_race_entry) */

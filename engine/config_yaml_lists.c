@@ -197,12 +197,85 @@ static int load_run_sets(loader *L, yaml_node_t *map, const char *prefix, int r,
     return 0;
 }
 
-int nl_yaml_load_runs(loader *L, yaml_node_t *v)
+/* One key k: val of race entry i (at where): its name (into e, via scratch to check it, its
+ * mark into *name_mark) or its settings. */
+static int load_run_field(loader *L, yaml_node_t *k, yaml_node_t *val, int i, const char *where,
+                          nl_config *scratch, yaml_mark_t *name_mark, bool *has_name)
 {
     static const char *const item_keys[] = {"name", "set"};
-    nl_config *c = L->c;
+    nl_race_entry *e = &L->c->runs[i];
+    const char *name = nl_yaml_scalar_text(k);
     char d[80];
-    c->n_runs = 0;
+    if (strcmp(name, "name") == 0) {
+        nl_error e2 = {0};
+        if (val->type != YAML_SCALAR_NODE) {
+            nl_yaml_describe(val, d, sizeof d);
+            return nl_yaml_fail_at(L, val->start_mark, "%s.name: expected a name, got %s", where,
+                                   d);
+        }
+        if (nl_config_set(scratch, "name", nl_yaml_scalar_text(val), &e2))
+            return nl_yaml_fail_at(L, val->start_mark, "%s.%s", where, e2.msg);
+        snprintf(e->name, sizeof e->name, "%s", scratch->name);
+        *name_mark = val->start_mark;
+        *has_name = true;
+        return 0;
+    }
+    if (strcmp(name, "set") == 0) {
+        char set_where[40];
+        snprintf(set_where, sizeof set_where, "%s.set", where);
+        if (nl_yaml_is_null(val))
+            return 0;
+        int rc = nl_yaml_expect_map(L, val, set_where, "a map of settings");
+        if (rc == 0)
+            rc = load_run_sets(L, val, "", i, set_where);
+        return rc;
+    }
+    const char *s = nl_config_suggest(name, item_keys, 2);
+    if (s)
+        return nl_yaml_fail_at(L, k->start_mark, "unknown key '%s.%s' (did you mean '%s.%s'?)",
+                               where, name, where, s);
+    return nl_yaml_fail_at(L, k->start_mark, "unknown key '%s.%s' (expected name or set)", where,
+                           name);
+}
+
+/* Race entry i, the map item: a name unlike the entries before it and its settings. */
+static int load_run_item(loader *L, yaml_node_t *item, int i, nl_config *scratch,
+                         yaml_mark_t name_mark[])
+{
+    nl_config *c = L->c;
+    char where[32];
+    snprintf(where, sizeof where, "runs[%d]", i);
+    if (i >= NL_MAX_RACE)
+        return nl_yaml_fail_at(L, item->start_mark, "runs: at most %d runs in a race", NL_MAX_RACE);
+    int rc = nl_yaml_expect_map(L, item, where, "a map {name: N, set: {key: value, ...}}");
+    if (!rc)
+        rc = nl_yaml_check_map_keys(L, item, where);
+    if (rc)
+        return rc;
+    nl_race_entry *e = &c->runs[i];
+    memset(e, 0, sizeof *e);
+    L->run_mark[i] = item->start_mark;
+    bool has_name = false;
+    for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+         rc == 0 && p < item->data.mapping.pairs.top; p++)
+        rc = load_run_field(L, nl_yaml_node_at(L, p->key), nl_yaml_node_at(L, p->value), i, where,
+                            scratch, &name_mark[i], &has_name);
+    if (rc)
+        return rc;
+    if (!has_name)
+        return nl_yaml_fail_at(L, item->start_mark, "%s: missing 'name'", where);
+    for (int j = 0; j < i; j++)
+        if (strcmp(c->runs[j].name, e->name) == 0)
+            return nl_yaml_fail_at(L, name_mark[i], "%s.name: '%s' is already the name of runs[%d]",
+                                   where, e->name, j);
+    c->n_runs = i + 1;
+    return 0;
+}
+
+int nl_yaml_load_runs(loader *L, yaml_node_t *v)
+{
+    char d[80];
+    L->c->n_runs = 0;
     if (nl_yaml_is_null(v))
         return 0;
     if (v->type != YAML_SEQUENCE_NODE) {
@@ -210,83 +283,15 @@ int nl_yaml_load_runs(loader *L, yaml_node_t *v)
         return nl_yaml_fail_at(L, v->start_mark,
                                "runs: expected a list of {name, set} maps, got %s", d);
     }
-    nl_config *scratch = malloc(sizeof *scratch);
+    nl_config *scratch = nl_malloc(sizeof *scratch);
     if (!scratch)
         return nl_fail(L->err, NL_ERR_IO, "%s: out of memory", L->file);
     nl_config_defaults(scratch);
     int rc = 0, i = 0;
     yaml_mark_t name_mark[NL_MAX_RACE];
     for (yaml_node_item_t *it = v->data.sequence.items.start;
-         rc == 0 && it < v->data.sequence.items.top; it++, i++) {
-        yaml_node_t *item = nl_yaml_node_at(L, *it);
-        char where[32];
-        snprintf(where, sizeof where, "runs[%d]", i);
-        if (i >= NL_MAX_RACE) {
-            rc = nl_yaml_fail_at(L, item->start_mark, "runs: at most %d runs in a race",
-                                 NL_MAX_RACE);
-            break;
-        }
-        if ((rc = nl_yaml_expect_map(L, item, where, "a map {name: N, set: {key: value, ...}}")))
-            break;
-        if ((rc = nl_yaml_check_map_keys(L, item, where)))
-            break;
-        nl_race_entry *e = &c->runs[i];
-        memset(e, 0, sizeof *e);
-        L->run_mark[i] = item->start_mark;
-        bool has_name = false;
-        for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
-             rc == 0 && p < item->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = nl_yaml_node_at(L, p->key), *val = nl_yaml_node_at(L, p->value);
-            const char *name = nl_yaml_scalar_text(k);
-            if (strcmp(name, "name") == 0) {
-                nl_error e2 = {0};
-                if (val->type != YAML_SCALAR_NODE) {
-                    nl_yaml_describe(val, d, sizeof d);
-                    rc = nl_yaml_fail_at(L, val->start_mark, "%s.name: expected a name, got %s",
-                                         where, d);
-                } else if (nl_config_set(scratch, "name", nl_yaml_scalar_text(val), &e2)) {
-                    rc = nl_yaml_fail_at(L, val->start_mark, "%s.%s", where, e2.msg);
-                } else {
-                    snprintf(e->name, sizeof e->name, "%s", scratch->name);
-                    name_mark[i] = val->start_mark;
-                    has_name = true;
-                }
-            } else if (strcmp(name, "set") == 0) {
-                char set_where[40];
-                snprintf(set_where, sizeof set_where, "%s.set", where);
-                if (nl_yaml_is_null(val))
-                    continue;
-                rc = nl_yaml_expect_map(L, val, set_where, "a map of settings");
-                if (rc == 0)
-                    rc = load_run_sets(L, val, "", i, set_where);
-            } else {
-                const char *s = nl_config_suggest(name, item_keys, 2);
-                if (s)
-                    rc = nl_yaml_fail_at(L, k->start_mark,
-                                         "unknown key '%s.%s' (did you mean '%s.%s'?)", where, name,
-                                         where, s);
-                else
-                    rc = nl_yaml_fail_at(L, k->start_mark,
-                                         "unknown key '%s.%s' (expected name or set)", where, name);
-            }
-        }
-        if (rc)
-            break;
-        if (!has_name) {
-            rc = nl_yaml_fail_at(L, item->start_mark, "%s: missing 'name'", where);
-            break;
-        }
-        for (int j = 0; j < i; j++) {
-            if (strcmp(c->runs[j].name, e->name) == 0) {
-                rc = nl_yaml_fail_at(L, name_mark[i],
-                                     "%s.name: '%s' is already the name of runs[%d]", where,
-                                     e->name, j);
-                break;
-            }
-        }
-        if (rc == 0)
-            c->n_runs = i + 1;
-    }
+         rc == 0 && it < v->data.sequence.items.top; it++, i++)
+        rc = load_run_item(L, nl_yaml_node_at(L, *it), i, scratch, name_mark);
     free(scratch);
     return rc;
 }

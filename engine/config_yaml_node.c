@@ -73,7 +73,7 @@ int nl_yaml_check_map_keys(loader *L, yaml_node_t *map, const char *prefix)
     size_t n = (size_t)(map->data.mapping.pairs.top - first), cap = 16;
     while (cap < 2 * n)
         cap *= 2;
-    yaml_node_t **set = calloc(cap, sizeof *set);
+    yaml_node_t **set = nl_calloc(cap, sizeof *set);
     if (!set)
         return nl_fail(L->err, NL_ERR_IO, "%s: out of memory", L->file);
     int rc = 0;

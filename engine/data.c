@@ -33,6 +33,7 @@
 #include "markov.h"
 #include "prose.h"
 #include "rng.h"
+#include "xalloc.h"
 
 typedef enum { SRC_MARKOV = 0, SRC_TEXT, SRC_TOKENS, SRC_PROSE } src_kind;
 
@@ -172,7 +173,7 @@ static int open_file(nl_data *d, nl_error *err)
     }
     if (d->file_len == 0)
         return nl_fail(err, NL_ERR_USAGE, "%s file '%s': the file is empty", what, d->path);
-    d->win = malloc((size_t)(d->T + 1) * 2);
+    d->win = nl_malloc((size_t)(d->T + 1) * 2);
     if (!d->win)
         return nl_fail(err, NL_ERR_RUN, "data: out of memory");
     return 0;
@@ -210,7 +211,7 @@ static int open_shard(nl_data *d, nl_error *err)
     d->first = SHARD_HEADER_BYTES;
     /* the vocabulary: the largest token, read in pieces */
     enum { CHUNK = 1 << 20 };
-    unsigned char *buf = malloc(CHUNK);
+    unsigned char *buf = nl_malloc(CHUNK);
     if (!buf)
         return nl_fail(err, NL_ERR_RUN, "data: out of memory");
     int32_t max = 0;
@@ -236,7 +237,7 @@ static int open_shard(nl_data *d, nl_error *err)
 static int file_unigram(nl_data *d, int64_t n, nl_error *err)
 {
     enum { CHUNK = 1 << 20 };
-    unsigned char *buf = malloc(CHUNK);
+    unsigned char *buf = nl_malloc(CHUNK);
     if (!buf)
         return nl_fail(err, NL_ERR_RUN, "data: out of memory");
     uint64_t count[256] = {0};
@@ -321,7 +322,7 @@ static int open_file_source(nl_data *d, const nl_data_config *dc, nl_error *err)
 
 static int open_prose(nl_data *d, const nl_data_config *dc, nl_error *err)
 {
-    d->prose = malloc(PROSE_BYTES);
+    d->prose = nl_malloc(PROSE_BYTES);
     if (!d->prose || nl_prose_generate(dc->seed, d->prose, PROSE_BYTES))
         return nl_fail(err, NL_ERR_RUN, "data: out of memory for the prose source");
     d->bytes = d->prose;
@@ -340,7 +341,7 @@ nl_data *nl_data_open(const nl_data_config *dc, int seq_len, uint64_t train_seed
         nl_fail(err, NL_ERR_USAGE, "model.seq_len: expected at least 1, got %d", seq_len);
         return NULL;
     }
-    nl_data *d = calloc(1, sizeof *d);
+    nl_data *d = nl_calloc(1, sizeof *d);
     if (!d) {
         nl_fail(err, NL_ERR_RUN, "data: out of memory");
         return NULL;

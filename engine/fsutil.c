@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "xalloc.h"
+
 /* ---- atomic replacement ------------------------------------------------------------------ */
 
 static void afile_release(nl_afile *f)
@@ -22,8 +24,8 @@ int nl_afile_open(nl_afile *f, const char *path, nl_error *err)
 {
     size_t n = strlen(path);
     f->fd = -1;
-    f->path = malloc(n + 1);
-    f->tmp_path = malloc(n + 5);
+    f->path = nl_malloc(n + 1);
+    f->tmp_path = nl_malloc(n + 5);
     if (!f->path || !f->tmp_path) {
         afile_release(f);
         return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
@@ -84,12 +86,11 @@ void nl_afile_abort(nl_afile *f)
 int nl_fsync_parent_dir(const char *path, nl_error *err)
 {
     const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = strdup(".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = strndup(path, n);
+    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    char *dir = nl_malloc(n + 1);
+    if (dir) {
+        memcpy(dir, slash ? path : ".", n);
+        dir[n] = '\0';
     }
     if (!dir)
         return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
@@ -145,7 +146,7 @@ int nl_write_file_atomic(const char *path, const void *buf, size_t n, nl_error *
 
 int nl_mkdir_p(const char *path, nl_error *err)
 {
-    char *buf = strdup(path);
+    char *buf = nl_strdup(path);
     if (!buf)
         return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
     int rc = 0;
@@ -169,12 +170,12 @@ char *nl_read_file(const char *path, size_t *len)
     if (!f)
         return NULL;
     size_t cap = 4096, n = 0, got;
-    char *s = malloc(cap);
+    char *s = nl_malloc(cap);
     while (s && (got = fread(s + n, 1, cap - n - 1, f)) > 0) {
         n += got;
         if (n + 1 < cap)
             continue;
-        char *g = realloc(s, cap * 2);
+        char *g = nl_realloc(s, cap * 2);
         if (!g) {
             free(s);
             s = NULL;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 #define JSON_MAX_DEPTH 64
 
 typedef struct jparser {
@@ -87,7 +89,7 @@ void nl_jbuf_put(nl_jbuf *b, const char *s, size_t n)
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n + 1)
             cap *= 2;
-        char *grown = realloc(b->p, cap);
+        char *grown = nl_realloc(b->p, cap);
         if (!grown) {
             b->oom = 1;
             return;
@@ -120,7 +122,7 @@ void nl_jbuf_printf(nl_jbuf *b, const char *fmt, ...)
         nl_jbuf_put(b, small, (size_t)k);
         return;
     }
-    char *big = malloc((size_t)k + 1);
+    char *big = nl_malloc((size_t)k + 1);
     if (!big) {
         b->oom = 1;
         return;
@@ -241,6 +243,92 @@ static void put_utf8(nl_jbuf *b, uint32_t cp)
     nl_jbuf_put(b, u, k);
 }
 
+/* After "\u" (at is where the backslash was): the code point, a surrogate pair joined. */
+static int parse_unicode_escape(jparser *p, size_t at, uint32_t *out)
+{
+    uint32_t cp;
+    if (hex4(p, &cp))
+        return -1;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return jfail(p, at, "\\u%04X is a low surrogate with no high surrogate before it", cp);
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        uint32_t lo;
+        if (p->n - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
+            return jfail(p, at, "\\u%04X is a high surrogate with no low surrogate after it", cp);
+        p->pos += 2;
+        if (hex4(p, &lo))
+            return -1;
+        if (lo < 0xDC00 || lo > 0xDFFF)
+            return jfail(p, at, "\\u%04X is a high surrogate with no low surrogate after it", cp);
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    *out = cp;
+    return 0;
+}
+
+/* The single character an escape letter e stands for, or NULL (\u or unknown). */
+static const char *simple_escape(unsigned e)
+{
+    switch (e) {
+    case '"':
+        return "\"";
+    case '\\':
+        return "\\";
+    case '/':
+        return "/";
+    case 'b':
+        return "\b";
+    case 'f':
+        return "\f";
+    case 'n':
+        return "\n";
+    case 'r':
+        return "\r";
+    case 't':
+        return "\t";
+    default:
+        return NULL;
+    }
+}
+
+/* At a backslash inside a string: decode the escape into b. A backslash at the end of the
+ * text is left for the caller to report as an unterminated string. */
+static int parse_escape(jparser *p, nl_jbuf *b)
+{
+    size_t at = p->pos++;
+    if (p->pos >= p->n)
+        return 0;
+    unsigned e = p->s[p->pos++];
+    const char *simple = simple_escape(e);
+    if (simple) {
+        nl_jbuf_put(b, simple, 1);
+        return 0;
+    }
+    if (e != 'u')
+        return jfail(p, at, "unknown escape \\%c", e >= 0x20 && e < 0x7f ? (char)e : '?');
+    uint32_t cp = 0;
+    if (parse_unicode_escape(p, at, &cp))
+        return -1;
+    put_utf8(b, cp);
+    return 0;
+}
+
+/* One character of a string at p->pos (not the closing quote) into b. */
+static int parse_string_char(jparser *p, nl_jbuf *b)
+{
+    unsigned c = p->s[p->pos];
+    if (c < 0x20)
+        return jfail(p, p->pos, "control character 0x%02x in a string (write it escaped)", c);
+    if (c == '\\')
+        return parse_escape(p, b);
+    size_t k = nl_utf8_seq_len(p->s + p->pos, p->n - p->pos);
+    if (k == 0)
+        return jfail(p, p->pos, "invalid UTF-8 in a string");
+    nl_jbuf_put(b, (const char *)p->s + p->pos, k);
+    p->pos += k;
+    return 0;
+}
+
 /* At an opening quote: decode the string into *out (malloc'd, NUL-terminated). */
 static int parse_string(jparser *p, char **out, size_t *out_len)
 {
@@ -252,95 +340,14 @@ static int parse_string(jparser *p, char **out, size_t *out_len)
             nl_jbuf_free(&b);
             return jfail(p, start, "string never ends");
         }
-        unsigned c = p->s[p->pos];
-        if (c == '"') {
+        if (p->s[p->pos] == '"') {
             p->pos++;
             break;
         }
-        if (c < 0x20) {
+        if (parse_string_char(p, &b)) {
             nl_jbuf_free(&b);
-            return jfail(p, p->pos, "control character 0x%02x in a string (write it escaped)", c);
+            return -1;
         }
-        if (c == '\\') {
-            size_t at = p->pos++;
-            if (p->pos >= p->n)
-                continue; /* reported as an unterminated string */
-            unsigned e = p->s[p->pos++];
-            const char *simple = NULL;
-            switch (e) {
-            case '"':
-                simple = "\"";
-                break;
-            case '\\':
-                simple = "\\";
-                break;
-            case '/':
-                simple = "/";
-                break;
-            case 'b':
-                simple = "\b";
-                break;
-            case 'f':
-                simple = "\f";
-                break;
-            case 'n':
-                simple = "\n";
-                break;
-            case 'r':
-                simple = "\r";
-                break;
-            case 't':
-                simple = "\t";
-                break;
-            case 'u':
-                break;
-            default:
-                nl_jbuf_free(&b);
-                return jfail(p, at, "unknown escape \\%c", e >= 0x20 && e < 0x7f ? (char)e : '?');
-            }
-            if (simple) {
-                nl_jbuf_put(&b, simple, 1);
-                continue;
-            }
-            uint32_t cp;
-            if (hex4(p, &cp)) {
-                nl_jbuf_free(&b);
-                return -1;
-            }
-            if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                nl_jbuf_free(&b);
-                return jfail(p, at, "\\u%04X is a low surrogate with no high surrogate before it",
-                             cp);
-            }
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                if (p->n - p->pos < 2 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u') {
-                    nl_jbuf_free(&b);
-                    return jfail(p, at,
-                                 "\\u%04X is a high surrogate with no low surrogate after it", cp);
-                }
-                p->pos += 2;
-                if (hex4(p, &lo)) {
-                    nl_jbuf_free(&b);
-                    return -1;
-                }
-                if (lo < 0xDC00 || lo > 0xDFFF) {
-                    nl_jbuf_free(&b);
-                    return jfail(p, at,
-                                 "\\u%04X is a high surrogate with no low surrogate after it", cp);
-                }
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            put_utf8(&b, cp);
-            continue;
-        }
-        size_t k = nl_utf8_seq_len(p->s + p->pos, p->n - p->pos);
-        if (k == 0) {
-            nl_jbuf_free(&b);
-            return jfail(p, p->pos, "invalid UTF-8 in a string");
-        }
-        nl_jbuf_put(&b, (const char *)p->s + p->pos, k);
-        p->pos += k;
     }
     if (b.oom) {
         nl_jbuf_free(&b);
@@ -426,7 +433,7 @@ static nl_json *push_item(nl_json *v, size_t *cap)
 {
     if (v->len == *cap) {
         size_t ncap = *cap ? 2 * *cap : 4;
-        nl_json *grown = realloc(v->items, ncap * sizeof *grown);
+        nl_json *grown = nl_realloc(v->items, ncap * sizeof *grown);
         if (!grown)
             return NULL;
         v->items = grown;

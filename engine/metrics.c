@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
+
 #define MAX_CAPACITY (1 << 24)
 
 struct nl_metrics_store {
@@ -243,28 +245,6 @@ void nl_metrics_csv_row(FILE *f, const nl_metrics_row *row, int layers, int moe_
     fputc('\n', f);
 }
 
-/* Cuts line into fields in place: fields[i] points at field i, NUL-terminated by
- * overwriting the comma. Returns the number of fields (up to max + 1 to flag "too many"). */
-static int split_fields(char *line, char **fields, int max)
-{
-    size_t len = strlen(line);
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        line[--len] = '\0';
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        if (n <= max)
-            fields[n < max ? n : max] = p;
-        n++;
-        char *comma = strchr(p, ',');
-        if (!comma)
-            break;
-        *comma = '\0';
-        p = comma + 1;
-    }
-    return n;
-}
-
 static int parse_int64(const char *s, int64_t *out)
 {
     if (!*s)
@@ -307,7 +287,11 @@ int nl_metrics_csv_parse(const char *line, nl_metrics_row *row, int layers, int 
     }
     memcpy(buf, line, len + 1);
     int rc = 0;
-    int n = split_fields(buf, fields, want);
+    int n = nl_csv_split(buf, fields, want);
+    if (n < 0) {
+        rc = nl_fail(err, NL_ERR_USAGE, "metrics.csv row: badly quoted field");
+        goto done;
+    }
     if (n != want) {
         rc = nl_fail(err, NL_ERR_USAGE, "metrics.csv row: expected %d fields, got %d", want, n);
         goto done;
@@ -401,12 +385,50 @@ static int same_index(const char *col, const char *prefix, int want)
     return column_index(col, prefix, &a, NULL) == 1 && a == want;
 }
 
+/* The MoE columns of a header, from aux_loss at f[*i]: aux_loss, z_loss, then per MoE layer
+ * its experts' load columns and three more. Counts the layers into *M and the experts into *E;
+ * returns -1 with the column expected at f[*i] in expect. */
+static int moe_columns(char **f, int n, int *i, int *M, int *E, char *expect, size_t cap)
+{
+    static const char *const moe_cols[3] = {"entropy_", "gn_router_", "gn_experts_"};
+    (*i)++; /* aux_loss */
+    if (*i >= n || strcmp(f[*i], "z_loss") != 0) {
+        snprintf(expect, cap, "z_loss");
+        return -1;
+    }
+    (*i)++;
+    for (int first = 1; *i < n; first = 0) {
+        int e = 0, a, b;
+        while (*i < n && column_index(f[*i], "load_", &a, &b) == 2 && a == *M && b == e) {
+            e++;
+            (*i)++;
+        }
+        if (first)
+            *E = e;
+        if (e == 0 || e != *E) {
+            snprintf(expect, cap, "load_%d_%d", *M, e);
+            return -1;
+        }
+        for (int t = 0; t < 3; t++, (*i)++)
+            if (*i >= n || !same_index(f[*i], moe_cols[t], *M)) {
+                snprintf(expect, cap, "%s%d", moe_cols[t], *M);
+                return -1;
+            }
+        (*M)++;
+    }
+    if (*M == 0) {
+        snprintf(expect, cap, "load_0_0");
+        return -1;
+    }
+    return 0;
+}
+
 int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, int *experts,
                                 nl_error *err)
 {
     size_t len = strlen(line);
     char *buf = malloc(len + 1);
-    int max = (int)len / 2 + 2; /* every field takes at least one character and a comma */
+    int max = (int)len + 1; /* every field but the last ends in a comma */
     char **f = malloc(((size_t)max + 1) * sizeof *f);
     if (!buf || !f) {
         free(buf);
@@ -414,8 +436,12 @@ int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, 
         return nl_fail(err, NL_ERR_USAGE, "metrics.csv header: out of memory");
     }
     memcpy(buf, line, len + 1);
-    int n = split_fields(buf, f, max);
+    int n = nl_csv_split(buf, f, max);
     int rc = 0, i = 0;
+    if (n < 0) {
+        rc = nl_fail(err, NL_ERR_USAGE, "metrics.csv header: badly quoted field");
+        goto done;
+    }
     char expect[64];
     for (; i < N_FIXED; i++)
         if (i >= n || strcmp(f[i], fixed_columns[i]) != 0) {
@@ -424,7 +450,6 @@ int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, 
         }
     int L = 0, M = 0, E = 0;
     static const char *const layer_cols[3] = {"gn_attn_", "gn_ffn_", "rms_"};
-    static const char *const moe_cols[3] = {"entropy_", "gn_router_", "gn_experts_"};
     while (i < n && strcmp(f[i], "aux_loss") != 0) {
         for (int t = 0; t < 3; t++, i++)
             if (i >= n || !same_index(f[i], layer_cols[t], L)) {
@@ -433,37 +458,8 @@ int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, 
             }
         L++;
     }
-    if (i < n) {
-        i++; /* aux_loss */
-        if (i >= n || strcmp(f[i], "z_loss") != 0) {
-            snprintf(expect, sizeof expect, "z_loss");
-            goto bad;
-        }
-        i++;
-        for (int first = 1; i < n; first = 0) {
-            int e = 0, a, b;
-            while (i < n && column_index(f[i], "load_", &a, &b) == 2 && a == M && b == e) {
-                e++;
-                i++;
-            }
-            if (first)
-                E = e;
-            if (e == 0 || e != E) {
-                snprintf(expect, sizeof expect, "load_%d_%d", M, e);
-                goto bad;
-            }
-            for (int t = 0; t < 3; t++, i++)
-                if (i >= n || !same_index(f[i], moe_cols[t], M)) {
-                    snprintf(expect, sizeof expect, "%s%d", moe_cols[t], M);
-                    goto bad;
-                }
-            M++;
-        }
-        if (M == 0) {
-            snprintf(expect, sizeof expect, "load_0_0");
-            goto bad;
-        }
-    }
+    if (i < n && moe_columns(f, n, &i, &M, &E, expect, sizeof expect))
+        goto bad;
     *layers = L;
     *moe_layers = M;
     *experts = E;

@@ -73,37 +73,48 @@ static int alloc_params(nl_model *m)
 }
 
 /* What layer l keeps from forward for backward. */
-static int alloc_layer_act(nl_model *m, int l)
+/* A post norm writes straight into the sublayer output: it needs only its stats and ypre. */
+static int alloc_post_act(nl_model *m, sub_act *s)
 {
-    nl_kernels *k = m->k;
-    const nl_model_config *mc = &m->cfg.model;
-    int B = m->B, T = m->T, C = m->C, H = m->H, L = m->L, F = m->F, V = m->V, E = m->E, K = m->K;
-    int64_t BT = (int64_t)B * T, BTC = BT * C, NK = BT * K;
-    (void)k, (void)mc, (void)T, (void)H, (void)L, (void)F, (void)V, (void)E, (void)NK, (void)BTC;
+    int64_t BT = (int64_t)m->B * m->T;
+    B_(s->post.mean = FA(BT));
+    B_(s->post.rstd = FA(BT));
+    B_(s->ypre = FA(BT * m->C));
+    return 0;
+}
+
+/* Layer l's two sublayers: their norms and their outputs before the peri norm. */
+static int alloc_sub_acts(nl_model *m, int l)
+{
+    int64_t BT = (int64_t)m->B * m->T, BTC = BT * m->C;
     layer_act *a = &m->la[l];
     const nl_sublayer_flags *fa = &m->plan.attn[l], *ff = &m->plan.ffn[l];
-    B_(!alloc_norm_act(m, &a->sa.pre, BT, C, fa->pre));
-    B_(!alloc_norm_act(m, &a->sa.peri, BT, C, fa->peri));
-    B_(!alloc_norm_act(m, &a->sf.pre, BT, C, ff->pre));
-    B_(!alloc_norm_act(m, &a->sf.peri, BT, C, ff->peri));
-    /* post norms write straight into the sublayer output; they only need stats */
-    if (fa->post) {
-        B_(a->sa.post.mean = FA(BT));
-        B_(a->sa.post.rstd = FA(BT));
-        B_(a->sa.ypre = FA(BTC));
-    }
-    if (ff->post) {
-        B_(a->sf.post.mean = FA(BT));
-        B_(a->sf.post.rstd = FA(BT));
-        B_(a->sf.ypre = FA(BTC));
-    }
+    B_(!alloc_norm_act(m, &a->sa.pre, BT, m->C, fa->pre));
+    B_(!alloc_norm_act(m, &a->sa.peri, BT, m->C, fa->peri));
+    B_(!alloc_norm_act(m, &a->sf.pre, BT, m->C, ff->pre));
+    B_(!alloc_norm_act(m, &a->sf.peri, BT, m->C, ff->peri));
+    if (fa->post)
+        B_(!alloc_post_act(m, &a->sa));
+    if (ff->post)
+        B_(!alloc_post_act(m, &a->sf));
     B_(a->sa.o = FA(BTC));
     B_(a->sf.o = FA(BTC));
+    return 0;
+}
+
+/* Layer l's attention: q, k, v and their normed or rotated copies, the scores (or the fused
+ * op's log-sum-exps), the heads' output. */
+static int alloc_attn_act(nl_model *m, int l)
+{
+    int B = m->B, T = m->T, H = m->H;
+    int64_t BT = (int64_t)B * T, BTC = BT * m->C;
+    layer_act *a = &m->la[l];
+    const nl_sublayer_flags *fa = &m->plan.attn[l];
     B_(a->qkv = FA(3 * BTC));
     B_(a->q = FA(BTC));
     B_(a->k = FA(BTC));
     B_(a->v = FA(BTC));
-    bool rope = mc->pos == NL_POS_ROPE;
+    bool rope = m->cfg.model.pos == NL_POS_ROPE;
     a->qf = a->q;
     a->kf = a->k;
     a->vf = a->v;
@@ -129,30 +140,49 @@ static int alloc_layer_act(nl_model *m, int l)
         B_(a->att = FA((int64_t)B * H * T * T));
     B_(a->yh = FA(BTC));
     B_(a->y = FA(BTC));
-    if (m->lp[l].moe < 0) {
-        B_(a->up = FA(BT * F));
-        if (mc->ffn == NL_FFN_SWIGLU)
-            B_(a->gate = FA(BT * F));
-        B_(a->act = FA(BT * F));
-    } else {
-        moe_act *ma = nl_calloc(1, sizeof(moe_act) + sizeof(int32_t) * (size_t)(E + 1));
-        H_(ma);
-        a->moe = ma;
-        B_(ma->logits = FA(BT * E));
-        B_(ma->probs = FA(BT * E));
-        B_(ma->gates = FA(NK));
-        B_(ma->wsorted = FA(NK));
-        B_(ma->xin = FA(NK * C));
-        B_(ma->up = FA(NK * F));
-        if (mc->ffn == NL_FFN_SWIGLU)
-            B_(ma->gate = FA(NK * F));
-        B_(ma->act = FA(NK * F));
-        B_(ma->eout = FA(NK * C));
-        B_(ma->idx = IA(NK));
-        B_(ma->offsets = IA(E + 1));
-        B_(ma->rows = IA(NK));
-        B_(ma->slots = IA(NK));
-    }
+    return 0;
+}
+
+/* Layer l's Mixture-of-Experts FFN: routing, the dispatched rows, the experts' outputs. */
+static int alloc_moe_act(nl_model *m, int l)
+{
+    int E = m->E, F = m->F, C = m->C;
+    int64_t BT = (int64_t)m->B * m->T, NK = BT * m->K;
+    moe_act *ma = nl_calloc(1, sizeof(moe_act) + sizeof(int32_t) * (size_t)(E + 1));
+    H_(ma);
+    m->la[l].moe = ma;
+    B_(ma->logits = FA(BT * E));
+    B_(ma->probs = FA(BT * E));
+    B_(ma->gates = FA(NK));
+    B_(ma->wsorted = FA(NK));
+    B_(ma->xin = FA(NK * C));
+    B_(ma->up = FA(NK * F));
+    if (m->cfg.model.ffn == NL_FFN_SWIGLU)
+        B_(ma->gate = FA(NK * F));
+    B_(ma->act = FA(NK * F));
+    B_(ma->eout = FA(NK * C));
+    B_(ma->idx = IA(NK));
+    B_(ma->offsets = IA(E + 1));
+    B_(ma->rows = IA(NK));
+    B_(ma->slots = IA(NK));
+    return 0;
+}
+
+static int alloc_layer_act(nl_model *m, int l)
+{
+    layer_act *a = &m->la[l];
+    int64_t BTF = (int64_t)m->B * m->T * m->F;
+    int rc = alloc_sub_acts(m, l);
+    if (!rc)
+        rc = alloc_attn_act(m, l);
+    if (rc)
+        return rc;
+    if (m->lp[l].moe >= 0)
+        return alloc_moe_act(m, l);
+    B_(a->up = FA(BTF));
+    if (m->cfg.model.ffn == NL_FFN_SWIGLU)
+        B_(a->gate = FA(BTF));
+    B_(a->act = FA(BTF));
     return 0;
 }
 

@@ -36,35 +36,59 @@ typedef struct {
     int64_t seg_attn[2], seg_ffn[2], seg_router[2], seg_experts[2];
 } layer_params;
 
+/* A norm over rows of cols features (for a sublayer: rows B*T, cols C; the q/k/v norms:
+ * rows B*H*T, cols D, writing into qf/kf/vf). */
 typedef struct {
-    float *out, *mean, *rstd;
+    float *out;  /* (rows, cols) normalised; NULL for a post norm, which writes s_out */
+    float *mean; /* (rows); layernorm only */
+    float *rstd; /* (rows) */
 } norm_act;
 
 /* What one sublayer keeps from forward for backward. */
 typedef struct {
-    float *in; /* s_in (not owned) */
-    norm_act pre, peri, post;
-    float *h;    /* N_pre(in), or in */
-    float *o;    /* S(h), before the peri norm */
-    float *ypre; /* alpha*r + o, before the post norm (only with post) */
-    float *out;  /* s_out (not owned) */
+    float *in;                /* (B,T,C) s_in (not owned) */
+    norm_act pre, peri, post; /* rows B*T, cols C; post has mean and rstd only */
+    float *h;                 /* (B,T,C) N_pre(in), or in */
+    float *o;                 /* (B,T,C) S(h), before the peri norm */
+    float *ypre;              /* (B,T,C) alpha*r + o, before the post norm (only with post) */
+    float *out;               /* (B,T,C) s_out (not owned) */
 } sub_act;
 
+/* One MoE layer's routing and experts. N = B*T tokens, each routed to K experts: N*K slots
+ * (slot n*K + j), sorted by expert into N*K positions (kernels.h moe_dispatch). */
 typedef struct {
-    float *logits, *probs, *gates, *wsorted, *xin, *up, *gate, *act, *eout;
-    int32_t *idx, *offsets, *rows, *slots;
+    float *logits;           /* (N,E) router logits */
+    float *probs;            /* (N,E) softmax of the logits */
+    float *gates;            /* (N,K) gate of each slot */
+    float *wsorted;          /* (N*K) gate of each sorted position */
+    float *xin;              /* (N*K,C) the input row of each sorted position */
+    float *up;               /* (N*K,F) */
+    float *gate;             /* (N*K,F) swiglu only, else NULL */
+    float *act;              /* (N*K,F) */
+    float *eout;             /* (N*K,C) expert output of each sorted position */
+    int32_t *idx;            /* (N,K) the experts of each token */
+    int32_t *offsets;        /* (E+1) expert e owns sorted positions [offsets[e], offsets[e+1]) */
+    int32_t *rows;           /* (N*K) the token of each sorted position */
+    int32_t *slots;          /* (N*K) the slot of each sorted position */
     int32_t host_offsets[1]; /* flexible: E+1 ints follow (allocated with the struct) */
 } moe_act;
 
 typedef struct {
     sub_act sa, sf;
     /* attention */
-    float *qkv, *q, *k, *v, *qf, *kf, *vf, *att, *yh, *y;
-    float *lse; /* (B,H,T) row log-sum-exps of the fused attention, which needs no att */
-    norm_act qn, kn, vn;
+    float *qkv;          /* (B,T,3C) */
+    float *q, *k, *v;    /* (B,H,T,D) heads split out of qkv */
+    float *qf, *kf, *vf; /* (B,H,T,D) normed and/or rotated q, k, v; alias q, k, v otherwise */
+    float *att;          /* (B,H,T,T) causal attention probabilities; NULL when fused */
+    float *lse;          /* (B,H,T) row log-sum-exps of the fused attention, which needs no att */
+    float *yh;           /* (B,H,T,D) attention output per head */
+    float *y;            /* (B,T,C) heads merged, before the out projection */
+    norm_act qn, kn, vn; /* mean and rstd (B*H*T) only; the output is qf, kf, vf */
     /* dense ffn */
-    float *up, *gate, *act;
-    moe_act *moe;
+    float *up;    /* (B,T,F) */
+    float *gate;  /* (B,T,F) swiglu only, else NULL */
+    float *act;   /* (B,T,F) */
+    moe_act *moe; /* MoE layers only, else NULL */
 } layer_act;
 
 struct nl_model {
@@ -86,32 +110,45 @@ struct nl_model {
     /* activations */
     int32_t *tokens, *targets; /* (B,T) */
     float *emb;                /* (B,T,C) embedding before embed_norm */
-    norm_act embn;
-    float *x;   /* (L+1,B,T,C) residual stream at block boundaries */
-    float *mid; /* (L,B,T,C) residual stream between attn and ffn */
+    norm_act embn;             /* rows B*T, cols C */
+    float *x;                  /* (L+1,B,T,C) residual stream at block boundaries */
+    float *mid;                /* (L,B,T,C) residual stream between attn and ffn */
     layer_act *la;
-    norm_act fin;
-    float *xf;               /* final features (fin.out or x[L]) */
-    float *logits;           /* (B,T,V); overwritten by dlogits in backward */
-    float *losses, *scalars; /* (B*T); [loss_sum, aux_l.., z_l..] */
-    int32_t *iota;           /* (B*T*K) 0,1,2,... */
+    norm_act fin;   /* rows B*T, cols C */
+    float *xf;      /* (B,T,C) final features (fin.out or x[L]) */
+    float *logits;  /* (B,T,V); overwritten by dlogits in backward */
+    float *losses;  /* (B*T) */
+    float *scalars; /* (1 + 2*(moe_layers+1)): [loss_sum, aux_l.., z_l..] */
+    int32_t *iota;  /* (B*T*K) 0,1,2,... */
 
-    /* backward scratch */
-    float *dres[2], *dypre, *dperi, *dh, *dqkv, *dq, *dk, *dv, *dqf, *dkf, *dvf, *datt, *dyh, *dy,
-        *dup, *dgate, *dact, *deout, *dg, *dxin, *dw, *dgates, *drl;
+    /* backward scratch, shared by every layer; N = B*T, K = 1 without MoE */
+    float *dres[2];            /* (B,T,C) each: the residual gradient, ping-ponged */
+    float *dypre, *dperi, *dh; /* (B,T,C) */
+    float *dqkv;               /* (B,T,3C) */
+    float *dq, *dk, *dv;       /* (B,H,T,D) */
+    float *dqf, *dkf, *dvf;    /* (B,H,T,D) */
+    float *datt;               /* (B,H,T,T); NULL when the attention is fused */
+    float *dyh;                /* (B,H,T,D) */
+    float *dy;                 /* (B,T,C) */
+    float *dup, *dgate, *dact; /* (N*K,F); a dense layer uses the first (N,F) */
+    float *deout, *dg, *dxin;  /* (N*K,C) MoE only */
+    float *dw;                 /* (N*K) MoE only: per sorted position */
+    float *dgates;             /* (N,K) MoE only: per slot */
+    float *drl;                /* (N,E) MoE only: router logits */
 
     /* stats */
-    int64_t *grad_segs;
+    int64_t *grad_segs; /* (n_grad_segs + 1) host: offsets into the gradients */
     int n_grad_segs, n_global_segs;
-    float *grad_sumsq; /* (n_grad_segs) */
-    int64_t *rms_segs;
-    float *rms_sumsq; /* (L) */
+    float *grad_sumsq; /* (n_grad_segs) sum of squares per gradient segment */
+    int64_t *rms_segs; /* (L+1) host: offsets of the blocks of x (B*T*C apart) */
+    float *rms_sumsq;  /* (L) sum of squares of x after each block (x[1..L]) */
     int last_B;
     bool have_targets;
     float last_aux, last_z;
-    float *host_stats, *host_probs; /* host scratch for nl_model_stats */
-    int attn_chunk;                 /* query rows per block of the causal attention products */
-    bool fused_attn;                /* the backend's attention_forward/backward, not the pieces */
+    float *host_stats; /* (n_grad_segs + L + 1) host scratch for nl_model_stats */
+    float *host_probs; /* (B*T,E) host scratch; MoE only */
+    int attn_chunk;    /* query rows per block of the causal attention products */
+    bool fused_attn;   /* the backend's attention_forward/backward, not the pieces */
 
     /* owned allocations */
     void **allocs;

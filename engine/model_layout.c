@@ -74,87 +74,111 @@ static bool is_moe_layer(const nl_model_config *mc, int l)
     return mc->moe_experts > 0 && mc->moe_every > 0 && l % mc->moe_every == mc->moe_every - 1;
 }
 
+/* The norm "PRE.WHAT" over n features when flag is set, else none. */
+static normp add_flag_norm(nl_model *m, bool flag, const char *pre, const char *what, int n,
+                           nl_tensor_group g, int l)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s.%s", pre, what);
+    return flag ? add_norm(m, name, n, g, l) : NO_NORM;
+}
+
+/* A matrix "PRE.WHAT.weight" of (d0, d1). */
+static int64_t add_matrix(nl_model *m, const char *pre, const char *what, int d0, int d1,
+                          nl_tensor_group g, int l)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s.%s.weight", pre, what);
+    return add_tensor(m, name, 2, d0, d1, NL_TK_MATRIX, g, l);
+}
+
+/* Layer l's attention sublayer, in tensor order. */
+static void layout_attn(nl_model *m, int l)
+{
+    layer_params *p = &m->lp[l];
+    const nl_sublayer_flags *a = &m->plan.attn[l];
+    const nl_tensor_group g = NL_GROUP_ATTN;
+    int C = m->C, D = m->D;
+    char pre[64];
+    p->seg_attn[0] = m->n_params;
+    snprintf(pre, sizeof pre, "blocks.%d.attn", l);
+    p->an.pre = add_flag_norm(m, a->pre, pre, "pre_norm", C, g, l);
+    p->qkv = add_matrix(m, pre, "qkv", 3 * C, C, g, l);
+    p->qn = add_flag_norm(m, a->qk, pre, "q_norm", D, g, l);
+    p->kn = add_flag_norm(m, a->qk, pre, "k_norm", D, g, l);
+    p->vn = add_flag_norm(m, a->v, pre, "v_norm", D, g, l);
+    p->out = add_matrix(m, pre, "out", C, C, g, l);
+    p->an.peri = add_flag_norm(m, a->peri, pre, "peri_norm", C, g, l);
+    p->an.post = add_flag_norm(m, a->post, pre, "post_norm", C, g, l);
+    p->seg_attn[1] = m->n_params;
+}
+
+/* Layer l's router and experts (pre: "blocks.L.ffn"). */
+static void layout_moe(nl_model *m, int l, const char *pre)
+{
+    layer_params *p = &m->lp[l];
+    const nl_tensor_group g = NL_GROUP_FFN;
+    int C = m->C, F = m->F;
+    char name[96];
+    p->moe = m->moe_layers++;
+    p->seg_router[0] = m->n_params;
+    p->router = add_matrix(m, pre, "router", m->E, C, g, l);
+    p->seg_router[1] = m->n_params;
+    p->e_up = nl_calloc((size_t)m->E, sizeof(int64_t));   /* (E) */
+    p->e_gate = nl_calloc((size_t)m->E, sizeof(int64_t)); /* (E) */
+    p->e_down = nl_calloc((size_t)m->E, sizeof(int64_t)); /* (E) */
+    p->seg_experts[0] = m->n_params;
+    if (!p->e_up || !p->e_gate || !p->e_down)
+        m->oom = true;
+    for (int e = 0; e < m->E && !m->oom; e++) {
+        snprintf(name, sizeof name, "%s.experts.%d", pre, e);
+        p->e_up[e] = add_matrix(m, name, "up", F, C, g, l);
+        p->e_gate[e] = -1;
+        if (m->cfg.model.ffn == NL_FFN_SWIGLU)
+            p->e_gate[e] = add_matrix(m, name, "gate", F, C, g, l);
+        p->e_down[e] = add_matrix(m, name, "down", C, F, g, l);
+    }
+    p->seg_experts[1] = m->n_params;
+}
+
+/* Layer l's FFN sublayer (dense or MoE), in tensor order. */
+static void layout_ffn(nl_model *m, int l)
+{
+    layer_params *p = &m->lp[l];
+    const nl_sublayer_flags *f = &m->plan.ffn[l];
+    const nl_tensor_group g = NL_GROUP_FFN;
+    int C = m->C, F = m->F;
+    char pre[64];
+    p->seg_ffn[0] = m->n_params;
+    snprintf(pre, sizeof pre, "blocks.%d.ffn", l);
+    p->fn.pre = add_flag_norm(m, f->pre, pre, "pre_norm", C, g, l);
+    p->up = p->gate = p->down = p->router = -1;
+    p->moe = -1;
+    if (is_moe_layer(&m->cfg.model, l)) {
+        layout_moe(m, l, pre);
+    } else {
+        p->up = add_matrix(m, pre, "up", F, C, g, l);
+        if (m->cfg.model.ffn == NL_FFN_SWIGLU)
+            p->gate = add_matrix(m, pre, "gate", F, C, g, l);
+        p->down = add_matrix(m, pre, "down", C, F, g, l);
+    }
+    p->fn.peri = add_flag_norm(m, f->peri, pre, "peri_norm", C, g, l);
+    p->fn.post = add_flag_norm(m, f->post, pre, "post_norm", C, g, l);
+    p->seg_ffn[1] = m->n_params;
+}
+
 void nl_model_build_layout(nl_model *m)
 {
     const nl_model_config *mc = &m->cfg.model;
-    char name[96];
-    int C = m->C, F = m->F, D = m->D;
+    int C = m->C;
     m->wte = add_tensor(m, "wte.weight", 2, m->V, C, NL_TK_EMBED, NL_GROUP_EMBED, -1);
     m->wpe = mc->pos == NL_POS_LEARNED
                  ? add_tensor(m, "wpe.weight", 2, m->T, C, NL_TK_EMBED, NL_GROUP_EMBED, -1)
                  : -1;
     m->embed_norm = m->plan.embed_norm ? add_norm(m, "embed_norm", C, NL_GROUP_EMBED, -1) : NO_NORM;
     for (int l = 0; l < m->L; l++) {
-        layer_params *p = &m->lp[l];
-        const nl_sublayer_flags *a = &m->plan.attn[l], *f = &m->plan.ffn[l];
-        char pre[64];
-        p->seg_attn[0] = m->n_params;
-        snprintf(pre, sizeof pre, "blocks.%d.attn", l);
-#define NORM(flag, field, what)                                                                    \
-    do {                                                                                           \
-        snprintf(name, sizeof name, "%s." what, pre);                                              \
-        field = (flag) ? add_norm(m, name, C, grp, l) : NO_NORM;                                   \
-    } while (0)
-        nl_tensor_group grp = NL_GROUP_ATTN;
-        NORM(a->pre, p->an.pre, "pre_norm");
-        snprintf(name, sizeof name, "%s.qkv.weight", pre);
-        p->qkv = add_tensor(m, name, 2, 3 * C, C, NL_TK_MATRIX, grp, l);
-        snprintf(name, sizeof name, "%s.q_norm", pre);
-        p->qn = a->qk ? add_norm(m, name, D, grp, l) : NO_NORM;
-        snprintf(name, sizeof name, "%s.k_norm", pre);
-        p->kn = a->qk ? add_norm(m, name, D, grp, l) : NO_NORM;
-        snprintf(name, sizeof name, "%s.v_norm", pre);
-        p->vn = a->v ? add_norm(m, name, D, grp, l) : NO_NORM;
-        snprintf(name, sizeof name, "%s.out.weight", pre);
-        p->out = add_tensor(m, name, 2, C, C, NL_TK_MATRIX, grp, l);
-        NORM(a->peri, p->an.peri, "peri_norm");
-        NORM(a->post, p->an.post, "post_norm");
-        p->seg_attn[1] = m->n_params;
-
-        p->seg_ffn[0] = m->n_params;
-        snprintf(pre, sizeof pre, "blocks.%d.ffn", l);
-        grp = NL_GROUP_FFN;
-        NORM(f->pre, p->fn.pre, "pre_norm");
-        p->up = p->gate = p->down = p->router = -1;
-        p->moe = -1;
-        if (is_moe_layer(mc, l)) {
-            p->moe = m->moe_layers++;
-            p->seg_router[0] = m->n_params;
-            snprintf(name, sizeof name, "%s.router.weight", pre);
-            p->router = add_tensor(m, name, 2, m->E, C, NL_TK_MATRIX, grp, l);
-            p->seg_router[1] = m->n_params;
-            p->e_up = nl_calloc((size_t)m->E, sizeof(int64_t));   /* (E) */
-            p->e_gate = nl_calloc((size_t)m->E, sizeof(int64_t)); /* (E) */
-            p->e_down = nl_calloc((size_t)m->E, sizeof(int64_t)); /* (E) */
-            p->seg_experts[0] = m->n_params;
-            if (!p->e_up || !p->e_gate || !p->e_down)
-                m->oom = true;
-            for (int e = 0; e < m->E && !m->oom; e++) {
-                snprintf(name, sizeof name, "%s.experts.%d.up.weight", pre, e);
-                p->e_up[e] = add_tensor(m, name, 2, F, C, NL_TK_MATRIX, grp, l);
-                p->e_gate[e] = -1;
-                if (mc->ffn == NL_FFN_SWIGLU) {
-                    snprintf(name, sizeof name, "%s.experts.%d.gate.weight", pre, e);
-                    p->e_gate[e] = add_tensor(m, name, 2, F, C, NL_TK_MATRIX, grp, l);
-                }
-                snprintf(name, sizeof name, "%s.experts.%d.down.weight", pre, e);
-                p->e_down[e] = add_tensor(m, name, 2, C, F, NL_TK_MATRIX, grp, l);
-            }
-            p->seg_experts[1] = m->n_params;
-        } else {
-            snprintf(name, sizeof name, "%s.up.weight", pre);
-            p->up = add_tensor(m, name, 2, F, C, NL_TK_MATRIX, grp, l);
-            if (mc->ffn == NL_FFN_SWIGLU) {
-                snprintf(name, sizeof name, "%s.gate.weight", pre);
-                p->gate = add_tensor(m, name, 2, F, C, NL_TK_MATRIX, grp, l);
-            }
-            snprintf(name, sizeof name, "%s.down.weight", pre);
-            p->down = add_tensor(m, name, 2, C, F, NL_TK_MATRIX, grp, l);
-        }
-        NORM(f->peri, p->fn.peri, "peri_norm");
-        NORM(f->post, p->fn.post, "post_norm");
-#undef NORM
-        p->seg_ffn[1] = m->n_params;
+        layout_attn(m, l);
+        layout_ffn(m, l);
     }
     m->final_norm = m->plan.final_norm ? add_norm(m, "final_norm", C, NL_GROUP_HEAD, -1) : NO_NORM;
     m->lm_head = mc->tied

@@ -8,6 +8,7 @@
 
 #include "ckpt_io.h"
 #include "json_text.h"
+#include "xalloc.h"
 
 static const char *const dtype_names[] = {"F32", "I32", "F64", "I64"};
 static const size_t dtype_sizes[] = {4, 4, 8, 8};
@@ -40,7 +41,7 @@ static const char *first_duplicate(const char **names, size_t n, int *oom)
     *oom = 0;
     if (n < 2)
         return NULL;
-    const char **sorted = malloc(n * sizeof *sorted);
+    const char **sorted = nl_malloc(n * sizeof *sorted);
     if (!sorted) {
         *oom = 1;
         return NULL;
@@ -63,8 +64,8 @@ static int read_metadata(const char *path, const nl_json *m, nl_st_file *out, nl
     if (m->kind != NL_JSON_OBJECT)
         return nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ at byte %llu is not an object", path,
                        FILE_OFF(m->offset));
-    out->meta_keys = calloc(m->len ? m->len : 1, sizeof *out->meta_keys);
-    out->meta_vals = calloc(m->len ? m->len : 1, sizeof *out->meta_vals);
+    out->meta_keys = nl_calloc(m->len ? m->len : 1, sizeof *out->meta_keys);
+    out->meta_vals = nl_calloc(m->len ? m->len : 1, sizeof *out->meta_vals);
     if (!out->meta_keys || !out->meta_vals)
         return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
     for (size_t i = 0; i < m->len; i++) {
@@ -77,8 +78,8 @@ static int read_metadata(const char *path, const nl_json *m, nl_st_file *out, nl
             return nl_fail(err, NL_ERR_USAGE,
                            "%s: __metadata__ entry at byte %llu holds a NUL character", path,
                            FILE_OFF(v->key_offset));
-        out->meta_keys[i] = strdup(v->key);
-        out->meta_vals[i] = strdup(v->str);
+        out->meta_keys[i] = nl_strdup(v->key);
+        out->meta_vals[i] = nl_strdup(v->str);
         out->n_meta = (int)i + 1;
         if (!out->meta_keys[i] || !out->meta_vals[i])
             return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
@@ -101,26 +102,17 @@ static int get_uint(const nl_json *v, uint64_t *out)
     return 0;
 }
 
-/* Fill t from the header entry v (the tensor's info object); data_len bounds the offsets. */
-static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_len, nl_st_tensor *t,
-                            span *sp, nl_error *err)
+/* The fields of the tensor info object v (named name): dtype, shape and data_offsets, each
+ * present once and nothing else. */
+static int find_fields(const char *path, const char *name, const nl_json *v, const nl_json **dtype,
+                       const nl_json **shape, const nl_json **offs, nl_error *err)
 {
-    const char *name = v->key;
-    if (v->key_len == 0 || v->key_len >= sizeof t->name || strlen(name) != v->key_len)
-        return nl_fail(
-            err, NL_ERR_USAGE,
-            "%s: tensor name at byte %llu is empty, longer than %zu bytes or holds a NUL", path,
-            FILE_OFF(v->key_offset), sizeof t->name - 1);
-    memcpy(t->name, name, v->key_len + 1);
-    if (v->kind != NL_JSON_OBJECT)
-        return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu: expected an object",
-                       path, name, FILE_OFF(v->offset));
-    const nl_json *dtype = NULL, *shape = NULL, *offs = NULL;
+    *dtype = *shape = *offs = NULL;
     for (size_t i = 0; i < v->len; i++) {
         const nl_json *f = &v->items[i];
-        const nl_json **slot = !strcmp(f->key, "dtype")          ? &dtype
-                               : !strcmp(f->key, "shape")        ? &shape
-                               : !strcmp(f->key, "data_offsets") ? &offs
+        const nl_json **slot = !strcmp(f->key, "dtype")          ? dtype
+                               : !strcmp(f->key, "shape")        ? shape
+                               : !strcmp(f->key, "data_offsets") ? offs
                                                                  : NULL;
         if (!slot)
             return nl_fail(err, NL_ERR_USAGE,
@@ -132,16 +124,20 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
                            f->key, FILE_OFF(f->key_offset));
         *slot = f;
     }
-    if (!dtype || !shape || !offs)
+    if (!*dtype || !*shape || !*offs)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu lacks \"%s\"", path, name,
                        FILE_OFF(v->offset),
-                       !dtype   ? "dtype"
-                       : !shape ? "shape"
-                                : "data_offsets");
+                       !*dtype   ? "dtype"
+                       : !*shape ? "shape"
+                                 : "data_offsets");
+    return 0;
+}
 
+static int read_dtype(const char *path, const nl_json *dtype, nl_st_tensor *t, nl_error *err)
+{
     if (dtype->kind != NL_JSON_STRING)
         return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\": dtype at byte %llu is not a string",
-                       path, name, FILE_OFF(dtype->offset));
+                       path, t->name, FILE_OFF(dtype->offset));
     int d = 0;
     while (d < N_DTYPES && strcmp(dtype->str, dtype_names[d]) != 0)
         d++;
@@ -149,30 +145,43 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
         return nl_fail(
             err, NL_ERR_USAGE,
             "%s: tensor \"%s\" has dtype %.32s, which normlab does not read (F32, I32, F64, I64)",
-            path, name, dtype->str);
+            path, t->name, dtype->str);
     t->dtype = (nl_st_dtype)d;
-    size_t esize = dtype_sizes[d];
+    return 0;
+}
 
+/* t's shape; *numel is its element count, or room + 1 when that is more than room. */
+static int read_shape(const char *path, const nl_json *shape, uint64_t room, nl_st_tensor *t,
+                      uint64_t *numel, nl_error *err)
+{
     if (shape->kind != NL_JSON_ARRAY || shape->len > MAX_NDIM)
         return nl_fail(err, NL_ERR_USAGE,
                        "%s: tensor \"%s\": shape at byte %llu is not an array of at most %d sizes",
-                       path, name, FILE_OFF(shape->offset), MAX_NDIM);
+                       path, t->name, FILE_OFF(shape->offset), MAX_NDIM);
     t->ndim = (int)shape->len;
-    uint64_t numel = 1, room = data_len / esize; /* no more elements than the data holds */
+    *numel = 1;
     for (size_t i = 0; i < shape->len; i++) {
         uint64_t dim;
         if (get_uint(&shape->items[i], &dim))
             return nl_fail(
                 err, NL_ERR_USAGE,
                 "%s: tensor \"%s\": shape entry at byte %llu is not a non-negative integer", path,
-                name, FILE_OFF(shape->items[i].offset));
+                t->name, FILE_OFF(shape->items[i].offset));
         t->shape[i] = (int64_t)dim;
-        if (dim && numel > room / dim)
-            numel = room + 1; /* too large either way */
+        if (dim && *numel > room / dim)
+            *numel = room + 1; /* too large either way */
         else
-            numel *= dim;
+            *numel *= dim;
     }
+    return 0;
+}
 
+/* t's data_offsets into *sp: inside the data_len data bytes, and as long as numel elements of
+ * esize bytes (room: the most elements the data holds). */
+static int read_offsets(const char *path, const nl_json *offs, uint64_t data_len, uint64_t numel,
+                        uint64_t room, size_t esize, const nl_st_tensor *t, span *sp, nl_error *err)
+{
+    const char *name = t->name;
     uint64_t begin, end;
     if (offs->kind != NL_JSON_ARRAY || offs->len != 2 || get_uint(&offs->items[0], &begin) ||
         get_uint(&offs->items[1], &end))
@@ -192,13 +201,43 @@ static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_le
             path, name, (unsigned long long)begin, (unsigned long long)end,
             (unsigned long long)(end - begin), numel > room ? "more than " : "",
             (unsigned long long)((numel > room ? room : numel) * esize));
-    t->numel = (int64_t)numel;
     sp->begin = begin;
     sp->end = end;
     return 0;
 }
 
-static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_error *err)
+/* Fill t from the header entry v (the tensor's info object); data_len bounds the offsets. */
+static int read_tensor_info(const char *path, const nl_json *v, uint64_t data_len, nl_st_tensor *t,
+                            span *sp, nl_error *err)
+{
+    const char *name = v->key;
+    if (v->key_len == 0 || v->key_len >= sizeof t->name || strlen(name) != v->key_len)
+        return nl_fail(
+            err, NL_ERR_USAGE,
+            "%s: tensor name at byte %llu is empty, longer than %zu bytes or holds a NUL", path,
+            FILE_OFF(v->key_offset), sizeof t->name - 1);
+    memcpy(t->name, name, v->key_len + 1);
+    if (v->kind != NL_JSON_OBJECT)
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" at byte %llu: expected an object",
+                       path, name, FILE_OFF(v->offset));
+    const nl_json *dtype, *shape, *offs;
+    int rc = find_fields(path, name, v, &dtype, &shape, &offs, err);
+    if (!rc)
+        rc = read_dtype(path, dtype, t, err);
+    if (rc)
+        return rc;
+    size_t esize = dtype_sizes[t->dtype];
+    uint64_t numel = 0, room = data_len / esize; /* no more elements than the data holds */
+    if ((rc = read_shape(path, shape, room, t, &numel, err)) ||
+        (rc = read_offsets(path, offs, data_len, numel, room, esize, t, sp, err)))
+        return rc;
+    t->numel = (int64_t)numel;
+    return 0;
+}
+
+/* The JSON header of a size-byte file into *text (caller frees) and *root; *hlen its length. */
+static int read_header_json(int fd, const char *path, uint64_t size, char **text, uint64_t *hlen,
+                            nl_json *root, nl_error *err)
 {
     unsigned char len8[8];
     if (size < 8)
@@ -207,91 +246,107 @@ static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_
     int rc = nl_pread_all(fd, path, len8, 8, 0, err);
     if (rc)
         return rc;
-    uint64_t hlen = nl_get_u64le(len8);
-    if (hlen > size - 8)
+    *hlen = nl_get_u64le(len8);
+    if (*hlen > size - 8)
         return nl_fail(err, NL_ERR_USAGE,
                        "%s: header length %llu runs past the end of the file (%llu bytes); "
                        "truncated, or not a safetensors file",
-                       path, (unsigned long long)hlen, (unsigned long long)size);
-    uint64_t data_len = size - 8 - hlen;
-    char *text = malloc(hlen ? hlen : 1);
-    if (!text)
+                       path, (unsigned long long)*hlen, (unsigned long long)size);
+    *text = nl_malloc(*hlen ? *hlen : 1);
+    if (!*text)
         return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
-    nl_json root;
     size_t bad_at = 0;
     char why[160];
-    span *spans = NULL;
-    const char **names = NULL;
-    memset(&root, 0, sizeof root);
-    if ((rc = nl_pread_all(fd, path, text, hlen, 8, err)))
-        goto done;
-    if (nl_json_parse(text, hlen, &root, &bad_at, why, sizeof why)) {
-        rc = nl_fail(err, NL_ERR_USAGE, "%s: bad safetensors header at byte %llu: %s", path,
-                     FILE_OFF(bad_at), why);
-        goto done;
-    }
-    if (root.kind != NL_JSON_OBJECT) {
-        rc = nl_fail(err, NL_ERR_USAGE, "%s: the safetensors header at byte 8 is not a JSON object",
-                     path);
-        goto done;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < root.len; i++)
-        n += strcmp(root.items[i].key, "__metadata__") != 0;
-    out->tensors = calloc(n ? n : 1, sizeof *out->tensors);
-    spans = calloc(n ? n : 1, sizeof *spans);
-    names = calloc(n ? n : 1, sizeof *names);
-    if (!out->tensors || !spans || !names) {
-        rc = nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
-        goto done;
-    }
-    int seen_meta = 0;
-    for (size_t i = 0; i < root.len; i++) {
-        const nl_json *v = &root.items[i];
+    if ((rc = nl_pread_all(fd, path, *text, *hlen, 8, err)))
+        return rc;
+    if (nl_json_parse(*text, *hlen, root, &bad_at, why, sizeof why))
+        return nl_fail(err, NL_ERR_USAGE, "%s: bad safetensors header at byte %llu: %s", path,
+                       FILE_OFF(bad_at), why);
+    if (root->kind != NL_JSON_OBJECT)
+        return nl_fail(err, NL_ERR_USAGE,
+                       "%s: the safetensors header at byte 8 is not a JSON object", path);
+    return 0;
+}
+
+/* Every entry of the header root: the metadata and the n tensors' infos (into out->tensors,
+ * spans and names, n entries each). */
+static int read_entries(const char *path, const nl_json *root, uint64_t data_len, nl_st_file *out,
+                        span *spans, const char **names, nl_error *err)
+{
+    int seen_meta = 0, rc;
+    for (size_t i = 0; i < root->len; i++) {
+        const nl_json *v = &root->items[i];
         if (strcmp(v->key, "__metadata__") == 0) {
-            if (seen_meta++) {
-                rc = nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ appears twice (byte %llu)", path,
-                             FILE_OFF(v->key_offset));
-                goto done;
-            }
+            if (seen_meta++)
+                return nl_fail(err, NL_ERR_USAGE, "%s: __metadata__ appears twice (byte %llu)",
+                               path, FILE_OFF(v->key_offset));
             if ((rc = read_metadata(path, v, out, err)))
-                goto done;
+                return rc;
             continue;
         }
         int k = out->n_tensors;
         if ((rc = read_tensor_info(path, v, data_len, &out->tensors[k], &spans[k], err)))
-            goto done;
+            return rc;
         spans[k].index = k;
         names[k] = out->tensors[k].name;
         out->n_tensors = k + 1;
     }
+    return 0;
+}
+
+/* Names unique, data spans disjoint (spans sorted by where they begin), then the data read. */
+static int read_data(int fd, const char *path, uint64_t data_at, nl_st_file *out, span *spans,
+                     const char **names, size_t n, nl_error *err)
+{
     int oom;
     const char *dup = first_duplicate(names, n, &oom);
-    if (oom || dup) {
-        rc = oom ? nl_fail(err, NL_ERR_IO, "%s: out of memory", path)
-                 : nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" appears twice", path, dup);
-        goto done;
-    }
+    if (oom)
+        return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+    if (dup)
+        return nl_fail(err, NL_ERR_USAGE, "%s: tensor \"%s\" appears twice", path, dup);
     qsort(spans, n, sizeof *spans, span_by_begin);
-    for (size_t i = 1; i < n; i++) {
-        if (spans[i].begin < spans[i - 1].end) {
-            rc = nl_fail(err, NL_ERR_USAGE, "%s: tensors \"%s\" and \"%s\" overlap in the data",
-                         path, out->tensors[spans[i - 1].index].name,
-                         out->tensors[spans[i].index].name);
-            goto done;
-        }
-    }
+    for (size_t i = 1; i < n; i++)
+        if (spans[i].begin < spans[i - 1].end)
+            return nl_fail(err, NL_ERR_USAGE, "%s: tensors \"%s\" and \"%s\" overlap in the data",
+                           path, out->tensors[spans[i - 1].index].name,
+                           out->tensors[spans[i].index].name);
     for (size_t i = 0; i < n; i++) {
         nl_st_tensor *t = &out->tensors[spans[i].index];
         size_t bytes = (size_t)(spans[i].end - spans[i].begin);
-        t->data = malloc(bytes ? bytes : 1);
-        if (!t->data) {
-            rc = nl_fail(err, NL_ERR_IO, "%s: out of memory for tensor %s", path, t->name);
-            goto done;
-        }
-        if ((rc = nl_pread_all(fd, path, t->data, bytes, 8 + hlen + spans[i].begin, err)))
-            goto done;
+        t->data = nl_malloc(bytes ? bytes : 1);
+        if (!t->data)
+            return nl_fail(err, NL_ERR_IO, "%s: out of memory for tensor %s", path, t->name);
+        int rc = nl_pread_all(fd, path, t->data, bytes, data_at + spans[i].begin, err);
+        if (rc)
+            return rc;
     }
+    return 0;
+}
+
+static int read_st(int fd, const char *path, uint64_t size, nl_st_file *out, nl_error *err)
+{
+    char *text = NULL;
+    uint64_t hlen = 0;
+    nl_json root;
+    span *spans = NULL;
+    const char **names = NULL;
+    memset(&root, 0, sizeof root);
+    int rc = read_header_json(fd, path, size, &text, &hlen, &root, err);
+    if (rc)
+        goto done;
+    size_t n = 0;
+    for (size_t i = 0; i < root.len; i++)
+        n += strcmp(root.items[i].key, "__metadata__") != 0;
+    out->tensors = nl_calloc(n ? n : 1, sizeof *out->tensors);
+    spans = nl_calloc(n ? n : 1, sizeof *spans);
+    names = nl_calloc(n ? n : 1, sizeof *names);
+    if (!out->tensors || !spans || !names) {
+        rc = nl_fail(err, NL_ERR_IO, "%s: out of memory", path);
+        goto done;
+    }
+    uint64_t data_len = size - 8 - hlen;
+    if (!(rc = read_entries(path, &root, data_len, out, spans, names, err)))
+        rc = read_data(fd, path, 8 + hlen, out, spans, names, n, err);
 done:
     free(names);
     free(spans);
@@ -431,7 +486,7 @@ int nl_st_write(const char *path, const nl_st_tensor *tensors, int n, const char
     const char *dup = first_duplicate((const char **)meta_keys, (size_t)n_meta, &oom);
     if (!oom && dup)
         return nl_fail(err, NL_ERR_USAGE, "%s: metadata key \"%s\" given twice", path, dup);
-    const char **names = malloc((n ? (size_t)n : 1) * sizeof *names);
+    const char **names = nl_malloc((n ? (size_t)n : 1) * sizeof *names);
     if (oom || !names) {
         free(names);
         return nl_fail(err, NL_ERR_IO, "%s: out of memory", path);

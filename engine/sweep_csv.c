@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csv.h"
 #include "fsutil.h"
 #include "json_text.h"
 #include "sweep.h"
@@ -139,24 +140,6 @@ int nl_sweep_csv_append(const char *path, const nl_sweep_def *d, const nl_sweep_
     return rc;
 }
 
-/* Split line (modified in place) at commas into f[]. Returns the number of fields, or max + 1
- * when there are more than max. */
-static int split_csv(char *line, char **f, int max)
-{
-    int n = 1;
-    for (const char *c = line; *c; c++)
-        n += *c == ',';
-    if (n > max)
-        return max + 1;
-    f[0] = line;
-    for (int i = 1; i < n; i++) {
-        char *c = strchr(f[i - 1], ',');
-        *c = '\0';
-        f[i] = c + 1;
-    }
-    return n;
-}
-
 static int parse_float(const char *s, float *v)
 {
     if (!*s) {
@@ -187,7 +170,9 @@ static int csv_parse_row(const char *path, int ln, char *line, const nl_sweep_de
 {
     char *f[NL_SWEEP_MAX_AXES + N_FIXED + 1];
     int want = d->n_axes + N_FIXED;
-    int n = split_csv(line, f, want);
+    int n = nl_csv_split(line, f, want);
+    if (n < 0)
+        return nl_fail(err, NL_ERR_USAGE, "%s:%d: badly quoted field", path, ln);
     if (n != want)
         return nl_fail(err, NL_ERR_USAGE, "%s:%d: expected %d fields, got %s", path, ln, want,
                        n > want ? "more" : "fewer");

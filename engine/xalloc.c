@@ -1,6 +1,7 @@
 #include "xalloc.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static long g_count;   /* allocations since the last nl_alloc_fail_at */
 static long g_fail_at; /* 0: never */
@@ -25,6 +26,15 @@ void *nl_calloc(size_t count, size_t size)
 void *nl_realloc(void *p, size_t n)
 {
     return should_fail() ? NULL : realloc(p, n);
+}
+
+char *nl_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = nl_malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
 }
 
 void nl_alloc_fail_at(long n)

@@ -26,4 +26,11 @@ __attribute__((unused)) static int row_has(const ui_grid *g, int y, const char *
     return strstr(buf, s) != NULL;
 }
 
+/* Whether the cell at (x, y) holds a mark (not blank, not an empty braille cell). */
+__attribute__((unused)) static int cell_dotted(ui_grid *g, int x, int y)
+{
+    ui_cell *c = grid_at(g, x, y);
+    return c && c->ch != L' ' && c->ch != 0x2800;
+}
+
 #endif

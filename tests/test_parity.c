@@ -119,158 +119,209 @@ static int forward(nl_model *m, const nl_config *c, const int32_t *tok, const in
     return 0;
 }
 
-static void parity_fixture(const char *path, const char *name)
+/* One fixture's model, batch, reference tensors and the errors found against them. */
+typedef struct parity_case {
+    const char *name;
+    nl_st_file f;
+    nl_config c;
+    nl_kernels *k;
+    nl_model *m;
+    nl_optim *o;
+    float *host, *grads, *logits;
+    int B, T, V;
+    const int32_t *tokens, *targets;
+    const nl_st_tensor *ref_logits, *ref_loss, *ref_adam;
+    double e_loss, e_logits, e_aux, e_z, e_grad, e_adam;
+    const char *worst;
+} parity_case;
+
+/* The fixture's config, a CPU model of it, and the fixture's parameters loaded into it. */
+static int setup_model(parity_case *pc)
 {
     nl_error err = {0};
-    nl_st_file f;
-    memset(&f, 0, sizeof f);
-    if (nl_st_read(path, &f, &err)) {
+    const char *yaml = nl_st_meta(&pc->f, "config");
+    T_CHECK(yaml != NULL, "fixture has no 'config' metadata");
+    if (!yaml)
+        return 1;
+    if (nl_config_load_string(&pc->c, yaml, strlen(yaml), pc->name, &err)) {
+        T_CHECK(0, "nl_config_load_string: %.400s", err.msg);
+        return 1;
+    }
+    pc->k = nl_kernels_cpu_create(1);
+    T_CHECK(pc->k != NULL, "nl_kernels_cpu_create failed");
+    if (!pc->k)
+        return 1;
+    pc->m = nl_model_create(&pc->c, pc->k, &err);
+    if (!pc->m) {
+        T_CHECK(0, "nl_model_create: %.400s", err.msg);
+        return 1;
+    }
+    int64_t np = nl_model_num_params(pc->m);
+    pc->host = calloc((size_t)np, sizeof(float));
+    pc->grads = calloc((size_t)np, sizeof(float));
+    T_CHECK(pc->host && pc->grads, "out of memory");
+    if (!pc->host || !pc->grads || load_params(pc->m, &pc->f, pc->host))
+        return 1;
+    nl_model_set_params(pc->m, pc->host);
+    return 0;
+}
+
+/* The batch (tokens, targets) and the reference loss, logits and AdamW losses. */
+static int load_batch(parity_case *pc)
+{
+    const nl_config *c = &pc->c;
+    const nl_st_tensor *tok = nl_st_find(&pc->f, "tokens");
+    T_CHECK(tok && tok->dtype == NL_ST_I32 && tok->ndim == 2, "fixture 'tokens' is not I32 (B,T)");
+    if (!tok || tok->dtype != NL_ST_I32 || tok->ndim != 2)
+        return 1;
+    int B = (int)tok->shape[0], T = (int)tok->shape[1], V = nl_config_vocab(c);
+    T_CHECK(T == c->model.seq_len && B <= c->train.batch, "tokens (%d,%d) vs seq_len %d, batch %d",
+            B, T, c->model.seq_len, c->train.batch);
+    const nl_st_tensor *tgt = want_tensor(&pc->f, "targets", NL_ST_I32, (int64_t)B * T);
+    pc->ref_logits = want_tensor(&pc->f, "logits", NL_ST_F32, (int64_t)B * T * V);
+    pc->ref_loss = want_tensor(&pc->f, "loss", NL_ST_F32, 1);
+    pc->ref_adam = want_tensor(&pc->f, "adam_losses", NL_ST_F32, ADAM_STEPS);
+    if (T != c->model.seq_len || B > c->train.batch || !tgt || !pc->ref_logits || !pc->ref_loss ||
+        !pc->ref_adam)
+        return 1;
+    pc->B = B, pc->T = T, pc->V = V;
+    pc->tokens = tok->data;
+    pc->targets = tgt->data;
+    return 0;
+}
+
+/* The MoE losses of the forward pass against the fixture's (which has them when the model
+ * has MoE layers). */
+static int check_moe_losses(parity_case *pc, float aux, float z)
+{
+    const nl_st_tensor *ref_aux = nl_st_find(&pc->f, "aux");
+    int moe = nl_model_moe_layers(pc->m);
+    T_CHECK((ref_aux != NULL) == (moe > 0), "the model has %d MoE layers; the fixture %s aux loss",
+            moe, ref_aux ? "has an" : "has no");
+    if (!ref_aux || moe <= 0)
+        return 0;
+    const nl_st_tensor *ref_z = want_tensor(&pc->f, "z", NL_ST_F32, 1);
+    if (!ref_z || ref_aux->dtype != NL_ST_F32 || ref_aux->numel != 1)
+        return 1;
+    pc->e_aux = rel_err(aux, ((const float *)ref_aux->data)[0]);
+    pc->e_z = rel_err(z, ((const float *)ref_z->data)[0]);
+    T_CHECK(pc->e_aux < TOL, "aux %.7g, expected %.7g", (double)aux,
+            (double)((const float *)ref_aux->data)[0]);
+    T_CHECK(pc->e_z < TOL, "z %.7g, expected %.7g", (double)z,
+            (double)((const float *)ref_z->data)[0]);
+    return 0;
+}
+
+/* Forward: loss, logits, MoE losses. */
+static int check_forward(parity_case *pc)
+{
+    float loss, aux, z;
+    double total;
+    int64_t n = (int64_t)pc->B * pc->T * pc->V;
+    if (forward(pc->m, &pc->c, pc->tokens, pc->targets, pc->B, &loss, &aux, &z, &total))
+        return 1;
+    float want = ((const float *)pc->ref_loss->data)[0];
+    pc->e_loss = rel_err(loss, want);
+    T_CHECK(pc->e_loss < TOL, "loss %.7g, expected %.7g (relative error %.2g)", (double)loss,
+            (double)want, pc->e_loss);
+    pc->logits = calloc((size_t)n, sizeof(float));
+    T_CHECK(pc->logits != NULL, "out of memory");
+    if (!pc->logits)
+        return 1;
+    nl_model_get_logits(pc->m, pc->logits);
+    pc->e_logits = max_rel_err(pc->logits, pc->ref_logits->data, n, 1e-12);
+    T_CHECK(pc->e_logits < TOL, "logits: max error %.2g of max |logit|", pc->e_logits);
+    return check_moe_losses(pc, aux, z);
+}
+
+/* Backward: every gradient tensor. */
+static int check_backward(parity_case *pc)
+{
+    nl_error err = {0};
+    if (nl_model_backward(pc->m, &err)) {
+        T_CHECK(0, "nl_model_backward: %.400s", err.msg);
+        return 1;
+    }
+    nl_model_get_grads(pc->m, pc->grads);
+    pc->e_grad = 0.0;
+    pc->worst = "";
+    for (int i = 0; i < nl_model_num_tensors(pc->m); i++) {
+        const nl_tensor *mt = nl_model_tensor(pc->m, i);
+        char key[200];
+        snprintf(key, sizeof key, "grad.%s", mt->name);
+        const nl_st_tensor *g = want_tensor(&pc->f, key, NL_ST_F32, mt->numel);
+        if (!g)
+            continue;
+        double e = max_rel_err(pc->grads + mt->offset, g->data, mt->numel, 1e-6);
+        if (e > pc->e_grad || isnan(e)) {
+            pc->e_grad = isnan(e) ? INFINITY : e;
+            pc->worst = mt->name;
+        }
+    }
+    T_CHECK(pc->e_grad < TOL, "gradient of %s: max error %.2g of its max |grad|", pc->worst,
+            pc->e_grad);
+    return 0;
+}
+
+/* Five clip + AdamW steps on the same batch, from the fixture's parameters. */
+static int check_adam(parity_case *pc)
+{
+    nl_error err = {0};
+    pc->o = nl_optim_create(pc->m, &pc->c.train, &err);
+    if (!pc->o) {
+        T_CHECK(0, "nl_optim_create: %.400s", err.msg);
+        return 1;
+    }
+    int worst_step = 0;
+    const float *want_adam = pc->ref_adam->data;
+    pc->e_adam = 0.0;
+    for (int i = 0; i < ADAM_STEPS; i++) {
+        float loss, aux, z;
+        double total;
+        if (forward(pc->m, &pc->c, pc->tokens, pc->targets, pc->B, &loss, &aux, &z, &total))
+            return 1;
+        double e = rel_err(total, want_adam[i]);
+        if (e > pc->e_adam || isnan(e)) {
+            pc->e_adam = isnan(e) ? INFINITY : e;
+            worst_step = i;
+        }
+        if (nl_model_backward(pc->m, &err)) {
+            T_CHECK(0, "nl_model_backward (AdamW step %d): %.400s", i, err.msg);
+            return 1;
+        }
+        if (nl_optim_step(pc->o, nl_lr_at(&pc->c.train, i), NULL, &err)) {
+            T_CHECK(0, "nl_optim_step %d: %.400s", i, err.msg);
+            return 1;
+        }
+    }
+    T_CHECK(pc->e_adam < TOL, "AdamW: total loss before update %d off by %.2g (relative)",
+            worst_step, pc->e_adam);
+    return 0;
+}
+
+static void parity_fixture(const char *path, const char *name)
+{
+    static parity_case pc;
+    nl_error err = {0};
+    memset(&pc, 0, sizeof pc);
+    pc.name = name;
+    if (nl_st_read(path, &pc.f, &err)) {
         T_CHECK(0, "nl_st_read: %.400s", err.msg);
         return;
     }
-    nl_kernels *k = NULL;
-    nl_model *m = NULL;
-    nl_optim *o = NULL;
-    float *host = NULL, *grads = NULL, *logits = NULL;
-
-    nl_config c;
-    const char *yaml = nl_st_meta(&f, "config");
-    T_CHECK(yaml != NULL, "fixture has no 'config' metadata");
-    if (!yaml)
-        goto done;
-    if (nl_config_load_string(&c, yaml, strlen(yaml), name, &err)) {
-        T_CHECK(0, "nl_config_load_string: %.400s", err.msg);
-        goto done;
-    }
-    k = nl_kernels_cpu_create(1);
-    T_CHECK(k != NULL, "nl_kernels_cpu_create failed");
-    if (!k)
-        goto done;
-    m = nl_model_create(&c, k, &err);
-    if (!m) {
-        T_CHECK(0, "nl_model_create: %.400s", err.msg);
-        goto done;
-    }
-
-    int64_t np = nl_model_num_params(m);
-    host = calloc((size_t)np, sizeof(float));
-    grads = calloc((size_t)np, sizeof(float));
-    T_CHECK(host && grads, "out of memory");
-    if (!host || !grads || load_params(m, &f, host))
-        goto done;
-    nl_model_set_params(m, host);
-
-    const nl_st_tensor *tok = nl_st_find(&f, "tokens");
-    T_CHECK(tok && tok->dtype == NL_ST_I32 && tok->ndim == 2, "fixture 'tokens' is not I32 (B,T)");
-    if (!tok || tok->dtype != NL_ST_I32 || tok->ndim != 2)
-        goto done;
-    int B = (int)tok->shape[0], T = (int)tok->shape[1], V = nl_config_vocab(&c);
-    T_CHECK(T == c.model.seq_len && B <= c.train.batch, "tokens (%d,%d) vs seq_len %d, batch %d", B,
-            T, c.model.seq_len, c.train.batch);
-    const nl_st_tensor *tgt = want_tensor(&f, "targets", NL_ST_I32, (int64_t)B * T);
-    const nl_st_tensor *ref_logits = want_tensor(&f, "logits", NL_ST_F32, (int64_t)B * T * V);
-    const nl_st_tensor *ref_loss = want_tensor(&f, "loss", NL_ST_F32, 1);
-    const nl_st_tensor *ref_adam = want_tensor(&f, "adam_losses", NL_ST_F32, ADAM_STEPS);
-    if (T != c.model.seq_len || B > c.train.batch || !tgt || !ref_logits || !ref_loss || !ref_adam)
-        goto done;
-    const int32_t *tokens = tok->data, *targets = tgt->data;
-
-    /* forward: loss, logits, MoE losses */
-    float loss, aux, z;
-    double total;
-    if (forward(m, &c, tokens, targets, B, &loss, &aux, &z, &total))
-        goto done;
-    double e_loss = rel_err(loss, ((const float *)ref_loss->data)[0]);
-    T_CHECK(e_loss < TOL, "loss %.7g, expected %.7g (relative error %.2g)", (double)loss,
-            (double)((const float *)ref_loss->data)[0], e_loss);
-    logits = calloc((size_t)B * T * V, sizeof(float));
-    T_CHECK(logits != NULL, "out of memory");
-    if (!logits)
-        goto done;
-    nl_model_get_logits(m, logits);
-    double e_logits = max_rel_err(logits, ref_logits->data, (int64_t)B * T * V, 1e-12);
-    T_CHECK(e_logits < TOL, "logits: max error %.2g of max |logit|", e_logits);
-
-    const nl_st_tensor *ref_aux = nl_st_find(&f, "aux");
-    int moe = nl_model_moe_layers(m);
-    T_CHECK((ref_aux != NULL) == (moe > 0), "the model has %d MoE layers; the fixture %s aux loss",
-            moe, ref_aux ? "has an" : "has no");
-    double e_aux = 0.0, e_z = 0.0;
-    if (ref_aux && moe > 0) {
-        const nl_st_tensor *ref_z = want_tensor(&f, "z", NL_ST_F32, 1);
-        if (!ref_z || ref_aux->dtype != NL_ST_F32 || ref_aux->numel != 1)
-            goto done;
-        e_aux = rel_err(aux, ((const float *)ref_aux->data)[0]);
-        e_z = rel_err(z, ((const float *)ref_z->data)[0]);
-        T_CHECK(e_aux < TOL, "aux %.7g, expected %.7g", (double)aux,
-                (double)((const float *)ref_aux->data)[0]);
-        T_CHECK(e_z < TOL, "z %.7g, expected %.7g", (double)z,
-                (double)((const float *)ref_z->data)[0]);
-    }
-
-    /* backward: every gradient tensor */
-    if (nl_model_backward(m, &err)) {
-        T_CHECK(0, "nl_model_backward: %.400s", err.msg);
-        goto done;
-    }
-    nl_model_get_grads(m, grads);
-    double e_grad = 0.0;
-    const char *worst = "";
-    for (int i = 0; i < nl_model_num_tensors(m); i++) {
-        const nl_tensor *mt = nl_model_tensor(m, i);
-        char key[200];
-        snprintf(key, sizeof key, "grad.%s", mt->name);
-        const nl_st_tensor *g = want_tensor(&f, key, NL_ST_F32, mt->numel);
-        if (!g)
-            continue;
-        double e = max_rel_err(grads + mt->offset, g->data, mt->numel, 1e-6);
-        if (e > e_grad || isnan(e)) {
-            e_grad = isnan(e) ? INFINITY : e;
-            worst = mt->name;
-        }
-    }
-    T_CHECK(e_grad < TOL, "gradient of %s: max error %.2g of its max |grad|", worst, e_grad);
-
-    /* five clip + AdamW steps on the same batch, from the fixture's parameters */
-    o = nl_optim_create(m, &c.train, &err);
-    if (!o) {
-        T_CHECK(0, "nl_optim_create: %.400s", err.msg);
-        goto done;
-    }
-    double e_adam = 0.0;
-    int worst_step = 0;
-    const float *want_adam = ref_adam->data;
-    for (int i = 0; i < ADAM_STEPS; i++) {
-        if (forward(m, &c, tokens, targets, B, &loss, &aux, &z, &total))
-            goto done;
-        double e = rel_err(total, want_adam[i]);
-        if (e > e_adam || isnan(e)) {
-            e_adam = isnan(e) ? INFINITY : e;
-            worst_step = i;
-        }
-        if (nl_model_backward(m, &err)) {
-            T_CHECK(0, "nl_model_backward (AdamW step %d): %.400s", i, err.msg);
-            goto done;
-        }
-        if (nl_optim_step(o, nl_lr_at(&c.train, i), NULL, &err)) {
-            T_CHECK(0, "nl_optim_step %d: %.400s", i, err.msg);
-            goto done;
-        }
-    }
-    T_CHECK(e_adam < TOL, "AdamW: total loss before update %d off by %.2g (relative)", worst_step,
-            e_adam);
-    fprintf(stderr, "parity/%s: loss %.1e logits %.1e aux %.1e z %.1e grad %.1e (%s) adam %.1e\n",
-            name, e_loss, e_logits, e_aux, e_z, e_grad, worst, e_adam);
-
-done:
-    nl_optim_free(o);
-    nl_model_free(m);
-    if (k)
-        k->destroy(k);
-    free(host);
-    free(grads);
-    free(logits);
-    nl_st_free(&f);
+    if (!setup_model(&pc) && !load_batch(&pc) && !check_forward(&pc) && !check_backward(&pc) &&
+        !check_adam(&pc))
+        fprintf(stderr,
+                "parity/%s: loss %.1e logits %.1e aux %.1e z %.1e grad %.1e (%s) adam %.1e\n", name,
+                pc.e_loss, pc.e_logits, pc.e_aux, pc.e_z, pc.e_grad, pc.worst, pc.e_adam);
+    nl_optim_free(pc.o);
+    nl_model_free(pc.m);
+    if (pc.k)
+        pc.k->destroy(pc.k);
+    free(pc.host);
+    free(pc.grads);
+    free(pc.logits);
+    nl_st_free(&pc.f);
 }
 
 static int by_name(const void *a, const void *b)

@@ -97,6 +97,100 @@ static int in_state(const nl_run_status *st, int64_t state)
     return st->state == state;
 }
 
+/* Pause everything: both runs stop at the same step, their snapshot is filled in, and they
+ * stay there. Returns the step. */
+static int64_t check_paused(nl_session *s, char dir[2][512])
+{
+    nl_session_command(s, -1, NL_CMD_PAUSE, 0);
+    T_CHECK(wait_all(s, 2, in_state, NL_RUN_PAUSED), "runs did not pause");
+    nl_run_status a = status_of(s, 0), b = status_of(s, 1);
+    T_CHECK(a.step == b.step, "not in lockstep when paused: %lld vs %lld", (long long)a.step,
+            (long long)b.step);
+    T_CHECK(nl_session_active(s), "paused runs are not active");
+    /* the snapshot */
+    T_CHECK(a.layers == 2 && a.moe_layers == 0 && a.experts == 0, "dims %d %d %d", a.layers,
+            a.moe_layers, a.experts);
+    T_CHECK(isfinite(a.loss) && a.loss > 0 && a.lr > 0 && isfinite(a.grad_norm) && a.tok_s > 0,
+            "latest loss %g lr %g gn %g tok/s %g", a.loss, a.lr, a.grad_norm, a.tok_s);
+    T_CHECK(isfinite(a.entropy_floor) && a.entropy_floor > 0 && a.entropy_floor < log(16.0),
+            "entropy floor %g", a.entropy_floor);
+    T_CHECK(isfinite(a.eta_s) && a.eta_s > 0, "eta %g", a.eta_s);
+    T_CHECK(!strcmp(a.dir, dir[0]) && !strcmp(a.name, "a") && a.diverged_step == 0,
+            "dir '%s' name '%s'", a.dir, a.name);
+    const int64_t s0 = a.step;
+    sleep_ms(200);
+    a = status_of(s, 0);
+    b = status_of(s, 1);
+    T_CHECK(a.step == s0 && b.step == s0, "paused runs moved: %lld %lld", (long long)a.step,
+            (long long)b.step);
+    return s0;
+}
+
+/* One step of run 0 (from step s0) at half the learning rate; run 1 stays. */
+static void check_single_step(nl_session *s, const nl_config *c, int64_t s0)
+{
+    nl_run_status a, b;
+    nl_session_command(s, 0, NL_CMD_SET_LR_SCALE, 0.5);
+    nl_session_command(s, 0, NL_CMD_STEP, 0);
+    T_CHECK(wait_all(s, 1, at_least, s0 + 1), "single step not taken");
+    sleep_ms(200);
+    a = status_of(s, 0);
+    b = status_of(s, 1);
+    T_CHECK(a.step == s0 + 1 && b.step == s0, "single step moved %lld and %lld from %lld",
+            (long long)a.step, (long long)b.step, (long long)s0);
+    T_CHECK(a.state == NL_RUN_PAUSED && b.state == NL_RUN_PAUSED, "states after a single step");
+    T_NEAR(a.lr, 0.5 * nl_lr_at(&c->train, s0), 1e-6, "scaled lr of the single step");
+}
+
+/* Every step up to s0 + 1 reached the UI's store, in order. */
+static void check_relayed(nl_session *s, int64_t s0)
+{
+    nl_metrics_store *ms = nl_session_metrics(s, 0);
+    T_CHECK(ms != NULL, "no metrics store");
+    if (ms) {
+        nl_metrics_row row;
+        int64_t expect = 1;
+        int in_order = 1;
+        while (nl_metrics_pop(ms, &row))
+            in_order &= row.step == expect++;
+        T_CHECK(in_order && expect == s0 + 2, "rows 1..%lld not all relayed (next %lld)",
+                (long long)(s0 + 1), (long long)expect);
+    }
+}
+
+/* Resume: run 1 catches up first, then both move together; pause again -> equal. */
+static void check_catch_up(nl_session *s, int64_t s0)
+{
+    nl_session_command(s, -1, NL_CMD_TOGGLE_PAUSE, 0);
+    T_CHECK(wait_all(s, 2, at_least, s0 + 4), "runs did not resume");
+    nl_session_command(s, -1, NL_CMD_TOGGLE_PAUSE, 0);
+    T_CHECK(wait_all(s, 2, in_state, NL_RUN_PAUSED), "runs did not pause again");
+    nl_run_status a = status_of(s, 0), b = status_of(s, 1);
+    T_CHECK(a.step == b.step, "not in lockstep after catching up: %lld vs %lld", (long long)a.step,
+            (long long)b.step);
+}
+
+/* Stop: a final checkpoint at the current step, run by run, then everything. */
+static void check_stop(nl_session *s, char dir[2][512])
+{
+    nl_session_command(s, 1, NL_CMD_STOP, 0);
+    double end = now_s() + WAIT_S;
+    while (status_of(s, 1).state != NL_RUN_STOPPED && now_s() < end)
+        sleep_ms(5);
+    nl_run_status b = status_of(s, 1);
+    T_CHECK(b.state == NL_RUN_STOPPED, "run 1 is %s", nl_run_state_name(b.state));
+    char ck[700];
+    snprintf(ck, sizeof ck, "%s/ckpt-%lld.nlck", dir[1], (long long)b.step);
+    struct stat sb;
+    T_CHECK(stat(ck, &sb) == 0 && sb.st_size > 0, "no final checkpoint %s", ck);
+    T_CHECK(status_of(s, 0).state == NL_RUN_PAUSED, "stopping run 1 changed run 0");
+    nl_session_command(s, -1, NL_CMD_STOP, 0);
+    T_CHECK(wait_all(s, 2, in_state, NL_RUN_STOPPED), "not every run stopped");
+    T_CHECK(!nl_session_active(s), "active after stopping everything");
+    snprintf(ck, sizeof ck, "%s/ckpt-%lld.nlck", dir[0], (long long)status_of(s, 0).step);
+    T_CHECK(stat(ck, &sb) == 0, "no final checkpoint %s", ck);
+}
+
 static void test_session_lockstep(void)
 {
     nl_error err = {0};
@@ -125,82 +219,11 @@ static void test_session_lockstep(void)
     T_CHECK(nl_session_active(s), "not active after start");
     T_CHECK(wait_all(s, 2, at_least, 5), "runs did not reach step 5");
 
-    /* pause everything: both runs stop at the same step */
-    nl_session_command(s, -1, NL_CMD_PAUSE, 0);
-    T_CHECK(wait_all(s, 2, in_state, NL_RUN_PAUSED), "runs did not pause");
-    nl_run_status a = status_of(s, 0), b = status_of(s, 1);
-    T_CHECK(a.step == b.step, "not in lockstep when paused: %lld vs %lld", (long long)a.step,
-            (long long)b.step);
-    T_CHECK(nl_session_active(s), "paused runs are not active");
-    /* the snapshot */
-    T_CHECK(a.layers == 2 && a.moe_layers == 0 && a.experts == 0, "dims %d %d %d", a.layers,
-            a.moe_layers, a.experts);
-    T_CHECK(isfinite(a.loss) && a.loss > 0 && a.lr > 0 && isfinite(a.grad_norm) && a.tok_s > 0,
-            "latest loss %g lr %g gn %g tok/s %g", a.loss, a.lr, a.grad_norm, a.tok_s);
-    T_CHECK(isfinite(a.entropy_floor) && a.entropy_floor > 0 && a.entropy_floor < log(16.0),
-            "entropy floor %g", a.entropy_floor);
-    T_CHECK(isfinite(a.eta_s) && a.eta_s > 0, "eta %g", a.eta_s);
-    T_CHECK(!strcmp(a.dir, dir[0]) && !strcmp(a.name, "a") && a.diverged_step == 0,
-            "dir '%s' name '%s'", a.dir, a.name);
-    const int64_t s0 = a.step;
-    sleep_ms(200);
-    a = status_of(s, 0);
-    b = status_of(s, 1);
-    T_CHECK(a.step == s0 && b.step == s0, "paused runs moved: %lld %lld", (long long)a.step,
-            (long long)b.step);
-
-    /* one step of run 0 at half the learning rate; run 1 stays */
-    nl_session_command(s, 0, NL_CMD_SET_LR_SCALE, 0.5);
-    nl_session_command(s, 0, NL_CMD_STEP, 0);
-    T_CHECK(wait_all(s, 1, at_least, s0 + 1), "single step not taken");
-    sleep_ms(200);
-    a = status_of(s, 0);
-    b = status_of(s, 1);
-    T_CHECK(a.step == s0 + 1 && b.step == s0, "single step moved %lld and %lld from %lld",
-            (long long)a.step, (long long)b.step, (long long)s0);
-    T_CHECK(a.state == NL_RUN_PAUSED && b.state == NL_RUN_PAUSED, "states after a single step");
-    T_NEAR(a.lr, 0.5 * nl_lr_at(&c.train, s0), 1e-6, "scaled lr of the single step");
-
-    /* every step reached the UI's store, in order */
-    nl_metrics_store *ms = nl_session_metrics(s, 0);
-    T_CHECK(ms != NULL, "no metrics store");
-    if (ms) {
-        nl_metrics_row row;
-        int64_t expect = 1;
-        int in_order = 1;
-        while (nl_metrics_pop(ms, &row))
-            in_order &= row.step == expect++;
-        T_CHECK(in_order && expect == s0 + 2, "rows 1..%lld not all relayed (next %lld)",
-                (long long)(s0 + 1), (long long)expect);
-    }
-
-    /* resume: run 1 catches up first, then both move together; pause again -> equal */
-    nl_session_command(s, -1, NL_CMD_TOGGLE_PAUSE, 0);
-    T_CHECK(wait_all(s, 2, at_least, s0 + 4), "runs did not resume");
-    nl_session_command(s, -1, NL_CMD_TOGGLE_PAUSE, 0);
-    T_CHECK(wait_all(s, 2, in_state, NL_RUN_PAUSED), "runs did not pause again");
-    a = status_of(s, 0);
-    b = status_of(s, 1);
-    T_CHECK(a.step == b.step, "not in lockstep after catching up: %lld vs %lld", (long long)a.step,
-            (long long)b.step);
-
-    /* stop: a final checkpoint at the current step */
-    nl_session_command(s, 1, NL_CMD_STOP, 0);
-    double end = now_s() + WAIT_S;
-    while (status_of(s, 1).state != NL_RUN_STOPPED && now_s() < end)
-        sleep_ms(5);
-    b = status_of(s, 1);
-    T_CHECK(b.state == NL_RUN_STOPPED, "run 1 is %s", nl_run_state_name(b.state));
-    char ck[700];
-    snprintf(ck, sizeof ck, "%s/ckpt-%lld.nlck", dir[1], (long long)b.step);
-    struct stat sb;
-    T_CHECK(stat(ck, &sb) == 0 && sb.st_size > 0, "no final checkpoint %s", ck);
-    T_CHECK(status_of(s, 0).state == NL_RUN_PAUSED, "stopping run 1 changed run 0");
-    nl_session_command(s, -1, NL_CMD_STOP, 0);
-    T_CHECK(wait_all(s, 2, in_state, NL_RUN_STOPPED), "not every run stopped");
-    T_CHECK(!nl_session_active(s), "active after stopping everything");
-    snprintf(ck, sizeof ck, "%s/ckpt-%lld.nlck", dir[0], (long long)status_of(s, 0).step);
-    T_CHECK(stat(ck, &sb) == 0, "no final checkpoint %s", ck);
+    const int64_t s0 = check_paused(s, dir);
+    check_single_step(s, &c, s0);
+    check_relayed(s, s0);
+    check_catch_up(s, s0);
+    check_stop(s, dir);
 out:
     nl_session_free(s);
 }
