@@ -100,7 +100,7 @@ $(sort build/gen/lessons.c $(B)/gen/lessons.c): $(LESSON_FILES) lessons Makefile
 $(B)/gen/lessons.o: $(B)/gen/lessons.c engine/lesson.h engine/config.h
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/tests/%: tests/%.c $(B)/libnormlab.a tests/t.h tests/grid_t.h
+$(B)/tests/%: tests/%.c $(B)/libnormlab.a $(wildcard tests/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libnormlab.a $(LDFLAGS) $(LDLIBS)
 
