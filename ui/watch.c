@@ -6,11 +6,14 @@ static void watch_poll(ui_source *src, ui_loop *l)
 {
     watch_source *w = (watch_source *)src;
     for (int i = 0; i < w->src.nruns; i++) {
-        if (tail_poll(&w->tails[i], &w->runs[i])) {
+        /* the first poll also logs what the files said before the loop ran (a run that had
+         * diverged or failed already), so the message pane has it */
+        if (tail_poll(&w->tails[i], &w->runs[i]) || !w->logged) {
             ui_loop_stale(l);
             ui_source_event(l, &w->runs[i], &w->runs[i].st);
         }
     }
+    w->logged = 1;
 }
 
 static const ui_source_ops watch_ops = {watch_poll, NULL, NULL, NULL, NULL};
