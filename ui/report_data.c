@@ -10,8 +10,9 @@
 #include <unistd.h>
 
 #include "engine/metrics.h"
-#include "report_internal.h"
 #include "engine/run.h"
+#include "report_internal.h"
+#include "runview.h"
 
 /* ---- text ---- */
 
@@ -211,6 +212,9 @@ static void load_config(rp_run *r, rp_notes *ns)
         return;
     }
     r->cfg = c;
+    double floor_, unigram;
+    runview_reference_levels(c, &floor_, &unigram);
+    r->ref_y = runview_reference_line(floor_, unigram, &r->ref_label);
 }
 
 /* Skipped lines are named up to this many per run; the rest are only counted. */
@@ -355,6 +359,7 @@ int rp_run_load(rp_run *r, const char *dir, rp_notes *ns)
 {
     memset(r, 0, sizeof *r);
     r->cell = r->seed = -1;
+    r->ref_y = NAN;
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     size_t n = strlen(r->dir);
     while (n > 1 && r->dir[n - 1] == '/')
@@ -393,7 +398,8 @@ int rp_representatives(const report *rp, rp_run **out, int max)
     for (int c = 0; c < rp->cells && k < max; c++) {
         rp_run *pick = NULL;
         for (int i = 0; i < rp->n; i++)
-            if (rp->runs[i].cell == c && (!pick || (!rp_has_data(pick) && rp_has_data(&rp->runs[i]))))
+            if (rp->runs[i].cell == c &&
+                (!pick || (!rp_has_data(pick) && rp_has_data(&rp->runs[i]))))
                 pick = &rp->runs[i];
         if (pick)
             out[k++] = pick;

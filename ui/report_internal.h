@@ -64,6 +64,10 @@ typedef struct rp_run {
     int64_t diverged_step; /* 0 unless diverged */
     int style;             /* colour, dash and marker index */
     int cell, seed;        /* of a sweep; -1 otherwise */
+    /* the reference line the dashboard draws (ui/runview.h), from the config's data; NAN
+     * when unknown */
+    double ref_y;
+    const char *ref_label; /* "floor" or "unigram" */
 } rp_run;
 
 /* Read dir's config.yaml, metrics.csv and events.log into r (name: dir's last component).
@@ -102,8 +106,10 @@ typedef struct rp_plot {
     const char *xlabel, *ylabel;
     int width, height; /* of the plot, legend excluded, in CSS pixels */
     int logy;
-    int x_integer;    /* x ticks at whole numbers (steps, layers) */
-    double ymax_clip; /* when finite: values above are clamped to it (the caption says so) */
+    int x_integer;         /* x ticks at whole numbers (steps, layers) */
+    const char *ref_label; /* a horizontal reference line, so labelled; NULL = none */
+    double ref_y;          /* its y */
+    double ymax_clip;      /* when finite: values above are clamped to it (the caption says so) */
     const rp_series *series;
     int n_series;
     const rp_legend *legend;

@@ -216,26 +216,22 @@ static double loss_clip(const report *rp, int *clipped)
     return INFINITY;
 }
 
-void rp_put_loss(rp_buf *b, const report *rp)
+/* Each run's train loss (xs, ys) and validation loss (vs) as series into se (a run without
+ * data has none); returns how many, or -1 when out of memory. *any_val: some run has a
+ * validation point. */
+static int loss_series(const report *rp, rp_series *se, double **xs, double **ys, double **vs,
+                       int *any_val)
 {
-    rp_puts(b, "<section id=\"loss\">\n<h2>Loss</h2>\n<figure>\n");
-    int n = rp->n;
-    rp_series *se = calloc((size_t)2 * n + 1, sizeof *se);
-    rp_legend *lg = calloc((size_t)n + 1, sizeof *lg);
-    double **xs = calloc((size_t)n + 1, sizeof *xs), **ys = calloc((size_t)n + 1, sizeof *ys),
-           **vs = calloc((size_t)n + 1, sizeof *vs);
-    char(*labels)[200] = NULL;
-    if (!se || !lg || !xs || !ys || !vs)
-        goto done;
-    int ns = 0, nl = 0, any_val = 0;
-    for (int i = 0; i < n; i++) {
+    int ns = 0;
+    *any_val = 0;
+    for (int i = 0; i < rp->n; i++) {
         const rp_run *r = &rp->runs[i];
         size_t m = (size_t)r->n + 1;
         xs[i] = malloc(m * sizeof **xs);
         ys[i] = malloc(m * sizeof **ys);
         vs[i] = malloc(m * sizeof **vs);
         if (!xs[i] || !ys[i] || !vs[i])
-            goto done;
+            return -1;
         int has_val = 0;
         for (int64_t k = 0; k < r->n; k++) {
             xs[i][k] = (double)r->step[k];
@@ -243,14 +239,20 @@ void rp_put_loss(rp_buf *b, const report *rp)
             vs[i][k] = r->val_loss[k];
             has_val |= isfinite(r->val_loss[k]) != 0;
         }
-        any_val |= has_val;
+        *any_val |= has_val;
         if (r->n == 0)
             continue; /* no curve; the legend says "no data yet" */
         se[ns++] = (rp_series){xs[i], ys[i], r->n, r->style, 0};
         if (has_val)
             se[ns++] = (rp_series){xs[i], vs[i], r->n, r->style, 1};
     }
-    /* the legend: a run each, or for a sweep a cell each */
+    return ns;
+}
+
+/* The loss plot's legend: a run each (labels[i] its text), or for a sweep a cell each. */
+static int loss_legend(const report *rp, rp_legend *lg, char (*labels)[200], int any_val)
+{
+    int nl = 0, n = rp->n;
     if (rp->is_sweep) {
         for (int c = 0; c < rp->cells; c++) {
             int seeds = 0;
@@ -259,46 +261,85 @@ void rp_put_loss(rp_buf *b, const report *rp)
             if (seeds)
                 lg[nl++] = (rp_legend){rp->cell_names[c], c, 1, any_val};
         }
-    } else {
-        labels = calloc((size_t)n + 1, sizeof *labels);
-        if (!labels)
-            goto done;
-        for (int i = 0; i < n; i++) {
-            snprintf(labels[i], sizeof labels[i], "%s%s", rp->runs[i].name,
-                     rp->runs[i].n ? "" : " (no data yet)");
-            lg[nl++] = (rp_legend){labels[i], rp->runs[i].style, 1, any_val};
-        }
+        return nl;
     }
-    int clipped = 0;
-    double clip = loss_clip(rp, &clipped);
-    rp_plot p = {.id = "loss-plot",
-                 .title =
-                     any_val ? "Train loss (lines) and validation loss (markers)" : "Train loss",
-                 .xlabel = "step",
-                 .ylabel = "loss (nats per token)",
-                 .width = 900,
-                 .height = 440,
-                 .x_integer = 1,
-                 .ymax_clip = clip,
-                 .series = se,
-                 .n_series = ns,
-                 .legend = lg,
-                 .n_legend = nl};
-    rp_svg_plot(b, &p);
+    for (int i = 0; i < n; i++) {
+        snprintf(labels[i], sizeof labels[i], "%s%s", rp->runs[i].name,
+                 rp->runs[i].n ? "" : " (no data yet)");
+        lg[nl++] = (rp_legend){labels[i], rp->runs[i].style, 1, any_val};
+    }
+    return nl;
+}
+
+/* The reference line the dashboard draws (ui/runview.h): the first run's that has one;
+ * NULL when none has. *y gets its value. */
+static const char *loss_reference(const report *rp, double *y)
+{
+    for (int i = 0; i < rp->n; i++)
+        if (isfinite(rp->runs[i].ref_y)) {
+            *y = rp->runs[i].ref_y;
+            return strcmp(rp->runs[i].ref_label, "floor") ? "unigram level" : "entropy floor";
+        }
+    return NULL;
+}
+
+static void loss_caption(rp_buf *b, const report *rp, int any_val, double clip, const char *ref)
+{
     rp_puts(b, "<figcaption>Mean cross-entropy of each step's training batch, one line per "
                "run");
     if (rp->is_sweep)
         rp_puts(b, " (the seeds of a cell share its colour and dash)");
     if (any_val)
         rp_puts(b, "; markers: the held-out validation loss where it was evaluated");
+    if (ref && !strcmp(ref, "entropy floor"))
+        rp_puts(b, "; the dashed grey line: the entropy floor of the data, the lowest loss any "
+                   "model can reach on it");
+    else if (ref)
+        rp_puts(b, "; the dashed grey line: the unigram level of the data, the loss of "
+                   "predicting each byte by its frequency alone");
     rp_puts(b, ". Runs longer than 1200 steps are drawn as averages over consecutive steps");
-    if (clipped)
+    if (isfinite(clip))
         rp_printf(b,
                   "; values above %.4g (1.5 times the highest starting loss) are drawn at "
                   "the top edge",
                   clip);
     rp_puts(b, ".</figcaption>\n");
-done:
+}
+
+void rp_put_loss(rp_buf *b, const report *rp)
+{
+    rp_puts(b, "<section id=\"loss\">\n<h2>Loss</h2>\n<figure>\n");
+    int n = rp->n;
+    rp_series *se = calloc((size_t)2 * n + 1, sizeof *se);
+    rp_legend *lg = calloc((size_t)n + 1, sizeof *lg);
+    double **xs = calloc((size_t)n + 1, sizeof *xs), **ys = calloc((size_t)n + 1, sizeof *ys),
+           **vs = calloc((size_t)n + 1, sizeof *vs);
+    char(*labels)[200] = calloc((size_t)n + 1, sizeof *labels);
+    int any_val = 0, ns = -1;
+    if (se && lg && xs && ys && vs && labels)
+        ns = loss_series(rp, se, xs, ys, vs, &any_val);
+    if (ns >= 0) {
+        int clipped = 0;
+        double clip = loss_clip(rp, &clipped), ref_y = NAN;
+        const char *ref = loss_reference(rp, &ref_y);
+        rp_plot p = {.id = "loss-plot",
+                     .title = any_val ? "Train loss (lines) and validation loss (markers)"
+                                      : "Train loss",
+                     .xlabel = "step",
+                     .ylabel = "loss (nats per token)",
+                     .width = 900,
+                     .height = 440,
+                     .x_integer = 1,
+                     .ymax_clip = clip,
+                     .ref_label = ref,
+                     .ref_y = ref_y,
+                     .series = se,
+                     .n_series = ns,
+                     .legend = lg,
+                     .n_legend = loss_legend(rp, lg, labels, any_val)};
+        rp_svg_plot(b, &p);
+        loss_caption(b, rp, any_val, clipped ? clip : NAN, ref);
+    }
     for (int i = 0; i < n && xs && ys && vs; i++) {
         free(xs[i]);
         free(ys[i]);
