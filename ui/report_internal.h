@@ -85,6 +85,8 @@ const char *rp_colour(int style);
 const char *rp_dash(int style); /* stroke-dasharray value, "" for solid */
 /* A marker of style's shape centred at (x, y), filled with its colour. */
 void rp_marker(rp_buf *b, int style, double x, double y, double size);
+/* A small svg of style's line and marker, for tables and headings (report_sections.c). */
+void rp_key_sample(rp_buf *b, int style);
 
 /* One curve: n points (x[i], y[i]); non-finite y breaks the line. */
 typedef struct rp_series {
@@ -169,6 +171,6 @@ void rp_put_loss(rp_buf *b, const report *rp);
 void rp_put_heatmaps(rp_buf *b, report *rp);
 void rp_put_rms(rp_buf *b, const report *rp);
 void rp_put_config(rp_buf *b, const report *rp);
-void rp_put_sweep(rp_buf *b, const report *rp);
+void rp_put_sweep(rp_buf *b, const report *rp); /* report_sweep.c */
 
 #endif
