@@ -145,7 +145,7 @@ static int parse_args(report_args *ra, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int rc = 0;
+        int rc;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(REPORT_USAGE, stdout);
             return -1;

@@ -16,7 +16,7 @@ static int selected_open(const sweep_view *sv, const int *idx, int n)
     return 0;
 }
 
-/* A short name for run k of the overlay: its cell's values ("pre/2"), and its seed when
+/* A short name for run i of the overlay: its cell's values ("pre/2"), and its seed when
  * there are several ("pre/2-s1"), so that names fit the legend and the half-width run lines;
  * the axes they stand for are in the top bar. */
 static void short_name(const sweep_view *sv, int i, char *buf, size_t len)
@@ -44,7 +44,7 @@ static void overlay_what(const sweep_view *sv, char *buf, size_t len)
     for (int a = 0; a < d->n_axes && n < len; a++)
         n += (size_t)snprintf(buf + n, len - n, "%s%s", a ? "/" : " (", d->axes[a].label);
     if (d->n_axes && n < len)
-        n += (size_t)snprintf(buf + n, len - n, "%s)", d->seeds > 1 ? "-seed" : "");
+        snprintf(buf + n, len - n, "%s)", d->seeds > 1 ? "-seed" : "");
 }
 
 void sweepview_draw_overlay(ui_grid *g, const sweep_view *sv, const dash_view *v)
