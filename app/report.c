@@ -87,123 +87,133 @@ static int runs_inside(const char *dir, char **list, int *n, int cap)
     return k;
 }
 
-int nl_cmd_report(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct report_args {
+    const char *out, *title;
+    const char *sweep; /* the first argument that is a sweep directory */
+    char **dirs;       /* every run given (the report takes the first REPORT_MAX_RUNS) */
+    int n, args;       /* runs found; directory arguments */
+} report_args;
+
+enum { REPORT_CAP = 4096 };
+
+/* One directory argument a: its runs into ra->dirs. Returns 0, or the exit status after
+ * printing why it is refused. */
+static int add_dir_arg(report_args *ra, const char *a)
 {
-    const char *out = NULL, *title = NULL;
-    /* every run given (the report itself takes the first REPORT_MAX_RUNS and says so) */
-    enum { CAP = 4096 };
-    char **dirs = calloc(CAP, sizeof *dirs);
-    const char *sweep = NULL;
-    int n = 0, args = 0, rc = 0;
-    if (!dirs)
-        return nl_app_error(2, "report: out of memory");
+    char path[4200];
+    snprintf(path, sizeof path, "%s", a);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* RUN_DIR/metrics.csv (or config.yaml, events.log) stands for RUN_DIR */
+        char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        if (strcmp(base, "metrics.csv") && strcmp(base, "config.yaml") &&
+            strcmp(base, "events.log"))
+            return nl_app_error(2, "report: %s: not a run directory (a file)", a);
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(path, sizeof path, ".");
+    }
+    if (stat(path, &st) != 0)
+        return nl_app_error(2, "report: %s: no such run directory", a);
+    if (!S_ISDIR(st.st_mode))
+        return nl_app_error(2, "report: %s: not a directory", a);
+    ra->args++;
+    if (exists(path, "sweep.yaml") && !ra->sweep)
+        ra->sweep = a;
+    if (is_run_dir(path)) {
+        if (ra->n < REPORT_CAP)
+            ra->dirs[ra->n++] = strdup(path);
+        return 0;
+    }
+    int k = runs_inside(path, ra->dirs, &ra->n, REPORT_CAP);
+    if (k < 0)
+        return nl_app_error(2, "report: %s: cannot read the directory", a);
+    if (k == 0 && !exists(path, "sweep.yaml"))
+        return nl_app_error(2,
+                            "report: %s: neither a run directory (no metrics.csv, "
+                            "config.yaml or events.log) nor a directory of runs",
+                            a);
+    return 0;
+}
+
+/* The options and directories. Returns 0, -1 after --help (exit 0), or the exit status
+ * after printing what is wrong. */
+static int parse_args(report_args *ra, int argc, char **argv)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int rc;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(REPORT_USAGE, stdout);
-            goto done;
+            return -1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--out")) {
-            if (i + 1 >= argc) {
-                rc = nl_app_error(2, "report: %s needs a file name", a);
-                goto done;
-            }
-            out = argv[++i];
+            if (i + 1 >= argc)
+                return nl_app_error(2, "report: %s needs a file name", a);
+            ra->out = argv[++i];
         } else if (!strncmp(a, "--out=", 6)) {
-            out = a + 6;
+            ra->out = a + 6;
         } else if (!strcmp(a, "--title")) {
-            if (i + 1 >= argc) {
-                rc = nl_app_error(2, "report: --title needs a text");
-                goto done;
-            }
-            title = argv[++i];
+            if (i + 1 >= argc)
+                return nl_app_error(2, "report: --title needs a text");
+            ra->title = argv[++i];
         } else if (!strncmp(a, "--title=", 8)) {
-            title = a + 8;
+            ra->title = a + 8;
         } else if (a[0] == '-') {
             fputs(REPORT_USAGE, stderr);
-            rc = nl_app_error(2, "report: unknown option '%s'", a);
-            goto done;
-        } else {
-            char path[4200];
-            snprintf(path, sizeof path, "%s", a);
-            struct stat st;
-            if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-                /* RUN_DIR/metrics.csv (or config.yaml, events.log) stands for RUN_DIR */
-                char *slash = strrchr(path, '/');
-                const char *base = slash ? slash + 1 : path;
-                if (strcmp(base, "metrics.csv") && strcmp(base, "config.yaml") &&
-                    strcmp(base, "events.log")) {
-                    rc = nl_app_error(2, "report: %s: not a run directory (a file)", a);
-                    goto done;
-                }
-                if (slash)
-                    *slash = '\0';
-                else
-                    snprintf(path, sizeof path, ".");
-            }
-            if (stat(path, &st) != 0) {
-                rc = nl_app_error(2, "report: %s: no such run directory", a);
-                goto done;
-            }
-            if (!S_ISDIR(st.st_mode)) {
-                rc = nl_app_error(2, "report: %s: not a directory", a);
-                goto done;
-            }
-            args++;
-            if (exists(path, "sweep.yaml") && !sweep)
-                sweep = a;
-            if (is_run_dir(path)) {
-                if (n < CAP)
-                    dirs[n++] = strdup(path);
-            } else {
-                int k = runs_inside(path, dirs, &n, CAP);
-                if (k < 0) {
-                    rc = nl_app_error(2, "report: %s: cannot read the directory", a);
-                    goto done;
-                }
-                if (k == 0 && !exists(path, "sweep.yaml")) {
-                    rc = nl_app_error(2,
-                                      "report: %s: neither a run directory (no metrics.csv, "
-                                      "config.yaml or events.log) nor a directory of runs",
-                                      a);
-                    goto done;
-                }
-            }
+            return nl_app_error(2, "report: unknown option '%s'", a);
+        } else if ((rc = add_dir_arg(ra, a)) != 0) {
+            return rc;
         }
     }
-    if (args == 0) {
+    if (ra->args == 0) {
         fputs(REPORT_USAGE, stderr);
-        rc = nl_app_error(2, "report needs a run or sweep directory");
-        goto done;
+        return nl_app_error(2, "report needs a run or sweep directory");
     }
-    if (!out) {
+    if (!ra->out) {
         fputs(REPORT_USAGE, stderr);
-        rc = nl_app_error(2, "report: -o FILE.html is required");
-        goto done;
+        return nl_app_error(2, "report: -o FILE.html is required");
     }
-    report_opts o = {title, stderr};
+    return 0;
+}
+
+/* The page: the sweep's when a sweep directory is the only argument, else the runs'. */
+static int write_report(const report_args *ra)
+{
+    report_opts o = {ra->title, stderr};
     nl_error err = {0};
     int notes = 0;
-    if (sweep && args == 1) {
-        if (report_write_sweep(sweep, out, &o, &notes, &err)) {
-            rc = nl_app_error(2, "%s", err.msg);
-            goto done;
-        }
-        printf("wrote %s: sweep %s, %d note%s\n", out, sweep, notes, notes == 1 ? "" : "s");
-        goto done;
+    if (ra->sweep && ra->args == 1) {
+        if (report_write_sweep(ra->sweep, ra->out, &o, &notes, &err))
+            return nl_app_error(2, "%s", err.msg);
+        printf("wrote %s: sweep %s, %d note%s\n", ra->out, ra->sweep, notes, notes == 1 ? "" : "s");
+        return 0;
     }
-    if (n == 0) {
-        rc = nl_app_error(2, "report: no run directory found");
-        goto done;
-    }
-    if (report_write_runs((const char *const *)dirs, n, out, &o, &notes, &err)) {
-        rc = nl_app_error(2, "%s", err.msg);
-        goto done;
-    }
-    printf("wrote %s: %d run%s, %d note%s\n", out, n > REPORT_MAX_RUNS ? REPORT_MAX_RUNS : n,
-           n == 1 ? "" : "s", notes, notes == 1 ? "" : "s");
-done:
-    for (int i = 0; i < n; i++)
-        free(dirs[i]);
-    free(dirs);
+    if (ra->n == 0)
+        return nl_app_error(2, "report: no run directory found");
+    if (report_write_runs((const char *const *)ra->dirs, ra->n, ra->out, &o, &notes, &err))
+        return nl_app_error(2, "%s", err.msg);
+    printf("wrote %s: %d run%s, %d note%s\n", ra->out,
+           ra->n > REPORT_MAX_RUNS ? REPORT_MAX_RUNS : ra->n, ra->n == 1 ? "" : "s", notes,
+           notes == 1 ? "" : "s");
+    return 0;
+}
+
+int nl_cmd_report(int argc, char **argv)
+{
+    report_args ra = {0};
+    ra.dirs = calloc(REPORT_CAP, sizeof *ra.dirs);
+    if (!ra.dirs)
+        return nl_app_error(2, "report: out of memory");
+    int rc = parse_args(&ra, argc, argv);
+    if (rc == 0)
+        rc = write_report(&ra);
+    else if (rc < 0)
+        rc = 0; /* --help */
+    for (int i = 0; i < ra.n; i++)
+        free(ra.dirs[i]);
+    free(ra.dirs);
     return rc;
 }

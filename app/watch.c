@@ -18,8 +18,8 @@ static const char *WATCH_USAGE =
     "       normlab watch SWEEP_DIR [options]\n"
     "  follows each run directory's metrics.csv and events.log (up to 64 runs); a directory\n"
     "  of runs (a lab race) stands for the runs in it; a sweep directory (with sweep.yaml)\n"
-    "  alone shows the sweep's grid and the curves of a selected row; a run's file\n"
-    "  (r1/metrics.csv) stands for its directory\n";
+    "  alone shows the sweep's grid and the curves of a selected row (o: every row's runs\n"
+    "  on one plot); a run's file (r1/metrics.csv) stands for its directory\n";
 
 static int is_run_dir(const char *dir)
 {

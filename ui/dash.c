@@ -69,7 +69,7 @@ static void draw_topbar(ui_grid *g, const dash_view *v, const ui_run *runs, int 
 /* The run lines above the footer: all of them when they fit (two a row on a short screen),
  * else a window that keeps the selected run in view, and "+N" for the rest. Returns the row
  * of the first. */
-static int draw_run_lines(ui_grid *g, const dash_view *v, const ui_run *runs, int n, int sel)
+int dash_draw_run_lines(ui_grid *g, const dash_view *v, const ui_run *runs, int n, int sel)
 {
     int W = g->w, H = g->h, rows, per;
     dash_status_layout(W, H, n, &rows, &per);
@@ -187,7 +187,7 @@ void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n)
     ui_draw_footer(g, g->h - 1, CTX_DASH, v->watch,
                    (run && run->moe_layers > 0 ? UI_FOOTER_MOE : 0) |
                        (v->lesson ? UI_FOOTER_LESSON : 0));
-    int y_status = draw_run_lines(g, v, runs, n, sel);
+    int y_status = dash_draw_run_lines(g, v, runs, n, sel);
     draw_panels(g, v, runs, n, sel, y_status - 1);
 }
 

@@ -46,9 +46,9 @@ typedef struct dash_view {
     int yzoom;       /* 0: y fits the data; k > 0: the lower 1/2^k of it (under a spike) */
     int cursor;      /* the cursor is shown at cursor_x (x units): status lines read there */
     double cursor_x;
-    int debias;           /* EMA from zero with the bias corrected (as TensorBoard's) */
-    int smooth_window;    /* smoothing by a trailing mean over a window instead of an EMA */
-    int perlayer;         /* the heatmap panel shows per-layer curves over time instead */
+    int debias;               /* EMA from zero with the bias corrected (as TensorBoard's) */
+    int smooth_window;        /* smoothing by a trailing mean over a window instead of an EMA */
+    int perlayer;             /* the heatmap panel shows per-layer curves over time instead */
     plot_layout *loss_layout; /* if set, where the top plot landed (for the cursor's steps) */
 } dash_view;
 
@@ -58,6 +58,12 @@ int dash_smooth_levels(void);
 double dash_smooth_alpha(int k);
 
 void dash_draw(ui_grid *g, const dash_view *v, const ui_run *runs, int n);
+/* Two of its parts, for a screen that shows only these (the sweep's overlay): the top plot
+ * in r with its title row (dash_panels.c), and the run lines above the footer (all of them
+ * when they fit, else a window around sel and "+N"; returns the row of the first). */
+void dash_draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *runs, int n,
+                    int focused, int sel);
+int dash_draw_run_lines(ui_grid *g, const dash_view *v, const ui_run *runs, int n, int sel);
 
 /* Is panel p on screen for the selected run (zoom aside)? */
 int dash_panel_shown(const dash_view *v, const ui_run *run, int p);

@@ -8,8 +8,6 @@
 double dash_entry_x(const dash_view *v, const ui_run *r, int i, const hist_entry *e);
 
 /* The panels (dash_panels.c), each in r with its title row; focused titles are highlighted. */
-void dash_draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *runs, int n,
-                    int focused, int sel);
 void dash_draw_layer_curves(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run,
                             int focused);
 /* The heatmap; *lo, *hi get its colour range for the bars (NAN when none). */

@@ -45,12 +45,12 @@ static double loss_floor(const ui_run *runs, int n, int sel, const char **name)
     double floor_ = NAN;
     *name = "floor";
     for (int i = 0; i < n; i++) {
-        double line = runs[i].st.entropy_floor;
-        if (!isfinite(line))
-            line = runs[i].st.unigram_level;
+        const char *label;
+        double line =
+            runview_reference_line(runs[i].st.entropy_floor, runs[i].st.unigram_level, &label);
         if (isfinite(line) && (i == sel || !isfinite(floor_))) {
             floor_ = line;
-            *name = isfinite(runs[i].st.entropy_floor) ? "floor" : "unigram";
+            *name = label;
         }
     }
     return floor_;
@@ -65,8 +65,14 @@ static int loss_series(plot_series *ps, const dash_series *rs, const dash_view *
     for (int i = 0; i < n; i++) {
         if (!rs[i].n || a >= 1 || (!single && i != sel))
             continue;
-        ps[k++] = (plot_series){single ? "raw" : NULL, ROLE_FAINT0 + runs[i].colour % UI_SERIES_COLOURS,
-                                runs[i].colour + 1, rs[i].n, rs[i].x, rs[i].y, rs[i].lo, rs[i].hi,
+        ps[k++] = (plot_series){single ? "raw" : NULL,
+                                ROLE_FAINT0 + runs[i].colour % UI_SERIES_COLOURS,
+                                runs[i].colour + 1,
+                                rs[i].n,
+                                rs[i].x,
+                                rs[i].y,
+                                rs[i].lo,
+                                rs[i].hi,
                                 0};
     }
     const char *smooth_name = a < 1 ? (v->smooth_window ? "mean" : "EMA") : "value";
@@ -89,9 +95,16 @@ static int loss_series(plot_series *ps, const dash_series *rs, const dash_view *
     for (int i = 0; i < n; i++) {
         if (!rs[i].nv)
             continue;
-        ps[k++] = (plot_series){val_labelled ? NULL : "val",
-                                single ? ROLE_VAL : ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS,
-                                0, rs[i].nv, rs[i].vx, rs[i].vy, NULL, NULL, 1};
+        ps[k++] =
+            (plot_series){val_labelled ? NULL : "val",
+                          single ? ROLE_VAL : ROLE_SERIES0 + runs[i].colour % UI_SERIES_COLOURS,
+                          0,
+                          rs[i].nv,
+                          rs[i].vx,
+                          rs[i].vy,
+                          NULL,
+                          NULL,
+                          1};
         val_labelled = 1;
     }
     return k;
@@ -147,7 +160,7 @@ void dash_draw_loss(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run
 /* Per-layer curves of the selected run over time: one line per layer of its gradient norm
  * (attention or FFN), coloured by depth; the first, middle and last layers in the legend. */
 void dash_draw_layer_curves(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run,
-                              int focused)
+                            int focused)
 {
     char title[160];
     snprintf(title, sizeof title, "Grad norm per layer (%s) · %s · p: heatmap",
@@ -244,7 +257,7 @@ static float *heat_matrix(const ui_run *r, int ffn, int cols, double *x0, double
 }
 
 void dash_draw_heat(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run, int focused,
-                      double *lo, double *hi)
+                    double *lo, double *hi)
 {
     char title[160];
     const char *kind = v->heat_ffn ? "FFN" : "attn";
@@ -277,7 +290,7 @@ void dash_draw_heat(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run
 }
 
 void dash_draw_bars(ui_grid *g, ui_rect r, const dash_view *v, const ui_run *run, int rms,
-                            int focused, double lo, double hi)
+                    int focused, double lo, double hi)
 {
     char title[160];
     if (rms)

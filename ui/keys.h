@@ -63,17 +63,19 @@ typedef enum {
     ACT_DIFF,
     ACT_RACE_APPLY, /* setup: the field's value to every run of the race */
     ACT_RACE_SAVE,  /* setup: the form and the race as one preset */
-    ACT_REPORT      /* save an HTML report of the runs shown (ui/report.h) */
+    ACT_REPORT,     /* save an HTML report of the runs shown (ui/report.h) */
+    ACT_OVERLAY     /* the sweep: every row's runs on one plot, and back to the grid */
 } ui_action;
 
-/* CTX_SWEEP: `normlab watch SWEEP_DIR`, the grid of a sweep. */
-enum { CTX_SETUP = 1, CTX_DASH = 2, CTX_SWEEP = 4, CTX_ANY = 7 };
+/* CTX_SWEEP: `normlab watch SWEEP_DIR`, the grid of a sweep; CTX_OVERLAY: its overlay of
+ * every row's runs on one plot (o), which takes the dashboard's plot keys. */
+enum { CTX_SETUP = 1, CTX_DASH = 2, CTX_SWEEP = 4, CTX_OVERLAY = 8, CTX_ANY = 15 };
 
 typedef struct ui_binding {
     int key, key2;     /* what get_wch gives (UI_KEY(KEY_F(5)) for function keys); 0 = none */
     const char *label; /* how the help and footer name the key(s) */
     ui_action act;
-    unsigned ctx;       /* CTX_SETUP, CTX_DASH, CTX_SWEEP (or'ed) */
+    unsigned ctx;       /* CTX_SETUP, CTX_DASH, CTX_SWEEP, CTX_OVERLAY (or'ed) */
     int live;           /* needs a live run (disabled in `normlab watch`) */
     const char *footer; /* short word for the footer; NULL = help screen only */
     const char *help;   /* one line for the help screen */

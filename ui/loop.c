@@ -36,7 +36,7 @@ void ui_source_event(ui_loop *l, ui_run *r, const nl_run_status *st)
         return;
     snprintf(r->last_event, sizeof r->last_event, "%s", st->message);
     int bad = strstr(st->message, "fail") || strstr(st->message, "error") ||
-              strstr(st->message, "cannot");
+              strstr(st->message, "cannot") || strstr(st->message, "diverged");
     int warn = strstr(st->message, "warn") || strstr(st->message, "slow");
     ui_loop_msg(l, bad ? ROLE_ERROR : warn ? ROLE_PAUSED : ROLE_OK, "%s: %s", r->name,
                 st->message);

@@ -39,7 +39,7 @@ static int help_key(ui_screen *s, ui_loop *l, int key)
 static void help_draw(ui_screen *s, ui_loop *l, ui_grid *g)
 {
     ui_help *h = (ui_help *)s;
-    int watch = h->ctx == CTX_SWEEP || (h->ctx == CTX_DASH && !(l->src && l->src->live));
+    int watch = h->ctx == CTX_SWEEP || h->ctx == CTX_OVERLAY || (h->ctx == CTX_DASH && !(l->src && l->src->live));
     int shown = 0;
     if (h->ctx == CTX_DASH && l->src)
         shown = dash_help_shown(l->src->runs, l->src->nruns);

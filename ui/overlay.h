@@ -10,7 +10,7 @@
 
 typedef struct ui_help {
     ui_screen base;
-    unsigned ctx; /* CTX_SETUP, CTX_DASH, CTX_SWEEP */
+    unsigned ctx; /* CTX_SETUP, CTX_DASH, CTX_SWEEP, CTX_OVERLAY */
     int scroll;
 } ui_help;
 

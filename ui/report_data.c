@@ -10,8 +10,9 @@
 #include <unistd.h>
 
 #include "engine/metrics.h"
-#include "report_internal.h"
 #include "engine/run.h"
+#include "report_internal.h"
+#include "runview.h"
 
 /* ---- text ---- */
 
@@ -211,10 +212,82 @@ static void load_config(rp_run *r, rp_notes *ns)
         return;
     }
     r->cfg = c;
+    double floor_, unigram;
+    runview_reference_levels(c, &floor_, &unigram);
+    r->ref_y = runview_reference_line(floor_, unigram, &r->ref_label);
 }
 
 /* Skipped lines are named up to this many per run; the rest are only counted. */
 #define NAMED_BAD_LINES 3
+
+/* Reading one metrics.csv. */
+typedef struct csv_reader {
+    const char *path;
+    long lineno;
+    int have_header, moe, experts;
+    float *moe_scratch; /* a row's MoE figures (read, not kept) */
+    int64_t last_step;
+} csv_reader;
+
+/* The header line: the layers and the MoE columns. Returns 0, 1 when it cannot be read (a
+ * note says why; the run has no curves), -1 when out of memory. */
+static int metrics_header(rp_run *r, csv_reader *cr, const char *line, rp_notes *ns)
+{
+    nl_error err = {0};
+    int L = 0;
+    if (nl_metrics_csv_parse_header(line, &L, &cr->moe, &cr->experts, &err)) {
+        rp_note(ns, "%s line 1: %s; the run is left out of the plots", cr->path, err.msg);
+        return 1;
+    }
+    r->layers = L;
+    size_t extra = (size_t)cr->moe * (size_t)cr->experts + 3 * (size_t)cr->moe + 1;
+    cr->moe_scratch = malloc(extra * sizeof *cr->moe_scratch);
+    if (!cr->moe_scratch)
+        return -1;
+    cr->have_header = 1;
+    return 0;
+}
+
+/* One row into r, or skipped with a note (the first NAMED_BAD_LINES) when it cannot be read
+ * or its step does not increase. Returns -1 when out of memory. */
+static int metrics_row(rp_run *r, csv_reader *cr, const char *line, rp_notes *ns)
+{
+    if (reserve_row(r))
+        return -1;
+    size_t L = (size_t)r->layers, i = (size_t)r->n;
+    nl_metrics_row row;
+    memset(&row, 0, sizeof row);
+    row.gn_attn = r->gn_attn + i * L;
+    row.gn_ffn = r->gn_ffn + i * L;
+    row.rms = r->rms + i * L;
+    if (cr->moe > 0) {
+        row.expert_frac = cr->moe_scratch;
+        row.router_entropy = cr->moe_scratch + (size_t)cr->moe * (size_t)cr->experts;
+        row.gn_router = row.router_entropy + cr->moe;
+        row.gn_experts = row.gn_router + cr->moe;
+    }
+    nl_error err = {0};
+    const char *why = NULL;
+    if (nl_metrics_csv_parse(line, &row, r->layers, cr->moe, cr->experts, &err))
+        why = err.msg;
+    else if (row.step <= cr->last_step)
+        why = "step does not increase";
+    if (why) {
+        if (++r->bad_lines <= NAMED_BAD_LINES)
+            rp_note(ns, "%s line %ld skipped: %s", cr->path, cr->lineno, why);
+        return 0;
+    }
+    cr->last_step = row.step;
+    r->step[i] = row.step;
+    r->time_s[i] = row.time_s;
+    r->loss[i] = row.loss;
+    r->val_loss[i] = row.val_loss;
+    r->lr[i] = row.lr;
+    r->grad_norm[i] = row.grad_norm;
+    r->tok_s[i] = row.tok_s;
+    r->n++;
+    return 0;
+}
 
 static int load_metrics(rp_run *r, rp_notes *ns)
 {
@@ -231,83 +304,34 @@ static int load_metrics(rp_run *r, rp_notes *ns)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    long lineno = 0;
-    int have_header = 0, moe = 0, experts = 0, rc = 0;
-    float *moe_scratch = NULL;
-    int64_t last_step = 0;
+    int rc = 0;
+    csv_reader cr = {.path = path};
     while ((len = getline(&line, &cap, f)) > 0) {
-        lineno++;
+        cr.lineno++;
         int complete = line[len - 1] == '\n';
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         if (!complete) {
             /* a row still being written (or a write cut short): not a row yet */
-            rp_note(ns, "%s line %ld: incomplete last line (%s), left out", path, lineno,
+            rp_note(ns, "%s line %ld: incomplete last line (%s), left out", path, cr.lineno,
                     r->state == RP_IN_PROGRESS ? "still being written" : "cut short");
             break;
         }
         if (len == 0)
             continue;
-        nl_error err = {0};
-        if (!have_header) {
-            int L = 0;
-            if (nl_metrics_csv_parse_header(line, &L, &moe, &experts, &err)) {
-                rp_note(ns, "%s line 1: %s; the run is left out of the plots", path, err.msg);
-                break;
-            }
-            r->layers = L;
-            size_t extra = (size_t)moe * (size_t)experts + 3 * (size_t)moe + 1;
-            moe_scratch = malloc(extra * sizeof *moe_scratch);
-            if (!moe_scratch) {
-                rc = -1;
-                break;
-            }
-            have_header = 1;
-            continue;
-        }
-        if (reserve_row(r)) {
-            rc = -1;
+        int got = cr.have_header ? metrics_row(r, &cr, line, ns) : metrics_header(r, &cr, line, ns);
+        if (got) {
+            rc = got < 0 ? -1 : 0;
             break;
         }
-        size_t L = (size_t)r->layers, i = (size_t)r->n;
-        nl_metrics_row row;
-        memset(&row, 0, sizeof row);
-        row.gn_attn = r->gn_attn + i * L;
-        row.gn_ffn = r->gn_ffn + i * L;
-        row.rms = r->rms + i * L;
-        if (moe > 0) {
-            row.expert_frac = moe_scratch;
-            row.router_entropy = moe_scratch + (size_t)moe * (size_t)experts;
-            row.gn_router = row.router_entropy + moe;
-            row.gn_experts = row.gn_router + moe;
-        }
-        const char *why = NULL;
-        if (nl_metrics_csv_parse(line, &row, r->layers, moe, experts, &err))
-            why = err.msg;
-        else if (row.step <= last_step)
-            why = "step does not increase";
-        if (why) {
-            if (++r->bad_lines <= NAMED_BAD_LINES)
-                rp_note(ns, "%s line %ld skipped: %s", path, lineno, why);
-            continue;
-        }
-        last_step = row.step;
-        r->step[i] = row.step;
-        r->time_s[i] = row.time_s;
-        r->loss[i] = row.loss;
-        r->val_loss[i] = row.val_loss;
-        r->lr[i] = row.lr;
-        r->grad_norm[i] = row.grad_norm;
-        r->tok_s[i] = row.tok_s;
-        r->n++;
     }
     if (r->bad_lines > NAMED_BAD_LINES)
         rp_note(ns, "%s: %ld unreadable lines skipped in all", path, r->bad_lines);
-    if (rc == 0 && have_header && r->n == 0)
+    if (rc == 0 && cr.have_header && r->n == 0)
         rp_note(ns, "%s: no step recorded yet, so no curves", path);
-    else if (rc == 0 && lineno == 0)
+    else if (rc == 0 && cr.lineno == 0)
         rp_note(ns, "%s: empty (no header yet), so no curves", path);
-    free(moe_scratch);
+    free(cr.moe_scratch);
     free(line);
     fclose(f);
     return rc;
@@ -355,6 +379,7 @@ int rp_run_load(rp_run *r, const char *dir, rp_notes *ns)
 {
     memset(r, 0, sizeof *r);
     r->cell = r->seed = -1;
+    r->ref_y = NAN;
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     size_t n = strlen(r->dir);
     while (n > 1 && r->dir[n - 1] == '/')
@@ -393,7 +418,8 @@ int rp_representatives(const report *rp, rp_run **out, int max)
     for (int c = 0; c < rp->cells && k < max; c++) {
         rp_run *pick = NULL;
         for (int i = 0; i < rp->n; i++)
-            if (rp->runs[i].cell == c && (!pick || (!rp_has_data(pick) && rp_has_data(&rp->runs[i]))))
+            if (rp->runs[i].cell == c &&
+                (!pick || (!rp_has_data(pick) && rp_has_data(&rp->runs[i]))))
                 pick = &rp->runs[i];
         if (pick)
             out[k++] = pick;

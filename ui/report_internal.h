@@ -64,6 +64,10 @@ typedef struct rp_run {
     int64_t diverged_step; /* 0 unless diverged */
     int style;             /* colour, dash and marker index */
     int cell, seed;        /* of a sweep; -1 otherwise */
+    /* the reference line the dashboard draws (ui/runview.h), from the config's data; NAN
+     * when unknown */
+    double ref_y;
+    const char *ref_label; /* "floor" or "unigram" */
 } rp_run;
 
 /* Read dir's config.yaml, metrics.csv and events.log into r (name: dir's last component).
@@ -81,6 +85,8 @@ const char *rp_colour(int style);
 const char *rp_dash(int style); /* stroke-dasharray value, "" for solid */
 /* A marker of style's shape centred at (x, y), filled with its colour. */
 void rp_marker(rp_buf *b, int style, double x, double y, double size);
+/* A small svg of style's line and marker, for tables and headings (report_sections.c). */
+void rp_key_sample(rp_buf *b, int style);
 
 /* One curve: n points (x[i], y[i]); non-finite y breaks the line. */
 typedef struct rp_series {
@@ -102,8 +108,10 @@ typedef struct rp_plot {
     const char *xlabel, *ylabel;
     int width, height; /* of the plot, legend excluded, in CSS pixels */
     int logy;
-    int x_integer;    /* x ticks at whole numbers (steps, layers) */
-    double ymax_clip; /* when finite: values above are clamped to it (the caption says so) */
+    int x_integer;         /* x ticks at whole numbers (steps, layers) */
+    const char *ref_label; /* a horizontal reference line, so labelled; NULL = none */
+    double ref_y;          /* its y */
+    double ymax_clip;      /* when finite: values above are clamped to it (the caption says so) */
     const rp_series *series;
     int n_series;
     const rp_legend *legend;
@@ -163,6 +171,6 @@ void rp_put_loss(rp_buf *b, const report *rp);
 void rp_put_heatmaps(rp_buf *b, report *rp);
 void rp_put_rms(rp_buf *b, const report *rp);
 void rp_put_config(rp_buf *b, const report *rp);
-void rp_put_sweep(rp_buf *b, const report *rp);
+void rp_put_sweep(rp_buf *b, const report *rp); /* report_sweep.c */
 
 #endif

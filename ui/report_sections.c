@@ -1,6 +1,6 @@
 /* The report's sections in reading order: the title (what was compared), notes (what was
  * skipped), the runs at a glance, the loss, the gradient-norm heatmaps, the residual-stream
- * RMS per layer, the config diff, and for a sweep its tables. */
+ * RMS per layer, the config diff; for a sweep its tables are report_sweep.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@ static void fmt_time(char *buf, size_t n, double s)
 }
 
 /* A small svg with the run's line and marker, for tables. */
-static void key_sample(rp_buf *b, int style)
+void rp_key_sample(rp_buf *b, int style)
 {
     rp_printf(b,
               "<svg class=\"key\" width=\"38\" height=\"14\" viewBox=\"0 0 38 14\">"
@@ -131,7 +131,7 @@ void rp_put_summary(rp_buf *b, const report *rp)
     for (int i = 0; i < rp->n; i++) {
         const rp_run *r = &rp->runs[i];
         rp_puts(b, "<tr><td>");
-        key_sample(b, r->style);
+        rp_key_sample(b, r->style);
         rp_html(b, r->name);
         rp_puts(b, "</td><td>");
         rp_html(b, r->cfg ? nl_placement_name(r->cfg->model.placement) : "?");
@@ -216,26 +216,22 @@ static double loss_clip(const report *rp, int *clipped)
     return INFINITY;
 }
 
-void rp_put_loss(rp_buf *b, const report *rp)
+/* Each run's train loss (xs, ys) and validation loss (vs) as series into se (a run without
+ * data has none); returns how many, or -1 when out of memory. *any_val: some run has a
+ * validation point. */
+static int loss_series(const report *rp, rp_series *se, double **xs, double **ys, double **vs,
+                       int *any_val)
 {
-    rp_puts(b, "<section id=\"loss\">\n<h2>Loss</h2>\n<figure>\n");
-    int n = rp->n;
-    rp_series *se = calloc((size_t)2 * n + 1, sizeof *se);
-    rp_legend *lg = calloc((size_t)n + 1, sizeof *lg);
-    double **xs = calloc((size_t)n + 1, sizeof *xs), **ys = calloc((size_t)n + 1, sizeof *ys),
-           **vs = calloc((size_t)n + 1, sizeof *vs);
-    char(*labels)[200] = NULL;
-    if (!se || !lg || !xs || !ys || !vs)
-        goto done;
-    int ns = 0, nl = 0, any_val = 0;
-    for (int i = 0; i < n; i++) {
+    int ns = 0;
+    *any_val = 0;
+    for (int i = 0; i < rp->n; i++) {
         const rp_run *r = &rp->runs[i];
         size_t m = (size_t)r->n + 1;
         xs[i] = malloc(m * sizeof **xs);
         ys[i] = malloc(m * sizeof **ys);
         vs[i] = malloc(m * sizeof **vs);
         if (!xs[i] || !ys[i] || !vs[i])
-            goto done;
+            return -1;
         int has_val = 0;
         for (int64_t k = 0; k < r->n; k++) {
             xs[i][k] = (double)r->step[k];
@@ -243,14 +239,20 @@ void rp_put_loss(rp_buf *b, const report *rp)
             vs[i][k] = r->val_loss[k];
             has_val |= isfinite(r->val_loss[k]) != 0;
         }
-        any_val |= has_val;
+        *any_val |= has_val;
         if (r->n == 0)
             continue; /* no curve; the legend says "no data yet" */
         se[ns++] = (rp_series){xs[i], ys[i], r->n, r->style, 0};
         if (has_val)
             se[ns++] = (rp_series){xs[i], vs[i], r->n, r->style, 1};
     }
-    /* the legend: a run each, or for a sweep a cell each */
+    return ns;
+}
+
+/* The loss plot's legend: a run each (labels[i] its text), or for a sweep a cell each. */
+static int loss_legend(const report *rp, rp_legend *lg, char (*labels)[200], int any_val)
+{
+    int nl = 0, n = rp->n;
     if (rp->is_sweep) {
         for (int c = 0; c < rp->cells; c++) {
             int seeds = 0;
@@ -259,46 +261,85 @@ void rp_put_loss(rp_buf *b, const report *rp)
             if (seeds)
                 lg[nl++] = (rp_legend){rp->cell_names[c], c, 1, any_val};
         }
-    } else {
-        labels = calloc((size_t)n + 1, sizeof *labels);
-        if (!labels)
-            goto done;
-        for (int i = 0; i < n; i++) {
-            snprintf(labels[i], sizeof labels[i], "%s%s", rp->runs[i].name,
-                     rp->runs[i].n ? "" : " (no data yet)");
-            lg[nl++] = (rp_legend){labels[i], rp->runs[i].style, 1, any_val};
-        }
+        return nl;
     }
-    int clipped = 0;
-    double clip = loss_clip(rp, &clipped);
-    rp_plot p = {.id = "loss-plot",
-                 .title =
-                     any_val ? "Train loss (lines) and validation loss (markers)" : "Train loss",
-                 .xlabel = "step",
-                 .ylabel = "loss (nats per token)",
-                 .width = 900,
-                 .height = 440,
-                 .x_integer = 1,
-                 .ymax_clip = clip,
-                 .series = se,
-                 .n_series = ns,
-                 .legend = lg,
-                 .n_legend = nl};
-    rp_svg_plot(b, &p);
+    for (int i = 0; i < n; i++) {
+        snprintf(labels[i], sizeof labels[i], "%s%s", rp->runs[i].name,
+                 rp->runs[i].n ? "" : " (no data yet)");
+        lg[nl++] = (rp_legend){labels[i], rp->runs[i].style, 1, any_val};
+    }
+    return nl;
+}
+
+/* The reference line the dashboard draws (ui/runview.h): the first run's that has one;
+ * NULL when none has. *y gets its value. */
+static const char *loss_reference(const report *rp, double *y)
+{
+    for (int i = 0; i < rp->n; i++)
+        if (isfinite(rp->runs[i].ref_y)) {
+            *y = rp->runs[i].ref_y;
+            return strcmp(rp->runs[i].ref_label, "floor") ? "unigram level" : "entropy floor";
+        }
+    return NULL;
+}
+
+static void loss_caption(rp_buf *b, const report *rp, int any_val, double clip, const char *ref)
+{
     rp_puts(b, "<figcaption>Mean cross-entropy of each step's training batch, one line per "
                "run");
     if (rp->is_sweep)
         rp_puts(b, " (the seeds of a cell share its colour and dash)");
     if (any_val)
         rp_puts(b, "; markers: the held-out validation loss where it was evaluated");
+    if (ref && !strcmp(ref, "entropy floor"))
+        rp_puts(b, "; the dashed grey line: the entropy floor of the data, the lowest loss any "
+                   "model can reach on it");
+    else if (ref)
+        rp_puts(b, "; the dashed grey line: the unigram level of the data, the loss of "
+                   "predicting each byte by its frequency alone");
     rp_puts(b, ". Runs longer than 1200 steps are drawn as averages over consecutive steps");
-    if (clipped)
+    if (isfinite(clip))
         rp_printf(b,
                   "; values above %.4g (1.5 times the highest starting loss) are drawn at "
                   "the top edge",
                   clip);
     rp_puts(b, ".</figcaption>\n");
-done:
+}
+
+void rp_put_loss(rp_buf *b, const report *rp)
+{
+    rp_puts(b, "<section id=\"loss\">\n<h2>Loss</h2>\n<figure>\n");
+    int n = rp->n;
+    rp_series *se = calloc((size_t)2 * n + 1, sizeof *se);
+    rp_legend *lg = calloc((size_t)n + 1, sizeof *lg);
+    double **xs = calloc((size_t)n + 1, sizeof *xs), **ys = calloc((size_t)n + 1, sizeof *ys),
+           **vs = calloc((size_t)n + 1, sizeof *vs);
+    char(*labels)[200] = calloc((size_t)n + 1, sizeof *labels);
+    int any_val = 0, ns = -1;
+    if (se && lg && xs && ys && vs && labels)
+        ns = loss_series(rp, se, xs, ys, vs, &any_val);
+    if (ns >= 0) {
+        int clipped = 0;
+        double clip = loss_clip(rp, &clipped), ref_y = NAN;
+        const char *ref = loss_reference(rp, &ref_y);
+        rp_plot p = {.id = "loss-plot",
+                     .title = any_val ? "Train loss (lines) and validation loss (markers)"
+                                      : "Train loss",
+                     .xlabel = "step",
+                     .ylabel = "loss (nats per token)",
+                     .width = 900,
+                     .height = 440,
+                     .x_integer = 1,
+                     .ymax_clip = clip,
+                     .ref_label = ref,
+                     .ref_y = ref_y,
+                     .series = se,
+                     .n_series = ns,
+                     .legend = lg,
+                     .n_legend = loss_legend(rp, lg, labels, any_val)};
+        rp_svg_plot(b, &p);
+        loss_caption(b, rp, any_val, clipped ? clip : NAN, ref);
+    }
     for (int i = 0; i < n && xs && ys && vs; i++) {
         free(xs[i]);
         free(ys[i]);
@@ -337,7 +378,7 @@ void rp_put_heatmaps(rp_buf *b, report *rp)
     for (int i = 0; i < nw && shown < MAX_HEATMAPS; i++, shown++) {
         rp_run *r = with[i];
         rp_puts(b, "<figure>\n<h3>");
-        key_sample(b, r->style);
+        rp_key_sample(b, r->style);
         rp_html(b, rp->is_sweep && r->cell >= 0 ? rp->cell_names[r->cell] : r->name);
         if (rp->is_sweep)
             rp_printf(b, " <small>(seed %d)</small>", r->seed);
@@ -437,7 +478,7 @@ void rp_put_config(rp_buf *b, const report *rp)
         rp_puts(b, "<div class=\"scroll\"><table id=\"config-diff\">\n<tr><th>setting</th>");
         for (int i = 0; i < nc; i++) {
             rp_puts(b, "<th>");
-            key_sample(b, cols[i]->style);
+            rp_key_sample(b, cols[i]->style);
             rp_html(b, rp->is_sweep && cols[i]->cell >= 0 ? rp->cell_names[cols[i]->cell]
                                                           : cols[i]->name);
             rp_puts(b, "</th>");
@@ -493,98 +534,4 @@ void rp_put_config(rp_buf *b, const report *rp)
     b->oom |= rows.oom;
     rp_buf_free(&rows);
     rp_puts(b, "</table></details>\n</section>\n");
-}
-
-void rp_put_sweep(rp_buf *b, const report *rp)
-{
-    const nl_sweep_def *d = &rp->def;
-    rp_puts(b, "<section id=\"sweep\">\n<h2>Sweep</h2>\n");
-    if (!rp->have_rows) {
-        rp_puts(b, "<p>sweep.csv could not be read (see the notes).</p>\n</section>\n");
-        return;
-    }
-    nl_sweep_cell_stats *st = calloc((size_t)rp->cells + 1, sizeof *st);
-    int *idx = calloc(NL_SWEEP_MAX_AXES, sizeof *idx);
-    if (!st || !idx) {
-        free(st);
-        free(idx);
-        rp_puts(b, "</section>\n");
-        return;
-    }
-    nl_sweep_summarise(d, rp->rows, rp->n_rows, st);
-    rp_printf(b,
-              "<h3>Validation loss per cell</h3>\n<p>Mean &#177; sd over the seeds that did not "
-              "diverge (%d seed%s per cell); bold: the best of its column (fewest diverged, "
-              "then lowest mean) among cells that share every setting but <code>",
-              d->seeds, d->seeds == 1 ? "" : "s");
-    rp_html(b, d->n_axes ? d->axes[0].key : "-");
-    rp_puts(b, "</code>.</p>\n<div class=\"scroll\"><table id=\"sweep-cells\">\n<tr><th></th>");
-    for (int a = 0; a < d->n_axes; a++) {
-        rp_puts(b, "<th>");
-        rp_html(b, d->axes[a].key);
-        rp_puts(b, "</th>");
-    }
-    rp_puts(b, "<th class=\"n\">runs</th><th class=\"n\">diverged</th>"
-               "<th class=\"n\">val loss</th></tr>\n");
-    for (int c = 0; c < rp->cells; c++) {
-        nl_sweep_cell_index(d, c, idx);
-        int best = nl_sweep_is_best(d, st, c);
-        rp_puts(b, best ? "<tr class=\"best\"><td>" : "<tr><td>");
-        key_sample(b, c);
-        rp_puts(b, "</td>");
-        for (int a = 0; a < d->n_axes; a++) {
-            rp_puts(b, "<td>");
-            rp_html(b, d->axes[a].values[idx[a]]);
-            rp_puts(b, "</td>");
-        }
-        rp_printf(b, "<td class=\"n\">%d / %d</td><td class=\"n\">%d</td><td class=\"n\">",
-                  st[c].runs, d->seeds, st[c].diverged);
-        if (st[c].runs == 0)
-            rp_puts(b, "not run");
-        else if (isnan(st[c].mean))
-            rp_puts(b, "&#8211;");
-        else
-            rp_printf(b, "%.4f &#177; %.4f", st[c].mean, st[c].sd);
-        rp_puts(b, "</td></tr>\n");
-    }
-    rp_puts(b, "</table></div>\n");
-    rp_printf(b, "<h3>sweep.csv</h3>\n<p>%d finished run%s, in the order they finished.</p>\n",
-              rp->n_rows, rp->n_rows == 1 ? "" : "s");
-    rp_puts(b, "<div class=\"scroll\"><table id=\"sweep-rows\">\n<tr>");
-    for (int a = 0; a < d->n_axes; a++) {
-        rp_puts(b, "<th>");
-        rp_html(b, d->axes[a].key);
-        rp_puts(b, "</th>");
-    }
-    rp_puts(b, "<th class=\"n\">seed</th><th class=\"n\">train loss</th>"
-               "<th class=\"n\">val loss</th><th class=\"n\">best loss</th><th>diverged</th>"
-               "<th class=\"n\">steps</th><th class=\"n\">tokens/s</th><th>run</th></tr>\n");
-    for (int i = 0; i < rp->n_rows; i++) {
-        const nl_sweep_result *r = &rp->rows[i];
-        nl_sweep_cell_index(d, r->cell, idx);
-        rp_puts(b, "<tr>");
-        for (int a = 0; a < d->n_axes; a++) {
-            rp_puts(b, "<td>");
-            rp_html(b, d->axes[a].values[idx[a]]);
-            rp_puts(b, "</td>");
-        }
-        rp_printf(b, "<td class=\"n\">%d</td><td class=\"n\">", r->seed);
-        rp_num(b, r->train_loss);
-        rp_puts(b, "</td><td class=\"n\">");
-        rp_num(b, r->val_loss);
-        rp_puts(b, "</td><td class=\"n\">");
-        rp_num(b, r->best_loss);
-        if (r->diverged)
-            rp_printf(b, "</td><td class=\"state-diverged\">at step %lld",
-                      (long long)r->diverged_step);
-        else
-            rp_puts(b, "</td><td>no");
-        rp_printf(b, "</td><td class=\"n\">%lld</td><td class=\"n\">%.0f</td><td><code>",
-                  (long long)r->steps, r->tok_s);
-        rp_html(b, r->run_dir);
-        rp_puts(b, "</code></td></tr>\n");
-    }
-    rp_puts(b, "</table></div>\n</section>\n");
-    free(st);
-    free(idx);
 }

@@ -217,6 +217,11 @@ static void range_of(const rp_plot *p, double *xlo, double *xhi, double *ylo, do
             *yhi = fmax(*yhi, y);
         }
     }
+    /* the reference line stays in view (a curve far above it would otherwise hide it) */
+    if (*xhi >= *xlo && p->ref_label && isfinite(p->ref_y) && (!p->logy || p->ref_y > 0)) {
+        *ylo = fmin(*ylo, p->ref_y);
+        *yhi = fmax(*yhi, p->ref_y);
+    }
 }
 
 static void put_line(rp_buf *b, const rp_series *se, const axis *ax, const axis *ay, double x0,
@@ -310,6 +315,66 @@ static void put_legend(rp_buf *b, const rp_plot *p, int top)
     rp_puts(b, "</g>\n");
 }
 
+/* The frame of a plot: grid lines, ticks and their labels, the frame, the axis labels. */
+static void put_axes(rp_buf *b, const rp_plot *p, const axis *ax, const axis *ay, double x0,
+                     double y0, double pw, double ph)
+{
+    rp_puts(b, "<g class=\"grid\">");
+    char lab[48];
+    for (int i = 0; i < ay->n_ticks; i++) {
+        double y = y0 + (1 - axis_frac(ay, ay->ticks[i])) * ph;
+        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x0, y, x0 + pw, y);
+    }
+    for (int i = 0; i < ax->n_ticks; i++) {
+        double x = x0 + axis_frac(ax, ax->ticks[i]) * pw;
+        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y0, x, y0 + ph);
+    }
+    rp_puts(b, "</g>\n<g class=\"ticks\">");
+    for (int i = 0; i < ay->n_ticks; i++) {
+        double y = y0 + (1 - axis_frac(ay, ay->ticks[i])) * ph;
+        rp_tick_label(lab, sizeof lab, ay, ay->ticks[i]);
+        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x0 - 5, y, x0, y);
+        rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" dy=\"0.35em\" text-anchor=\"end\">%s</text>",
+                  x0 - 8, y, lab);
+    }
+    for (int i = 0; i < ax->n_ticks; i++) {
+        double x = x0 + axis_frac(ax, ax->ticks[i]) * pw;
+        rp_tick_label(lab, sizeof lab, ax, ax->ticks[i]);
+        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y0 + ph, x,
+                  y0 + ph + 5);
+        rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x,
+                  y0 + ph + 19, lab);
+    }
+    rp_puts(b, "</g>\n");
+    rp_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
+              x0, y0, pw, ph);
+    rp_printf(b, "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+              x0 + pw / 2, y0 + ph + 40);
+    rp_html(b, p->xlabel);
+    rp_printf(b,
+              "</text>\n<text class=\"alabel\" transform=\"translate(16 %.1f) rotate(-90)\" "
+              "text-anchor=\"middle\">",
+              y0 + ph / 2);
+    rp_html(b, p->ylabel);
+    rp_puts(b, "</text>\n");
+}
+
+/* The reference line across the plot area, its label and value above its right end. */
+static void put_ref(rp_buf *b, const rp_plot *p, const axis *ay, double x0, double y0, double pw,
+                    double ph)
+{
+    if (!p->ref_label || !isfinite(p->ref_y) || (p->logy && p->ref_y <= 0))
+        return;
+    double y = y0 + (1 - axis_frac(ay, p->ref_y)) * ph;
+    rp_printf(b,
+              "<g class=\"ref\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+              "stroke=\"#555\" stroke-width=\"1.2\" stroke-dasharray=\"5 4\"/>",
+              x0, y, x0 + pw, y);
+    rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", x0 + pw - 6, y - 5);
+    rp_html(b, p->ref_label);
+    rp_printf(b, " %.4g</text></g>\n", p->ref_y);
+}
+
 void rp_svg_plot(rp_buf *b, const rp_plot *p)
 {
     int per_row = (p->width - M_LEFT) / LEGEND_COL;
@@ -345,51 +410,14 @@ void rp_svg_plot(rp_buf *b, const rp_plot *p)
     rp_printf(b, "<text class=\"ptitle\" x=\"%.1f\" y=\"20\">", x0);
     rp_html(b, p->title);
     rp_puts(b, "</text>\n");
-    /* grid and ticks */
-    rp_puts(b, "<g class=\"grid\">");
-    char lab[48];
-    for (int i = 0; i < ay.n_ticks; i++) {
-        double fy = axis_frac(&ay, ay.ticks[i]);
-        double y = y0 + (1 - fy) * ph;
-        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x0, y, x0 + pw, y);
-    }
-    for (int i = 0; i < ax.n_ticks; i++) {
-        double x = x0 + axis_frac(&ax, ax.ticks[i]) * pw;
-        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y0, x, y0 + ph);
-    }
-    rp_puts(b, "</g>\n<g class=\"ticks\">");
-    for (int i = 0; i < ay.n_ticks; i++) {
-        double y = y0 + (1 - axis_frac(&ay, ay.ticks[i])) * ph;
-        rp_tick_label(lab, sizeof lab, &ay, ay.ticks[i]);
-        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x0 - 5, y, x0, y);
-        rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" dy=\"0.35em\" text-anchor=\"end\">%s</text>",
-                  x0 - 8, y, lab);
-    }
-    for (int i = 0; i < ax.n_ticks; i++) {
-        double x = x0 + axis_frac(&ax, ax.ticks[i]) * pw;
-        rp_tick_label(lab, sizeof lab, &ax, ax.ticks[i]);
-        rp_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, y0 + ph, x,
-                  y0 + ph + 5);
-        rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", x,
-                  y0 + ph + 19, lab);
-    }
-    rp_puts(b, "</g>\n");
-    rp_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
-              x0, y0, pw, ph);
-    rp_printf(b, "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
-              x0 + pw / 2, y0 + ph + 40);
-    rp_html(b, p->xlabel);
-    rp_printf(b,
-              "</text>\n<text class=\"alabel\" transform=\"translate(16 %.1f) rotate(-90)\" "
-              "text-anchor=\"middle\">",
-              y0 + ph / 2);
-    rp_html(b, p->ylabel);
-    rp_puts(b, "</text>\n");
+    put_axes(b, p, &ax, &ay, x0, y0, pw, ph);
     if (empty)
         rp_printf(b,
                   "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no data "
                   "yet</text>\n",
                   x0 + pw / 2, y0 + ph / 2);
+    else
+        put_ref(b, p, &ay, x0, y0, pw, ph);
     for (int s = 0; s < p->n_series; s++) {
         if (p->series[s].points)
             put_points(b, &p->series[s], &ax, &ay, x0, y0, pw, ph, p->ymax_clip);

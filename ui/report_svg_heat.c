@@ -84,27 +84,14 @@ int rp_heat_range(rp_run *const *runs, int n, double *lo, double *hi)
 #define HEAT_BOTTOM 44
 
 /* One panel: v is (n, L) row-major; the panel's columns are buckets of consecutive steps. */
-static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *what, double px,
-                       double py, double cell_h, double lo, double hi)
+/* The cells of a panel: each bucket's maximum per layer (a spike is never averaged away) of
+ * v (n steps, L layers) into cell (cols, L): 0 where every value of the bucket has vanished,
+ * NAN where it has none. Returns -1 when out of memory. */
+static int heat_cells(const float *v, int64_t n, int L, int cols, float *cell)
 {
-    int L = r->layers;
-    int64_t n = r->n;
-    int cols = n < HEAT_MAX_COLS ? (int)n : HEAT_MAX_COLS;
-    double pw = HEAT_PANEL_W, ph = cell_h * L, cw = pw / cols;
-    rp_printf(b, "<text class=\"ptitle\" x=\"%.1f\" y=\"%.1f\">", px, py - 10);
-    rp_html(b, what);
-    rp_puts(b, "</text>\n");
-    rp_printf(b, "<rect class=\"heatbg\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
-              px, py, pw, ph);
-    /* each bucket's maximum per layer (a spike is never averaged away), then runs of one
-     * level along a row merged into one rect */
-    float *cell = malloc((size_t)cols * (size_t)L * sizeof *cell);
     double *step_max = malloc((size_t)n * sizeof *step_max); /* each step's largest value */
-    if (!cell || !step_max) {
-        free(cell);
-        free(step_max);
-        return;
-    }
+    if (!step_max)
+        return -1;
     for (int64_t i = 0; i < n; i++) {
         const float *row = v + (size_t)i * (size_t)L;
         step_max[i] = 0;
@@ -131,24 +118,30 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
             cell[(size_t)c * L + l] = live ? (float)mx : van ? 0.0f : NAN;
         }
     }
-    /* one path per colour level, in cell units under a scale (a cell is "Mc lh1v1h-1z"),
-     * so a long run's heatmap stays small; vanished cells in page units, so the hatch is
-     * not stretched */
+    free(step_max);
+    return 0;
+}
+
+/* The colour level of a cell: -2 none, -1 vanished, else 0..HEAT_LEVELS-1. */
+static int cell_level(float x, double lo, double hi)
+{
+    return isnan(x) ? -2 : x == 0 ? -1 : heat_level_of(x, lo, hi);
+}
+
+/* The cells drawn: runs of one level along a row merged into one rect, one path per colour
+ * level in cell units under a scale (a cell is "Mc lh1v1h-1z"), so a long run's heatmap
+ * stays small; vanished cells in page units, so the hatch is not stretched. */
+static void heat_paths(rp_buf *b, const float *cell, int L, int cols, double lo, double hi,
+                       double px, double py, double cw, double cell_h)
+{
     rp_buf level_d[HEAT_LEVELS];
     rp_buf vanished_d = {0};
     memset(level_d, 0, sizeof level_d);
     for (int l = 0; l < L; l++) {
         for (int c = 0; c < cols;) {
-            float x = cell[(size_t)c * L + l];
-            int level = isnan(x) ? -2 : x == 0 ? -1 : heat_level_of(x, lo, hi);
-            int c2 = c + 1;
-            while (c2 < cols) {
-                float x2 = cell[(size_t)c2 * L + l];
-                int l2 = isnan(x2) ? -2 : x2 == 0 ? -1 : heat_level_of(x2, lo, hi);
-                if (l2 != level)
-                    break;
+            int level = cell_level(cell[(size_t)c * L + l], lo, hi), c2 = c + 1;
+            while (c2 < cols && cell_level(cell[(size_t)c2 * L + l], lo, hi) == level)
                 c2++;
-            }
             if (level >= 0)
                 rp_printf(&level_d[level], "M%d %dh%dv1h-%dz", c, l, c2 - c, c2 - c);
             else if (level == -1)
@@ -180,17 +173,19 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
     }
     b->oom |= vanished_d.oom;
     rp_buf_free(&vanished_d);
-    free(cell);
-    free(step_max);
-    rp_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
-              px, py, pw, ph);
-    /* layer labels: every k-th, L0 on top */
+}
+
+/* The layer labels (every k-th, L0 on top), the step ticks and the axis label. */
+static void heat_ticks(rp_buf *b, const rp_run *r, double px, double py, double pw, double cell_h)
+{
+    int L = r->layers;
+    int64_t n = r->n;
+    double ph = cell_h * L;
     int every = L > 16 ? (L + 15) / 16 : 1;
     rp_puts(b, "<g class=\"ticks\">");
     for (int l = 0; l < L; l += every)
         rp_printf(b, "<text x=\"%.1f\" y=\"%.1f\" dy=\"0.35em\" text-anchor=\"end\">L%d</text>",
                   px - 6, py + (l + 0.5) * cell_h, l);
-    /* step ticks */
     axis ax;
     double first = (double)r->step[0], last = (double)r->step[n - 1];
     rp_axis_linear(&ax, first, last > first ? last : first + 1, 5, 1, 1);
@@ -212,6 +207,30 @@ static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *w
     rp_printf(b,
               "<text class=\"alabel\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n",
               px + pw / 2, py + ph + 36);
+}
+
+static void heat_panel(rp_buf *b, const rp_run *r, const float *v, const char *what, double px,
+                       double py, double cell_h, double lo, double hi)
+{
+    int L = r->layers;
+    int64_t n = r->n;
+    int cols = n < HEAT_MAX_COLS ? (int)n : HEAT_MAX_COLS;
+    double pw = HEAT_PANEL_W, ph = cell_h * L, cw = pw / cols;
+    rp_printf(b, "<text class=\"ptitle\" x=\"%.1f\" y=\"%.1f\">", px, py - 10);
+    rp_html(b, what);
+    rp_puts(b, "</text>\n");
+    rp_printf(b, "<rect class=\"heatbg\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
+              px, py, pw, ph);
+    float *cell = malloc((size_t)cols * (size_t)L * sizeof *cell);
+    if (!cell || heat_cells(v, n, L, cols, cell)) {
+        free(cell);
+        return;
+    }
+    heat_paths(b, cell, L, cols, lo, hi, px, py, cw, cell_h);
+    free(cell);
+    rp_printf(b, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>\n",
+              px, py, pw, ph);
+    heat_ticks(b, r, px, py, pw, cell_h);
 }
 
 static void hatch_def(rp_buf *b)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/data.h"
 #include "grid.h"
 
 void runview_init(ui_run *r, const char *name, int colour)
@@ -218,4 +219,24 @@ int runview_state_role(nl_run_state s)
         return ROLE_FAILED;
     }
     return ROLE_NORMAL;
+}
+
+void runview_reference_levels(const nl_config *c, double *entropy_floor, double *unigram_level)
+{
+    *entropy_floor = *unigram_level = NAN;
+    if (strncmp(c->data.source, "tokens:", 7) == 0)
+        return;
+    nl_error err = {0};
+    nl_data *d = nl_data_open(&c->data, c->model.seq_len, c->train.seed, &err);
+    if (d) {
+        *entropy_floor = nl_data_entropy_floor(d);
+        *unigram_level = nl_data_unigram_level(d);
+        nl_data_close(d);
+    }
+}
+
+double runview_reference_line(double entropy_floor, double unigram_level, const char **label)
+{
+    *label = isfinite(entropy_floor) || !isfinite(unigram_level) ? "floor" : "unigram";
+    return isfinite(entropy_floor) ? entropy_floor : unigram_level;
 }

@@ -67,6 +67,14 @@ void runview_ingest(ui_run *r, const nl_metrics_row *row);
  * on a busy machine). cores 0 = unknown. Paused and finished runs are never slowed. */
 int runview_slowed(const ui_run *r, double load1, int cores, char *why, size_t n);
 
+/* The reference levels of a run's data (config c), the loss a model cannot beat or should
+ * beat: the entropy floor of markov data, the unigram level of text and prose (each NAN when
+ * the data has none, or cannot be opened; tokens: files have neither). */
+void runview_reference_levels(const nl_config *c, double *entropy_floor, double *unigram_level);
+/* The one reference line the loss plots draw from those: the entropy floor, else the
+ * unigram level; NAN when neither. *label gets "floor" or "unigram". */
+double runview_reference_line(double entropy_floor, double unigram_level, const char **label);
+
 /* The name and colour role of a state. */
 const char *runview_state_name(nl_run_state s);
 int runview_state_role(nl_run_state s);

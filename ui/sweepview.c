@@ -111,43 +111,73 @@ int sweepview_reload(sweep_view *sv)
     sv->nrows = n;
     summarise(sv);
     if (changed && sv->nruns == 0)
-        sweepview_select(sv, sv->sel);
+        sweepview_select(sv, sv->sel); /* keeps the overlay when it is shown */
     return changed;
+}
+
+/* The runs of the selected row, or of every row in the overlay (run order: cell by cell,
+ * seeds inside), up to SWEEPVIEW_MAX_RUNS. */
+static void load_runs(sweep_view *sv)
+{
+    int R = sweepgrid_rows(&sv->def), C = sweepgrid_cols(&sv->def);
+    close_runs(sv);
+    int r0 = sv->all ? 0 : sv->sel, r1 = sv->all ? R : sv->sel + 1;
+    sv->total_runs = (r1 - r0) * C * sv->def.seeds;
+    sv->osel = 0;
+    for (int r = r0; r < r1; r++)
+        for (int c = 0; c < C; c++)
+            for (int s = 0; s < sv->def.seeds && sv->nruns < SWEEPVIEW_MAX_RUNS; s++) {
+                sv->cell[sv->nruns] = r * C + c;
+                sv->col[sv->nruns] = c;
+                sv->seed[sv->nruns] = s;
+                sv->open[sv->nruns] = 0;
+                sv->nruns++;
+            }
 }
 
 void sweepview_select(sweep_view *sv, int row)
 {
-    int R = sweepgrid_rows(&sv->def), C = sweepgrid_cols(&sv->def);
+    int R = sweepgrid_rows(&sv->def);
     if (row >= R)
         row = R - 1;
     if (row < 0)
         row = 0;
-    close_runs(sv);
     sv->sel = row;
-    sv->total_runs = C * sv->def.seeds;
-    for (int c = 0; c < C; c++)
-        for (int s = 0; s < sv->def.seeds && sv->nruns < SWEEPVIEW_MAX_RUNS; s++) {
-            sv->col[sv->nruns] = c;
-            sv->seed[sv->nruns] = s;
-            sv->open[sv->nruns] = 0;
-            sv->nruns++;
+    load_runs(sv);
+}
+
+void sweepview_overlay(sweep_view *sv, int on)
+{
+    sv->all = on;
+    load_runs(sv);
+}
+
+int sweepview_open_runs(const sweep_view *sv, ui_run *out, int *idx)
+{
+    int k = 0;
+    for (int i = 0; i < sv->nruns; i++)
+        if (sv->open[i]) {
+            out[k] = sv->runs[i];
+            idx[k++] = i;
         }
+    return k;
 }
 
 int sweepview_poll(sweep_view *sv)
 {
-    int changed = 0, C = sweepgrid_cols(&sv->def);
+    int changed = 0;
     for (int i = 0; i < sv->nruns; i++) {
         if (!sv->open[i]) {
             char name[256], path[1024], msg[256];
-            nl_sweep_run_name(&sv->def, sv->sel * C + sv->col[i], sv->seed[i], name, sizeof name);
+            nl_sweep_run_name(&sv->def, sv->cell[i], sv->seed[i], name, sizeof name);
             snprintf(path, sizeof path, "%s/%s", sv->dir, name);
             struct stat st;
             if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
                 continue; /* not started yet */
             if (tail_open(&sv->tails[i], path, &sv->runs[i], msg, sizeof msg))
                 continue;
-            sv->runs[i].colour = sv->col[i] % UI_SERIES_COLOURS;
+            /* the grid: a colour per column; the overlay: per cell (seeds share it) */
+            sv->runs[i].colour = (sv->all ? sv->cell[i] : sv->col[i]) % UI_SERIES_COLOURS;
             sv->runs[i].hist_bytes = SWEEPVIEW_HISTORY_BYTES;
             sv->open[i] = 1;
             changed = 1;
@@ -209,9 +239,10 @@ static void draw_curves(ui_grid *g, ui_rect r, const sweep_view *sv, const dash_
                                 ser[i].x, a < 1 ? ser[i].ema : ser[i].y,        NULL, NULL,
                                 0};
     }
-    plot_spec spec = {
-        v->glyphs, v->logy, v->x_tokens ? "tokens" : "step", NAN, NAN, floor_, "floor", 1, k,
-        ps,        1,           .mono = v->mono};
+    plot_spec spec = {v->glyphs, v->logy, v->x_tokens ? "tokens" : "step",
+                      NAN,       NAN,     floor_,
+                      "floor",   1,       k,
+                      ps,        1,       .mono = v->mono};
     plot_draw(g, (ui_rect){r.x, r.y + 1, r.w, r.h - 1}, &spec, NULL);
     for (int i = 0; i < sv->nruns; i++)
         dash_series_free(&ser[i]);
@@ -261,6 +292,31 @@ static void draw_row_status(ui_grid *g, int y, const sweep_view *sv)
         grid_text(g, 1, y, g->w - 1, ROLE_NORMAL, UI_A_BOLD, "This row:");
 }
 
+void sweepview_topbar(ui_grid *g, const sweep_view *sv, const dash_view *v, const char *what)
+{
+    int W = g->w;
+    const nl_sweep_def *d = &sv->def;
+    for (int x = 0; x < W; x++)
+        grid_put(g, x, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
+    int x = grid_text(g, 0, 0, W, ROLE_TITLE, UI_A_REVERSE | UI_A_BOLD, " normlab watch ");
+    int done = 0;
+    for (int i = 0; i < sv->cells; i++)
+        done += sv->stats[i].runs;
+    const char *base = strrchr(sv->dir, '/');
+    grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE,
+               "· sweep %s%s · %d/%d runs done · %d seed%s ", base ? base + 1 : sv->dir, what, done,
+               nl_sweep_runs(d), d->seeds, d->seeds == 1 ? "" : "s");
+    const char *msg = sv->msg[0] ? sv->msg : v->msg;
+    int role = sv->msg[0] ? ROLE_ERROR : v->msg_role;
+    if (msg && *msg) {
+        int mw = text_cells(msg);
+        int mx = W - mw - 1 > 15 ? W - mw - 1 : 15;
+        for (int k = mx - 1; k < W; k++)
+            grid_put(g, k, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
+        grid_text(g, mx, 0, W - mx, role, UI_A_REVERSE | UI_A_BOLD, msg);
+    }
+}
+
 void sweepview_draw(ui_grid *g, const sweep_view *sv, const dash_view *v)
 {
     grid_clear(g);
@@ -279,26 +335,7 @@ void sweepview_draw(ui_grid *g, const sweep_view *sv, const dash_view *v)
         return;
     }
 
-    /* top bar */
-    for (int x = 0; x < W; x++)
-        grid_put(g, x, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
-    int x = grid_text(g, 0, 0, W, ROLE_TITLE, UI_A_REVERSE | UI_A_BOLD, " normlab watch ");
-    int done = 0;
-    for (int i = 0; i < sv->cells; i++)
-        done += sv->stats[i].runs;
-    const char *base = strrchr(sv->dir, '/');
-    grid_textf(g, x, 0, W - x, ROLE_NORMAL, UI_A_REVERSE,
-               "· sweep %s · %d/%d runs done · %d seed%s ", base ? base + 1 : sv->dir, done,
-               nl_sweep_runs(d), d->seeds, d->seeds == 1 ? "" : "s");
-    const char *msg = sv->msg[0] ? sv->msg : v->msg;
-    int role = sv->msg[0] ? ROLE_ERROR : v->msg_role;
-    if (msg && *msg) {
-        int mw = text_cells(msg);
-        int mx = W - mw - 1 > 15 ? W - mw - 1 : 15;
-        for (int k = mx - 1; k < W; k++)
-            grid_put(g, k, 0, L' ', ROLE_NORMAL, UI_A_REVERSE);
-        grid_text(g, mx, 0, W - mx, role, UI_A_REVERSE | UI_A_BOLD, msg);
-    }
+    sweepview_topbar(g, sv, v, "");
     ui_draw_footer(g, H - 1, CTX_SWEEP, 1, 0);
 
     /* the grid: what it needs, up to about half the screen */

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/data.h"
 #include "term.h"
 
 #define TAIL_READ_MAX (8 << 20) /* bytes of metrics.csv taken in per poll */
@@ -46,15 +45,7 @@ int tail_open(run_tail *t, const char *dir, ui_run *rv, char *msg, int msglen)
             t->cfg_moe_layers = c->model.moe_experts > 0 && c->model.moe_every > 0
                                     ? c->model.layers / c->model.moe_every
                                     : 0;
-            if (strncmp(c->data.source, "tokens:", 7) != 0) {
-                /* the reference lines: markov's floor, the unigram level of text and prose */
-                nl_data *d = nl_data_open(&c->data, c->model.seq_len, c->train.seed, &err);
-                if (d) {
-                    rv->st.entropy_floor = nl_data_entropy_floor(d);
-                    rv->st.unigram_level = nl_data_unigram_level(d);
-                    nl_data_close(d);
-                }
-            }
+            runview_reference_levels(c, &rv->st.entropy_floor, &rv->st.unigram_level);
         } else {
             snprintf(rv->st.message, sizeof rv->st.message, "config.yaml: %.240s", err.msg);
         }

@@ -226,6 +226,163 @@ static int observe_step(const ui_run *r, int ffn, int64_t step, int stage, char 
     return 1;
 }
 
+/* The observations, one line each into o; each returns 1 when it wrote its line, 0 when it
+ * has nothing to say. */
+
+/* Where the gradient norm is largest and smallest now. */
+static int observe_now(const ui_run *r, const char *kind, const float *gn, const teach_profile *p,
+                       char *o)
+{
+    if (p->imax < 0)
+        return 0;
+    o[0] = '\0';
+    if (p->imax == p->imin)
+        add(o, "Step %lld: every layer's %s gradient norm is %.3g.", (long long)r->last_step, kind,
+            gn[p->imax]);
+    else
+        add(o,
+            "Step %lld: the %s gradient norm is largest in layer %d (%.3g) and smallest "
+            "in layer %d (%.3g).",
+            (long long)r->last_step, kind, p->imax, gn[p->imax], p->imin, gn[p->imin]);
+    return 1;
+}
+
+/* The layers whose gradient has vanished. */
+static int observe_vanished(const float *gn, int L, const teach_profile *p, char *o)
+{
+    if (p->nvanished <= 0)
+        return 0;
+    char list[128];
+    o[0] = '\0';
+    add(o, "Vanished (0, or under 1e%d of the largest): %s %s of %d",
+        (int)lround(log10(UI_VANISHED_REL)), p->nvanished > 1 ? "layers" : "layer",
+        teach_layer_list(gn, L, 0, list, sizeof list), L);
+    if (p->nzero > 0)
+        add(o, "; exactly 0 in %s %s", p->nzero > 1 ? "layers" : "layer",
+            teach_layer_list(gn, L, 1, list, sizeof list));
+    add(o, ".");
+    return 1;
+}
+
+/* The last over first layer ratio now (not at the steps observe_step tells of). */
+static int observe_ratio(const ui_run *r, const char *kind, const teach_profile *p, char *o)
+{
+    if (teach_judge(p->ratio) == TEACH_UNKNOWN || r->last_step == 1 ||
+        r->last_step == TEACH_LATER_STEP)
+        return 0;
+    char rs[48];
+    o[0] = '\0';
+    add(o, "Last over first layer now: %s - the %s gradient %s", fmt_ratio(p->ratio, rs, 48), kind,
+        teach_trend_words(teach_judge(p->ratio), 0));
+    if (r->last_step > TEACH_LATER_STEP)
+        add(o, " (what to expect is for steps 1 and %d).", TEACH_LATER_STEP);
+    else
+        add(o, ".");
+    return 1;
+}
+
+/* The residual RMS across the layers, judged against the placement's expectation. */
+static int observe_rms(const ui_run *r, int L, char *o)
+{
+    teach_profile rp;
+    teach_profile_of(r->rms, L, &rp);
+    if (rp.imax < 0)
+        return 0;
+    char rs[48];
+    o[0] = '\0';
+    teach_trend seen = teach_judge(rp.ratio);
+    if (seen == TEACH_UNKNOWN) {
+        add(o, "Residual RMS peaks at layer %d (%.3g).", rp.imax, r->rms[rp.imax]);
+        return 1;
+    }
+    add(o, "Residual RMS: %.3g after layer 0, %.3g after layer %d (%s): it %s", r->rms[0],
+        r->rms[L - 1], L - 1, fmt_ratio(rp.ratio, rs, sizeof rs), teach_trend_words(seen, 1));
+    /* measured from step 10 on (Mix-LN's is still flat at step 1) */
+    if (r->has_cfg && r->last_step >= TEACH_LATER_STEP)
+        add_verdict(o, r, seen, teach_placement(r->cfg->model.placement)->data.rms, STAGE_RMS, NULL,
+                    0, TEACH_UNKNOWN);
+    else if (r->has_cfg && teach_placement(r->cfg->model.placement)->data.rms)
+        add(o, " (what to expect is for step %d on)", TEACH_LATER_STEP);
+    if (o[strlen(o) - 1] != '.')
+        add(o, ".");
+    return 1;
+}
+
+/* The train loss against the data's entropy floor or unigram level. */
+static int observe_loss(const ui_run *r, char *o)
+{
+    float loss = history_last(r->hist, CH_LOSS);
+    if (!isfinite(loss))
+        return 0;
+    double floor_ = r->st.entropy_floor, uni = r->st.unigram_level;
+    if (isfinite(floor_))
+        snprintf(o, TEACH_LINE, "Train loss %.4g; the entropy floor is %.4g, %.3g nats below.",
+                 loss, floor_, loss - floor_);
+    else if (isfinite(uni) && loss > uni + TEACH_UNIGRAM_MARGIN)
+        snprintf(o, TEACH_LINE,
+                 "Train loss %.4g, above the unigram level (%.4g): it has not yet learned how "
+                 "often each byte occurs.",
+                 loss, uni);
+    else if (isfinite(uni) && loss >= uni - TEACH_UNIGRAM_MARGIN &&
+             r->last_step >= TEACH_LATER_STEP)
+        snprintf(o, TEACH_LINE,
+                 "Train loss %.4g sits at the unigram level (%.4g): the model predicts only "
+                 "how often each byte occurs. A plateau, not a divergence: the layers below "
+                 "the output are not being trained.",
+                 loss, uni);
+    else if (isfinite(uni) && loss >= uni - TEACH_UNIGRAM_MARGIN)
+        snprintf(o, TEACH_LINE, "Train loss %.4g, at the unigram level (%.4g) so far.", loss, uni);
+    else if (isfinite(uni))
+        snprintf(o, TEACH_LINE,
+                 "Train loss %.4g, %.3g nats below the unigram level (%.4g): it has learned "
+                 "more than byte frequencies.",
+                 loss, uni - loss, uni);
+    else
+        snprintf(o, TEACH_LINE, "Train loss %.4g (started at %.4g).", loss, r->first_loss);
+    return 1;
+}
+
+/* The busiest expert of any MoE layer, against the even share. */
+static int observe_experts(const ui_run *r, char *o)
+{
+    if (r->moe_layers <= 0 || r->moe_step <= 0)
+        return 0;
+    int M = r->moe_layers, E = r->experts, bm = -1, be = 0;
+    float hmin = INFINITY, hmax = -INFINITY;
+    for (int m = 0; m < M; m++) {
+        for (int x = 0; x < E; x++) {
+            float f = r->expert_frac[m * E + x];
+            if (isfinite(f) && (bm < 0 || f > r->expert_frac[bm * E + be]))
+                bm = m, be = x;
+        }
+        if (isfinite(r->router_entropy[m])) {
+            hmin = fminf(hmin, r->router_entropy[m]);
+            hmax = fmaxf(hmax, r->router_entropy[m]);
+        }
+    }
+    if (bm < 0)
+        return 0;
+    snprintf(o, TEACH_LINE,
+             "Experts at step %lld: the busiest, MoE layer %d expert %d, takes %.0f%% of "
+             "the routed slots (even: %.0f%%); router entropy %.2f-%.2f nats of ln %d = "
+             "%.2f.",
+             (long long)r->moe_step, bm, be, 100 * r->expert_frac[bm * E + be], 100.0 / E, hmin,
+             hmax, E, log((double)E));
+    return 1;
+}
+
+static int observe_diverged(const ui_run *r, char *o)
+{
+    if (r->st.state != NL_RUN_DIVERGED)
+        return 0;
+    if (!strncmp(r->st.message, "diverged", 8))
+        snprintf(o, TEACH_LINE, "D%.200s", r->st.message + 1);
+    else
+        snprintf(o, TEACH_LINE, "Diverged at step %lld: %.150s", (long long)r->st.diverged_step,
+                 r->st.message);
+    return 1;
+}
+
 int teach_observe(const ui_run *r, int heat_ffn, char out[][TEACH_LINE], int max_lines)
 {
     int n = 0;
@@ -240,129 +397,25 @@ int teach_observe(const ui_run *r, int heat_ffn, char out[][TEACH_LINE], int max
     int L = r->layers;
     teach_profile p;
     teach_profile_of(gn, L, &p);
-    char rs[48];
-    if (n < max_lines && p.imax >= 0) {
-        char *o = out[n++];
-        o[0] = '\0';
-        if (p.imax == p.imin)
-            add(o, "Step %lld: every layer's %s gradient norm is %.3g.", (long long)r->last_step,
-                kind, gn[p.imax]);
-        else
-            add(o,
-                "Step %lld: the %s gradient norm is largest in layer %d (%.3g) and smallest "
-                "in layer %d (%.3g).",
-                (long long)r->last_step, kind, p.imax, gn[p.imax], p.imin, gn[p.imin]);
-    }
-    if (n < max_lines && p.nvanished > 0) {
-        char *o = out[n++], list[128];
-        o[0] = '\0';
-        add(o, "Vanished (0, or under 1e%d of the largest): %s %s of %d",
-            (int)lround(log10(UI_VANISHED_REL)), p.nvanished > 1 ? "layers" : "layer",
-            teach_layer_list(gn, L, 0, list, sizeof list), L);
-        if (p.nzero > 0)
-            add(o, "; exactly 0 in %s %s", p.nzero > 1 ? "layers" : "layer",
-                teach_layer_list(gn, L, 1, list, sizeof list));
-        add(o, ".");
-    }
-    if (n < max_lines && teach_judge(p.ratio) != TEACH_UNKNOWN && r->last_step != 1 &&
-        r->last_step != TEACH_LATER_STEP) {
-        char *o = out[n++];
-        o[0] = '\0';
-        add(o, "Last over first layer now: %s - the %s gradient %s", fmt_ratio(p.ratio, rs, 48),
-            kind, teach_trend_words(teach_judge(p.ratio), 0));
-        if (r->last_step > TEACH_LATER_STEP)
-            add(o, " (what to expect is for steps 1 and %d).", TEACH_LATER_STEP);
-        else
-            add(o, ".");
-    }
+    if (n < max_lines && observe_now(r, kind, gn, &p, out[n]))
+        n++;
+    if (n < max_lines && observe_vanished(gn, L, &p, out[n]))
+        n++;
+    if (n < max_lines && observe_ratio(r, kind, &p, out[n]))
+        n++;
     /* the profile when it was measured: step 1, and after a few steps */
     if (n < max_lines && observe_step(r, heat_ffn, 1, STAGE_STEP1, out[n]))
         n++;
     if (n < max_lines && r->last_step >= TEACH_LATER_STEP &&
         observe_step(r, heat_ffn, TEACH_LATER_STEP, STAGE_LATER, out[n]))
         n++;
-    teach_profile rp;
-    teach_profile_of(r->rms, L, &rp);
-    if (n < max_lines && rp.imax >= 0) {
-        char *o = out[n++];
-        o[0] = '\0';
-        teach_trend seen = teach_judge(rp.ratio);
-        if (seen != TEACH_UNKNOWN) {
-            add(o, "Residual RMS: %.3g after layer 0, %.3g after layer %d (%s): it %s", r->rms[0],
-                r->rms[L - 1], L - 1, fmt_ratio(rp.ratio, rs, sizeof rs),
-                teach_trend_words(seen, 1));
-            /* measured from step 10 on (Mix-LN's is still flat at step 1) */
-            if (r->has_cfg && r->last_step >= TEACH_LATER_STEP)
-                add_verdict(o, r, seen, teach_placement(r->cfg->model.placement)->data.rms,
-                            STAGE_RMS, NULL, 0, TEACH_UNKNOWN);
-            else if (r->has_cfg && teach_placement(r->cfg->model.placement)->data.rms)
-                add(o, " (what to expect is for step %d on)", TEACH_LATER_STEP);
-            if (o[strlen(o) - 1] != '.')
-                add(o, ".");
-        } else {
-            add(o, "Residual RMS peaks at layer %d (%.3g).", rp.imax, r->rms[rp.imax]);
-        }
-    }
-    float loss = history_last(r->hist, CH_LOSS);
-    if (n < max_lines && isfinite(loss)) {
-        double floor_ = r->st.entropy_floor, uni = r->st.unigram_level;
-        if (isfinite(floor_))
-            snprintf(out[n++], TEACH_LINE,
-                     "Train loss %.4g; the entropy floor is %.4g, %.3g nats below.", loss, floor_,
-                     loss - floor_);
-        else if (isfinite(uni) && loss > uni + TEACH_UNIGRAM_MARGIN)
-            snprintf(out[n++], TEACH_LINE,
-                     "Train loss %.4g, above the unigram level (%.4g): it has not yet learned how "
-                     "often each byte occurs.",
-                     loss, uni);
-        else if (isfinite(uni) && loss >= uni - TEACH_UNIGRAM_MARGIN &&
-                 r->last_step >= TEACH_LATER_STEP)
-            snprintf(out[n++], TEACH_LINE,
-                     "Train loss %.4g sits at the unigram level (%.4g): the model predicts only "
-                     "how often each byte occurs. A plateau, not a divergence: the layers below "
-                     "the output are not being trained.",
-                     loss, uni);
-        else if (isfinite(uni) && loss >= uni - TEACH_UNIGRAM_MARGIN)
-            snprintf(out[n++], TEACH_LINE, "Train loss %.4g, at the unigram level (%.4g) so far.",
-                     loss, uni);
-        else if (isfinite(uni))
-            snprintf(out[n++], TEACH_LINE,
-                     "Train loss %.4g, %.3g nats below the unigram level (%.4g): it has learned "
-                     "more than byte frequencies.",
-                     loss, uni - loss, uni);
-        else
-            snprintf(out[n++], TEACH_LINE, "Train loss %.4g (started at %.4g).", loss,
-                     r->first_loss);
-    }
-    if (n < max_lines && r->moe_layers > 0 && r->moe_step > 0) {
-        /* the busiest expert of any MoE layer, against the even share */
-        int M = r->moe_layers, E = r->experts, bm = -1, be = 0;
-        float hmin = INFINITY, hmax = -INFINITY;
-        for (int m = 0; m < M; m++) {
-            for (int x = 0; x < E; x++) {
-                float f = r->expert_frac[m * E + x];
-                if (isfinite(f) && (bm < 0 || f > r->expert_frac[bm * E + be]))
-                    bm = m, be = x;
-            }
-            if (isfinite(r->router_entropy[m])) {
-                hmin = fminf(hmin, r->router_entropy[m]);
-                hmax = fmaxf(hmax, r->router_entropy[m]);
-            }
-        }
-        if (bm >= 0)
-            snprintf(out[n++], TEACH_LINE,
-                     "Experts at step %lld: the busiest, MoE layer %d expert %d, takes %.0f%% of "
-                     "the routed slots (even: %.0f%%); router entropy %.2f-%.2f nats of ln %d = "
-                     "%.2f.",
-                     (long long)r->moe_step, bm, be, 100 * r->expert_frac[bm * E + be], 100.0 / E,
-                     hmin, hmax, E, log((double)E));
-    }
-    if (n < max_lines && r->st.state == NL_RUN_DIVERGED) {
-        if (!strncmp(r->st.message, "diverged", 8))
-            snprintf(out[n++], TEACH_LINE, "D%.200s", r->st.message + 1);
-        else
-            snprintf(out[n++], TEACH_LINE, "Diverged at step %lld: %.150s",
-                     (long long)r->st.diverged_step, r->st.message);
-    }
+    if (n < max_lines && observe_rms(r, L, out[n]))
+        n++;
+    if (n < max_lines && observe_loss(r, out[n]))
+        n++;
+    if (n < max_lines && observe_experts(r, out[n]))
+        n++;
+    if (n < max_lines && observe_diverged(r, out[n]))
+        n++;
     return n;
 }

@@ -1,10 +1,30 @@
 #include "watch.h"
 
+#include <stdio.h>
 #include <string.h>
+
+/* The runs' latest messages, from the files read before the loop ran (a run that had
+ * diverged or failed already), into the message log once, leaving the top bar as it was
+ * (its standing alert, or the note it was opened with). */
+static void log_first(watch_source *w, ui_loop *l)
+{
+    char msg[sizeof l->msg];
+    snprintf(msg, sizeof msg, "%s", l->msg);
+    int role = l->msg_role;
+    double until = l->msg_until;
+    for (int i = 0; i < w->src.nruns; i++)
+        ui_source_event(l, &w->runs[i], &w->runs[i].st);
+    snprintf(l->msg, sizeof l->msg, "%s", msg);
+    l->msg_role = role;
+    l->msg_until = until;
+    w->logged = 1;
+}
 
 static void watch_poll(ui_source *src, ui_loop *l)
 {
     watch_source *w = (watch_source *)src;
+    if (!w->logged)
+        log_first(w, l);
     for (int i = 0; i < w->src.nruns; i++) {
         if (tail_poll(&w->tails[i], &w->runs[i])) {
             ui_loop_stale(l);

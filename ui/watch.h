@@ -11,6 +11,7 @@ typedef struct watch_source {
     ui_source src;
     ui_run runs[UI_MAX_RUNS];
     run_tail tails[UI_MAX_RUNS];
+    int logged; /* the runs' latest messages went to the message log (the first poll) */
 } watch_source;
 
 /* Opens dirs[0..n) (n <= UI_MAX_RUNS) and reads what they hold. Returns 0, or -1 with msg

@@ -179,15 +179,19 @@ static const char *help_note(unsigned ctx)
     if (ctx == CTX_SWEEP)
         return "Cells: mean final val loss (* best in column, ! diverged, - not run). Any other "
                "key closes this help.";
+    if (ctx == CTX_OVERLAY)
+        return "One curve per run of the sweep, a colour per cell (its seeds share it); the run "
+               "lines under the plot read the cursor's step. Any other key closes this help.";
     return "The setup screen has its own keys (? there). Any other key closes this help.";
 }
 
 static const char *help_title(unsigned ctx, int watch)
 {
-    return ctx == CTX_SETUP   ? "Keys: setup screen"
-           : ctx == CTX_SWEEP ? "Keys: sweep grid (watching a sweep directory)"
-           : watch            ? "Keys: dashboard (watching run files)"
-                              : "Keys: dashboard";
+    return ctx == CTX_SETUP     ? "Keys: setup screen"
+           : ctx == CTX_SWEEP   ? "Keys: sweep grid (watching a sweep directory)"
+           : ctx == CTX_OVERLAY ? "Keys: every row of the sweep on one plot"
+           : watch              ? "Keys: dashboard (watching run files)"
+                                : "Keys: dashboard";
 }
 
 /* Every binding of ctx, then the note, into the tall grid `all`; returns the rows used. */

@@ -46,6 +46,18 @@ for w in '<text[^>]*>step</text>' 'loss (nats per token)' '<g class="ticks">' '<
     grep -q -- "$w" "$T/loss.svg" || { fail axes "the loss plot lacks $w"; w=; break; }
 done
 [ -n "$w" ] && pass axes
+# the reference line the dashboard draws: the data's entropy floor, labelled, inside the plot
+# area, at the value `normlab train` prints for the same preset; none on the RMS plot
+# shellcheck disable=SC2086
+want=$("$BIN" train race --steps 1 $TINY --out "$T/floor" 2>&1 | sed -n 's/.*loss floor (markov entropy rate) \([0-9.]*\) nats.*/\1/p' | head -n 1)
+ref=$(grep -o '<g class="ref"><line x1="[0-9.]*" y1="[0-9.]*"[^>]*/><text[^>]*>[^<]*</text></g>' "$T/loss.svg")
+got=$(printf '%s' "$ref" | sed -n 's/.*>entropy floor \([0-9.]*\)<.*/\1/p')
+y=$(printf '%s' "$ref" | sed -n 's/.* y1="\([0-9.]*\)".*/\1/p')
+check reference-line "want the entropy floor ${want:-?} drawn in the plot; got '$ref'" \
+    sh -c "[ -n '$want' ] && [ -n '$got' ] && [ -n '$y' ] &&
+           awk 'BEGIN { d = $got - $want; exit !(d < 0.001 && d > -0.001 && $y > 34 && $y < 392) }' &&
+           grep -q 'the dashed grey line: the entropy floor' '$T/r.html'"
+svg_of "$T/r.html" rms-plot | grep -q 'class="ref"' && fail reference-line-rms "the RMS plot has a reference line"
 heat=$(grep -c '<svg id="heat-[0-9]*" class="heatmap"' "$T/r.html")
 # the cells: a path per colour level, each a list of "Mcol rowhNv1h-Nz" rectangles
 levels=$(svg_of "$T/r.html" heat-0 | grep -o '<path fill="#[0-9a-f]*" d="M[0-9]' | wc -l)
