@@ -12,6 +12,8 @@ void nl_cmd_sweep_on_signal(int sig)
 
 static const char *SWEEP_USAGE =
     "usage: normlab sweep PRESET --vary KEY=V1,V2,... [--vary ...] [options]\n"
+    "       normlab sweep PRESET --vary ... [options] --slurm [--sbatch-args \"ARGS\"]\n"
+    "       normlab sweep --collect DIR\n"
     "\n"
     "Train every combination of the varied values, each with N seeds, headless, and print a\n"
     "table of the final validation loss. PRESET is a YAML file or a shipped preset name.\n"
@@ -27,18 +29,29 @@ static const char *SWEEP_USAGE =
     "  --jobs N              runs trained at once, each in its own process (default 1), at\n"
     "                        most one per core; each gets cores / N threads\n"
     "  --max-runs K          start at most K runs this time (run the command again to go on)\n"
+    "  --slurm               train on a Slurm cluster instead: prepare DIR as above, write\n"
+    "                        DIR/slurm/sweep-K.sbatch, a job array with one task per run not\n"
+    "                        yet finished (`normlab train` of DIR/RUN/config.yaml into\n"
+    "                        DIR/RUN), and submit it with sbatch (printing the job id), or\n"
+    "                        print the sbatch command when sbatch is not on PATH\n"
+    "  --sbatch-args \"ARGS\"  options for sbatch, e.g. \"--partition=gpu --time=2:00:00\"\n"
+    "  --collect DIR         add the runs finished in DIR's run directories to sweep.csv, list\n"
+    "                        the runs not finished, and print the table\n"
     "\n"
     "Writes DIR/sweep.yaml (the definition), DIR/base.yaml (the resolved base config),\n"
     "DIR/sweep.csv (a row per finished run, written as each finishes) and a run directory per\n"
     "run, DIR/CELL-sS. Running the same command again skips the runs already in sweep.csv;\n"
     "a different sweep in the same DIR is refused. Ctrl-C stops the runs in progress (they\n"
-    "start over next time) and keeps the finished rows.\n"
+    "start over next time) and keeps the finished rows. With --slurm, running the same command\n"
+    "again collects the finished runs and submits only the rest (docs/SCALE.md).\n"
     "\n"
     "Table: mean +- sd of the final validation loss over the seeds that did not diverge,\n"
     "'(k div)' when k seeds diverged, '*' on the best cell of each column (fewest diverged\n"
     "seeds, then lowest mean), '[n/N]' when only n of N seeds have run.\n"
     "exit status: 0 done (diverged runs included), 1 a run failed, 2 bad usage or input,\n"
     "130 interrupted.\n";
+
+static int check_opts(sweep_opts *o, nl_sweep_def *d);
 
 static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
 {
@@ -75,6 +88,12 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
         } else if (!strcmp(a, "--max-runs") && v) {
             if (nl_app_int("--max-runs", argv[++i], 1, NL_SWEEP_MAX_RUNS, &o->max_runs))
                 return 2;
+        } else if (!strcmp(a, "--slurm")) {
+            o->slurm = true;
+        } else if (!strcmp(a, "--sbatch-args") && v) {
+            o->sbatch_args = argv[++i];
+        } else if (!strcmp(a, "--collect") && v) {
+            o->collect = argv[++i];
         } else if (!strcmp(a, "--child") && v) {
             if (nl_app_int("--child", argv[++i], 0, NL_SWEEP_MAX_RUNS - 1, &o->child))
                 return 2;
@@ -89,6 +108,19 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
             return nl_app_error(2, "sweep: more than one preset given ('%s', '%s')", o->preset, a);
         }
     }
+    return check_opts(o, d);
+}
+
+/* What parse_opts read, checked together. */
+static int check_opts(sweep_opts *o, nl_sweep_def *d)
+{
+    if (o->collect) {
+        if (o->preset || d->n_axes || o->slurm)
+            return nl_app_error(2, "sweep: --collect DIR takes no preset, --vary or --slurm");
+        return 0;
+    }
+    if (o->sbatch_args && !o->slurm)
+        return nl_app_error(2, "sweep: --sbatch-args goes with --slurm");
     if (!o->preset)
         return nl_app_error(2, "sweep: no preset given (see normlab sweep --help)");
     if (d->n_axes == 0)
@@ -187,6 +219,10 @@ int nl_cmd_sweep(int argc, char **argv)
         fputs(SWEEP_USAGE, stdout);
         goto out;
     }
+    if (o.collect) {
+        code = nl_cmd_sweep_collect(o.collect);
+        goto out;
+    }
     if ((code = base_config(&o, base)))
         goto out;
     char dir[PATH_MAX];
@@ -204,6 +240,8 @@ int nl_cmd_sweep(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         code = run_child(&o, d, base, dir, (int)o.child);
+    } else if (o.slurm) {
+        code = nl_cmd_sweep_slurm(&o, d, base, dir);
     } else {
         code = nl_cmd_sweep_run_parent(argc, argv, &o, d, base, dir);
     }
