@@ -294,8 +294,7 @@ static int plan_runs(const sweep_opts *o, const nl_sweep_def *d, const nl_config
     fprintf(stderr,
             "normlab: sweep %s: %d cells x %d seeds = %d runs, %d already done; "
             "%d at a time, threads per run: %d -> %s\n",
-            base->name, nl_sweep_cells(d), d->seeds, runs, s->done, o->at_once, o->threads,
-            s->dir);
+            base->name, nl_sweep_cells(d), d->seeds, runs, s->done, o->at_once, o->threads, s->dir);
     fflush(stderr);
     return 0;
 }

@@ -125,25 +125,26 @@ static int write_tasks(const nl_sweep_def *d, const nl_config *base, const char 
 }
 
 /* The job array script of submission k: n tasks over the runs listed in list. */
-static int write_script(const char *path, const char *exe, const char *dir, const char *name,
-                        int k, int n, const char *list)
+static int write_script(const char *path, const char *exe, const char *dir, const char *name, int k,
+                        int n, const char *list)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return nl_app_error(2, "%s: cannot write: %s", path, strerror(errno));
-    fprintf(f,
-            "#!/bin/sh\n"
-            "# normlab sweep %s on Slurm, submission %d: a job array of %d task%s, one per run of\n"
-            "# the sweep not finished when it was written (normlab sweep ... --slurm).\n"
-            "# Array task i trains the run named on line i+1 of %s\n"
-            "# with `normlab train` of RUN/config.yaml into RUN (a directory of the sweep), then\n"
-            "# adds the finished runs to sweep.csv (normlab sweep --collect), which `normlab watch`\n"
-            "# and the table read. Options given to sbatch override the #SBATCH lines below.\n"
-            "#SBATCH --job-name=normlab-%s\n"
-            "#SBATCH --array=0-%d\n"
-            "#SBATCH --ntasks=1\n"
-            "#SBATCH --output=%s/slurm/%%A_%%a.log\n\n",
-            name, k, n, n == 1 ? "" : "s", list, name, n - 1, dir);
+    fprintf(
+        f,
+        "#!/bin/sh\n"
+        "# normlab sweep %s on Slurm, submission %d: a job array of %d task%s, one per run of\n"
+        "# the sweep not finished when it was written (normlab sweep ... --slurm).\n"
+        "# Array task i trains the run named on line i+1 of %s\n"
+        "# with `normlab train` of RUN/config.yaml into RUN (a directory of the sweep), then\n"
+        "# adds the finished runs to sweep.csv (normlab sweep --collect), which `normlab watch`\n"
+        "# and the table read. Options given to sbatch override the #SBATCH lines below.\n"
+        "#SBATCH --job-name=normlab-%s\n"
+        "#SBATCH --array=0-%d\n"
+        "#SBATCH --ntasks=1\n"
+        "#SBATCH --output=%s/slurm/%%A_%%a.log\n\n",
+        name, k, n, n == 1 ? "" : "s", list, name, n - 1, dir);
     fputs("NORMLAB=", f);
     sh_quote(f, exe);
     fputs("\nSWEEP=", f);
@@ -218,8 +219,8 @@ static int run_sbatch(const char *sbatch, const char *args, const char *script, 
     close(p[1]);
     size_t got = 0;
     ssize_t r;
-    while (pid > 0 && got + 1 < len && ((r = read(p[0], id + got, len - 1 - got)) > 0 ||
-                                        (r < 0 && errno == EINTR)))
+    while (pid > 0 && got + 1 < len &&
+           ((r = read(p[0], id + got, len - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
         got += r > 0 ? (size_t)r : 0;
     id[got] = '\0';
     id[strcspn(id, ";\n")] = '\0'; /* "JOBID[;CLUSTER]" */
@@ -283,8 +284,8 @@ static int submit(const sweep_opts *o, const nl_sweep_def *d, const nl_config *b
             n == 1 ? "" : "s", list);
     if (!find_sbatch(sb, sizeof sb)) {
         fprintf(stderr, "normlab: sbatch is not on PATH; submit the sweep with:\n");
-        printf("sbatch %s%s%s\n", o->sbatch_args ? o->sbatch_args : "",
-               o->sbatch_args ? " " : "", script);
+        printf("sbatch %s%s%s\n", o->sbatch_args ? o->sbatch_args : "", o->sbatch_args ? " " : "",
+               script);
         return 0;
     }
     char id[128];
@@ -318,16 +319,18 @@ int nl_cmd_sweep_slurm(const sweep_opts *o, const nl_sweep_def *d, const nl_conf
                             adir);
     nl_sweep_run_status *st = calloc((size_t)nl_sweep_runs(d), sizeof *st);
     int *pending = calloc((size_t)nl_sweep_runs(d), sizeof *pending);
-    int n = 0;
-    if (!st || !pending)
+    if (!st || !pending) {
         code = nl_app_error(1, "out of memory");
-    else if (collect_and_report(adir, d, st) < 0)
+    } else if (collect_and_report(adir, d, st) < 0) {
         code = 1;
-    else if ((n = pending_runs(o, d, st, pending)) == 0) {
-        fprintf(stderr, "normlab: nothing to submit: every run of the sweep has finished\n");
-        code = nl_cmd_sweep_print_table(d, adir);
     } else {
-        code = submit(o, d, base, adir, pending, n);
+        int n = pending_runs(o, d, st, pending);
+        if (n > 0) {
+            code = submit(o, d, base, adir, pending, n);
+        } else {
+            fprintf(stderr, "normlab: nothing to submit: every run of the sweep has finished\n");
+            code = nl_cmd_sweep_print_table(d, adir);
+        }
     }
     free(st);
     free(pending);
