@@ -1,6 +1,7 @@
 /* normlab sweep: train the cross product of varied config keys x seeds, each run in its own
  * process (this binary re-executed with the hidden option --child RUN), record every finished
- * run in DIR/sweep.csv, and print the summary table. engine/sweep.h holds the file formats. */
+ * run in DIR/sweep.csv, and print the summary table; or, with --slurm, as a Slurm job array
+ * (sweep_slurm.c). engine/sweep.h holds the file formats. */
 #include "sweep_internal.h"
 
 volatile sig_atomic_t nl_cmd_sweep_stop;
@@ -28,7 +29,8 @@ static const char *SWEEP_USAGE =
     "  --out DIR             the sweep directory (default sweeps/NAME, NAME from the preset)\n"
     "  --jobs N              runs trained at once, each in its own process (default 1), at\n"
     "                        most one per core; each gets cores / N threads\n"
-    "  --max-runs K          start at most K runs this time (run the command again to go on)\n"
+    "  --max-runs K          start at most K runs this time (run the command again to go on;\n"
+    "                        with --slurm, at most K array tasks)\n"
     "  --slurm               train on a Slurm cluster instead: prepare DIR as above, write\n"
     "                        DIR/slurm/sweep-K.sbatch, a job array with one task per run not\n"
     "                        yet finished (`normlab train` of DIR/RUN/config.yaml into\n"
@@ -51,7 +53,35 @@ static const char *SWEEP_USAGE =
     "exit status: 0 done (diverged runs included), 1 a run failed, 2 bad usage or input,\n"
     "130 interrupted.\n";
 
-static int check_opts(sweep_opts *o, nl_sweep_def *d);
+/* What parse_opts read, checked together (0, or the exit code after printing why). */
+static int check_opts(sweep_opts *o, nl_sweep_def *d)
+{
+    if (o->collect) {
+        if (o->preset || d->n_axes || o->slurm)
+            return nl_app_error(2, "sweep: --collect DIR takes no preset, --vary or --slurm");
+        return 0;
+    }
+    if (o->sbatch_args && !o->slurm)
+        return nl_app_error(2, "sweep: --sbatch-args goes with --slurm");
+    if (!o->preset)
+        return nl_app_error(2, "sweep: no preset given (see normlab sweep --help)");
+    if (d->n_axes == 0)
+        return nl_app_error(2, "sweep: nothing to vary; give at least one --vary KEY=V1,V2,...");
+    for (int a = 0; a < d->n_axes; a++)
+        if (!strcmp(d->axes[a].key, "train.threads"))
+            return nl_app_error(2, "--vary train.threads: threads are set by --jobs "
+                                   "(cores / runs at a time)");
+    /* never more busy threads than cores: at most one run per core, the cores shared out */
+    int cores = nl_backend_cores();
+    o->at_once = o->jobs < cores ? (int)o->jobs : cores;
+    o->threads = cores / o->at_once;
+    d->seeds = (int)o->seeds;
+    if ((long)nl_sweep_cells(d) * o->seeds > NL_SWEEP_MAX_RUNS)
+        return nl_app_error(2, "sweep: %d cells x %ld seeds is more than %d runs",
+                            nl_sweep_cells(d), o->seeds, NL_SWEEP_MAX_RUNS);
+    snprintf(d->preset, sizeof d->preset, "%s", o->preset);
+    return 0;
+}
 
 static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
 {
@@ -109,36 +139,6 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
         }
     }
     return check_opts(o, d);
-}
-
-/* What parse_opts read, checked together. */
-static int check_opts(sweep_opts *o, nl_sweep_def *d)
-{
-    if (o->collect) {
-        if (o->preset || d->n_axes || o->slurm)
-            return nl_app_error(2, "sweep: --collect DIR takes no preset, --vary or --slurm");
-        return 0;
-    }
-    if (o->sbatch_args && !o->slurm)
-        return nl_app_error(2, "sweep: --sbatch-args goes with --slurm");
-    if (!o->preset)
-        return nl_app_error(2, "sweep: no preset given (see normlab sweep --help)");
-    if (d->n_axes == 0)
-        return nl_app_error(2, "sweep: nothing to vary; give at least one --vary KEY=V1,V2,...");
-    for (int a = 0; a < d->n_axes; a++)
-        if (!strcmp(d->axes[a].key, "train.threads"))
-            return nl_app_error(2, "--vary train.threads: threads are set by --jobs "
-                                   "(cores / runs at a time)");
-    /* never more busy threads than cores: at most one run per core, the cores shared out */
-    int cores = nl_backend_cores();
-    o->at_once = o->jobs < cores ? (int)o->jobs : cores;
-    o->threads = cores / o->at_once;
-    d->seeds = (int)o->seeds;
-    if ((long)nl_sweep_cells(d) * o->seeds > NL_SWEEP_MAX_RUNS)
-        return nl_app_error(2, "sweep: %d cells x %ld seeds is more than %d runs",
-                            nl_sweep_cells(d), o->seeds, NL_SWEEP_MAX_RUNS);
-    snprintf(d->preset, sizeof d->preset, "%s", o->preset);
-    return 0;
 }
 
 /* The base config: the preset, --set, --steps. Prints and returns 2 on error. */
