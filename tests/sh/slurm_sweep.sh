@@ -132,3 +132,23 @@ if [ "$rc" -eq 2 ] && grep -q "$T/empty is not a sweep directory (no sweep.yaml)
 else
     fail slurm_collect_refuses_a_non_sweep_directory "rc $rc; $(cat "$T/err7")"
 fi
+
+# --- a diverged run collected as the local sweep records it -------------------------------
+D=$T/dv
+# shellcheck disable=SC2086
+env PATH="$T/empty" "$BIN" sweep default --vary train.lr=0.001,1000 $TINY --out "$D" --slurm \
+    >/dev/null 2>"$T/err8"
+task 1 0
+task 1 1
+"$BIN" sweep --collect "$D" >"$T/out8" 2>>"$T/err8"
+rc=$?
+# shellcheck disable=SC2086
+"$BIN" sweep default --vary train.lr=0.001,1000 $TINY --out "$T/dvl" >"$T/dvl.out" 2>/dev/null
+fields() { tail -n +2 "$1/sweep.csv" | cut -d, -f1-8,10 | sort; }
+if [ "$rc" -eq 0 ] && grep -q '^1000,0,.*,yes,[0-9][0-9]*,' "$D/sweep.csv" &&
+    cmp -s "$T/out8" "$T/dvl.out" && [ "$(fields "$D")" = "$(fields "$T/dvl")" ]; then
+    pass slurm_collects_a_diverged_run_as_the_local_sweep
+else
+    fail slurm_collects_a_diverged_run_as_the_local_sweep "rc $rc; csv: $(fields "$D" | tr '\n' '|') \
+local: $(fields "$T/dvl" | tr '\n' '|'); $(tail -n 2 "$T/err8")"
+fi
