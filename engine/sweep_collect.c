@@ -32,10 +32,11 @@ static void read_events(const char *rdir, run_events *ev)
     if (!f)
         return;
     ev->status = NL_SWEEP_RUN_STARTED;
-    char line[1024];
-    while (fgets(line, sizeof line, f)) {
-        size_t n = strlen(line);
-        if (n == 0 || line[n - 1] != '\n')
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (line[n - 1] != '\n')
             break; /* a line still being written */
         long long step;
         const char *msg = nl_event_message(line, &step);
@@ -56,6 +57,7 @@ static void read_events(const char *rdir, run_events *ev)
             ev->status = NL_SWEEP_RUN_FAILED;
         }
     }
+    free(line);
     fclose(f);
 }
 
