@@ -28,14 +28,18 @@ static void list_runs(const nl_sweep_def *d, const nl_sweep_run_status *st,
 }
 
 /* Collect DIR and say where its runs stand. Returns the number of runs finished, or -1 after
- * printing the error. */
+ * printing the error. A finished run that cannot be read is listed as failed, its error
+ * printed. */
 static int collect_and_report(const char *dir, const nl_sweep_def *d, nl_sweep_run_status *st)
 {
     nl_error err = {0};
-    if (nl_sweep_collect(dir, d, st, &err)) {
+    int unreadable = 0;
+    if (nl_sweep_collect(dir, d, st, &unreadable, &err)) {
         nl_app_error(1, "%s", err.msg);
         return -1;
     }
+    if (unreadable)
+        nl_app_error(1, "%s%s", err.msg, unreadable > 1 ? " (and more runs like it)" : "");
     int runs = nl_sweep_runs(d), done = 0, now = 0;
     for (int i = 0; i < runs; i++) {
         done += st[i] == NL_SWEEP_RUN_IN_CSV || st[i] == NL_SWEEP_RUN_COLLECTED;

@@ -147,9 +147,12 @@ typedef enum nl_sweep_run_status {
  * gives the losses, steps and tok/s, and the validation loss is the last row's or, when the
  * run did not evaluate at its last step, its final checkpoint's (evaluated as the local sweep
  * does, nothing written). status[run] (nl_sweep_runs entries) receives where each run
- * stands. Holds a lock on DIR/collect.lock meanwhile, so collectors never add a row twice. */
+ * stands. Holds a lock on DIR/collect.lock meanwhile, so collectors never add a row twice.
+ * Returns 0 when status is filled; a run that finished but whose files cannot be read is
+ * marked FAILED, counted in *unreadable, and the first one's error left in err (the others
+ * are still collected). Nonzero when the directory itself fails (the lock, sweep.csv). */
 int nl_sweep_collect(const char *dir, const nl_sweep_def *d, nl_sweep_run_status *status,
-                     nl_error *err);
+                     int *unreadable, nl_error *err);
 
 typedef struct nl_sweep_train_opts {
     int threads;                       /* train.threads of the run */

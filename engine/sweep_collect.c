@@ -201,7 +201,7 @@ static int lock_dir(const char *dir, nl_error *err)
 }
 
 int nl_sweep_collect(const char *dir, const nl_sweep_def *d, nl_sweep_run_status *status,
-                     nl_error *err)
+                     int *unreadable, nl_error *err)
 {
     int runs = nl_sweep_runs(d), cells = nl_sweep_cells(d);
     int fd = lock_dir(dir, err);
@@ -212,6 +212,7 @@ int nl_sweep_collect(const char *dir, const nl_sweep_def *d, nl_sweep_run_status
                   : nl_fail(err, NL_ERR_RUN, "%s: out of memory", dir);
     char csv[4200];
     snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
+    *unreadable = 0;
     for (int i = 0; rc == 0 && i < runs; i++) {
         if (done[i]) {
             status[i] = NL_SWEEP_RUN_IN_CSV;
@@ -226,9 +227,14 @@ int nl_sweep_collect(const char *dir, const nl_sweep_def *d, nl_sweep_run_status
         if (!ev.finished && !ev.diverged)
             continue;
         nl_sweep_result res;
-        rc = run_result(d, i, rdir, name, &ev, &res, err);
-        if (rc == 0)
-            rc = nl_sweep_csv_append(csv, d, &res, err);
+        nl_error rerr = {0};
+        if (run_result(d, i, rdir, name, &ev, &res, &rerr)) {
+            status[i] = NL_SWEEP_RUN_FAILED; /* the other runs are still collected */
+            if (!(*unreadable)++ && err)
+                *err = rerr;
+            continue;
+        }
+        rc = nl_sweep_csv_append(csv, d, &res, err);
         if (rc == 0)
             status[i] = NL_SWEEP_RUN_COLLECTED;
     }

@@ -152,3 +152,16 @@ else
     fail slurm_collects_a_diverged_run_as_the_local_sweep "rc $rc; csv: $(fields "$D" | tr '\n' '|') \
 local: $(fields "$T/dvl" | tr '\n' '|'); $(tail -n 2 "$T/err8")"
 fi
+
+# --- a finished run that cannot be read: the others still collected ----------------------
+cp -r "$T/dv" "$T/bad"
+rm "$T/bad/sweep.csv" "$T/bad/lr0.001-s0/metrics.csv"
+"$BIN" sweep --collect "$T/bad" >"$T/out9" 2>"$T/err9"
+rc=$?
+rows=$(($(wc -l <"$T/bad/sweep.csv" 2>/dev/null || echo 1) - 1))
+if [ "$rc" -eq 1 ] && [ "$rows" -eq 1 ] && grep -q "lr0.001-s0/metrics.csv: cannot open" "$T/err9" &&
+    grep -q '1 failed (see their events.log): lr0.001-s0$' "$T/err9"; then
+    pass slurm_collect_goes_on_past_an_unreadable_run
+else
+    fail slurm_collect_goes_on_past_an_unreadable_run "rc $rc, $rows rows; $(tr '\n' '|' <"$T/err9")"
+fi
