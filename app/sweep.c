@@ -1,6 +1,7 @@
 /* normlab sweep: train the cross product of varied config keys x seeds, each run in its own
  * process (this binary re-executed with the hidden option --child RUN), record every finished
- * run in DIR/sweep.csv, and print the summary table. engine/sweep.h holds the file formats. */
+ * run in DIR/sweep.csv, and print the summary table; or, with --slurm, as a Slurm job array
+ * (sweep_slurm.c). engine/sweep.h holds the file formats. */
 #include "sweep_internal.h"
 
 volatile sig_atomic_t nl_cmd_sweep_stop;
@@ -12,6 +13,8 @@ void nl_cmd_sweep_on_signal(int sig)
 
 static const char *SWEEP_USAGE =
     "usage: normlab sweep PRESET --vary KEY=V1,V2,... [--vary ...] [options]\n"
+    "       normlab sweep PRESET --vary ... [options] --slurm [--sbatch-args \"ARGS\"]\n"
+    "       normlab sweep --collect DIR\n"
     "\n"
     "Train every combination of the varied values, each with N seeds, headless, and print a\n"
     "table of the final validation loss. PRESET is a YAML file or a shipped preset name.\n"
@@ -26,19 +29,59 @@ static const char *SWEEP_USAGE =
     "  --out DIR             the sweep directory (default sweeps/NAME, NAME from the preset)\n"
     "  --jobs N              runs trained at once, each in its own process (default 1), at\n"
     "                        most one per core; each gets cores / N threads\n"
-    "  --max-runs K          start at most K runs this time (run the command again to go on)\n"
+    "  --max-runs K          start at most K runs this time (run the command again to go on;\n"
+    "                        with --slurm, at most K array tasks)\n"
+    "  --slurm               train on a Slurm cluster instead: prepare DIR as above, write\n"
+    "                        DIR/slurm/sweep-K.sbatch, a job array with one task per run not\n"
+    "                        yet finished (`normlab train` of DIR/RUN/config.yaml into\n"
+    "                        DIR/RUN), and submit it with sbatch (printing the job id), or\n"
+    "                        print the sbatch command when sbatch is not on PATH\n"
+    "  --sbatch-args \"ARGS\"  options for sbatch, e.g. \"--partition=gpu --time=2:00:00\"\n"
+    "  --collect DIR         add the runs finished in DIR's run directories to sweep.csv, list\n"
+    "                        the runs not finished, and print the table\n"
     "\n"
     "Writes DIR/sweep.yaml (the definition), DIR/base.yaml (the resolved base config),\n"
     "DIR/sweep.csv (a row per finished run, written as each finishes) and a run directory per\n"
     "run, DIR/CELL-sS. Running the same command again skips the runs already in sweep.csv;\n"
     "a different sweep in the same DIR is refused. Ctrl-C stops the runs in progress (they\n"
-    "start over next time) and keeps the finished rows.\n"
+    "start over next time) and keeps the finished rows. With --slurm, running the same command\n"
+    "again collects the finished runs and submits only the rest (docs/SCALE.md).\n"
     "\n"
     "Table: mean +- sd of the final validation loss over the seeds that did not diverge,\n"
     "'(k div)' when k seeds diverged, '*' on the best cell of each column (fewest diverged\n"
     "seeds, then lowest mean), '[n/N]' when only n of N seeds have run.\n"
     "exit status: 0 done (diverged runs included), 1 a run failed, 2 bad usage or input,\n"
     "130 interrupted.\n";
+
+/* What parse_opts read, checked together (0, or the exit code after printing why). */
+static int check_opts(sweep_opts *o, nl_sweep_def *d)
+{
+    if (o->collect) {
+        if (o->preset || d->n_axes || o->slurm)
+            return nl_app_error(2, "sweep: --collect DIR takes no preset, --vary or --slurm");
+        return 0;
+    }
+    if (o->sbatch_args && !o->slurm)
+        return nl_app_error(2, "sweep: --sbatch-args goes with --slurm");
+    if (!o->preset)
+        return nl_app_error(2, "sweep: no preset given (see normlab sweep --help)");
+    if (d->n_axes == 0)
+        return nl_app_error(2, "sweep: nothing to vary; give at least one --vary KEY=V1,V2,...");
+    for (int a = 0; a < d->n_axes; a++)
+        if (!strcmp(d->axes[a].key, "train.threads"))
+            return nl_app_error(2, "--vary train.threads: threads are set by --jobs "
+                                   "(cores / runs at a time)");
+    /* never more busy threads than cores: at most one run per core, the cores shared out */
+    int cores = nl_backend_cores();
+    o->at_once = o->jobs < cores ? (int)o->jobs : cores;
+    o->threads = cores / o->at_once;
+    d->seeds = (int)o->seeds;
+    if ((long)nl_sweep_cells(d) * o->seeds > NL_SWEEP_MAX_RUNS)
+        return nl_app_error(2, "sweep: %d cells x %ld seeds is more than %d runs",
+                            nl_sweep_cells(d), o->seeds, NL_SWEEP_MAX_RUNS);
+    snprintf(d->preset, sizeof d->preset, "%s", o->preset);
+    return 0;
+}
 
 static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
 {
@@ -75,6 +118,12 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
         } else if (!strcmp(a, "--max-runs") && v) {
             if (nl_app_int("--max-runs", argv[++i], 1, NL_SWEEP_MAX_RUNS, &o->max_runs))
                 return 2;
+        } else if (!strcmp(a, "--slurm")) {
+            o->slurm = true;
+        } else if (!strcmp(a, "--sbatch-args") && v) {
+            o->sbatch_args = argv[++i];
+        } else if (!strcmp(a, "--collect") && v) {
+            o->collect = argv[++i];
         } else if (!strcmp(a, "--child") && v) {
             if (nl_app_int("--child", argv[++i], 0, NL_SWEEP_MAX_RUNS - 1, &o->child))
                 return 2;
@@ -89,24 +138,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, nl_sweep_def *d)
             return nl_app_error(2, "sweep: more than one preset given ('%s', '%s')", o->preset, a);
         }
     }
-    if (!o->preset)
-        return nl_app_error(2, "sweep: no preset given (see normlab sweep --help)");
-    if (d->n_axes == 0)
-        return nl_app_error(2, "sweep: nothing to vary; give at least one --vary KEY=V1,V2,...");
-    for (int a = 0; a < d->n_axes; a++)
-        if (!strcmp(d->axes[a].key, "train.threads"))
-            return nl_app_error(2, "--vary train.threads: threads are set by --jobs "
-                                   "(cores / runs at a time)");
-    /* never more busy threads than cores: at most one run per core, the cores shared out */
-    int cores = nl_backend_cores();
-    o->at_once = o->jobs < cores ? (int)o->jobs : cores;
-    o->threads = cores / o->at_once;
-    d->seeds = (int)o->seeds;
-    if ((long)nl_sweep_cells(d) * o->seeds > NL_SWEEP_MAX_RUNS)
-        return nl_app_error(2, "sweep: %d cells x %ld seeds is more than %d runs",
-                            nl_sweep_cells(d), o->seeds, NL_SWEEP_MAX_RUNS);
-    snprintf(d->preset, sizeof d->preset, "%s", o->preset);
-    return 0;
+    return check_opts(o, d);
 }
 
 /* The base config: the preset, --set, --steps. Prints and returns 2 on error. */
@@ -187,6 +219,10 @@ int nl_cmd_sweep(int argc, char **argv)
         fputs(SWEEP_USAGE, stdout);
         goto out;
     }
+    if (o.collect) {
+        code = nl_cmd_sweep_collect(o.collect);
+        goto out;
+    }
     if ((code = base_config(&o, base)))
         goto out;
     char dir[PATH_MAX];
@@ -204,6 +240,8 @@ int nl_cmd_sweep(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         code = run_child(&o, d, base, dir, (int)o.child);
+    } else if (o.slurm) {
+        code = nl_cmd_sweep_slurm(&o, d, base, dir);
     } else {
         code = nl_cmd_sweep_run_parent(argc, argv, &o, d, base, dir);
     }

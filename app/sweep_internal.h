@@ -1,4 +1,5 @@
-/* Internal to `normlab sweep` (sweep.c: options, the child; sweep_parent.c: the parent). */
+/* Internal to `normlab sweep` (sweep.c: options, the child; sweep_parent.c: the parent;
+ * sweep_slurm.c: --slurm and --collect). */
 #ifndef NL_APP_SWEEP_INTERNAL_H
 #define NL_APP_SWEEP_INTERNAL_H
 
@@ -34,7 +35,9 @@ typedef struct sweep_opts {
     int n_sets;
     long seeds, jobs, steps, max_runs, child;
     int at_once, threads; /* runs trained at once (jobs, at most one per core), threads each */
-    bool help;
+    bool help, slurm;
+    const char *sbatch_args; /* --sbatch-args: more options for sbatch, split as a shell does */
+    const char *collect;     /* --collect DIR */
 } sweep_opts;
 
 /* sweep.c: the signal that stops the sweep (0: none), and its handler */
@@ -44,5 +47,19 @@ void nl_cmd_sweep_on_signal(int sig);
 /* sweep_parent.c: schedules the runs as children, shows progress, prints the table */
 int nl_cmd_sweep_run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep_def *d,
                             const nl_config *base, const char *dir);
+
+/* Check that every run's config is valid; weight (NULL or nl_sweep_runs entries) receives
+ * each run's steps x (layers + 1), for the ETA. Prints and returns 2 on error. */
+int nl_cmd_sweep_check_runs(const nl_sweep_def *d, const nl_config *base, double *weight);
+/* Print DIR/sweep.csv's summary table on stdout (nothing when it has no rows). Returns 0, or 1
+ * after printing the error. */
+int nl_cmd_sweep_print_table(const nl_sweep_def *d, const char *dir);
+
+/* sweep_slurm.c: --slurm writes a job array script for the runs not finished and submits it */
+int nl_cmd_sweep_slurm(const sweep_opts *o, const nl_sweep_def *d, const nl_config *base,
+                       const char *dir);
+/* sweep_slurm.c: --collect DIR adds the runs finished in their run directories to sweep.csv,
+ * says where the others stand, and prints the table */
+int nl_cmd_sweep_collect(const char *dir);
 
 #endif

@@ -209,7 +209,7 @@ static void child_done(sweep_state *s, child *c, int status)
     fflush(stderr);
 }
 
-static int print_table(const nl_sweep_def *d, const char *dir)
+int nl_cmd_sweep_print_table(const nl_sweep_def *d, const char *dir)
 {
     char csv[PATH_MAX + 32];
     snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
@@ -241,82 +241,83 @@ static int print_table(const nl_sweep_def *d, const char *dir)
     return 0;
 }
 
-int nl_cmd_sweep_run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep_def *d,
-                            const nl_config *base, const char *dir)
+int nl_cmd_sweep_check_runs(const nl_sweep_def *d, const nl_config *base, double *weight)
 {
-    int runs = nl_sweep_runs(d), cells = nl_sweep_cells(d);
-    nl_error err = {0};
-    sweep_state s = {.d = d, .dir = dir, .tty = isatty(2), .total_runs = runs};
-    s.weight = calloc((size_t)runs, sizeof(double));
-    bool *done = calloc((size_t)runs, sizeof(bool));
-    int *pending = calloc((size_t)runs, sizeof(int));
-    child *ch = calloc((size_t)o->jobs, sizeof *ch);
-    struct pollfd *pf = calloc((size_t)o->jobs, sizeof *pf);
-    int code = 0;
-    if (!s.weight || !done || !pending || !ch || !pf) {
-        code = nl_app_error(2, "out of memory");
-        goto out;
-    }
-    /* every run's config must be valid before anything starts */
-    for (int i = 0; i < runs; i++) {
+    int cells = nl_sweep_cells(d);
+    for (int i = 0; i < nl_sweep_runs(d); i++) {
         nl_config c;
-        if (nl_sweep_run_config(d, base, i % cells, i / cells, &c, &err)) {
-            code = nl_app_error(2, "%s", err.msg);
-            goto out;
-        }
-        s.weight[i] = (double)c.train.steps * (c.model.layers + 1);
+        nl_error err = {0};
+        if (nl_sweep_run_config(d, base, i % cells, i / cells, &c, &err))
+            return nl_app_error(2, "%s", err.msg);
+        if (weight)
+            weight[i] = (double)c.train.steps * (c.model.layers + 1);
     }
-    if (nl_sweep_dir_prepare(dir, d, base, &err) || nl_sweep_dir_done(dir, d, done, &err)) {
-        code = nl_app_error(2, "%s", err.msg);
-        goto out;
-    }
-    char csv[PATH_MAX + 32];
-    snprintf(csv, sizeof csv, "%s/sweep.csv", dir);
-    int n_pending = 0;
-    for (int i = 0; i < runs; i++) {
-        if (done[i])
-            s.done++;
-        else {
-            pending[n_pending++] = i;
-            s.weight_left += s.weight[i];
-        }
-    }
+    return 0;
+}
+
+/* The parent's state besides the children: what is left to run. */
+typedef struct sweep_plan {
+    bool *done;
+    int *pending, n_pending;
+    child *ch;
+    struct pollfd *pf;
     char exe[PATH_MAX];
-    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (el <= 0) {
-        code = nl_app_error(2, "sweep: cannot find this program's path (/proc/self/exe)");
-        goto out;
+} sweep_plan;
+
+/* Check every run's config, prepare DIR, find the runs left and this program's path, and say
+ * what is about to happen. Returns an exit code (0: go on). */
+static int plan_runs(const sweep_opts *o, const nl_sweep_def *d, const nl_config *base,
+                     sweep_state *s, sweep_plan *p)
+{
+    int runs = s->total_runs;
+    nl_error err = {0};
+    int code = nl_cmd_sweep_check_runs(d, base, s->weight);
+    if (code)
+        return code;
+    if (nl_sweep_dir_prepare(s->dir, d, base, &err) || nl_sweep_dir_done(s->dir, d, p->done, &err))
+        return nl_app_error(2, "%s", err.msg);
+    for (int i = 0; i < runs; i++) {
+        if (p->done[i])
+            s->done++;
+        else {
+            p->pending[p->n_pending++] = i;
+            s->weight_left += s->weight[i];
+        }
     }
-    exe[el] = '\0';
+    ssize_t el = readlink("/proc/self/exe", p->exe, sizeof p->exe - 1);
+    if (el <= 0)
+        return nl_app_error(2, "sweep: cannot find this program's path (/proc/self/exe)");
+    p->exe[el] = '\0';
     if (o->jobs > o->at_once)
         fprintf(stderr, "normlab: --jobs %ld: this process may use %d core%s; %d runs at a time\n",
                 o->jobs, o->at_once, o->at_once == 1 ? "" : "s", o->at_once);
     fprintf(stderr,
             "normlab: sweep %s: %d cells x %d seeds = %d runs, %d already done; "
             "%d at a time, threads per run: %d -> %s\n",
-            base->name, cells, d->seeds, runs, s.done, o->at_once, o->threads, dir);
+            base->name, nl_sweep_cells(d), d->seeds, runs, s->done, o->at_once, o->threads, s->dir);
     fflush(stderr);
+    return 0;
+}
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = nl_cmd_sweep_on_signal; /* no SA_RESTART: poll() returns on a signal */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    s.t0 = nl_clock_s();
+/* Run the pending runs, o->at_once at a time, until done or stopped. Returns how many were
+ * launched. */
+static int run_children(int argc, char **argv, const sweep_opts *o, sweep_state *s, sweep_plan *p)
+{
+    child *ch = p->ch;
     int next = 0, running = 0, launched = 0;
     bool forwarded = false;
+    s->t0 = nl_clock_s();
     while (1) {
-        while (!nl_cmd_sweep_stop && running < o->at_once && next < n_pending &&
+        while (!nl_cmd_sweep_stop && running < o->at_once && next < p->n_pending &&
                (o->max_runs <= 0 || launched < o->max_runs)) {
             child *c = &ch[running];
             memset(c, 0, sizeof *c);
-            c->run = pending[next++];
-            c->pid = launch(exe, argc, argv, c->run, &c->fd);
+            c->run = p->pending[next++];
+            c->pid = launch(p->exe, argc, argv, c->run, &c->fd);
             if (c->pid < 0) {
-                clear_live(&s);
+                clear_live(s);
                 nl_app_error(1, "sweep: cannot start a run: %s", strerror(errno));
-                s.failed++;
+                s->failed++;
                 continue;
             }
             launched++;
@@ -331,31 +332,35 @@ int nl_cmd_sweep_run_parent(int argc, char **argv, const sweep_opts *o, const nl
         }
         nfds_t nfd = 0;
         for (int i = 0; i < running; i++)
-            pf[nfd++] = (struct pollfd){.fd = ch[i].fd, .events = POLLIN};
-        int pr = poll(pf, nfd, 200);
+            p->pf[nfd++] = (struct pollfd){.fd = ch[i].fd, .events = POLLIN};
+        int pr = poll(p->pf, nfd, 200);
         for (int i = running - 1; pr > 0 && i >= 0; i--) {
-            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            if (!child_read(&s, &ch[i]))
+            if (!(p->pf[i].revents & (POLLIN | POLLHUP | POLLERR)) || !child_read(s, &ch[i]))
                 continue;
             close(ch[i].fd);
             int status = 0;
             while (waitpid(ch[i].pid, &status, 0) < 0 && errno == EINTR)
                 ;
-            child_done(&s, &ch[i], status);
+            child_done(s, &ch[i], status);
             ch[i] = ch[running - 1];
             running--;
         }
-        draw_live(&s, ch, running);
+        draw_live(s, ch, running);
     }
-    clear_live(&s);
-    int left = runs - s.done;
+    clear_live(s);
+    return launched;
+}
+
+/* The last word: interrupted, stopped by --max-runs, or done. */
+static void final_message(const sweep_state *s, int launched)
+{
+    int runs = s->total_runs, left = runs - s->done;
     if (nl_cmd_sweep_stop)
         fprintf(stderr,
-                "normlab: interrupted: %d of %d runs are in %s; run the same command "
+                "normlab: interrupted: %d of %d runs are in %s/sweep.csv; run the same command "
                 "again to continue\n",
-                s.done, runs, csv);
-    else if (left > 0 && s.failed == 0)
+                s->done, runs, s->dir);
+    else if (left > 0 && s->failed == 0)
         fprintf(stderr,
                 "normlab: stopped after %d runs (--max-runs); %d of %d runs left; run the "
                 "same command again to continue\n",
@@ -364,14 +369,46 @@ int nl_cmd_sweep_run_parent(int argc, char **argv, const sweep_opts *o, const nl
         fprintf(stderr,
                 "normlab: sweep %s: %d of %d runs done (%d trained now, %d diverged), "
                 "%d failed\n",
-                dir, s.done, runs, s.finished_here, s.diverged_here, s.failed);
-    int tc = print_table(d, dir);
+                s->dir, s->done, runs, s->finished_here, s->diverged_here, s->failed);
+}
+
+int nl_cmd_sweep_run_parent(int argc, char **argv, const sweep_opts *o, const nl_sweep_def *d,
+                            const nl_config *base, const char *dir)
+{
+    int runs = nl_sweep_runs(d);
+    sweep_state s = {.d = d, .dir = dir, .tty = isatty(2), .total_runs = runs};
+    sweep_plan *p = calloc(1, sizeof *p);
+    s.weight = calloc((size_t)runs, sizeof(double));
+    int code = 0;
+    if (p) {
+        p->done = calloc((size_t)runs, sizeof(bool));
+        p->pending = calloc((size_t)runs, sizeof(int));
+        p->ch = calloc((size_t)o->jobs, sizeof *p->ch);
+        p->pf = calloc((size_t)o->jobs, sizeof *p->pf);
+    }
+    if (!p || !s.weight || !p->done || !p->pending || !p->ch || !p->pf) {
+        code = nl_app_error(2, "out of memory");
+        goto out;
+    }
+    if ((code = plan_runs(o, d, base, &s, p)))
+        goto out;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = nl_cmd_sweep_on_signal; /* no SA_RESTART: poll() returns on a signal */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int launched = run_children(argc, argv, o, &s, p);
+    final_message(&s, launched);
+    int tc = nl_cmd_sweep_print_table(d, dir);
     code = nl_cmd_sweep_stop ? 130 : (s.failed || tc) ? 1 : 0;
 out:
+    if (p) {
+        free(p->done);
+        free(p->pending);
+        free(p->ch);
+        free(p->pf);
+    }
+    free(p);
     free(s.weight);
-    free(done);
-    free(pending);
-    free(ch);
-    free(pf);
     return code;
 }

@@ -129,6 +129,31 @@ int nl_sweep_dir_prepare(const char *dir, const nl_sweep_def *d, const nl_config
 /* done[run] (nl_sweep_runs entries): whether DIR/sweep.csv has a row for the run. */
 int nl_sweep_dir_done(const char *dir, const nl_sweep_def *d, bool *done, nl_error *err);
 
+/* ---- runs trained elsewhere (sweep_collect.c) ---- */
+
+/* Where a run of a sweep stands, as nl_sweep_collect finds it. */
+typedef enum nl_sweep_run_status {
+    NL_SWEEP_RUN_IN_CSV,    /* sweep.csv already had its row */
+    NL_SWEEP_RUN_COLLECTED, /* finished (or diverged) in DIR/RUN; its row appended now */
+    NL_SWEEP_RUN_MISSING,   /* not started: DIR/RUN has no events.log */
+    NL_SWEEP_RUN_STARTED,   /* started, not finished: running, or killed without a word */
+    NL_SWEEP_RUN_STOPPED,   /* stopped (interrupted) */
+    NL_SWEEP_RUN_FAILED     /* failed; DIR/RUN/events.log says why */
+} nl_sweep_run_status;
+
+/* Add to DIR/sweep.csv every run that finished or diverged in its run directory (trained by
+ * `normlab train` of DIR/RUN/config.yaml into DIR/RUN, e.g. as a Slurm array task) and has no
+ * row yet: events.log's last lifecycle event says whether it finished, metrics.csv's last row
+ * gives the losses, steps and tok/s, and the validation loss is the last row's or, when the
+ * run did not evaluate at its last step, its final checkpoint's (evaluated as the local sweep
+ * does, nothing written). status[run] (nl_sweep_runs entries) receives where each run
+ * stands. Holds a lock on DIR/collect.lock meanwhile, so collectors never add a row twice.
+ * Returns 0 when status is filled; a run that finished but whose files cannot be read is
+ * marked FAILED, counted in *unreadable, and the first one's error left in err (the others
+ * are still collected). Nonzero when the directory itself fails (the lock, sweep.csv). */
+int nl_sweep_collect(const char *dir, const nl_sweep_def *d, nl_sweep_run_status *status,
+                     int *unreadable, nl_error *err);
+
 typedef struct nl_sweep_train_opts {
     int threads;                       /* train.threads of the run */
     const volatile sig_atomic_t *stop; /* nonzero: stop before the next step */

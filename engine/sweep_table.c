@@ -120,6 +120,87 @@ static void sb_padded(nl_jbuf *b, const char *s, int width)
     nl_jbuf_printf(b, "%s%*s", s, width - text_width(s), "");
 }
 
+/* Scratch for one block of the table: the cells' text, the column heads, the widths. */
+typedef struct table_scratch {
+    char (*text)[96];                          /* [rows * cols] */
+    char (*head)[NL_SWEEP_MAX_VALUE_LEN + 72]; /* [cols] */
+    int *width;                                /* [cols + 1]: the row labels', then each column's */
+} table_scratch;
+
+/* The text of block blk's cells and heads, and the width of each column. */
+static void block_cells(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bool utf8,
+                        int *idx, int rows, int cols, table_scratch *ts)
+{
+    const char *corner = d->n_axes ? d->axes[0].label : "";
+    ts->width[0] = text_width(corner);
+    for (int r = 0; r < rows; r++) {
+        const char *label = d->n_axes ? d->axes[0].values[r] : "base";
+        if (text_width(label) > ts->width[0])
+            ts->width[0] = text_width(label);
+    }
+    for (int c = 0; c < cols; c++) {
+        if (d->n_axes >= 2)
+            snprintf(ts->head[c], sizeof ts->head[c], "%s=%s", d->axes[1].label,
+                     d->axes[1].values[c]);
+        else
+            snprintf(ts->head[c], sizeof ts->head[c], "val loss");
+        ts->width[c + 1] = text_width(ts->head[c]);
+        for (int r = 0; r < rows; r++) {
+            if (d->n_axes >= 1)
+                idx[0] = r;
+            if (d->n_axes >= 2)
+                idx[1] = c;
+            char *t = ts->text[r * cols + c];
+            cell_text(d, stats, nl_sweep_cell_of(d, idx), utf8, t, sizeof ts->text[0]);
+            if (text_width(t) > ts->width[c + 1])
+                ts->width[c + 1] = text_width(t);
+        }
+    }
+}
+
+/* One line of the table: label, then the columns, the last one unpadded. */
+static void table_line(nl_jbuf *b, const char *label, const char *const *cells, int cols,
+                       const int *width)
+{
+    sb_padded(b, label, width[0]);
+    for (int c = 0; c < cols; c++) {
+        nl_jbuf_printf(b, "  ");
+        if (c == cols - 1)
+            nl_jbuf_printf(b, "%s", cells[c]);
+        else
+            sb_padded(b, cells[c], width[c + 1]);
+    }
+    nl_jbuf_printf(b, "\n");
+}
+
+/* Block blk: the values of axes 2.. (blk in mixed radix) as its title, then the grid. */
+static void table_block(nl_jbuf *b, const nl_sweep_def *d, const nl_sweep_cell_stats *stats,
+                        bool utf8, int blk, int rows, int cols, table_scratch *ts,
+                        const char **line)
+{
+    int idx[NL_SWEEP_MAX_AXES] = {0};
+    for (int a = d->n_axes - 1, rest = blk; a >= 2; a--) {
+        idx[a] = rest % d->axes[a].n;
+        rest /= d->axes[a].n;
+    }
+    nl_jbuf_printf(b, "\n");
+    if (d->n_axes >= 3) {
+        for (int a = 2; a < d->n_axes; a++)
+            nl_jbuf_printf(b, "%s%s=%s", a > 2 ? " " : "", d->axes[a].label,
+                           d->axes[a].values[idx[a]]);
+        nl_jbuf_printf(b, "\n");
+    }
+    block_cells(d, stats, utf8, idx, rows, cols, ts);
+    for (int c = 0; c < cols; c++)
+        line[c] = ts->head[c];
+    table_line(b, d->n_axes ? d->axes[0].label : "", line, cols, ts->width);
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++)
+            line[c] = ts->text[r * cols + c];
+        table_line(b, d->n_axes ? d->axes[0].values[r] : "base", line, cols, ts->width);
+    }
+}
+
 char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bool utf8)
 {
     int rows = d->n_axes >= 1 ? d->axes[0].n : 1;
@@ -130,77 +211,20 @@ char *nl_sweep_table(const nl_sweep_def *d, const nl_sweep_cell_stats *stats, bo
                    "final validation loss, mean %s sd over %d seed%s; (k div): k seeds diverged, "
                    "left out of the mean; * best in its column\n",
                    utf8 ? "\xc2\xb1" : "+-", d->seeds, d->seeds == 1 ? "" : "s");
-    char(*text)[96] = calloc((size_t)(rows * cols), sizeof *text);
-    char(*head)[NL_SWEEP_MAX_VALUE_LEN + 72] = calloc((size_t)cols, sizeof *head);
-    int *width = calloc((size_t)cols + 1, sizeof(int));
-    if (!text || !head || !width) {
-        free(text);
-        free(head);
-        free(width);
+    table_scratch ts = {calloc((size_t)(rows * cols), sizeof *ts.text),
+                        calloc((size_t)cols, sizeof *ts.head),
+                        calloc((size_t)cols + 1, sizeof(int))};
+    const char **line = calloc((size_t)cols, sizeof *line);
+    bool ok = ts.text && ts.head && ts.width && line;
+    for (int blk = 0; ok && blk < blocks; blk++)
+        table_block(&b, d, stats, utf8, blk, rows, cols, &ts, line);
+    free(ts.text);
+    free(ts.head);
+    free(ts.width);
+    free(line);
+    if (!ok) {
         nl_jbuf_free(&b);
         return NULL;
     }
-    for (int blk = 0; blk < blocks; blk++) {
-        int idx[NL_SWEEP_MAX_AXES] = {0};
-        /* the block's values of axes 2.. : blk in mixed radix */
-        for (int a = d->n_axes - 1, rest = blk; a >= 2; a--) {
-            idx[a] = rest % d->axes[a].n;
-            rest /= d->axes[a].n;
-        }
-        nl_jbuf_printf(&b, "\n");
-        if (d->n_axes >= 3) {
-            for (int a = 2; a < d->n_axes; a++)
-                nl_jbuf_printf(&b, "%s%s=%s", a > 2 ? " " : "", d->axes[a].label,
-                               d->axes[a].values[idx[a]]);
-            nl_jbuf_printf(&b, "\n");
-        }
-        const char *corner = d->n_axes ? d->axes[0].label : "";
-        width[0] = text_width(corner);
-        for (int r = 0; r < rows; r++) {
-            const char *label = d->n_axes ? d->axes[0].values[r] : "base";
-            if (text_width(label) > width[0])
-                width[0] = text_width(label);
-        }
-        for (int c = 0; c < cols; c++) {
-            if (d->n_axes >= 2)
-                snprintf(head[c], sizeof head[c], "%s=%s", d->axes[1].label, d->axes[1].values[c]);
-            else
-                snprintf(head[c], sizeof head[c], "val loss");
-            width[c + 1] = text_width(head[c]);
-            for (int r = 0; r < rows; r++) {
-                if (d->n_axes >= 1)
-                    idx[0] = r;
-                if (d->n_axes >= 2)
-                    idx[1] = c;
-                char *t = text[r * cols + c];
-                cell_text(d, stats, nl_sweep_cell_of(d, idx), utf8, t, sizeof text[0]);
-                if (text_width(t) > width[c + 1])
-                    width[c + 1] = text_width(t);
-            }
-        }
-        sb_padded(&b, corner, width[0]);
-        for (int c = 0; c < cols; c++) {
-            nl_jbuf_printf(&b, "  ");
-            if (c == cols - 1)
-                nl_jbuf_printf(&b, "%s", head[c]);
-            else
-                sb_padded(&b, head[c], width[c + 1]);
-        }
-        nl_jbuf_printf(&b, "\n");
-        for (int r = 0; r < rows; r++) {
-            sb_padded(&b, d->n_axes ? d->axes[0].values[r] : "base", width[0]);
-            for (int c = 0; c < cols; c++) {
-                nl_jbuf_printf(&b, "  ");
-                if (c == cols - 1)
-                    nl_jbuf_printf(&b, "%s", text[r * cols + c]);
-                else
-                    sb_padded(&b, text[r * cols + c], width[c + 1]);
-            }
-            nl_jbuf_printf(&b, "\n");
-        }
-    }
-    free(text);
-    free(head);
-    free(width);
     return nl_jbuf_take(&b);
 }
