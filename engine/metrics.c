@@ -487,3 +487,24 @@ const char *nl_event_message(const char *line, long long *step)
     *step = -1;
     return line;
 }
+
+nl_event_kind nl_event_kind_of(const char *msg, long long *diverged_step)
+{
+    static const struct {
+        const char *prefix;
+        nl_event_kind kind;
+    } kinds[] = {
+        {"created:", NL_EVENT_CREATED},   {"resumed from ", NL_EVENT_RESUMED},
+        {"finished:", NL_EVENT_FINISHED}, {"stopped", NL_EVENT_STOPPED},
+        {"diverged at step ", NL_EVENT_DIVERGED}, {"failed:", NL_EVENT_FAILED},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t n = strlen(kinds[i].prefix);
+        if (strncmp(msg, kinds[i].prefix, n))
+            continue;
+        if (kinds[i].kind == NL_EVENT_DIVERGED && diverged_step)
+            *diverged_step = strtoll(msg + n, NULL, 10);
+        return kinds[i].kind;
+    }
+    return NL_EVENT_OTHER;
+}

@@ -61,4 +61,20 @@ int nl_metrics_csv_parse_header(const char *line, int *layers, int *moe_layers, 
  * that form), with N in *step (-1 then). */
 const char *nl_event_message(const char *line, long long *step);
 
+/* What an events.log message says of the run's state, by the message's first words as the
+ * run writes them (run_step.c, run.c, run_ckpt.c, driver.c): "created: ...", "resumed from
+ * ...", "finished: ...", "stopped ...", "diverged at step N: ..." (N in *diverged_step),
+ * "failed: ..."; anything else (checkpoints, thread changes, "removed ..., an unfinished
+ * checkpoint") is NL_EVENT_OTHER. */
+typedef enum {
+    NL_EVENT_OTHER,
+    NL_EVENT_CREATED,
+    NL_EVENT_RESUMED,
+    NL_EVENT_FINISHED,
+    NL_EVENT_STOPPED,
+    NL_EVENT_DIVERGED,
+    NL_EVENT_FAILED,
+} nl_event_kind;
+nl_event_kind nl_event_kind_of(const char *msg, long long *diverged_step);
+
 #endif

@@ -40,19 +40,20 @@ static void read_events(const char *rdir, run_events *ev)
             break; /* a line still being written */
         long long step;
         const char *msg = nl_event_message(line, &step);
-        bool fin = !strncmp(msg, "finished:", 9), div = !strncmp(msg, "diverged at step ", 17);
-        if (fin || div) {
-            ev->finished = fin;
-            ev->diverged = div;
-            ev->diverged_step = div ? strtoll(msg + 17, NULL, 10) : 0;
+        long long at = 0;
+        nl_event_kind kind = nl_event_kind_of(msg, &at);
+        if (kind == NL_EVENT_FINISHED || kind == NL_EVENT_DIVERGED) {
+            ev->finished = kind == NL_EVENT_FINISHED;
+            ev->diverged = kind == NL_EVENT_DIVERGED;
+            ev->diverged_step = ev->diverged ? at : 0;
             ev->status = NL_SWEEP_RUN_STARTED; /* finished; the caller collects it */
-        } else if (!strncmp(msg, "created:", 8) || !strncmp(msg, "resumed from", 12)) {
+        } else if (kind == NL_EVENT_CREATED || kind == NL_EVENT_RESUMED) {
             ev->finished = ev->diverged = false;
             ev->status = NL_SWEEP_RUN_STARTED;
-        } else if (!strncmp(msg, "stopped", 7)) {
+        } else if (kind == NL_EVENT_STOPPED) {
             ev->finished = ev->diverged = false;
             ev->status = NL_SWEEP_RUN_STOPPED;
-        } else if (!strncmp(msg, "failed", 6)) {
+        } else if (kind == NL_EVENT_FAILED) {
             ev->finished = ev->diverged = false;
             ev->status = NL_SWEEP_RUN_FAILED;
         }

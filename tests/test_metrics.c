@@ -379,6 +379,42 @@ static void test_csv_parse_errors(void)
             "CRLF row: %s", err.msg);
 }
 
+/* events.log lines: the message after "TIME step N", and what it says of the run's state
+ * (by its first words: "removed ..., an unfinished checkpoint" is not "finished"). */
+static void test_event_kinds(void)
+{
+    long long step = 0, at = -7;
+    const char *msg = nl_event_message("2026-11-30T10:00:00Z step 12 finished: loss 2.1 after 12 "
+                                       "steps\n", &step);
+    T_CHECK(step == 12 && !strncmp(msg, "finished:", 9), "step %lld, message '%s'", step, msg);
+    msg = nl_event_message("not an event line", &step);
+    T_CHECK(step == -1 && !strcmp(msg, "not an event line"), "step %lld", step);
+    static const struct {
+        const char *msg;
+        nl_event_kind kind;
+    } cases[] = {
+        {"created: x, 100 parameters, cpu backend", NL_EVENT_CREATED},
+        {"resumed from r/ckpt-20.nlck at step 20", NL_EVENT_RESUMED},
+        {"resume from r/ckpt-20.nlck refused: bad", NL_EVENT_OTHER},
+        {"finished: loss 2.1 after 12 steps", NL_EVENT_FINISHED},
+        {"stopped by signal 2 at step 40", NL_EVENT_STOPPED},
+        {"stopped at step 3", NL_EVENT_STOPPED},
+        {"diverged at step 31: loss 9 above 3 x the initial 5 for 4 steps", NL_EVENT_DIVERGED},
+        {"failed: out of memory", NL_EVENT_FAILED},
+        {"removed ckpt-3.nlck.tmp, an unfinished checkpoint of an interrupted run",
+         NL_EVENT_OTHER},
+        {"checkpoint r/ckpt-10.nlck", NL_EVENT_OTHER},
+        {"threads 2 -> 1 (auto: 1 other program running on 2 cores)", NL_EVENT_OTHER},
+        {"", NL_EVENT_OTHER},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nl_event_kind k = nl_event_kind_of(cases[i].msg, &at);
+        T_CHECK(k == cases[i].kind, "'%s': kind %d, expected %d", cases[i].msg, (int)k,
+                (int)cases[i].kind);
+    }
+    T_CHECK(at == 31, "diverged step %lld, expected 31", at);
+}
+
 int main(void)
 {
     T_RUN(test_ring_order);
@@ -388,5 +424,6 @@ int main(void)
     T_RUN(test_csv_header);
     T_RUN(test_csv_round_trip);
     T_RUN(test_csv_parse_errors);
+    T_RUN(test_event_kinds);
     T_END();
 }

@@ -355,21 +355,26 @@ static void load_events(rp_run *r)
             break;
         long long step;
         const char *msg = nl_event_message(line, &step);
-        if (strstr(msg, "diverged")) {
+        long long at = step;
+        switch (nl_event_kind_of(msg, &at)) {
+        case NL_EVENT_DIVERGED:
             r->state = RP_DIVERGED;
-            r->diverged_step = step;
-            const char *at = strstr(msg, "at step ");
-            long long s2;
-            if (at && sscanf(at, "at step %lld", &s2) == 1)
-                r->diverged_step = s2;
-        } else if (strstr(msg, "finished")) {
+            r->diverged_step = at;
+            break;
+        case NL_EVENT_FINISHED:
             r->state = RP_FINISHED;
-        } else if (strstr(msg, "stopped")) {
+            break;
+        case NL_EVENT_STOPPED:
             r->state = RP_STOPPED;
-        } else if (!strncmp(msg, "failed", 6)) {
+            break;
+        case NL_EVENT_FAILED:
             r->state = RP_FAILED;
-        } else if (strstr(msg, "resumed")) {
+            break;
+        case NL_EVENT_RESUMED:
             r->state = RP_IN_PROGRESS;
+            break;
+        default:
+            break;
         }
     }
     fclose(f);

@@ -254,21 +254,26 @@ static int poll_events(run_tail *t, ui_run *rv)
             long long step;
             const char *msg = nl_event_message(line, &step);
             snprintf(rv->st.message, sizeof rv->st.message, "%s", msg);
-            if (strstr(msg, "diverged")) {
+            long long at = step;
+            switch (nl_event_kind_of(msg, &at)) {
+            case NL_EVENT_DIVERGED:
                 t->diverged = 1;
-                t->diverged_step = step;
-                long long s2;
-                const char *at = strstr(msg, "at step ");
-                if (at && sscanf(at, "at step %lld", &s2) == 1)
-                    t->diverged_step = s2;
-            } else if (strstr(msg, "finished")) {
+                t->diverged_step = at;
+                break;
+            case NL_EVENT_FINISHED:
                 t->finished = 1;
-            } else if (strstr(msg, "stopped")) {
+                break;
+            case NL_EVENT_STOPPED:
                 t->stopped = 1;
-            } else if (!strncmp(msg, "failed", 6)) {
+                break;
+            case NL_EVENT_FAILED:
                 t->failed = 1;
-            } else if (strstr(msg, "resumed")) {
+                break;
+            case NL_EVENT_RESUMED:
                 t->finished = t->stopped = t->diverged = t->failed = 0;
+                break;
+            default:
+                break;
             }
             changed = 1;
         }
