@@ -50,6 +50,8 @@ static const char *TRAIN_USAGE =
     "Data parallel: `mpirun -np N normlab train ...` splits every batch of train.batch rows\n"
     "over N processes (train.batch must be a multiple of N) and averages their gradients, so\n"
     "the run matches one process's; rank 0 writes the run directory and prints (docs/SCALE.md).\n"
+    "Ctrl-C on mpirun stops every rank with a checkpoint, but Open MPI kills the ranks 1 s\n"
+    "later; `kill -USR1 MPIRUN_PID` stops them with no such limit.\n"
     "%s"
     "\n"
     "Writes DIR/config.yaml, metrics.csv, events.log and ckpt-STEP.nlck (docs/FORMATS.md).\n"
@@ -217,6 +219,22 @@ static void say_start(nl_run *r, nl_kernels *k, const char *dir)
         fprintf(stderr, "normlab: resumed at step %lld\n", (long long)nl_run_step_index(r));
 }
 
+/* Under mpirun: what the gradient all-reduce cost on this rank against the steps. */
+static void say_comm(const nl_driver *d)
+{
+    int64_t bytes, calls;
+    double sec;
+    nl_dist_comm_stats(&bytes, &sec, &calls);
+    if (calls < 1 || d->busy_steps < 1)
+        return;
+    double step_ms = 1e3 * d->busy_s / (double)d->busy_steps, ar_ms = 1e3 * sec / (double)calls;
+    fprintf(stderr,
+            "normlab: all-reduce: %.2f MB of gradients a step, %.3f ms of a %.3f ms step (%.1f%%) "
+            "over %lld steps\n",
+            (double)bytes / (double)calls / 1e6, ar_ms, step_ms,
+            step_ms > 0 ? 100.0 * ar_ms / step_ms : 0.0, (long long)calls);
+}
+
 /* How a run that was not interrupted ended: the exit code, and what rank 0 says. A failure
  * under mpirun ends every rank: one that failed alone leaves the others waiting for it. */
 static int end_run(nl_driver *d, nl_run_state st, const nl_error *err, const char *where,
@@ -228,6 +246,8 @@ static int end_run(nl_driver *d, nl_run_state st, const nl_error *err, const cha
     int code = 0;
     if (say && isatty(2) && last)
         progress(d, true, true);
+    if (say && nl_dist_size() > 1)
+        say_comm(d);
     if (st == NL_RUN_FAILED) {
         code = nl_app_error(1, "run failed: %s", err->msg);
         if (nl_dist_size() > 1) {
@@ -536,6 +556,8 @@ static int train_config(const train_args *a, const nl_config *c, int argc, char 
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (nl_dist_size() > 1) /* mpirun hands SIGUSR1 on and, unlike SIGINT, kills no rank */
+        sigaction(SIGUSR1, &sa, NULL);
     if (a->out)
         snprintf(base, sizeof base, "%s", a->out);
     else /* rank 0 picks a fresh runs/NAME-N; the other ranks write nothing there */

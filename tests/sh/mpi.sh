@@ -56,9 +56,16 @@ if why=$(same one/metrics.csv two/metrics.csv); then
 else
     echo "FAIL mpi/2-ranks-match-one-process: $why"
 fi
+# one rank under mpirun goes through the all-reduce too, and is the plain run exactly
+if mpirun -np 1 $BINA train $ARGS --out n1 --quiet >n1.out 2>&1 &&
+    [ "$(cut -d, -f1,2,4-7,9- one/metrics.csv)" = "$(cut -d, -f1,2,4-7,9- n1/metrics.csv)" ]; then
+    echo "PASS mpi/1-rank-is-the-plain-run"
+else
+    echo "FAIL mpi/1-rank-is-the-plain-run: $(tail -3 n1.out)"
+fi
 # rank 0 alone prints and writes: one start line, nothing but the one run directory
 n=$(grep -c "normlab: training" two.out)
-extra=$(ls | grep -v -e '^one' -e '^two')
+extra=$(ls | grep -v -e '^one' -e '^two' -e '^n1')
 if [ "$n" = 1 ] && [ -z "$extra" ] && grep -q "x 2 ranks (batch 4 each)" two.out &&
     [ -f two/ckpt-20.nlck ] && [ -f two/config.yaml ] && [ -f two/events.log ]; then
     echo "PASS mpi/rank-0-writes"
