@@ -41,7 +41,7 @@ $(info MPI: mpicc not found; installing Debian's openmpi-bin libopenmpi-dev)
 MPI_APT := $(shell { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
              openmpi-bin libopenmpi-dev || { apt-get update && DEBIAN_FRONTEND=noninteractive \
              apt-get install -y --no-install-recommends openmpi-bin libopenmpi-dev; }; } >&2)
-MPICC := $(shell command -v mpicc 2>/dev/null)
+override MPICC := $(shell command -v mpicc 2>/dev/null)
 else
 $(error MPI=1: mpicc not found; run: sudo apt-get install -y openmpi-bin libopenmpi-dev)
 endif
