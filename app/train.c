@@ -50,8 +50,8 @@ static const char *TRAIN_USAGE =
     "Data parallel: `mpirun -np N normlab train ...` splits every batch of train.batch rows\n"
     "over N processes (train.batch must be a multiple of N) and averages their gradients, so\n"
     "the run matches one process's; rank 0 writes the run directory and prints (docs/SCALE.md).\n"
-    "Ctrl-C on mpirun stops every rank with a checkpoint, but Open MPI kills the ranks 1 s\n"
-    "later; `kill -USR1 MPIRUN_PID` stops them with no such limit.\n"
+    "Ctrl-C on mpirun stops every rank after the same step and rank 0 writes the checkpoint;\n"
+    "Open MPI kills ranks still running 1 s after the signal, `kill -USR1 MPIRUN_PID` does not.\n"
     "%s"
     "\n"
     "Writes DIR/config.yaml, metrics.csv, events.log and ckpt-STEP.nlck (docs/FORMATS.md).\n"
@@ -438,8 +438,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         } else if (!a->preset) {
             a->preset = s;
         } else {
-            return nl_app_error(2, "train: more than one preset given ('%s', '%s')", a->preset,
-                                s);
+            return nl_app_error(2, "train: more than one preset given ('%s', '%s')", a->preset, s);
         }
     }
     return -1;

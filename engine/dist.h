@@ -25,9 +25,9 @@ void nl_dist_finalize(void);
 /* End every rank at once (a failure one rank alone saw); returns only in the plain build. */
 void nl_dist_abort(int code);
 
-bool nl_dist_built(void); /* this binary was built with MPI */
-int nl_dist_rank(void);   /* 0 .. size-1; 0 without MPI */
-int nl_dist_size(void);   /* ranks; 1 without MPI */
+bool nl_dist_built(void);     /* this binary was built with MPI */
+int nl_dist_rank(void);       /* 0 .. size-1; 0 without MPI */
+int nl_dist_size(void);       /* ranks; 1 without MPI */
 int nl_dist_local_size(void); /* ranks on this machine (sharing its cores); 1 without MPI */
 int nl_dist_local_rank(void); /* this rank's index among them (its GPU); 0 without MPI */
 /* Whether pid is another rank on this machine (its threads are not "other programs"). */

@@ -14,7 +14,7 @@
 static struct {
     bool on; /* MPI_Init was called here */
     int rank, size, local_rank, local_size;
-    int *local_pids; /* (local_size) */
+    int *local_pids;   /* (local_size) */
     bool backend_comm; /* the backend's collective carries the gradients (NCCL) */
     float *stage;      /* (n) host staging for a device backend without a collective */
     int64_t bytes, calls;
@@ -126,8 +126,8 @@ static int setup_backend_comm(nl_kernels *k, nl_error *err)
     int bad = k->comm_init(k, id, len, g.rank, g.size) != 0, any = 0;
     MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (any)
-        return nl_fail(err, NL_ERR_RUN, "the %s backend's communicator did not start%s%s",
-                       k->name, bad && k->last_error ? ": " : " on another rank",
+        return nl_fail(err, NL_ERR_RUN, "the %s backend's communicator did not start%s%s", k->name,
+                       bad && k->last_error ? ": " : " on another rank",
                        bad && k->last_error ? k->last_error(k) : "");
     g.backend_comm = true;
     return 0;

@@ -84,8 +84,7 @@ static void share_batch_stats(nl_run *r, float *loss, float *aux, float *z)
 
 /* Forward and backward on this rank's rows, the gradients averaged over the ranks, and the
  * step's statistics. */
-static int compute_grads(nl_run *r, float *loss, float *aux, float *z, float *gnorm,
-                         nl_error *err)
+static int compute_grads(nl_run *r, float *loss, float *aux, float *z, float *gnorm, nl_error *err)
 {
     if (nl_model_forward(r->model, local_slice(r, r->tok), local_slice(r, r->tgt), local_rows(r),
                          loss, aux, z, err) ||
@@ -105,11 +104,23 @@ static int record_row(nl_run *r, float lr, float loss, float aux, float z, float
 {
     double tokens = (double)r->cfg.train.batch * r->cfg.model.seq_len;
     bool moe = r->moe_layers > 0;
-    nl_metrics_row row = {r->step,      r->tokens,  r->time_s,  lr,     loss,
-                          val,          gnorm,      dt > 0 ? (float)(tokens / dt) : 0.0f,
-                          moe ? aux : NAN,          moe ? z : NAN,
-                          r->gn_attn,   r->gn_ffn,  r->rms,     r->frac, r->ent,
-                          r->gnr,       r->gne};
+    nl_metrics_row row = {r->step,
+                          r->tokens,
+                          r->time_s,
+                          lr,
+                          loss,
+                          val,
+                          gnorm,
+                          dt > 0 ? (float)(tokens / dt) : 0.0f,
+                          moe ? aux : NAN,
+                          moe ? z : NAN,
+                          r->gn_attn,
+                          r->gn_ffn,
+                          r->rms,
+                          r->frac,
+                          r->ent,
+                          r->gnr,
+                          r->gne};
     r->last = row;
     r->has_last = true;
     if (r->store)
