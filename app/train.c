@@ -17,6 +17,7 @@
 #include "../engine/driver.h"
 #include "../engine/run.h"
 #include "commands.h"
+#include "train_race.h"
 
 static volatile sig_atomic_t g_stop;
 static bool g_ckpt_failed; /* interrupted, and the checkpoint could not be written */
@@ -219,18 +220,23 @@ static void say_start(nl_run *r, nl_kernels *k, const char *dir)
         fprintf(stderr, "normlab: resumed at step %lld\n", (long long)nl_run_step_index(r));
 }
 
+/* The all-reduce totals when the run began (a race's runs each report their own). */
+static int64_t g_comm_bytes, g_comm_calls;
+static double g_comm_s;
+
 /* Under mpirun: what the gradient all-reduce cost on this rank against the steps. */
 static void say_comm(const nl_driver *d)
 {
     int64_t bytes, calls;
     double sec;
     nl_dist_comm_stats(&bytes, &sec, &calls);
+    bytes -= g_comm_bytes, calls -= g_comm_calls, sec -= g_comm_s;
     if (calls < 1 || d->busy_steps < 1)
         return;
     double step_ms = 1e3 * d->busy_s / (double)d->busy_steps, ar_ms = 1e3 * sec / (double)calls;
     fprintf(stderr,
-            "normlab: all-reduce: %.2f MB of gradients a step, %.3f ms of a %.3f ms step (%.1f%%) "
-            "over %lld steps\n",
+            "normlab: all-reduce: %.2f MB of gradients a step, %.3f ms of a %.3f ms step "
+            "(%.1f%%) over %lld steps\n",
             (double)bytes / (double)calls / 1e6, ar_ms, step_ms,
             step_ms > 0 ? 100.0 * ar_ms / step_ms : 0.0, (long long)calls);
 }
@@ -288,6 +294,7 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     bool say = !quiet && g_root, tty = isatty(2);
     if (say)
         say_start(r, k, dir);
+    nl_dist_comm_stats(&g_comm_bytes, &g_comm_s, &g_comm_calls);
     nl_driver d;
     nl_driver_init(&d, r);
     int log_every = nl_run_config(r)->train.log_every;
@@ -303,92 +310,6 @@ static int train_one(const nl_config *c, const char *dir, const char *resume, nl
     code = end_run(&d, st, &err, resume ? resume : dir, quiet, fail_on_diverge);
     nl_run_free(r);
     return code;
-}
-
-/* s quoted for a POSIX shell where it needs to be, appended to b. */
-static void shell_word(char *b, size_t n, const char *s)
-{
-    size_t len = strlen(b);
-    if (*s &&
-        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%") ==
-            strlen(s)) {
-        snprintf(b + len, n - len, " %s", s);
-        return;
-    }
-    snprintf(b + len, n - len, " '");
-    for (; *s; s++) {
-        len = strlen(b);
-        snprintf(b + len, n - len, *s == '\'' ? "'\\''" : "%c", *s);
-    }
-    len = strlen(b);
-    snprintf(b + len, n - len, "'");
-}
-
-/* The command that continues an interrupted race: this one, with --out naming the race's
- * directory when it was chosen here (runs/NAME-2). Allocated. */
-static char *race_command(int argc, char **argv, const char *chosen_out)
-{
-    size_t n = 64 + (chosen_out ? 2 * strlen(chosen_out) + 16 : 0);
-    for (int i = 1; i < argc; i++)
-        n += 4 * strlen(argv[i]) + 3;
-    char *b = malloc(n);
-    if (!b)
-        return NULL;
-    snprintf(b, n, "normlab train");
-    for (int i = 1; i < argc; i++)
-        shell_word(b, n, argv[i]);
-    if (chosen_out) {
-        shell_word(b, n, "--out");
-        shell_word(b, n, chosen_out);
-    }
-    return b;
-}
-
-/* Whether the race of c has a run called name. */
-static bool race_has(const nl_config *c, const char *name)
-{
-    for (int i = 0; i < c->n_runs; i++) {
-        nl_config rc;
-        nl_error err = {0};
-        if (nl_config_race_entry(c, i, &rc, &err) == 0 && !strcmp(rc.name, name))
-            return true;
-    }
-    return false;
-}
-
-/* Whether name is one of the comma-separated names of list. */
-static bool in_list(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-        if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\0'))
-            return true;
-    return false;
-}
-
-/* --run NAMES: every name must be a run of the race. */
-static int check_run_names(const nl_config *c, const char *list)
-{
-    if (c->n_runs == 0)
-        return nl_app_error(2, "train: --run %s: the preset '%s' is not a race (no runs: list)",
-                            list, c->name);
-    char names[1024] = "";
-    for (int i = 0; i < c->n_runs; i++) {
-        nl_config rc;
-        nl_error err = {0};
-        if (nl_config_race_entry(c, i, &rc, &err) == 0)
-            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
-                     rc.name);
-    }
-    char want[256];
-    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-        size_t n = strcspn(p, ",");
-        snprintf(want, sizeof want, "%.*s", (int)(n < 255 ? n : 255), p);
-        if (!race_has(c, want))
-            return nl_app_error(2, "train: --run: the race has no run '%s' (its runs: %s)", want,
-                                names);
-    }
-    return 0;
 }
 
 /* The command line of normlab train. */
@@ -471,7 +392,7 @@ static int load_config(train_args *a, nl_config *c, char *dirbuf, size_t dirlen)
     int bad = nl_app_configure(c, a->sets, a->n_sets, a->steps, a->threads, a->device);
     if (bad)
         return bad;
-    if (a->only && (bad = check_run_names(c, a->only)))
+    if (a->only && (bad = nl_train_check_run_names(c, a->only)))
         return bad;
     return 0;
 }
@@ -502,13 +423,14 @@ static int train_race(const train_args *a, const nl_config *c, const char *base,
                       const char *hint)
 {
     int code = 0, i = 0;
-    bool say = !a->quiet && g_root;
-    for (; i < c->n_runs && !g_stop; i++) {
+    bool say = !a->quiet && g_root, stopped = false;
+    /* under mpirun the ranks agree on a signal, so all start the same runs */
+    for (; i < c->n_runs && !(stopped = nl_dist_any(g_stop != 0)); i++) {
         nl_config rc;
         nl_error err = {0};
         if (nl_config_race_entry(c, i, &rc, &err))
             return nl_app_error(2, "race run %d: %s", i + 1, err.msg);
-        if (a->only && !in_list(a->only, rc.name))
+        if (a->only && !nl_train_in_list(a->only, rc.name))
             continue;
         char dir[PATH_MAX + 80], ck[PATH_MAX + 160];
         snprintf(dir, sizeof dir, "%s/%s", base, rc.name);
@@ -528,7 +450,7 @@ static int train_race(const train_args *a, const nl_config *c, const char *base,
             code = rcode;
     }
     /* a signal while a run was finishing: that run is complete, the rest never began */
-    if (g_stop && !g_ckpt_failed && i < c->n_runs) {
+    if (stopped && !g_ckpt_failed && i < c->n_runs) {
         if (g_root)
             fprintf(stderr,
                     "normlab: interrupted after race run %d/%d; runs %d..%d not trained\n"
@@ -547,7 +469,11 @@ static int train_config(const train_args *a, const nl_config *c, int argc, char 
     nl_kernels *k = nl_backend_open(nl_device_name(c->train.device), c->train.threads, notice,
                                     sizeof notice, &err);
     if (!k)
-        return nl_app_error(2, "%s", err.msg);
+        nl_app_error(2, "%s", err.msg);
+    if (nl_dist_any(!k)) { /* a rank without its backend: none goes on */
+        nl_backend_close(k);
+        return 2;
+    }
     if (notice[0] && !a->quiet && g_root)
         fprintf(stderr, "normlab: %s\n", notice);
     struct sigaction sa;
@@ -568,7 +494,7 @@ static int train_config(const train_args *a, const nl_config *c, int argc, char 
     if (c->n_runs == 0 || a->resume) {
         code = train_one(c, base, a->resume, k, a->quiet, a->fail_on_diverge, NULL);
     } else {
-        char *hint = race_command(argc, argv, a->out ? NULL : base);
+        char *hint = nl_train_race_command(argc, argv, a->out ? NULL : base);
         code = hint ? train_race(a, c, base, k, hint) : nl_app_error(1, "out of memory");
         free(hint);
     }
