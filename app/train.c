@@ -205,9 +205,13 @@ static void say_start(nl_run *r, nl_kernels *k, const char *dir)
     const nl_config *rc = nl_run_config(r);
     double fl = nl_run_entropy_floor(r);
     char ranks[64] = "";
+    int th = nl_backend_threads(rc->train.threads, NULL, 0); /* what the backend opened with */
+    char each[32] = "";
+    if (k->is_host)
+        snprintf(each, sizeof each, ", %d thread%s", th, th == 1 ? "" : "s");
     if (nl_dist_size() > 1)
-        snprintf(ranks, sizeof ranks, " x %d ranks (batch %d each)", nl_dist_size(),
-                 rc->train.batch / nl_dist_size());
+        snprintf(ranks, sizeof ranks, " x %d ranks (batch %d%s each)", nl_dist_size(),
+                 rc->train.batch / nl_dist_size(), each);
     fprintf(stderr,
             "normlab: training %s: %s, %d layers, d_model %d, %lld parameters, %s backend%s -> "
             "%s\n",

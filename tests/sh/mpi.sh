@@ -66,7 +66,7 @@ fi
 # rank 0 alone prints and writes: one start line, nothing but the one run directory
 n=$(grep -c "normlab: training" two.out)
 extra=$(ls | grep -v -e '^one' -e '^two' -e '^n1')
-if [ "$n" = 1 ] && [ -z "$extra" ] && grep -q "x 2 ranks (batch 4 each)" two.out &&
+if [ "$n" = 1 ] && [ -z "$extra" ] && grep -q "x 2 ranks (batch 4, 1 thread each)" two.out &&
     [ -f two/ckpt-20.nlck ] && [ -f two/config.yaml ] && [ -f two/events.log ]; then
     echo "PASS mpi/rank-0-writes"
 else
@@ -97,6 +97,17 @@ if [ $rc -ne 0 ] && [ "$n" = 1 ] && [ ! -e odd/metrics.csv ]; then
     echo "PASS mpi/batch-not-divisible-refused"
 else
     echo "FAIL mpi/batch-not-divisible-refused: status $rc, $n messages: $(head -3 odd.out)"
+fi
+
+# train.threads 0 (auto): the two ranks share this machine's cores (not bound to cores of
+# their own, each sees them all)
+want=$(( $(nproc) / 2 )); [ "$want" -lt 1 ] && want=1
+[ "$want" = 1 ] && want="1 thread" || want="$want threads"
+mpirun -np 2 --bind-to none $BINA train --steps 2 --set train.threads=0 --out auto >auto.out 2>&1
+if grep -q "x 2 ranks (batch 4, $want each)" auto.out; then
+    echo "PASS mpi/auto-threads-share-the-cores"
+else
+    echo "FAIL mpi/auto-threads-share-the-cores: expected $want each: $(grep training auto.out)"
 fi
 
 # SIGINT to mpirun: every rank stops at the same step, rank 0 writes the checkpoint
