@@ -3,6 +3,9 @@
 #
 #   make SAN=1 test    the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make CUDA=0        skip the CUDA backend even where nvcc is found
+#   make MPI=1         data-parallel `mpirun -np N normlab train` (installs Debian's Open MPI
+#                      when run as root and it is missing); MPI=0 the plain build; by default
+#                      MPI is used where mpicc is found
 #   make install PREFIX=/usr/local
 
 PREFIX ?= /usr/local
@@ -27,7 +30,36 @@ CFLAGS := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-for
 LDLIBS := -lopenblas -lyaml -lzstd -lncursesw -lpthread -ldl -lm
 LDFLAGS := -fopenmp $(SANFLAGS) -rdynamic
 
-LIB_SRC := $(wildcard engine/*.c) $(wildcard kernels/cpu/*.c) $(wildcard ui/*.c) \
+# Data parallel (engine/dist.h): engine/dist_mpi.c built with MPI's flags where mpicc is
+# found, engine/dist_none.c otherwise; the binary is ./normlab either way.
+MPI ?= auto
+ifneq ($(MPI),0)
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+ifeq ($(MPI)$(strip $(MPICC)),1)
+ifeq ($(shell id -u),0)
+$(info MPI: mpicc not found; installing Debian's openmpi-bin libopenmpi-dev)
+MPI_APT := $(shell { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+             openmpi-bin libopenmpi-dev || { apt-get update && DEBIAN_FRONTEND=noninteractive \
+             apt-get install -y --no-install-recommends openmpi-bin libopenmpi-dev; }; } >&2)
+override MPICC := $(shell command -v mpicc 2>/dev/null)
+else
+$(error MPI=1: mpicc not found; run: sudo apt-get install -y openmpi-bin libopenmpi-dev)
+endif
+endif
+endif
+ifneq ($(strip $(MPICC)),)
+MPI_CFLAGS ?= $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS ?= $(shell $(MPICC) --showme:link 2>/dev/null)
+DIST := mpi
+DIST_SAY := MPI: found ($(MPICC)), data-parallel train enabled
+else
+DIST := none
+DIST_SAY := MPI: $(if $(filter 0,$(MPI)),off (MPI=0),not found), plain build
+endif
+LDLIBS += $(MPI_LIBS)
+
+LIB_SRC := $(filter-out engine/dist_%.c,$(wildcard engine/*.c)) engine/dist_$(DIST).c \
+           $(wildcard kernels/cpu/*.c) $(wildcard ui/*.c) \
            $(filter-out app/main.c,$(wildcard app/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/default_preset.o $(B)/gen/lessons.o
 LESSON_FILES := $(sort $(wildcard lessons/*.yaml))
@@ -39,8 +71,11 @@ DEPS_CHECK := /usr/include/yaml.h:libyaml-dev /usr/include/zstd.h:libzstd-dev \
               /usr/include/ncursesw/curses.h:libncurses-dev \
               /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h:libopenblas-dev
 
-.PHONY: all run test bench install clean deps check-deps cuda fuzz fuzz-build
-all: deps $(BIN) cuda
+.PHONY: all run test bench install clean deps check-deps cuda fuzz fuzz-build say-found
+all: deps say-found $(BIN) cuda
+
+say-found:
+	@echo "$(DIST_SAY)"
 
 deps: build/.deps-ok
 build/.deps-ok: Makefile
@@ -63,9 +98,14 @@ build/.deps-ok: Makefile
 $(BIN): $(B)/app/main.o $(B)/libnormlab.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/libnormlab.a: $(LIB_OBJ)
+$(B)/libnormlab.a: $(LIB_OBJ) $(B)/.dist-$(DIST)
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
+
+# which dist_*.c the library holds: switching MPI on or off rebuilds it
+$(B)/.dist-$(DIST):
+	@mkdir -p $(@D) && rm -f $(B)/.dist-* && touch $@
+$(B)/engine/dist_mpi.o: CFLAGS += $(MPI_CFLAGS)
 
 $(B)/%.o: %.c | deps
 	@mkdir -p $(@D)

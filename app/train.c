@@ -13,12 +13,16 @@
 #include "../engine/backend.h"
 #include "../engine/ckpt.h"
 #include "../engine/clock.h"
+#include "../engine/dist.h"
 #include "../engine/driver.h"
 #include "../engine/run.h"
 #include "commands.h"
+#include "train_race.h"
 
 static volatile sig_atomic_t g_stop;
 static bool g_ckpt_failed; /* interrupted, and the checkpoint could not be written */
+/* Under mpirun: rank 0 alone writes the run directory and prints; the others print errors. */
+static bool g_root = true;
 
 static void on_signal(int sig)
 {
@@ -43,6 +47,13 @@ static const char *TRAIN_USAGE =
     "                      directory defaults to the checkpoint's)\n"
     "  --fail-on-diverge   exit with status 1 when a run diverges\n"
     "  --quiet             no progress output\n"
+    "\n"
+    "Data parallel: `mpirun -np N normlab train ...` splits every batch of train.batch rows\n"
+    "over N processes (train.batch must be a multiple of N) and averages their gradients, so\n"
+    "the run matches one process's; rank 0 writes the run directory and prints (docs/SCALE.md).\n"
+    "Ctrl-C on mpirun stops every rank after the same step and rank 0 writes the checkpoint;\n"
+    "Open MPI kills ranks still running 1 s after the signal, `kill -USR1 MPIRUN_PID` does not.\n"
+    "%s"
     "\n"
     "Writes DIR/config.yaml, metrics.csv, events.log and ckpt-STEP.nlck (docs/FORMATS.md).\n"
     "A DIR that holds another run's checkpoints is refused (continue that run with --resume).\n"
@@ -138,14 +149,18 @@ static int unique_dir(const char *base, char *out, size_t n)
 }
 
 /* Ctrl-C or SIGTERM during a run: a checkpoint to continue from, and exit status 130 (1
- * when that checkpoint cannot be written). Frees the run. */
+ * when that checkpoint cannot be written). Frees the run. Under mpirun every rank stops at
+ * the same step (the driver agrees on it) and rank 0 writes the checkpoint. */
 static int stop_interrupted(nl_driver *d, bool newline, const char *race_hint)
 {
     nl_run *r = d->run;
     nl_error err = {0};
     char why[96], path[600] = "";
     long long step = (long long)nl_run_step_index(r);
-    snprintf(why, sizeof why, "stopped by signal %d at step %lld", (int)g_stop, step);
+    if (g_stop)
+        snprintf(why, sizeof why, "stopped by signal %d at step %lld", (int)g_stop, step);
+    else
+        snprintf(why, sizeof why, "stopped at step %lld (another rank was interrupted)", step);
     int code = 130;
     if (nl_driver_stop(d, true, why, path, sizeof path, &err)) {
         /* nothing to resume from at this step: that is a failure, not a clean stop */
@@ -153,7 +168,7 @@ static int stop_interrupted(nl_driver *d, bool newline, const char *race_hint)
                      newline ? "\n" : "", step, err.msg);
         g_ckpt_failed = true;
         code = 1;
-    } else {
+    } else if (g_root) {
         fprintf(stderr, "%snormlab: interrupted at step %lld; checkpoint %s\n", newline ? "\n" : "",
                 step, path);
         if (race_hint)
@@ -165,323 +180,349 @@ static int stop_interrupted(nl_driver *d, bool newline, const char *race_hint)
     return code;
 }
 
+/* The run of one config on every rank (rank 0's has the directory), or NULL when it could
+ * not be created on some rank: each rank agrees, and the error is printed once (by rank 0,
+ * or by the rank that alone failed). */
+static nl_run *create_run(const nl_config *c, const char *dir, const char *resume, nl_kernels *k,
+                          int *code)
+{
+    nl_error err = {0};
+    nl_run_opts o = {.out_dir = g_root ? dir : NULL, .kernels = k, .resume = resume};
+    nl_run *r = nl_run_create(c, &o, &err);
+    bool root_failed = nl_dist_root_true(!r), any_failed = nl_dist_any(!r);
+    *code = r ? 2 : nl_app_exit_code(err.code);
+    if (!r && (g_root || !root_failed))
+        nl_app_error(*code, "%s", err.msg);
+    if (r && any_failed) {
+        nl_run_free(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static void say_start(nl_run *r, nl_kernels *k, const char *dir)
+{
+    const nl_config *rc = nl_run_config(r);
+    double fl = nl_run_entropy_floor(r);
+    char ranks[64] = "";
+    int th = nl_backend_threads(rc->train.threads, NULL, 0); /* what the backend opened with */
+    char each[32] = "";
+    if (k->is_host)
+        snprintf(each, sizeof each, ", %d thread%s", th, th == 1 ? "" : "s");
+    if (nl_dist_size() > 1)
+        snprintf(ranks, sizeof ranks, " x %d ranks (batch %d%s each)", nl_dist_size(),
+                 rc->train.batch / nl_dist_size(), each);
+    fprintf(stderr,
+            "normlab: training %s: %s, %d layers, d_model %d, %lld parameters, %s backend%s -> "
+            "%s\n",
+            rc->name, nl_placement_name(rc->model.placement), rc->model.layers, rc->model.d_model,
+            (long long)nl_model_num_params(nl_run_model(r)), k->name, ranks, dir);
+    if (isfinite(fl))
+        fprintf(stderr, "normlab: loss floor (markov entropy rate) %.4f nats, ln(V) = %.4f\n", fl,
+                log((double)rc->model.vocab));
+    if (nl_run_step_index(r) > 0)
+        fprintf(stderr, "normlab: resumed at step %lld\n", (long long)nl_run_step_index(r));
+}
+
+/* The all-reduce totals when the run began (a race's runs each report their own). */
+static int64_t g_comm_bytes, g_comm_calls;
+static double g_comm_s;
+
+/* Under mpirun: what the gradient all-reduce cost on this rank against the steps. */
+static void say_comm(const nl_driver *d)
+{
+    int64_t bytes, calls;
+    double sec;
+    nl_dist_comm_stats(&bytes, &sec, &calls);
+    bytes -= g_comm_bytes, calls -= g_comm_calls, sec -= g_comm_s;
+    if (calls < 1 || d->busy_steps < 1)
+        return;
+    double step_ms = 1e3 * d->busy_s / (double)d->busy_steps, ar_ms = 1e3 * sec / (double)calls;
+    fprintf(stderr,
+            "normlab: all-reduce: %.2f MB of gradients a step, %.3f ms of a %.3f ms step "
+            "(%.1f%%) over %lld steps\n",
+            (double)bytes / (double)calls / 1e6, ar_ms, step_ms,
+            step_ms > 0 ? 100.0 * ar_ms / step_ms : 0.0, (long long)calls);
+}
+
+/* How a run that was not interrupted ended: the exit code, and what rank 0 says. A failure
+ * under mpirun ends every rank: one that failed alone leaves the others waiting for it. */
+static int end_run(nl_driver *d, nl_run_state st, const nl_error *err, const char *where,
+                   bool quiet, bool fail_on_diverge)
+{
+    nl_run *r = d->run;
+    const nl_metrics_row *last = nl_driver_last(d);
+    bool say = !quiet && g_root;
+    int code = 0;
+    if (say && isatty(2) && last)
+        progress(d, true, true);
+    if (say && nl_dist_size() > 1)
+        say_comm(d);
+    if (st == NL_RUN_FAILED) {
+        code = nl_app_error(1, "run failed: %s", err->msg);
+        if (nl_dist_size() > 1) {
+            if (!g_root)
+                sleep(1); /* rank 0's own message first, where it failed too */
+            nl_dist_abort(1);
+        }
+    } else if (st == NL_RUN_DIVERGED) {
+        if (g_root)
+            fprintf(stderr, "normlab: %s\n", nl_run_message(r));
+        code = fail_on_diverge ? 1 : 0;
+    } else if (!last) {
+        /* resumed at or past train.steps */
+        if (say)
+            fprintf(stderr,
+                    "normlab: %s is at step %lld of %lld: nothing to train (raise --steps to go "
+                    "on)\n",
+                    where, (long long)nl_run_step_index(r), (long long)nl_run_total_steps(r));
+    } else if (!quiet) {
+        float val; /* every rank evaluates its slice */
+        nl_error verr = {0};
+        if (nl_run_eval(r, nl_run_config(r)->train.eval_batches, &val, &verr) == 0 && g_root)
+            fprintf(stderr, "normlab: finished %lld steps: train loss %.4f, val loss %.4f\n",
+                    (long long)nl_run_step_index(r), last->loss, val);
+    }
+    return code;
+}
+
 /* Train one config to the end (or until interrupted). Returns the exit code. race_hint: the
  * command that continues the whole race, printed instead of --resume when interrupted. */
 static int train_one(const nl_config *c, const char *dir, const char *resume, nl_kernels *k,
                      bool quiet, bool fail_on_diverge, const char *race_hint)
 {
-    nl_error err = {0};
-    nl_run_opts o = {.out_dir = dir, .kernels = k, .resume = resume};
-    nl_run *r = nl_run_create(c, &o, &err);
+    int code;
+    nl_run *r = create_run(c, dir, resume, k, &code);
     if (!r)
-        return nl_app_error(nl_app_exit_code(err.code), "%s", err.msg);
-    bool tty = isatty(2);
-    const nl_config *rc = nl_run_config(r);
-    if (!quiet) {
-        double fl = nl_run_entropy_floor(r);
-        fprintf(stderr,
-                "normlab: training %s: %s, %d layers, d_model %d, %lld parameters, %s "
-                "backend -> %s\n",
-                rc->name, nl_placement_name(rc->model.placement), rc->model.layers,
-                rc->model.d_model, (long long)nl_model_num_params(nl_run_model(r)), k->name, dir);
-        if (isfinite(fl))
-            fprintf(stderr, "normlab: loss floor (markov entropy rate) %.4f nats, ln(V) = %.4f\n",
-                    fl, log((double)rc->model.vocab));
-        if (nl_run_step_index(r) > 0)
-            fprintf(stderr, "normlab: resumed at step %lld\n", (long long)nl_run_step_index(r));
-    }
+        return code;
+    bool say = !quiet && g_root, tty = isatty(2);
+    if (say)
+        say_start(r, k, dir);
+    nl_dist_comm_stats(&g_comm_bytes, &g_comm_s, &g_comm_calls);
     nl_driver d;
     nl_driver_init(&d, r);
+    int log_every = nl_run_config(r)->train.log_every;
     progress_ctx pc = {.tty = tty,
-                       .quiet = quiet,
-                       .log_every = rc->train.log_every > 0 ? rc->train.log_every : 10,
+                       .quiet = !say,
+                       .log_every = log_every > 0 ? log_every : 10,
                        .start_step = nl_run_step_index(r)};
     nl_drive_opts dopts = {.stop = &g_stop, .progress = on_step, .ctx = &pc};
+    nl_error err = {0};
     nl_run_state st = nl_driver_run(&d, &dopts, &err);
-    if (g_stop && nl_run_state_active(st))
-        return stop_interrupted(&d, tty && !quiet, race_hint);
-    const nl_metrics_row *last = nl_driver_last(&d);
-    int code = 0;
-    if (!quiet && tty && last)
-        progress(&d, true, true);
-    if (st == NL_RUN_FAILED) {
-        code = nl_app_error(1, "run failed: %s", err.msg);
-    } else if (st == NL_RUN_DIVERGED) {
-        fprintf(stderr, "normlab: %s\n", nl_run_message(r));
-        code = fail_on_diverge ? 1 : 0;
-    } else if (!last) {
-        /* resumed at or past train.steps */
-        if (!quiet)
-            fprintf(stderr,
-                    "normlab: %s is at step %lld of %lld: nothing to train (raise --steps to go "
-                    "on)\n",
-                    resume ? resume : dir, (long long)nl_run_step_index(r),
-                    (long long)nl_run_total_steps(r));
-    } else if (!quiet) {
-        float val;
-        if (nl_run_eval(r, rc->train.eval_batches, &val, &err) == 0)
-            fprintf(stderr, "normlab: finished %lld steps: train loss %.4f, val loss %.4f\n",
-                    (long long)nl_run_step_index(r), last->loss, val);
-    }
+    if (nl_run_state_active(st)) /* stopped by the flag: a signal here or on another rank */
+        return stop_interrupted(&d, tty && say, race_hint);
+    code = end_run(&d, st, &err, resume ? resume : dir, quiet, fail_on_diverge);
     nl_run_free(r);
     return code;
 }
 
-/* s quoted for a POSIX shell where it needs to be, appended to b. */
-static void shell_word(char *b, size_t n, const char *s)
+/* The command line of normlab train. */
+typedef struct train_args {
+    const char *preset, *out, *device, *resume, *only;
+    bool quiet, fail_on_diverge;
+    long threads, steps;
+    const char **sets;
+    int n_sets;
+} train_args;
+
+/* Returns -1 to go on, else the exit code (0 after --help). */
+static int parse_args(int argc, char **argv, train_args *a)
 {
-    size_t len = strlen(b);
-    if (*s &&
-        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%") ==
-            strlen(s)) {
-        snprintf(b + len, n - len, " %s", s);
-        return;
+    const char *kv;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            printf(TRAIN_USAGE, nl_dist_built() ? "This build has MPI.\n"
+                                                : "This build has no MPI (make MPI=1 adds it).\n");
+            return 0;
+        } else if ((kv = nl_app_set_arg(argc, argv, &i))) {
+            a->sets[a->n_sets++] = kv;
+        } else if (!strcmp(s, "--out") && i + 1 < argc) {
+            a->out = argv[++i];
+            if (!*a->out)
+                return nl_app_error(2, "train: --out: the run directory is an empty name");
+        } else if (!strcmp(s, "--device") && i + 1 < argc) {
+            a->device = argv[++i];
+        } else if (!strcmp(s, "--resume") && i + 1 < argc) {
+            a->resume = argv[++i];
+        } else if (!strcmp(s, "--run") && i + 1 < argc) {
+            a->only = argv[++i];
+        } else if (!strcmp(s, "--steps") && i + 1 < argc) {
+            if (nl_app_int("--steps", argv[++i], 1, 1000000000L, &a->steps))
+                return 2;
+        } else if (!strcmp(s, "--threads") && i + 1 < argc) {
+            if (nl_app_int("--threads", argv[++i], 0, 1024, &a->threads))
+                return 2;
+        } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
+            a->quiet = true;
+        } else if (!strcmp(s, "--fail-on-diverge")) {
+            a->fail_on_diverge = true;
+        } else if (s[0] == '-') {
+            return nl_app_error(
+                2, "train: unknown or incomplete option '%s' (see normlab train --help)", s);
+        } else if (!a->preset) {
+            a->preset = s;
+        } else {
+            return nl_app_error(2, "train: more than one preset given ('%s', '%s')", a->preset, s);
+        }
     }
-    snprintf(b + len, n - len, " '");
-    for (; *s; s++) {
-        len = strlen(b);
-        snprintf(b + len, n - len, *s == '\'' ? "'\\''" : "%c", *s);
-    }
-    len = strlen(b);
-    snprintf(b + len, n - len, "'");
+    return -1;
 }
 
-/* The command that continues an interrupted race: this one, with --out naming the race's
- * directory when it was chosen here (runs/NAME-2). Allocated. */
-static char *race_command(int argc, char **argv, const char *chosen_out)
+/* The config: the checkpoint's (--resume; the run directory defaults to the checkpoint's,
+ * into dirbuf) or the preset's, then --set on top. Returns 0 or the exit code. */
+static int load_config(train_args *a, nl_config *c, char *dirbuf, size_t dirlen)
 {
-    size_t n = 64 + (chosen_out ? 2 * strlen(chosen_out) + 16 : 0);
-    for (int i = 1; i < argc; i++)
-        n += 4 * strlen(argv[i]) + 3;
-    char *b = malloc(n);
-    if (!b)
-        return NULL;
-    snprintf(b, n, "normlab train");
-    for (int i = 1; i < argc; i++)
-        shell_word(b, n, argv[i]);
-    if (chosen_out) {
-        shell_word(b, n, "--out");
-        shell_word(b, n, chosen_out);
+    nl_error err = {0};
+    if (a->resume) {
+        nl_ckpt ck;
+        if (nl_ckpt_read(a->resume, &ck, 1, &err))
+            return nl_app_error(2, "%s", err.msg);
+        nl_config_defaults(c);
+        int rc = nl_config_load_string(c, ck.config_yaml, strlen(ck.config_yaml), a->resume, &err);
+        nl_ckpt_free(&ck);
+        if (rc)
+            return nl_app_error(2, "%s: its config does not load: %s", a->resume, err.msg);
+        if (a->preset)
+            return nl_app_error(2, "train: --resume takes the config from the checkpoint; "
+                                   "use --set to change keys instead of a preset");
+        if (!a->out) {
+            snprintf(dirbuf, dirlen, "%s", a->resume);
+            a->out = dirname(dirbuf);
+        }
+    } else if (nl_app_load_preset(a->preset, c)) {
+        return 2;
     }
-    return b;
-}
-
-/* Whether the race of c has a run called name. */
-static bool race_has(const nl_config *c, const char *name)
-{
-    for (int i = 0; i < c->n_runs; i++) {
-        nl_config rc;
-        nl_error err = {0};
-        if (nl_config_race_entry(c, i, &rc, &err) == 0 && !strcmp(rc.name, name))
-            return true;
-    }
-    return false;
-}
-
-/* Whether name is one of the comma-separated names of list. */
-static bool in_list(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-        if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\0'))
-            return true;
-    return false;
-}
-
-/* --run NAMES: every name must be a run of the race. */
-static int check_run_names(const nl_config *c, const char *list)
-{
-    if (c->n_runs == 0)
-        return nl_app_error(2, "train: --run %s: the preset '%s' is not a race (no runs: list)",
-                            list, c->name);
-    char names[1024] = "";
-    for (int i = 0; i < c->n_runs; i++) {
-        nl_config rc;
-        nl_error err = {0};
-        if (nl_config_race_entry(c, i, &rc, &err) == 0)
-            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
-                     rc.name);
-    }
-    char want[256];
-    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-        size_t n = strcspn(p, ",");
-        snprintf(want, sizeof want, "%.*s", (int)(n < 255 ? n : 255), p);
-        if (!race_has(c, want))
-            return nl_app_error(2, "train: --run: the race has no run '%s' (its runs: %s)", want,
-                                names);
-    }
+    int bad = nl_app_configure(c, a->sets, a->n_sets, a->steps, a->threads, a->device);
+    if (bad)
+        return bad;
+    if (a->only && (bad = nl_train_check_run_names(c, a->only)))
+        return bad;
     return 0;
 }
 
-int nl_cmd_train(int argc, char **argv)
+/* Whether race run rc, in dir, finished before (its newest checkpoint is at its last step);
+ * ck receives that checkpoint's path, "" when none. Rank 0 looks, every rank follows. */
+static bool race_run_done(const nl_config *rc, const char *dir, char *ck, size_t cklen)
 {
-    const char *preset = NULL, *out = NULL, *device = NULL, *resume = NULL, *only = NULL;
-    bool quiet = false, fail_on_diverge = false;
-    long threads = -1, steps = -1;
-    const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
-    int n_sets = 0;
-    if (!sets)
-        return nl_app_error(1, "out of memory");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(TRAIN_USAGE, stdout);
-            free(sets);
-            return 0;
-        } else if ((kv = nl_app_set_arg(argc, argv, &i))) {
-            sets[n_sets++] = kv;
-        } else if (!strcmp(a, "--out") && i + 1 < argc) {
-            out = argv[++i];
-            if (!*out) {
-                free(sets);
-                return nl_app_error(2, "train: --out: the run directory is an empty name");
-            }
-        } else if (!strcmp(a, "--device") && i + 1 < argc) {
-            device = argv[++i];
-        } else if (!strcmp(a, "--resume") && i + 1 < argc) {
-            resume = argv[++i];
-        } else if (!strcmp(a, "--run") && i + 1 < argc) {
-            only = argv[++i];
-        } else if (!strcmp(a, "--steps") && i + 1 < argc) {
-            if (nl_app_int("--steps", argv[++i], 1, 1000000000L, &steps))
-                return free(sets), 2;
-        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
-            if (nl_app_int("--threads", argv[++i], 0, 1024, &threads))
-                return free(sets), 2;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            quiet = true;
-        } else if (!strcmp(a, "--fail-on-diverge")) {
-            fail_on_diverge = true;
-        } else if (a[0] == '-') {
-            free(sets);
-            return nl_app_error(
-                2, "train: unknown or incomplete option '%s' (see normlab train --help)", a);
-        } else if (!preset) {
-            preset = a;
-        } else {
-            free(sets);
-            return nl_app_error(2, "train: more than one preset given ('%s', '%s')", preset, a);
+    char newest[64];
+    int done = 0;
+    ck[0] = '\0';
+    if (nl_ckpt_newest(dir, newest, sizeof newest) > 0) {
+        snprintf(ck, cklen, "%s/%s", dir, newest);
+        nl_ckpt h;
+        nl_error herr = {0};
+        if (nl_ckpt_read(ck, &h, 1, &herr) == 0) {
+            done = h.step >= rc->train.steps;
+            nl_ckpt_free(&h);
         }
     }
-    nl_config c;
-    nl_error err = {0};
-    char dirbuf[PATH_MAX];
-    if (resume) {
-        nl_ckpt ck;
-        if (nl_ckpt_read(resume, &ck, 1, &err)) {
-            free(sets);
-            return nl_app_error(2, "%s", err.msg);
-        }
-        nl_config_defaults(&c);
-        int rc = nl_config_load_string(&c, ck.config_yaml, strlen(ck.config_yaml), resume, &err);
-        nl_ckpt_free(&ck);
-        if (rc) {
-            free(sets);
-            return nl_app_error(2, "%s: its config does not load: %s", resume, err.msg);
-        }
-        if (preset) {
-            free(sets);
-            return nl_app_error(2, "train: --resume takes the config from the checkpoint; "
-                                   "use --set to change keys instead of a preset");
-        }
-        if (!out) {
-            snprintf(dirbuf, sizeof dirbuf, "%s", resume);
-            out = dirname(dirbuf);
-        }
-    } else if (nl_app_load_preset(preset, &c)) {
-        free(sets);
-        return 2;
-    }
-    int bad = nl_app_configure(&c, sets, n_sets, steps, threads, device);
-    free(sets);
-    if (bad)
-        return bad;
-    if (only && (bad = check_run_names(&c, only)))
-        return bad;
+    nl_dist_root_string(ck, (int)cklen);
+    return nl_dist_root_true(done);
+}
 
-    char notice[512];
-    nl_kernels *k = nl_backend_open(nl_device_name(c.train.device), c.train.threads, notice,
+/* Every run of a race in turn, each into base/RUN; one trained into before goes on from its
+ * newest checkpoint, one already finished is skipped. */
+static int train_race(const train_args *a, const nl_config *c, const char *base, nl_kernels *k,
+                      const char *hint)
+{
+    int code = 0, i = 0;
+    bool say = !a->quiet && g_root, stopped = false;
+    /* under mpirun the ranks agree on a signal, so all start the same runs */
+    for (; i < c->n_runs && !(stopped = nl_dist_any(g_stop != 0)); i++) {
+        nl_config rc;
+        nl_error err = {0};
+        if (nl_config_race_entry(c, i, &rc, &err))
+            return nl_app_error(2, "race run %d: %s", i + 1, err.msg);
+        if (a->only && !nl_train_in_list(a->only, rc.name))
+            continue;
+        char dir[PATH_MAX + 80], ck[PATH_MAX + 160];
+        snprintf(dir, sizeof dir, "%s/%s", base, rc.name);
+        if (race_run_done(&rc, dir, ck, sizeof ck)) {
+            if (say)
+                fprintf(stderr, "normlab: race run %d/%d: %s finished before (%s); skipped\n",
+                        i + 1, c->n_runs, rc.name, ck);
+            continue;
+        }
+        if (say)
+            fprintf(stderr, "normlab: race run %d/%d: %s%s%s\n", i + 1, c->n_runs, rc.name,
+                    ck[0] ? ", continued from " : "", ck);
+        int rcode = train_one(&rc, dir, ck[0] ? ck : NULL, k, a->quiet, a->fail_on_diverge, hint);
+        if (rcode == 130 || rcode == 2)
+            return rcode;
+        if (rcode > code)
+            code = rcode;
+    }
+    /* a signal while a run was finishing: that run is complete, the rest never began */
+    if (stopped && !g_ckpt_failed && i < c->n_runs) {
+        if (g_root)
+            fprintf(stderr,
+                    "normlab: interrupted after race run %d/%d; runs %d..%d not trained\n"
+                    "normlab: continue the race with: %s\n",
+                    i, c->n_runs, i + 1, c->n_runs, hint);
+        code = 130;
+    }
+    return code;
+}
+
+/* The backend, the signal handlers, and the run (or the race). */
+static int train_config(const train_args *a, const nl_config *c, int argc, char **argv)
+{
+    char notice[512], base[PATH_MAX], dirbuf[PATH_MAX];
+    nl_error err = {0};
+    nl_kernels *k = nl_backend_open(nl_device_name(c->train.device), c->train.threads, notice,
                                     sizeof notice, &err);
     if (!k)
-        return nl_app_error(2, "%s", err.msg);
-    if (notice[0] && !quiet)
+        nl_app_error(2, "%s", err.msg);
+    if (nl_dist_any(!k)) { /* a rank without its backend: none goes on */
+        nl_backend_close(k);
+        return 2;
+    }
+    if (notice[0] && !a->quiet && g_root)
         fprintf(stderr, "normlab: %s\n", notice);
-
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-
-    int code = 0;
-    char base[PATH_MAX];
-    if (out)
-        snprintf(base, sizeof base, "%s", out);
-    else
-        unique_dir(c.name[0] ? (snprintf(dirbuf, sizeof dirbuf, "runs/%s", c.name), dirbuf)
-                             : "runs/run",
+    if (nl_dist_size() > 1) /* mpirun hands SIGUSR1 on and, unlike SIGINT, kills no rank */
+        sigaction(SIGUSR1, &sa, NULL);
+    if (a->out)
+        snprintf(base, sizeof base, "%s", a->out);
+    else /* rank 0 picks a fresh runs/NAME-N; the other ranks write nothing there */
+        unique_dir(c->name[0] ? (snprintf(dirbuf, sizeof dirbuf, "runs/%s", c->name), dirbuf)
+                              : "runs/run",
                    base, sizeof base);
-    if (c.n_runs == 0 || resume) {
-        code = train_one(&c, base, resume, k, quiet, fail_on_diverge, NULL);
+    nl_dist_root_string(base, (int)sizeof base); /* rank 0's choice (before it creates it) */
+    int code;
+    if (c->n_runs == 0 || a->resume) {
+        code = train_one(c, base, a->resume, k, a->quiet, a->fail_on_diverge, NULL);
     } else {
-        char *hint = race_command(argc, argv, out ? NULL : base);
-        if (!hint) {
-            nl_backend_close(k);
-            return nl_app_error(1, "out of memory");
-        }
-        int i = 0;
-        for (; i < c.n_runs && !g_stop; i++) {
-            nl_config rc;
-            if (nl_config_race_entry(&c, i, &rc, &err)) {
-                code = nl_app_error(2, "race run %d: %s", i + 1, err.msg);
-                break;
-            }
-            if (only && !in_list(only, rc.name))
-                continue;
-            char dir[PATH_MAX + 80], ck[PATH_MAX + 160], newest[64];
-            snprintf(dir, sizeof dir, "%s/%s", base, rc.name);
-            /* a race trained into this directory before (and interrupted): each run goes on
-             * from its newest checkpoint, and one already at its last step is skipped */
-            const char *from = NULL;
-            if (nl_ckpt_newest(dir, newest, sizeof newest) > 0) {
-                snprintf(ck, sizeof ck, "%s/%s", dir, newest);
-                from = ck;
-                nl_ckpt h;
-                nl_error herr = {0};
-                int done = 0;
-                if (nl_ckpt_read(ck, &h, 1, &herr) == 0) {
-                    done = h.step >= rc.train.steps;
-                    nl_ckpt_free(&h);
-                }
-                if (done) {
-                    if (!quiet)
-                        fprintf(stderr,
-                                "normlab: race run %d/%d: %s finished before (%s); skipped\n",
-                                i + 1, c.n_runs, rc.name, ck);
-                    continue;
-                }
-            }
-            if (!quiet)
-                fprintf(stderr, "normlab: race run %d/%d: %s%s%s\n", i + 1, c.n_runs, rc.name,
-                        from ? ", continued from " : "", from ? from : "");
-            int rcode = train_one(&rc, dir, from, k, quiet, fail_on_diverge, hint);
-            if (rcode == 130 || rcode == 2) {
-                code = rcode;
-                break;
-            }
-            if (rcode > code)
-                code = rcode;
-        }
-        /* a signal while a run was finishing: that run is complete, the rest never began */
-        if (g_stop && code != 130 && !g_ckpt_failed && i < c.n_runs) {
-            fprintf(stderr,
-                    "normlab: interrupted after race run %d/%d; runs %d..%d not trained\n"
-                    "normlab: continue the race with: %s\n",
-                    i, c.n_runs, i + 1, c.n_runs, hint);
-            code = 130;
-        }
+        char *hint = nl_train_race_command(argc, argv, a->out ? NULL : base);
+        code = hint ? train_race(a, c, base, k, hint) : nl_app_error(1, "out of memory");
         free(hint);
     }
     nl_backend_close(k);
+    return code;
+}
+
+int nl_cmd_train(int argc, char **argv)
+{
+    nl_error err = {0};
+    if (nl_dist_init(&argc, &argv, &err))
+        return nl_app_error(1, "%s", err.msg);
+    g_root = nl_dist_rank() == 0;
+    train_args a = {.threads = -1, .steps = -1};
+    a.sets = calloc((size_t)argc + 1, sizeof(char *));
+    int code = a.sets ? parse_args(argc, argv, &a) : nl_app_error(1, "out of memory");
+    nl_config c;
+    char dirbuf[PATH_MAX];
+    if (code < 0) {
+        code = load_config(&a, &c, dirbuf, sizeof dirbuf);
+        if (code == 0)
+            code = train_config(&a, &c, argc, argv);
+    }
+    free(a.sets);
+    nl_dist_finalize();
     return code;
 }

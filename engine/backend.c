@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dist.h"
+
 static char exe_dir[PATH_MAX] = ".";
 
 /* Why the program starts itself again. libgomp's default spins a waiting OpenMP thread for up
@@ -63,10 +65,16 @@ void nl_backend_set_exe_path(const char *argv0)
 int nl_backend_cores(void)
 {
     cpu_set_t set;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = online > 0 ? (int)online : 1;
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+        n = CPU_COUNT(&set);
+    /* the ranks of a data-parallel run on this machine share its cores, unless the launcher
+     * bound each to cores of its own (a mask smaller than the machine) */
+    int ranks = nl_dist_local_size();
+    if (ranks > 1 && n >= online)
+        n = n / ranks > 0 ? n / ranks : 1;
+    return n;
 }
 
 int nl_backend_threads(int requested, char *notice, int notice_len)
@@ -110,7 +118,7 @@ static nl_kernels *open_cuda(int threads, char *why, size_t why_len)
             continue;
         }
         char err[256] = "";
-        nl_kernels *k = fn(0, err, sizeof err);
+        nl_kernels *k = fn(nl_dist_local_rank(), err, sizeof err); /* a GPU per rank */
         if (k) {
             if (k->set_threads)
                 k->set_threads(k, threads);

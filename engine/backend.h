@@ -14,7 +14,8 @@ nl_kernels *nl_backend_open(const char *device, int threads, char *notice, int n
                             nl_error *err);
 void nl_backend_close(nl_kernels *k);
 
-/* The cores this process may run on (its CPU affinity mask), at least 1. */
+/* The cores this process may run on (its CPU affinity mask), at least 1; the ranks of a
+ * data-parallel run on one machine (dist.h) share them, unless each was bound to its own. */
 int nl_backend_cores(void);
 /* The CPU threads a backend runs for a requested count: 0 (auto) is one per core; a count
  * above the cores is capped to them, and notice (may be NULL) then says so. normlab never runs

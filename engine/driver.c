@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "dist.h"
 #include "kernels/kernels.h"
 #include "model.h"
 
@@ -55,8 +56,8 @@ static int competing_threads(void)
     struct dirent *p;
     while ((p = readdir(proc))) {
         int pid = atoi(p->d_name);
-        if (pid <= 0 || pid == self)
-            continue;
+        if (pid <= 0 || pid == self || nl_dist_local_peer(pid))
+            continue; /* the other ranks of this run are not other programs */
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/task", pid);
         DIR *tasks = opendir(path);
@@ -140,9 +141,10 @@ static void auto_threads_look(nl_driver *d)
         looked = nl_others_running();
         looked_at = now;
     }
-    int others = looked;
+    int others = looked, ranks = nl_dist_local_size();
     if (others < 0)
         return;
+    others = (others + ranks - 1) / ranks; /* the ranks on this machine share what is busy */
     int want = nl_auto_threads(d->auto_cores, others);
     if (want == d->auto_threads)
         return;
@@ -196,7 +198,8 @@ nl_run_state nl_driver_run(nl_driver *d, const nl_drive_opts *o, nl_error *err)
     nl_run_state st = nl_run_get_state(d->run);
     for (int64_t n = 0; st != NL_RUN_FINISHED && st != NL_RUN_DIVERGED && st != NL_RUN_FAILED;
          n++) {
-        if ((o->stop && *o->stop) || (o->max_steps > 0 && n >= o->max_steps))
+        /* with several ranks, every rank stops at the same step when any was asked to */
+        if (nl_dist_any(o->stop && *o->stop) || (o->max_steps > 0 && n >= o->max_steps))
             return NL_RUN_RUNNING;
         st = nl_driver_step(d, err);
         if (o->progress)

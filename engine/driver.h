@@ -62,7 +62,8 @@ const nl_metrics_row *nl_driver_last(const nl_driver *d);
 bool nl_run_state_active(nl_run_state st);
 
 typedef struct nl_drive_opts {
-    /* Checked before every step; nonzero stops the loop (a signal handler sets it). */
+    /* Checked before every step; nonzero stops the loop (a signal handler sets it). Under
+     * mpirun (dist.h) the ranks agree: every rank stops at the step where any had it set. */
     const volatile sig_atomic_t *stop;
     int64_t max_steps; /* > 0: return after this many steps (bench's timed windows) */
     /* Called after every step (st: the state after it). */

@@ -124,6 +124,10 @@ static int alloc_step_buffers(nl_run *r, int metrics_capacity, nl_error *err)
         r->gne = nl_calloc((size_t)M, sizeof(float));           /* (M) */
         ok = ok && r->frac && r->ent && r->gnr && r->gne;
     }
+    if (ok && r->dp_size > 1) {
+        r->dp_buf = nl_calloc((size_t)(3 + r->L + M * r->E + M), sizeof(float));
+        ok = r->dp_buf != NULL;
+    }
     if (ok && metrics_capacity >= 0) {
         r->store = nl_metrics_create(r->L, M, r->E, metrics_capacity > 0 ? metrics_capacity : 4096);
         ok = r->store != NULL;
@@ -207,6 +211,15 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
     }
     r->cfg = *c;
     r->lr_scale = 1.0f;
+    r->dp_rank = nl_dist_rank();
+    r->dp_size = nl_dist_size();
+    if (c->train.batch % r->dp_size) {
+        nl_fail(err, NL_ERR_USAGE,
+                "train.batch: %d is not divisible by the %d ranks (mpirun -np %d): each rank "
+                "steps an equal slice of every batch; set train.batch to a multiple of %d",
+                c->train.batch, r->dp_size, r->dp_size, r->dp_size);
+        goto fail;
+    }
     r->state = NL_RUN_READY;
     r->data = nl_data_open(&c->data, c->model.seq_len, c->train.seed, err);
     if (!r->data)
@@ -222,11 +235,13 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
     r->unigram = nl_data_unigram_level(r->data);
     if (open_kernels(r, o.kernels, err))
         goto fail;
-    r->model = nl_model_create(&r->cfg, r->k, err);
+    nl_config local = r->cfg; /* the model holds this rank's slice of a batch */
+    local.train.batch /= r->dp_size;
+    r->model = nl_model_create(&local, r->k, err);
     if (!r->model)
         goto fail;
     r->optim = nl_optim_create(r->model, &r->cfg.train, err);
-    if (!r->optim)
+    if (!r->optim || nl_dist_setup(r->k, nl_model_num_params(r->model), err))
         goto fail;
     r->L = r->cfg.model.layers;
     r->moe_layers = nl_model_moe_layers(r->model);
@@ -275,6 +290,7 @@ void nl_run_free(nl_run *r)
     free(r->ent);
     free(r->gnr);
     free(r->gne);
+    free(r->dp_buf);
     free(r);
 }
 

@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "ckpt.h"
 #include "data.h"
+#include "dist.h"
 #include "optim.h"
 #include "xalloc.h"
 
@@ -48,6 +49,10 @@ struct nl_run {
     int L, moe_layers, E;
     int32_t *tok, *tgt;
     float *gn_attn, *gn_ffn, *rms, *frac, *ent, *gnr, *gne;
+    /* data parallel (dist.h): this rank steps rows [dp_rank*B/dp_size, (dp_rank+1)*B/dp_size)
+     * of every global batch of B rows; dp_buf packs the batch averages the ranks share */
+    int dp_rank, dp_size;
+    float *dp_buf; /* (3 + L + M*E + M): loss, aux, z, rms^2 (L), expert frac (M,E), entropy (M) */
 };
 
 /* run.c */

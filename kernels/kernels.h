@@ -54,6 +54,15 @@ struct nl_kernels {
     /* What the backend computes with, in words, and a warning when a setting makes it slower
      * than this machine allows (warn "" when none); either may be NULL. May be NULL itself. */
     void (*describe)(nl_kernels *k, const char **what, const char **warn);
+    /* ---- data parallel (engine/dist.h; NULL where the backend has no collective library,
+     * and MPI reduces host memory instead) ----
+     * comm_id: a new communicator id into id (at most cap bytes; rank 0 makes it and MPI
+     * hands it out), its length returned, 0 on failure. comm_init: join the communicator of
+     * id as rank of nranks, 0 on success. allreduce_mean: buf (n) = its mean over the ranks,
+     * in place, stream-ordered; 0 on success. */
+    int (*comm_id)(nl_kernels *k, void *id, int cap);
+    int (*comm_init)(nl_kernels *k, const void *id, int len, int rank, int nranks);
+    int (*allreduce_mean)(nl_kernels *k, float *buf, int64_t n);
 
     /* ---- matrix products ----
      * Strided batched GEMM, row-major:

@@ -168,6 +168,7 @@ static void cu_destroy(nl_kernels *k)
     if (c) {
         if (c->stream)
             cudaStreamSynchronize(c->stream);
+        cu_comm_destroy(k);
         if (c->blas)
             cublasDestroy(c->blas);
         cudaFree(c->blas_ws);
@@ -208,6 +209,7 @@ static void fill_table(nl_kernels *k)
     cu_fill_rows(k);
     cu_fill_moe(k);
     cu_fill_flash(k);
+    cu_fill_comm(k);
 }
 
 /* device: the CUDA device index. On failure returns NULL with the reason in errbuf (no

@@ -33,6 +33,7 @@ typedef struct nl_cu_ctx {
     void *scratch; /* per-op temporaries: partial sums, sort buffers (grows on first need) */
     size_t scratch_bytes;
     int fa_warps_f, fa_warps_q, fa_warps_kv; /* warps per block of the fused attention (flash.cu) */
+    void *comm; /* the NCCL communicator of a data-parallel run (comm.cu); NULL when none */
     char err[512];
 } nl_cu_ctx;
 
@@ -87,6 +88,8 @@ void cu_fill_optim(nl_kernels *k);     /* optim.cu */
 void cu_fill_rows(nl_kernels *k);      /* rows.cu: gather, scatter_add, embed_backward, row_dot */
 void cu_fill_moe(nl_kernels *k);       /* moe.cu: router and dispatch */
 void cu_fill_flash(nl_kernels *k);     /* flash.cu: fused causal attention */
+void cu_fill_comm(nl_kernels *k);      /* comm.cu: NCCL all-reduce (where NCCL was found) */
+void cu_comm_destroy(nl_kernels *k);   /* comm.cu: ends the communicator, if any */
 
 /* Stable sort of n int32 keys in [0, key_limit) carrying their positions 0..n-1 (sort.cu, on
  * cub's radix sort, which is stable): sorted_keys (n) and order (n) = the original index of
