@@ -72,14 +72,18 @@ static void share_batch_stats(nl_run *r, float *loss, float *aux, float *z)
     b[0] = *loss, b[1] = *aux, b[2] = *z;
     for (int l = 0; l < L; l++)
         b[3 + l] = r->rms[l] * r->rms[l];
-    memcpy(b + 3 + L, r->frac, sizeof(float) * (size_t)ME);
-    memcpy(b + 3 + L + ME, r->ent, sizeof(float) * (size_t)M);
+    if (M) { /* dense models have no router statistics (frac, ent NULL) */
+        memcpy(b + 3 + L, r->frac, sizeof(float) * (size_t)ME);
+        memcpy(b + 3 + L + ME, r->ent, sizeof(float) * (size_t)M);
+    }
     nl_dist_mean(b, 3 + L + ME + M);
     *loss = b[0], *aux = b[1], *z = b[2];
     for (int l = 0; l < L; l++)
         r->rms[l] = sqrtf(b[3 + l]);
-    memcpy(r->frac, b + 3 + L, sizeof(float) * (size_t)ME);
-    memcpy(r->ent, b + 3 + L + ME, sizeof(float) * (size_t)M);
+    if (M) {
+        memcpy(r->frac, b + 3 + L, sizeof(float) * (size_t)ME);
+        memcpy(r->ent, b + 3 + L + ME, sizeof(float) * (size_t)M);
+    }
 }
 
 /* Forward and backward on this rank's rows, the gradients averaged over the ranks, and the
