@@ -21,6 +21,7 @@
 #include "ckpt.h"
 #include "data.h"
 #include "optim.h"
+#include "step.h"
 #include "xalloc.h"
 
 struct nl_run {
@@ -30,6 +31,7 @@ struct nl_run {
     bool own_k;
     nl_model *model;
     nl_optim *optim;
+    nl_step *stepper; /* forward, backward, statistics and update: plain or a CUDA graph */
     nl_data *data;
     nl_metrics_store *store;
     char dir[512];

@@ -55,16 +55,18 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
             *err = derr;
         return fail_run(r, &derr);
     }
-    float loss = NAN, aux = NAN, z = NAN, gnorm = NAN;
-    if (nl_model_forward(r->model, r->tok, r->tgt, B, &loss, &aux, &z, err))
-        return fail_run(r, err);
-    if (nl_model_backward(r->model, err))
-        return fail_run(r, err);
+    /* forward, backward, statistics and update (step.h: plain, or one CUDA graph) */
     nl_moe_stats ms = {r->moe_layers, r->E, r->frac, r->ent, r->gnr, r->gne};
-    nl_model_stats(r->model, &gnorm, r->gn_attn, r->gn_ffn, r->rms, r->moe_layers ? &ms : NULL);
-    bool bad = !isfinite(loss) || !isfinite(gnorm);
-    if (!bad && nl_optim_step(r->optim, lr, NULL, err))
+    nl_step_out so;
+    int src = nl_step_run(r->stepper, r->tok, r->tgt, B, lr, r->gn_attn, r->gn_ffn, r->rms,
+                          r->moe_layers ? &ms : NULL, &so, err);
+    const char *note = nl_step_take_note(r->stepper);
+    if (*note)
+        nl_run_log_event(r, "%s", note);
+    if (src)
         return fail_run(r, err);
+    float loss = so.loss, aux = so.aux, z = so.z, gnorm = so.grad_norm;
+    bool bad = so.bad;
     double dt = nl_clock_s() - t0;
     r->step++;
     r->tokens += (int64_t)B * T;
