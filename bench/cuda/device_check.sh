@@ -56,11 +56,12 @@ phase_build() {
     note "nvcc: $(nvcc --version 2>/dev/null | tail -n 1)"
     limited build "$log" make -j"$(nproc)" all build/tests/test_cuda build/tests/test_cuda_parity \
         build/tests/test_cuda_graph build/tests/test_step
-    if cuobjdump --list-elf build/libnormlab_cuda.so 2>/dev/null | grep -q 'sm_90'; then
-        note "build: build/libnormlab_cuda.so holds sm_90 code"
-    else
-        note "build: NO sm_90 code found in build/libnormlab_cuda.so (cuobjdump --list-elf)"
+    if command -v cuobjdump >/dev/null 2>&1; then
+        elves=$(cuobjdump --list-elf build/libnormlab_cuda.so 2>/dev/null | grep -c 'sm_90')
+    else # no cuobjdump: the fatbin's architecture names
+        elves=$(grep -a -o 'sm_90' build/libnormlab_cuda.so | grep -c .)
     fi
+    note "build: sm_90 in build/libnormlab_cuda.so: $elves$([ "${elves:-0}" -gt 0 ] || echo ' (NONE)')"
 }
 
 phase_tests() {
