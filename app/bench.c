@@ -41,6 +41,56 @@ static double rss_mb(void)
     return ru.ru_maxrss / 1024.0;
 }
 
+/* The figures of one bench: throughput, FLOPs and utilisation against the measured peaks,
+ * how a step runs, memory. */
+static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, double tok_s,
+                          double step_ms)
+{
+    nl_model *m = nl_run_model(r);
+    int B = c->train.batch, T = c->model.seq_len;
+    const char *what = NULL, *warn = NULL;
+    if (k->describe)
+        k->describe(k, &what, &warn);
+    double fpt = nl_model_flops_per_token(m);
+    int peak_n = k->is_host ? 1024 : 8192;
+    double peak = nl_matmul_peak_gflops(k, peak_n);
+    /* bf16 tensor cores with inputs already in bf16: what "MFU" means for bf16 trainers */
+    double peak16 = k->bf16_peak_gflops ? k->bf16_peak_gflops(k, peak_n) : 0;
+    int64_t pb, gb, ab;
+    nl_model_bytes(m, &pb, &gb, &ab);
+    double need = (double)(pb + gb + 2 * pb + ab) / (1024.0 * 1024.0);
+    double rss = rss_mb();
+    printf("bench %s: %s backend (%s), %d threads, %s, %d layers, d_model %d, %lld params, "
+           "batch %d x %d tokens\n",
+           c->name, k->name, nl_precision_name(c->train.precision), th,
+           nl_placement_name(c->model.placement), c->model.layers, c->model.d_model,
+           (long long)nl_model_num_params(m), B, T);
+    if (what && *what)
+        printf("  backend %s\n", what);
+    if (warn && *warn)
+        printf("  warning %s\n", warn);
+    printf("  tokens/s %.1f\n", tok_s);
+    printf("  step_ms %.2f\n", step_ms);
+    printf("  model_flops_per_token %.4g\n", fpt);
+    printf("  achieved_gflops %.2f\n", fpt * tok_s / 1e9);
+    printf("  matmul_peak_gflops %.2f (measured: %d^3 products through the %s backend)\n", peak,
+           peak_n, k->name);
+    printf("  mfu %.3f\n", peak > 0 ? fpt * tok_s / 1e9 / peak : NAN);
+    if (peak16 > 0) {
+        printf("  bf16_matmul_peak_gflops %.2f (measured: %d^3 bf16 products, fp32 "
+               "accumulation)\n",
+               peak16, peak_n);
+        printf("  mfu_bf16 %.3f\n", fpt * tok_s / 1e9 / peak16);
+    }
+    printf("  step %s\n", nl_run_step_way(r));
+    printf("  memory_needed_mb %.1f (params %.1f, grads %.1f, adamw %.1f, activations %.1f)\n",
+           need, pb / 1048576.0, gb / 1048576.0, 2 * pb / 1048576.0, ab / 1048576.0);
+    if (k->is_host)
+        printf("  peak_rss_mb %.1f (%.2fx of needed)\n", rss, rss / need);
+    else
+        printf("  peak_rss_mb %.1f (host; buffers live on the device)\n", rss);
+}
+
 static int bench_one(const char *preset, const char **sets, int n_sets, const char *device,
                      long threads, long steps, long warmup)
 {
@@ -64,12 +114,8 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
         nl_backend_close(k);
         return nl_app_error(nl_app_exit_code(err.code), "%s", err.msg);
     }
-    nl_model *m = nl_run_model(r);
     int B = c.train.batch, T = c.model.seq_len;
     int th = nl_backend_threads(c.train.threads, NULL, 0);
-    const char *what = NULL, *warn = NULL;
-    if (k->describe)
-        k->describe(k, &what, &warn);
     fprintf(stderr, "normlab: bench %s: warming up...\n", c.name);
     nl_driver d;
     nl_driver_init(&d, r);
@@ -93,45 +139,7 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
                             (long long)at, at <= warmup ? "during warm-up" : "timed");
     }
     steps = (long)(nl_run_step_index(r) - s0);
-    double tok_s = (double)steps * B * T / dt;
-    double fpt = nl_model_flops_per_token(m);
-    int peak_n = k->is_host ? 1024 : 8192;
-    double peak = nl_matmul_peak_gflops(k, peak_n);
-    /* bf16 tensor cores with inputs already in bf16: what "MFU" means for bf16 trainers */
-    double peak16 = k->bf16_peak_gflops ? k->bf16_peak_gflops(k, peak_n) : 0;
-    int64_t pb, gb, ab;
-    nl_model_bytes(m, &pb, &gb, &ab);
-    double need = (double)(pb + gb + 2 * pb + ab) / (1024.0 * 1024.0);
-    double rss = rss_mb();
-    printf("bench %s: %s backend (%s), %d threads, %s, %d layers, d_model %d, %lld params, "
-           "batch %d x %d tokens\n",
-           c.name, k->name, nl_precision_name(c.train.precision), th,
-           nl_placement_name(c.model.placement), c.model.layers, c.model.d_model,
-           (long long)nl_model_num_params(m), B, T);
-    if (what && *what)
-        printf("  backend %s\n", what);
-    if (warn && *warn)
-        printf("  warning %s\n", warn);
-    printf("  tokens/s %.1f\n", tok_s);
-    printf("  step_ms %.2f\n", 1000.0 * dt / (double)steps);
-    printf("  model_flops_per_token %.4g\n", fpt);
-    printf("  achieved_gflops %.2f\n", fpt * tok_s / 1e9);
-    printf("  matmul_peak_gflops %.2f (measured: %d^3 products through the %s backend)\n", peak,
-           peak_n, k->name);
-    printf("  mfu %.3f\n", peak > 0 ? fpt * tok_s / 1e9 / peak : NAN);
-    if (peak16 > 0) {
-        printf("  bf16_matmul_peak_gflops %.2f (measured: %d^3 bf16 products, fp32 "
-               "accumulation)\n",
-               peak16, peak_n);
-        printf("  mfu_bf16 %.3f\n", fpt * tok_s / 1e9 / peak16);
-    }
-    printf("  step %s\n", nl_run_step_way(r));
-    printf("  memory_needed_mb %.1f (params %.1f, grads %.1f, adamw %.1f, activations %.1f)\n",
-           need, pb / 1048576.0, gb / 1048576.0, 2 * pb / 1048576.0, ab / 1048576.0);
-    if (k->is_host)
-        printf("  peak_rss_mb %.1f (%.2fx of needed)\n", rss, rss / need);
-    else
-        printf("  peak_rss_mb %.1f (host; buffers live on the device)\n", rss);
+    print_figures(&c, k, r, th, (double)steps * B * T / dt, 1000.0 * dt / (double)steps);
     fflush(stdout);
     nl_run_free(r);
     nl_backend_close(k);

@@ -221,6 +221,8 @@ static void expect_set_error(const char *kv, const char *want)
     free(before);
 }
 
+static void set_errors_choices(void);
+
 static void test_set_overrides(void)
 {
     nl_config *c = new_config();
@@ -286,6 +288,12 @@ static void test_set_overrides(void)
     expect_set_error("data.val_fraction=0.6", "in (0, 0.5]");
     expect_set_error("train.seed=-1", "train.seed: expected a non-negative integer, got '-1'");
     expect_set_error("train.seed=18446744073709551616", "train.seed: expected a non-negative");
+    set_errors_choices();
+}
+
+/* enum, bool and string values that are refused, and what the message says */
+static void set_errors_choices(void)
+{
     expect_set_error("model.tied=maybe", "model.tied: expected true or false, got 'maybe'");
     expect_set_error("model.embed_norm=sometimes", "expected one of auto|true|false");
     expect_set_error("model.placement=postnorm", "(did you mean 'post'?)");
@@ -557,6 +565,78 @@ out:
     free(got);
 }
 
+/* values away from every default, awkward strings and floats (test_round_trip) */
+static const char *const crafted_kvs[] = {
+    "name=x,y=1+z",
+    "model.placement=custom",
+    "model.norm=rmsnorm",
+    "model.ffn=swiglu",
+    "model.pos=rope",
+    "model.init=megatron",
+    "model.vocab=300",
+    "model.d_model=96",
+    "model.layers=7",
+    "model.heads=6",
+    "model.seq_len=33",
+    "model.ffn_hidden=250",
+    "model.tied=true",
+    "model.rope_theta=500000",
+    "model.norm_eps=3e-6",
+    "model.embed_norm=true",
+    "model.final_norm=false",
+    "model.custom.attn.pre=false",
+    "model.custom.attn.peri=true",
+    "model.custom.attn.post=true",
+    "model.custom.attn.res_from_normed=true",
+    "model.custom.attn.qk=true",
+    "model.custom.attn.v=true",
+    "model.custom.attn.alpha=1.7320508",
+    "model.custom.ffn.pre=false",
+    "model.custom.ffn.peri=true",
+    "model.custom.ffn.post=true",
+    "model.custom.ffn.res_from_normed=true",
+    "model.custom.ffn.alpha=0.1",
+    "model.moe.experts=8",
+    "model.moe.top_k=3",
+    "model.moe.every=2",
+    "model.moe.aux_loss=0.02",
+    "model.moe.z_loss=0",
+    "model.moe.renorm=false",
+    "train.steps=1234",
+    "train.batch=3",
+    "train.lr=0.1",
+    "train.lr_min=1e-7",
+    "train.warmup=0",
+    "train.schedule=linear",
+    "train.beta1=0.8",
+    "train.beta2=0.999",
+    "train.eps=1e-7",
+    "train.weight_decay=0",
+    "train.decay_all=true",
+    "train.clip=0.3",
+    "train.seed=18446744073709551615",
+    "train.eval_every=0",
+    "train.eval_batches=2",
+    "train.threads=3",
+    "train.device=cpu",
+    "train.precision=bf16",
+    "train.attention=pieces",
+    "train.attn_chunk=32",
+    "train.cuda_graphs=off",
+    "train.ckpt_every=100",
+    "train.keep_ckpts=1",
+    "train.log_every=1",
+    "train.diverge_factor=1.5",
+    "train.diverge_patience=1",
+    "data.source=text:/tmp/odd name: #1 \"q\" \\ x.txt",
+    "data.vocab=17",
+    "data.order=2",
+    "data.alpha=0.333333343",
+    "data.seed=0",
+    "data.val_fraction=0.05",
+    NULL,
+};
+
 static void test_round_trip(void)
 {
     glob_t g;
@@ -569,81 +649,10 @@ static void test_round_trip(void)
     }
     globfree(&g);
 
-    /* values away from every default, awkward strings and floats */
-    static const char *const kvs[] = {
-        "name=x,y=1+z",
-        "model.placement=custom",
-        "model.norm=rmsnorm",
-        "model.ffn=swiglu",
-        "model.pos=rope",
-        "model.init=megatron",
-        "model.vocab=300",
-        "model.d_model=96",
-        "model.layers=7",
-        "model.heads=6",
-        "model.seq_len=33",
-        "model.ffn_hidden=250",
-        "model.tied=true",
-        "model.rope_theta=500000",
-        "model.norm_eps=3e-6",
-        "model.embed_norm=true",
-        "model.final_norm=false",
-        "model.custom.attn.pre=false",
-        "model.custom.attn.peri=true",
-        "model.custom.attn.post=true",
-        "model.custom.attn.res_from_normed=true",
-        "model.custom.attn.qk=true",
-        "model.custom.attn.v=true",
-        "model.custom.attn.alpha=1.7320508",
-        "model.custom.ffn.pre=false",
-        "model.custom.ffn.peri=true",
-        "model.custom.ffn.post=true",
-        "model.custom.ffn.res_from_normed=true",
-        "model.custom.ffn.alpha=0.1",
-        "model.moe.experts=8",
-        "model.moe.top_k=3",
-        "model.moe.every=2",
-        "model.moe.aux_loss=0.02",
-        "model.moe.z_loss=0",
-        "model.moe.renorm=false",
-        "train.steps=1234",
-        "train.batch=3",
-        "train.lr=0.1",
-        "train.lr_min=1e-7",
-        "train.warmup=0",
-        "train.schedule=linear",
-        "train.beta1=0.8",
-        "train.beta2=0.999",
-        "train.eps=1e-7",
-        "train.weight_decay=0",
-        "train.decay_all=true",
-        "train.clip=0.3",
-        "train.seed=18446744073709551615",
-        "train.eval_every=0",
-        "train.eval_batches=2",
-        "train.threads=3",
-        "train.device=cpu",
-        "train.precision=bf16",
-        "train.attention=pieces",
-        "train.attn_chunk=32",
-        "train.cuda_graphs=off",
-        "train.ckpt_every=100",
-        "train.keep_ckpts=1",
-        "train.log_every=1",
-        "train.diverge_factor=1.5",
-        "train.diverge_patience=1",
-        "data.source=text:/tmp/odd name: #1 \"q\" \\ x.txt",
-        "data.vocab=17",
-        "data.order=2",
-        "data.alpha=0.333333343",
-        "data.seed=0",
-        "data.val_fraction=0.05",
-        NULL,
-    };
     nl_config_defaults(c);
     nl_error e = {0};
-    for (int i = 0; kvs[i]; i++)
-        T_CHECK(nl_config_set_kv(c, kvs[i], &e) == 0, "%s: %s", kvs[i], e.msg);
+    for (int i = 0; crafted_kvs[i]; i++)
+        T_CHECK(nl_config_set_kv(c, crafted_kvs[i], &e) == 0, "%s: %s", crafted_kvs[i], e.msg);
     c->model.n_overrides = 2;
     c->model.overrides[0] = (nl_layer_override){
         .layer = 6, .has_attn = true, .attn = {.pre = true, .qk = true, .v = true, .alpha = 2.5f}};
