@@ -125,6 +125,65 @@ static int fault(nl_config_fault *f, const char *k0, const char *k1, int overrid
     return NL_ERR_USAGE;
 }
 
+/* model.custom.layers: how many, each layer once and in range, alpha in range. */
+static int check_overrides(const nl_model_config *m, nl_error *err, nl_config_fault *f)
+{
+    if (m->n_overrides < 0 || m->n_overrides > NL_MAX_OVERRIDES) {
+        nl_fail(err, NL_ERR_USAGE, "model.custom.layers: at most %d overrides", NL_MAX_OVERRIDES);
+        return fault(f, NULL, NULL, -1);
+    }
+    for (int i = 0; i < m->n_overrides; i++) {
+        const nl_layer_override *o = &m->overrides[i];
+        if (o->layer < 0 || o->layer >= m->layers) {
+            nl_fail(err, NL_ERR_USAGE,
+                    "model.custom.layers: an override for layer %d, but model.layers is %d "
+                    "(layers are 0..%d)",
+                    o->layer, m->layers, m->layers - 1);
+            return fault(f, NULL, NULL, i);
+        }
+        for (int j = 0; j < i; j++) {
+            if (m->overrides[j].layer == o->layer) {
+                nl_fail(err, NL_ERR_USAGE, "model.custom.layers: layer %d has two overrides",
+                        o->layer);
+                return fault(f, NULL, NULL, i);
+            }
+        }
+        const nl_sublayer_flags *fl[2] = {&o->attn, &o->ffn};
+        for (int k = 0; k < 2; k++) {
+            if (!(fl[k]->alpha >= 0.0f && fl[k]->alpha <= 1000.0f)) {
+                nl_fail(err, NL_ERR_USAGE,
+                        "model.custom.layers: layer %d: alpha must be in [0, 1000] (0 = keep)",
+                        o->layer);
+                return fault(f, NULL, NULL, i);
+            }
+        }
+    }
+    return 0;
+}
+
+/* The training keys that depend on others, and the race's size. */
+static int check_train(const nl_config *c, nl_error *err, nl_config_fault *f)
+{
+    if (c->train.cuda_graphs == NL_GRAPHS_ON && c->model.moe_experts > 0) {
+        nl_fail(err, NL_ERR_USAGE,
+                "train.cuda_graphs: on is not possible with MoE (model.moe.experts %d): each "
+                "expert's products are sized from routing counts read back during the step; "
+                "use auto or off",
+                c->model.moe_experts);
+        return fault(f, "train.cuda_graphs", "model.moe.experts", -1);
+    }
+    if (c->train.lr_min > c->train.lr) {
+        nl_fail(err, NL_ERR_USAGE, "train.lr_min (%g) must be <= train.lr (%g)",
+                (double)c->train.lr_min, (double)c->train.lr);
+        return fault(f, "train.lr_min", "train.lr", -1);
+    }
+    if (c->n_runs < 0 || c->n_runs > NL_MAX_RACE) {
+        nl_fail(err, NL_ERR_USAGE, "runs: at most %d runs in a race", NL_MAX_RACE);
+        return fault(f, NULL, NULL, -1);
+    }
+    return 0;
+}
+
 int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
 {
     const nl_model_config *m = &c->model;
@@ -180,54 +239,9 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
                 m->moe_top_k, m->moe_experts);
         return fault(f, "model.moe.top_k", "model.moe.experts", -1);
     }
-    if (m->n_overrides < 0 || m->n_overrides > NL_MAX_OVERRIDES) {
-        nl_fail(err, NL_ERR_USAGE, "model.custom.layers: at most %d overrides", NL_MAX_OVERRIDES);
-        return fault(f, NULL, NULL, -1);
-    }
-    for (int i = 0; i < m->n_overrides; i++) {
-        const nl_layer_override *o = &m->overrides[i];
-        if (o->layer < 0 || o->layer >= m->layers) {
-            nl_fail(err, NL_ERR_USAGE,
-                    "model.custom.layers: an override for layer %d, but model.layers is %d "
-                    "(layers are 0..%d)",
-                    o->layer, m->layers, m->layers - 1);
-            return fault(f, NULL, NULL, i);
-        }
-        for (int j = 0; j < i; j++) {
-            if (m->overrides[j].layer == o->layer) {
-                nl_fail(err, NL_ERR_USAGE, "model.custom.layers: layer %d has two overrides",
-                        o->layer);
-                return fault(f, NULL, NULL, i);
-            }
-        }
-        const nl_sublayer_flags *fl[2] = {&o->attn, &o->ffn};
-        for (int k = 0; k < 2; k++) {
-            if (!(fl[k]->alpha >= 0.0f && fl[k]->alpha <= 1000.0f)) {
-                nl_fail(err, NL_ERR_USAGE,
-                        "model.custom.layers: layer %d: alpha must be in [0, 1000] (0 = keep)",
-                        o->layer);
-                return fault(f, NULL, NULL, i);
-            }
-        }
-    }
-    if (c->train.cuda_graphs == NL_GRAPHS_ON && c->model.moe_experts > 0) {
-        nl_fail(err, NL_ERR_USAGE,
-                "train.cuda_graphs: on is not possible with MoE (model.moe.experts %d): each "
-                "expert's products are sized from routing counts read back during the step; "
-                "use auto or off",
-                c->model.moe_experts);
-        return fault(f, "train.cuda_graphs", "model.moe.experts", -1);
-    }
-    if (c->train.lr_min > c->train.lr) {
-        nl_fail(err, NL_ERR_USAGE, "train.lr_min (%g) must be <= train.lr (%g)",
-                (double)c->train.lr_min, (double)c->train.lr);
-        return fault(f, "train.lr_min", "train.lr", -1);
-    }
-    if (c->n_runs < 0 || c->n_runs > NL_MAX_RACE) {
-        nl_fail(err, NL_ERR_USAGE, "runs: at most %d runs in a race", NL_MAX_RACE);
-        return fault(f, NULL, NULL, -1);
-    }
-    return 0;
+    if (check_overrides(m, err, f))
+        return NL_ERR_USAGE;
+    return check_train(c, err, f);
 }
 
 int nl_config_validate(const nl_config *c, nl_error *err)
