@@ -28,8 +28,8 @@ struct nl_step {
 const char *nl_step_graph_obstacle(nl_model *m, nl_optim *o)
 {
     nl_kernels *k = nl_model_kernels(m);
-    if (!k->graph_begin || !k->graph_end || !k->graph_launch || !k->graph_free ||
-        !k->graph_epoch || !k->host_alloc || !k->to_host_async || !nl_optim_has_dev(o))
+    if (!k->graph_begin || !k->graph_end || !k->graph_launch || !k->graph_free || !k->graph_epoch ||
+        !k->host_alloc || !k->to_host_async || !nl_optim_has_dev(o))
         return "the backend cannot capture a step (CUDA only)";
     if (nl_model_moe_layers(m) > 0)
         return "MoE layers size each expert's products from routing counts read back during "
@@ -84,13 +84,16 @@ nl_step *nl_step_create_way(nl_model *m, nl_optim *o, nl_step_way way, nl_error 
     nl_step *s = step_new(m, o, way, err);
     if (s)
         snprintf(s->what, sizeof s->what, "%s",
-                 way == NL_STEP_GRAPH ? "CUDA graph" : way == NL_STEP_QUEUED ? "queued" : "plain");
+                 way == NL_STEP_GRAPH    ? "CUDA graph"
+                 : way == NL_STEP_QUEUED ? "queued"
+                                         : "plain");
     return s;
 }
 
 nl_step *nl_step_create(nl_model *m, nl_optim *o, nl_cuda_graphs mode, nl_error *err)
 {
-    const char *why = mode == NL_GRAPHS_OFF ? "train.cuda_graphs is off" : nl_step_graph_obstacle(m, o);
+    const char *why =
+        mode == NL_GRAPHS_OFF ? "train.cuda_graphs is off" : nl_step_graph_obstacle(m, o);
     if (why && mode == NL_GRAPHS_ON) {
         nl_fail(err, NL_ERR_USAGE, "train.cuda_graphs: on, but %s; use auto or off", why);
         return NULL;
@@ -263,9 +266,8 @@ static int whole_step(nl_step *s, const int32_t *tok, const int32_t *tgt, int B,
     return 0;
 }
 
-int nl_step_run(nl_step *s, const int32_t *tok, const int32_t *tgt, int B, float lr,
-                float *gn_attn, float *gn_ffn, float *rms, nl_moe_stats *moe, nl_step_out *out,
-                nl_error *err)
+int nl_step_run(nl_step *s, const int32_t *tok, const int32_t *tgt, int B, float lr, float *gn_attn,
+                float *gn_ffn, float *rms, nl_moe_stats *moe, nl_step_out *out, nl_error *err)
 {
     out->loss = out->aux = out->z = out->grad_norm = NAN;
     out->bad = true;

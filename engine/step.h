@@ -47,9 +47,8 @@ void nl_step_free(nl_step *s);
 /* One step on tokens and targets (B,T) (host) at learning rate lr. gn_attn, gn_ffn, rms (L)
  * and moe as nl_model_stats (any may be NULL; MoE figures come from plain steps only, as MoE
  * is never queued). Returns 0, or an error code with the message in err. */
-int nl_step_run(nl_step *s, const int32_t *tok, const int32_t *tgt, int B, float lr,
-                float *gn_attn, float *gn_ffn, float *rms, nl_moe_stats *moe, nl_step_out *out,
-                nl_error *err);
+int nl_step_run(nl_step *s, const int32_t *tok, const int32_t *tgt, int B, float lr, float *gn_attn,
+                float *gn_ffn, float *rms, nl_moe_stats *moe, nl_step_out *out, nl_error *err);
 
 nl_step_way nl_step_get_way(const nl_step *s);
 /* The way in words, with the reason when it is plain under auto ("plain (MoE layers ...)"). */

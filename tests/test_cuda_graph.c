@@ -193,9 +193,9 @@ typedef struct {
 
 static int trainer_open(trainer *t, const char *const *sets, nl_step_way way, nl_error *err)
 {
-    const char *base[] = {"model.layers=2", "model.d_model=64", "model.heads=4",
-                          "model.seq_len=32", "model.vocab=64", "data.vocab=64",
-                          "train.batch=4", "train.clip=0.5", NULL};
+    const char *base[] = {"model.layers=2",   "model.d_model=64", "model.heads=4",
+                          "model.seq_len=32", "model.vocab=64",   "data.vocab=64",
+                          "train.batch=4",    "train.clip=0.5",   NULL};
     memset(t, 0, sizeof *t);
     nl_config_defaults(&t->c);
     for (int i = 0; base[i]; i++)
@@ -235,8 +235,8 @@ static int trainer_step(trainer *t, int step, figures *f, nl_error *err)
     }
     memset(f, 0, sizeof *f);
     float lr = 2e-3f * (1.0f + 0.5f * (float)(step % 3));
-    int rc = nl_step_run(t->s, tok, tgt, B, lr, f->gn, f->gn + L, f->gn + 2 * L, NULL, &f->out,
-                         err);
+    int rc =
+        nl_step_run(t->s, tok, tgt, B, lr, f->gn, f->gn + L, f->gn + 2 * L, NULL, &f->out, err);
     if (strstr(nl_step_take_note(t->s), "again"))
         t->recaptures++;
     free(tok);
@@ -274,7 +274,8 @@ static void compare_ways(const char *const *sets, const char *what)
 {
     trainer g, q, p;
     nl_error err = {0};
-    if (trainer_open(&g, sets, NL_STEP_GRAPH, &err) || trainer_open(&q, sets, NL_STEP_QUEUED, &err) ||
+    if (trainer_open(&g, sets, NL_STEP_GRAPH, &err) ||
+        trainer_open(&q, sets, NL_STEP_QUEUED, &err) ||
         trainer_open(&p, sets, NL_STEP_PLAIN, &err)) {
         T_CHECK(0, "%s: %s", what, err.msg);
         return;
@@ -301,11 +302,15 @@ static void compare_ways(const char *const *sets, const char *what)
 
 static const char *const fp32_pieces[] = {"train.attention=pieces", NULL};
 static const char *const fp32_fused[] = {"train.attention=fused", "model.placement=hybrid",
-                                         "model.norm=rmsnorm", "model.ffn=swiglu",
-                                         "model.pos=rope", NULL};
-static const char *const bf16_d64[] = {"train.precision=bf16", "model.d_model=128",
-                                       "model.heads=2", "model.seq_len=80",
-                                       "model.placement=sandwich", "model.tied=true", NULL};
+                                         "model.norm=rmsnorm",    "model.ffn=swiglu",
+                                         "model.pos=rope",        NULL};
+static const char *const bf16_d64[] = {"train.precision=bf16",
+                                       "model.d_model=128",
+                                       "model.heads=2",
+                                       "model.seq_len=80",
+                                       "model.placement=sandwich",
+                                       "model.tied=true",
+                                       NULL};
 
 static void cuda_graph_steps(void)
 {
@@ -319,9 +324,8 @@ static void cuda_graph_steps(void)
  * of the backend (it needs more scratch), the first model's graph must be captured again. */
 static void cuda_graph_race(void)
 {
-    static const char *const big[] = {"train.precision=bf16", "model.d_model=128",
-                                      "model.heads=2",        "model.seq_len=80",
-                                      "train.batch=16",       NULL};
+    static const char *const big[] = {"train.precision=bf16", "model.d_model=128", "model.heads=2",
+                                      "model.seq_len=80",     "train.batch=16",    NULL};
     trainer g[2], p[2];
     const char *const *sets[2] = {fp32_pieces, big};
     nl_error err = {0};

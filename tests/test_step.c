@@ -187,8 +187,8 @@ static void step_ways(void)
     T_CHECK(o != NULL, "create: %s", err.msg);
     nl_step *s = nl_step_create(m, o, NL_GRAPHS_AUTO, &err);
     T_CHECK(s && nl_step_get_way(s) == NL_STEP_PLAIN, "auto on the CPU is not plain");
-    T_CHECK(s && strstr(nl_step_describe(s), "plain (the backend cannot capture"),
-            "auto says '%s'", s ? nl_step_describe(s) : "");
+    T_CHECK(s && strstr(nl_step_describe(s), "plain (the backend cannot capture"), "auto says '%s'",
+            s ? nl_step_describe(s) : "");
     nl_step_free(s);
     s = nl_step_create(m, o, NL_GRAPHS_ON, &err);
     T_CHECK(!s && strstr(err.msg, "train.cuda_graphs: on, but the backend cannot capture"),

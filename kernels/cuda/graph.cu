@@ -96,8 +96,7 @@ static void cu_host_free(nl_kernels *k, void *p)
 static void cu_to_host_async(nl_kernels *k, void *host_dst, const void *src, size_t bytes)
 {
     if (bytes)
-        cu_check(k,
-                 cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, cu_stream(k)),
+        cu_check(k, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, cu_stream(k)),
                  "to_host_async");
 }
 
