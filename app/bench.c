@@ -16,13 +16,17 @@
 
 static const char *BENCH_USAGE =
     "usage: normlab bench [PRESET...] [--steps N] [--warmup N] [--device D] [--threads N]\n"
-    "                     [--set KEY=VALUE]...\n"
+    "                     [--race] [--set KEY=VALUE]...\n"
     "\n"
     "For each preset (default: the embedded default), times N training steps (default 20)\n"
     "after warm-up steps (default 3) and prints tokens/s, model FLOPs per token (matmuls,\n"
     "forward and backward), model-FLOP utilisation against the backend's matmul peak measured\n"
-    "on this machine (square products through the same backend), and the peak resident memory\n"
-    "next to the bytes that parameters, gradients, AdamW moments and activations need.\n"
+    "on this machine (square products through the same backend; on CUDA also against the\n"
+    "bf16 tensor-core peak, mfu_bf16), how a step runs (a CUDA graph or plain:\n"
+    "train.cuda_graphs), and the peak resident memory next to the bytes that parameters,\n"
+    "gradients, AdamW moments and activations need.\n"
+    "--race: the preset's runs: list (a race) stepped in lockstep on one backend, as the lab\n"
+    "steps it; prints the time of a round (one step of every run) and of a step.\n"
     "The CPU backend names its OpenBLAS kernel, its threads and how they wait, and warns when\n"
     "OPENBLAS_CORETYPE forces a kernel older than the CPU. --threads 0 is one per core that\n"
     "other programs leave free (looked at each second); more threads than cores are capped\n"
@@ -37,17 +41,21 @@ static double rss_mb(void)
     return ru.ru_maxrss / 1024.0;
 }
 
-/* The figures of a bench run that took steps steps in dt seconds. what, warn: the backend's
- * description and warning (may be NULL). */
-static void print_figures(const nl_config *c, nl_kernels *k, nl_model *m, const char *what,
-                          const char *warn, long steps, double dt)
+/* The figures of one bench: throughput, FLOPs and utilisation against the measured peaks,
+ * how a step runs, memory. */
+static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, double tok_s,
+                          double step_ms)
 {
+    nl_model *m = nl_run_model(r);
     int B = c->train.batch, T = c->model.seq_len;
-    int th = nl_backend_threads(c->train.threads, NULL, 0);
-    double tok_s = (double)steps * B * T / dt;
+    const char *what = NULL, *warn = NULL;
+    if (k->describe)
+        k->describe(k, &what, &warn);
     double fpt = nl_model_flops_per_token(m);
     int peak_n = k->is_host ? 1024 : 8192;
     double peak = nl_matmul_peak_gflops(k, peak_n);
+    /* bf16 tensor cores with inputs already in bf16: what "MFU" means for bf16 trainers */
+    double peak16 = k->bf16_peak_gflops ? k->bf16_peak_gflops(k, peak_n) : 0;
     int64_t pb, gb, ab;
     nl_model_bytes(m, &pb, &gb, &ab);
     double need = (double)(pb + gb + 2 * pb + ab) / (1024.0 * 1024.0);
@@ -62,12 +70,19 @@ static void print_figures(const nl_config *c, nl_kernels *k, nl_model *m, const 
     if (warn && *warn)
         printf("  warning %s\n", warn);
     printf("  tokens/s %.1f\n", tok_s);
-    printf("  step_ms %.2f\n", 1000.0 * dt / (double)steps);
+    printf("  step_ms %.2f\n", step_ms);
     printf("  model_flops_per_token %.4g\n", fpt);
     printf("  achieved_gflops %.2f\n", fpt * tok_s / 1e9);
     printf("  matmul_peak_gflops %.2f (measured: %d^3 products through the %s backend)\n", peak,
            peak_n, k->name);
     printf("  mfu %.3f\n", peak > 0 ? fpt * tok_s / 1e9 / peak : NAN);
+    if (peak16 > 0) {
+        printf("  bf16_matmul_peak_gflops %.2f (measured: %d^3 bf16 products, fp32 "
+               "accumulation)\n",
+               peak16, peak_n);
+        printf("  mfu_bf16 %.3f\n", fpt * tok_s / 1e9 / peak16);
+    }
+    printf("  step %s\n", nl_run_step_way(r));
     printf("  memory_needed_mb %.1f (params %.1f, grads %.1f, adamw %.1f, activations %.1f)\n",
            need, pb / 1048576.0, gb / 1048576.0, 2 * pb / 1048576.0, ab / 1048576.0);
     if (k->is_host)
@@ -99,10 +114,8 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
         nl_backend_close(k);
         return nl_app_error(nl_app_exit_code(err.code), "%s", err.msg);
     }
-    nl_model *m = nl_run_model(r);
-    const char *what = NULL, *warn = NULL;
-    if (k->describe)
-        k->describe(k, &what, &warn);
+    int B = c.train.batch, T = c.model.seq_len;
+    int th = nl_backend_threads(c.train.threads, NULL, 0);
     fprintf(stderr, "normlab: bench %s: warming up...\n", c.name);
     nl_driver d;
     nl_driver_init(&d, r);
@@ -125,17 +138,95 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
         return nl_app_error(1, "bench %s: the run diverged at step %lld (%s); no figures", c.name,
                             (long long)at, at <= warmup ? "during warm-up" : "timed");
     }
-    print_figures(&c, k, m, what, warn, (long)(nl_run_step_index(r) - s0), dt);
+    steps = (long)(nl_run_step_index(r) - s0);
+    print_figures(&c, k, r, th, (double)steps * B * T / dt, 1000.0 * dt / (double)steps);
     fflush(stdout);
     nl_run_free(r);
     nl_backend_close(k);
     return 0;
 }
 
+/* The runs of a race preset on one shared backend, stepped in lockstep as the lab's session
+ * steps them (one step of every run a round, on identical batches): per-round and per-run step
+ * times, and which way each run's steps go (a CUDA graph or plain). */
+static int race_open(const nl_config *c, nl_kernels *k, nl_run **r, nl_driver *d, nl_error *err)
+{
+    for (int i = 0; i < c->n_runs; i++) {
+        nl_config ci;
+        if (nl_config_race_entry(c, i, &ci, err))
+            return nl_app_exit_code(err->code);
+        nl_run_opts o = {.kernels = k, .metrics_capacity = -1};
+        if (!(r[i] = nl_run_create(&ci, &o, err)))
+            return nl_app_exit_code(err->code);
+        nl_driver_init(&d[i], r[i]);
+    }
+    return 0;
+}
+
+/* rounds of every run's step; 0, or the failing run's index + 1 */
+static int race_rounds(int n, nl_driver *d, long rounds, nl_error *err)
+{
+    for (long s = 0; s < rounds; s++)
+        for (int i = 0; i < n; i++) {
+            nl_run_state st = nl_driver_step(&d[i], err);
+            if (st == NL_RUN_FAILED || st == NL_RUN_DIVERGED)
+                return i + 1;
+        }
+    return 0;
+}
+
+static int bench_race(const char *preset, const char **sets, int n_sets, const char *device,
+                      long threads, long steps, long warmup)
+{
+    nl_config c;
+    nl_error err = {0};
+    if (nl_app_load_preset(preset, &c) ||
+        nl_app_configure(&c, sets, n_sets, steps + warmup + 1, threads, device))
+        return 2;
+    if (c.n_runs < 1)
+        return nl_app_error(2, "bench --race: %s has no runs: list (a race preset)", c.name);
+    nl_config_set(&c, "train.eval_every", "0", NULL);
+    nl_config_set(&c, "train.diverge_patience", "0", NULL);
+    nl_kernels *k = nl_backend_open(nl_device_name(c.train.device), c.train.threads, NULL, 0, &err);
+    if (!k)
+        return nl_app_error(2, "%s", err.msg);
+    nl_run *r[NL_MAX_RACE] = {0};
+    nl_driver d[NL_MAX_RACE];
+    int n = c.n_runs, code = race_open(&c, k, r, d, &err), bad = 0;
+    if (!code && !(bad = race_rounds(n, d, warmup, &err))) {
+        k->sync(k);
+        double t0 = nl_clock_s();
+        bad = race_rounds(n, d, steps, &err);
+        k->sync(k);
+        double dt = nl_clock_s() - t0;
+        if (!bad) {
+            int64_t tok = (int64_t)c.train.batch * c.model.seq_len * n * steps;
+            printf("bench race %s: %d runs in lockstep on one %s backend (%s), batch %d x %d\n",
+                   c.name, n, k->name, nl_precision_name(c.train.precision), c.train.batch,
+                   c.model.seq_len);
+            printf("  round_ms %.3f (one step of every run)\n", 1000.0 * dt / (double)steps);
+            printf("  step_ms %.3f (per run)\n", 1000.0 * dt / (double)steps / n);
+            printf("  tokens/s %.1f (all runs)\n", (double)tok / dt);
+            for (int i = 0; i < n; i++)
+                printf("  run %s: step %s\n", c.runs[i].name, nl_run_step_way(r[i]));
+        }
+    }
+    if (bad)
+        code = nl_app_error(1, "bench --race %s: run %s: %s", c.name, c.runs[bad - 1].name,
+                            err.msg[0] ? err.msg : "diverged");
+    else if (code)
+        nl_app_error(code, "%s", err.msg);
+    for (int i = 0; i < n; i++)
+        nl_run_free(r[i]);
+    nl_backend_close(k);
+    return code;
+}
+
 int nl_cmd_bench(int argc, char **argv)
 {
     const char *device = NULL;
     long steps = 20, warmup = 3, threads = -1;
+    bool race = false;
     const char **presets = calloc((size_t)argc + 1, sizeof(char *));
     const char **sets = calloc((size_t)argc + 1, sizeof(char *)), *kv;
     int np = 0, ns = 0, code = 0;
@@ -152,6 +243,8 @@ int nl_cmd_bench(int argc, char **argv)
             code = nl_app_int("--warmup", argv[++i], 0, 100000, &warmup);
         } else if (!strcmp(a, "--threads") && i + 1 < argc) {
             code = nl_app_int("--threads", argv[++i], 0, 1024, &threads);
+        } else if (!strcmp(a, "--race")) {
+            race = true;
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
             device = argv[++i];
         } else if ((kv = nl_app_set_arg(argc, argv, &i))) {
@@ -163,10 +256,12 @@ int nl_cmd_bench(int argc, char **argv)
         }
     }
     if (!code) {
+        int (*one)(const char *, const char **, int, const char *, long, long, long) =
+            race ? bench_race : bench_one;
         if (np == 0)
-            code = bench_one(NULL, sets, ns, device, threads, steps, warmup);
+            code = one(NULL, sets, ns, device, threads, steps, warmup);
         for (int i = 0; i < np; i++) {
-            int c = bench_one(presets[i], sets, ns, device, threads, steps, warmup);
+            int c = one(presets[i], sets, ns, device, threads, steps, warmup);
             if (c > code)
                 code = c;
         }

@@ -35,6 +35,7 @@ _Static_assert(sizeof(nl_schedule) == sizeof(int), "enums are stored through int
 #define DEVICE_CHOICES "auto|cpu|cuda"
 #define PRECISION_CHOICES "fp32|tf32|bf16"
 #define ATTENTION_CHOICES "auto|fused|pieces"
+#define GRAPHS_CHOICES "auto|on|off"
 #define TRI_CHOICES "auto|true|false"
 
 /* ---- the key table ----------------------------------------------------------------------- */
@@ -122,6 +123,8 @@ const key_spec nl_config_key_table[] = {
          "attention: auto (fused op below fp32 where the backend has one), fused, pieces"),
     INT_IN("train.attn_chunk", train.attn_chunk, 0, 65536,
            "query rows per block of the attention products (0 = the backend's choice)"),
+    ENUM("train.cuda_graphs", train.cuda_graphs, GRAPHS_CHOICES,
+         "replay each step as one CUDA graph: auto (where allowed: CUDA, no MoE), on, off"),
     INT_GE("train.ckpt_every", train.ckpt_every, 0, "checkpoint every N steps (0 = at the end)"),
     INT_GE("train.keep_ckpts", train.keep_ckpts, 0, "checkpoints kept (0 = all)"),
     INT_GE("train.log_every", train.log_every, 1, "progress line every N steps (no terminal)"),

@@ -40,6 +40,9 @@ typedef enum { NL_DEVICE_AUTO = 0, NL_DEVICE_CPU, NL_DEVICE_CUDA } nl_device;
  * below fp32 (engine/model.c says why), else the matmul and softmax pieces; fused = the fused
  * op wherever the backend has one; pieces = never fused. */
 typedef enum { NL_ATTN_AUTO = 0, NL_ATTN_FUSED, NL_ATTN_PIECES } nl_attention_mode;
+/* Whether a training step is captured as a CUDA graph and replayed (engine/step.c): auto =
+ * where the backend and the model allow it, on = required (an error where not), off = never. */
+typedef enum { NL_GRAPHS_AUTO = 0, NL_GRAPHS_ON, NL_GRAPHS_OFF } nl_cuda_graphs;
 typedef enum {
     NL_PLACE_POST = 0,
     NL_PLACE_PRE,
@@ -112,6 +115,7 @@ typedef struct nl_train_config {
     nl_train_precision precision; /* fp32 | tf32 | bf16 (CUDA) */
     nl_attention_mode attention;  /* auto | fused | pieces */
     int attn_chunk;       /* query rows per block of the attention products; 0 = the backend's */
+    nl_cuda_graphs cuda_graphs; /* auto | on | off */
     int ckpt_every;       /* checkpoint every N steps (0 = only at the end / on stop) */
     int keep_ckpts;       /* keep the last N checkpoints */
     int log_every;        /* progress line every N steps when stderr is not a terminal */
@@ -206,6 +210,7 @@ const char *nl_schedule_name(nl_schedule s);
 const char *nl_precision_name(nl_train_precision p);
 const char *nl_device_name(nl_device d);
 const char *nl_attention_name(nl_attention_mode a);
+const char *nl_cuda_graphs_name(nl_cuda_graphs g);
 
 /* The list of settable keys, in a stable order (for --help, the setup form and docs). */
 typedef struct nl_config_key_info {

@@ -73,6 +73,7 @@ void nl_config_defaults(nl_config *c)
     t->precision = NL_TRAIN_FP32;
     t->attention = NL_ATTN_AUTO;
     t->attn_chunk = 0;
+    t->cuda_graphs = NL_GRAPHS_AUTO;
     t->ckpt_every = 0;
     t->keep_ckpts = 3;
     t->log_every = 10;
@@ -236,6 +237,14 @@ int nl_config_check(const nl_config *c, nl_error *err, nl_config_fault *f)
     }
     if ((rc = check_overrides(m, err, f)))
         return rc;
+    if (c->train.cuda_graphs == NL_GRAPHS_ON && m->moe_experts > 0) {
+        nl_fail(err, NL_ERR_USAGE,
+                "train.cuda_graphs: on is not possible with MoE (model.moe.experts %d): each "
+                "expert's products are sized from routing counts read back during the step; "
+                "use auto or off",
+                m->moe_experts);
+        return fault(f, "train.cuda_graphs", "model.moe.experts", -1);
+    }
     if (c->train.lr_min > c->train.lr) {
         nl_fail(err, NL_ERR_USAGE, "train.lr_min (%g) must be <= train.lr (%g)",
                 (double)c->train.lr_min, (double)c->train.lr);

@@ -39,6 +39,7 @@ static const char *const schedule_names[] = {"constant", "linear", "cosine"};
 static const char *const precision_names[] = {"fp32", "tf32", "bf16"};
 static const char *const device_names[] = {"auto", "cpu", "cuda"};
 static const char *const attention_names[] = {"auto", "fused", "pieces"};
+static const char *const cuda_graphs_names[] = {"auto", "on", "off"};
 
 #define NAME_OF(table, i)                                                                          \
     ((int)(i) >= 0 && (int)(i) < (int)(sizeof table / sizeof table[0]) ? table[(int)(i)] : "?")
@@ -82,6 +83,10 @@ const char *nl_device_name(nl_device d)
 const char *nl_attention_name(nl_attention_mode a)
 {
     return NAME_OF(attention_names, a);
+}
+const char *nl_cuda_graphs_name(nl_cuda_graphs g)
+{
+    return NAME_OF(cuda_graphs_names, g);
 }
 
 int nl_placement_from_name(const char *s)

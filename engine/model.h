@@ -97,6 +97,28 @@ int nl_model_stats(nl_model *m, float *grad_norm, float *gn_attn, float *gn_ffn,
  * their sum is the squared global norm; MoE router/expert segments follow. */
 float *nl_model_grad_sumsq(nl_model *m, int *n_global);
 
+/* The pieces of a training step that a captured step (engine/step.c) queues without reading
+ * anything back on the host:
+ * - nl_model_forward_load: checks the tokens, copies them and the targets (both required) to
+ *   the model's fixed backend buffers, and sets the batch size of the ops that follow;
+ * - nl_model_forward_ops: queues the forward (embedding to the loss sum), nothing read back;
+ * - nl_model_stats_ops: queues the gradient and residual sums of squares of nl_model_stats;
+ * - nl_model_stat_buffers: the backend buffers these write: loss (1) the LM loss sum,
+ *   grad (*n_grad) the segment sums of nl_model_grad_sumsq (the first *n_global the global
+ *   norm's), rms (L) the residual stream's after each block;
+ * - nl_model_stats_from: the figures of nl_model_stats from host copies of grad then rms
+ *   (*n_grad + L floats), dense models only (no MoE figures).
+ * nl_model_forward is load, ops and one read of the loss; nl_model_stats is stats_ops, one
+ * read and stats_from (plus the MoE figures). */
+int nl_model_forward_load(nl_model *m, const int32_t *tokens, const int32_t *targets, int B,
+                          nl_error *err);
+void nl_model_forward_ops(nl_model *m);
+void nl_model_stats_ops(nl_model *m);
+void nl_model_stat_buffers(nl_model *m, float **loss, float **grad, int *n_grad, int *n_global,
+                           float **rms);
+void nl_model_stats_from(nl_model *m, const float *host, float *grad_norm, float *gn_attn,
+                         float *gn_ffn, float *rms);
+
 /* Number of MoE layers (0 for dense). */
 int nl_model_moe_layers(const nl_model *m);
 

@@ -154,14 +154,14 @@ static void sublayer_fwd(nl_model *m, int l, int is_ffn, int B, float *in, float
         norm_fwd(m, np->post, &s->post, out, s->ypre, BT, C);
 }
 
-int nl_model_forward(nl_model *m, const int32_t *tokens, const int32_t *targets, int B, float *loss,
-                     float *aux, float *z, nl_error *err)
+int nl_model_forward_load(nl_model *m, const int32_t *tokens, const int32_t *targets, int B,
+                          nl_error *err)
 {
     nl_kernels *k = m->k;
     if (B < 1 || B > m->B)
         return nl_fail(err, NL_ERR_USAGE, "forward: batch %d outside [1, %d]", B, m->B);
-    int T = m->T, C = m->C, V = m->V, L = m->L;
-    int64_t BT = (int64_t)B * T, BTC = BT * C;
+    int V = m->V;
+    int64_t BT = (int64_t)B * m->T;
     for (int64_t i = 0; i < BT; i++) {
         if (tokens[i] < 0 || tokens[i] >= V || (targets && (targets[i] < 0 || targets[i] >= V)))
             return nl_fail(err, NL_ERR_USAGE, "forward: token %d at position %lld outside [0, %d)",
@@ -173,7 +173,14 @@ int nl_model_forward(nl_model *m, const int32_t *tokens, const int32_t *targets,
     if (targets)
         k->to_device(k, m->targets, targets, sizeof(int32_t) * (size_t)BT);
     m->have_targets = targets != NULL;
+    return 0;
+}
 
+void nl_model_forward_ops(nl_model *m)
+{
+    nl_kernels *k = m->k;
+    int B = m->last_B, T = m->T, C = m->C, V = m->V, L = m->L;
+    int64_t BT = (int64_t)B * T, BTC = BT * C;
     k->embed_forward(k, m->emb, m->tokens, PP(m->wte), m->wpe >= 0 ? PP(m->wpe) : NULL, B, T, C);
     float *x0 = m->x;
     if (m->plan.embed_norm)
@@ -192,12 +199,22 @@ int nl_model_forward(nl_model *m, const int32_t *tokens, const int32_t *targets,
         norm_fwd(m, m->final_norm, &m->fin, m->fin.out, xl, BT, C);
     m->xf = m->plan.final_norm ? m->fin.out : xl;
     linear_fwd(m, m->logits, m->xf, m->lm_head, (int)BT, C, V);
-    float host[1 + 2 * (NL_MAX_LAYERS + 1)];
-    int ns = 1 + 2 * m->moe_layers;
-    if (targets)
+    if (m->have_targets)
         k->cross_entropy_forward(k, m->losses, m->scalars, m->logits, m->targets, (int)BT, V);
     else
         k->zero(k, m->scalars, sizeof(float));
+}
+
+int nl_model_forward(nl_model *m, const int32_t *tokens, const int32_t *targets, int B, float *loss,
+                     float *aux, float *z, nl_error *err)
+{
+    nl_kernels *k = m->k;
+    if (nl_model_forward_load(m, tokens, targets, B, err))
+        return err ? err->code : NL_ERR_USAGE;
+    nl_model_forward_ops(m);
+    int64_t BT = (int64_t)B * m->T;
+    float host[1 + 2 * (NL_MAX_LAYERS + 1)];
+    int ns = 1 + 2 * m->moe_layers;
     k->to_host(k, host, m->scalars, sizeof(float) * (size_t)ns);
     float a_sum = 0, z_sum = 0;
     for (int i = 0; i < m->moe_layers; i++) {

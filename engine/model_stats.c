@@ -22,30 +22,41 @@ float *nl_model_grad_sumsq(nl_model *m, int *n_global)
     return m->grad_sumsq;
 }
 
-int nl_model_stats(nl_model *m, float *grad_norm, float *gn_attn, float *gn_ffn, float *rms,
-                   nl_moe_stats *moe)
+void nl_model_stats_ops(nl_model *m)
 {
     nl_kernels *k = m->k;
-    int L = m->L;
     nl_model_grad_sumsq(m, NULL);
     int64_t BTC = (int64_t)m->last_B * m->T * m->C;
     int64_t slot = (int64_t)m->B * m->T * m->C;
     int64_t segs[2];
-    for (int l = 0; l < L; l++) {
+    for (int l = 0; l < m->L; l++) {
         segs[0] = (l + 1) * slot;
         segs[1] = segs[0] + BTC;
         k->sumsq_segments(k, m->rms_sumsq + l, m->x, segs, 1);
     }
+}
+
+void nl_model_stat_buffers(nl_model *m, float **loss, float **grad, int *n_grad, int *n_global,
+                           float **rms)
+{
+    *loss = m->scalars;
+    *grad = m->grad_sumsq;
+    *n_grad = m->n_grad_segs;
+    *n_global = m->n_global_segs;
+    *rms = m->rms_sumsq;
+}
+
+void nl_model_stats_from(nl_model *m, const float *h, float *grad_norm, float *gn_attn,
+                         float *gn_ffn, float *rms)
+{
     int n = m->n_grad_segs;
-    float *h = m->host_stats;
-    k->to_host(k, h, m->grad_sumsq, sizeof(float) * (size_t)n);
-    k->to_host(k, h + n, m->rms_sumsq, sizeof(float) * (size_t)L);
+    int64_t BTC = (int64_t)m->last_B * m->T * m->C;
     double tot = 0;
     for (int i = 0; i < m->n_global_segs; i++)
         tot += h[i];
     if (grad_norm)
         *grad_norm = (float)sqrt(tot);
-    for (int l = 0; l < L; l++) {
+    for (int l = 0; l < m->L; l++) {
         if (gn_attn)
             gn_attn[l] = sqrtf(h[1 + 2 * l]);
         if (gn_ffn)
@@ -53,35 +64,54 @@ int nl_model_stats(nl_model *m, float *grad_norm, float *gn_attn, float *gn_ffn,
         if (rms)
             rms[l] = sqrtf(h[n + l] / (float)BTC);
     }
-    if (moe && m->moe_layers) {
-        int E = m->E, K = m->K, N = m->last_B * m->T;
-        moe->moe_layers = m->moe_layers;
-        moe->experts = E;
-        float *probs = m->host_probs;
-        int j = 0;
-        for (int l = 0; l < L; l++) {
-            moe_act *ma = m->la[l].moe;
-            if (!ma)
-                continue;
-            for (int e = 0; e < E; e++)
-                if (moe->expert_frac)
-                    moe->expert_frac[j * E + e] =
-                        (float)(ma->host_offsets[e + 1] - ma->host_offsets[e]) / (float)(N * K);
-            if (moe->router_entropy) {
-                k->to_host(k, probs, ma->probs, sizeof(float) * (size_t)N * (size_t)E);
-                double ent = 0;
-                for (int64_t i = 0; i < (int64_t)N * E; i++)
-                    if (probs[i] > 0)
-                        ent -= probs[i] * log(probs[i]);
-                moe->router_entropy[j] = (float)(ent / N);
-            }
-            if (moe->gn_router)
-                moe->gn_router[j] = sqrtf(h[m->n_global_segs + 2 * j]);
-            if (moe->gn_experts)
-                moe->gn_experts[j] = sqrtf(h[m->n_global_segs + 2 * j + 1]);
-            j++;
+}
+
+/* The MoE figures: expert shares from the routing counts the forward read back, router
+ * entropy from the probabilities (copied here), router and expert gradient norms from h. */
+static void moe_stats(nl_model *m, const float *h, nl_moe_stats *moe)
+{
+    nl_kernels *k = m->k;
+    int E = m->E, K = m->K, N = m->last_B * m->T;
+    moe->moe_layers = m->moe_layers;
+    moe->experts = E;
+    float *probs = m->host_probs;
+    int j = 0;
+    for (int l = 0; l < m->L; l++) {
+        moe_act *ma = m->la[l].moe;
+        if (!ma)
+            continue;
+        for (int e = 0; e < E; e++)
+            if (moe->expert_frac)
+                moe->expert_frac[j * E + e] =
+                    (float)(ma->host_offsets[e + 1] - ma->host_offsets[e]) / (float)(N * K);
+        if (moe->router_entropy) {
+            k->to_host(k, probs, ma->probs, sizeof(float) * (size_t)N * (size_t)E);
+            double ent = 0;
+            for (int64_t i = 0; i < (int64_t)N * E; i++)
+                if (probs[i] > 0)
+                    ent -= probs[i] * log(probs[i]);
+            moe->router_entropy[j] = (float)(ent / N);
         }
+        if (moe->gn_router)
+            moe->gn_router[j] = sqrtf(h[m->n_global_segs + 2 * j]);
+        if (moe->gn_experts)
+            moe->gn_experts[j] = sqrtf(h[m->n_global_segs + 2 * j + 1]);
+        j++;
     }
+}
+
+int nl_model_stats(nl_model *m, float *grad_norm, float *gn_attn, float *gn_ffn, float *rms,
+                   nl_moe_stats *moe)
+{
+    nl_kernels *k = m->k;
+    nl_model_stats_ops(m);
+    int n = m->n_grad_segs;
+    float *h = m->host_stats;
+    k->to_host(k, h, m->grad_sumsq, sizeof(float) * (size_t)n);
+    k->to_host(k, h + n, m->rms_sumsq, sizeof(float) * (size_t)m->L);
+    nl_model_stats_from(m, h, grad_norm, gn_attn, gn_ffn, rms);
+    if (moe && m->moe_layers)
+        moe_stats(m, h, moe);
     return 0;
 }
 

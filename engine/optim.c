@@ -14,6 +14,7 @@ struct nl_optim {
     nl_train_config t;
     float *m, *v; /* (num_params) */
     float *scale; /* (2): [global norm, clip factor] */
+    float *hyper; /* (4): [lr, bc1, bc2, skip] of a step queued as a whole (engine/step.c) */
     int64_t steps;
     int n_runs;
     int64_t *run_off, *run_len;
@@ -35,7 +36,9 @@ nl_optim *nl_optim_create(nl_model *model, const nl_train_config *t, nl_error *e
     o->m = k->alloc(k, sizeof(float) * (size_t)n);
     o->v = k->alloc(k, sizeof(float) * (size_t)n);
     o->scale = k->alloc(k, sizeof(float) * 2);
-    if (!o->m || !o->v || !o->scale) {
+    if (k->adamw_dev && k->step_guard)
+        o->hyper = k->alloc(k, sizeof(float) * 4);
+    if (!o->m || !o->v || !o->scale || (k->adamw_dev && k->step_guard && !o->hyper)) {
         nl_fail(err, NL_ERR_RUN, "out of memory for the optimizer state (%lld parameters)",
                 (long long)n);
         nl_optim_free(o);
@@ -76,6 +79,8 @@ void nl_optim_free(nl_optim *o)
         o->k->free(o->k, o->v);
     if (o->scale)
         o->k->free(o->k, o->scale);
+    if (o->hyper)
+        o->k->free(o->k, o->hyper);
     free(o->run_off);
     free(o->run_len);
     free(o->run_decay);
@@ -107,6 +112,42 @@ int nl_optim_step(nl_optim *o, float lr, float *grad_norm, nl_error *err)
     if (e && *e)
         return nl_fail(err, NL_ERR_RUN, "%s backend: %s", k->name, e);
     return 0;
+}
+
+bool nl_optim_has_dev(const nl_optim *o)
+{
+    return o->hyper != NULL;
+}
+
+/* The same scalars nl_optim_step passes to adamw, computed the same way. */
+void nl_optim_dev_begin(nl_optim *o, float lr)
+{
+    o->steps++;
+    float h[4] = {lr, 1.0f - (float)pow(o->t.beta1, (double)o->steps),
+                  1.0f - (float)pow(o->t.beta2, (double)o->steps), 0.0f};
+    o->k->to_device(o->k, o->hyper, h, sizeof h);
+}
+
+void nl_optim_dev_ops(nl_optim *o, const float *loss_sum, float loss_div)
+{
+    nl_kernels *k = o->k;
+    float *loss_buf, *sumsq, *rms;
+    int n_grad, n_global;
+    nl_model_stat_buffers(o->model, &loss_buf, &sumsq, &n_grad, &n_global, &rms);
+    k->clip_scale(k, o->scale, sumsq, n_global, o->t.clip);
+    k->step_guard(k, o->hyper + 3, loss_sum, loss_div, sumsq, n_global);
+    float *p = nl_model_params(o->model), *g = nl_model_grads(o->model);
+    for (int i = 0; i < o->n_runs; i++) {
+        int64_t off = o->run_off[i];
+        k->adamw_dev(k, p + off, g + off, o->m + off, o->v + off, o->run_len[i], o->t.beta1,
+                     o->t.beta2, o->t.eps, o->run_decay[i] ? o->t.weight_decay : 0.0f, o->hyper,
+                     o->scale + 1);
+    }
+}
+
+void nl_optim_dev_undo(nl_optim *o)
+{
+    o->steps--;
 }
 
 int64_t nl_optim_t(const nl_optim *o)

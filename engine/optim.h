@@ -18,6 +18,18 @@ void nl_optim_free(nl_optim *o);
  * receives the global norm before clipping (may be NULL). */
 int nl_optim_step(nl_optim *o, float lr, float *grad_norm, nl_error *err);
 
+/* An update queued with the rest of a step, its scalars in backend memory (engine/step.c),
+ * where the backend has adamw_dev and step_guard (nl_optim_has_dev):
+ * nl_optim_dev_begin advances t and copies [lr, bc1, bc2] to the backend (outside any capture,
+ * before the step's ops); nl_optim_dev_ops queues clipping, the bad-step test (the LM loss sum
+ * loss_sum / loss_div, and the global norm from the sums nl_model_stats_ops queued) and AdamW,
+ * which changes nothing when the test fails; nl_optim_dev_undo takes t back after such a
+ * step. The bits are those of nl_optim_step for the same gradients. */
+bool nl_optim_has_dev(const nl_optim *o);
+void nl_optim_dev_begin(nl_optim *o, float lr);
+void nl_optim_dev_ops(nl_optim *o, const float *loss_sum, float loss_div);
+void nl_optim_dev_undo(nl_optim *o);
+
 int64_t nl_optim_t(const nl_optim *o); /* updates taken */
 void nl_optim_set_t(nl_optim *o, int64_t t);
 /* Backend pointers to the moments (num_params floats each). */

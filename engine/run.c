@@ -192,8 +192,9 @@ static int write_run_files(nl_run *r, bool fresh, nl_error *err)
     nl_metrics_csv_header(r->csv, r->L, r->moe_layers, r->E);
     int rc = nl_run_csv_flush(r, err);
     if (rc == 0)
-        nl_run_log_event(r, "created: %s, %lld parameters, %s backend", r->cfg.name,
-                         (long long)nl_model_num_params(r->model), r->k->name);
+        nl_run_log_event(r, "created: %s, %lld parameters, %s backend, steps %s", r->cfg.name,
+                         (long long)nl_model_num_params(r->model), r->k->name,
+                         nl_step_describe(r->stepper));
     return rc;
 }
 
@@ -243,6 +244,9 @@ nl_run *nl_run_create(const nl_config *c, const nl_run_opts *opts, nl_error *err
     r->optim = nl_optim_create(r->model, &r->cfg.train, err);
     if (!r->optim || nl_dist_setup(r->k, nl_model_num_params(r->model), err))
         goto fail;
+    r->stepper = nl_step_create(r->model, r->optim, r->cfg.train.cuda_graphs, err);
+    if (!r->stepper)
+        goto fail;
     r->L = r->cfg.model.layers;
     r->moe_layers = nl_model_moe_layers(r->model);
     r->E = r->cfg.model.moe_experts;
@@ -272,6 +276,7 @@ void nl_run_free(nl_run *r)
         fclose(r->csv);
     if (r->events)
         fclose(r->events);
+    nl_step_free(r->stepper); /* its graph holds the model's and optimizer's buffers */
     nl_optim_free(r->optim);
     nl_model_free(r->model);
     if (r->own_k)
@@ -329,6 +334,12 @@ double nl_run_unigram_level(const nl_run *r)
 const char *nl_run_message(const nl_run *r)
 {
     return r->message;
+}
+const char *nl_run_step_way(const nl_run *r)
+{
+    if (r->dp_size > 1) /* run_step.c: steps over several ranks are made op by op */
+        return "plain (data parallel over several ranks)";
+    return nl_step_describe(r->stepper);
 }
 const char *nl_run_dir(const nl_run *r)
 {

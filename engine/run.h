@@ -76,6 +76,7 @@ double nl_run_entropy_floor(const nl_run *r);     /* NAN when unknown */
 /* The loss of a model that knows only the byte frequencies (text, prose); NAN otherwise. */
 double nl_run_unigram_level(const nl_run *r);
 const char *nl_run_message(const nl_run *r);       /* last event / error, one line */
+const char *nl_run_step_way(const nl_run *r);      /* how steps run: "CUDA graph", "plain (...)" */
 const char *nl_run_dir(const nl_run *r);           /* NULL when no files */
 const nl_config *nl_run_config(const nl_run *r);
 nl_model *nl_run_model(nl_run *r);

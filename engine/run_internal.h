@@ -22,6 +22,7 @@
 #include "data.h"
 #include "dist.h"
 #include "optim.h"
+#include "step.h"
 #include "xalloc.h"
 
 struct nl_run {
@@ -31,6 +32,7 @@ struct nl_run {
     bool own_k;
     nl_model *model;
     nl_optim *optim;
+    nl_step *stepper; /* forward, backward, statistics and update: plain or a CUDA graph */
     nl_data *data;
     nl_metrics_store *store;
     char dir[512];

@@ -102,6 +102,28 @@ static int compute_grads(nl_run *r, float *loss, float *aux, float *z, float *gn
     return 0;
 }
 
+/* Forward, backward, statistics and update. One process: the step module (step.h: plain,
+ * queued, or one CUDA graph), whose note on a capture goes to events.log. Several ranks: op by
+ * op on this rank's rows, the gradients and batch averages shared between the backward and
+ * the update (compute_grads), so such steps are never captured. */
+static int train_step(nl_run *r, float lr, nl_step_out *so, nl_error *err)
+{
+    if (r->dp_size <= 1) {
+        nl_moe_stats ms = {r->moe_layers, r->E, r->frac, r->ent, r->gnr, r->gne};
+        int rc = nl_step_run(r->stepper, r->tok, r->tgt, r->cfg.train.batch, lr, r->gn_attn,
+                             r->gn_ffn, r->rms, r->moe_layers ? &ms : NULL, so, err);
+        const char *note = nl_step_take_note(r->stepper);
+        if (*note)
+            nl_run_log_event(r, "%s", note);
+        return rc;
+    }
+    so->loss = so->aux = so->z = so->grad_norm = NAN;
+    if (compute_grads(r, &so->loss, &so->aux, &so->z, &so->grad_norm, err))
+        return 1;
+    so->bad = !isfinite(so->loss) || !isfinite(so->grad_norm);
+    return !so->bad && nl_optim_step(r->optim, lr, NULL, err);
+}
+
 /* The step's row: the ring, metrics.csv and nl_run_last_row. */
 static int record_row(nl_run *r, float lr, float loss, float aux, float z, float val, float gnorm,
                       double dt, nl_error *err)
@@ -194,12 +216,11 @@ nl_run_state nl_run_step(nl_run *r, nl_error *err)
     double t0 = nl_clock_s();
     if (fetch_batch(r, err))
         return r->state;
-    float loss = NAN, aux = NAN, z = NAN, gnorm = NAN;
-    if (compute_grads(r, &loss, &aux, &z, &gnorm, err))
+    nl_step_out so;
+    if (train_step(r, lr, &so, err))
         return fail_run(r, err);
-    bool bad = !isfinite(loss) || !isfinite(gnorm);
-    if (!bad && nl_optim_step(r->optim, lr, NULL, err))
-        return fail_run(r, err);
+    float loss = so.loss, aux = so.aux, z = so.z, gnorm = so.grad_norm;
+    bool bad = so.bad;
     double dt = nl_clock_s() - t0;
     r->step++;
     r->tokens += (int64_t)t->batch * r->cfg.model.seq_len;

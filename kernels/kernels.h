@@ -184,6 +184,18 @@ struct nl_kernels {
     void (*adamw)(nl_kernels *k, float *p, const float *grad, float *m, float *v, int64_t n,
                   float lr, float b1, float b2, float eps, float wd, float bc1, float bc2,
                   const float *grad_scale);
+    /* The same with the step's scalars in backend memory, so that a captured step (below)
+     * needs no new launch arguments: hyper (4) = [lr, bc1, bc2, skip]; when skip != 0 nothing
+     * changes. Same arithmetic as adamw, so the same bits for the same values. Optional (NULL:
+     * the engine updates with adamw and decides on the host). */
+    void (*adamw_dev)(nl_kernels *k, float *p, const float *grad, float *m, float *v, int64_t n,
+                      float b1, float b2, float eps, float wd, const float *hyper,
+                      const float *grad_scale);
+    /* flag (1) = 1 when loss_sum[0] / loss_div or (float)sqrt(sum of sumsq[0..n), added in
+     * double in index order) is not finite, else 0: the host's test for a bad step, made on the
+     * backend. Optional, with adamw_dev. */
+    void (*step_guard)(nl_kernels *k, float *flag, const float *loss_sum, float loss_div,
+                       const float *sumsq, int n);
 
     /* ---- Mixture of Experts ----
      * probs (N,E) = softmax(logits (N,E)); idx (N,K) int32 = the K largest probs (ties: lower
@@ -230,6 +242,31 @@ struct nl_kernels {
     void (*attention_backward)(nl_kernels *k, float *dq, float *dk, float *dv, const float *dout,
                                const float *q, const float *kk, const float *v, const float *out,
                                const float *lse, int BH, int T, int D, float scale);
+
+    /* ---- captured steps (optional: all NULL in a backend without them, and then the engine
+     * queues every op of every step) ----
+     * graph_begin starts recording the ops queued from now on instead of running them;
+     * graph_end stops and returns a launchable graph, or NULL with the reason in why (a
+     * recorded op that cannot be captured, such as a buffer that had to grow): nothing
+     * recorded has run, and last_error() is as it was before graph_begin. graph_launch
+     * queues the whole recording once. The graph holds the pointers and launch arguments of
+     * its recording, so buffers it uses must stay where they are: graph_epoch changes when the
+     * backend replaces a buffer of its own (scratch, workspaces), and a graph recorded under
+     * another epoch must be recorded again. It also keeps the precision of its recording. */
+    int (*graph_begin)(nl_kernels *k);
+    void *(*graph_end)(nl_kernels *k, char *why, size_t why_len);
+    int (*graph_launch)(nl_kernels *k, void *graph);
+    void (*graph_free)(nl_kernels *k, void *graph);
+    uint64_t (*graph_epoch)(nl_kernels *k);
+    /* Host memory that backend copies reach without staging (CUDA: pinned), and a queued copy
+     * into it that is complete after sync(). */
+    void *(*host_alloc)(nl_kernels *k, size_t bytes);
+    void (*host_free)(nl_kernels *k, void *p);
+    void (*to_host_async)(nl_kernels *k, void *host_dst, const void *src, size_t bytes);
+    /* Best rate, in GFLOP/s, of n x n x n products with bf16 inputs already in backend memory
+     * and fp32 accumulation (the denominator of bf16 model-FLOP utilisation); 0 when it cannot
+     * be measured. Optional. */
+    double (*bf16_peak_gflops)(nl_kernels *k, int n);
 };
 
 /* The CPU backend (always present). */

@@ -244,6 +244,7 @@ static void set_refuses(void)
     expect_set_error("train.device=gpu", "train.device: expected one of auto|cpu|cuda, got 'gpu'");
     expect_set_error("train.precision=fp16", "one of fp32|tf32|bf16");
     expect_set_error("train.attention=always", "one of auto|fused|pieces");
+    expect_set_error("train.cuda_graphs=yes", "one of auto|on|off");
     expect_set_error("train.attn_chunk=-1", "train.attn_chunk");
     expect_set_error("data.source=text:",
                      "data.source: expected markov, prose, text:PATH or tokens:PATH");
@@ -350,6 +351,8 @@ static void test_validate(void)
     expect_invalid((const char *const[]){"data.order=8", NULL}, "data.order: a markov chain");
     expect_invalid((const char *const[]){"train.lr=1e-3", "train.lr_min=1e-2", NULL},
                    "train.lr_min (0.01) must be <= train.lr (0.001)");
+    expect_invalid((const char *const[]){"model.moe.experts=4", "train.cuda_graphs=on", NULL},
+                   "train.cuda_graphs: on is not possible with MoE");
 
     nl_config *c = new_config();
     nl_error e = {0};
@@ -468,6 +471,7 @@ static const char *const crafted_kvs[] = {
     "train.precision=bf16",
     "train.attention=pieces",
     "train.attn_chunk=32",
+    "train.cuda_graphs=off",
     "train.ckpt_every=100",
     "train.keep_ckpts=1",
     "train.log_every=1",

@@ -732,27 +732,12 @@ static double now_s(void)
                (double)(bytes) / dt_ * 1e-9, (double)(flops) / dt_ * 1e-12);                       \
     } while (0)
 
-static void timing(void)
+/* The products, fused attention and matmuls, at each precision: x (BT,4C) inputs, y outputs,
+ * wq (C,4C) weights, att (BH,T,T). */
+static void timing_products(float *x, float *y, float *wq, float *att, int B, int T, int C, int H,
+                            int D, int reps)
 {
-    const int B = 16, T = 1024, C = 768, H = 12, D = 64, V = 50257, reps = 20;
-    const int64_t BT = (int64_t)B * T, att_n = (int64_t)B * H * T * T;
-    cur = GPU;
-    rng_seed(7);
-    float *x = upf(hrand(BT * 4 * C, 1), BT * 4 * C); /* (BT,4C) */
-    float *y = poison(BT * 4 * C), *w = upf(hrand(4 * C, 1), 4 * C);
-    float *mean = poison(BT), *rstd = poison(BT);
-    float *wq = upf(hrand((int64_t)4 * C * C, 0.05f), (int64_t)4 * C * C);
-    float *att = dalloc(sizeof(float) * (size_t)att_n), *datt = dalloc(sizeof(float) * att_n);
-    float *logits = dalloc(sizeof(float) * (size_t)(BT / 4) * V);
-    int32_t *tg = upi(hrand_int(BT, V), BT);
-    float *loss = poison(BT);
-    if (!x || !y || !att || !datt || !logits) {
-        printf("  timing: out of device memory\n");
-        dfree_all();
-        return;
-    }
-    GPU->add_scaled(GPU, att, 1.f, att, att, att_n);
-    printf("timing at B=%d T=%d C=%d H=%d (per call, mean of %d)\n", B, T, C, H, reps);
+    const int64_t BT = (int64_t)B * T;
     if (GPU->attention_forward) {
         /* q, k, v, dout from x; out, dq, dk, dv in y; flops of the causal products only */
         int64_t n = BT * C;
@@ -790,6 +775,30 @@ static void timing(void)
                 GPU->matmul(GPU, y, att, x, T, D, T, 1, 0, T, D, D, (int64_t)T * T, (int64_t)T * D,
                             (int64_t)T * D, B * H, 1.f, 0.f));
     }
+}
+
+static void timing(void)
+{
+    const int B = 16, T = 1024, C = 768, H = 12, D = 64, V = 50257, reps = 20;
+    const int64_t BT = (int64_t)B * T, att_n = (int64_t)B * H * T * T;
+    cur = GPU;
+    rng_seed(7);
+    float *x = upf(hrand(BT * 4 * C, 1), BT * 4 * C); /* (BT,4C) */
+    float *y = poison(BT * 4 * C), *w = upf(hrand(4 * C, 1), 4 * C);
+    float *mean = poison(BT), *rstd = poison(BT);
+    float *wq = upf(hrand((int64_t)4 * C * C, 0.05f), (int64_t)4 * C * C);
+    float *att = dalloc(sizeof(float) * (size_t)att_n), *datt = dalloc(sizeof(float) * att_n);
+    float *logits = dalloc(sizeof(float) * (size_t)(BT / 4) * V);
+    int32_t *tg = upi(hrand_int(BT, V), BT);
+    float *loss = poison(BT);
+    if (!x || !y || !att || !datt || !logits) {
+        printf("  timing: out of device memory\n");
+        dfree_all();
+        return;
+    }
+    GPU->add_scaled(GPU, att, 1.f, att, att, att_n);
+    printf("timing at B=%d T=%d C=%d H=%d (per call, mean of %d)\n", B, T, C, H, reps);
+    timing_products(x, y, wq, att, B, T, C, H, D, reps);
     GPU->set_precision(GPU, NL_PREC_FP32);
     TIME_OP("softmax_causal_forward", att_n * 4 * 1.5, 0,
             GPU->softmax_causal_forward(GPU, att, B * H, T));

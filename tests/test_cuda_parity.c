@@ -11,6 +11,10 @@
  * two placements again at head size 64 and seq_len 80 check fp32 with the pieces (the default)
  * and put the fused op on tensor cores under tf32 and bf16.
  *
+ * Every config also trains its 10 steps a third way, on CUDA with the step captured as a
+ * graph (train.cuda_graphs auto: dense models; MoE steps stay plain), and those losses and
+ * final parameters must be CUDA plain's bit for bit, in every precision.
+ *
  * Skips when build/libnormlab_cuda.so (or $NORMLAB_CUDA_LIB) does not load or no device is
  * present. */
 #include <dlfcn.h>
@@ -19,6 +23,7 @@
 #include "../engine/config.h"
 #include "../engine/model.h"
 #include "../engine/optim.h"
+#include "../engine/step.h"
 #include "../kernels/kernels.h"
 #include "t.h"
 
@@ -127,35 +132,14 @@ static void poison_grads(nl_model *m, int64_t np)
     free(h);
 }
 
-/* One config: returns the figures through *loss_err, *grad_err, *train_err (worst tensor,
- * worst step); nonzero on an engine error (message in err). */
-static int compare_config(const nl_config *c, nl_precision prec, double *loss_err, double *grad_err,
-                          char *worst_tensor, double *train_err, nl_error *err)
+/* The two models' gradients after one forward and backward on random tokens: *loss_err,
+ * *grad_err and the worst tensor's name. */
+static int check_grads(nl_model *mc, nl_model *mg, const nl_config *c, double *loss_err,
+                       double *grad_err, char *worst_tensor, nl_error *err)
 {
-    int rc = -1;
-    nl_model *mc = NULL, *mg = NULL;
-    nl_optim *oc = NULL, *og = NULL;
-    float *pc = NULL, *gc = NULL, *gg = NULL;
     int32_t tok[B * T_MAX], tgt[B * T_MAX];
     const int T = c->model.seq_len;
-    *loss_err = *grad_err = *train_err = INFINITY;
-    worst_tensor[0] = 0;
-    /* the GPU model's config names the precision it runs at, as a run's does (the engine
-     * picks the fused attention by it) */
-    nl_config cg = *c;
-    cg.train.precision = (nl_train_precision)prec;
-    cg.train.attention = g_attention;
-    GPU->set_precision(GPU, prec);
-    if (!(mc = nl_model_create(c, CPU, err)) || !(mg = nl_model_create(&cg, GPU, err)))
-        goto out;
     int64_t np = nl_model_num_params(mc);
-    pc = malloc(sizeof(float) * (size_t)np);
-    gc = malloc(sizeof(float) * (size_t)np);
-    gg = malloc(sizeof(float) * (size_t)np);
-    nan_fill(pc, np);
-    nl_model_get_params(mc, pc);
-    nl_model_set_params(mg, pc);
-
     for (int i = 0; i < B * T; i++) {
         tok[i] = (int32_t)(rng_u32() % VOCAB);
         tgt[i] = (int32_t)(rng_u32() % VOCAB);
@@ -163,14 +147,15 @@ static int compare_config(const nl_config *c, nl_precision prec, double *loss_er
     float lc = NAN, lg = NAN, ac = 0, ag = 0, zc = 0, zg = 0;
     if (nl_model_forward(mc, tok, tgt, B, &lc, &ac, &zc, err) ||
         nl_model_forward(mg, tok, tgt, B, &lg, &ag, &zg, err))
-        goto out;
+        return -1;
     *loss_err = scalar_err(lg, lc);
     if (c->model.moe_experts > 0) /* dense models report NaN for these */
         *loss_err = fmax(*loss_err, fmax(scalar_err(ag, ac), scalar_err(zg, zc)));
     poison_grads(mc, np);
     poison_grads(mg, np);
     if (nl_model_backward(mc, err) || nl_model_backward(mg, err))
-        goto out;
+        return -1;
+    float *gc = malloc(sizeof(float) * (size_t)np), *gg = malloc(sizeof(float) * (size_t)np);
     nan_fill(gc, np);
     nan_fill(gg, np);
     nl_model_get_grads(mc, gc);
@@ -188,38 +173,99 @@ static int compare_config(const nl_config *c, nl_precision prec, double *loss_er
             snprintf(worst_tensor, 96, "%s", t->name);
         }
     }
+    free(gc);
+    free(gg);
+    return 0;
+}
 
-    if (!(oc = nl_optim_create(mc, &c->train, err)) || !(og = nl_optim_create(mg, &c->train, err)))
-        goto out;
+/* STEPS AdamW steps three ways: CPU plain, CUDA plain (train.cuda_graphs off) and CUDA with
+ * the step captured as a graph (auto: dense models; MoE steps plain). *train_err: the worst
+ * relative loss error of CUDA plain against the CPU. The graphed run must give CUDA plain's
+ * losses and final parameters bit for bit (*graph_same). */
+static int train_three(nl_model *mc, nl_model *mg, nl_model *mh, const nl_config *c,
+                       double *train_err, bool *graph_same, nl_error *err)
+{
+    int32_t tok[B * T_MAX], tgt[B * T_MAX];
+    const int T = c->model.seq_len;
+    nl_model *ms[3] = {mc, mg, mh};
+    nl_optim *o[3] = {NULL, NULL, NULL};
+    nl_step *st[3] = {NULL, NULL, NULL};
+    nl_cuda_graphs mode[3] = {NL_GRAPHS_OFF, NL_GRAPHS_OFF, NL_GRAPHS_AUTO};
+    int rc = -1;
+    for (int i = 0; i < 3; i++)
+        if (!(o[i] = nl_optim_create(ms[i], &c->train, err)) ||
+            !(st[i] = nl_step_create(ms[i], o[i], mode[i], err)))
+            goto out;
     *train_err = 0;
+    *graph_same = true;
     for (int s = 0; s < STEPS; s++) {
         for (int i = 0; i < B * T; i++) {
             tok[i] = (int32_t)(rng_u32() % VOCAB);
             tgt[i] = (tok[i] * 7 + 3) % VOCAB; /* learnable, so the loss moves */
         }
-        lc = lg = NAN;
-        if (nl_model_forward(mc, tok, tgt, B, &lc, NULL, NULL, err) ||
-            nl_model_forward(mg, tok, tgt, B, &lg, NULL, NULL, err) || nl_model_backward(mc, err) ||
-            nl_model_backward(mg, err) || nl_optim_step(oc, c->train.lr, NULL, err) ||
-            nl_optim_step(og, c->train.lr, NULL, err))
-            goto out;
-        double e = scalar_err(lg, lc);
+        nl_step_out out[3];
+        for (int i = 0; i < 3; i++)
+            if (nl_step_run(st[i], tok, tgt, B, c->train.lr, NULL, NULL, NULL, NULL, &out[i], err))
+                goto out;
+        double e = scalar_err(out[1].loss, out[0].loss);
         if (e > *train_err)
             *train_err = e;
+        *graph_same = *graph_same && memcmp(&out[1].loss, &out[2].loss, sizeof(float)) == 0;
     }
+    int64_t np = nl_model_num_params(mg);
+    float *pg = malloc(sizeof(float) * (size_t)np), *ph = malloc(sizeof(float) * (size_t)np);
+    nl_model_get_params(mg, pg);
+    nl_model_get_params(mh, ph);
+    *graph_same = *graph_same && memcmp(pg, ph, sizeof(float) * (size_t)np) == 0;
+    free(pg);
+    free(ph);
     rc = 0;
+out:
+    for (int i = 0; i < 3; i++) {
+        nl_step_free(st[i]);
+        nl_optim_free(o[i]);
+    }
+    return rc;
+}
+
+/* One config: returns the figures through *loss_err, *grad_err, *train_err (worst tensor,
+ * worst step) and whether the graphed steps gave the plain ones' bits; nonzero on an engine
+ * error (message in err). */
+static int compare_config(const nl_config *c, nl_precision prec, double *loss_err, double *grad_err,
+                          char *worst_tensor, double *train_err, bool *graph_same, nl_error *err)
+{
+    int rc = -1;
+    nl_model *mc = NULL, *mg = NULL, *mh = NULL;
+    *loss_err = *grad_err = *train_err = INFINITY;
+    *graph_same = false;
+    worst_tensor[0] = 0;
+    /* the GPU models' config names the precision they run at, as a run's does (the engine
+     * picks the fused attention by it, and a step sets it) */
+    nl_config cg = *c;
+    cg.train.precision = (nl_train_precision)prec;
+    cg.train.attention = g_attention;
+    GPU->set_precision(GPU, prec);
+    if (!(mc = nl_model_create(c, CPU, err)) || !(mg = nl_model_create(&cg, GPU, err)) ||
+        !(mh = nl_model_create(&cg, GPU, err)))
+        goto out;
+    int64_t np = nl_model_num_params(mc);
+    float *pc = malloc(sizeof(float) * (size_t)np);
+    nan_fill(pc, np);
+    nl_model_get_params(mc, pc);
+    nl_model_set_params(mg, pc);
+    nl_model_set_params(mh, pc);
+    free(pc);
+    if (check_grads(mc, mg, c, loss_err, grad_err, worst_tensor, err))
+        goto out;
+    rc = train_three(mc, mg, mh, &cg, train_err, graph_same, err);
 out:
     if (rc == 0 && GPU->last_error(GPU)[0]) {
         nl_fail(err, NL_ERR_RUN, "CUDA: %s", GPU->last_error(GPU));
         rc = -1;
     }
-    nl_optim_free(oc);
-    nl_optim_free(og);
     nl_model_free(mc);
     nl_model_free(mg);
-    free(pc);
-    free(gc);
-    free(gg);
+    nl_model_free(mh);
     GPU->set_precision(GPU, NL_PREC_FP32);
     return rc;
 }
@@ -230,12 +276,13 @@ static void run_all(int moe)
         nl_config c;
         nl_error err = {0};
         double le, ge, te;
+        bool gs;
         char wt[96];
         if (make_config(&c, p, moe, &err)) {
             T_CHECK(0, "%s%s: config: %s", placements[p], moe ? "+moe" : "", err.msg);
             continue;
         }
-        if (compare_config(&c, NL_PREC_FP32, &le, &ge, wt, &te, &err)) {
+        if (compare_config(&c, NL_PREC_FP32, &le, &ge, wt, &te, &gs, &err)) {
             T_CHECK(0, "%s%s: %s", placements[p], moe ? "+moe" : "", err.msg);
             continue;
         }
@@ -246,6 +293,7 @@ static void run_all(int moe)
                 moe ? "+moe" : "", wt, ge);
         T_CHECK(te <= 1e-4, "%s%s: AdamW step losses relative error %.3g", placements[p],
                 moe ? "+moe" : "", te);
+        T_CHECK(gs, "%s%s: graphed steps differ from plain ones", placements[p], moe ? "+moe" : "");
     }
 }
 
@@ -274,9 +322,10 @@ static void cuda_parity_low_precision(void)
                 nl_config c;
                 nl_error err = {0};
                 double le, ge, te;
+                bool gs;
                 char wt[96];
                 if (make_config(&c, p, moe, &err) ||
-                    compare_config(&c, (nl_precision)prec, &le, &ge, wt, &te, &err)) {
+                    compare_config(&c, (nl_precision)prec, &le, &ge, wt, &te, &gs, &err)) {
                     T_CHECK(0, "%s %s%s: %s", names[prec], placements[p], moe ? "+moe" : "",
                             err.msg);
                     continue;
@@ -284,6 +333,8 @@ static void cuda_parity_low_precision(void)
                 printf("# %s %-12s %-5s loss err %.2e  grad err %.2e (%s)  10-step loss err "
                        "%.2e\n",
                        names[prec], placements[p], moe ? "moe" : "dense", le, ge, wt, te);
+                T_CHECK(gs, "%s %s%s: graphed steps differ from plain ones", names[prec],
+                        placements[p], moe ? "+moe" : "");
             }
 }
 
@@ -300,9 +351,10 @@ static void cuda_parity_head64(void)
                 nl_config c;
                 nl_error err = {0};
                 double le, ge, te;
+                bool gs;
                 char wt[96];
                 if (make_config_d64(&c, p, moe, &err) ||
-                    compare_config(&c, (nl_precision)prec, &le, &ge, wt, &te, &err)) {
+                    compare_config(&c, (nl_precision)prec, &le, &ge, wt, &te, &gs, &err)) {
                     T_CHECK(0, "%s %s%s d64: %s", names[prec], placements[p], moe ? "+moe" : "",
                             err.msg);
                     continue;
@@ -312,6 +364,8 @@ static void cuda_parity_head64(void)
                        names[prec], placements[p], moe ? "moe" : "dense", le, ge, wt, te);
                 T_CHECK(isfinite(le) && isfinite(ge) && isfinite(te), "%s %s%s d64: NaN",
                         names[prec], placements[p], moe ? "+moe" : "");
+                T_CHECK(gs, "%s %s%s d64: graphed steps differ from plain ones", names[prec],
+                        placements[p], moe ? "+moe" : "");
                 if (prec == NL_PREC_FP32) {
                     T_CHECK(le <= 1e-4, "%s%s d64: loss relative error %.3g", placements[p],
                             moe ? "+moe" : "", le);

@@ -9,8 +9,32 @@ typedef float real;
 #define NL_OP(name) f32_##name
 #include "ops.inc"
 
+/* The step's scalars in backend memory (kernels.h adamw_dev, step_guard): on the CPU that is
+ * host memory, so these only read them; the engine's deferred step (engine/step.c) is then
+ * the same sequence of ops as a captured one, which lets the CPU tests check it. */
+static void f32_adamw_dev(nl_kernels *k, float *p, const float *grad, float *m, float *v,
+                          int64_t n, float b1, float b2, float eps, float wd, const float *hyper,
+                          const float *grad_scale)
+{
+    if (hyper[3] != 0.0f)
+        return;
+    f32_adamw(k, p, grad, m, v, n, hyper[0], b1, b2, eps, wd, hyper[1], hyper[2], grad_scale);
+}
+
+static void f32_step_guard(nl_kernels *k, float *flag, const float *loss_sum, float loss_div,
+                           const float *sumsq, int n)
+{
+    double tot = 0;
+    for (int i = 0; i < n; i++)
+        tot += (double)sumsq[i];
+    float loss = loss_sum[0] / loss_div, norm = (float)sqrt(tot);
+    flag[0] = isfinite(loss) && isfinite(norm) ? 0.0f : 1.0f;
+}
+
 void nl_cpu_fill_ops_f32(nl_kernels *k)
 {
+    k->adamw_dev = f32_adamw_dev;
+    k->step_guard = f32_step_guard;
     k->matmul = f32_matmul;
     k->layernorm_forward = f32_layernorm_forward;
     k->layernorm_backward = f32_layernorm_backward;

@@ -44,8 +44,19 @@ static void *cu_grow(nl_kernels *k, void **buf, size_t *have, size_t need, const
     if (*have >= need && *buf)
         return *buf;
     nl_cu_ctx *c = cu_ctx(k);
+    /* a capture records launches, it does not run them: draining and freeing here would
+     * invalidate it, and the recording would keep the old pointer */
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (cu_check(k, cudaStreamIsCapturing(c->stream, &cs), what))
+        return NULL;
+    if (cs != cudaStreamCaptureStatusNone) {
+        cu_set_error(k, "cuda: %s must grow to %zu bytes while a step is being captured", what,
+                     need);
+        return NULL;
+    }
     if (cu_check(k, cudaStreamSynchronize(c->stream), what))
         return NULL;
+    c->epoch++;
     if (*buf)
         cudaFree(*buf);
     *buf = NULL;
@@ -155,6 +166,8 @@ static const char *cu_last_error(nl_kernels *k)
 
 static void cu_set_precision(nl_kernels *k, nl_precision p)
 {
+    /* a graph keeps the products' compute type of its recording, so this does not change
+     * the epoch: each run sets its own precision before its steps (engine/step.c) */
     cu_ctx(k)->prec = p;
 }
 
@@ -210,6 +223,7 @@ static void fill_table(nl_kernels *k)
     cu_fill_moe(k);
     cu_fill_flash(k);
     cu_fill_comm(k);
+    cu_fill_graph(k);
 }
 
 /* device: the CUDA device index. On failure returns NULL with the reason in errbuf (no

@@ -769,14 +769,29 @@ static size_t simt_dkv_smem(int D)
     return sizeof(float) * (size_t)(64 * D + 64 * (D + 1) + 2 * 32 * 32 + 64);
 }
 
-/* Kernels past the default 48 KB of dynamic shared memory must ask for more first. */
+/* Kernels past the default 48 KB of dynamic shared memory must ask for more first, once per
+ * kernel and size: a step being captured into a graph (graph.cu) then makes no such call. */
 template <typename F> static int smem_limit(nl_kernels *k, F *fn, size_t bytes)
 {
+    static struct {
+        const void *fn;
+        size_t bytes;
+    } asked[32];
+    static int n_asked;
     if (bytes <= 48 * 1024)
         return 0;
-    return cu_check(
+    for (int i = 0; i < n_asked; i++)
+        if (asked[i].fn == (const void *)fn && asked[i].bytes >= bytes)
+            return 0;
+    int rc = cu_check(
         k, cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
         "fused attention shared memory");
+    if (rc == 0 && n_asked < 32) {
+        asked[n_asked].fn = (const void *)fn;
+        asked[n_asked].bytes = bytes;
+        n_asked++;
+    }
+    return rc;
 }
 
 static bool use_tensor_cores(nl_kernels *k, int D, bool aligned)

@@ -34,6 +34,9 @@ typedef struct nl_cu_ctx {
     size_t scratch_bytes;
     int fa_warps_f, fa_warps_q, fa_warps_kv; /* warps per block of the fused attention (flash.cu) */
     void *comm; /* the NCCL communicator of a data-parallel run (comm.cu); NULL when none */
+    /* Bumped when a buffer above is replaced: graphs recorded before hold stale pointers
+     * (kernels.h graph_epoch). */
+    uint64_t epoch;
     char err[512];
 } nl_cu_ctx;
 
@@ -54,7 +57,8 @@ int cu_check(nl_kernels *k, cudaError_t e, const char *what);
 /* Check the last launch (cudaGetLastError, host-side only: no synchronisation). */
 void cu_check_launch(nl_kernels *k, const char *op);
 /* At least `bytes` of scratch, or NULL (error recorded). Growing synchronises the stream,
- * which happens only the first time an op needs more than before. */
+ * which happens only the first time an op needs more than before; while the stream is being
+ * captured into a graph it cannot, and the capture fails (graph.cu). */
 void *cu_scratch(nl_kernels *k, size_t bytes);
 /* At least `elems` bf16 elements of matmul workspace, or NULL. */
 __nv_bfloat16 *cu_bf16_ws(nl_kernels *k, size_t elems);
@@ -90,6 +94,7 @@ void cu_fill_moe(nl_kernels *k);       /* moe.cu: router and dispatch */
 void cu_fill_flash(nl_kernels *k);     /* flash.cu: fused causal attention */
 void cu_fill_comm(nl_kernels *k);      /* comm.cu: NCCL all-reduce (where NCCL was found) */
 void cu_comm_destroy(nl_kernels *k);   /* comm.cu: ends the communicator, if any */
+void cu_fill_graph(nl_kernels *k);     /* graph.cu: captured steps, pinned host memory */
 
 /* Stable sort of n int32 keys in [0, key_limit) carrying their positions 0..n-1 (sort.cu, on
  * cub's radix sort, which is stable): sorted_keys (n) and order (n) = the original index of

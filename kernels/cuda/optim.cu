@@ -128,9 +128,12 @@ __device__ __forceinline__ void adamw_one(float &p, float g, float &m, float &v,
     p -= a.lr * ((mi * a.ib1) / (sqrtf(vi * a.ib2) + a.eps) + a.wd * p);
 }
 
+/* The update of both entries, adamw (scalars as arguments) and adamw_dev (scalars read from
+ * device memory): one body, so equal scalars give equal bits. */
 template <int V>
-__global__ void adamw_kernel(float *p, const float *grad, float *m, float *v, int64_t n,
-                             adamw_args a, const float *grad_scale)
+__device__ __forceinline__ void adamw_body(float *p, const float *grad, float *m, float *v,
+                                           int64_t n, const adamw_args &a,
+                                           const float *grad_scale)
 {
     float gs = grad_scale ? *grad_scale : 1.f;
     int64_t step = (int64_t)gridDim.x * blockDim.x;
@@ -154,6 +157,26 @@ __global__ void adamw_kernel(float *p, const float *grad, float *m, float *v, in
         adamw_one(p[i], grad[i] * gs, m[i], v[i], a);
 }
 
+template <int V>
+__global__ void adamw_kernel(float *p, const float *grad, float *m, float *v, int64_t n,
+                             adamw_args a, const float *grad_scale)
+{
+    adamw_body<V>(p, grad, m, v, n, a, grad_scale);
+}
+
+/* hyper (4) = [lr, bc1, bc2, skip]; 1/bc as the host computes it for adamw (IEEE division) */
+template <int V>
+__global__ void adamw_dev_kernel(float *p, const float *grad, float *m, float *v, int64_t n,
+                                 adamw_args a, const float *hyper, const float *grad_scale)
+{
+    if (hyper[3] != 0.f)
+        return;
+    a.lr = hyper[0];
+    a.ib1 = 1.f / hyper[1];
+    a.ib2 = 1.f / hyper[2];
+    adamw_body<V>(p, grad, m, v, n, a, grad_scale);
+}
+
 static void cu_adamw(nl_kernels *k, float *p, const float *grad, float *m, float *v, int64_t n,
                      float lr, float b1, float b2, float eps, float wd, float bc1, float bc2,
                      const float *grad_scale)
@@ -170,8 +193,25 @@ static void cu_adamw(nl_kernels *k, float *p, const float *grad, float *m, float
     cu_check_launch(k, "adamw");
 }
 
+static void cu_adamw_dev(nl_kernels *k, float *p, const float *grad, float *m, float *v,
+                         int64_t n, float b1, float b2, float eps, float wd, const float *hyper,
+                         const float *grad_scale)
+{
+    if (n <= 0)
+        return;
+    adamw_args a = {0.f, b1, b2, eps, wd, 1.f, 1.f};
+    if (cu_aligned16(p, grad, m, v))
+        adamw_dev_kernel<4><<<cu_grid((n + 3) / 4, 256, 4), 256, 0, cu_stream(k)>>>(
+            p, grad, m, v, n, a, hyper, grad_scale);
+    else
+        adamw_dev_kernel<1><<<cu_grid(n, 256, 4), 256, 0, cu_stream(k)>>>(p, grad, m, v, n, a,
+                                                                           hyper, grad_scale);
+    cu_check_launch(k, "adamw_dev");
+}
+
 void cu_fill_optim(nl_kernels *k)
 {
+    k->adamw_dev = cu_adamw_dev;
     k->sumsq_segments = cu_sumsq_segments;
     k->clip_scale = cu_clip_scale;
     k->adamw = cu_adamw;

@@ -137,6 +137,15 @@ check omp-wait-user-kept "libgomp reported: $(spin "$o")" sh -c "[ \"\$1\" = \" 
 o=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT $BIN bench --device cpu --threads 1 $TINY --steps 1 --warmup 0 2>&1); rc=$?
 check bench-names-kernel "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^  backend OpenBLAS kernel [A-Za-z0-9]* .*1 OpenMP thread, waiting: OMP_WAIT_POLICY=passive; OpenBLAS threads 1'" _ "$o"
 
+# bench --race steps a race's runs in lockstep on one backend and says how each run steps
+# (plain on the CPU); train.cuda_graphs: on where no step can be captured is refused by name
+o=$($BIN bench race --race --device cpu $TINY --steps 2 --warmup 1 2>&1); rc=$?
+check bench-race "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^  round_ms [0-9]' && [ \$(printf '%s\n' \"\$1\" | grep -c '^  run [a-z]*: step plain (the backend cannot capture') -eq 3 ]" _ "$o"
+o=$($BIN bench --race --device cpu $TINY --steps 1 2>&1); rc=$?
+check bench-race-no-runs "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'has no runs: list'" _ "$o"
+o=$($BIN train --device cpu $TINY --steps 1 --set train.cuda_graphs=on --out "$T/graphs" --quiet 2>&1); rc=$?
+check cuda-graphs-on-cpu "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | grep -q 'train.cuda_graphs: on, but the backend cannot capture a step'" _ "$o"
+
 # the ETA after --resume comes from the steps taken since, not from the step count. At a
 # steady pace the ETAs shown at steps 320 and 400 (20 and 100 steps after resuming at 300,
 # 10^8 to go) are about equal; counted from step 0 they would differ about fourfold.
