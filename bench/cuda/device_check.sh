@@ -5,7 +5,7 @@
 #            cuobjdump) and the CUDA test binaries                          -> build.log
 #   tests    the CUDA tests: test_cuda_graph (graphs, queued and plain steps bit for bit, a
 #            race recapturing), test_cuda_parity (every placement against the CPU; each config
-#            also trained with its step captured, compared bit for bit), test_cuda (ops),
+#            also trained with its step captured, compared bit for bit), test_cuda and test_cuda_attn (ops),
 #            test_step, tests/sh/cuda_ckpt.sh                              -> tests.log
 #   steps    per-step time with train.cuda_graphs off and on: the default preset on a GPU
 #            (bench/cuda/default.yaml) and a lab race of 8 such runs in lockstep on one
@@ -54,7 +54,7 @@ phase_build() {
     : >"$log"
     note "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -n 1)"
     note "nvcc: $(nvcc --version 2>/dev/null | tail -n 1)"
-    limited build "$log" make -j"$(nproc)" all build/tests/test_cuda build/tests/test_cuda_parity \
+    limited build "$log" make -j"$(nproc)" all build/tests/test_cuda build/tests/test_cuda_attn build/tests/test_cuda_parity \
         build/tests/test_cuda_graph build/tests/test_step
     if command -v cuobjdump >/dev/null 2>&1; then
         elves=$(cuobjdump --list-elf build/libnormlab_cuda.so 2>/dev/null | grep -c 'sm_90')
@@ -67,7 +67,7 @@ phase_build() {
 phase_tests() {
     log=$out/tests.log
     : >"$log"
-    for t in test_cuda_graph test_cuda_parity test_cuda test_step; do
+    for t in test_cuda_graph test_cuda_parity test_cuda test_cuda_attn test_step; do
         echo "== $t" >>"$log"
         limited tests "$log" "build/tests/$t"
     done

@@ -37,7 +37,7 @@ CUDA_LIB := build/libnormlab_cuda.so
 cuda: $(CUDA_LIB)
 	@echo "$(NCCL_SAY)"
 
-build/kernels/cuda/%.o: kernels/cuda/%.cu kernels/cuda/nlcuda.h kernels/cuda/reduce.cuh \
+build/kernels/cuda/%.o: kernels/cuda/%.cu $(wildcard kernels/cuda/*.h kernels/cuda/*.cuh) \
                         kernels/kernels.h
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
