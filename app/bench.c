@@ -91,16 +91,26 @@ static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, 
         printf("  peak_rss_mb %.1f (host; buffers live on the device)\n", rss);
 }
 
+/* The preset with the command's settings, for `total` steps, timed as they are: no
+ * validation, no divergence stop. Nonzero (the message printed) when it cannot be had. */
+static int bench_config(nl_config *c, const char *preset, const char **sets, int n_sets,
+                        const char *device, long threads, long total)
+{
+    if (nl_app_load_preset(preset, c) ||
+        nl_app_configure(c, sets, n_sets, total, threads, device))
+        return 2;
+    nl_config_set(c, "train.eval_every", "0", NULL);
+    nl_config_set(c, "train.diverge_patience", "0", NULL);
+    return 0;
+}
+
 static int bench_one(const char *preset, const char **sets, int n_sets, const char *device,
                      long threads, long steps, long warmup)
 {
     nl_config c;
     nl_error err = {0};
-    if (nl_app_load_preset(preset, &c) ||
-        nl_app_configure(&c, sets, n_sets, steps + warmup + 1, threads, device))
+    if (bench_config(&c, preset, sets, n_sets, device, threads, steps + warmup + 1))
         return 2;
-    nl_config_set(&c, "train.eval_every", "0", NULL);
-    nl_config_set(&c, "train.diverge_patience", "0", NULL);
     char notice[512];
     nl_kernels *k = nl_backend_open(nl_device_name(c.train.device), c.train.threads, notice,
                                     sizeof notice, &err);
@@ -180,13 +190,10 @@ static int bench_race(const char *preset, const char **sets, int n_sets, const c
 {
     nl_config c;
     nl_error err = {0};
-    if (nl_app_load_preset(preset, &c) ||
-        nl_app_configure(&c, sets, n_sets, steps + warmup + 1, threads, device))
+    if (bench_config(&c, preset, sets, n_sets, device, threads, steps + warmup + 1))
         return 2;
     if (c.n_runs < 1)
         return nl_app_error(2, "bench --race: %s has no runs: list (a race preset)", c.name);
-    nl_config_set(&c, "train.eval_every", "0", NULL);
-    nl_config_set(&c, "train.diverge_patience", "0", NULL);
     nl_kernels *k = nl_backend_open(nl_device_name(c.train.device), c.train.threads, NULL, 0, &err);
     if (!k)
         return nl_app_error(2, "%s", err.msg);

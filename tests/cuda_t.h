@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../kernels/kernels.h"
+#include "cuda_load.h"
 #include "t.h"
 
 static nl_kernels *GPU, *CPU;
@@ -266,31 +267,14 @@ static nl_kernels_cuda_create_fn create_cuda;
  * are ready, else main's exit status (after a SKIP or FAIL line). */
 static int cuda_t_open(void)
 {
-    const char *path = getenv("NORMLAB_CUDA_LIB");
-    if (!path)
-        path = "build/libnormlab_cuda.so";
-#if defined(__SANITIZE_ADDRESS__)
-    const char *asan = getenv("ASAN_OPTIONS");
-    if (!asan || !strstr(asan, "protect_shadow_gap=0")) {
-        return skip("the CUDA driver needs ASAN_OPTIONS=protect_shadow_gap=0 under "
-                    "AddressSanitizer");
-    }
-#endif
-    void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!so) {
-        snprintf(skip_reason, sizeof skip_reason, "cannot load %s: %s", path, dlerror());
-        return skip(skip_reason);
-    }
-    nl_kernels_cuda_create_fn create = (nl_kernels_cuda_create_fn)dlsym(so, NL_CUDA_ENTRY);
-    create_cuda = create;
-    if (!create) {
-        printf("FAIL cuda_ops: %s has no %s\n", path, NL_CUDA_ENTRY);
-        return 1;
-    }
-    char err[256];
-    GPU = create(0, err, sizeof err);
+    int broken;
+    GPU = cuda_load(&create_cuda, skip_reason, sizeof skip_reason, &broken);
     if (!GPU) {
-        return skip(err);
+        if (broken) {
+            printf("FAIL cuda_ops: %s\n", skip_reason);
+            return 1;
+        }
+        return skip(skip_reason);
     }
     CPU = nl_kernels_cpu_create(1);
     verbose = getenv("NORMLAB_CUDA_VERBOSE") != NULL;

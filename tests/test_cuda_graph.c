@@ -21,6 +21,7 @@
 #include "../engine/optim.h"
 #include "../engine/step.h"
 #include "../kernels/kernels.h"
+#include "cuda_load.h"
 #include "t.h"
 
 static nl_kernels *GPU, *CPU;
@@ -372,27 +373,13 @@ static void cuda_graph(void)
 
 int main(void)
 {
-    const char *path = getenv("NORMLAB_CUDA_LIB");
-    if (!path)
-        path = "build/libnormlab_cuda.so";
-#if defined(__SANITIZE_ADDRESS__)
-    const char *asan = getenv("ASAN_OPTIONS");
-    if (!asan || !strstr(asan, "protect_shadow_gap=0")) {
-        snprintf(skip_reason, sizeof skip_reason,
-                 "the CUDA driver needs ASAN_OPTIONS=protect_shadow_gap=0 under AddressSanitizer");
-        T_RUN(cuda_graph);
-        return 0;
-    }
-#endif
-    void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    nl_kernels_cuda_create_fn create =
-        so ? (nl_kernels_cuda_create_fn)dlsym(so, NL_CUDA_ENTRY) : NULL;
-    char err[256] = "";
-    if (!so)
-        snprintf(skip_reason, sizeof skip_reason, "cannot load %s: %s", path, dlerror());
-    else if (!create || !(GPU = create(0, err, sizeof err)))
-        snprintf(skip_reason, sizeof skip_reason, "%s", create ? err : "no entry point");
+    int broken;
+    GPU = cuda_load(NULL, skip_reason, sizeof skip_reason, &broken);
     if (!GPU) {
+        if (broken) {
+            printf("FAIL cuda_graph: %s\n", skip_reason);
+            return 1;
+        }
         T_RUN(cuda_graph);
         return 0;
     }

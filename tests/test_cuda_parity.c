@@ -25,6 +25,7 @@
 #include "../engine/optim.h"
 #include "../engine/step.h"
 #include "../kernels/kernels.h"
+#include "cuda_load.h"
 #include "t.h"
 
 static nl_kernels *GPU, *CPU;
@@ -393,30 +394,14 @@ static int skip(const char *reason)
 
 int main(void)
 {
-    const char *path = getenv("NORMLAB_CUDA_LIB");
-    if (!path)
-        path = "build/libnormlab_cuda.so";
-#if defined(__SANITIZE_ADDRESS__)
-    const char *asan = getenv("ASAN_OPTIONS");
-    if (!asan || !strstr(asan, "protect_shadow_gap=0")) {
-        return skip("the CUDA driver needs ASAN_OPTIONS=protect_shadow_gap=0 under "
-                    "AddressSanitizer");
-    }
-#endif
-    void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!so) {
-        snprintf(skip_reason, sizeof skip_reason, "cannot load %s: %s", path, dlerror());
-        return skip(skip_reason);
-    }
-    nl_kernels_cuda_create_fn create = (nl_kernels_cuda_create_fn)dlsym(so, NL_CUDA_ENTRY);
-    if (!create) {
-        printf("FAIL cuda_parity: %s has no %s\n", path, NL_CUDA_ENTRY);
-        return 1;
-    }
-    char err[256];
-    GPU = create(0, err, sizeof err);
+    int broken;
+    GPU = cuda_load(NULL, skip_reason, sizeof skip_reason, &broken);
     if (!GPU) {
-        return skip(err);
+        if (broken) {
+            printf("FAIL cuda_parity: %s\n", skip_reason);
+            return 1;
+        }
+        return skip(skip_reason);
     }
     CPU = nl_kernels_cpu_create(1);
     T_RUN(cuda_parity_dense);
