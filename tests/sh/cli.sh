@@ -15,6 +15,9 @@ TINY="--set model.layers=2 --set model.d_model=32 --set model.seq_len=16 --set t
 # --help for the binary and each command, exit 0, and it names the command's options
 out=$($BIN --help); rc=$?
 check help "normlab --help rc=$rc" [ $rc -eq 0 ]
+for w in 'mpirun -np N normlab train' '--slurm' 'sweep --collect DIR' '--race'; do
+    check "help-names-$(printf '%s' "$w" | tr -cs 'a-z' '_')" "normlab --help lacks '$w'" sh -c 'printf "%s" "$1" | grep -qF -- "$2"' _ "$out" "$w"
+done
 for c in train eval export bench presets sweep lesson; do
     o=$($BIN $c --help 2>&1); rc=$?
     check "help-$c" "normlab $c --help rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q 'usage: normlab $c'" _ "$o"
