@@ -29,8 +29,10 @@ static inline float nl_expf(float x)
 {
     x = nl_selectf(x < -87.3f, -87.3f, x);
     x = nl_selectf(x > 88.3f, 88.3f, x);
-    /* n = round(x / ln2), by truncation of a positive number (floorf would not vectorise) */
-    int32_t ni = (int32_t)(x * 1.44269504f + 128.5f) - 128;
+    /* n = round(x / ln2), by truncation of a positive number (floorf would not vectorise);
+     * from 0 in place of a NaN, whose conversion to an integer is undefined (r keeps the NaN) */
+    float xn = nl_selectf(x != x, 0.0f, x);
+    int32_t ni = (int32_t)(xn * 1.44269504f + 128.5f) - 128;
     float n = (float)ni;
     float r = x - n * 0.693145752f; /* ln2 split in a part exact in float and the rest */
     r = r - n * 1.42860677e-6f;
@@ -42,7 +44,7 @@ static inline float nl_expf(float x)
     p = 0.5f + r * p;
     p = 1.0f + r * p;
     p = 1.0f + r * p;
-    int32_t bits = (int32_t)((uint32_t)(ni + 127) << 23); /* unsigned: NaN gives ni < 0 */
+    int32_t bits = (int32_t)((uint32_t)(ni + 127) << 23);
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
