@@ -97,8 +97,7 @@ static int compute_grads(nl_run *r, float *loss, float *aux, float *z, float *gn
         return 1;
     nl_moe_stats ms = {r->moe_layers, r->E, r->frac, r->ent, r->gnr, r->gne};
     nl_model_stats(r->model, gnorm, r->gn_attn, r->gn_ffn, r->rms, r->moe_layers ? &ms : NULL);
-    if (r->dp_size > 1)
-        share_batch_stats(r, loss, aux, z);
+    share_batch_stats(r, loss, aux, z); /* only called with several ranks (train_step) */
     return 0;
 }
 
