@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "cpu.h"
+#include "gemm.h"
 
 static nl_cpu_ctx *cpu_ctx(nl_kernels *k)
 {
@@ -120,9 +121,13 @@ static void cpu_describe(nl_kernels *k, const char **what, const char **warn)
     else
         snprintf(wait, sizeof wait, "libgomp's default (spins at every barrier)");
     snprintf(c->desc, sizeof c->desc,
-             "OpenBLAS kernel %s (%s); %d OpenMP thread%s, waiting: %s; OpenBLAS threads %d", core,
-             openblas_get_config(), c->threads, c->threads == 1 ? "" : "s", wait,
-             openblas_get_num_threads());
+             "OpenBLAS kernel %s (%s); %d OpenMP thread%s, waiting: %s; OpenBLAS threads %d; "
+             "linear layers' products: %s",
+             core, openblas_get_config(), c->threads, c->threads == 1 ? "" : "s", wait,
+             openblas_get_num_threads(),
+             nl_gemm_f32_enabled() ? "own AVX-512 kernel (NORMLAB_GEMM=blas: OpenBLAS)"
+             : getenv("NORMLAB_GEMM") ? "OpenBLAS (NORMLAB_GEMM=blas)"
+                                      : "OpenBLAS (this build has no AVX-512)");
     if (what)
         *what = c->desc;
     if (!warn)

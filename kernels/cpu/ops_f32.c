@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include "cpu.h"
+#include "gemm.h"
 
 typedef float real;
 #define NL_REAL_FLOAT 1

@@ -14,7 +14,7 @@ static double seconds_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-double nl_matmul_peak_gflops(nl_kernels *k, int n)
+static double peak_at(nl_kernels *k, int n)
 {
     enum { REPS = 5 };
     size_t count = (size_t)n * (size_t)n, bytes = sizeof(float) * count;
@@ -48,6 +48,20 @@ double nl_matmul_peak_gflops(nl_kernels *k, int n)
         k->free(k, c);
     free(h);
     return best * 1e-9;
+}
+
+/* On the host, the best of n^3 and (n-24)^3: a product whose rows lie 4 KB apart goes to
+ * BLAS, the other to the backend's own kernel (gemm.c) when it has one, so the peak is the
+ * better of the two implementations the engine runs. */
+double nl_matmul_peak_gflops(nl_kernels *k, int n)
+{
+    double g = peak_at(k, n);
+    if (k->is_host && n > 64) {
+        double g2 = peak_at(k, n - 24);
+        if (g2 > g)
+            g = g2;
+    }
+    return g;
 }
 
 double nl_cpu_sgemm_peak_gflops(int threads)

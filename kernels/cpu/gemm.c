@@ -1,0 +1,275 @@
+/* The CPU backend's own float matrix product (gemm.h says what it computes).
+ *
+ * Why not BLAS for these shapes: a linear layer's product has one side of a few hundred (the
+ * layer's width) and one of thousands (the tokens of a step). A BLAS library packs both
+ * operands into its own layout on every call; with a side of 128 that copy costs 10-25% of the
+ * multiply-adds, and with beta 0 it clears C in a separate pass first. Here the long operands
+ * are read where they lie: A' by scalar broadcasts (a row of A, or for trans_a a row of A's
+ * transpose, which is then contiguous), B' by rows of 32 floats. Only a transposed B' (the
+ * forward's W^T, a few hundred KB at most) is copied, once per call.
+ *
+ * The micro-kernel keeps a 12 x 32 tile of C in 24 AVX-512 registers over a block of k and
+ * adds it to C at the end (or stores it, for the first block when beta is 0). Blocks: k in
+ * runs of KC (the tile's 12 rows of A' stay in L1), n in runs of NC (the KC x NC block of B'
+ * stays in L2); for each block every 12-row strip of C sweeps the block's columns. With
+ * trans_a, rows of A' are copied into strips MC rows at a time. */
+#include "gemm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int gemm_env_state = -1; /* -1 not read yet, else the answer */
+
+int nl_gemm_f32_enabled(void)
+{
+    int s = __atomic_load_n(&gemm_env_state, __ATOMIC_RELAXED);
+    if (s < 0) {
+#if defined(__AVX512F__)
+        const char *e = getenv("NORMLAB_GEMM");
+        s = !(e && strcmp(e, "blas") == 0);
+#else
+        s = 0;
+#endif
+        __atomic_store_n(&gemm_env_state, s, __ATOMIC_RELAXED);
+    }
+    return s;
+}
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+enum { MR = 12, NR = 32, KC = 256, NC = 512, MC = 384 };
+
+/* C[0..R, 0..32) (+)= sum over k < kc of A'(r,k) B'(k, .). B' is a packed panel (row k at
+ * b + 32k); A' is a packed strip (TA 1: row k at a + MR*k) or read in place (TA 0: row r at
+ * a + r*lda). Columns past the tile's width are masked off when C is written (m0: columns
+ * 0-15, m1: 16-31). R and TA are constants in every instance, so the loops over r unroll and
+ * the 2R sums stay in registers. */
+static inline __attribute__((always_inline)) void tile(const int R, const int TA, const float *a,
+                                                       int64_t lda, const float *b, float *c,
+                                                       int64_t ldc, int kc, __mmask16 m0,
+                                                       __mmask16 m1, int acc)
+{
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++)
+        c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + NR * k);
+        __m512 b1 = _mm512_loadu_ps(b + NR * k + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++) {
+            __m512 av = _mm512_set1_ps(TA ? a[MR * k + r] : a[(int64_t)r * lda + k]);
+            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        float *cr = c + (int64_t)r * ldc;
+        if (acc) {
+            c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, cr));
+            c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, cr + 16));
+        }
+        _mm512_mask_storeu_ps(cr, m0, c0[r]);
+        _mm512_mask_storeu_ps(cr + 16, m1, c1[r]);
+    }
+}
+
+typedef void (*tile_fn)(const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
+                        int kc, __mmask16 m0, __mmask16 m1, int acc);
+
+#define NL_TILE(R, TA)                                                                     \
+    static void tile_##TA##_##R(const float *a, int64_t lda, const float *b, float *c,     \
+                                int64_t ldc, int kc, __mmask16 m0, __mmask16 m1, int acc)  \
+    {                                                                                      \
+        tile(R, TA, a, lda, b, c, ldc, kc, m0, m1, acc);                                   \
+    }
+#define NL_TILES(TA)                                                                        \
+    NL_TILE(1, TA) NL_TILE(2, TA) NL_TILE(3, TA) NL_TILE(4, TA) NL_TILE(5, TA) NL_TILE(6, TA) \
+    NL_TILE(7, TA) NL_TILE(8, TA) NL_TILE(9, TA) NL_TILE(10, TA) NL_TILE(11, TA)            \
+    NL_TILE(12, TA)
+NL_TILES(0)
+NL_TILES(1)
+#undef NL_TILES
+#undef NL_TILE
+
+static const tile_fn tiles[2][MR + 1] = {
+    {NULL, tile_0_1, tile_0_2, tile_0_3, tile_0_4, tile_0_5, tile_0_6, tile_0_7, tile_0_8,
+     tile_0_9, tile_0_10, tile_0_11, tile_0_12},
+    {NULL, tile_1_1, tile_1_2, tile_1_3, tile_1_4, tile_1_5, tile_1_6, tile_1_7, tile_1_8,
+     tile_1_9, tile_1_10, tile_1_11, tile_1_12},
+};
+
+static inline __mmask16 cols_mask(int w)
+{
+    return w >= 16 ? (__mmask16)0xFFFF : w <= 0 ? (__mmask16)0 : (__mmask16)((1u << w) - 1);
+}
+
+/* One product's operands: A'(m,k) and B'(k,n) as gemm.h defines them. */
+typedef struct {
+    const float *a, *b;
+    int64_t lda, ldb;
+    int ta, tb;
+} operands;
+
+/* Panels of B'[k0 .. k0+kc, n0 .. n0+nc): panel p holds columns n0+32p .. +32 as kc rows of
+ * 32 floats, zero past column N. Rows of B' are contiguous unless tb, when its columns are. */
+static void pack_b(float *bp, const operands *o, int k0, int kc, int n0, int nc)
+{
+    for (int p = 0; p * NR < nc; p++) {
+        float *dst = bp + (int64_t)p * NR * kc;
+        int w = nc - p * NR < NR ? nc - p * NR : NR;
+        if (o->tb) {
+            if (w < NR)
+                memset(dst, 0, sizeof(float) * NR * (size_t)kc);
+            for (int j = 0; j < w; j++) {
+                const float *src = o->b + (int64_t)(n0 + p * NR + j) * o->ldb + k0;
+                for (int k = 0; k < kc; k++)
+                    dst[NR * k + j] = src[k];
+            }
+            continue;
+        }
+        __mmask16 m0 = cols_mask(w), m1 = cols_mask(w - 16);
+        for (int k = 0; k < kc; k++) {
+            const float *src = o->b + (int64_t)(k0 + k) * o->ldb + n0 + p * NR;
+            _mm512_storeu_ps(dst + NR * k, _mm512_maskz_loadu_ps(m0, src));
+            _mm512_storeu_ps(dst + NR * k + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+        }
+    }
+}
+
+/* Strips of A'[m0 .. m0+mc, k0 .. k0+kc) for trans_a, where a row of A' is a column of a:
+ * strip s holds rows m0+12s .. +12 as kc runs of 12 floats (each a piece of one row of a). */
+static void pack_a(float *ap, const operands *o, int m0, int mc, int k0, int kc)
+{
+    for (int s = 0; s * MR < mc; s++) {
+        float *dst = ap + (int64_t)s * MR * kc;
+        __mmask16 m = cols_mask(mc - s * MR < MR ? mc - s * MR : MR);
+        const float *src = o->a + (int64_t)k0 * o->lda + m0 + s * MR;
+        for (int k = 0; k < kc; k++)
+            _mm512_mask_storeu_ps(dst + MR * k, m, _mm512_maskz_loadu_ps(m, src + k * o->lda));
+    }
+}
+
+/* Prefetch into L2 the lines of rows [r0, r1) of a row-major array, `width` floats from
+ * `base` in each row. */
+static void prefetch_rows(const float *base, int64_t ld, int r0, int r1, int width)
+{
+    for (int r = r0; r < r1; r++)
+        for (int x = 0; x < width; x += 16)
+            _mm_prefetch((const char *)(base + (int64_t)r * ld + x), _MM_HINT_T1);
+}
+
+/* Where a sweep stands in the product: its block of k and n, and for trans_a how many rows
+ * of the next block of k to ask for (0: none) and this sweep's share of them. */
+typedef struct {
+    int k0, kc, n0, nc, acc;
+    int next_kc, share0, share1;
+} block;
+
+/* Every 12-row strip of C[m0 .. m0+mc, n0 .. n0+nc) over the block's k, from the packed
+ * panels bp and, for trans_a, the packed strips ap. While a strip computes, the operands
+ * needed next are asked for: a step's activations far exceed the caches, and the copies into
+ * panels and strips would otherwise wait on memory. For trans_a that is a share of the rows
+ * of A and B of the next block of k; else the next strip's rows of A. */
+static void sweep(float *c, int64_t ldc, const operands *o, const float *ap, const float *bp,
+                  int m0, int mc, int M, const block *bk)
+{
+    int strips = (mc + MR - 1) / MR;
+    for (int s = 0; s < strips; s++) {
+        int m = m0 + s * MR, R = mc - s * MR < MR ? mc - s * MR : MR;
+        if (o->ta && bk->next_kc > 0) {
+            int span = bk->share1 - bk->share0;
+            int r0 = bk->share0 + span * s / strips, r1 = bk->share0 + span * (s + 1) / strips;
+            int k1 = bk->k0 + bk->kc;
+            prefetch_rows(o->a + (int64_t)k1 * o->lda, o->lda, r0, r1, M);
+            if (!o->tb)
+                prefetch_rows(o->b + (int64_t)k1 * o->ldb + bk->n0, o->ldb, r0, r1, bk->nc);
+        } else if (!o->ta && m + MR < m0 + mc) {
+            int r1 = m + 2 * MR < m0 + mc ? m + 2 * MR : m0 + mc;
+            prefetch_rows(o->a + bk->k0, o->lda, m + MR, r1, bk->kc);
+        }
+        const float *ab = o->ta ? ap + (int64_t)s * MR * bk->kc
+                                : o->a + (int64_t)m * o->lda + bk->k0;
+        tile_fn f = tiles[o->ta][R];
+        for (int j = 0; j < bk->nc; j += NR)
+            f(ab, o->lda, bp + (int64_t)j * bk->kc, c + (int64_t)m * ldc + bk->n0 + j, ldc,
+              bk->kc, cols_mask(bk->nc - j), cols_mask(bk->nc - j - 16), bk->acc);
+    }
+}
+
+/* Each thread's panels and strips, allocated the first time the thread computes a product
+ * and kept: a training step allocates nothing. Freed when the thread ends. */
+enum { WS_B = KC * NC, WS_A = KC * MC, WS_FLOATS = WS_B + WS_A };
+static __thread float *thread_ws;
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+
+static void ws_key_make(void)
+{
+    (void)pthread_key_create(&ws_key, free);
+}
+
+static float *workspace(void)
+{
+    if (thread_ws)
+        return thread_ws;
+    float *w = aligned_alloc(64, sizeof(float) * WS_FLOATS);
+    if (!w)
+        return NULL;
+    pthread_once(&ws_once, ws_key_make);
+    (void)pthread_setspecific(ws_key, w);
+    thread_ws = w;
+    return w;
+}
+
+int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
+                int trans_b, int lda, int ldb, int ldc, float alpha, float beta)
+{
+    if (!nl_gemm_f32_enabled() || alpha != 1.0f || (beta != 0.0f && beta != 1.0f) || M < 16 ||
+        N < 16 || K < 16)
+        return 0;
+    /* Rows of A read in place 4 KB apart (or a multiple) fall into the same few L1 sets and
+     * evict each other; BLAS, which packs them, is faster there. */
+    if (!trans_a && lda % 1024 == 0)
+        return 0;
+    float *bp = workspace();
+    if (!bp)
+        return 0;
+    float *ap = bp + WS_B;
+    operands o = {a, b, lda, ldb, trans_a != 0, trans_b != 0};
+    int mchunk = o.ta ? MC : M; /* in place, A' needs no strips: one sweep of all rows */
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        block bk = {.k0 = k0, .kc = K - k0 < KC ? K - k0 : KC, .acc = k0 > 0 || beta != 0};
+        int next = K - k0 - bk.kc < KC ? K - k0 - bk.kc : KC;
+        for (int n0 = 0; n0 < N; n0 += NC) {
+            bk.n0 = n0;
+            bk.nc = N - n0 < NC ? N - n0 : NC;
+            bk.next_kc = n0 + bk.nc >= N ? next : 0;
+            pack_b(bp, &o, k0, bk.kc, n0, bk.nc);
+            for (int m0 = 0; m0 < M; m0 += mchunk) {
+                int mc = M - m0 < mchunk ? M - m0 : mchunk;
+                bk.share0 = (int)((int64_t)next * m0 / M);
+                bk.share1 = (int)((int64_t)next * (m0 + mc) / M);
+                if (o.ta)
+                    pack_a(ap, &o, m0, mc, k0, bk.kc);
+                sweep(c, ldc, &o, ap, bp, m0, mc, M, &bk);
+            }
+        }
+    }
+    return 1;
+}
+
+#else /* no AVX-512 in this build: every product goes to BLAS */
+
+int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
+                int trans_b, int lda, int ldb, int ldc, float alpha, float beta)
+{
+    (void)c, (void)a, (void)b, (void)M, (void)N, (void)K, (void)trans_a, (void)trans_b;
+    (void)lda, (void)ldb, (void)ldc, (void)alpha, (void)beta;
+    return 0;
+}
+
+#endif
