@@ -15,6 +15,7 @@
  * trans_a, rows of A' are copied into strips MC rows at a time. */
 #include "gemm.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,17 +122,21 @@ static void pack_b(float *bp, const operands *o, int k0, int kc, int n0, int nc)
     for (int p = 0; p * NR < nc; p++) {
         float *dst = bp + (int64_t)p * NR * kc;
         int w = nc - p * NR < NR ? nc - p * NR : NR;
-        if (o->tb) {
-            if (w < NR)
-                memset(dst, 0, sizeof(float) * NR * (size_t)kc);
-            for (int j = 0; j < w; j++) {
-                const float *src = o->b + (int64_t)(n0 + p * NR + j) * o->ldb + k0;
-                for (int k = 0; k < kc; k++)
-                    dst[NR * k + j] = src[k];
+        __mmask16 m0 = cols_mask(w), m1 = cols_mask(w - 16);
+        if (o->tb) { /* column k of the panel is a piece of row k of b: two gathers a row */
+            const float *src = o->b + (int64_t)(n0 + p * NR) * o->ldb + k0;
+            __m512i idx = _mm512_mullo_epi32(
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                _mm512_set1_epi32((int)o->ldb));
+            const float *src1 = m1 ? src + 16 * o->ldb : src;
+            for (int k = 0; k < kc; k++) {
+                __m512 z = _mm512_setzero_ps();
+                _mm512_storeu_ps(dst + NR * k, _mm512_mask_i32gather_ps(z, m0, idx, src + k, 4));
+                _mm512_storeu_ps(dst + NR * k + 16,
+                                 _mm512_mask_i32gather_ps(z, m1, idx, src1 + k, 4));
             }
             continue;
         }
-        __mmask16 m0 = cols_mask(w), m1 = cols_mask(w - 16);
         for (int k = 0; k < kc; k++) {
             const float *src = o->b + (int64_t)(k0 + k) * o->ldb + n0 + p * NR;
             _mm512_storeu_ps(dst + NR * k, _mm512_maskz_loadu_ps(m0, src));
@@ -234,6 +239,8 @@ int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, i
     /* Rows of A read in place 4 KB apart (or a multiple) fall into the same few L1 sets and
      * evict each other; BLAS, which packs them, is faster there. */
     if (!trans_a && lda % 1024 == 0)
+        return 0;
+    if (trans_b && (int64_t)ldb * NR > INT32_MAX) /* the gathers' offsets are 32-bit */
         return 0;
     float *bp = workspace();
     if (!bp)
