@@ -42,6 +42,14 @@ int nl_gemm_f32_enabled(void)
 
 enum { MR = 12, NR = 32, KC = 256, NC = 512, MC = 384 };
 
+/* Lines to ask for while a tile computes, one a step of k: `n` lines, `per_row` consecutive
+ * lines from each of the rows p, p + ld, p + 2 ld, ... (n 0: none). */
+typedef struct {
+    const char *p;
+    int64_t ld;
+    int per_row, n;
+} ahead;
+
 /* C[0..R, 0..32) (+)= sum over k < kc of A'(r,k) B'(k, .). B' is a packed panel (row k at
  * b + 32k); A' is a packed strip (TA 1: row k at a + MR*k) or read in place (TA 0: row r at
  * a + r*lda). Columns past the tile's width are masked off when C is written (m0: columns
@@ -50,13 +58,24 @@ enum { MR = 12, NR = 32, KC = 256, NC = 512, MC = 384 };
 static inline __attribute__((always_inline)) void tile(const int R, const int TA, const float *a,
                                                        int64_t lda, const float *b, float *c,
                                                        int64_t ldc, int kc, __mmask16 m0,
-                                                       __mmask16 m1, int acc)
+                                                       __mmask16 m1, int acc, const ahead *pf)
 {
     __m512 c0[MR], c1[MR];
+    const char *row = pf->p, *line = pf->p;
+    int x = 0;
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
         c0[r] = c1[r] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
+        if (k < pf->n) { /* one line of what comes next, a step */
+            _mm_prefetch(line, _MM_HINT_T1);
+            line += 64;
+            if (++x == pf->per_row) {
+                x = 0;
+                row += pf->ld;
+                line = row;
+            }
+        }
         __m512 b0 = _mm512_loadu_ps(b + NR * k);
         __m512 b1 = _mm512_loadu_ps(b + NR * k + 16);
 #pragma GCC unroll 12
@@ -79,13 +98,14 @@ static inline __attribute__((always_inline)) void tile(const int R, const int TA
 }
 
 typedef void (*tile_fn)(const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
-                        int kc, __mmask16 m0, __mmask16 m1, int acc);
+                        int kc, __mmask16 m0, __mmask16 m1, int acc, const ahead *pf);
 
 #define NL_TILE(R, TA)                                                                     \
     static void tile_##TA##_##R(const float *a, int64_t lda, const float *b, float *c,     \
-                                int64_t ldc, int kc, __mmask16 m0, __mmask16 m1, int acc)  \
+                                int64_t ldc, int kc, __mmask16 m0, __mmask16 m1, int acc,  \
+                                const ahead *pf)                                           \
     {                                                                                      \
-        tile(R, TA, a, lda, b, c, ldc, kc, m0, m1, acc);                                   \
+        tile(R, TA, a, lda, b, c, ldc, kc, m0, m1, acc, pf);                               \
     }
 #define NL_TILES(TA)                                                                        \
     NL_TILE(1, TA) NL_TILE(2, TA) NL_TILE(3, TA) NL_TILE(4, TA) NL_TILE(5, TA) NL_TILE(6, TA) \
@@ -158,15 +178,6 @@ static void pack_a(float *ap, const operands *o, int m0, int mc, int k0, int kc)
     }
 }
 
-/* Prefetch into L2 the lines of rows [r0, r1) of a row-major array, `width` floats from
- * `base` in each row. */
-static void prefetch_rows(const float *base, int64_t ld, int r0, int r1, int width)
-{
-    for (int r = r0; r < r1; r++)
-        for (int x = 0; x < width; x += 16)
-            _mm_prefetch((const char *)(base + (int64_t)r * ld + x), _MM_HINT_T1);
-}
-
 /* Where a sweep stands in the product: its block of k and n, and for trans_a how many rows
  * of the next block of k to ask for (0: none) and this sweep's share of them. */
 typedef struct {
@@ -174,34 +185,59 @@ typedef struct {
     int next_kc, share0, share1;
 } block;
 
+/* What the tile call for panel p of strip s asks for. With trans_a: one column of lines (16
+ * floats wide) of the next block's rows of A, then of B, a column a call. Else: the next
+ * strip's rows of A over this block of k, shared out over the strip's panels. */
+static ahead look_ahead(const operands *o, const block *bk, int M, int m0, int mc, int s,
+                        int panels, int p)
+{
+    ahead h = {NULL, 0, 1, 0};
+    if (o->ta) {
+        int cols_a = (M + 15) / 16, cols_b = o->tb ? 0 : (bk->nc + 15) / 16;
+        int col = s * panels + p;
+        if (bk->next_kc <= 0 || col >= cols_a + cols_b)
+            return h;
+        int64_t k1 = bk->k0 + bk->kc + bk->share0;
+        const float *base = col < cols_a ? o->a + k1 * o->lda + 16 * col
+                                         : o->b + k1 * o->ldb + bk->n0 + 16 * (col - cols_a);
+        h.p = (const char *)base;
+        h.ld = (int64_t)sizeof(float) * (col < cols_a ? o->lda : o->ldb);
+        h.n = bk->share1 - bk->share0;
+        return h;
+    }
+    int next = m0 + (s + 1) * MR, left = m0 + mc - next;
+    if (left <= 0)
+        return h;
+    int rows = left < MR ? left : MR, per_call = (rows + panels - 1) / panels;
+    int r0 = p * per_call, r1 = r0 + per_call < rows ? r0 + per_call : rows;
+    if (r0 >= r1)
+        return h;
+    h.p = (const char *)(o->a + (int64_t)(next + r0) * o->lda + bk->k0);
+    h.ld = (int64_t)sizeof(float) * o->lda;
+    h.per_row = (bk->kc + 15) / 16;
+    h.n = (r1 - r0) * h.per_row;
+    return h;
+}
+
 /* Every 12-row strip of C[m0 .. m0+mc, n0 .. n0+nc) over the block's k, from the packed
- * panels bp and, for trans_a, the packed strips ap. While a strip computes, the operands
- * needed next are asked for: a step's activations far exceed the caches, and the copies into
- * panels and strips would otherwise wait on memory. For trans_a that is a share of the rows
- * of A and B of the next block of k; else the next strip's rows of A. */
+ * panels bp and, for trans_a, the packed strips ap. While a tile computes it asks for what
+ * is needed next (look_ahead): a step's activations far exceed the caches, and the copies
+ * into panels and strips, or the next strip's reads, would otherwise wait on memory. */
 static void sweep(float *c, int64_t ldc, const operands *o, const float *ap, const float *bp,
                   int m0, int mc, int M, const block *bk)
 {
-    int strips = (mc + MR - 1) / MR;
+    int strips = (mc + MR - 1) / MR, panels = (bk->nc + NR - 1) / NR;
     for (int s = 0; s < strips; s++) {
         int m = m0 + s * MR, R = mc - s * MR < MR ? mc - s * MR : MR;
-        if (o->ta && bk->next_kc > 0) {
-            int span = bk->share1 - bk->share0;
-            int r0 = bk->share0 + span * s / strips, r1 = bk->share0 + span * (s + 1) / strips;
-            int k1 = bk->k0 + bk->kc;
-            prefetch_rows(o->a + (int64_t)k1 * o->lda, o->lda, r0, r1, M);
-            if (!o->tb)
-                prefetch_rows(o->b + (int64_t)k1 * o->ldb + bk->n0, o->ldb, r0, r1, bk->nc);
-        } else if (!o->ta && m + MR < m0 + mc) {
-            int r1 = m + 2 * MR < m0 + mc ? m + 2 * MR : m0 + mc;
-            prefetch_rows(o->a + bk->k0, o->lda, m + MR, r1, bk->kc);
-        }
         const float *ab = o->ta ? ap + (int64_t)s * MR * bk->kc
                                 : o->a + (int64_t)m * o->lda + bk->k0;
         tile_fn f = tiles[o->ta][R];
-        for (int j = 0; j < bk->nc; j += NR)
+        for (int p = 0; p < panels; p++) {
+            int j = p * NR;
+            ahead h = look_ahead(o, bk, M, m0, mc, s, panels, p);
             f(ab, o->lda, bp + (int64_t)j * bk->kc, c + (int64_t)m * ldc + bk->n0 + j, ldc,
-              bk->kc, cols_mask(bk->nc - j), cols_mask(bk->nc - j - 16), bk->acc);
+              bk->kc, cols_mask(bk->nc - j), cols_mask(bk->nc - j - 16), bk->acc, &h);
+        }
     }
 }
 
