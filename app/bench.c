@@ -27,10 +27,11 @@ static const char *BENCH_USAGE =
     "gradients, AdamW moments and activations need.\n"
     "--race: the preset's runs: list (a race) stepped in lockstep on one backend, as the lab\n"
     "steps it; prints the time of a round (one step of every run) and of a step.\n"
-    "The CPU backend names its OpenBLAS kernel, its threads and how they wait, and warns when\n"
-    "OPENBLAS_CORETYPE forces a kernel older than the CPU. --threads 0 is one per core that\n"
-    "other programs leave free (looked at each second); more threads than cores are capped\n"
-    "to the cores.\n"
+    "The CPU backend names its OpenBLAS kernel, its threads and how they wait, which kernel\n"
+    "runs the linear layers' products (its own AVX-512 one, or OpenBLAS with\n"
+    "NORMLAB_GEMM=blas), and warns when OPENBLAS_CORETYPE forces a kernel older than the CPU.\n"
+    "--threads 0 is one per core that other programs leave free (looked at each second);\n"
+    "more threads than cores are capped to the cores.\n"
     "exit status: 0 figures printed, 1 a run failed or diverged (no figures), 2 bad usage or\n"
     "input.\n";
 

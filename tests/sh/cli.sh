@@ -139,6 +139,10 @@ check omp-wait-user-kept "libgomp reported: $(spin "$o")" sh -c "[ \"\$1\" = \" 
 # bench names the BLAS kernel and how the threads wait
 o=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT $BIN bench --device cpu --threads 1 $TINY --steps 1 --warmup 0 2>&1); rc=$?
 check bench-names-kernel "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^  backend OpenBLAS kernel [A-Za-z0-9]* .*1 OpenMP thread, waiting: OMP_WAIT_POLICY=passive; OpenBLAS threads 1'" _ "$o"
+# ... and which kernel runs the linear layers' products: OpenBLAS where the user asks for it
+check bench-names-products "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q \"; linear layers' products: \(own AVX-512 kernel\|OpenBLAS (this build has no AVX-512)\)\"" _ "$o"
+o=$(NORMLAB_GEMM=blas $BIN bench --device cpu --threads 1 $TINY --steps 1 --warmup 0 2>&1); rc=$?
+check bench-products-blas "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q \"; linear layers' products: OpenBLAS (\"" _ "$o"
 
 # bench --race steps a race's runs in lockstep on one backend and says how each run steps
 # (plain on the CPU); train.cuda_graphs: on where no step can be captured is refused by name
