@@ -132,7 +132,8 @@ struct nl_kernels {
      * probabilities, the matmuls and softmaxes above fused head by head, in blocks of cs query
      * rows (block [q0,q1) needs keys [0,q1)); results equal to the pieces'.
      *   att (BH,T,T) = causal softmax(scale * q kk^T); yh (BH,T,D) = att v.
-     * q, kk, v (BH,T,D). */
+     * q, kk, v (BH,T,D). Row t of block [q0,q1) of att holds zeros on (t, q1); its columns
+     * from q1 on are left unwritten (the backward never reads them). */
     void (*attn_probs_forward)(nl_kernels *k, float *att, float *yh, const float *q,
                                const float *kk, const float *v, int BH, int T, int D, float scale,
                                int cs);
