@@ -13,7 +13,8 @@ static void ffn_act_bwd(nl_model *m, float *dup, float *dgate, const float *up, 
         m->k->gelu_backward(m->k, dup, up, dact, n);
 }
 
-/* dqf, dkf, dvf (BH,T,D) (overwritten) from dyh, through datt (BH,T,T). */
+/* dqf, dkf, dvf (BH,T,D) (overwritten) from dyh, through datt (BH,T,T), by the batched
+ * matmul and softmax pieces (a backend without the attn_probs ops). */
 static void attn_pieces_bwd(nl_model *m, layer_act *a, int BH, int T, int D, float scale)
 {
     nl_kernels *k = m->k;
@@ -21,11 +22,6 @@ static void attn_pieces_bwd(nl_model *m, layer_act *a, int BH, int T, int D, flo
     /* yh = att @ v, by blocks of query rows as in the forward; dv and dk gather
      * contributions from every block at or below their rows, so they start from zero. */
     int cs = attn_chunk(T);
-    if (k->attn_probs_backward) {
-        k->attn_probs_backward(k, m->dqf, m->dkf, m->dvf, m->datt, m->dyh, a->qf, a->kf, a->vf,
-                               a->att, BH, T, D, scale, cs);
-        return;
-    }
     size_t qbytes = sizeof(float) * (size_t)BHT * (size_t)D;
     k->zero(k, m->dvf, qbytes);
     k->zero(k, m->dkf, qbytes);
@@ -47,25 +43,28 @@ static void attn_pieces_bwd(nl_model *m, layer_act *a, int BH, int T, int D, flo
     }
 }
 
-/* dh (B,T,C) (overwrites) from do (B,T,C) */
-static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
+/* dqkv (B,T,3C) (overwrites) from dy (B,T,C) through the per-head q, k, v of the forward
+ * (split, then normed or rotated where the plan says). */
+static void attn_heads_bwd(nl_model *m, int l, int B, float scale)
 {
     nl_kernels *k = m->k;
     layer_params *p = &m->lp[l];
     layer_act *a = &m->la[l];
     const nl_sublayer_flags *f = &m->plan.attn[l];
-    int T = m->T, C = m->C, H = m->H, D = m->D, BH = B * H;
-    int64_t BT = (int64_t)B * T, BHT = (int64_t)BH * T;
-    float scale = 1.0f / sqrtf((float)D);
-    /* out projection */
-    linear_bwd_w(m, p->out, dout, a->y, (int)BT, C, C);
-    linear_bwd_x(m, m->dy, dout, p->out, (int)BT, C, C, 0.0f);
-    k->attn_merge_backward(k, m->dyh, m->dy, B, T, H, D);
-    if (m->fused_attn)
-        k->attention_backward(k, m->dqf, m->dkf, m->dvf, m->dyh, a->qf, a->kf, a->vf, a->yh, a->lse,
-                              BH, T, D, scale);
-    else
-        attn_pieces_bwd(m, a, BH, T, D, scale);
+    int T = m->T, H = m->H, D = m->D, C = m->C, BH = B * H;
+    int64_t BHT = (int64_t)BH * T;
+    nl_attn_layout in = {(int64_t)H * T * D, (int64_t)T * D, D}, out = {(int64_t)T * C, D, C};
+    if (k->attn_probs_backward && !m->fused_attn) {
+        k->attn_probs_backward(k, m->dqf, m->dkf, m->dvf, m->datt, m->dy, a->qf, a->kf, a->vf,
+                               a->att, B, H, T, D, &in, &out, scale, attn_chunk(T));
+    } else {
+        k->attn_merge_backward(k, m->dyh, m->dy, B, T, H, D);
+        if (m->fused_attn)
+            k->attention_backward(k, m->dqf, m->dkf, m->dvf, m->dyh, a->qf, a->kf, a->vf, a->yh,
+                                  a->lse, BH, T, D, scale);
+        else
+            attn_pieces_bwd(m, a, BH, T, D, scale);
+    }
     if (m->cfg.model.pos == NL_POS_ROPE) {
         float th = m->cfg.model.rope_theta;
         k->rope_backward(k, m->dqf, m->dqf, BH, T, D, th);
@@ -88,6 +87,28 @@ static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
         dv = m->dv;
     }
     k->attn_split_backward(k, m->dqkv, dq, dk, dv, B, T, H, D);
+}
+
+/* dh (B,T,C) (overwrites) from do (B,T,C) */
+static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
+{
+    nl_kernels *k = m->k;
+    layer_params *p = &m->lp[l];
+    layer_act *a = &m->la[l];
+    int T = m->T, C = m->C, H = m->H, D = m->D;
+    int64_t BT = (int64_t)B * T;
+    float scale = 1.0f / sqrtf((float)D);
+    /* out projection */
+    linear_bwd_w(m, p->out, dout, a->y, (int)BT, C, C);
+    linear_bwd_x(m, m->dy, dout, p->out, (int)BT, C, C, 0.0f);
+    if (attn_direct(m, l)) {
+        nl_attn_layout in = {(int64_t)T * 3 * C, D, 3 * C}, out = {(int64_t)T * C, D, C};
+        k->attn_probs_backward(k, m->dqkv, m->dqkv + C, m->dqkv + 2 * C, m->datt, m->dy, a->qkv,
+                               a->qkv + C, a->qkv + 2 * C, a->att, B, H, T, D, &in, &out, scale,
+                               attn_chunk(T));
+    } else {
+        attn_heads_bwd(m, l, B, scale);
+    }
     linear_bwd_w(m, p->qkv, m->dqkv, a->sa.h, (int)BT, C, 3 * C);
     linear_bwd_x(m, dh, m->dqkv, p->qkv, (int)BT, C, 3 * C, 0.0f);
 }

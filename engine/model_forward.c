@@ -4,7 +4,8 @@
 /* ---------------------------------------------------------------------------------------- */
 /* forward                                                                                    */
 
-/* yh (BH,T,D) = causal softmax(scale * qf @ kf^T) @ vf, through att (BH,T,T). */
+/* yh (BH,T,D) = causal softmax(scale * qf @ kf^T) @ vf, through att (BH,T,T), by the
+ * batched matmul and softmax pieces (a backend without the attn_probs ops). */
 static void attn_pieces_fwd(nl_model *m, layer_act *a, int BH, int T, int D, float scale)
 {
     nl_kernels *k = m->k;
@@ -13,10 +14,6 @@ static void attn_pieces_fwd(nl_model *m, layer_act *a, int BH, int T, int D, flo
      * products skip most of the masked upper triangle. Entries of att right of the diagonal
      * inside a block are computed and then zeroed by the softmax, which reads columns <= t. */
     int cs = attn_chunk(T);
-    if (k->attn_probs_forward) {
-        k->attn_probs_forward(k, a->att, a->yh, a->qf, a->kf, a->vf, BH, T, D, scale, cs);
-        return;
-    }
     for (int q0 = 0; q0 < T; q0 += cs) {
         int q1 = q0 + cs < T ? q0 + cs : T, rows = q1 - q0;
         k->matmul(k, a->att + (int64_t)q0 * T, a->qf + (int64_t)q0 * D, a->kf, rows, q1, D, 0, 1, D,
@@ -30,6 +27,8 @@ static void attn_pieces_fwd(nl_model *m, layer_act *a, int BH, int T, int D, flo
     }
 }
 
+/* y (B,T,C) from qkv (B,T,3C): through q, k, v split per head and normed or rotated where
+ * the plan says, or (attn_direct) straight out of qkv. */
 static void attn_fwd(nl_model *m, int l, int B)
 {
     nl_kernels *k = m->k;
@@ -38,7 +37,15 @@ static void attn_fwd(nl_model *m, int l, int B)
     const nl_sublayer_flags *f = &m->plan.attn[l];
     int T = m->T, C = m->C, H = m->H, D = m->D, BH = B * H;
     int64_t BT = (int64_t)B * T, BHT = (int64_t)BH * T;
+    float scale = 1.0f / sqrtf((float)D);
     linear_fwd(m, a->qkv, a->sa.h, p->qkv, (int)BT, C, 3 * C);
+    nl_attn_layout in = {(int64_t)T * 3 * C, D, 3 * C}, out = {(int64_t)T * C, D, C};
+    if (attn_direct(m, l)) {
+        k->attn_probs_forward(k, a->att, a->y, a->qkv, a->qkv + C, a->qkv + 2 * C, B, H, T, D,
+                              &in, &out, scale, attn_chunk(T));
+        linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
+        return;
+    }
     k->attn_split(k, a->q, a->k, a->v, a->qkv, B, T, H, D);
     if (f->qk) {
         norm_act qa = {a->qf, a->qn.mean, a->qn.rstd}, ka = {a->kf, a->kn.mean, a->kn.rstd};
@@ -54,12 +61,16 @@ static void attn_fwd(nl_model *m, int l, int B)
         k->rope_forward(k, a->qf, f->qk ? a->qf : a->q, BH, T, D, th);
         k->rope_forward(k, a->kf, f->qk ? a->kf : a->k, BH, T, D, th);
     }
-    float scale = 1.0f / sqrtf((float)D);
+    in = (nl_attn_layout){(int64_t)H * T * D, (int64_t)T * D, D};
     if (m->fused_attn)
         k->attention_forward(k, a->yh, a->lse, a->qf, a->kf, a->vf, BH, T, D, scale);
+    else if (k->attn_probs_forward)
+        k->attn_probs_forward(k, a->att, a->y, a->qf, a->kf, a->vf, B, H, T, D, &in, &out, scale,
+                              attn_chunk(T));
     else
         attn_pieces_fwd(m, a, BH, T, D, scale);
-    k->attn_merge(k, a->y, a->yh, B, T, H, D);
+    if (m->fused_attn || !k->attn_probs_forward)
+        k->attn_merge(k, a->y, a->yh, B, T, H, D);
     linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
 }
 

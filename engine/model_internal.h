@@ -241,4 +241,14 @@ static inline bool attn_fused(const nl_kernels *k, const nl_config *c)
     }
 }
 
+/* Layer l's attention reads q, k and v straight out of qkv (B,T,3C), with no split, where
+ * nothing transforms them on the way (no q, k or v norm, no RoPE) and the backend's
+ * attn_probs ops take strided operands (kernels.h nl_attn_layout). */
+static inline bool attn_direct(const nl_model *m, int l)
+{
+    const nl_sublayer_flags *f = &m->plan.attn[l];
+    return m->k->attn_probs_forward && !m->fused_attn && !f->qk && !f->v &&
+           m->cfg.model.pos != NL_POS_ROPE;
+}
+
 #endif

@@ -25,6 +25,14 @@ typedef struct nl_kernels nl_kernels;
 
 typedef enum { NL_PREC_FP32 = 0, NL_PREC_TF32 = 1, NL_PREC_BF16 = 2 } nl_precision;
 
+/* Where the rows of a (B, H, T, D) attention operand lie, in elements: row t of head h of
+ * sequence b starts at b * b + h * h + t * t. {H*T*D, T*D, D} is the contiguous (B,H,T,D)
+ * layout; {T*3C, D, 3C} reads q, k or v straight out of a (B,T,3C) qkv activation (from its
+ * first, second or third C-wide part), {T*C, D, C} a (B,T,C) activation, with no copy. */
+typedef struct {
+    int64_t b, h, t;
+} nl_attn_layout;
+
 struct nl_kernels {
     const char *name; /* "cpu" or "cuda": for messages, never for decisions (the fields
                          below say what a backend is and prefers) */
@@ -131,17 +139,21 @@ struct nl_kernels {
     /* Optional (NULL: the engine calls the pieces): causal attention through stored
      * probabilities, the matmuls and softmaxes above fused head by head, in blocks of cs query
      * rows (block [q0,q1) needs keys [0,q1)); results equal to the pieces'.
-     *   att (BH,T,T) = causal softmax(scale * q kk^T); yh (BH,T,D) = att v.
-     * q, kk, v (BH,T,D). */
+     *   att (BH,T,T) = causal softmax(scale * q kk^T); yh = att v.
+     * q, kk, v laid out as *in, yh as *out (BH = B*H heads). Row t of block [q0,q1) of att
+     * holds zeros on (t, q1); its columns from q1 on are left unwritten (the backward never
+     * reads them). */
     void (*attn_probs_forward)(nl_kernels *k, float *att, float *yh, const float *q,
-                               const float *kk, const float *v, int BH, int T, int D, float scale,
+                               const float *kk, const float *v, int B, int H, int T, int D,
+                               const nl_attn_layout *in, const nl_attn_layout *out, float scale,
                                int cs);
-    /* dq, dk, dv (BH,T,D) (overwrite) from dyh (BH,T,D) and the forward's att; datt
-     * (BH,T,T) is scratch. */
+    /* dq, dk, dv (overwrite; laid out as *in, as q, kk, v are) from dyh (laid out as *out)
+     * and the forward's att; datt (BH,T,T) is scratch. */
     void (*attn_probs_backward)(nl_kernels *k, float *dq, float *dk, float *dv, float *datt,
                                 const float *dyh, const float *q, const float *kk,
-                                const float *v, const float *att, int BH, int T, int D,
-                                float scale, int cs);
+                                const float *v, const float *att, int B, int H, int T, int D,
+                                const nl_attn_layout *in, const nl_attn_layout *out, float scale,
+                                int cs);
 
     /* ---- activations ----
      * GELU, tanh approximation. out, x (n). */

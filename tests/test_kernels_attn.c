@@ -348,6 +348,22 @@ static void attn_probs_pieces_f32(nl_kernels *k, float *att, float *yh, float *d
     free(datt);
 }
 
+/* The contiguous (BH,T,D) layout of the attn_probs ops' operands (kernels.h), as one head
+ * per sequence. */
+static nl_attn_layout heads_layout(int T, int D)
+{
+    return (nl_attn_layout){(int64_t)T * D, (int64_t)T * D, D};
+}
+
+/* att of attn_probs_forward is specified left of the end of each row's block only (beyond
+ * it the op writes nothing): those entries are set to 0 before a comparison. */
+#define MASK_PAST_BLOCK(att, BH, T, cs)                                                        \
+    for (int64_t r_ = 0; r_ < (int64_t)(BH) * (T); r_++) {                                     \
+        int t_ = (int)(r_ % (T)), e_ = (t_ / (cs) + 1) * (cs);                                  \
+        for (int j_ = e_; j_ < (T); j_++)                                                      \
+            (att)[r_ * (T) + j_] = 0;                                                          \
+    }
+
 /* attn_probs_forward/backward against the pieces: in double for block sizes that divide T,
  * that do not, and one block, with heads shared out over threads and heads one at a time;
  * then the float ops of the table against the float pieces, bit for bit. */
@@ -373,8 +389,12 @@ static void test_attn_probs(void)
                 double *a1 = dnew(na), *y1 = dnew(nq), *q1 = dnew(nq), *k1 = dnew(nq);
                 double *v1 = dnew(nq), *da1 = dnew(na);
                 fill_nan(a1, na), fill_nan(q1, nq), fill_nan(k1, nq), fill_nan(v1, nq);
-                d_attn_probs_forward(NULL, a1, y1, q, k, v, BH, T, D, scale, cs);
-                d_attn_probs_backward(NULL, q1, k1, v1, da1, dy, q, k, v, a1, BH, T, D, scale, cs);
+                nl_attn_layout l = heads_layout(T, D);
+                d_attn_probs_forward(NULL, a1, y1, q, k, v, BH, 1, T, D, &l, &l, scale, cs);
+                d_attn_probs_backward(NULL, q1, k1, v1, da1, dy, q, k, v, a1, BH, 1, T, D, &l, &l,
+                                      scale, cs);
+                MASK_PAST_BLOCK(a1, BH, T, cs);
+                MASK_PAST_BLOCK(a0, BH, T, cs);
                 check_vec("attn_probs att", a1, a0, na, PAR_TOL);
                 check_vec("attn_probs out", y1, y0, nq, PAR_TOL);
                 check_vec("attn_probs dq", q1, q0, nq, PAR_TOL);
@@ -392,11 +412,16 @@ static void test_attn_probs(void)
         for (int i = 0; i < 6; i++)
             g[i] = fnew(nq);
         int cs = 16;
-        kf->attn_probs_forward(kf, fa, fy, fq, fk, fv, BH, T, D, (float)scale, cs);
-        kf->attn_probs_backward(kf, g[0], g[1], g[2], fda, fdy, fq, fk, fv, fa, BH, T, D,
-                                (float)scale, cs);
+        for (int64_t i = 0; i < na; i++)
+            fa[i] = NAN; /* what the op leaves unwritten is masked below */
+        nl_attn_layout l = heads_layout(T, D);
+        kf->attn_probs_forward(kf, fa, fy, fq, fk, fv, BH, 1, T, D, &l, &l, (float)scale, cs);
+        kf->attn_probs_backward(kf, g[0], g[1], g[2], fda, fdy, fq, fk, fv, fa, BH, 1, T, D, &l,
+                                &l, (float)scale, cs);
         attn_probs_pieces_f32(kf, fa2, fy2, g[3], g[4], g[5], fdy, fq, fk, fv, BH, T, D,
                               (float)scale, cs);
+        MASK_PAST_BLOCK(fa, BH, T, cs);
+        MASK_PAST_BLOCK(fa2, BH, T, cs);
         check_closef("f32 attn_probs att", fa, fa2, na, 1e-5);
         check_closef("f32 attn_probs out", fy, fy2, nq, 1e-5);
         check_closef("f32 attn_probs dq", g[0], g[3], nq, 1e-5);
@@ -437,10 +462,16 @@ static void test_attn_vec(void)
                 for (int w = 0; w < 2; w++) {
                     nl_kernels *kk = w ? k1 : kf;
                     int bh = w ? 1 : BH; /* one head on one thread: the matmul op's place */
-                    kk->attn_probs_forward(kk, fa, fy, fq, fk, fv, bh, T, D, (float)scale, cs);
-                    kk->attn_probs_backward(kk, g[0], g[1], g[2], fda, fdy, fq, fk, fv, fa, bh, T,
-                                            D, (float)scale, cs);
+                    for (int64_t i = 0; i < na; i++)
+                        fa[i] = NAN;
+                    nl_attn_layout l = heads_layout(T, D);
+                    kk->attn_probs_forward(kk, fa, fy, fq, fk, fv, bh, 1, T, D, &l, &l,
+                                           (float)scale, cs);
+                    kk->attn_probs_backward(kk, g[0], g[1], g[2], fda, fdy, fq, fk, fv, fa, bh, 1,
+                                            T, D, &l, &l, (float)scale, cs);
                     int64_t mq = (int64_t)bh * T * D, ma = (int64_t)bh * T * T;
+                    MASK_PAST_BLOCK(fa, bh, T, cs);
+                    MASK_PAST_BLOCK(a0, bh, T, cs);
                     char what[96];
                     snprintf(what, sizeof what, "attn vec D %d T %d cs %d %s", D, T, cs,
                              w ? "1 thread" : "heads over 3 threads");
@@ -458,6 +489,83 @@ static void test_attn_vec(void)
     k1->destroy(k1);
 }
 
+#define D_OP(name) d_##name /* an op of the double build */
+#define F_OP(name) kf->name  /* the float table's */
+
+/* One attention forward and backward from qkv (B,T,3C) to y (B,T,C) and back to dqkv:
+ * through split, the contiguous per-head layout and merge (direct 0), or with the ops reading
+ * and writing the (B,T,*) activations in place (direct 1). */
+#define ATTN_LAYOUT_RUN(OP, k, real_t, direct, y, dqkv, qkv, dy, B, T, H, D, cs)                \
+    do {                                                                                       \
+        int C_ = (H) * (D), BH_ = (B) * (H);                                                   \
+        int64_t n_ = (int64_t)(B) * (T) * C_, na_ = (int64_t)BH_ * (T) * (T);                  \
+        real_t *att_ = calloc((size_t)na_, sizeof(real_t));                                    \
+        real_t *datt_ = calloc((size_t)na_, sizeof(real_t));                                   \
+        real_t scale_ = (real_t)(1 / sqrt((double)(D)));                                       \
+        nl_attn_layout io_ = {(int64_t)(T) * 3 * C_, (D), 3 * C_}, o_ = {(int64_t)(T) * C_, (D), C_}; \
+        if (direct) {                                                                          \
+            OP(attn_probs_forward)(k, att_, y, qkv, qkv + C_, qkv + 2 * C_, B, H, T, D, &io_,   \
+                                    &o_, scale_, cs);                                          \
+            OP(attn_probs_backward)(k, dqkv, dqkv + C_, dqkv + 2 * C_, datt_, dy, qkv,           \
+                                     qkv + C_, qkv + 2 * C_, att_, B, H, T, D, &io_, &o_,       \
+                                     scale_, cs);                                              \
+        } else {                                                                               \
+            real_t *h_[8];                                                                     \
+            for (int i_ = 0; i_ < 8; i_++)                                                     \
+                h_[i_] = calloc((size_t)n_, sizeof(real_t));                                   \
+            nl_attn_layout hl_ = {(int64_t)(H) * (T) * (D), (int64_t)(T) * (D), (D)};          \
+            OP(attn_split)(k, h_[0], h_[1], h_[2], qkv, B, T, H, D);                          \
+            OP(attn_probs_forward)(k, att_, h_[3], h_[0], h_[1], h_[2], B, H, T, D, &hl_, &hl_, \
+                                    scale_, cs);                                               \
+            OP(attn_merge)(k, y, h_[3], B, T, H, D);                                          \
+            OP(attn_merge_backward)(k, h_[4], dy, B, T, H, D);                                \
+            OP(attn_probs_backward)(k, h_[5], h_[6], h_[7], datt_, h_[4], h_[0], h_[1], h_[2],  \
+                                     att_, B, H, T, D, &hl_, &hl_, scale_, cs);                \
+            OP(attn_split_backward)(k, dqkv, h_[5], h_[6], h_[7], B, T, H, D);                \
+            for (int i_ = 0; i_ < 8; i_++)                                                     \
+                free(h_[i_]);                                                                  \
+        }                                                                                      \
+        free(att_), free(datt_);                                                               \
+    } while (0)
+
+/* The attn_probs ops on q, k, v read straight out of qkv and y written straight into the
+ * (B,T,C) activation, as the engine calls them without q/k/v norms or RoPE: the same values
+ * as through split and merge. In float with the register-blocked products (heads over three
+ * threads), bit for bit; in double with two heads on three threads (the matmul op's place)
+ * within rounding. */
+static void test_attn_probs_layouts(void)
+{
+    for (int w = 0; w < 2; w++) {
+        int B = w ? 1 : 2, H = w ? 2 : 3, T = 40, D = 16, cs = 16, C = H * D;
+        int64_t n = (int64_t)B * T * C;
+        double *qkv = dnew(3 * n), *dy = dnew(n);
+        fill(qkv, 3 * n, -2, 2), fill(dy, n, -1, 1);
+        double *y[2] = {dnew(n), dnew(n)}, *g[2] = {dnew(3 * n), dnew(3 * n)};
+        float *fqkv = fcopy(qkv, 3 * n), *fdy = fcopy(dy, n), *fy[2] = {fnew(n), fnew(n)};
+        float *fg[2] = {fnew(3 * n), fnew(3 * n)};
+        for (int d = 0; d < 2; d++) {
+            fill_nan(y[d], n), fill_nan(g[d], 3 * n);
+            for (int64_t i = 0; i < n; i++)
+                fy[d][i] = NAN;
+            for (int64_t i = 0; i < 3 * n; i++)
+                fg[d][i] = NAN;
+            dthreads(3);
+            ATTN_LAYOUT_RUN(D_OP, NULL, double, d, y[d], g[d], qkv, dy, B, T, H, D, cs);
+            if (!w)
+                ATTN_LAYOUT_RUN(F_OP, kf, float, d, fy[d], fg[d], fqkv, fdy, B, T, H, D, cs);
+        }
+        check_vec("attn direct y", y[1], y[0], n, PAR_TOL);
+        check_vec("attn direct dqkv", g[1], g[0], 3 * n, PAR_TOL);
+        if (!w) {
+            check_same("f32 attn direct y", fy[1], fy[0], sizeof(float) * (size_t)n);
+            check_same("f32 attn direct dqkv", fg[1], fg[0], sizeof(float) * (size_t)(3 * n));
+        }
+        free(qkv), free(dy), free(fqkv), free(fdy);
+        for (int d = 0; d < 2; d++)
+            free(y[d]), free(g[d]), free(fy[d]), free(fg[d]);
+    }
+}
+
 int main(void)
 {
     kf = nl_kernels_cpu_create(3); /* three threads: uneven splits on purpose */
@@ -472,6 +580,7 @@ int main(void)
     T_RUN(test_softmax_large);
     T_RUN(test_attn_probs);
     T_RUN(test_attn_vec);
+    T_RUN(test_attn_probs_layouts);
     kf->destroy(kf);
     T_END();
 }
