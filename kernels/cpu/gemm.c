@@ -66,6 +66,7 @@ static inline __attribute__((always_inline)) void tile(const int R, const int TA
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
         c0[r] = c1[r] = _mm512_setzero_ps();
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         if (k < pf->n) { /* one line of what comes next, a step */
             _mm_prefetch(line, _MM_HINT_T1);
@@ -235,6 +236,10 @@ static void sweep(float *c, int64_t ldc, const operands *o, const float *ap, con
         for (int p = 0; p < panels; p++) {
             int j = p * NR;
             ahead h = look_ahead(o, bk, M, m0, mc, s, panels, p);
+            for (int r = 0; r < R; r++) { /* C's lines, for writing, while the tile sums */
+                __builtin_prefetch(c + (int64_t)(m + r) * ldc + bk->n0 + j, 1, 3);
+                __builtin_prefetch(c + (int64_t)(m + r) * ldc + bk->n0 + j + 16, 1, 3);
+            }
             f(ab, o->lda, bp + (int64_t)j * bk->kc, c + (int64_t)m * ldc + bk->n0 + j, ldc,
               bk->kc, cols_mask(bk->nc - j), cols_mask(bk->nc - j - 16), bk->acc, &h);
         }
