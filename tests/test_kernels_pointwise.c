@@ -97,8 +97,15 @@ static void test_activations_large(void)
     for (int64_t i = 0; i < n; i++)
         bad += !(fabs(fge[i] - ge[i]) <= 1e-4 * fabs(ge[i]) + 1e-30);
     T_CHECK(bad == 0, "f32 gelu: %lld values off by more than 1e-4 relative", (long long)bad);
+    /* the backward ops in place over dout (the engine writes dup over dact): the same bits */
+    float *fio = fcopy(d, n);
+    kf->gelu_backward(kf, fio, fx, fio, n);
+    check_same("f32 gelu backward in place", fio, fgd, sizeof(float) * (size_t)n);
+    memcpy(fio, fd, sizeof(float) * (size_t)n);
+    kf->swiglu_backward(kf, fsg, fio, fx, fu, fio, n);
+    check_same("f32 swiglu dup in place", fio, fsu, sizeof(float) * (size_t)n);
     free(x), free(up), free(d), free(ge), free(gd), free(se), free(sg), free(su), free(fx);
-    free(fu), free(fd), free(fge), free(fgd), free(fse), free(fsg), free(fsu);
+    free(fu), free(fd), free(fge), free(fgd), free(fse), free(fsg), free(fsu), free(fio);
 }
 
 static void test_fast_exp(void)
