@@ -130,11 +130,13 @@ struct nl_model {
     float *datt;               /* (B,H,T,T); NULL when the attention is fused */
     float *dyh;                /* (B,H,T,D) */
     float *dy;                 /* (B,T,C) */
-    float *dup, *dgate, *dact; /* (N*K,F); a dense layer uses the first (N,F) */
-    float *deout, *dg, *dxin;  /* (N*K,C) MoE only */
-    float *dw;                 /* (N*K) MoE only: per sorted position */
-    float *dgates;             /* (N,K) MoE only: per slot */
-    float *drl;                /* (N,E) MoE only: router logits */
+    /* (N*K,F); a dense layer uses the first (N,F). dact: the gradient at the activation's
+     * output, overwritten in place by the one at up's output; dgate: swiglu only. */
+    float *dgate, *dact;
+    float *deout, *dg, *dxin; /* (N*K,C) MoE only */
+    float *dw;                /* (N*K) MoE only: per sorted position */
+    float *dgates;            /* (N,K) MoE only: per slot */
+    float *drl;               /* (N,E) MoE only: router logits */
 
     /* stats */
     int64_t *grad_segs; /* (n_grad_segs + 1) host: offsets into the gradients */

@@ -30,8 +30,8 @@ static inline float nl_selectf(int c, float a, float b)
  * are false for it). */
 static inline float nl_expf(float x)
 {
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
+    x = nl_selectf(x < -87.3f, -87.3f, x);
+    x = nl_selectf(x > 88.3f, 88.3f, x);
     float t = x * 1.44269504f + 0x1.8p23f;
     float n = t - 0x1.8p23f;
     float r = x - n * 0.693145752f; /* ln2 split in a part exact in float and the rest */
