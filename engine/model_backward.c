@@ -9,10 +9,13 @@
 static void ffn_act_bwd(nl_model *m, float *d, float *dgate, const float *up, const float *gate,
                         int64_t n)
 {
+    nl_kernels *k = m->k;
     if (m->cfg.model.ffn == NL_FFN_SWIGLU)
-        m->k->swiglu_backward(m->k, dgate, d, gate, up, d, n);
+        k->swiglu_backward(k, dgate, d, gate, up, d, n);
+    else if (k->gelu_forward_grad)
+        k->mul(k, d, up, n); /* up holds gelu'(up) (ffn_act_fwd) */
     else
-        m->k->gelu_backward(m->k, d, up, d, n);
+        k->gelu_backward(k, d, up, d, n);
 }
 
 /* dqf, dkf, dvf (BH,T,D) (overwritten) from dyh, through datt (BH,T,T). */

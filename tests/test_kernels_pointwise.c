@@ -104,6 +104,14 @@ static void test_activations_large(void)
     memcpy(fio, fd, sizeof(float) * (size_t)n);
     kf->swiglu_backward(kf, fsg, fio, fx, fu, fio, n);
     check_same("f32 swiglu dup in place", fio, fsu, sizeof(float) * (size_t)n);
+    /* gelu_forward_grad over x in place, then mul: gelu's value, and gelu_backward's bits */
+    float *fgo = fnew(n), *fgr = fcopy(x, n);
+    kf->gelu_forward_grad(kf, fgo, fgr, fgr, n);
+    check_vecf("f32 gelu_forward_grad out", fgo, ge, n, F32_TOL);
+    memcpy(fio, fd, sizeof(float) * (size_t)n);
+    kf->mul(kf, fio, fgr, n);
+    check_same("f32 gelu_forward_grad then mul", fio, fgd, sizeof(float) * (size_t)n);
+    free(fgo), free(fgr);
     free(x), free(up), free(d), free(ge), free(gd), free(se), free(sg), free(su), free(fx);
     free(fu), free(fd), free(fge), free(fgd), free(fse), free(fsg), free(fsu), free(fio);
 }
