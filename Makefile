@@ -106,6 +106,13 @@ $(B)/libnormlab.a: $(LIB_OBJ) $(B)/.dist-$(DIST)
 $(B)/.dist-$(DIST):
 	@mkdir -p $(@D) && rm -f $(B)/.dist-* && touch $@
 $(B)/engine/dist_mpi.o: CFLAGS += $(MPI_CFLAGS)
+# The CPU ops' elementwise loops: sqrt without errno (so AdamW's loop vectorises) and, on
+# x86, full-width AVX-512 vectors where -march=native finds them (GCC picks 256-bit by default).
+OPS_CFLAGS := -fno-math-errno
+ifeq ($(shell uname -m),x86_64)
+OPS_CFLAGS += -mprefer-vector-width=512
+endif
+$(B)/kernels/cpu/ops_f32.o: CFLAGS += $(OPS_CFLAGS)
 
 $(B)/%.o: %.c | deps
 	@mkdir -p $(@D)

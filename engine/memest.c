@@ -59,7 +59,8 @@ void nl_mem_estimate_config(const nl_config *c, int vocab, bool fused_attn, nl_m
     P += norm_params(c, plan.final_norm, C) + (mc->tied ? 0 : V * C);
     A += (plan.final_norm ? BTC + 2 * BT : 0) + BT * V + BT + (moe_layers ? NK : 0);
     /* backward scratch */
-    A += 5 * BTC + 3 * BTC + 6 * BTC + (fused_attn ? 0 : scores) + 2 * BTC + 3 * NK * F;
+    A += 5 * BTC + 3 * BTC + 6 * BTC + (fused_attn ? 0 : scores) + 2 * BTC +
+         (swiglu ? 2 : 1) * NK * F;
     if (moe_layers)
         A += 3 * NK * C + 2 * NK + BT * E;
 

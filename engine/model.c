@@ -246,8 +246,8 @@ static int alloc_backward(nl_model *m)
         B_(m->datt = FA((int64_t)B * H * T * T));
     B_(m->dyh = FA(BTC));
     B_(m->dy = FA(BTC));
-    B_(m->dup = FA(NK * F));
-    B_(m->dgate = FA(NK * F));
+    if (mc->ffn == NL_FFN_SWIGLU)
+        B_(m->dgate = FA(NK * F));
     B_(m->dact = FA(NK * F));
     if (m->moe_layers) {
         B_(m->deout = FA(NK * C));

@@ -4,13 +4,18 @@
 /* ---------------------------------------------------------------------------------------- */
 /* backward                                                                                   */
 
-static void ffn_act_bwd(nl_model *m, float *dup, float *dgate, const float *up, const float *gate,
-                        const float *dact, int64_t n)
+/* d (n): the gradient at the activation's output in, the one at up's output out (in place:
+ * one buffer fewer to write through the cache); dgate (n): at the gate's output (swiglu). */
+static void ffn_act_bwd(nl_model *m, float *d, float *dgate, const float *up, const float *gate,
+                        int64_t n)
 {
+    nl_kernels *k = m->k;
     if (m->cfg.model.ffn == NL_FFN_SWIGLU)
-        m->k->swiglu_backward(m->k, dgate, dup, gate, up, dact, n);
+        k->swiglu_backward(k, dgate, d, gate, up, d, n);
+    else if (k->gelu_forward_grad)
+        k->mul(k, d, up, n); /* up holds gelu'(up) (ffn_act_fwd) */
     else
-        m->k->gelu_backward(m->k, dup, up, dact, n);
+        k->gelu_backward(k, d, up, d, n);
 }
 
 /* dqf, dkf, dvf (BH,T,D) (overwritten) from dyh, through datt (BH,T,T), by the batched
@@ -136,10 +141,10 @@ static void moe_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
         int64_t sF = (int64_t)s * F, sC = (int64_t)s * C;
         linear_bwd_w(m, p->e_down[e], m->deout + sC, ma->act + sF, Me, F, C);
         linear_bwd_x(m, m->dact + sF, m->deout + sC, p->e_down[e], Me, F, C, 0.0f);
-        ffn_act_bwd(m, m->dup + sF, m->dgate + sF, ma->up + sF, swiglu ? ma->gate + sF : NULL,
-                    m->dact + sF, (int64_t)Me * F);
-        linear_bwd_w(m, p->e_up[e], m->dup + sF, ma->xin + sC, Me, C, F);
-        linear_bwd_x(m, m->dxin + sC, m->dup + sF, p->e_up[e], Me, C, F, 0.0f);
+        ffn_act_bwd(m, m->dact + sF, swiglu ? m->dgate + sF : NULL, ma->up + sF,
+                    swiglu ? ma->gate + sF : NULL, (int64_t)Me * F);
+        linear_bwd_w(m, p->e_up[e], m->dact + sF, ma->xin + sC, Me, C, F);
+        linear_bwd_x(m, m->dxin + sC, m->dact + sF, p->e_up[e], Me, C, F, 0.0f);
         if (swiglu) {
             linear_bwd_w(m, p->e_gate[e], m->dgate + sF, ma->xin + sC, Me, C, F);
             linear_bwd_x(m, m->dxin + sC, m->dgate + sF, p->e_gate[e], Me, C, F, 1.0f);
@@ -165,9 +170,9 @@ static void ffn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
     }
     linear_bwd_w(m, p->down, dout, a->act, (int)BT, F, C);
     linear_bwd_x(m, m->dact, dout, p->down, (int)BT, F, C, 0.0f);
-    ffn_act_bwd(m, m->dup, m->dgate, a->up, a->gate, m->dact, BT * F);
-    linear_bwd_w(m, p->up, m->dup, a->sf.h, (int)BT, C, F);
-    linear_bwd_x(m, dh, m->dup, p->up, (int)BT, C, F, 0.0f);
+    ffn_act_bwd(m, m->dact, m->dgate, a->up, a->gate, BT * F);
+    linear_bwd_w(m, p->up, m->dact, a->sf.h, (int)BT, C, F);
+    linear_bwd_x(m, dh, m->dact, p->up, (int)BT, C, F, 0.0f);
     if (p->gate >= 0) {
         linear_bwd_w(m, p->gate, m->dgate, a->sf.h, (int)BT, C, F);
         linear_bwd_x(m, dh, m->dgate, p->gate, (int)BT, C, F, 1.0f);
@@ -205,13 +210,21 @@ static void sublayer_bwd(nl_model *m, int l, int is_ffn, int B, const float *dou
     if (f->res_from_normed)
         k->axpy(k, m->dh, f->alpha, dy, n);
     if (f->pre) {
-        k->zero(k, din, bytes);
+        /* din = alpha dy (the residual) + the norm's gradient, which adds itself in */
+        if (f->res_from_normed) {
+            k->zero(k, din, bytes);
+        } else if (f->alpha == 1.0f) {
+            k->copy(k, din, dy, bytes);
+        } else {
+            k->zero(k, din, bytes);
+            k->axpy(k, din, f->alpha, dy, n);
+        }
         norm_bwd(m, np->pre, &s->pre, din, m->dh, s->in, BT, C);
     } else {
         k->copy(k, din, m->dh, bytes);
+        if (!f->res_from_normed)
+            k->axpy(k, din, f->alpha, dy, n);
     }
-    if (!f->res_from_normed)
-        k->axpy(k, din, f->alpha, dy, n);
 }
 
 int nl_model_backward(nl_model *m, nl_error *err)

@@ -74,12 +74,17 @@ static void attn_fwd(nl_model *m, int l, int B)
     linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
 }
 
-static void ffn_act_fwd(nl_model *m, float *act, const float *up, const float *gate, int64_t n)
+/* With the backend's gelu_forward_grad, up is overwritten by gelu'(up): only the backward
+ * reads it again (ffn_act_bwd). */
+static void ffn_act_fwd(nl_model *m, float *act, float *up, const float *gate, int64_t n)
 {
+    nl_kernels *k = m->k;
     if (m->cfg.model.ffn == NL_FFN_SWIGLU)
-        m->k->swiglu_forward(m->k, act, gate, up, n);
+        k->swiglu_forward(k, act, gate, up, n);
+    else if (k->gelu_forward_grad)
+        k->gelu_forward_grad(k, act, up, up, n);
     else
-        m->k->gelu_forward(m->k, act, up, n);
+        k->gelu_forward(k, act, up, n);
 }
 
 static void moe_fwd(nl_model *m, int l, int B, float *o)

@@ -62,7 +62,7 @@ typedef struct {
     float *gates;            /* (N,K) gate of each slot */
     float *wsorted;          /* (N*K) gate of each sorted position */
     float *xin;              /* (N*K,C) the input row of each sorted position */
-    float *up;               /* (N*K,F) */
+    float *up;               /* (N*K,F); may hold gelu'(up) after the forward (ffn_act_fwd) */
     float *gate;             /* (N*K,F) swiglu only, else NULL */
     float *act;              /* (N*K,F) */
     float *eout;             /* (N*K,C) expert output of each sorted position */
@@ -85,7 +85,7 @@ typedef struct {
     float *y;            /* (B,T,C) heads merged, before the out projection */
     norm_act qn, kn, vn; /* mean and rstd (B*H*T) only; the output is qf, kf, vf */
     /* dense ffn */
-    float *up;    /* (B,T,F) */
+    float *up;    /* (B,T,F); may hold gelu'(up) after the forward (ffn_act_fwd) */
     float *gate;  /* (B,T,F) swiglu only, else NULL */
     float *act;   /* (B,T,F) */
     moe_act *moe; /* MoE layers only, else NULL */
@@ -130,11 +130,13 @@ struct nl_model {
     float *datt;               /* (B,H,T,T); NULL when the attention is fused */
     float *dyh;                /* (B,H,T,D) */
     float *dy;                 /* (B,T,C) */
-    float *dup, *dgate, *dact; /* (N*K,F); a dense layer uses the first (N,F) */
-    float *deout, *dg, *dxin;  /* (N*K,C) MoE only */
-    float *dw;                 /* (N*K) MoE only: per sorted position */
-    float *dgates;             /* (N,K) MoE only: per slot */
-    float *drl;                /* (N,E) MoE only: router logits */
+    /* (N*K,F); a dense layer uses the first (N,F). dact: the gradient at the activation's
+     * output, overwritten in place by the one at up's output; dgate: swiglu only. */
+    float *dgate, *dact;
+    float *deout, *dg, *dxin; /* (N*K,C) MoE only */
+    float *dw;                /* (N*K) MoE only: per sorted position */
+    float *dgates;            /* (N,K) MoE only: per slot */
+    float *drl;               /* (N,E) MoE only: router logits */
 
     /* stats */
     int64_t *grad_segs; /* (n_grad_segs + 1) host: offsets into the gradients */

@@ -158,11 +158,17 @@ struct nl_kernels {
     /* ---- activations ----
      * GELU, tanh approximation. out, x (n). */
     void (*gelu_forward)(nl_kernels *k, float *out, const float *x, int64_t n);
-    /* dx (n) = dout * gelu'(x) (overwrites). */
+    /* dx (n) = dout * gelu'(x) (overwrites; may alias dout). */
     void (*gelu_backward)(nl_kernels *k, float *dx, const float *x, const float *dout, int64_t n);
+    /* Optional (NULL: gelu_forward, and gelu_backward in the backward): out (n) = gelu(x)
+     * and grad (n) = gelu'(x) in the same pass (grad may alias x); the backward is then
+     * mul(dout, grad), the same bits as gelu_backward, without computing exp again. */
+    void (*gelu_forward_grad)(nl_kernels *k, float *out, float *grad, const float *x, int64_t n);
+    /* y (n) *= x (n). Optional, with gelu_forward_grad. */
+    void (*mul)(nl_kernels *k, float *y, const float *x, int64_t n);
     /* out (N,H) = silu(gate) * up; gate, up (N,H). */
     void (*swiglu_forward)(nl_kernels *k, float *out, const float *gate, const float *up, int64_t n);
-    /* dgate, dup (n) (overwrite). */
+    /* dgate, dup (n) (overwrite; either may alias dout). */
     void (*swiglu_backward)(nl_kernels *k, float *dgate, float *dup, const float *gate,
                             const float *up, const float *dout, int64_t n);
 

@@ -288,28 +288,31 @@ static void check_norm_large(int rms, int with_bias)
 
     float *fx = fcopy(x, NC), *fw = fcopy(w, C), *fb = fcopy(b, C), *fd = fcopy(dout, NC);
     float *fo[2], *fm[2], *fr[2], *fdx[2], *fdw[2], *fdb[2];
+    nl_kernels *k1 = nl_kernels_cpu_create(1); /* r = 0: one thread, r = 1: kf's three */
     for (int r = 0; r < 2; r++) {
+        nl_kernels *kr = r ? kf : k1;
         fo[r] = fnew(NC), fm[r] = fnew(N), fr[r] = fnew(N);
         fdx[r] = fcopy(dout, NC), fdw[r] = fcopy(w, C), fdb[r] = fcopy(b, C);
         if (rms) {
-            kf->rmsnorm_forward(kf, fo[r], fr[r], fx, fw, N, C, 1e-5f);
-            kf->rmsnorm_backward(kf, fdx[r], fdw[r], fd, fx, fw, fr[r], N, C);
+            kr->rmsnorm_forward(kr, fo[r], fr[r], fx, fw, N, C, 1e-5f);
+            kr->rmsnorm_backward(kr, fdx[r], fdw[r], fd, fx, fw, fr[r], N, C);
         } else {
-            kf->layernorm_forward(kf, fo[r], fm[r], fr[r], fx, fw, with_bias ? fb : NULL, N, C,
+            kr->layernorm_forward(kr, fo[r], fm[r], fr[r], fx, fw, with_bias ? fb : NULL, N, C,
                                   1e-5f);
-            kf->layernorm_backward(kf, fdx[r], fdw[r], with_bias ? fdb[r] : NULL, fd, fx, fw,
+            kr->layernorm_backward(kr, fdx[r], fdw[r], with_bias ? fdb[r] : NULL, fd, fx, fw,
                                    fm[r], fr[r], N, C);
         }
     }
+    k1->destroy(k1);
     check_vecf("f32 out", fo[0], out[0], NC, F32_TOL);
     check_vecf("f32 rstd", fr[0], rstd[0], N, F32_TOL);
     check_vecf("f32 dinp", fdx[0], dx[0], NC, F32_TOL);
     check_vecf("f32 dweight", fdw[0], dw[0], C, F32_TOL);
     check_vecf("f32 dbias", fdb[0], db[0], C, F32_TOL);
-    check_same("f32 out", fo[0], fo[1], sizeof(float) * (size_t)NC);
-    check_same("f32 dinp", fdx[0], fdx[1], sizeof(float) * (size_t)NC);
-    check_same("f32 dweight", fdw[0], fdw[1], sizeof(float) * (size_t)C);
-    check_same("f32 dbias", fdb[0], fdb[1], sizeof(float) * (size_t)C);
+    check_same("f32 out, 1 and 3 threads", fo[0], fo[1], sizeof(float) * (size_t)NC);
+    check_same("f32 dinp, 1 and 3 threads", fdx[0], fdx[1], sizeof(float) * (size_t)NC);
+    check_same("f32 dweight, 1 and 3 threads", fdw[0], fdw[1], sizeof(float) * (size_t)C);
+    check_same("f32 dbias, 1 and 3 threads", fdb[0], fdb[1], sizeof(float) * (size_t)C);
     for (int r = 0; r < 2; r++) {
         free(out[r]), free(mean[r]), free(rstd[r]), free(dx[r]), free(dw[r]), free(db[r]);
         free(fo[r]), free(fm[r]), free(fr[r]), free(fdx[r]), free(fdw[r]), free(fdb[r]);

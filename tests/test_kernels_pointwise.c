@@ -97,8 +97,23 @@ static void test_activations_large(void)
     for (int64_t i = 0; i < n; i++)
         bad += !(fabs(fge[i] - ge[i]) <= 1e-4 * fabs(ge[i]) + 1e-30);
     T_CHECK(bad == 0, "f32 gelu: %lld values off by more than 1e-4 relative", (long long)bad);
+    /* the backward ops in place over dout (the engine writes dup over dact): the same bits */
+    float *fio = fcopy(d, n);
+    kf->gelu_backward(kf, fio, fx, fio, n);
+    check_same("f32 gelu backward in place", fio, fgd, sizeof(float) * (size_t)n);
+    memcpy(fio, fd, sizeof(float) * (size_t)n);
+    kf->swiglu_backward(kf, fsg, fio, fx, fu, fio, n);
+    check_same("f32 swiglu dup in place", fio, fsu, sizeof(float) * (size_t)n);
+    /* gelu_forward_grad over x in place, then mul: gelu's value, and gelu_backward's bits */
+    float *fgo = fnew(n), *fgr = fcopy(x, n);
+    kf->gelu_forward_grad(kf, fgo, fgr, fgr, n);
+    check_vecf("f32 gelu_forward_grad out", fgo, ge, n, F32_TOL);
+    memcpy(fio, fd, sizeof(float) * (size_t)n);
+    kf->mul(kf, fio, fgr, n);
+    check_same("f32 gelu_forward_grad then mul", fio, fgd, sizeof(float) * (size_t)n);
+    free(fgo), free(fgr);
     free(x), free(up), free(d), free(ge), free(gd), free(se), free(sg), free(su), free(fx);
-    free(fu), free(fd), free(fge), free(fgd), free(fse), free(fsg), free(fsu);
+    free(fu), free(fd), free(fge), free(fgd), free(fse), free(fsg), free(fsu), free(fio);
 }
 
 static void test_fast_exp(void)

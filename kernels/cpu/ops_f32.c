@@ -55,6 +55,8 @@ void nl_cpu_fill_ops_f32(nl_kernels *k)
     k->attn_probs_backward = f32_attn_probs_backward;
     k->gelu_forward = f32_gelu_forward;
     k->gelu_backward = f32_gelu_backward;
+    k->gelu_forward_grad = f32_gelu_forward_grad;
+    k->mul = f32_mul;
     k->swiglu_forward = f32_swiglu_forward;
     k->swiglu_backward = f32_swiglu_backward;
     k->axpy = f32_axpy;
