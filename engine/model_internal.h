@@ -241,14 +241,20 @@ static inline bool attn_fused(const nl_kernels *k, const nl_config *c)
     }
 }
 
+/* The backend's attention ops that take strided operands (kernels.h nl_attn_layout): the
+ * flash ops under fused attention, else the attn_probs ops; false where it has none. */
+static inline bool attn_strided(const nl_model *m)
+{
+    return m->fused_attn ? m->k->attn_flash_forward != NULL : m->k->attn_probs_forward != NULL;
+}
+
 /* Layer l's attention reads q, k and v straight out of qkv (B,T,3C), with no split, where
- * nothing transforms them on the way (no q, k or v norm, no RoPE) and the backend's
- * attn_probs ops take strided operands (kernels.h nl_attn_layout). */
+ * nothing transforms them on the way (no q, k or v norm, no RoPE) and the backend's ops take
+ * strided operands. */
 static inline bool attn_direct(const nl_model *m, int l)
 {
     const nl_sublayer_flags *f = &m->plan.attn[l];
-    return m->k->attn_probs_forward && !m->fused_attn && !f->qk && !f->v &&
-           m->cfg.model.pos != NL_POS_ROPE;
+    return attn_strided(m) && !f->qk && !f->v && m->cfg.model.pos != NL_POS_ROPE;
 }
 
 #endif
