@@ -222,10 +222,12 @@ static inline int attn_chunk_rows(const nl_kernels *k, const nl_config *c, int T
 #define attn_chunk(T) (m->attn_chunk)
 
 /* Attention through the backend's fused op (kernels.h attention_forward/backward) instead of
- * the pieces: where the backend has one, and under train.attention = auto only in tf32 and
- * bf16. Under fp32 the pieces stay, as the CUDA backend's fused op is then fp32 SIMT code,
- * slower than cuBLAS's fp32 products (GPT-2 small on an H100: 46.0k tok/s fused, 52.7k with
- * the pieces; bf16: 239.7k fused, 184.7k). */
+ * the pieces: where the backend has one, and under train.attention = auto in tf32 and bf16,
+ * and in fp32 from the sequence length the backend names (attn_fused_from_T). The CUDA
+ * backend names none: its fused op is then fp32 SIMT code, slower than cuBLAS's fp32
+ * products (GPT-2 small on an H100: 46.0k tok/s fused, 52.7k with the pieces; bf16: 239.7k
+ * fused, 184.7k). The CPU's (kernels/cpu/ops_attn_flash.inc) gains once the stored
+ * probabilities outgrow the caches (cpu.c). */
 static inline bool attn_fused(const nl_kernels *k, const nl_config *c)
 {
     if (!k->attention_forward || !k->attention_backward)
@@ -237,7 +239,8 @@ static inline bool attn_fused(const nl_kernels *k, const nl_config *c)
         return false;
     case NL_ATTN_AUTO:
     default:
-        return c->train.precision != NL_TRAIN_FP32;
+        return c->train.precision != NL_TRAIN_FP32 ||
+               (k->attn_fused_from_T > 0 && c->model.seq_len >= k->attn_fused_from_T);
     }
 }
 

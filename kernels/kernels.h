@@ -44,6 +44,9 @@ struct nl_kernels {
      * length of attn_block_from_T on (shorter sequences take one block: the saving would
      * not beat the extra calls). */
     int attn_block_rows, attn_block_from_T;
+    /* Under fp32, the fused attention ops (attention_forward/backward, attn_flash_*) are the
+     * faster choice from this sequence length on; 0: only below fp32. */
+    int attn_fused_from_T;
 
     /* ---- memory and lifetime ---- */
     void *(*alloc)(nl_kernels *k, size_t bytes); /* zero-filled; NULL on failure */
