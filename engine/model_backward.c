@@ -55,8 +55,8 @@ static void attn_heads_bwd(nl_model *m, int l, int B, float scale)
     int64_t BHT = (int64_t)BH * T;
     nl_attn_layout in = {(int64_t)H * T * D, (int64_t)T * D, D}, out = {(int64_t)T * C, D, C};
     if (m->fused_attn && k->attn_flash_backward) {
-        k->attn_flash_backward(k, m->dqf, m->dkf, m->dvf, m->dy, a->qf, a->kf, a->vf, a->y,
-                               a->lse, B, H, T, D, &in, &out, scale);
+        k->attn_flash_backward(k, m->dqf, m->dkf, m->dvf, m->dy, a->qf, a->kf, a->vf, a->y, a->lse,
+                               B, H, T, D, &in, &out, scale);
     } else if (k->attn_probs_backward && !m->fused_attn) {
         k->attn_probs_backward(k, m->dqf, m->dkf, m->dvf, m->datt, m->dy, a->qf, a->kf, a->vf,
                                a->att, B, H, T, D, &in, &out, scale, attn_chunk(T));
@@ -111,9 +111,9 @@ static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
                                    a->qkv + C, a->qkv + 2 * C, a->y, a->lse, B, H, T, D, &in, &out,
                                    scale);
         else
-            k->attn_probs_backward(k, m->dqkv, m->dqkv + C, m->dqkv + 2 * C, m->datt, m->dy,
-                                   a->qkv, a->qkv + C, a->qkv + 2 * C, a->att, B, H, T, D, &in,
-                                   &out, scale, attn_chunk(T));
+            k->attn_probs_backward(k, m->dqkv, m->dqkv + C, m->dqkv + 2 * C, m->datt, m->dy, a->qkv,
+                                   a->qkv + C, a->qkv + 2 * C, a->att, B, H, T, D, &in, &out, scale,
+                                   attn_chunk(T));
     } else {
         attn_heads_bwd(m, l, B, scale);
     }

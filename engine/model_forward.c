@@ -45,8 +45,8 @@ static void attn_fwd(nl_model *m, int l, int B)
             k->attn_flash_forward(k, a->y, a->lse, a->qkv, a->qkv + C, a->qkv + 2 * C, B, H, T, D,
                                   &in, &out, scale);
         else
-            k->attn_probs_forward(k, a->att, a->y, a->qkv, a->qkv + C, a->qkv + 2 * C, B, H, T,
-                                  D, &in, &out, scale, attn_chunk(T));
+            k->attn_probs_forward(k, a->att, a->y, a->qkv, a->qkv + C, a->qkv + 2 * C, B, H, T, D,
+                                  &in, &out, scale, attn_chunk(T));
         linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
         return;
     }

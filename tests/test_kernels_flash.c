@@ -29,8 +29,8 @@ static double flash_loss(void *p)
 }
 
 /* y and lse of one head by the definition: rows of T keys, q, k, v, y (T, D) contiguous. */
-static void plain_forward(double *y, double *lse, const double *q, const double *k,
-                          const double *v, int T, int D, double scale)
+static void plain_forward(double *y, double *lse, const double *q, const double *k, const double *v,
+                          int T, int D, double scale)
 {
     double *s = dnew(T);
     for (int t = 0; t < T; t++) {
@@ -113,8 +113,8 @@ static void test_flash_forward(void)
 
 /* One forward and backward of the float table on qkv, y (B,T,C), dqkv: through the flash
  * ops (flash 1) or the attn_probs ops (flash 0). */
-static void run_f32(nl_kernels *k, int flash, float *y, float *lse, float *dqkv,
-                    const float *qkv, const float *dy, int B, int H, int T, int D)
+static void run_f32(nl_kernels *k, int flash, float *y, float *lse, float *dqkv, const float *qkv,
+                    const float *dy, int B, int H, int T, int D)
 {
     int C = H * D;
     float scale = 1.0f / sqrtf((float)D);
