@@ -89,6 +89,7 @@ static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, 
         printf("  mfu_bf16 %.3f\n", fpt * tok_s / 1e9 / peak16);
     }
     printf("  step %s\n", nl_run_step_way(r));
+    printf("  attention %s\n", nl_model_attention_way(m));
     printf("  memory_needed_mb %.1f (params %.1f, grads %.1f, adamw %.1f, activations %.1f)\n",
            need, pb / 1048576.0, gb / 1048576.0, 2 * pb / 1048576.0, ab / 1048576.0);
     if (k->is_host)

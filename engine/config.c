@@ -120,7 +120,7 @@ const key_spec nl_config_key_table[] = {
     ENUM("train.device", train.device, DEVICE_CHOICES, "compute device"),
     ENUM("train.precision", train.precision, PRECISION_CHOICES, "matmul precision (CUDA)"),
     ENUM("train.attention", train.attention, ATTENTION_CHOICES,
-         "attention: auto (fused op below fp32 where the backend has one), fused, pieces"),
+         "attention: auto (the fused op where the backend has one and prefers it), fused, pieces"),
     INT_IN("train.attn_chunk", train.attn_chunk, 0, 65536,
            "query rows per block of the attention products (0 = the backend's choice)"),
     ENUM("train.cuda_graphs", train.cuda_graphs, GRAPHS_CHOICES,

@@ -125,6 +125,9 @@ int nl_model_moe_layers(const nl_model *m);
 /* FLOPs of one training step (forward + backward) per token, counting matmuls as 2*M*N*K
  * including attention's, for model-FLOP utilisation. */
 double nl_model_flops_per_token(const nl_model *m);
+/* How attention runs, in words: "fused (...)" (no stored probabilities: train.attention and
+ * the backend decide, engine/model_internal.h attn_fused) or "stored probabilities". */
+const char *nl_model_attention_way(const nl_model *m);
 /* Bytes the model holds on its backend: parameters, gradients, activations (no optimizer). */
 int64_t nl_model_bytes(const nl_model *m, int64_t *param_bytes, int64_t *grad_bytes,
                        int64_t *act_bytes);

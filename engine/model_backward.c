@@ -59,7 +59,10 @@ static void attn_heads_bwd(nl_model *m, int l, int B, float scale)
     int T = m->T, H = m->H, D = m->D, C = m->C, BH = B * H;
     int64_t BHT = (int64_t)BH * T;
     nl_attn_layout in = {(int64_t)H * T * D, (int64_t)T * D, D}, out = {(int64_t)T * C, D, C};
-    if (k->attn_probs_backward && !m->fused_attn) {
+    if (m->fused_attn && k->attn_flash_backward) {
+        k->attn_flash_backward(k, m->dqf, m->dkf, m->dvf, m->dy, a->qf, a->kf, a->vf, a->y, a->lse,
+                               B, H, T, D, &in, &out, scale);
+    } else if (k->attn_probs_backward && !m->fused_attn) {
         k->attn_probs_backward(k, m->dqf, m->dkf, m->dvf, m->datt, m->dy, a->qf, a->kf, a->vf,
                                a->att, B, H, T, D, &in, &out, scale, attn_chunk(T));
     } else {
@@ -108,9 +111,14 @@ static void attn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
     linear_bwd_x(m, m->dy, dout, p->out, (int)BT, C, C, 0.0f);
     if (attn_direct(m, l)) {
         nl_attn_layout in = {(int64_t)T * 3 * C, D, 3 * C}, out = {(int64_t)T * C, D, C};
-        k->attn_probs_backward(k, m->dqkv, m->dqkv + C, m->dqkv + 2 * C, m->datt, m->dy, a->qkv,
-                               a->qkv + C, a->qkv + 2 * C, a->att, B, H, T, D, &in, &out, scale,
-                               attn_chunk(T));
+        if (m->fused_attn)
+            k->attn_flash_backward(k, m->dqkv, m->dqkv + C, m->dqkv + 2 * C, m->dy, a->qkv,
+                                   a->qkv + C, a->qkv + 2 * C, a->y, a->lse, B, H, T, D, &in, &out,
+                                   scale);
+        else
+            k->attn_probs_backward(k, m->dqkv, m->dqkv + C, m->dqkv + 2 * C, m->datt, m->dy, a->qkv,
+                                   a->qkv + C, a->qkv + 2 * C, a->att, B, H, T, D, &in, &out, scale,
+                                   attn_chunk(T));
     } else {
         attn_heads_bwd(m, l, B, scale);
     }

@@ -41,8 +41,12 @@ static void attn_fwd(nl_model *m, int l, int B)
     linear_fwd(m, a->qkv, a->sa.h, p->qkv, (int)BT, C, 3 * C);
     nl_attn_layout in = {(int64_t)T * 3 * C, D, 3 * C}, out = {(int64_t)T * C, D, C};
     if (attn_direct(m, l)) {
-        k->attn_probs_forward(k, a->att, a->y, a->qkv, a->qkv + C, a->qkv + 2 * C, B, H, T, D,
-                              &in, &out, scale, attn_chunk(T));
+        if (m->fused_attn)
+            k->attn_flash_forward(k, a->y, a->lse, a->qkv, a->qkv + C, a->qkv + 2 * C, B, H, T, D,
+                                  &in, &out, scale);
+        else
+            k->attn_probs_forward(k, a->att, a->y, a->qkv, a->qkv + C, a->qkv + 2 * C, B, H, T, D,
+                                  &in, &out, scale, attn_chunk(T));
         linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
         return;
     }
@@ -62,14 +66,16 @@ static void attn_fwd(nl_model *m, int l, int B)
         k->rope_forward(k, a->kf, f->qk ? a->kf : a->k, BH, T, D, th);
     }
     in = (nl_attn_layout){(int64_t)H * T * D, (int64_t)T * D, D};
-    if (m->fused_attn)
+    if (m->fused_attn && k->attn_flash_forward)
+        k->attn_flash_forward(k, a->y, a->lse, a->qf, a->kf, a->vf, B, H, T, D, &in, &out, scale);
+    else if (m->fused_attn)
         k->attention_forward(k, a->yh, a->lse, a->qf, a->kf, a->vf, BH, T, D, scale);
     else if (k->attn_probs_forward)
         k->attn_probs_forward(k, a->att, a->y, a->qf, a->kf, a->vf, B, H, T, D, &in, &out, scale,
                               attn_chunk(T));
     else
         attn_pieces_fwd(m, a, BH, T, D, scale);
-    if (m->fused_attn || !k->attn_probs_forward)
+    if (!attn_strided(m))
         k->attn_merge(k, a->y, a->yh, B, T, H, D);
     linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
 }

@@ -224,10 +224,12 @@ static inline int attn_chunk_rows(const nl_kernels *k, const nl_config *c, int T
 #define attn_chunk(T) (m->attn_chunk)
 
 /* Attention through the backend's fused op (kernels.h attention_forward/backward) instead of
- * the pieces: where the backend has one, and under train.attention = auto only in tf32 and
- * bf16. Under fp32 the pieces stay, as the CUDA backend's fused op is then fp32 SIMT code,
- * slower than cuBLAS's fp32 products (GPT-2 small on an H100: 46.0k tok/s fused, 52.7k with
- * the pieces; bf16: 239.7k fused, 184.7k). */
+ * the pieces: where the backend has one, and under train.attention = auto in tf32 and bf16,
+ * and in fp32 from the sequence length the backend names (attn_fused_from_T). The CUDA
+ * backend names none: its fused op is then fp32 SIMT code, slower than cuBLAS's fp32
+ * products (GPT-2 small on an H100: 46.0k tok/s fused, 52.7k with the pieces; bf16: 239.7k
+ * fused, 184.7k). The CPU's (kernels/cpu/ops_attn_flash.inc) gains once the stored
+ * probabilities outgrow the caches (cpu.c). */
 static inline bool attn_fused(const nl_kernels *k, const nl_config *c)
 {
     if (!k->attention_forward || !k->attention_backward)
@@ -239,18 +241,25 @@ static inline bool attn_fused(const nl_kernels *k, const nl_config *c)
         return false;
     case NL_ATTN_AUTO:
     default:
-        return c->train.precision != NL_TRAIN_FP32;
+        return c->train.precision != NL_TRAIN_FP32 ||
+               (k->attn_fused_from_T > 0 && c->model.seq_len >= k->attn_fused_from_T);
     }
 }
 
+/* The backend's attention ops that take strided operands (kernels.h nl_attn_layout): the
+ * flash ops under fused attention, else the attn_probs ops; false where it has none. */
+static inline bool attn_strided(const nl_model *m)
+{
+    return m->fused_attn ? m->k->attn_flash_forward != NULL : m->k->attn_probs_forward != NULL;
+}
+
 /* Layer l's attention reads q, k and v straight out of qkv (B,T,3C), with no split, where
- * nothing transforms them on the way (no q, k or v norm, no RoPE) and the backend's
- * attn_probs ops take strided operands (kernels.h nl_attn_layout). */
+ * nothing transforms them on the way (no q, k or v norm, no RoPE) and the backend's ops take
+ * strided operands. */
 static inline bool attn_direct(const nl_model *m, int l)
 {
     const nl_sublayer_flags *f = &m->plan.attn[l];
-    return m->k->attn_probs_forward && !m->fused_attn && !f->qk && !f->v &&
-           m->cfg.model.pos != NL_POS_ROPE;
+    return attn_strided(m) && !f->qk && !f->v && m->cfg.model.pos != NL_POS_ROPE;
 }
 
 #endif

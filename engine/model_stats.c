@@ -132,6 +132,15 @@ double nl_model_flops_per_token(const nl_model *m)
     return 3.0 * total;
 }
 
+const char *nl_model_attention_way(const nl_model *m)
+{
+    if (!m->fused_attn)
+        return "stored probabilities (B x H x T x T)";
+    return m->k->attn_flash_forward ? "fused, flash (row log-sum-exps kept, probabilities "
+                                      "computed again in the backward)"
+                                    : "fused (row log-sum-exps kept)";
+}
+
 int64_t nl_model_bytes(const nl_model *m, int64_t *param_bytes, int64_t *grad_bytes,
                        int64_t *act_bytes)
 {

@@ -44,6 +44,9 @@ struct nl_kernels {
      * length of attn_block_from_T on (shorter sequences take one block: the saving would
      * not beat the extra calls). */
     int attn_block_rows, attn_block_from_T;
+    /* Under fp32, the fused attention ops (attention_forward/backward, attn_flash_*) are the
+     * faster choice from this sequence length on; 0: only below fp32. */
+    int attn_fused_from_T;
 
     /* ---- memory and lifetime ---- */
     void *(*alloc)(nl_kernels *k, size_t bytes); /* zero-filled; NULL on failure */
@@ -154,6 +157,19 @@ struct nl_kernels {
                                 const float *v, const float *att, int B, int H, int T, int D,
                                 const nl_attn_layout *in, const nl_attn_layout *out, float scale,
                                 int cs);
+    /* Optional (NULL: the engine uses the fused ops below or the pieces): causal attention
+     * that keeps no probabilities, as attention_forward/backward below but with q, kk, v (and
+     * dq, dk, dv) laid out as *in and yh (and dyh) as *out:
+     *   yh[t] = sum_{j<=t} softmax_j(scale * q[t].kk[j]) v[j];  lse (BH,T) = the log-sum-exp
+     * of each row's scaled scores. The backward computes the probabilities again from q, kk
+     * and lse; dq, dk, dv overwrite. */
+    void (*attn_flash_forward)(nl_kernels *k, float *yh, float *lse, const float *q,
+                               const float *kk, const float *v, int B, int H, int T, int D,
+                               const nl_attn_layout *in, const nl_attn_layout *out, float scale);
+    void (*attn_flash_backward)(nl_kernels *k, float *dq, float *dk, float *dv, const float *dyh,
+                                const float *q, const float *kk, const float *v, const float *yh,
+                                const float *lse, int B, int H, int T, int D,
+                                const nl_attn_layout *in, const nl_attn_layout *out, float scale);
 
     /* ---- activations ----
      * GELU, tanh approximation. out, x (n). */

@@ -161,6 +161,39 @@ static void test_attention_blocks_odd_T(void)
     nl_model_free(blocked);
 }
 
+/* Fused attention (the CPU's flash ops) against the pieces: the same loss and gradients, with
+ * q, k, v read out of qkv (pre) and through split, RoPE and q/k norms (preqk), T over a tile. */
+static void test_attention_fused_matches_pieces(void)
+{
+    const char *pre[] = {"model.seq_len=70", NULL};
+    const char *qk[] = {"model.seq_len=70", "model.pos=rope", "model.placement=preqk", NULL};
+    const char *const *cases[] = {pre, qk};
+    for (int i = 0; i < 2; i++) {
+        nl_config c;
+        tiny(&c, cases[i]);
+        c.train.attention = NL_ATTN_PIECES;
+        nl_model *pieces = build(&c);
+        c.train.attention = NL_ATTN_FUSED;
+        nl_model *fused = build(&c);
+        if (pieces && fused) {
+            int32_t tok[4 * 70], tgt[4 * 70];
+            batch_tokens(tok, tgt, 4 * 70, c.model.vocab, 5);
+            step_out a = {0}, b = {0};
+            if (!forward_backward(pieces, tok, tgt, 4, &a) &&
+                !forward_backward(fused, tok, tgt, 4, &b)) {
+                T_NEAR(b.loss, a.loss, 1e-5, cases[i][1] ? "preqk: loss" : "pre: loss");
+                double d = rel_diff(b.grads, a.grads, nl_model_num_params(pieces));
+                T_CHECK(d < 1e-4, "%s: fused attention gradients differ by %.3g",
+                        cases[i][1] ? "preqk" : "pre", d);
+            }
+            free(a.grads);
+            free(b.grads);
+        }
+        nl_model_free(pieces);
+        nl_model_free(fused);
+    }
+}
+
 /* Central differences of the loss against the analytic gradient on each tensor's largest
  * gradient, in float: coarse tolerances, but a missing or doubled term shows. The step is
  * small enough that MoE routing does not flip. */
@@ -340,6 +373,8 @@ static void test_memory_estimate_matches_model(void)
         {"model.placement=sandwich", "model.layers=3", NULL},
         {"model.moe.experts=4", "model.moe.top_k=2", "model.moe.every=2", "model.ffn=swiglu", NULL},
         {"model.placement=mixln", "model.layers=4", "model.moe.experts=3", NULL},
+        {"train.attention=fused", NULL}, /* the row log-sum-exps, not the scores */
+        {"train.attention=fused", "model.pos=rope", NULL},
     };
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
         nl_config c;
@@ -348,7 +383,7 @@ static void test_memory_estimate_matches_model(void)
         if (!m)
             continue;
         nl_mem_estimate e;
-        nl_mem_estimate_config(&c, 11, false, &e);
+        nl_mem_estimate_config(&c, 11, c.train.attention == NL_ATTN_FUSED, &e);
         int64_t act = 0;
         nl_model_bytes(m, NULL, NULL, &act);
         T_CHECK(e.params == (double)nl_model_num_params(m),
@@ -393,6 +428,7 @@ int main(void)
     cpu = nl_kernels_cpu_create(2);
     T_RUN(test_batch_below_configured);
     T_RUN(test_attention_blocks_odd_T);
+    T_RUN(test_attention_fused_matches_pieces);
     T_RUN(test_tied_without_final_norm);
     T_RUN(test_moe_idle_experts);
     T_RUN(test_mixln_few_layers);

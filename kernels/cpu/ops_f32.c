@@ -53,6 +53,10 @@ void nl_cpu_fill_ops_f32(nl_kernels *k)
     k->softmax_causal_backward = f32_softmax_causal_backward;
     k->attn_probs_forward = f32_attn_probs_forward;
     k->attn_probs_backward = f32_attn_probs_backward;
+    k->attn_flash_forward = f32_attn_flash_forward;
+    k->attn_flash_backward = f32_attn_flash_backward;
+    k->attention_forward = f32_attention_forward;
+    k->attention_backward = f32_attention_backward;
     k->gelu_forward = f32_gelu_forward;
     k->gelu_backward = f32_gelu_backward;
     k->gelu_forward_grad = f32_gelu_forward_grad;

@@ -141,6 +141,10 @@ o=$(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT $BIN bench --device cpu --threads 1
 check bench-names-kernel "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^  backend OpenBLAS kernel [A-Za-z0-9]* .*1 OpenMP thread, waiting: OMP_WAIT_POLICY=passive; OpenBLAS threads 1'" _ "$o"
 # ... and which kernel runs the linear layers' products: OpenBLAS where the user asks for it
 check bench-names-products "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q \"; linear layers' products: \(own AVX-512 kernel\|OpenBLAS (this build has no AVX-512)\)\"" _ "$o"
+# ... and how attention runs: stored probabilities at a short T, flash from T 512 (auto)
+check bench-names-attention "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q '^  attention stored probabilities'" _ "$o"
+o=$($BIN bench --device cpu --threads 1 $TINY --set model.seq_len=512 --set train.batch=1 --steps 1 --warmup 0 2>&1); rc=$?
+check bench-attention-flash "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^  attention fused, flash'" _ "$o"
 o=$(NORMLAB_GEMM=blas $BIN bench --device cpu --threads 1 $TINY --steps 1 --warmup 0 2>&1); rc=$?
 check bench-products-blas "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q \"; linear layers' products: OpenBLAS (\"" _ "$o"
 
