@@ -33,6 +33,17 @@ void nl_driver_init(nl_driver *d, nl_run *r)
     nl_kernels *k = nl_model_kernels(nl_run_model(r));
     if (nl_run_config(r)->train.threads == 0 && k && k->is_host && k->set_threads) {
         d->auto_cores = d->auto_threads = nl_backend_cores(); /* what auto opened with */
+        const nl_config *c = nl_run_config(r);
+        double gflop = nl_model_flops_per_token(nl_run_model(r)) * c->train.batch *
+                       c->model.seq_len * 1e-9;
+        if (d->auto_cores > 1 && gflop < NL_AUTO_ONE_THREAD_GFLOP) {
+            k->set_threads(k, 1);
+            nl_run_log_event(r, "threads %d -> 1 (auto: a step of %.2f GFLOP runs fastest on "
+                                "one thread)",
+                             d->auto_cores, gflop);
+            d->auto_threads = 1;
+            d->auto_cores = 1;
+        }
         if (d->auto_cores < 2)
             d->auto_cores = 0; /* nothing to choose */
     }

@@ -37,6 +37,13 @@ typedef struct nl_driver {
  * leave free, at least one. */
 int nl_auto_threads(int cores, int others);
 
+/* threads 0 (auto) runs a step of fewer model FLOPs than this (GFLOP, forward and backward) on
+ * one thread: each of a step's hundreds of parallel regions costs a wake-up of the waiting
+ * threads, which such a step does not earn back. Measured on 2 cores (bench/contention.sh and
+ * `normlab bench --threads 1` against 2): steps of 0.7, 1.4, 1.6 and 2.6 GFLOP ran 9-36%
+ * faster on one thread, steps of 4.1 and 20 GFLOP 30% and 65% faster on two. */
+#define NL_AUTO_ONE_THREAD_GFLOP 3.0
+
 /* Threads of other programs competing for the cores now: the fewest of a few looks at
  * /proc/stat's procs_running a millisecond apart, less the caller's thread, and where that
  * finds any, only those runnable at a nice value under ours + 10; -1 where /proc cannot be

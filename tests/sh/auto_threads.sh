@@ -1,7 +1,7 @@
 #!/bin/sh
 # threads 0 (auto) follows the cores other programs leave free: with a busy loop on every core
 # but one, a run at auto drops to one thread and logs it; a background job (nice 19) leaves it
-# alone; a fixed count never changes. Prints PASS/FAIL/SKIP lines.
+# alone; a fixed count never changes; a step too small for a second thread runs on one. Prints PASS/FAIL/SKIP lines.
 BIN=${NORMLAB_BIN:-./normlab}
 cores=$(getconf _NPROCESSORS_ONLN)
 if [ "$cores" -lt 2 ]; then
@@ -24,7 +24,7 @@ if [ "$mine" -le 9 ]; then
     bg=$!
     sleep 0.3
     # shellcheck disable=SC2086
-    $BIN train default --set model.layers=2 --set model.d_model=64 --set train.eval_every=0 \
+    $BIN train default --set model.seq_len=256 --set train.eval_every=0 \
         --device cpu --quiet --steps 40 --set train.threads=0 --out "$T/bg" 2>"$T/bg.err"
     rc=$?
     kill $bg 2>/dev/null
@@ -38,6 +38,18 @@ else
     echo "SKIP auto_threads_background_ignored: this test runs at nice $mine, no room for a background job"
 fi
 
+# a step too small to pay for waking a second thread (the tiny preset: about 0.3 GFLOP) runs
+# on one thread at auto, and the events say why
+# shellcheck disable=SC2086
+$BIN train default --set model.layers=2 --set train.eval_every=0 --device cpu --quiet \
+    --steps 20 --set train.threads=0 --out "$T/small" 2>"$T/small.err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q "threads $cores -> 1 (auto: a step of 0\.[0-9]* GFLOP runs fastest on one thread)" "$T/small/events.log"; then
+    echo "PASS auto_threads_small_step_one"
+else
+    echo "FAIL auto_threads_small_step_one: rc=$rc, events: $(grep threads "$T/small/events.log" 2>/dev/null | head -3)"
+fi
+
 # one burner per core but one: every core but one busy
 i=1
 while [ "$i" -lt "$cores" ]; do
@@ -46,7 +58,8 @@ while [ "$i" -lt "$cores" ]; do
     i=$((i + 1))
 done
 sleep 0.3
-ARGS="--set model.layers=2 --set model.d_model=64 --set train.eval_every=0 --device cpu --quiet"
+# (seq 256: a step of about 4 GFLOP, which auto runs on every free core)
+ARGS="--set model.seq_len=256 --set train.eval_every=0 --device cpu --quiet"
 # shellcheck disable=SC2086
 $BIN train default $ARGS --steps 40 --set train.threads=0 --out "$T/auto" 2>"$T/auto.err"
 rc=$?
