@@ -120,13 +120,15 @@ static void cpu_describe(nl_kernels *k, const char **what, const char **warn)
         snprintf(wait, sizeof wait, "GOMP_SPINCOUNT=%.40s", spin);
     else
         snprintf(wait, sizeof wait, "libgomp's default (spins at every barrier)");
+    const char *gemm_env = getenv("NORMLAB_GEMM");
+    int blas_asked = gemm_env && strcmp(gemm_env, "blas") == 0;
     snprintf(c->desc, sizeof c->desc,
              "OpenBLAS kernel %s (%s); %d OpenMP thread%s, waiting: %s; OpenBLAS threads %d; "
              "linear layers' products: %s",
              core, openblas_get_config(), c->threads, c->threads == 1 ? "" : "s", wait,
              openblas_get_num_threads(),
              nl_gemm_f32_enabled() ? "own AVX-512 kernel (NORMLAB_GEMM=blas: OpenBLAS)"
-             : getenv("NORMLAB_GEMM") ? "OpenBLAS (NORMLAB_GEMM=blas)"
+             : blas_asked             ? "OpenBLAS (NORMLAB_GEMM=blas)"
                                       : "OpenBLAS (this build has no AVX-512)");
     if (what)
         *what = c->desc;

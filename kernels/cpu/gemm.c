@@ -3,16 +3,18 @@
  * Why not BLAS for these shapes: a linear layer's product has one side of a few hundred (the
  * layer's width) and one of thousands (the tokens of a step). A BLAS library packs both
  * operands into its own layout on every call; with a side of 128 that copy costs 10-25% of the
- * multiply-adds, and with beta 0 it clears C in a separate pass first. Here the long operands
- * are read where they lie: A' by scalar broadcasts (a row of A, or for trans_a a row of A's
- * transpose, which is then contiguous), B' by rows of 32 floats. Only a transposed B' (the
- * forward's W^T, a few hundred KB at most) is copied, once per call.
+ * multiply-adds, and with beta 0 it clears C in a separate pass first. Here A' is read where it
+ * lies when it is a row-major A (the forward's and dX's activations), by scalar broadcasts;
+ * B' is copied block by block (KC x NC, at most 512 KB) into panels of 32 columns, each read
+ * in order by every 12-row strip of C; for trans_a (the weight gradient, where the rows of A'
+ * are columns of a) A' is copied into strips too, MC rows at a time, since read in place its
+ * rows would sit a row of a apart and evict each other in L1. C is written once per block of
+ * k, never cleared first.
  *
  * The micro-kernel keeps a 12 x 32 tile of C in 24 AVX-512 registers over a block of k and
  * adds it to C at the end (or stores it, for the first block when beta is 0). Blocks: k in
  * runs of KC (the tile's 12 rows of A' stay in L1), n in runs of NC (the KC x NC block of B'
- * stays in L2); for each block every 12-row strip of C sweeps the block's columns. With
- * trans_a, rows of A' are copied into strips MC rows at a time. */
+ * stays in L2); for each block every 12-row strip of C sweeps the block's columns. */
 #include "gemm.h"
 
 #include <limits.h>
