@@ -437,14 +437,16 @@ static void test_attn_probs(void)
 /* The register-blocked attention products (kernels/cpu/ops_attn_vec.inc) run in the float
  * table where the head size is a multiple of the vector length: against the double pieces
  * for head sizes 16 to 128, lengths that are and are not multiples of the blocks, heads
- * shared out over three threads and one head at a time on one thread. */
+ * shared out over three threads and one head at a time on one thread. att is 64-byte aligned
+ * so that at T 64 (a multiple of 16) the forward takes its path through a block buffer
+ * streamed out to att (ops_attn.inc); the other lengths write att in place. */
 static void test_attn_vec(void)
 {
-    const int Ds[] = {16, 32, 64, 128}, Ts[] = {40, 77}, css[] = {16, 64, 7};
+    const int Ds[] = {16, 32, 64, 128}, Ts[] = {40, 77, 64}, css[] = {16, 64, 7};
     nl_kernels *k1 = nl_kernels_cpu_create(1);
     dthreads(1);
     for (int di = 0; di < 4; di++)
-        for (int ti = 0; ti < 2; ti++)
+        for (int ti = 0; ti < 3; ti++)
             for (int ci = 0; ci < 3; ci++) {
                 int D = Ds[di], T = Ts[ti], cs = css[ci] > T ? T : css[ci], BH = 3;
                 double scale = 1 / sqrt((double)D);
@@ -457,7 +459,8 @@ static void test_attn_vec(void)
                 pieces_forward(a0, y0, q, k, v, BH, T, D, scale, cs);
                 pieces_backward(g0[0], g0[1], g0[2], da0, dy, q, k, v, a0, BH, T, D, scale, cs);
                 float *fq = fcopy(q, nq), *fk = fcopy(k, nq), *fv = fcopy(v, nq);
-                float *fdy = fcopy(dy, nq), *fa = fnew(na), *fy = fnew(nq), *fda = fnew(na);
+                float *fdy = fcopy(dy, nq), *fy = fnew(nq), *fda = fnew(na);
+                float *fa = aligned_alloc(64, ((size_t)na * sizeof(float) + 63) / 64 * 64);
                 float *g[3] = {fnew(nq), fnew(nq), fnew(nq)};
                 for (int w = 0; w < 2; w++) {
                     nl_kernels *kk = w ? k1 : kf;

@@ -1,6 +1,9 @@
 /* The float build of the CPU ops (ops.inc): the ops every CPU backend table points at. */
 #include <cblas.h>
+#include <immintrin.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 #include "cpu.h"
 #include "gemm.h"
