@@ -467,6 +467,9 @@ static void test_attn_vec(void)
                     int bh = w ? 1 : BH; /* one head on one thread: the matmul op's place */
                     for (int64_t i = 0; i < na; i++)
                         fa[i] = NAN;
+                    for (int i = 0; i < 3; i++) /* overwritten by the backward, not added to */
+                        for (int64_t j = 0; j < nq; j++)
+                            g[i][j] = NAN;
                     nl_attn_layout l = heads_layout(T, D);
                     kk->attn_probs_forward(kk, fa, fy, fq, fk, fv, bh, 1, T, D, &l, &l,
                                            (float)scale, cs);
