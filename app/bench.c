@@ -31,7 +31,7 @@ static const char *BENCH_USAGE =
     "runs the linear layers' products (its own AVX-512 one, or OpenBLAS with\n"
     "NORMLAB_GEMM=blas), and warns when OPENBLAS_CORETYPE forces a kernel older than the CPU.\n"
     "--threads 0 is one per core that other programs leave free (looked at each second), or\n"
-    "one for a step under 3 GFLOP; more threads than cores are capped to the cores.\n"
+    "one for a step under 0.15 GFLOP; more threads than cores are capped to the cores.\n"
     "exit status: 0 figures printed, 1 a run failed or diverged (no figures), 2 bad usage or\n"
     "input.\n";
 

@@ -20,14 +20,20 @@ static char exe_dir[PATH_MAX] = ".";
  * another process wants the same core, the spinning thread burns its time slices and the next
  * parallel region waits a scheduler slice for it, hundreds of times a step: measured 616
  * tokens/s with 2 threads against 51,805 with one while one other process kept a core busy.
- * A passive thread sleeps at once, and a woken sleeper preempts a CPU-bound process, so the
- * team gathers within microseconds. libgomp (and OpenBLAS) read their settings from the
- * environment in constructors that run before main, and glibc's own start-up resets the
- * environment after any earlier hook (.preinit_array) could change it; so the settings go
- * into the environment and the program is executed again (same process id, same arguments).
- * OPENBLAS_NUM_THREADS=1: the matmul op shares the products over the OpenMP threads itself,
- * so OpenBLAS's own pool would only be idle threads. Under valgrind (LD_PRELOAD holds its
- * vgpreload objects) nothing is done: it would not follow the exec. */
+ * Passive waiting (sleep at once) cures that but pays a futex wake-up at every one of a
+ * step's parallel regions: on an idle 2-core machine the bench shape ran 20,100 tokens/s at 2
+ * threads passive against 23,600-24,200 with a spin of 1,000 to 10,000 iterations, and the
+ * default preset 48,000 against 94,500. So a waiting thread spins GOMP_SPINCOUNT=3000
+ * iterations (about 30 microseconds, by libgomp's own estimate of 100 a microsecond), which
+ * covers the gap between two ops, then sleeps: with one or two CPU burners running,
+ * bench/contention.sh still found auto within 0.8x of the best fixed thread count.
+ * libgomp (and OpenBLAS) read their settings from the environment in constructors that run
+ * before main, and glibc's own start-up resets the environment after any earlier hook
+ * (.preinit_array) could change it; so the settings go into the environment and the program
+ * is executed again (same process id, same arguments). OPENBLAS_NUM_THREADS=1: the matmul op
+ * shares the products over the OpenMP threads itself, so OpenBLAS's own pool would only be
+ * idle threads. Under valgrind (LD_PRELOAD holds its vgpreload objects) nothing is done: it
+ * would not follow the exec. */
 void nl_backend_thread_env(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
@@ -36,10 +42,10 @@ void nl_backend_thread_env(char **argv)
     if (preload && strstr(preload, "vgpreload"))
         return;
     int blas_set = getenv("OPENBLAS_NUM_THREADS") != NULL;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) == 0 &&
+    if (setenv("GOMP_SPINCOUNT", NL_SPINCOUNT, 1) == 0 &&
         (blas_set || setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0))
         execv("/proc/self/exe", argv);
-    unsetenv("OMP_WAIT_POLICY"); /* the exec failed: libgomp still runs its defaults */
+    unsetenv("GOMP_SPINCOUNT"); /* the exec failed: libgomp still runs its defaults */
     if (!blas_set)
         unsetenv("OPENBLAS_NUM_THREADS");
 }

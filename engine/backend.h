@@ -21,7 +21,10 @@ int nl_backend_cores(void);
  * above the cores is capped to them, and notice (may be NULL) then says so. normlab never runs
  * more busy threads than cores: one more than a core has only waits for a time slice. */
 int nl_backend_threads(int requested, char *notice, int notice_len);
-/* Called first in main(): puts OMP_WAIT_POLICY=passive (and OPENBLAS_NUM_THREADS=1) in the
+/* How long a waiting OpenMP thread spins before it sleeps (libgomp iterations; backend.c
+ * says why). */
+#define NL_SPINCOUNT "3000"
+/* Called first in main(): puts GOMP_SPINCOUNT=NL_SPINCOUNT (and OPENBLAS_NUM_THREADS=1) in the
  * environment and starts the program again with the same arguments, unless the user set
  * OMP_WAIT_POLICY or GOMP_SPINCOUNT. Returns only when nothing was to be done or the exec
  * failed (the settings are then left as they were). See backend.c for why. */

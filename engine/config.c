@@ -116,7 +116,7 @@ const key_spec nl_config_key_table[] = {
     INT_IN("train.eval_batches", train.eval_batches, 1, 100000, "batches per validation"),
     INT_IN("train.threads", train.threads, 0, 1024,
            "CPU threads (0 = one per core that other programs leave free, looked at each "
-           "second, or one for a step under 3 GFLOP; more than the cores are capped to them)"),
+           "second, or one for a step under 0.15 GFLOP; more than the cores are capped to them)"),
     ENUM("train.device", train.device, DEVICE_CHOICES, "compute device"),
     ENUM("train.precision", train.precision, PRECISION_CHOICES, "matmul precision (CUDA)"),
     ENUM("train.attention", train.attention, ATTENTION_CHOICES,

@@ -38,11 +38,12 @@ typedef struct nl_driver {
 int nl_auto_threads(int cores, int others);
 
 /* threads 0 (auto) runs a step of fewer model FLOPs than this (GFLOP, forward and backward) on
- * one thread: each of a step's hundreds of parallel regions costs a wake-up of the waiting
- * threads, which such a step does not earn back. Measured on 2 cores (bench/contention.sh and
- * `normlab bench --threads 1` against 2): steps of 0.7, 1.4, 1.6 and 2.6 GFLOP ran 9-36%
- * faster on one thread, steps of 4.1 and 20 GFLOP 30% and 65% faster on two. */
-#define NL_AUTO_ONE_THREAD_GFLOP 3.0
+ * one thread: each of a step's hundreds of parallel regions hands work to the waiting threads,
+ * which so small a step does not earn back. Measured on 2 cores with the threads' short spin
+ * (backend.c; `normlab bench --threads 1` against 2): a step of 0.05 GFLOP ran 24% faster on
+ * one thread; steps of 0.36, 0.72 and 1.6 GFLOP ran 20%, 40% and 80% faster on two. (With
+ * passive waiting the line lay near 3 GFLOP.) */
+#define NL_AUTO_ONE_THREAD_GFLOP 0.15
 
 /* Threads of other programs competing for the cores now: the fewest of a few looks at
  * /proc/stat's procs_running a millisecond apart, less the caller's thread, and where that

@@ -38,10 +38,11 @@ else
     echo "SKIP auto_threads_background_ignored: this test runs at nice $mine, no room for a background job"
 fi
 
-# a step too small to pay for waking a second thread (the tiny preset: about 0.3 GFLOP) runs
-# on one thread at auto, and the events say why
+# a step too small to pay for handing work to a second thread (the tiny preset cut to d 32,
+# seq 64: about 0.05 GFLOP) runs on one thread at auto, and the events say why
 # shellcheck disable=SC2086
-$BIN train default --set model.layers=2 --set train.eval_every=0 --device cpu --quiet \
+$BIN train default --set model.layers=2 --set model.d_model=32 --set model.seq_len=64 \
+    --set train.eval_every=0 --device cpu --quiet \
     --steps 20 --set train.threads=0 --out "$T/small" 2>"$T/small.err"
 rc=$?
 if [ $rc -eq 0 ] && grep -q "threads $cores -> 1 (auto: a step of 0\.[0-9]* GFLOP runs fastest on one thread)" "$T/small/events.log"; then
