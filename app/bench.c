@@ -156,6 +156,8 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
                             (long long)at, at <= warmup ? "during warm-up" : "timed");
     }
     steps = (long)(nl_run_step_index(r) - s0);
+    if (c.train.threads == 0 && d.auto_threads > 0)
+        th = d.auto_threads; /* what auto ran at the end (a small step, or a busy machine) */
     print_figures(&c, k, r, th, (double)steps * B * T / dt, 1000.0 * dt / (double)steps);
     fflush(stdout);
     nl_run_free(r);

@@ -145,6 +145,10 @@ check bench-names-products "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q \";
 check bench-names-attention "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q '^  attention stored probabilities'" _ "$o"
 o=$($BIN bench --device cpu --threads 1 $TINY --set model.seq_len=512 --set train.batch=1 --steps 1 --warmup 0 2>&1); rc=$?
 check bench-attention-flash "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^  attention fused, flash'" _ "$o"
+# at threads 0 the header names the threads auto ran (one, for a step this small), as the
+# backend line does
+o=$($BIN bench --device cpu $TINY --set train.threads=0 --steps 1 --warmup 0 2>&1); rc=$?
+check bench-auto-threads-header "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^bench [a-z0-9-]*: cpu backend (fp32), 1 threads,' && printf '%s' \"\$1\" | grep -q ' 1 OpenMP thread, '" _ "$o"
 o=$(NORMLAB_GEMM=blas $BIN bench --device cpu --threads 1 $TINY --steps 1 --warmup 0 2>&1); rc=$?
 check bench-products-blas "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q \"; linear layers' products: OpenBLAS (\"" _ "$o"
 
