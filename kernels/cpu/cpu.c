@@ -2,6 +2,7 @@
  * in ops.inc (built as float by ops_f32.c). */
 #include <cblas.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,4 +190,30 @@ nl_kernels *nl_kernels_cpu_create(int threads)
     nl_cpu_fill_ops_f32(k);
     cpu_set_threads(k, threads);
     return k;
+}
+
+static __thread float *scratch_buf[NL_SCRATCH_SLOTS];
+static __thread size_t scratch_cap[NL_SCRATCH_SLOTS];
+static pthread_key_t scratch_key[NL_SCRATCH_SLOTS];
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_keys_make(void)
+{
+    for (int i = 0; i < NL_SCRATCH_SLOTS; i++)
+        (void)pthread_key_create(&scratch_key[i], free);
+}
+
+float *nl_cpu_scratch(int slot, size_t n)
+{
+    if (scratch_cap[slot] >= n)
+        return scratch_buf[slot];
+    float *b = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!b)
+        return NULL;
+    pthread_once(&scratch_once, scratch_keys_make);
+    free(scratch_buf[slot]);
+    (void)pthread_setspecific(scratch_key[slot], b);
+    scratch_buf[slot] = b;
+    scratch_cap[slot] = n;
+    return b;
 }

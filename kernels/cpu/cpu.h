@@ -3,6 +3,7 @@
 #define NL_CPU_H
 
 #include <omp.h>
+#include <stddef.h>
 
 #include "../kernels.h"
 
@@ -29,6 +30,13 @@ static inline int nl_cpu_threads(const nl_kernels *k)
  * and of this CPU, so that a kernel older than the CPU can be named. */
 int nl_cpu_kernel_level(const char *corename);
 int nl_cpu_level(void);
+
+/* The calling thread's float buffer `slot` (below), at least n floats, 64-byte aligned:
+ * allocated the first time the thread needs one that large and kept, so that a training step
+ * allocates nothing after its first; freed when the thread ends. NULL when memory runs out
+ * (the caller then takes a path without it). */
+enum { NL_SCRATCH_GEMM, NL_SCRATCH_ATTN, NL_SCRATCH_SLOTS };
+float *nl_cpu_scratch(int slot, size_t n);
 
 /* Fill every op pointer of the table with the float ops (ops_f32.c). */
 void nl_cpu_fill_ops_f32(nl_kernels *k);

@@ -17,8 +17,9 @@
  * stays in L2); for each block every 12-row strip of C sweeps the block's columns. */
 #include "gemm.h"
 
+#include "cpu.h"
+
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,30 +249,9 @@ static void sweep(float *c, int64_t ldc, const operands *o, const float *ap, con
     }
 }
 
-/* Each thread's panels and strips, allocated the first time the thread computes a product
- * and kept: a training step allocates nothing. Freed when the thread ends. */
+/* Each thread's panels and strips (cpu.h nl_cpu_scratch: allocated once, a step allocates
+ * nothing). */
 enum { WS_B = KC * NC, WS_A = KC * MC, WS_FLOATS = WS_B + WS_A };
-static __thread float *thread_ws;
-static pthread_key_t ws_key;
-static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
-
-static void ws_key_make(void)
-{
-    (void)pthread_key_create(&ws_key, free);
-}
-
-static float *workspace(void)
-{
-    if (thread_ws)
-        return thread_ws;
-    float *w = aligned_alloc(64, sizeof(float) * WS_FLOATS);
-    if (!w)
-        return NULL;
-    pthread_once(&ws_once, ws_key_make);
-    (void)pthread_setspecific(ws_key, w);
-    thread_ws = w;
-    return w;
-}
 
 int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                 int trans_b, int lda, int ldb, int ldc, float alpha, float beta)
@@ -285,7 +265,7 @@ int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, i
         return 0;
     if (trans_b && (int64_t)ldb * NR > INT32_MAX) /* the gathers' offsets are 32-bit */
         return 0;
-    float *bp = workspace();
+    float *bp = nl_cpu_scratch(NL_SCRATCH_GEMM, WS_FLOATS);
     if (!bp)
         return 0;
     float *ap = bp + WS_B;

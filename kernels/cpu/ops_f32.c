@@ -2,8 +2,6 @@
 #include <cblas.h>
 #include <immintrin.h>
 #include <omp.h>
-#include <pthread.h>
-#include <stdlib.h>
 
 #include "cpu.h"
 #include "gemm.h"
