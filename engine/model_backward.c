@@ -18,6 +18,21 @@ static void ffn_act_bwd(nl_model *m, float *d, float *dgate, const float *up, co
         k->gelu_backward(k, d, up, d, n);
 }
 
+/* d (N,F) (overwrites) = dout (N,C) W (C,F), the gradient at the activation's output, then
+ * through the activation (ffn_act_bwd): in one pass through the backend's matmul_ep where it
+ * has one and up holds gelu'(up) (ffn_up_act_fwd). */
+static void ffn_down_act_bwd(nl_model *m, float *d, float *dgate, const float *dout, int64_t w,
+                             float *up, const float *gate, int N, int F, int C)
+{
+    nl_kernels *k = m->k;
+    if (m->cfg.model.ffn != NL_FFN_SWIGLU && k->gelu_forward_grad && k->matmul_ep) {
+        k->matmul_ep(k, d, dout, PP(w), N, F, C, 0, 0, C, F, F, NL_EP_MUL, up, F);
+        return;
+    }
+    linear_bwd_x(m, d, dout, w, N, F, C, 0.0f);
+    ffn_act_bwd(m, d, dgate, up, gate, (int64_t)N * F);
+}
+
 /* dqf, dkf, dvf (BH,T,D) (overwritten) from dyh, through datt (BH,T,T), by the batched
  * matmul and softmax pieces (a backend without the attn_probs ops). */
 static void attn_pieces_bwd(nl_model *m, layer_act *a, int BH, int T, int D, float scale)
@@ -148,9 +163,8 @@ static void moe_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
             continue;
         int64_t sF = (int64_t)s * F, sC = (int64_t)s * C;
         linear_bwd_w(m, p->e_down[e], m->deout + sC, ma->act + sF, Me, F, C);
-        linear_bwd_x(m, m->dact + sF, m->deout + sC, p->e_down[e], Me, F, C, 0.0f);
-        ffn_act_bwd(m, m->dact + sF, swiglu ? m->dgate + sF : NULL, ma->up + sF,
-                    swiglu ? ma->gate + sF : NULL, (int64_t)Me * F);
+        ffn_down_act_bwd(m, m->dact + sF, swiglu ? m->dgate + sF : NULL, m->deout + sC,
+                         p->e_down[e], ma->up + sF, swiglu ? ma->gate + sF : NULL, Me, F, C);
         linear_bwd_w(m, p->e_up[e], m->dact + sF, ma->xin + sC, Me, C, F);
         linear_bwd_x(m, m->dxin + sC, m->dact + sF, p->e_up[e], Me, C, F, 0.0f);
         if (swiglu) {
@@ -177,8 +191,7 @@ static void ffn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
         return;
     }
     linear_bwd_w(m, p->down, dout, a->act, (int)BT, F, C);
-    linear_bwd_x(m, m->dact, dout, p->down, (int)BT, F, C, 0.0f);
-    ffn_act_bwd(m, m->dact, m->dgate, a->up, a->gate, BT * F);
+    ffn_down_act_bwd(m, m->dact, m->dgate, dout, p->down, a->up, a->gate, (int)BT, F, C);
     linear_bwd_w(m, p->up, m->dact, a->sf.h, (int)BT, C, F);
     linear_bwd_x(m, dh, m->dact, p->up, (int)BT, C, F, 0.0f);
     if (p->gate >= 0) {

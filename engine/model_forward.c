@@ -93,6 +93,20 @@ static void ffn_act_fwd(nl_model *m, float *act, float *up, const float *gate, i
         k->gelu_forward(k, act, up, n);
 }
 
+/* up (N,F) = x (N,in) W^T, then the activation (ffn_act_fwd): in one pass through the
+ * backend's matmul_ep where it has one and the FFN is GELU. */
+static void ffn_up_act_fwd(nl_model *m, float *act, float *up, const float *gate, const float *x,
+                           int64_t w, int N, int in, int F)
+{
+    nl_kernels *k = m->k;
+    if (m->cfg.model.ffn != NL_FFN_SWIGLU && k->gelu_forward_grad && k->matmul_ep) {
+        k->matmul_ep(k, act, x, PP(w), N, F, in, 0, 1, in, in, F, NL_EP_GELU, up, F);
+        return;
+    }
+    linear_fwd(m, up, x, w, N, in, F);
+    ffn_act_fwd(m, act, up, gate, (int64_t)N * F);
+}
+
 static void moe_fwd(nl_model *m, int l, int B, float *o)
 {
     nl_kernels *k = m->k;
@@ -113,12 +127,12 @@ static void moe_fwd(nl_model *m, int l, int B, float *o)
         int s = ma->host_offsets[e], Me = ma->host_offsets[e + 1] - s;
         if (Me <= 0)
             continue;
-        linear_fwd(m, ma->up + (int64_t)s * F, ma->xin + (int64_t)s * C, p->e_up[e], Me, C, F);
         if (swiglu)
             linear_fwd(m, ma->gate + (int64_t)s * F, ma->xin + (int64_t)s * C, p->e_gate[e], Me, C,
                        F);
-        ffn_act_fwd(m, ma->act + (int64_t)s * F, ma->up + (int64_t)s * F,
-                    swiglu ? ma->gate + (int64_t)s * F : NULL, (int64_t)Me * F);
+        ffn_up_act_fwd(m, ma->act + (int64_t)s * F, ma->up + (int64_t)s * F,
+                       swiglu ? ma->gate + (int64_t)s * F : NULL, ma->xin + (int64_t)s * C,
+                       p->e_up[e], Me, C, F);
         linear_fwd(m, ma->eout + (int64_t)s * C, ma->act + (int64_t)s * F, p->e_down[e], Me, F, C);
     }
     k->zero(k, o, sizeof(float) * (size_t)N * (size_t)C);
@@ -136,10 +150,9 @@ static void ffn_fwd(nl_model *m, int l, int B)
         moe_fwd(m, l, B, a->sf.o);
         return;
     }
-    linear_fwd(m, a->up, a->sf.h, p->up, (int)BT, C, F);
     if (p->gate >= 0)
         linear_fwd(m, a->gate, a->sf.h, p->gate, (int)BT, C, F);
-    ffn_act_fwd(m, a->act, a->up, a->gate, BT * F);
+    ffn_up_act_fwd(m, a->act, a->up, a->gate, a->sf.h, p->up, (int)BT, C, F);
     linear_fwd(m, a->sf.o, a->act, p->down, (int)BT, F, C);
 }
 

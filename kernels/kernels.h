@@ -33,6 +33,9 @@ typedef struct {
     int64_t b, h, t;
 } nl_attn_layout;
 
+/* The step of matmul_ep. */
+enum { NL_EP_GELU = 1, NL_EP_MUL = 2 };
+
 struct nl_kernels {
     const char *name; /* "cpu" or "cuda": for messages, never for decisions (the fields
                          below say what a backend is and prefers) */
@@ -182,6 +185,14 @@ struct nl_kernels {
     void (*gelu_forward_grad)(nl_kernels *k, float *out, float *grad, const float *x, int64_t n);
     /* y (n) *= x (n). Optional, with gelu_forward_grad. */
     void (*mul)(nl_kernels *k, float *y, const float *x, int64_t n);
+    /* Optional, with gelu_forward_grad (NULL: matmul, then gelu_forward_grad or mul): one
+     * product as matmul computes it (alpha 1, beta 0) whose output passes through a step
+     * while each block of it is still in cache; e (M,N) has row stride lde.
+     *   NL_EP_GELU  c = gelu(op(A) op(B)), e = gelu'(op(A) op(B))  (gelu_forward_grad's bits)
+     *   NL_EP_MUL   c = op(A) op(B) * e                             (mul's bits) */
+    void (*matmul_ep)(nl_kernels *k, float *c, const float *a, const float *b, int M, int N,
+                      int K, int trans_a, int trans_b, int lda, int ldb, int ldc, int ep,
+                      float *e, int lde);
     /* out (N,H) = silu(gate) * up; gate, up (N,H). */
     void (*swiglu_forward)(nl_kernels *k, float *out, const float *gate, const float *up, int64_t n);
     /* dgate, dup (n) (overwrite; either may alias dout). */

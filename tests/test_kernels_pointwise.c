@@ -116,6 +116,49 @@ static void test_activations_large(void)
     free(fu), free(fd), free(fge), free(fgd), free(fse), free(fsg), free(fsu), free(fio);
 }
 
+/* matmul_ep: the product and its step in one pass give the bits of matmul followed by
+ * gelu_forward_grad (GELU) or mul (MUL), on the backend's own product (one block of k, and
+ * several: the step must wait for the last), on BLAS (a side under 16), at 1 and 3 threads. */
+static void test_matmul_ep(void)
+{
+    const int shapes[4][3] = {{200, 96, 128}, {100, 40, 300}, {8, 64, 32}, {2048, 512, 128}};
+    T_CHECK(kf->matmul_ep != NULL, "the CPU backend has matmul_ep");
+    if (!kf->matmul_ep)
+        return;
+    for (int th = 1; th <= 3; th += 2) {
+        kf->set_threads(kf, th);
+        for (int s = 0; s < 4; s++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            int64_t na = (int64_t)M * K, nb = (int64_t)N * K, nc = (int64_t)M * N;
+            double *a = dnew(na), *b = dnew(nb), *e = dnew(nc);
+            fill(a, na, -1, 1);
+            fill(b, nb, -1, 1);
+            fill(e, nc, -2, 2);
+            float *fa = fcopy(a, na), *fb = fcopy(b, nb);
+            float *want = fnew(nc), *wgrad = fnew(nc), *got = fnew(nc), *ggrad = fnew(nc);
+            char what[96];
+            /* GELU, as the FFN's up projection: b is W (N,K), trans_b */
+            kf->matmul(kf, want, fa, fb, M, N, K, 0, 1, K, K, N, 0, 0, 0, 1, 1.0f, 0.0f);
+            kf->gelu_forward_grad(kf, want, wgrad, want, nc);
+            kf->matmul_ep(kf, got, fa, fb, M, N, K, 0, 1, K, K, N, NL_EP_GELU, ggrad, N);
+            snprintf(what, sizeof what, "matmul_ep gelu %dx%dx%d, %d threads", M, N, K, th);
+            check_same(what, got, want, sizeof(float) * (size_t)nc);
+            snprintf(what, sizeof what, "matmul_ep gelu' %dx%dx%d, %d threads", M, N, K, th);
+            check_same(what, ggrad, wgrad, sizeof(float) * (size_t)nc);
+            /* MUL, as the FFN's backward into the activation: b is W (K,N) */
+            float *fe = fcopy(e, nc);
+            kf->matmul(kf, want, fa, fb, M, N, K, 0, 0, K, N, N, 0, 0, 0, 1, 1.0f, 0.0f);
+            kf->mul(kf, want, fe, nc);
+            kf->matmul_ep(kf, got, fa, fb, M, N, K, 0, 0, K, N, N, NL_EP_MUL, fe, N);
+            snprintf(what, sizeof what, "matmul_ep mul %dx%dx%d, %d threads", M, N, K, th);
+            check_same(what, got, want, sizeof(float) * (size_t)nc);
+            free(a), free(b), free(e), free(fa), free(fb), free(fe);
+            free(want), free(wgrad), free(got), free(ggrad);
+        }
+    }
+    kf->set_threads(kf, 3);
+}
+
 static void test_fast_exp(void)
 {
     /* The float build's own exp over its whole useful range. */
@@ -354,6 +397,7 @@ int main(void)
     T_RUN(test_swiglu_grad);
     T_RUN(test_activations_large);
     T_RUN(test_fast_exp);
+    T_RUN(test_matmul_ep);
     T_RUN(test_axpy_add_scaled);
     T_RUN(test_cross_entropy_grad);
     T_RUN(test_cross_entropy_large);

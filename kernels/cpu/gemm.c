@@ -185,7 +185,7 @@ static void pack_a(float *ap, const operands *o, int m0, int mc, int k0, int kc)
 /* Where a sweep stands in the product: its block of k and n, and for trans_a how many rows
  * of the next block of k to ask for (0: none) and this sweep's share of them. */
 typedef struct {
-    int k0, kc, n0, nc, acc;
+    int k0, kc, n0, nc, acc, last;
     int next_kc, share0, share1;
 } block;
 
@@ -228,7 +228,7 @@ static ahead look_ahead(const operands *o, const block *bk, int M, int m0, int m
  * is needed next (look_ahead): a step's activations far exceed the caches, and the copies
  * into panels and strips, or the next strip's reads, would otherwise wait on memory. */
 static void sweep(float *c, int64_t ldc, const operands *o, const float *ap, const float *bp,
-                  int m0, int mc, int M, const block *bk)
+                  int m0, int mc, int M, const block *bk, const nl_gemm_ep *ep)
 {
     int strips = (mc + MR - 1) / MR, panels = (bk->nc + NR - 1) / NR;
     for (int s = 0; s < strips; s++) {
@@ -243,8 +243,17 @@ static void sweep(float *c, int64_t ldc, const operands *o, const float *ap, con
                 __builtin_prefetch(c + (int64_t)(m + r) * ldc + bk->n0 + j, 1, 3);
                 __builtin_prefetch(c + (int64_t)(m + r) * ldc + bk->n0 + j + 16, 1, 3);
             }
-            f(ab, o->lda, bp + (int64_t)j * bk->kc, c + (int64_t)m * ldc + bk->n0 + j, ldc,
-              bk->kc, cols_mask(bk->nc - j), cols_mask(bk->nc - j - 16), bk->acc, &h);
+            if (ep && bk->last) /* and the step's */
+                for (int r = 0; r < R; r++) {
+                    __builtin_prefetch(ep->e + (int64_t)(m + r) * ep->lde + bk->n0 + j, 1, 3);
+                    __builtin_prefetch(ep->e + (int64_t)(m + r) * ep->lde + bk->n0 + j + 16, 1, 3);
+                }
+            float *cb = c + (int64_t)m * ldc + bk->n0 + j;
+            f(ab, o->lda, bp + (int64_t)j * bk->kc, cb, ldc, bk->kc, cols_mask(bk->nc - j),
+              cols_mask(bk->nc - j - 16), bk->acc, &h);
+            if (ep && bk->last) /* the block is final: its step, while it is in L1 */
+                ep->fn(cb, ldc, ep->e + (int64_t)m * ep->lde + bk->n0 + j, ep->lde, R,
+                       bk->nc - j < NR ? bk->nc - j : NR);
         }
     }
 }
@@ -255,6 +264,13 @@ enum { WS_B = KC * NC, WS_A = KC * MC, WS_FLOATS = WS_B + WS_A };
 
 int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                 int trans_b, int lda, int ldb, int ldc, float alpha, float beta)
+{
+    return nl_gemm_f32_ep(c, a, b, M, N, K, trans_a, trans_b, lda, ldb, ldc, alpha, beta, NULL);
+}
+
+int nl_gemm_f32_ep(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
+                   int trans_b, int lda, int ldb, int ldc, float alpha, float beta,
+                   const nl_gemm_ep *ep)
 {
     if (!nl_gemm_f32_enabled() || alpha != 1.0f || (beta != 0.0f && beta != 1.0f) || M < 16 ||
         N < 16 || K < 16)
@@ -273,6 +289,7 @@ int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, i
     int mchunk = o.ta ? MC : M; /* in place, A' needs no strips: one sweep of all rows */
     for (int k0 = 0; k0 < K; k0 += KC) {
         block bk = {.k0 = k0, .kc = K - k0 < KC ? K - k0 : KC, .acc = k0 > 0 || beta != 0};
+        bk.last = k0 + bk.kc >= K;
         int next = K - k0 - bk.kc < KC ? K - k0 - bk.kc : KC;
         for (int n0 = 0; n0 < N; n0 += NC) {
             bk.n0 = n0;
@@ -285,7 +302,7 @@ int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, i
                 bk.share1 = (int)((int64_t)next * (m0 + mc) / M);
                 if (o.ta)
                     pack_a(ap, &o, m0, mc, k0, bk.kc);
-                sweep(c, ldc, &o, ap, bp, m0, mc, M, &bk);
+                sweep(c, ldc, &o, ap, bp, m0, mc, M, &bk, ep);
             }
         }
     }
@@ -300,6 +317,14 @@ int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, i
     (void)c, (void)a, (void)b, (void)M, (void)N, (void)K, (void)trans_a, (void)trans_b;
     (void)lda, (void)ldb, (void)ldc, (void)alpha, (void)beta;
     return 0;
+}
+
+int nl_gemm_f32_ep(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
+                   int trans_b, int lda, int ldb, int ldc, float alpha, float beta,
+                   const nl_gemm_ep *ep)
+{
+    (void)ep;
+    return nl_gemm_f32(c, a, b, M, N, K, trans_a, trans_b, lda, ldb, ldc, alpha, beta);
 }
 
 #endif

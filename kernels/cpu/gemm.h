@@ -22,4 +22,18 @@ int nl_gemm_f32_enabled(void);
 int nl_gemm_f32(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
                 int trans_b, int lda, int ldb, int ldc, float alpha, float beta);
 
+/* An elementwise step on C as the product writes it: fn(c, ldc, e, lde, rows, cols) on a
+ * rows x cols block of C at c and the block at the same place of e (laid out as C, lde apart). */
+typedef struct {
+    void (*fn)(float *c, int64_t ldc, float *e, int64_t lde, int rows, int cols);
+    float *e;
+    int64_t lde;
+} nl_gemm_ep;
+
+/* nl_gemm_f32, then ep->fn on each block of C (at most 12 x 32) as the last block of k
+ * writes it, while the block is still in L1; the same return (0: C and e untouched). */
+int nl_gemm_f32_ep(float *c, const float *a, const float *b, int M, int N, int K, int trans_a,
+                   int trans_b, int lda, int ldb, int ldc, float alpha, float beta,
+                   const nl_gemm_ep *ep);
+
 #endif

@@ -62,6 +62,7 @@ void nl_cpu_fill_ops_f32(nl_kernels *k)
     k->gelu_backward = f32_gelu_backward;
     k->gelu_forward_grad = f32_gelu_forward_grad;
     k->mul = f32_mul;
+    k->matmul_ep = f32_matmul_ep;
     k->swiglu_forward = f32_swiglu_forward;
     k->swiglu_backward = f32_swiglu_backward;
     k->axpy = f32_axpy;

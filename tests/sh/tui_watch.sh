@@ -69,14 +69,15 @@ else
     failed=1
 fi
 
-# a run being written: the counter moves while we watch
-$BIN train $TINY --steps 400 --out "$T/live" > "$T/live.log" 2>&1 &
+# a run being written: the counter moves while we watch (steps enough to outlast the checks
+# on any machine; the run is ended below)
+$BIN train $TINY --steps 200000 --out "$T/live" > "$T/live.log" 2>&1 &
 train_pid=$!
 n=0
 while [ ! -s "$T/live/metrics.csv" ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
 start 100 30 "$BIN watch $T/live"
 live_step() { snap; grep -Eo '━ live +[0-9]+/' "$SCREEN" | grep -Eo '[0-9]+'; }
-wait_for '━ live +[0-9]+/400' 15
+wait_for '━ live +[0-9]+/200000' 15
 a=$(live_step)
 sleep 4
 b=$(live_step)
