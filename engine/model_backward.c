@@ -200,8 +200,11 @@ static void ffn_bwd(nl_model *m, int l, int B, const float *dout, float *dh)
     }
 }
 
-/* dout: gradient w.r.t. the sublayer output; din (overwritten): w.r.t. its input. */
-static void sublayer_bwd(nl_model *m, int l, int is_ffn, int B, const float *dout, float *din)
+/* dout: gradient w.r.t. the sublayer output; din (overwritten): w.r.t. its input. Returns 1,
+ * or 0 where the gradient w.r.t. the input was written over dout instead (a pre-norm with the
+ * plain residual: the norm's gradient adds itself to dout, which nothing reads again, where
+ * it would add to a copy of it in din). */
+static int sublayer_bwd(nl_model *m, int l, int is_ffn, int B, float *dout, float *din)
 {
     nl_kernels *k = m->k;
     layer_act *a = &m->la[l];
@@ -232,6 +235,10 @@ static void sublayer_bwd(nl_model *m, int l, int is_ffn, int B, const float *dou
         k->axpy(k, m->dh, f->alpha, dy, n);
     if (f->pre) {
         /* din = alpha dy (the residual) + the norm's gradient, which adds itself in */
+        if (!f->res_from_normed && f->alpha == 1.0f && dy == dout) {
+            norm_bwd(m, np->pre, &s->pre, dout, m->dh, s->in, BT, C);
+            return 0;
+        }
         if (f->res_from_normed) {
             k->zero(k, din, bytes);
         } else if (f->alpha == 1.0f) {
@@ -246,6 +253,7 @@ static void sublayer_bwd(nl_model *m, int l, int is_ffn, int B, const float *dou
         if (!f->res_from_normed)
             k->axpy(k, din, f->alpha, dy, n);
     }
+    return 1;
 }
 
 int nl_model_backward(nl_model *m, nl_error *err)
@@ -272,10 +280,8 @@ int nl_model_backward(nl_model *m, nl_error *err)
     }
     int cur = 0;
     for (int l = L - 1; l >= 0; l--) {
-        sublayer_bwd(m, l, 1, B, m->dres[cur], m->dres[1 - cur]);
-        cur = 1 - cur;
-        sublayer_bwd(m, l, 0, B, m->dres[cur], m->dres[1 - cur]);
-        cur = 1 - cur;
+        cur ^= sublayer_bwd(m, l, 1, B, m->dres[cur], m->dres[1 - cur]);
+        cur ^= sublayer_bwd(m, l, 0, B, m->dres[cur], m->dres[1 - cur]);
     }
     float *dx0 = m->dres[cur];
     const float *demb = dx0;
