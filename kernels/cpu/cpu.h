@@ -35,7 +35,7 @@ int nl_cpu_level(void);
  * allocated the first time the thread needs one that large and kept, so that a training step
  * allocates nothing after its first; freed when the thread ends. NULL when memory runs out
  * (the caller then takes a path without it). */
-enum { NL_SCRATCH_GEMM, NL_SCRATCH_ATTN, NL_SCRATCH_SLOTS };
+enum { NL_SCRATCH_GEMM, NL_SCRATCH_ATTN, NL_SCRATCH_HEADT, NL_SCRATCH_SLOTS };
 float *nl_cpu_scratch(int slot, size_t n);
 
 /* Fill every op pointer of the table with the float ops (ops_f32.c). */
