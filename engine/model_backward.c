@@ -25,7 +25,7 @@ static void ffn_down_act_bwd(nl_model *m, float *d, float *dgate, const float *d
                              float *up, const float *gate, int N, int F, int C)
 {
     nl_kernels *k = m->k;
-    if (m->cfg.model.ffn != NL_FFN_SWIGLU && k->gelu_forward_grad && k->matmul_ep) {
+    if (gelu_in_product(m)) {
         k->matmul_ep(k, d, dout, PP(w), N, F, C, 0, 0, C, F, F, NL_EP_MUL, up, F);
         return;
     }
@@ -234,12 +234,11 @@ static int sublayer_bwd(nl_model *m, int l, int is_ffn, int B, float *dout, floa
     if (f->res_from_normed)
         k->axpy(k, m->dh, f->alpha, dy, n);
     if (f->pre) {
-        /* din = alpha dy (the residual) + the norm's gradient, which adds itself in */
+        /* din = alpha dy (the residual) + the norm's gradient, which adds itself in; with
+         * the plain residual straight from dout, dout itself is that residual */
         if (!f->res_from_normed && f->alpha == 1.0f && dy == dout) {
-            norm_bwd(m, np->pre, &s->pre, dout, m->dh, s->in, BT, C);
-            return 0;
-        }
-        if (f->res_from_normed) {
+            din = dout;
+        } else if (f->res_from_normed) {
             k->zero(k, din, bytes);
         } else if (f->alpha == 1.0f) {
             k->copy(k, din, dy, bytes);
@@ -248,6 +247,7 @@ static int sublayer_bwd(nl_model *m, int l, int is_ffn, int B, float *dout, floa
             k->axpy(k, din, f->alpha, dy, n);
         }
         norm_bwd(m, np->pre, &s->pre, din, m->dh, s->in, BT, C);
+        return din != dout;
     } else {
         k->copy(k, din, m->dh, bytes);
         if (!f->res_from_normed)

@@ -99,7 +99,7 @@ static void ffn_up_act_fwd(nl_model *m, float *act, float *up, const float *gate
                            int64_t w, int N, int in, int F)
 {
     nl_kernels *k = m->k;
-    if (m->cfg.model.ffn != NL_FFN_SWIGLU && k->gelu_forward_grad && k->matmul_ep) {
+    if (gelu_in_product(m)) {
         k->matmul_ep(k, act, x, PP(w), N, F, in, 0, 1, in, in, F, NL_EP_GELU, up, F);
         return;
     }

@@ -189,6 +189,13 @@ static inline void linear_bwd_w(nl_model *m, int64_t w, const float *dy, const f
     m->k->matmul(m->k, GG(w), dy, x, out, in, N, 1, 0, out, in, in, 0, 0, 0, 1, 1.0f, 1.0f);
 }
 
+/* The GELU step runs inside the products beside it (kernels.h matmul_ep): a GELU FFN on a
+ * backend with matmul_ep and gelu_forward_grad (the forward keeps gelu'(up) in up). */
+static inline bool gelu_in_product(const nl_model *m)
+{
+    return m->cfg.model.ffn != NL_FFN_SWIGLU && m->k->gelu_forward_grad && m->k->matmul_ep;
+}
+
 static inline void norm_fwd(nl_model *m, normp p, norm_act *a, float *out, const float *in,
                             int64_t rows, int cols)
 {

@@ -243,17 +243,17 @@ static void sweep(float *c, int64_t ldc, const operands *o, const float *ap, con
                 __builtin_prefetch(c + (int64_t)(m + r) * ldc + bk->n0 + j, 1, 3);
                 __builtin_prefetch(c + (int64_t)(m + r) * ldc + bk->n0 + j + 16, 1, 3);
             }
-            if (ep && bk->last) /* and the step's */
-                for (int r = 0; r < R; r++) {
-                    __builtin_prefetch(ep->e + (int64_t)(m + r) * ep->lde + bk->n0 + j, 1, 3);
-                    __builtin_prefetch(ep->e + (int64_t)(m + r) * ep->lde + bk->n0 + j + 16, 1, 3);
-                }
+            /* the block of the step's operand, where this block of k is the last */
+            float *eb = ep && bk->last ? ep->e + (int64_t)m * ep->lde + bk->n0 + j : NULL;
+            for (int r = 0; eb && r < R; r++) { /* its lines too */
+                __builtin_prefetch(eb + (int64_t)r * ep->lde, 1, 3);
+                __builtin_prefetch(eb + (int64_t)r * ep->lde + 16, 1, 3);
+            }
             float *cb = c + (int64_t)m * ldc + bk->n0 + j;
             f(ab, o->lda, bp + (int64_t)j * bk->kc, cb, ldc, bk->kc, cols_mask(bk->nc - j),
               cols_mask(bk->nc - j - 16), bk->acc, &h);
-            if (ep && bk->last) /* the block is final: its step, while it is in L1 */
-                ep->fn(cb, ldc, ep->e + (int64_t)m * ep->lde + bk->n0 + j, ep->lde, R,
-                       bk->nc - j < NR ? bk->nc - j : NR);
+            if (eb) /* the block is final: its step, while it is in L1 */
+                ep->fn(cb, ldc, eb, ep->lde, R, bk->nc - j < NR ? bk->nc - j : NR);
         }
     }
 }
