@@ -47,7 +47,7 @@ static void attn_fwd(nl_model *m, int l, int B)
         else
             k->attn_probs_forward(k, a->att, a->y, a->qkv, a->qkv + C, a->qkv + 2 * C, B, H, T, D,
                                   &in, &out, scale, attn_chunk(T));
-        linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
+        sublayer_last_fwd(m, &a->sa, a->y, p->out, (int)BT, C);
         return;
     }
     k->attn_split(k, a->q, a->k, a->v, a->qkv, B, T, H, D);
@@ -77,7 +77,7 @@ static void attn_fwd(nl_model *m, int l, int B)
         attn_pieces_fwd(m, a, BH, T, D, scale);
     if (!attn_strided(m))
         k->attn_merge(k, a->y, a->yh, B, T, H, D);
-    linear_fwd(m, a->sa.o, a->y, p->out, (int)BT, C, C);
+    sublayer_last_fwd(m, &a->sa, a->y, p->out, (int)BT, C);
 }
 
 /* With the backend's gelu_forward_grad, up is overwritten by gelu'(up): only the backward
@@ -153,7 +153,7 @@ static void ffn_fwd(nl_model *m, int l, int B)
     if (p->gate >= 0)
         linear_fwd(m, a->gate, a->sf.h, p->gate, (int)BT, C, F);
     ffn_up_act_fwd(m, a->act, a->up, a->gate, a->sf.h, p->up, (int)BT, C, F);
-    linear_fwd(m, a->sf.o, a->act, p->down, (int)BT, F, C);
+    sublayer_last_fwd(m, &a->sf, a->act, p->down, (int)BT, F);
 }
 
 /* The general sublayer: in -> out (both (B,T,C)). */
@@ -173,18 +173,27 @@ static void sublayer_fwd(nl_model *m, int l, int is_ffn, int B, float *in, float
     } else {
         s->h = in;
     }
+    const float *r = f->res_from_normed ? s->h : in;
+    float *y = f->post ? s->ypre : out;
+    /* the residual goes into the last product where nothing needs o alone: no peri norm, a
+     * residual of weight 1, a dense sublayer, a backend with matmul_ep */
+    bool in_product = !f->peri && f->alpha == 1.0f && m->k->matmul_ep &&
+                      !(is_ffn && m->lp[l].moe >= 0);
+    s->res = in_product ? r : NULL;
+    s->res_to = in_product ? y : NULL;
     if (is_ffn)
         ffn_fwd(m, l, B);
     else
         attn_fwd(m, l, B);
+    s->res = NULL;
+    s->res_to = NULL;
     float *o = s->o;
     if (f->peri) {
         norm_fwd(m, np->peri, &s->peri, s->peri.out, s->o, BT, C);
         o = s->peri.out;
     }
-    const float *r = f->res_from_normed ? s->h : in;
-    float *y = f->post ? s->ypre : out;
-    m->k->add_scaled(m->k, y, f->alpha, r, o, n);
+    if (!in_product)
+        m->k->add_scaled(m->k, y, f->alpha, r, o, n);
     if (f->post)
         norm_fwd(m, np->post, &s->post, out, s->ypre, BT, C);
 }

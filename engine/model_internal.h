@@ -52,6 +52,11 @@ typedef struct {
     float *o;                 /* (B,T,C) S(h), before the peri norm */
     float *ypre;              /* (B,T,C) alpha*r + o, before the post norm (only with post) */
     float *out;               /* (B,T,C) s_out (not owned) */
+    /* During the forward, where the sublayer's last product adds the residual itself
+     * (sublayer_last_fwd): the residual r, and y (out or ypre) that r + o goes to; o is then
+     * never written. NULL otherwise. */
+    const float *res;
+    float *res_to;
 } sub_act;
 
 /* One MoE layer's routing and experts. N = B*T tokens, each routed to K experts: N*K slots
@@ -187,6 +192,20 @@ static inline void linear_bwd_w(nl_model *m, int64_t w, const float *dy, const f
                                 int in, int out)
 {
     m->k->matmul(m->k, GG(w), dy, x, out, in, N, 1, 0, out, in, in, 0, 0, 0, 1, 1.0f, 1.0f);
+}
+
+/* The sublayer's last product, S(h) = x (N,in) @ W^T (N,C): into s->o, or, where the sublayer
+ * adds its residual in the product (s->res), r + S(h) into s->res_to (kernels.h NL_EP_ADD,
+ * the same bits as add_scaled with alpha 1). */
+static inline void sublayer_last_fwd(nl_model *m, sub_act *s, const float *x, int64_t w, int N,
+                                     int in)
+{
+    int C = m->C;
+    if (s->res)
+        m->k->matmul_ep(m->k, s->res_to, x, PP(w), N, C, in, 0, 1, in, in, C, NL_EP_ADD,
+                        (float *)s->res, C); /* e is only read by NL_EP_ADD */
+    else
+        linear_fwd(m, s->o, x, w, N, in, C);
 }
 
 /* The GELU step runs inside the products beside it (kernels.h matmul_ep): a GELU FFN on a

@@ -34,7 +34,7 @@ typedef struct {
 } nl_attn_layout;
 
 /* The step of matmul_ep. */
-enum { NL_EP_GELU = 1, NL_EP_MUL = 2 };
+enum { NL_EP_GELU = 1, NL_EP_MUL = 2, NL_EP_ADD = 3 };
 
 struct nl_kernels {
     const char *name; /* "cpu" or "cuda": for messages, never for decisions (the fields
@@ -189,7 +189,8 @@ struct nl_kernels {
      * product as matmul computes it (alpha 1, beta 0) whose output passes through a step
      * while each block of it is still in cache; e (M,N) has row stride lde.
      *   NL_EP_GELU  c = gelu(op(A) op(B)), e = gelu'(op(A) op(B))  (gelu_forward_grad's bits)
-     *   NL_EP_MUL   c = op(A) op(B) * e                             (mul's bits) */
+     *   NL_EP_MUL   c = op(A) op(B) * e                             (mul's bits)
+     *   NL_EP_ADD   c = op(A) op(B) + e       (add_scaled's bits, alpha 1: a residual) */
     void (*matmul_ep)(nl_kernels *k, float *c, const float *a, const float *b, int M, int N,
                       int K, int trans_a, int trans_b, int lda, int ldb, int ldc, int ep,
                       float *e, int lde);

@@ -152,6 +152,12 @@ static void test_matmul_ep(void)
             kf->matmul_ep(kf, got, fa, fb, M, N, K, 0, 0, K, N, N, NL_EP_MUL, fe, N);
             snprintf(what, sizeof what, "matmul_ep mul %dx%dx%d, %d threads", M, N, K, th);
             check_same(what, got, want, sizeof(float) * (size_t)nc);
+            /* ADD, as a sublayer's last product with its residual e: b is W (N,K) */
+            kf->matmul(kf, want, fa, fb, M, N, K, 0, 1, K, K, N, 0, 0, 0, 1, 1.0f, 0.0f);
+            kf->add_scaled(kf, want, 1.0f, fe, want, nc);
+            kf->matmul_ep(kf, got, fa, fb, M, N, K, 0, 1, K, K, N, NL_EP_ADD, fe, N);
+            snprintf(what, sizeof what, "matmul_ep add %dx%dx%d, %d threads", M, N, K, th);
+            check_same(what, got, want, sizeof(float) * (size_t)nc);
             free(a), free(b), free(e), free(fa), free(fb), free(fe);
             free(want), free(wgrad), free(got), free(ggrad);
         }
