@@ -87,11 +87,18 @@ void nl_optim_free(nl_optim *o)
     free(o);
 }
 
-int nl_optim_step(nl_optim *o, float lr, float *grad_norm, nl_error *err)
+int nl_optim_step(nl_optim *o, float lr, bool sums_ready, float *grad_norm, nl_error *err)
 {
     nl_kernels *k = o->k;
     int n_global = 0;
-    float *sumsq = nl_model_grad_sumsq(o->model, &n_global);
+    float *sumsq;
+    if (sums_ready) {
+        float *loss, *rms;
+        int n_grad;
+        nl_model_stat_buffers(o->model, &loss, &sumsq, &n_grad, &n_global, &rms);
+    } else {
+        sumsq = nl_model_grad_sumsq(o->model, &n_global);
+    }
     k->clip_scale(k, o->scale, sumsq, n_global, o->t.clip);
     o->steps++;
     float bc1 = 1.0f - (float)pow(o->t.beta1, (double)o->steps);

@@ -15,8 +15,10 @@ void nl_optim_free(nl_optim *o);
 
 /* One update from the model's current gradients: global norm, clip (train.clip), AdamW at
  * learning rate lr. The step counter t (for bias correction) advances by one. *grad_norm
- * receives the global norm before clipping (may be NULL). */
-int nl_optim_step(nl_optim *o, float lr, float *grad_norm, nl_error *err);
+ * receives the global norm before clipping (may be NULL). sums_ready: nl_model_stats has
+ * just summed the squares of these very gradients (the step's own statistics), and the
+ * update takes the global norm from those sums instead of reading every gradient again. */
+int nl_optim_step(nl_optim *o, float lr, bool sums_ready, float *grad_norm, nl_error *err);
 
 /* An update queued with the rest of a step, its scalars in backend memory (engine/step.c),
  * where the backend has adamw_dev and step_guard (nl_optim_has_dev):

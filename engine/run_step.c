@@ -120,7 +120,7 @@ static int train_step(nl_run *r, float lr, nl_step_out *so, nl_error *err)
     if (compute_grads(r, &so->loss, &so->aux, &so->z, &so->grad_norm, err))
         return 1;
     so->bad = !isfinite(so->loss) || !isfinite(so->grad_norm);
-    return !so->bad && nl_optim_step(r->optim, lr, NULL, err);
+    return !so->bad && nl_optim_step(r->optim, lr, true, NULL, err); /* compute_grads summed */
 }
 
 /* The step's row: the ring, metrics.csv and nl_run_last_row. */

@@ -158,7 +158,7 @@ static int plain_step(nl_step *s, const int32_t *tok, const int32_t *tgt, int B,
         return err ? err->code : NL_ERR_RUN;
     nl_model_stats(s->m, &out->grad_norm, gn_attn, gn_ffn, rms, moe);
     out->bad = !isfinite(out->loss) || !isfinite(out->grad_norm);
-    if (!out->bad && nl_optim_step(s->o, lr, NULL, err))
+    if (!out->bad && nl_optim_step(s->o, lr, true, NULL, err)) /* nl_model_stats summed */
         return err ? err->code : NL_ERR_RUN;
     return 0;
 }

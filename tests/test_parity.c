@@ -289,7 +289,7 @@ static int check_adam(parity_case *pc)
             T_CHECK(0, "nl_model_backward (AdamW step %d): %.400s", i, err.msg);
             return 1;
         }
-        if (nl_optim_step(pc->o, nl_lr_at(&pc->c.train, i), NULL, &err)) {
+        if (nl_optim_step(pc->o, nl_lr_at(&pc->c.train, i), false, NULL, &err)) {
             T_CHECK(0, "nl_optim_step %d: %.400s", i, err.msg);
             return 1;
         }
