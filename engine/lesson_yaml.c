@@ -74,6 +74,30 @@ static long clean_copy(const char *s, char *out, size_t cap)
     return (long)n;
 }
 
+/* The byte offset in s of the first character a lesson's text may not hold, or -1: control
+ * characters (all but newline and tab), and the few others that YAML does not let a block of
+ * text hold as they are (NEL, the line and paragraph separators, a byte-order mark, U+FFFE/F).
+ * A double-quoted value can spell any of them with an escape; the text is shown on a
+ * terminal, and a run's config.yaml must be able to write it back. s is valid UTF-8 (the
+ * YAML reader has checked it). */
+static long bad_char_at(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (long i = 0; u[i]; i++) {
+        unsigned c = u[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+            return i;
+        if (c == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) /* C1 controls, NEL */
+            return i;
+        if (c == 0xe2 && u[i + 1] == 0x80 && (u[i + 2] == 0xa8 || u[i + 2] == 0xa9))
+            return i;
+        if (c == 0xef && ((u[i + 1] == 0xbb && u[i + 2] == 0xbf) ||
+                          (u[i + 1] == 0xbf && (u[i + 2] == 0xbe || u[i + 2] == 0xbf))))
+            return i;
+    }
+    return -1;
+}
+
 static int valid_name(const char *s)
 {
     if (!*s || *s == '.')
@@ -121,6 +145,18 @@ static int load_field(yaml_document_t *doc, yaml_node_pair_t *p, const char *fil
         return fail_at(err, file, v->start_mark, "lesson.%s: expected text, got %s", key,
                        kind_of(v));
     char *dst = (char *)out + FIELDS[f].off;
+    long bad = bad_char_at(text_of(v));
+    if (bad >= 0) {
+        const unsigned char *u = (const unsigned char *)text_of(v) + bad;
+        unsigned cp = u[0] < 0x80 ? u[0]
+                      : u[0] < 0xe0 ? ((u[0] & 0x1fu) << 6 | (u[1] & 0x3fu))
+                                    : ((u[0] & 0x0fu) << 12 | (u[1] & 0x3fu) << 6 | (u[2] & 0x3fu));
+        return fail_at(err, file, v->start_mark,
+                       "lesson.%s: holds the character U+%04X (a control or line-separator "
+                       "character) at byte %ld of its text; lesson text is shown on a terminal: "
+                       "write it without that character",
+                       key, cp, bad + 1);
+    }
     long n = clean_copy(text_of(v), dst, FIELDS[f].size);
     if (n < 0)
         return fail_at(err, file, v->start_mark,

@@ -131,6 +131,43 @@ static void test_round_trip(void)
     free(back);
 }
 
+/* Text a lesson may not hold (control and line-separator characters, which a double-quoted
+ * value can spell as escapes) is refused at the key, naming the character; tabs and newlines
+ * are fine, and what is accepted writes back and reloads the same. */
+static void test_refused_characters(void)
+{
+    nl_config *c = new_config(), *back = new_config();
+    const char *base = "lesson:\n  title: T\n  question: Q\n  look: L\n  expect: E\n";
+    const struct {
+        const char *why, *code;
+    } bad[] = {{"\"an \\e escape\"", "U+001B"}, {"\"a bell \\a\"", "U+0007"},
+               {"\"a \\r return\"", "U+000D"},   {"\"next line \\N here\"", "U+0085"},
+               {"\"a C1 \\x9b\"", "U+009B"},      {"\"a line \\L separator\"", "U+2028"},
+               {"\"a mark \\ufeff\"", "U+FEFF"},  {"\"del \\x7f\"", "U+007F"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char y[512];
+        snprintf(y, sizeof y, "%s  why: %s\n", base, bad[i].why);
+        nl_error err = {0};
+        int rc = nl_config_load_string(c, y, strlen(y), "bad.yaml", &err);
+        T_CHECK(rc != 0 && strstr(err.msg, "bad.yaml:6:") && strstr(err.msg, "lesson.why") &&
+                    strstr(err.msg, bad[i].code),
+                "why: %s: rc %d, '%s'", bad[i].why, rc, err.msg);
+    }
+    char y[512];
+    snprintf(y, sizeof y, "%s  why: \"a\\ttab, a\\nnew line, and \\u00e9\"\n", base);
+    nl_error err = {0};
+    int rc = nl_config_load_string(c, y, strlen(y), "ok.yaml", &err);
+    T_CHECK(rc == 0 && !strcmp(c->lesson.why, "a tab, a\nnew line, and \u00e9"),
+            "tab, newline, accent: rc %d '%s' '%s'", rc, c->lesson.why, err.msg);
+    char *text = rc ? NULL : nl_config_to_yaml(c);
+    rc = text ? nl_config_load_string(back, text, strlen(text), "rt.yaml", &err) : -1;
+    T_CHECK(rc == 0 && lesson_equal(&back->lesson, &c->lesson), "written back: %s\n%s", err.msg,
+            text ? text : "");
+    free(text);
+    free(c);
+    free(back);
+}
+
 /* A run trained from a lesson's race writes the lesson into its config.yaml, which is what
  * `normlab watch` reads: the same lesson comes back. */
 static void test_run_config_keeps_lesson(void)
@@ -259,6 +296,7 @@ int main(void)
 {
     T_RUN(test_embedded_lessons);
     T_RUN(test_round_trip);
+    T_RUN(test_refused_characters);
     T_RUN(test_run_config_keeps_lesson);
     T_RUN(test_pane);
     T_END();
