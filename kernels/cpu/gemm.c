@@ -14,7 +14,9 @@
  * The micro-kernel keeps a 12 x 32 tile of C in 24 AVX-512 registers over a block of k and
  * adds it to C at the end (or stores it, for the first block when beta is 0). Blocks: k in
  * runs of KC (the tile's 12 rows of A' stay in L1), n in runs of NC (the KC x NC block of B'
- * stays in L2); for each block every 12-row strip of C sweeps the block's columns. */
+ * stays in L2); for each block every 12-row strip of C sweeps the block's columns. With
+ * trans_a the runs of k are KC_TA: both operands then come through copies, and a tile's strip
+ * and panel of half the length sit in L1 together (the step ~1% faster). */
 #include "gemm.h"
 
 #include "cpu.h"
@@ -43,7 +45,7 @@ int nl_gemm_f32_enabled(void)
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-enum { MR = 12, NR = 32, KC = 256, NC = 512, MC = 384 };
+enum { MR = 12, NR = 32, KC = 256, KC_TA = 128, NC = 512, MC = 384 };
 
 /* Lines to ask for while a tile computes, one a step of k: `n` lines, `per_row` consecutive
  * lines from each of the rows p, p + ld, p + 2 ld, ... (n 0: none). */
@@ -287,10 +289,11 @@ int nl_gemm_f32_ep(float *c, const float *a, const float *b, int M, int N, int K
     float *ap = bp + WS_B;
     operands o = {a, b, lda, ldb, trans_a != 0, trans_b != 0};
     int mchunk = o.ta ? MC : M; /* in place, A' needs no strips: one sweep of all rows */
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        block bk = {.k0 = k0, .kc = K - k0 < KC ? K - k0 : KC, .acc = k0 > 0 || beta != 0};
+    int kcb = o.ta ? KC_TA : KC;
+    for (int k0 = 0; k0 < K; k0 += kcb) {
+        block bk = {.k0 = k0, .kc = K - k0 < kcb ? K - k0 : kcb, .acc = k0 > 0 || beta != 0};
         bk.last = k0 + bk.kc >= K;
-        int next = K - k0 - bk.kc < KC ? K - k0 - bk.kc : KC;
+        int next = K - k0 - bk.kc < kcb ? K - k0 - bk.kc : kcb;
         for (int n0 = 0; n0 < N; n0 += NC) {
             bk.n0 = n0;
             bk.nc = N - n0 < NC ? N - n0 : NC;
