@@ -247,7 +247,7 @@ static void sweep(float *c, int64_t ldc, const operands *o, const float *ap, con
             }
             /* the block of the step's operand, where this block of k is the last */
             float *eb = ep && bk->last ? ep->e + (int64_t)m * ep->lde + bk->n0 + j : NULL;
-            for (int r = 0; eb && r < R; r++) { /* its lines too */
+            for (int r = 0; eb && !ep->e_streamed && r < R; r++) { /* its lines too */
                 __builtin_prefetch(eb + (int64_t)r * ep->lde, 1, 3);
                 __builtin_prefetch(eb + (int64_t)r * ep->lde + 16, 1, 3);
             }

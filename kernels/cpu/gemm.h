@@ -28,6 +28,7 @@ typedef struct {
     void (*fn)(float *c, int64_t ldc, float *e, int64_t lde, int rows, int cols);
     float *e;
     int64_t lde;
+    int e_streamed; /* 1: fn writes e by stores that bypass the cache (its lines not asked for) */
 } nl_gemm_ep;
 
 /* nl_gemm_f32, then ep->fn on each block of C (at most 12 x 32) as the last block of k
