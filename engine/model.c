@@ -295,6 +295,8 @@ static int alloc_stats(nl_model *m)
     m->host_stats = nl_malloc(sizeof(float) * (size_t)(m->n_grad_segs + L + 1));
     m->host_probs = m->moe_layers ? nl_malloc(sizeof(float) * (size_t)(BT * E)) : NULL;
     H_(m->host_stats && (m->host_probs || !m->moe_layers));
+    m->grad_set = nl_calloc((size_t)m->n_tensors + 1, sizeof(bool));
+    H_(m->grad_set);
     return 0;
 }
 
@@ -386,6 +388,7 @@ void nl_model_free(nl_model *m)
     free(m->rms_segs);
     free(m->host_stats);
     free(m->host_probs);
+    free(m->grad_set);
     free(m);
 }
 

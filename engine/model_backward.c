@@ -256,6 +256,26 @@ static int sublayer_bwd(nl_model *m, int l, int is_ffn, int B, float *dout, floa
     return 1;
 }
 
+/* Zeros over the gradients of the tensors that are not matrices (matrices 0), or of the
+ * matrices no product wrote in this backward (matrices 1), a run of adjacent tensors at a time. */
+static void clear_grads(nl_model *m, int matrices)
+{
+    int64_t from = 0, to = 0; /* the run being gathered: [from, to) */
+    for (int i = 0; i <= m->n_tensors; i++) {
+        const nl_tensor *t = i < m->n_tensors ? &m->tensors[i] : NULL;
+        bool clear = t && (matrices ? t->kind == NL_TK_MATRIX && !m->grad_set[i]
+                                    : t->kind != NL_TK_MATRIX);
+        if (clear && t->offset == to) {
+            to += t->numel;
+            continue;
+        }
+        if (to > from)
+            m->k->zero(m->k, GG(from), sizeof(float) * (size_t)(to - from));
+        from = to = clear ? t->offset : 0;
+        to += clear ? t->numel : 0;
+    }
+}
+
 int nl_model_backward(nl_model *m, nl_error *err)
 {
     nl_kernels *k = m->k;
@@ -264,7 +284,11 @@ int nl_model_backward(nl_model *m, nl_error *err)
     int B = m->last_B, T = m->T, C = m->C, V = m->V, L = m->L;
     int64_t BT = (int64_t)B * T, BTC = BT * C;
     size_t bytes = sizeof(float) * (size_t)BTC;
-    k->zero(k, m->grads, sizeof(float) * (size_t)m->n_params);
+    /* A matrix's gradient is written by its product (beta 0, linear_bwd_w); the others add
+     * themselves in (norms, embeddings) and start from zero. clear_grads(m, 1) at the end
+     * clears any matrix no product reached (an expert given no tokens). */
+    memset(m->grad_set, 0, sizeof(bool) * (size_t)m->n_tensors);
+    clear_grads(m, 0);
     /* logits -> dlogits in place */
     k->cross_entropy_backward(k, m->logits, m->logits, m->targets, 1.0f / (float)BT, (int)BT, V);
     float *dx = m->dres[0];
@@ -292,6 +316,7 @@ int nl_model_backward(nl_model *m, nl_error *err)
         demb = other;
     }
     k->embed_backward(k, GG(m->wte), m->wpe >= 0 ? GG(m->wpe) : NULL, demb, m->tokens, B, T, C);
+    clear_grads(m, 1);
     const char *e = k->last_error ? k->last_error(k) : "";
     if (e && *e)
         return nl_fail(err, NL_ERR_RUN, "%s backend: %s", k->name, e);

@@ -154,6 +154,8 @@ struct nl_model {
     float last_aux, last_z;
     float *host_stats; /* (n_grad_segs + L + 1) host scratch for nl_model_stats */
     float *host_probs; /* (B*T,E) host scratch; MoE only */
+    bool *grad_set;    /* (n_tensors) host: a product has written the tensor's gradient in this
+                          backward (linear_bwd_w) */
     int attn_chunk;    /* query rows per block of the causal attention products */
     bool fused_attn;   /* the backend's attention_forward/backward, not the pieces */
 
@@ -167,6 +169,8 @@ struct nl_model {
 /* model_layout.c */
 void *nl_model_balloc(nl_model *m, size_t bytes, int count_act);
 void nl_model_build_layout(nl_model *m);
+/* The index of the tensor that starts at offset off, or -1. */
+int nl_model_tensor_at(const nl_model *m, int64_t off);
 void nl_model_init_params(nl_model *m, float *host);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -187,11 +191,16 @@ static inline void linear_bwd_x(nl_model *m, float *dx, const float *dy, int64_t
 {
     m->k->matmul(m->k, dx, dy, PP(w), N, in, out, 0, 0, out, in, in, 0, 0, 0, 1, 1.0f, beta);
 }
-/* dW (out,in) += dy^T (out,N) @ x (N,in) */
+/* dW (out,in) = dy^T (out,N) @ x (N,in) where this is the backward's first product into the
+ * gradient of W (it is not cleared first: nl_model_backward), else += */
 static inline void linear_bwd_w(nl_model *m, int64_t w, const float *dy, const float *x, int N,
                                 int in, int out)
 {
-    m->k->matmul(m->k, GG(w), dy, x, out, in, N, 1, 0, out, in, in, 0, 0, 0, 1, 1.0f, 1.0f);
+    int t = nl_model_tensor_at(m, w);
+    float beta = t < 0 || m->grad_set[t] ? 1.0f : 0.0f;
+    if (t >= 0)
+        m->grad_set[t] = true;
+    m->k->matmul(m->k, GG(w), dy, x, out, in, N, 1, 0, out, in, in, 0, 0, 0, 1, 1.0f, beta);
 }
 
 /* The sublayer's last product, S(h) = x (N,in) @ W^T (N,C): into s->o, or, where the sublayer

@@ -23,6 +23,22 @@ void *nl_model_balloc(nl_model *m, size_t bytes, int count_act)
     return p;
 }
 
+int nl_model_tensor_at(const nl_model *m, int64_t off)
+{
+    int lo = 0, hi = m->n_tensors - 1; /* tensors lie in the order of their offsets */
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        int64_t o = m->tensors[mid].offset;
+        if (o == off)
+            return mid;
+        if (o < off)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
 static int64_t add_tensor(nl_model *m, const char *name, int ndim, int d0, int d1,
                           nl_tensor_kind kind, nl_tensor_group group, int layer)
 {
