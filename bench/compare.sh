@@ -5,7 +5,9 @@
 # overrides; the peers get the same d_model, layers, heads, seq_len, batch and vocab:
 #   normlab   `normlab bench --threads N` (its threads wait passively; OpenBLAS single-threaded)
 #   PyTorch   bench/torch_bench.py, the same model, with torch.set_num_threads(N) and each of
-#             the thread settings below tried; the fastest is kept and named
+#             the thread settings below tried; the fastest is kept and named. Where OpenBLAS
+#             does not recognise the CPU (normlab then sets OPENBLAS_CORETYPE to the kernel of
+#             the CPU's SIMD level), PyTorch, which Debian links to OpenBLAS, runs with the same
 #   llm.c     its CPU trainer (train_gpt2.c), when LLMC_DIR points at a checkout: built here
 #             with its own flags (-Ofast -march=native -fopenmp) around bench/llmc_bench.c,
 #             GPT-2's block at the same size (LayerNorm with biases, tied embeddings), random
@@ -111,11 +113,15 @@ line() { # label threads result settings-note
 }
 
 # shellcheck disable=SC2086
-kernel=$("$bin" bench "$preset" $sets --threads 1 --steps 1 --warmup 0 2>/dev/null |
-    sed -n 's/^  backend OpenBLAS kernel \([^ ]*\) .*/\1/p')
+probe=$("$bin" bench "$preset" $sets --threads 1 --steps 1 --warmup 0 2>/dev/null)
+kernel=$(echo "$probe" | sed -n 's/^  backend OpenBLAS kernel \([^ ]*\) .*/\1/p')
+# where OpenBLAS does not know this CPU, normlab names the kernel of its SIMD level through
+# OPENBLAS_CORETYPE; PyTorch (Debian's links OpenBLAS) then gets the same setting
+coretype=$(echo "$probe" | sed -n 's/.*; OPENBLAS_CORETYPE=\([^ ]*\) set by normlab.*/\1/p')
+blas_env=${coretype:+OPENBLAS_CORETYPE=$coretype }
 model=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
 echo "shape: $preset${SET:+ with $SET} (d $D, $L layers, $NH heads, seq $T, batch $B, vocab $V), $steps timed steps"
-echo "machine: $model, $cores cores; normlab's OpenBLAS kernel: ${kernel:-?};" \
+echo "machine: $model, $cores cores; normlab's OpenBLAS kernel: ${kernel:-?}${coretype:+ (OpenBLAS did not recognise the CPU: OPENBLAS_CORETYPE=$coretype set by normlab, and given to PyTorch)};" \
     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-(unset)}"
 echo "each figure: median (min-max) of $repeats runs"
 
@@ -131,10 +137,10 @@ if "$py" -c 'import torch' 2>/dev/null; then
     tv=$("$py" -c 'import torch; print(torch.__version__)')
     for n in $counts; do
         {
-            echo "OMP_NUM_THREADS=$n"
-            echo "OMP_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
-            echo "OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive"
-            [ "$n" -gt 1 ] && echo "OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
+            echo "${blas_env}OMP_NUM_THREADS=$n"
+            echo "${blas_env}OMP_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
+            echo "${blas_env}OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive"
+            [ "$n" -gt 1 ] && echo "${blas_env}OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
         } >"$tmp/settings"
         # shellcheck disable=SC2086
         b=$(best_of torch "$n" tokens/s "$tmp/settings" "$py" bench/torch_bench.py $shape \

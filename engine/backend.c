@@ -32,22 +32,37 @@ static char exe_dir[PATH_MAX] = ".";
  * (.preinit_array) could change it; so the settings go into the environment and the program
  * is executed again (same process id, same arguments). OPENBLAS_NUM_THREADS=1: the matmul op
  * shares the products over the OpenMP threads itself, so OpenBLAS's own pool would only be
- * idle threads. Under valgrind (LD_PRELOAD holds its vgpreload objects) nothing is done: it
- * would not follow the exec. */
+ * idle threads. OPENBLAS_CORETYPE: an OpenBLAS older than the CPU does not know its model and
+ * runs its Prescott (SSE) kernel, which the products normlab leaves to OpenBLAS (rows 4 KB
+ * apart, as at d_model 1024; NORMLAB_GEMM=blas) would feel: on an AVX-512 CPU it is told
+ * SkylakeX, unless OPENBLAS_CORETYPE is set (NORMLAB_OPENBLAS_CHOSE keeps what it chose, for
+ * `normlab bench` to name). Under valgrind (LD_PRELOAD holds its vgpreload
+ * objects) nothing is done: it would not follow the exec. */
 void nl_backend_thread_env(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
-        return;
     const char *preload = getenv("LD_PRELOAD");
     if (preload && strstr(preload, "vgpreload"))
         return;
+    int spin = !getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT");
+    const char *chose = NULL, *core = nl_cpu_native_coretype(&chose);
+    if (!spin && !core)
+        return;
     int blas_set = getenv("OPENBLAS_NUM_THREADS") != NULL;
-    if (setenv("GOMP_SPINCOUNT", NL_SPINCOUNT, 1) == 0 &&
-        (blas_set || setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0))
+    if ((!spin || (setenv("GOMP_SPINCOUNT", NL_SPINCOUNT, 1) == 0 &&
+                   (blas_set || setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0))) &&
+        (!core || (setenv("OPENBLAS_CORETYPE", core, 1) == 0 &&
+                   setenv("NORMLAB_OPENBLAS_CHOSE", chose, 1) == 0)))
         execv("/proc/self/exe", argv);
-    unsetenv("GOMP_SPINCOUNT"); /* the exec failed: libgomp still runs its defaults */
-    if (!blas_set)
-        unsetenv("OPENBLAS_NUM_THREADS");
+    /* the exec failed: libgomp and OpenBLAS still run what they chose */
+    if (spin) {
+        unsetenv("GOMP_SPINCOUNT");
+        if (!blas_set)
+            unsetenv("OPENBLAS_NUM_THREADS");
+    }
+    if (core) {
+        unsetenv("OPENBLAS_CORETYPE");
+        unsetenv("NORMLAB_OPENBLAS_CHOSE");
+    }
 }
 
 void nl_backend_set_exe_path(const char *argv0)

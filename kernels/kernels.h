@@ -318,6 +318,12 @@ struct nl_kernels {
 /* The CPU backend (always present). */
 nl_kernels *nl_kernels_cpu_create(int threads);
 
+/* The OPENBLAS_CORETYPE value ("SkylakeX", "Haswell" or "SandyBridge") that gives OpenBLAS the
+ * kernel of this CPU's SIMD level, when OpenBLAS chose an older kernel by itself (a build
+ * older than the CPU falls back to Prescott); NULL when it runs the CPU's level, does not
+ * name its kernel, or OPENBLAS_CORETYPE is set. *chose: the kernel OpenBLAS chose. */
+const char *nl_cpu_native_coretype(const char **chose);
+
 /* The CUDA backend's shared object exports this symbol (kernels/cuda/). */
 #define NL_CUDA_ENTRY "nl_kernels_cuda_create"
 typedef nl_kernels *(*nl_kernels_cuda_create_fn)(int device, char *errbuf, size_t errlen);

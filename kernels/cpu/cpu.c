@@ -106,6 +106,21 @@ int nl_cpu_level(void)
     return 0;
 }
 
+static const char *level_coretype(int level)
+{
+    return level >= 3 ? "SkylakeX" : level == 2 ? "Haswell" : level == 1 ? "SandyBridge" : NULL;
+}
+
+const char *nl_cpu_native_coretype(const char **chose)
+{
+    const char *forced = getenv("OPENBLAS_CORETYPE"), *core = openblas_get_corename();
+    *chose = core ? core : "?";
+    if (forced && *forced)
+        return NULL;
+    int kl = nl_cpu_kernel_level(core), cl = nl_cpu_level();
+    return kl >= 0 && kl < cl ? level_coretype(cl) : NULL;
+}
+
 /* The OpenBLAS kernel (a DYNAMIC_ARCH build picks one for the CPU at load, or takes
  * OPENBLAS_CORETYPE's), the threads and how they wait (libgomp read the environment when it
  * was loaded; see nl_backend_thread_env). */
@@ -131,6 +146,14 @@ static void cpu_describe(nl_kernels *k, const char **what, const char **warn)
              nl_gemm_f32_enabled() ? "own AVX-512 kernel (NORMLAB_GEMM=blas: OpenBLAS)"
              : blas_asked             ? "OpenBLAS (NORMLAB_GEMM=blas)"
                                       : "OpenBLAS (this build has no AVX-512)");
+    const char *chose = getenv("NORMLAB_OPENBLAS_CHOSE"), *forced_now = getenv("OPENBLAS_CORETYPE");
+    if (chose && forced_now) {
+        size_t used = strlen(c->desc);
+        snprintf(c->desc + used, sizeof c->desc - used,
+                 "; OPENBLAS_CORETYPE=%.32s set by normlab: OpenBLAS did not recognise this CPU "
+                 "and chose %.32s",
+                 forced_now, chose);
+    }
     if (what)
         *what = c->desc;
     if (!warn)
@@ -139,13 +162,24 @@ static void cpu_describe(nl_kernels *k, const char **what, const char **warn)
     const char *forced = getenv("OPENBLAS_CORETYPE");
     int kl = nl_cpu_kernel_level(core), cl = nl_cpu_level();
     static const char *const level_name[] = {"SSE", "AVX", "AVX2", "AVX-512"};
-    if (forced && *forced && kl >= 0 && kl < cl) {
+    if (kl < 0 || kl >= cl)
+        return;
+    if (forced && *forced)
         snprintf(c->warn, sizeof c->warn,
                  "OPENBLAS_CORETYPE=%.32s forces the %.32s kernel (%s) on a CPU with %s: "
                  "matmuls run slower than this machine allows (unset it for the native kernel)",
                  forced, core, level_name[kl], level_name[cl]);
-        *warn = c->warn;
-    }
+    else
+        /* a DYNAMIC_ARCH build older than the CPU does not know its model and falls back */
+        snprintf(c->warn, sizeof c->warn,
+                 "OpenBLAS did not recognise this CPU and runs its %.32s kernel (%s) on a CPU "
+                 "with %s: its products run slower than this machine allows "
+                 "(OPENBLAS_CORETYPE=%s selects its %s kernel)%s",
+                 core, level_name[kl], level_name[cl], level_coretype(cl), level_name[cl],
+                 nl_gemm_f32_enabled() ? "; the linear layers' products use normlab's own "
+                                         "kernel either way"
+                                       : "");
+    *warn = c->warn;
 }
 
 static void cpu_destroy(nl_kernels *k)

@@ -143,6 +143,21 @@ check bench-names-kernel "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\
 check bench-names-products "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q \"; linear layers' products: \(own AVX-512 kernel\|OpenBLAS (this build has no AVX-512)\)\"" _ "$o"
 # ... and how attention runs: stored probabilities at a short T, flash from T 512 (auto)
 check bench-names-attention "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q '^  attention stored probabilities'" _ "$o"
+# OpenBLAS runs the kernel of the CPU's SIMD level: chosen by itself, or named by normlab
+# through OPENBLAS_CORETYPE where this OpenBLAS does not know the CPU (and then bench says so)
+want='SkylakeX\|Cooperlake\|SapphireRapids'
+grep -qw avx512f /proc/cpuinfo || want='Haswell\|Zen\|SkylakeX\|Cooperlake\|SapphireRapids'
+grep -qw avx2 /proc/cpuinfo || want='.*'
+o=$(env -u OPENBLAS_CORETYPE -u NORMLAB_OPENBLAS_CHOSE $BIN bench --device cpu --threads 1 $TINY --steps 1 --warmup 0 2>&1); rc=$?
+check bench-native-kernel "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -qi \"^  backend OpenBLAS kernel \($want\) \" && ! printf '%s' \"\$1\" | grep -q 'forces the\|did not recognise this CPU and runs'" _ "$o"
+if printf '%s' "$o" | grep -q 'set by normlab'; then
+    check bench-native-kernel-named "$o" sh -c "printf '%s' \"\$1\" | grep -q '; OPENBLAS_CORETYPE=[A-Za-z]* set by normlab: OpenBLAS did not recognise this CPU and chose [A-Za-z0-9]*\$'" _ "$(printf '%s' "$o" | grep '^  backend')"
+fi
+# a kernel forced older than the CPU is warned about and left as asked
+if grep -qw avx2 /proc/cpuinfo; then
+    o=$(OPENBLAS_CORETYPE=Prescott $BIN bench --device cpu --threads 1 $TINY --steps 1 --warmup 0 2>&1); rc=$?
+    check bench-forced-kernel-warned "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q 'OPENBLAS_CORETYPE=Prescott forces the Prescott kernel (SSE)' && ! printf '%s' \"\$1\" | grep -q 'set by normlab'" _ "$o"
+fi
 o=$($BIN bench --device cpu --threads 1 $TINY --set model.seq_len=512 --set train.batch=1 --steps 1 --warmup 0 2>&1); rc=$?
 check bench-attention-flash "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q '^  attention fused, flash'" _ "$o"
 # at threads 0 the header names the threads auto ran (one, for a step this small), as the
