@@ -146,20 +146,19 @@ static void cpu_describe(nl_kernels *k, const char **what, const char **warn)
              nl_gemm_f32_enabled() ? "own AVX-512 kernel (NORMLAB_GEMM=blas: OpenBLAS)"
              : blas_asked             ? "OpenBLAS (NORMLAB_GEMM=blas)"
                                       : "OpenBLAS (this build has no AVX-512)");
-    const char *chose = getenv("NORMLAB_OPENBLAS_CHOSE"), *forced_now = getenv("OPENBLAS_CORETYPE");
-    if (chose && forced_now) {
+    const char *chose = getenv("NORMLAB_OPENBLAS_CHOSE"), *forced = getenv("OPENBLAS_CORETYPE");
+    if (chose && forced) {
         size_t used = strlen(c->desc);
         snprintf(c->desc + used, sizeof c->desc - used,
                  "; OPENBLAS_CORETYPE=%.32s set by normlab: OpenBLAS did not recognise this CPU "
                  "and chose %.32s",
-                 forced_now, chose);
+                 forced, chose);
     }
     if (what)
         *what = c->desc;
     if (!warn)
         return;
     *warn = "";
-    const char *forced = getenv("OPENBLAS_CORETYPE");
     int kl = nl_cpu_kernel_level(core), cl = nl_cpu_level();
     static const char *const level_name[] = {"SSE", "AVX", "AVX2", "AVX-512"};
     if (kl < 0 || kl >= cl)
