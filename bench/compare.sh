@@ -8,6 +8,7 @@
 #             the thread settings below tried; the fastest is kept and named. Where OpenBLAS
 #             does not recognise the CPU (normlab then sets OPENBLAS_CORETYPE to the kernel of
 #             the CPU's SIMD level), PyTorch, which Debian links to OpenBLAS, runs with the same
+#             OPENBLAS_CORETYPE in every setting tried
 #   llm.c     its CPU trainer (train_gpt2.c), when LLMC_DIR points at a checkout: built here
 #             with its own flags (-Ofast -march=native -fopenmp) around bench/llmc_bench.c,
 #             GPT-2's block at the same size (LayerNorm with biases, tied embeddings), random
