@@ -13,12 +13,16 @@
 #             with its own flags (-Ofast -march=native -fopenmp) around bench/llmc_bench.c,
 #             GPT-2's block at the same size (LayerNorm with biases, tied embeddings), random
 #             weights, OMP_NUM_THREADS=N with libgomp's default and with passive waiting
-# Each figure is the median tokens/s of REPEATS runs (min-max beside it). The ratios are
-# normlab's best against each peer's best, and at equal threads. Figures, not pass/fail.
+# First each peer's settings are tried, SELECT runs each (default 1), and the fastest is kept;
+# then come REPEATS rounds, each running every program once at every thread count in turn
+# (normlab, PyTorch, llm.c at 1 thread, then at 2), so that a drift in the machine's speed
+# reaches all of them alike. Each figure is the median tokens/s of the rounds (min-max beside
+# it). The ratios are normlab's best against each peer's best, and at equal threads both the
+# medians' ratio and the median (min-max) of the rounds' own ratios. Figures, not pass/fail.
 # The environment is used as it is: run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 # bench/compare.sh` where those force an older OpenBLAS kernel (`normlab bench` warns).
 #
-#   bench/compare.sh [STEPS] [REPEATS]      (defaults 20 and 3)
+#   bench/compare.sh [STEPS] [REPEATS]      (defaults 20 and 3)   SELECT=1
 #   PRESET=bench/NAME.yaml   SET="model.seq_len=512 train.batch=4" (keys of model. and train.)
 #   PYTHON=/usr/bin/python3 (the interpreter with torch)   LLMC_DIR=path/to/llm.c
 #   THREADS="1 2" (the thread counts; default 1, and 2 where there are 2 cores or more)
@@ -26,9 +30,16 @@
 cd "$(dirname "$0")/.." || exit 2
 steps=${1:-20}
 repeats=${2:-3}
+picks=${SELECT:-1}
 py=${PYTHON:-/usr/bin/python3}
 preset=${PRESET:-bench/pre-d128-l6.yaml}
 bin=${NORMLAB:-./normlab}
+for x in "steps $steps" "repeats $repeats" "SELECT $picks"; do
+    case ${x#* } in '' | *[!0-9]* | 0)
+        echo "compare.sh: $x: want a whole number above 0 (bench/compare.sh [STEPS] [REPEATS])" >&2
+        exit 2 ;;
+    esac
+done
 if [ ! -f "$preset" ]; then
     echo "compare.sh: no preset $preset" >&2
     exit 2
@@ -74,40 +85,50 @@ summary() {
         m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
         printf "%.0f (%.0f-%.0f)|%.0f\n", m, v[1], v[NR], m }'
 }
-
-# REPEATS runs of a command; the value after the word WORD (e.g. tokens/s) of each run goes
-# to FILE; the last run's output is kept in $tmp/last
-measure() { # file word command...
-    file=$1 word=$2
-    shift 2
-    : >"$file"
-    r=0
-    while [ "$r" -lt "$repeats" ]; do
-        "$@" >"$tmp/last" 2>&1
-        awk -v w="$word" '{ for (i = 1; i < NF; i++) if ($i == w) v = $(i + 1) } END { if (v != "") print v }' \
-            "$tmp/last" >>"$file"
-        r=$((r + 1))
-    done
+# the same for ratios, two decimals
+rsummary() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "-"; exit }
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.2fx (%.2f-%.2f)\n", m, v[1], v[NR] }'
 }
 
-# best of several settings: prints "figure|median|settings" of the fastest
-best_of() { # name threads word settings-per-line-file command...
-    name=$1 n=$2 word=$3 list=$4
-    shift 4
-    best="-|0|-"
+# one run of TOOL (nl, th, lc) at N threads with SETTINGS (env assignments; none for nl);
+# prints its tokens/s, or nothing when the run printed none (its output stays in $tmp/last)
+run_once() { # tool n settings
+    case $1 in
+    nl) # shellcheck disable=SC2086
+        "$bin" bench "$preset" $sets --threads "$2" --steps "$steps" >"$tmp/last" 2>&1 ;;
+    th) # shellcheck disable=SC2086
+        env $3 "$py" bench/torch_bench.py $shape --placement pre --norm layernorm --ffn gelu \
+            --pos learned --threads "$2" --device cpu --dtype fp32 --steps "$steps" >"$tmp/last" 2>&1 ;;
+    lc) # shellcheck disable=SC2086
+        env $3 "$tmp/llmc_bench" "$D" "$L" "$NH" "$T" "$B" "$V" "$steps" 3 >"$tmp/last" 2>&1 ;;
+    esac
+    awk '{ for (i = 1; i < NF; i++) if ($i == "tokens/s") v = $(i + 1) } END { if (v != "") print v }' \
+        "$tmp/last"
+}
+
+# A peer's settings at N threads (one per line in $tmp/settings), each run SELECT times; the
+# fastest by median is kept in set_TOOL_N, and every one goes to the list of settings tried.
+choose() { # tool n name
+    best=0
     while IFS= read -r settings; do
-        # shellcheck disable=SC2086
-        measure "$tmp/v" "$word" env $settings "$@"
+        : >"$tmp/v"
+        r=0
+        while [ "$r" -lt "$picks" ]; do
+            run_once "$1" "$2" "$settings" >>"$tmp/v"
+            r=$((r + 1))
+        done
         s=$(summary "$tmp/v")
-        echo "  $name, $n thread(s), $settings: ${s%|*}" >>"$tmp/tried"
-        if awk -v a="${s#*|}" -v b="$(echo "$best" | cut -d'|' -f2)" 'BEGIN { exit !(a > b) }'; then
-            best="$s|$settings"
+        echo "  $3, $2 thread(s), $settings: ${s%|*}" >>"$tmp/tried"
+        if awk -v a="${s#*|}" -v b="$best" 'BEGIN { exit !(a > b) }'; then
+            best=${s#*|}
+            eval "set_$1_$2=\$settings"
         fi
-    done <"$list"
-    echo "$best"
+    done <"$tmp/settings"
 }
 
-: >"$tmp/tried"
 line() { # label threads result settings-note
     if [ "$2" = 1 ]; then th="1 thread "; else th="$2 threads"; fi
     printf '%-8s %s  tokens/s %-22s %s\n' "$1" "$th" "$3" "$4" | sed 's/ *$//'
@@ -124,18 +145,16 @@ model=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
 echo "shape: $preset${SET:+ with $SET} (d $D, $L layers, $NH heads, seq $T, batch $B, vocab $V), $steps timed steps"
 echo "machine: $model, $cores cores; normlab's OpenBLAS kernel: ${kernel:-?}${coretype:+ (OpenBLAS did not recognise the CPU: OPENBLAS_CORETYPE=$coretype set by normlab, and given to PyTorch)};" \
     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-(unset)}"
-echo "each figure: median (min-max) of $repeats runs"
 
-for n in $counts; do
-    # shellcheck disable=SC2086
-    measure "$tmp/v" tokens/s "$bin" bench "$preset" $sets --threads "$n" --steps "$steps"
-    s=$(summary "$tmp/v")
-    eval "nl_$n=${s#*|}"
-    line normlab "$n" "${s%|*}" ""
-done
-
+# the programs compared: normlab always, PyTorch where the interpreter has torch, llm.c where
+# LLMC_DIR points at a checkout that builds
+tools="nl"
+: >"$tmp/tried"
+: >"$tmp/notes"
 if "$py" -c 'import torch' 2>/dev/null; then
     tv=$("$py" -c 'import torch; print(torch.__version__)')
+    tools="$tools th"
+    echo "choosing PyTorch's settings ($picks run(s) each)..." >&2
     for n in $counts; do
         {
             echo "${blas_env}OMP_NUM_THREADS=$n"
@@ -143,44 +162,75 @@ if "$py" -c 'import torch' 2>/dev/null; then
             echo "${blas_env}OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive"
             [ "$n" -gt 1 ] && echo "${blas_env}OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
         } >"$tmp/settings"
-        # shellcheck disable=SC2086
-        b=$(best_of torch "$n" tokens/s "$tmp/settings" "$py" bench/torch_bench.py $shape \
-            --placement pre --norm layernorm --ffn gelu --pos learned --threads "$n" \
-            --device cpu --dtype fp32 --steps "$steps")
-        fig=${b%%|*} rest=${b#*|}
-        eval "th_$n=${rest%%|*}"
-        line "torch" "$n" "$fig" "[torch $tv; ${rest#*|}]"
+        choose th "$n" torch
     done
 else
-    echo "torch    (no torch for $py: skipped)"
+    echo "torch    (no torch for $py: skipped)" >>"$tmp/notes"
 fi
-
 if [ -n "$LLMC_DIR" ] && [ -f "$LLMC_DIR/train_gpt2.c" ]; then
     if cc -Ofast -march=native -fopenmp -I"$LLMC_DIR" -o "$tmp/llmc_bench" bench/llmc_bench.c \
         -lm 2>"$tmp/cc.err"; then
+        tools="$tools lc"
+        echo "choosing llm.c's settings ($picks run(s) each)..." >&2
         for n in $counts; do
             {
                 echo "OMP_NUM_THREADS=$n"
                 echo "OMP_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
             } >"$tmp/settings"
-            b=$(best_of llm.c "$n" tokens/s "$tmp/settings" "$tmp/llmc_bench" "$D" "$L" "$NH" "$T" "$B" "$V" \
-                "$steps" 3)
-            fig=${b%%|*} rest=${b#*|}
-            eval "lc_$n=${rest%%|*}"
-            line "llm.c" "$n" "$fig" "[${rest#*|}]"
+            choose lc "$n" llm.c
         done
     else
-        echo "llm.c    (cannot build bench/llmc_bench.c against $LLMC_DIR: $(head -n 3 "$tmp/cc.err"))"
+        echo "llm.c    (cannot build bench/llmc_bench.c against $LLMC_DIR: $(head -n 3 "$tmp/cc.err"))" >>"$tmp/notes"
     fi
 else
-    echo "llm.c    (LLMC_DIR unset or without train_gpt2.c: skipped)"
+    echo "llm.c    (LLMC_DIR unset or without train_gpt2.c: skipped)" >>"$tmp/notes"
 fi
 
-# ratios: normlab's best against each peer's best, and at equal thread counts
-best() { # prefix: the largest of prefix_1, prefix_2 and the thread count it came from
+# The figures: REPEATS rounds, each running every program at every thread count in turn
+# (normlab, PyTorch, llm.c at 1 thread, then at 2), so that the machine's drifts reach all of
+# them alike; after each round, normlab's figure over each peer's at the same thread count.
+for tool in $tools; do for n in $counts; do : >"$tmp/v_${tool}_$n"; done; done
+r=0
+while [ "$r" -lt "$repeats" ]; do
+    r=$((r + 1))
+    echo "round $r of $repeats..." >&2
+    for n in $counts; do
+        for tool in $tools; do
+            eval "settings=\${set_${tool}_$n:-}"
+            v=$(run_once "$tool" "$n" "$settings")
+            [ -n "$v" ] && echo "$v" >>"$tmp/v_${tool}_$n"
+            eval "last_${tool}=\$v"
+        done
+        for p in th lc; do
+            case " $tools " in *" $p "*) ;; *) continue ;; esac
+            eval "b=\$last_$p"
+            [ -n "$last_nl" ] && [ -n "$b" ] &&
+                awk -v a="$last_nl" -v b="$b" 'BEGIN { if (b > 0) printf "%.4f\n", a / b }' >>"$tmp/r_${p}_$n"
+        done
+    done
+done
+
+echo "each figure: median (min-max) of $repeats runs, the programs taking turns"
+for tool in $tools; do
+    for n in $counts; do
+        s=$(summary "$tmp/v_${tool}_$n")
+        eval "med_${tool}_$n=${s#*|}"
+        eval "settings=\${set_${tool}_$n:-}"
+        case $tool in
+        nl) line normlab "$n" "${s%|*}" "" ;;
+        th) line torch "$n" "${s%|*}" "[torch $tv; $settings]" ;;
+        lc) line llm.c "$n" "${s%|*}" "[$settings]" ;;
+        esac
+    done
+done
+cat "$tmp/notes"
+
+# ratios: normlab's best against each peer's best; and at equal thread counts, the medians'
+# ratio with the median (min-max) of the rounds' own ratios beside it
+best() { # prefix: the largest of med_prefix_1, med_prefix_2 and the thread count it came from
     bv=0 bn=0 v=0
     for n in $counts; do
-        eval "v=\${$1_$n:-0}"
+        eval "v=\${med_$1_$n:-0}"
         if awk -v a="$v" -v b="$bv" 'BEGIN { exit !(a > b) }'; then bv=$v bn=$n; fi
     done
     echo "$bv $bn"
@@ -190,6 +240,7 @@ set -- $(best nl)
 nlb=$1 nln=$2
 for peer in th:torch lc:llm.c; do
     p=${peer%%:*} label=${peer#*:}
+    case " $tools " in *" $p "*) ;; *) continue ;; esac
     # shellcheck disable=SC2046
     set -- $(best "$p")
     [ "$1" = 0 ] && continue
@@ -197,10 +248,11 @@ for peer in th:torch lc:llm.c; do
         'BEGIN { printf "normlab best (%d thread%s) / %s best (%d thread%s): %.2fx\n", an, (an > 1 ? "s" : ""), l, bn, (bn > 1 ? "s" : ""), a / b }'
     for n in $counts; do
         a=0 b=0
-        eval "a=\${nl_$n:-0} b=\${${p}_$n:-0}"
-        awk -v a="$a" -v b="$b" -v n="$n" -v l="$label" \
-            'BEGIN { if (b > 0) printf "  at %d thread%s: normlab / %s %.2fx\n", n, (n > 1 ? "s" : ""), l, a / b }'
+        eval "a=\${med_nl_$n:-0} b=\${med_${p}_$n:-0}"
+        paired=$(rsummary "$tmp/r_${p}_$n" 2>/dev/null)
+        awk -v a="$a" -v b="$b" -v n="$n" -v l="$label" -v pr="$paired" \
+            'BEGIN { if (b > 0) printf "  at %d thread%s: normlab / %s %.2fx; round by round %s\n", n, (n > 1 ? "s" : ""), l, a / b, pr }'
     done
 done
-echo "settings tried (median tokens/s):"
+echo "settings tried ($picks run(s) each, median tokens/s):"
 cat "$tmp/tried"

@@ -1,0 +1,69 @@
+#!/bin/sh
+# bench/compare.sh with stand-ins for normlab and PyTorch: it tries PyTorch's settings and keeps
+# the fastest, then runs the programs in turns (normlab 1, torch 1, normlab 2, torch 2, each
+# round), and prints medians (min-max), the medians' ratios and the rounds' own ratios; a bad
+# REPEATS is refused with exit 2.
+T=$(mktemp -d /tmp/normlab-cpucmp.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+# normlab: 1 thread 9000, 6000, 9300 in its first, second and third timed runs; 2 threads 12000
+cat >"$T/normlab" <<'EOF2'
+#!/bin/sh
+n=1 s=0; while [ $# -gt 0 ]; do case $1 in --threads) n=$2 ;; --steps) s=$2 ;; esac; shift; done
+echo "bench x: cpu backend (fp32), $n threads"
+echo "  backend OpenBLAS kernel SkylakeX (OpenBLAS 0.3.21 SkylakeX); 1 OpenMP thread"
+[ "$s" = 1 ] && { echo "  tokens/s 1.0"; exit 0; }
+echo "nl $n" >>"$LOG"
+k=$(grep -c "^nl $n\$" "$LOG")
+v=12000; [ "$n" = 1 ] && v=$(echo "9000 6000 9300" | cut -d' ' -f"$k")
+echo "  tokens/s $v.0"
+EOF2
+# PyTorch: passive waiting with OpenBLAS single-threaded is fastest (3000 at 1 thread, 4000 at 2)
+cat >"$T/python" <<'EOF2'
+#!/bin/sh
+case "$*" in
+    "-c import torch") exit 0 ;;
+    "-c import torch; print(torch.__version__)") echo 9.9; exit 0 ;;
+esac
+n=1; while [ $# -gt 0 ]; do [ "$1" = --threads ] && n=$2; shift; done
+echo "th $n ${OMP_WAIT_POLICY:-spin} ${OPENBLAS_NUM_THREADS:--}" >>"$LOG"
+v=1000
+[ "${OMP_WAIT_POLICY:-}" = passive ] && [ "${OPENBLAS_NUM_THREADS:-}" = 1 ] && v=$((n * 1000 + 2000))
+echo "torch tokens/s $v.0"
+EOF2
+chmod +x "$T/normlab" "$T/python"
+out=$(LOG="$T/log" NORMLAB="$T/normlab" PYTHON="$T/python" THREADS="1 2" SELECT=1 LLMC_DIR= \
+    sh bench/compare.sh 5 3 2>"$T/err")
+rc=$?
+echo "$out" | sed 's/^/# /' >&2
+want() { echo "$out" | grep -q -- "$1" || echo "FAIL cpu/compare: no '$1' (exit $rc; $(tail -n 2 "$T/err"))"; }
+bad=$(
+    want "^normlab  1 thread   tokens/s 9000 (6000-9300)"
+    want "^normlab  2 threads  tokens/s 12000 (12000-12000)"
+    want "^torch    1 thread   tokens/s 3000 (3000-3000) *\[torch 9.9; OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive\]"
+    want "^torch    2 threads  tokens/s 4000 (4000-4000) *\[torch 9.9; OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive\]"
+    want "^normlab best (2 threads) / torch best (2 threads): 3.00x"
+    want "^  at 1 thread: normlab / torch 3.00x; round by round 3.00x (2.00-3.10)"
+    want "^  at 2 threads: normlab / torch 3.00x; round by round 3.00x (3.00-3.00)"
+    want "^llm.c    (LLMC_DIR unset or without train_gpt2.c: skipped)"
+    want "^  torch, 2 thread(s), OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=passive: 1000 (1000-1000)"
+)
+# after PyTorch's 7 settings (3 at 1 thread, 4 at 2), the rounds take turns
+turns=$(tail -n 12 "$T/log" | cut -d' ' -f1,2 | tr '\n' ',')
+want_turns="nl 1,th 1,nl 2,th 2,nl 1,th 1,nl 2,th 2,nl 1,th 1,nl 2,th 2,"
+[ "$turns" = "$want_turns" ] || bad="$bad
+FAIL cpu/compare: runs in the order $turns, not $want_turns"
+[ "$(wc -l <"$T/log")" -eq 19 ] || bad="$bad
+FAIL cpu/compare: $(wc -l <"$T/log") runs logged, not 19 (7 settings and 3 rounds of 4)"
+if [ "$rc" -eq 0 ] && [ -z "$bad" ]; then
+    echo "PASS cpu/compare"
+else
+    echo "$bad" | sed '/^$/d'
+    [ "$rc" -eq 0 ] || echo "FAIL cpu/compare: exit $rc: $(tail -n 3 "$T/err")"
+fi
+
+out=$(NORMLAB="$T/normlab" PYTHON="$T/python" sh bench/compare.sh 5 x 2>&1)
+rc=$?
+case "$rc:$out" in
+    "2:compare.sh: repeats x: want a whole number above 0"*) echo "PASS cpu/compare-bad-repeats" ;;
+    *) echo "FAIL cpu/compare-bad-repeats: exit $rc: $out" ;;
+esac
