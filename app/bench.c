@@ -25,6 +25,9 @@ static const char *BENCH_USAGE =
     "bf16 tensor-core peak, mfu_bf16), how a step runs (a CUDA graph or plain:\n"
     "train.cuda_graphs), and the peak resident memory next to the bytes that parameters,\n"
     "gradients, AdamW moments and activations need.\n"
+    "On the CPU, also mfu_paired: each timed step's rate against the products timed just\n"
+    "before and after it (the median over the steps; their time is not counted as step\n"
+    "time), which holds still where the machine's speed drifts.\n"
     "--race: the preset's runs: list (a race) stepped in lockstep on one backend, as the lab\n"
     "steps it; prints the time of a round (one step of every run) and of a step.\n"
     "The CPU backend names its OpenBLAS kernel, its threads and how they wait, which kernel\n"
@@ -43,10 +46,76 @@ static double rss_mb(void)
     return ru.ru_maxrss / 1024.0;
 }
 
+/* On the CPU backend, each timed step's seconds and the matmul peak sampled right after it,
+ * so that a step's rate can be set against the machine's speed of the same moment (on a shared
+ * or virtual machine that speed drifts by tens of percent within seconds). The samples' time
+ * is not step time. */
+typedef struct {
+    nl_peak_sampler *ps;
+    double mark;    /* when the step under way began: the end of the last sample */
+    double steps_s; /* the timed steps' seconds */
+    int n, cap;     /* steps recorded, room */
+    double *step_s; /* step i's seconds */
+    double *peak;   /* peak[0] before the first timed step, peak[i + 1] right after step i */
+} paired;
+
+static void paired_step(void *ctx, const nl_driver *d, nl_run_state st)
+{
+    (void)d, (void)st;
+    paired *p = ctx;
+    double t = nl_clock_s();
+    p->steps_s += t - p->mark;
+    if (p->n < p->cap) {
+        p->step_s[p->n] = t - p->mark;
+        p->peak[p->n + 1] = nl_peak_sample(p->ps);
+        p->n++;
+    }
+    p->mark = nl_clock_s();
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, int n) /* sorts v */
+{
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The paired utilisation: the median over the timed steps of each step's model FLOP rate
+ * against the mean of the peak samples taken just before and just after it; and the samples'
+ * median and range (md, lo, hi). 0 when no step was paired. */
+static double paired_mfu(const paired *p, double flops_per_step, double *md, double *lo,
+                         double *hi)
+{
+    int n = 0;
+    double m = 0, *r = malloc(sizeof(double) * (size_t)(2 * p->n + 1));
+    if (!r || p->n < 1) {
+        free(r);
+        return 0;
+    }
+    for (int i = 0; i < p->n; i++) {
+        double g = 0.5 * (p->peak[i] + p->peak[i + 1]);
+        if (g > 0 && p->step_s[i] > 0)
+            r[n++] = flops_per_step / p->step_s[i] * 1e-9 / g;
+    }
+    if (n > 0)
+        m = median_of(r, n);
+    memcpy(r, p->peak, sizeof(double) * (size_t)(p->n + 1));
+    *md = median_of(r, p->n + 1);
+    *lo = r[0];
+    *hi = r[p->n];
+    free(r);
+    return m;
+}
+
 /* The figures of one bench: throughput, FLOPs and utilisation against the measured peaks,
- * how a step runs, memory. */
+ * how a step runs, memory. p: the steps paired with peak samples (CPU), or NULL. */
 static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, double tok_s,
-                          double step_ms)
+                          double step_ms, const paired *p)
 {
     nl_model *m = nl_run_model(r);
     int B = c->train.batch, T = c->model.seq_len;
@@ -83,6 +152,12 @@ static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, 
         printf("  matmul_peak_gflops %.2f (measured: %d^3 products through the %s backend)\n",
                peak, peak_n, k->name);
     printf("  mfu %.3f\n", peak > 0 ? fpt * tok_s / 1e9 / peak : NAN);
+    double md = 0, lo = 0, hi = 0, pm = p ? paired_mfu(p, fpt * B * T, &md, &lo, &hi) : 0;
+    if (pm > 0)
+        printf("  mfu_paired %.3f (median over the %d timed steps of each step's rate against "
+               "the products timed just before and after it, which read %.1f GFLOP/s "
+               "(%.1f-%.1f))\n",
+               pm, p->n, md, lo, hi);
     if (peak16 > 0) {
         printf("  bf16_matmul_peak_gflops %.2f (measured: %d^3 bf16 products, fp32 "
                "accumulation)\n",
@@ -139,16 +214,33 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     nl_driver_init(&d, r);
     nl_drive_opts warm = {.max_steps = warmup}, timed = {.max_steps = steps};
     nl_run_state st = warmup > 0 ? nl_driver_run(&d, &warm, &err) : NL_RUN_RUNNING;
+    /* the CPU's steps each paired with a peak sample (a device's products are queued, and its
+     * peak sample would take longer than a step) */
+    paired pr = {.cap = (int)steps};
+    if (k->is_host && (pr.ps = nl_peak_sampler_create(k, 1024))) {
+        pr.step_s = malloc(sizeof(double) * (size_t)steps);
+        pr.peak = malloc(sizeof(double) * (size_t)(steps + 1));
+        if (pr.step_s && pr.peak) {
+            nl_peak_sample(pr.ps); /* warm-up */
+            pr.peak[0] = nl_peak_sample(pr.ps);
+            timed.progress = paired_step;
+            timed.ctx = &pr;
+        }
+    }
     k->sync(k);
     double t0 = nl_clock_s();
+    pr.mark = t0;
     int64_t s0 = nl_run_step_index(r);
     if (st == NL_RUN_RUNNING)
         st = nl_driver_run(&d, &timed, &err);
     k->sync(k);
-    double dt = nl_clock_s() - t0;
+    double dt = timed.progress ? pr.steps_s : nl_clock_s() - t0;
     /* a failed or diverged run stops stepping: figures over steps not taken would be made up */
     if (st == NL_RUN_FAILED || st == NL_RUN_DIVERGED) {
         int64_t at = nl_run_step_index(r);
+        nl_peak_sampler_free(pr.ps);
+        free(pr.step_s);
+        free(pr.peak);
         nl_run_free(r);
         nl_backend_close(k);
         if (st == NL_RUN_FAILED)
@@ -159,8 +251,12 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     steps = (long)(nl_run_step_index(r) - s0);
     if (c.train.threads == 0 && d.auto_threads > 0)
         th = d.auto_threads; /* what auto ran at the end (a small step, or a busy machine) */
-    print_figures(&c, k, r, th, (double)steps * B * T / dt, 1000.0 * dt / (double)steps);
+    print_figures(&c, k, r, th, (double)steps * B * T / dt, 1000.0 * dt / (double)steps,
+                  timed.progress ? &pr : NULL);
     fflush(stdout);
+    nl_peak_sampler_free(pr.ps);
+    free(pr.step_s);
+    free(pr.peak);
     nl_run_free(r);
     nl_backend_close(k);
     return 0;

@@ -14,54 +14,97 @@ static double seconds_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static double peak_at(nl_kernels *k, int n)
+/* The buffers of a peak measurement, allocated once: n x n operands on the backend's side. */
+struct nl_peak_sampler {
+    nl_kernels *k;
+    int n;
+    float *a, *b, *c;
+};
+
+nl_peak_sampler *nl_peak_sampler_create(nl_kernels *k, int n)
 {
-    enum { REPS = 5 };
+    nl_peak_sampler *s = calloc(1, sizeof *s);
     size_t count = (size_t)n * (size_t)n, bytes = sizeof(float) * count;
     float *h = malloc(bytes);
-    float *a = k->alloc(k, bytes), *b = k->alloc(k, bytes), *c = k->alloc(k, bytes);
-    double best = 0;
-    if (h && a && b && c) {
-        for (size_t i = 0; i < count; i++)
-            h[i] = (float)(i % 13) * 0.01f - 0.06f;
-        k->to_device(k, a, h, bytes);
-        k->to_device(k, b, h, bytes);
-        k->matmul(k, c, a, b, n, n, n, 0, 0, n, n, n, 0, 0, 0, 1, 1.0f, 0.0f); /* warm-up */
-        k->sync(k);
-        int inner = k->is_host ? 1 : 20;
-        double flops = 2.0 * n * (double)n * n * inner;
-        for (int r = 0; r < REPS; r++) {
-            double t0 = seconds_now();
-            for (int i = 0; i < inner; i++)
-                k->matmul(k, c, a, b, n, n, n, 0, 0, n, n, n, 0, 0, 0, 1, 1.0f, 0.0f);
-            k->sync(k);
-            double dt = seconds_now() - t0;
-            if (dt > 0 && flops / dt > best)
-                best = flops / dt;
-        }
+    if (!s || !h) {
+        free(s);
+        free(h);
+        return NULL;
     }
-    if (a)
-        k->free(k, a);
-    if (b)
-        k->free(k, b);
-    if (c)
-        k->free(k, c);
+    s->k = k;
+    s->n = n;
+    s->a = k->alloc(k, bytes);
+    s->b = k->alloc(k, bytes);
+    s->c = k->alloc(k, bytes);
+    if (!s->a || !s->b || !s->c) {
+        free(h);
+        nl_peak_sampler_free(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++)
+        h[i] = (float)(i % 13) * 0.01f - 0.06f;
+    k->to_device(k, s->a, h, bytes);
+    k->to_device(k, s->b, h, bytes);
     free(h);
-    return best * 1e-9;
+    return s;
 }
 
-/* On the host, the best of n^3 and (n-24)^3: a product whose rows lie 4 KB apart goes to
+void nl_peak_sampler_free(nl_peak_sampler *s)
+{
+    if (!s)
+        return;
+    if (s->a)
+        s->k->free(s->k, s->a);
+    if (s->b)
+        s->k->free(s->k, s->b);
+    if (s->c)
+        s->k->free(s->k, s->c);
+    free(s);
+}
+
+/* The rate of m x m x m products (m <= n) on the sampler's buffers: one on the host, 20 on a
+ * device, where one is too short to time. */
+static double sample_at(nl_peak_sampler *s, int m)
+{
+    nl_kernels *k = s->k;
+    int inner = k->is_host ? 1 : 20;
+    double t0 = seconds_now();
+    for (int i = 0; i < inner; i++)
+        k->matmul(k, s->c, s->a, s->b, m, m, m, 0, 0, m, m, m, 0, 0, 0, 1, 1.0f, 0.0f);
+    k->sync(k);
+    double dt = seconds_now() - t0;
+    return dt > 0 ? 2.0 * m * (double)m * m * inner / dt * 1e-9 : 0;
+}
+
+/* On the host, the better of n^3 and (n-24)^3: a product whose rows lie 4 KB apart goes to
  * BLAS, the other to the backend's own kernel (gemm.c) when it has one, so the peak is the
  * better of the two implementations the engine runs. */
-double nl_matmul_peak_gflops(nl_kernels *k, int n)
+double nl_peak_sample(nl_peak_sampler *s)
 {
-    double g = peak_at(k, n);
-    if (k->is_host && n > 64) {
-        double g2 = peak_at(k, n - 24);
+    double g = sample_at(s, s->n);
+    if (s->k->is_host && s->n > 64) {
+        double g2 = sample_at(s, s->n - 24);
         if (g2 > g)
             g = g2;
     }
     return g;
+}
+
+double nl_matmul_peak_gflops(nl_kernels *k, int n)
+{
+    enum { REPS = 5 };
+    nl_peak_sampler *s = nl_peak_sampler_create(k, n);
+    if (!s)
+        return 0;
+    double best = 0;
+    nl_peak_sample(s); /* warm-up */
+    for (int r = 0; r < REPS; r++) {
+        double g = nl_peak_sample(s);
+        if (g > best)
+            best = g;
+    }
+    nl_peak_sampler_free(s);
+    return best;
 }
 
 double nl_cpu_sgemm_peak_gflops(int threads)

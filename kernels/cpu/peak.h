@@ -11,6 +11,15 @@
  * (peak.c says why). Returns 0 when the buffers cannot be allocated. */
 double nl_matmul_peak_gflops(nl_kernels *k, int n);
 
+/* One sample of that rate at a time, between other work (`normlab bench` takes one after
+ * every timed step, so that each step's rate is set against the machine's speed of that
+ * moment): buffers allocated once (NULL when they cannot be), each sample one product of n^3
+ * and on the host one of (n - 24)^3, the better rate returned; no warm-up of its own. */
+typedef struct nl_peak_sampler nl_peak_sampler;
+nl_peak_sampler *nl_peak_sampler_create(nl_kernels *k, int n);
+double nl_peak_sample(nl_peak_sampler *s);
+void nl_peak_sampler_free(nl_peak_sampler *s);
+
 /* The same through a CPU backend of its own on `threads` threads (< 1: one per core), at
  * n = 1024. Takes well under a second on a laptop core. */
 double nl_cpu_sgemm_peak_gflops(int threads);

@@ -144,6 +144,11 @@ check bench-names-products "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q \";
 # ... and how attention runs: stored probabilities at a short T, flash from T 512 (auto)
 check bench-names-attention "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q '^  attention stored probabilities'" _ "$o"
 # OpenBLAS runs the kernel of the CPU's SIMD level: chosen by itself, or named by normlab
+# each timed step is set against the matmul peak sampled beside it: mfu_paired over the 3
+# steps, with the samples' median inside their range
+o=$($BIN bench --device cpu --threads 1 $TINY --steps 3 --warmup 1 2>&1); rc=$?
+pl=$(printf '%s\n' "$o" | sed -n 's/^  mfu_paired \([0-9.]*\) (median over the 3 timed steps of .* which read \([0-9.]*\) GFLOP\/s (\([0-9.]*\)-\([0-9.]*\)))$/\1 \2 \3 \4/p')
+check bench-mfu-paired "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && [ -n \"\$1\" ] && echo \"\$1\" | awk '{ exit !(\$1 > 0 && \$3 > 0 && \$3 <= \$2 && \$2 <= \$4) }'" _ "$pl"
 # through OPENBLAS_CORETYPE where this OpenBLAS does not know the CPU (and then bench says so)
 want='SkylakeX\|Cooperlake\|SapphireRapids'
 grep -qw avx512f /proc/cpuinfo || want='Haswell\|Zen\|SkylakeX\|Cooperlake\|SapphireRapids'
