@@ -73,6 +73,14 @@ static void paired_step(void *ctx, const nl_driver *d, nl_run_state st)
     p->mark = nl_clock_s();
 }
 
+static void paired_free(paired *p)
+{
+    nl_peak_sampler_free(p->ps);
+    free(p->step_s);
+    free(p->peak);
+    *p = (paired){0};
+}
+
 static int by_value(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -85,37 +93,41 @@ static double median_of(double *v, int n) /* sorts v */
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* The paired utilisation: the median over the timed steps of each step's model FLOP rate
- * against the mean of the peak samples taken just before and just after it; and the samples'
- * median and range (md, lo, hi). 0 when no step was paired. */
-static double paired_mfu(const paired *p, double flops_per_step, double *md, double *lo,
-                         double *hi)
+/* What the pairing gives: the median over the timed steps of each step's model FLOP rate
+ * against the mean of the peak samples taken just before and just after it (mfu; 0 when no
+ * step was paired), and the samples' median and range. */
+typedef struct {
+    double mfu, md, lo, hi;
+    int steps;
+} paired_figures;
+
+static paired_figures paired_mfu(const paired *p, double flops_per_step)
 {
+    paired_figures f = {0};
     int n = 0;
-    double m = 0, *r = malloc(sizeof(double) * (size_t)(2 * p->n + 1));
-    if (!r || p->n < 1) {
-        free(r);
-        return 0;
-    }
+    double *r = p->n > 0 ? malloc(sizeof(double) * (size_t)(p->n + 1)) : NULL;
+    if (!r)
+        return f;
     for (int i = 0; i < p->n; i++) {
         double g = 0.5 * (p->peak[i] + p->peak[i + 1]);
         if (g > 0 && p->step_s[i] > 0)
             r[n++] = flops_per_step / p->step_s[i] * 1e-9 / g;
     }
     if (n > 0)
-        m = median_of(r, n);
+        f.mfu = median_of(r, n);
     memcpy(r, p->peak, sizeof(double) * (size_t)(p->n + 1));
-    *md = median_of(r, p->n + 1);
-    *lo = r[0];
-    *hi = r[p->n];
+    f.md = median_of(r, p->n + 1);
+    f.lo = r[0];
+    f.hi = r[p->n];
+    f.steps = p->n;
     free(r);
-    return m;
+    return f;
 }
 
 /* The figures of one bench: throughput, FLOPs and utilisation against the measured peaks,
- * how a step runs, memory. p: the steps paired with peak samples (CPU), or NULL. */
+ * how a step runs, memory. pf: the steps paired with peak samples (CPU; mfu 0: none). */
 static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, double tok_s,
-                          double step_ms, const paired *p)
+                          double step_ms, const paired_figures *pf)
 {
     nl_model *m = nl_run_model(r);
     int B = c->train.batch, T = c->model.seq_len;
@@ -152,12 +164,11 @@ static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, 
         printf("  matmul_peak_gflops %.2f (measured: %d^3 products through the %s backend)\n",
                peak, peak_n, k->name);
     printf("  mfu %.3f\n", peak > 0 ? fpt * tok_s / 1e9 / peak : NAN);
-    double md = 0, lo = 0, hi = 0, pm = p ? paired_mfu(p, fpt * B * T, &md, &lo, &hi) : 0;
-    if (pm > 0)
+    if (pf->mfu > 0)
         printf("  mfu_paired %.3f (median over the %d timed steps of each step's rate against "
                "the products timed just before and after it, which read %.1f GFLOP/s "
                "(%.1f-%.1f))\n",
-               pm, p->n, md, lo, hi);
+               pf->mfu, pf->steps, pf->md, pf->lo, pf->hi);
     if (peak16 > 0) {
         printf("  bf16_matmul_peak_gflops %.2f (measured: %d^3 bf16 products, fp32 "
                "accumulation)\n",
@@ -238,9 +249,7 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     /* a failed or diverged run stops stepping: figures over steps not taken would be made up */
     if (st == NL_RUN_FAILED || st == NL_RUN_DIVERGED) {
         int64_t at = nl_run_step_index(r);
-        nl_peak_sampler_free(pr.ps);
-        free(pr.step_s);
-        free(pr.peak);
+        paired_free(&pr);
         nl_run_free(r);
         nl_backend_close(k);
         if (st == NL_RUN_FAILED)
@@ -251,12 +260,13 @@ static int bench_one(const char *preset, const char **sets, int n_sets, const ch
     steps = (long)(nl_run_step_index(r) - s0);
     if (c.train.threads == 0 && d.auto_threads > 0)
         th = d.auto_threads; /* what auto ran at the end (a small step, or a busy machine) */
-    print_figures(&c, k, r, th, (double)steps * B * T / dt, 1000.0 * dt / (double)steps,
-                  timed.progress ? &pr : NULL);
+    /* the sampler's buffers go before the figures' own peak measurement allocates its */
+    paired_figures pf = {0};
+    if (timed.progress)
+        pf = paired_mfu(&pr, nl_model_flops_per_token(nl_run_model(r)) * B * T);
+    paired_free(&pr);
+    print_figures(&c, k, r, th, (double)steps * B * T / dt, 1000.0 * dt / (double)steps, &pf);
     fflush(stdout);
-    nl_peak_sampler_free(pr.ps);
-    free(pr.step_s);
-    free(pr.peak);
     nl_run_free(r);
     nl_backend_close(k);
     return 0;
