@@ -23,7 +23,7 @@ row() { # label preset set
     # the best median of each tool, from compare.sh's lines "TOOL  N thread(s)  tokens/s MEDIAN ..."
     awk -v label="$1" '
         $1 == "normlab" || $1 == "torch" || $1 == "llm.c" {
-            for (i = 1; i < NF; i++) if ($i == "tokens/s") v = $(i + 1)
+            v = ""; for (i = 1; i < NF; i++) if ($i == "tokens/s") v = $(i + 1)
             if (v + 0 > best[$1]) best[$1] = v + 0 }
         END {
             r = best["torch"] > 0 ? sprintf("%.2fx", best["normlab"] / best["torch"]) : "-"
