@@ -254,5 +254,7 @@ for peer in th:torch lc:llm.c; do
             'BEGIN { if (b > 0) printf "  at %d thread%s: normlab / %s %.2fx; round by round %s\n", n, (n > 1 ? "s" : ""), l, a / b, pr }'
     done
 done
-echo "settings tried ($picks run(s) each, median tokens/s):"
-cat "$tmp/tried"
+if [ -s "$tmp/tried" ]; then
+    echo "settings tried ($picks run(s) each, median tokens/s):"
+    cat "$tmp/tried"
+fi
