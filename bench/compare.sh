@@ -78,19 +78,13 @@ tmp=$(mktemp -d /tmp/normlab-compare.XXXXXX) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
-# median (min-max) of the numbers in a file, and the median alone after a '|'
-summary() {
-    sort -g "$1" | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "-|0"; exit }
+# median (min-max) of the numbers in a file, and the median alone after a '|'; FMT (default
+# whole numbers) formats the three, EMPTY is printed for an empty or missing file
+summary() { # file [fmt empty]
+    sort -g "$1" 2>/dev/null | awk -v f="${2:-%.0f (%.0f-%.0f)}" -v e="${3:--}" '{ v[NR] = $1 } END {
+        if (NR == 0) { print e "|0"; exit }
         m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.0f (%.0f-%.0f)|%.0f\n", m, v[1], v[NR], m }'
-}
-# the same for ratios, two decimals
-rsummary() {
-    sort -g "$1" | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "-"; exit }
-        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.2fx (%.2f-%.2f)\n", m, v[1], v[NR] }'
+        printf f "|%.0f\n", m, v[1], v[NR], m }'
 }
 
 # one run of TOOL (nl, th, lc) at N threads with SETTINGS (env assignments; none for nl);
@@ -249,7 +243,8 @@ for peer in th:torch lc:llm.c; do
     for n in $counts; do
         a=0 b=0
         eval "a=\${med_nl_$n:-0} b=\${med_${p}_$n:-0}"
-        paired=$(rsummary "$tmp/r_${p}_$n" 2>/dev/null)
+        paired=$(summary "$tmp/r_${p}_$n" "%.2fx (%.2f-%.2f)")
+        paired=${paired%|*}
         awk -v a="$a" -v b="$b" -v n="$n" -v l="$label" -v pr="$paired" \
             'BEGIN { if (b > 0) printf "  at %d thread%s: normlab / %s %.2fx; round by round %s\n", n, (n > 1 ? "s" : ""), l, a / b, pr }'
     done
