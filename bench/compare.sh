@@ -5,7 +5,9 @@
 # overrides; the peers get the same d_model, layers, heads, seq_len, batch and vocab:
 #   normlab   `normlab bench --threads N` (its threads wait passively; OpenBLAS single-threaded)
 #   PyTorch   bench/torch_bench.py, the same model, with torch.set_num_threads(N) and each of
-#             the thread settings below tried; the fastest is kept and named. Where OpenBLAS
+#             the thread settings below tried, each with the model's code as PyTorch's fused
+#             kernels (--ops=fused: F.layer_norm, F.gelu, masked scores in one baddbmm) and as
+#             reference.py spells it out (--ops=reference); the fastest is kept and named. Where OpenBLAS
 #             does not recognise the CPU (normlab then sets OPENBLAS_CORETYPE to the kernel of
 #             the CPU's SIMD level), PyTorch, which Debian links to OpenBLAS, runs with the same
 #             OPENBLAS_CORETYPE in every setting tried
@@ -93,9 +95,13 @@ run_once() { # tool n settings
     case $1 in
     nl) # shellcheck disable=SC2086
         "$bin" bench "$preset" $sets --threads "$2" --steps "$steps" >"$tmp/last" 2>&1 ;;
-    th) # shellcheck disable=SC2086
-        env $3 "$py" bench/torch_bench.py $shape --placement pre --norm layernorm --ffn gelu \
-            --pos learned --threads "$2" --device cpu --dtype fp32 --steps "$steps" >"$tmp/last" 2>&1 ;;
+    th) # SETTINGS: environment assignments and torch_bench.py's own --options
+        envs="" args=""
+        for w in $3; do case $w in --*) args="$args $w" ;; *) envs="$envs $w" ;; esac; done
+        # shellcheck disable=SC2086
+        env $envs "$py" bench/torch_bench.py $shape --placement pre --norm layernorm --ffn gelu \
+            --pos learned --threads "$2" --device cpu --dtype fp32 --steps "$steps" $args \
+            >"$tmp/last" 2>&1 ;;
     lc) # shellcheck disable=SC2086
         env $3 "$tmp/llmc_bench" "$D" "$L" "$NH" "$T" "$B" "$V" "$steps" 3 >"$tmp/last" 2>&1 ;;
     esac
@@ -150,12 +156,12 @@ if "$py" -c 'import torch' 2>/dev/null; then
     tools="$tools th"
     echo "choosing PyTorch's settings ($picks run(s) each)..." >&2
     for n in $counts; do
-        {
-            echo "${blas_env}OMP_NUM_THREADS=$n"
-            echo "${blas_env}OMP_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
-            echo "${blas_env}OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive"
-            [ "$n" -gt 1 ] && echo "${blas_env}OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n OMP_WAIT_POLICY=passive"
-        } >"$tmp/settings"
+        for ops in fused reference; do
+            echo "${blas_env}OMP_NUM_THREADS=$n --ops=$ops"
+            echo "${blas_env}OMP_NUM_THREADS=$n OMP_WAIT_POLICY=passive --ops=$ops"
+            echo "${blas_env}OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive --ops=$ops"
+            [ "$n" -gt 1 ] && echo "${blas_env}OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n OMP_WAIT_POLICY=passive --ops=$ops"
+        done >"$tmp/settings"
         choose th "$n" torch
     done
 else

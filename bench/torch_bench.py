@@ -7,14 +7,22 @@ The model is tests/ref/reference.py's (the one the parity fixtures come from), i
 A step is what normlab's is: forward, backward, global-norm clipping, AdamW (weight decay on
 matrices). Random tokens. Steps after --warmup-steps untimed ones are timed (CUDA: with
 torch.cuda.Event), and the last line is `torch tokens/s <value>`.
+
+--ops fused (the default) runs the same functions through PyTorch's own kernels where the
+reference spells them out in elementwise steps, as a user writing the model for speed would:
+F.layer_norm, F.gelu(approximate="tanh"), F.silu, and attention's scale and causal mask folded
+into one torch.baddbmm. --ops reference runs reference.py's code as it is. --check trains both
+from the same start and prints the largest difference of their losses.
 """
 
 import argparse
+import math
 import os
 import sys
 import time
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "ref"))
@@ -45,7 +53,51 @@ def parse_args(argv):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ops", default="fused", choices=["fused", "reference"],
+                   help="fused: PyTorch's own LayerNorm, GELU, SiLU and masked scores (the "
+                        "default); reference: reference.py's elementwise code")
+    p.add_argument("--check", action="store_true",
+                   help="train --steps steps with each --ops from the same start; print the "
+                        "largest difference of the losses and exit")
     return p.parse_args(argv)
+
+
+REFERENCE = {"norm": ref.Norm.forward, "attn": ref.Attention.inner, "gelu": ref.gelu_tanh,
+             "silu": ref.silu}
+
+
+def fused_norm(self, x):
+    if self.kind == "layernorm":
+        return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, self.eps)
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+_masks = {}
+
+
+def fused_attention(self, h):
+    """reference.Attention.inner with the scores' scale and causal mask in one baddbmm
+    (where no q/k/v norm and no RoPE come between the projection and the scores)."""
+    if self.flags.qk or self.flags.v or self.rope is not None:
+        return REFERENCE["attn"](self, h)
+    B, T, d = h.shape
+    H, D = self.spec.heads, self.spec.head_dim
+    qkv = self.qkv(h).view(B, T, 3, H, D).permute(2, 0, 3, 1, 4).reshape(3, B * H, T, D)
+    key = (T, h.dtype, h.device)
+    if key not in _masks:
+        _masks[key] = torch.full((T, T), float("-inf"), dtype=h.dtype, device=h.device).triu(1)
+    scores = torch.baddbmm(_masks[key], qkv[0], qkv[1].transpose(1, 2), alpha=1.0 / math.sqrt(D))
+    y = torch.bmm(torch.softmax(scores, dim=-1), qkv[2])
+    return self.out(y.view(B, H, T, D).transpose(1, 2).reshape(B, T, d))
+
+
+def use_ops(ops):
+    """Point reference.py's Norm, Attention, gelu_tanh and silu at one of the two codes."""
+    fused = ops == "fused"
+    ref.Norm.forward = fused_norm if fused else REFERENCE["norm"]
+    ref.Attention.inner = fused_attention if fused else REFERENCE["attn"]
+    ref.gelu_tanh = (lambda x: F.gelu(x, approximate="tanh")) if fused else REFERENCE["gelu"]
+    ref.silu = F.silu if fused else REFERENCE["silu"]
 
 
 def build(args):
@@ -63,19 +115,9 @@ def build(args):
     return model
 
 
-def main(argv):
-    args = parse_args(argv)
+def trainer(args, dev):
+    """The model, freshly built from --seed, and a function running one step (its loss)."""
     torch.manual_seed(args.seed)
-    torch.set_num_threads(max(1, args.threads))
-    dev = torch.device(args.device)
-    if args.device == "cuda":
-        if not torch.cuda.is_available():
-            raise SystemExit("torch_bench: --device cuda but torch sees no CUDA device")
-        torch.backends.cuda.matmul.allow_tf32 = args.dtype == "tf32"
-        torch.backends.cudnn.allow_tf32 = args.dtype == "tf32"
-    elif args.dtype == "tf32":
-        print("torch_bench: tf32 has no effect on the CPU; timing fp32", file=sys.stderr)
-
     model = build(args).to(dev)
     decay = [p for n, p in model.named_parameters() if ref.decays(n, p, False)]
     other = [p for n, p in model.named_parameters() if not ref.decays(n, p, False)]
@@ -96,6 +138,39 @@ def main(argv):
         opt.step()
         return loss
 
+    return model, step
+
+
+def check(args, dev):
+    """Both codes from the same start over --steps steps: the largest difference of losses."""
+    losses = {}
+    for ops in ("reference", "fused"):
+        use_ops(ops)
+        _, step = trainer(args, dev)
+        losses[ops] = [float(step()) for _ in range(args.steps)]
+    worst = max(abs(a - b) for a, b in zip(losses["reference"], losses["fused"]))
+    print("torch_bench check: %d steps, loss reference %.6f fused %.6f at the last, largest "
+          "difference %.3g" % (args.steps, losses["reference"][-1], losses["fused"][-1], worst))
+    return worst
+
+
+def main(argv):
+    args = parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    dev = torch.device(args.device)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("torch_bench: --device cuda but torch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = args.dtype == "tf32"
+        torch.backends.cudnn.allow_tf32 = args.dtype == "tf32"
+    elif args.dtype == "tf32":
+        print("torch_bench: tf32 has no effect on the CPU; timing fp32", file=sys.stderr)
+    if args.check:
+        check(args, dev)
+        return
+    use_ops(args.ops)
+    model, step = trainer(args, dev)
+
     for _ in range(args.warmup_steps):
         step()
     if args.device == "cuda":
@@ -115,9 +190,9 @@ def main(argv):
 
     tokens = args.steps * args.batch * args.seq
     n_params = sum(p.numel() for p in model.parameters())
-    print("torch %s %s %s: %d params, %d steps of %dx%d tokens, last loss %.4f" % (
-        torch.__version__, args.device, args.dtype, n_params, args.steps, args.batch, args.seq,
-        float(loss)))
+    print("torch %s %s %s, %s ops: %d params, %d steps of %dx%d tokens, last loss %.4f" % (
+        torch.__version__, args.device, args.dtype, args.ops, n_params, args.steps, args.batch,
+        args.seq, float(loss)))
     print("torch ms/step %.2f" % (1000.0 * seconds / max(1, args.steps)))
     print("torch tokens/s %.1f" % (tokens / seconds))
 

@@ -17,17 +17,19 @@ k=$(grep -c "^nl $n\$" "$LOG")
 v=12000; [ "$n" = 1 ] && v=$(echo "9000 6000 9300" | cut -d' ' -f"$k")
 echo "  tokens/s $v.0"
 EOF2
-# PyTorch: passive waiting with OpenBLAS single-threaded is fastest (3000 at 1 thread, 4000 at 2)
+# PyTorch: passive waiting with OpenBLAS single-threaded and --ops=fused is fastest (3000 at 1
+# thread, 4000 at 2); the same with --ops=reference is slower (2500, 3500)
 cat >"$T/python" <<'EOF2'
 #!/bin/sh
 case "$*" in
     "-c import torch") exit 0 ;;
     "-c import torch; print(torch.__version__)") echo 9.9; exit 0 ;;
 esac
-n=1; while [ $# -gt 0 ]; do [ "$1" = --threads ] && n=$2; shift; done
-echo "th $n ${OMP_WAIT_POLICY:-spin} ${OPENBLAS_NUM_THREADS:--}" >>"$LOG"
+n=1 ops=fused; while [ $# -gt 0 ]; do case $1 in --threads) n=$2 ;; --ops=*) ops=${1#--ops=} ;; esac; shift; done
+echo "th $n ${OMP_WAIT_POLICY:-spin} ${OPENBLAS_NUM_THREADS:--} $ops" >>"$LOG"
 v=1000
 [ "${OMP_WAIT_POLICY:-}" = passive ] && [ "${OPENBLAS_NUM_THREADS:-}" = 1 ] && v=$((n * 1000 + 2000))
+[ "$v" != 1000 ] && [ "$ops" = reference ] && v=$((v - 500))
 echo "torch tokens/s $v.0"
 EOF2
 chmod +x "$T/normlab" "$T/python"
@@ -39,21 +41,25 @@ want() { echo "$out" | grep -q -- "$1" || echo "FAIL cpu/compare: no '$1' (exit 
 bad=$(
     want "^normlab  1 thread   tokens/s 9000 (6000-9300)"
     want "^normlab  2 threads  tokens/s 12000 (12000-12000)"
-    want "^torch    1 thread   tokens/s 3000 (3000-3000) *\[torch 9.9; OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive\]"
-    want "^torch    2 threads  tokens/s 4000 (4000-4000) *\[torch 9.9; OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive\]"
+    want "^torch    1 thread   tokens/s 3000 (3000-3000) *\[torch 9.9; OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive --ops=fused\]"
+    want "^torch    2 threads  tokens/s 4000 (4000-4000) *\[torch 9.9; OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive --ops=fused\]"
     want "^normlab best (2 threads) / torch best (2 threads): 3.00x"
     want "^  at 1 thread: normlab / torch 3.00x; round by round 3.00x (2.00-3.10)"
     want "^  at 2 threads: normlab / torch 3.00x; round by round 3.00x (3.00-3.00)"
     want "^llm.c    (LLMC_DIR unset or without train_gpt2.c: skipped)"
-    want "^  torch, 2 thread(s), OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=passive: 1000 (1000-1000)"
+    want "^  torch, 2 thread(s), OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=passive --ops=fused: 1000 (1000-1000)"
+    want "^  torch, 1 thread(s), OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive --ops=reference: 2500 (2500-2500)"
 )
-# after PyTorch's 7 settings (3 at 1 thread, 4 at 2), the rounds take turns
+# after PyTorch's 14 settings (3 at 1 thread, 4 at 2, each with both --ops), the rounds take turns
 turns=$(tail -n 12 "$T/log" | cut -d' ' -f1,2 | tr '\n' ',')
 want_turns="nl 1,th 1,nl 2,th 2,nl 1,th 1,nl 2,th 2,nl 1,th 1,nl 2,th 2,"
 [ "$turns" = "$want_turns" ] || bad="$bad
 FAIL cpu/compare: runs in the order $turns, not $want_turns"
-[ "$(wc -l <"$T/log")" -eq 19 ] || bad="$bad
-FAIL cpu/compare: $(wc -l <"$T/log") runs logged, not 19 (7 settings and 3 rounds of 4)"
+[ "$(wc -l <"$T/log")" -eq 26 ] || bad="$bad
+FAIL cpu/compare: $(wc -l <"$T/log") runs logged, not 26 (14 settings and 3 rounds of 4)"
+# the rounds ran PyTorch with the settings chosen, --ops included
+[ "$(tail -n 12 "$T/log" | grep -c '^th .* passive 1 fused$')" -eq 6 ] || bad="$bad
+FAIL cpu/compare: the rounds did not run PyTorch with the chosen settings: $(tail -n 12 "$T/log" | grep '^th' | tr '\n' ',')"
 if [ "$rc" -eq 0 ] && [ -z "$bad" ]; then
     echo "PASS cpu/compare"
 else
