@@ -5,12 +5,12 @@
 # overrides; the peers get the same d_model, layers, heads, seq_len, batch and vocab:
 #   normlab   `normlab bench --threads N` (its threads wait passively; OpenBLAS single-threaded)
 #   PyTorch   bench/torch_bench.py, the same model, with torch.set_num_threads(N) and each of
-#             the thread settings below tried, each with the model's code as PyTorch's fused
-#             kernels (--ops=fused: F.layer_norm, F.gelu, masked scores in one baddbmm) and as
-#             reference.py spells it out (--ops=reference); the fastest is kept and named. Where OpenBLAS
-#             does not recognise the CPU (normlab then sets OPENBLAS_CORETYPE to the kernel of
-#             the CPU's SIMD level), PyTorch, which Debian links to OpenBLAS, runs with the same
-#             OPENBLAS_CORETYPE in every setting tried
+#             the thread settings below tried, each with the model's code through PyTorch's
+#             fused kernels (--ops=fused: F.layer_norm, F.gelu, the masked scores in one
+#             baddbmm) and as reference.py spells it out (--ops=reference); the fastest is
+#             kept and named. Where OpenBLAS does not recognise the CPU (normlab then sets
+#             OPENBLAS_CORETYPE to the kernel of the CPU's SIMD level), PyTorch, which Debian
+#             links to OpenBLAS, runs with the same OPENBLAS_CORETYPE in every setting tried
 #   llm.c     its CPU trainer (train_gpt2.c), when LLMC_DIR points at a checkout: built here
 #             with its own flags (-Ofast -march=native -fopenmp) around bench/llmc_bench.c,
 #             GPT-2's block at the same size (LayerNorm with biases, tied embeddings), random
