@@ -71,8 +71,12 @@ static inline __attribute__((always_inline)) void tile(const int R, const int TA
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
         c0[r] = c1[r] = _mm512_setzero_ps();
+    /* TA 0: row r of A' at at[r / 3] + (r % 3) lda, the four pointers stepped along k, so
+     * that the 12 rows' addresses take five registers rather than twelve (with twelve the
+     * loop kept some on the stack: the forward's and dX's products ran 3-5% slower) */
+    const float *at[4] = {a, a + 3 * lda, a + 6 * lda, a + 9 * lda};
 #pragma GCC unroll 4
-    for (int k = 0; k < kc; k++) {
+    for (int k = 0; k < kc; k++, at[0]++, at[1]++, at[2]++, at[3]++) {
         if (k < pf->n) { /* one line of what comes next, a step */
             _mm_prefetch(line, _MM_HINT_T1);
             line += 64;
@@ -86,7 +90,7 @@ static inline __attribute__((always_inline)) void tile(const int R, const int TA
         __m512 b1 = _mm512_loadu_ps(b + NR * k + 16);
 #pragma GCC unroll 12
         for (int r = 0; r < R; r++) {
-            __m512 av = _mm512_set1_ps(TA ? a[MR * k + r] : a[(int64_t)r * lda + k]);
+            __m512 av = _mm512_set1_ps(TA ? a[MR * k + r] : at[r / 3][(r % 3) * lda]);
             c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
             c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
         }
