@@ -73,8 +73,10 @@ static inline __attribute__((always_inline)) void tile(const int R, const int TA
         c0[r] = c1[r] = _mm512_setzero_ps();
     /* TA 0: row r of A' at at[r / 3] + (r % 3) lda, the four pointers stepped along k, so
      * that the 12 rows' addresses take five registers rather than twelve (with twelve the
-     * loop kept some on the stack: the forward's and dX's products ran 3-5% slower) */
-    const float *at[4] = {a, a + 3 * lda, a + 6 * lda, a + 9 * lda};
+     * loop kept some on the stack: the forward's and dX's products ran 3-5% slower); a
+     * pointer only for rows the tile has */
+    const float *at[4] = {a, !TA && R > 3 ? a + 3 * lda : a, !TA && R > 6 ? a + 6 * lda : a,
+                          !TA && R > 9 ? a + 9 * lda : a};
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++, at[0]++, at[1]++, at[2]++, at[3]++) {
         if (k < pf->n) { /* one line of what comes next, a step */
