@@ -27,7 +27,9 @@ static const char *BENCH_USAGE =
     "gradients, AdamW moments and activations need.\n"
     "On the CPU, also mfu_paired: each timed step's rate against the products timed just\n"
     "before and after it (the median over the steps; their time is not counted as step\n"
-    "time), which holds still where the machine's speed drifts.\n"
+    "time), which holds still where the machine's speed drifts; and fma_peak_gflops, the\n"
+    "cores' multiply-add issue rate (independent chains held in registers, nothing read from\n"
+    "memory), the ceiling of any program's float products, with mfu_fma against it.\n"
     "--race: the preset's runs: list (a race) stepped in lockstep on one backend, as the lab\n"
     "steps it; prints the time of a round (one step of every run) and of a step.\n"
     "The CPU backend names its OpenBLAS kernel, its threads and how they wait, which kernel\n"
@@ -164,6 +166,16 @@ static void print_figures(const nl_config *c, nl_kernels *k, nl_run *r, int th, 
         printf("  matmul_peak_gflops %.2f (measured: %d^3 products through the %s backend)\n",
                peak, peak_n, k->name);
     printf("  mfu %.3f\n", peak > 0 ? fpt * tok_s / 1e9 / peak : NAN);
+    if (k->is_host) { /* the cores' own ceiling, which no product's kernel can pass */
+        const char *isa = "";
+        int chains = 0;
+        double fma = nl_cpu_fma_peak_gflops(th, &isa, &chains);
+        printf("  fma_peak_gflops %.2f (measured: %d thread%s, each running %d independent %s "
+               "multiply-add chains held in registers: the most float multiply-adds these "
+               "cores issue)\n",
+               fma, th, th == 1 ? "" : "s", chains, isa);
+        printf("  mfu_fma %.3f\n", fma > 0 ? fpt * tok_s / 1e9 / fma : NAN);
+    }
     if (pf->mfu > 0)
         printf("  mfu_paired %.3f (median over the %d timed steps of each step's rate against "
                "the products timed just before and after it, which read %.1f GFLOP/s "

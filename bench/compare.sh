@@ -20,7 +20,10 @@
 # (normlab, PyTorch, llm.c at 1 thread, then at 2), so that a drift in the machine's speed
 # reaches all of them alike. Each figure is the median tokens/s of the rounds (min-max beside
 # it). The ratios are normlab's best against each peer's best, and at equal threads both the
-# medians' ratio and the median (min-max) of the rounds' own ratios. Figures, not pass/fail.
+# medians' ratio and the median (min-max) of the rounds' own ratios. Last, the ceiling: the
+# cores' multiply-add issue rate that `normlab bench` measures (fma_peak_gflops) over the
+# model's FLOPs a token, the tokens/s that no program of this model could pass, with the share
+# of it normlab runs at, PyTorch's, and what 3x PyTorch would take. Figures, not pass/fail.
 # The environment is used as it is: run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 # bench/compare.sh` where those force an older OpenBLAS kernel (`normlab bench` warns).
 #
@@ -199,6 +202,9 @@ while [ "$r" -lt "$repeats" ]; do
             eval "settings=\${set_${tool}_$n:-}"
             v=$(run_once "$tool" "$n" "$settings")
             [ -n "$v" ] && echo "$v" >>"$tmp/v_${tool}_$n"
+            [ "$tool" = nl ] && [ -n "$v" ] && awk -v f="$tmp/fma_$n" -v p="$tmp/fpt" '
+                $1 == "fma_peak_gflops" { print $2 >>f }
+                $1 == "model_flops_per_token" { print $2 >p }' "$tmp/last"
             eval "last_${tool}=\$v"
         done
         for p in th lc; do
@@ -255,6 +261,24 @@ for peer in th:torch lc:llm.c; do
             'BEGIN { if (b > 0) printf "  at %d thread%s: normlab / %s %.2fx; round by round %s\n", n, (n > 1 ? "s" : ""), l, a / b, pr }'
     done
 done
+# the ceiling: the cores' multiply-add issue rate (normlab bench's fma_peak_gflops, measured
+# in each of its runs) over the model's FLOPs a token, the tokens/s no program of the same
+# model could pass; normlab's share of it, and the share that 3x PyTorch would take
+if [ -s "$tmp/fpt" ]; then
+    fpt=$(cat "$tmp/fpt")
+    echo "ceiling: the cores' multiply-add issue rate (normlab bench's fma_peak_gflops, median of the rounds) over $fpt model FLOPs a token:"
+    for n in $counts; do
+        [ -s "$tmp/fma_$n" ] || continue
+        f=$(summary "$tmp/fma_$n" "%.1f")
+        a=0 b=0
+        eval "a=\${med_nl_$n:-0} b=\${med_th_$n:-0}"
+        awk -v f="${f%|*}" -v fpt="$fpt" -v a="$a" -v b="$b" -v n="$n" 'BEGIN {
+            c = f * 1e9 / fpt
+            printf "  at %d thread%s: %.1f GFLOP/s, %.0f tokens/s; normlab at %.2f of it", n, (n > 1 ? "s" : ""), f, c, a / c
+            if (b > 0) printf "; torch at %.2f; 3x torch would take %.2f", b / c, 3 * b / c
+            printf "\n" }'
+    done
+fi
 if [ -s "$tmp/tried" ]; then
     echo "settings tried ($picks run(s) each, median tokens/s):"
     cat "$tmp/tried"

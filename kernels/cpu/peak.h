@@ -24,4 +24,12 @@ void nl_peak_sampler_free(nl_peak_sampler *s);
  * n = 1024. Takes well under a second on a laptop core. */
 double nl_cpu_sgemm_peak_gflops(int threads);
 
+/* The cores' float multiply-add issue rate, in GFLOP/s: each of `threads` threads (< 1: one
+ * per core) runs independent multiply-add chains held in registers, with the widest vectors
+ * the CPU has (AVX-512, else AVX2 with FMA, else 4-wide vectors), nothing read from memory;
+ * the best of a few samples of ~10 ms. No float product can run faster on these cores, so
+ * it is the ceiling of any program's model FLOPs. *isa (when not NULL) is set to the kind of
+ * vector used ("AVX-512", "AVX2+FMA", "4-wide"), *chains to the chains a thread runs. */
+double nl_cpu_fma_peak_gflops(int threads, const char **isa, int *chains);
+
 #endif

@@ -149,6 +149,15 @@ check bench-names-attention "rc=$rc: $o" sh -c "printf '%s' \"\$1\" | grep -q '^
 o=$($BIN bench --device cpu --threads 1 $TINY --steps 3 --warmup 1 2>&1); rc=$?
 pl=$(printf '%s\n' "$o" | sed -n 's/^  mfu_paired \([0-9.]*\) (median over the 3 timed steps of .* which read \([0-9.]*\) GFLOP\/s (\([0-9.]*\)-\([0-9.]*\)))$/\1 \2 \3 \4/p')
 check bench-mfu-paired "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && [ -n \"\$1\" ] && echo \"\$1\" | awk '{ exit !(\$1 > 0 && \$3 > 0 && \$3 <= \$2 && \$2 <= \$4) }'" _ "$pl"
+# and against the cores' multiply-add issue rate, measured on the thread count asked for:
+# mfu_fma is achieved_gflops over it
+fl=$(printf '%s\n' "$o" | awk '$1 == "achieved_gflops" { a = $2 } $1 == "mfu_fma" { m = $2 }
+    /^  fma_peak_gflops [0-9.]+ \(measured: 1 thread, each running [0-9]+ independent (AVX-512|AVX2\+FMA|4-wide) multiply-add chains held in registers: / { f = $2 }
+    END { if (f != "") print a, f, m }')
+check bench-fma-peak "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && [ -n \"\$1\" ] && echo \"\$1\" | awk '{ d = \$1 / \$2 - \$3; exit !(\$2 > 0 && \$3 > 0 && d < 6e-4 && d > -6e-4) }'" _ "$fl"
+o2=$($BIN bench --device cpu --threads 2 $TINY --steps 1 --warmup 0 2>&1); rc=$?
+want="2 threads"; [ "$(getconf _NPROCESSORS_ONLN)" -ge 2 ] || want="1 thread" # capped to the cores
+check bench-fma-peak-threads "rc=$rc: $o2" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q \"^  fma_peak_gflops [0-9.]* (measured: $want, each running \"" _ "$o2"
 # through OPENBLAS_CORETYPE where this OpenBLAS does not know the CPU (and then bench says so)
 want='SkylakeX\|Cooperlake\|SapphireRapids'
 grep -qw avx512f /proc/cpuinfo || want='Haswell\|Zen\|SkylakeX\|Cooperlake\|SapphireRapids'

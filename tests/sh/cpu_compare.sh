@@ -16,6 +16,9 @@ echo "nl $n" >>"$LOG"
 k=$(grep -c "^nl $n\$" "$LOG")
 v=12000; [ "$n" = 1 ] && v=$(echo "9000 6000 9300" | cut -d' ' -f"$k")
 echo "  tokens/s $v.0"
+echo "  model_flops_per_token 1e+07"
+f=200; [ "$n" = 1 ] && f=$(echo "110 90 100" | cut -d' ' -f"$k")
+echo "  fma_peak_gflops $f.00 (measured: ...)"
 EOF2
 # PyTorch: passive waiting with OpenBLAS single-threaded and --ops=fused is fastest (3000 at 1
 # thread, 4000 at 2); the same with --ops=reference is slower (2500, 3500)
@@ -47,6 +50,10 @@ bad=$(
     want "^  at 1 thread: normlab / torch 3.00x; round by round 3.00x (2.00-3.10)"
     want "^  at 2 threads: normlab / torch 3.00x; round by round 3.00x (3.00-3.00)"
     want "^llm.c    (LLMC_DIR unset or without train_gpt2.c: skipped)"
+    # the ceiling: fma_peak_gflops's median (100 at 1 thread, 200 at 2) over 1e7 FLOPs a token
+    want "^ceiling: .* over 1e+07 model FLOPs a token:"
+    want "^  at 1 thread: 100.0 GFLOP/s, 10000 tokens/s; normlab at 0.90 of it; torch at 0.30; 3x torch would take 0.90$"
+    want "^  at 2 threads: 200.0 GFLOP/s, 20000 tokens/s; normlab at 0.60 of it; torch at 0.20; 3x torch would take 0.60$"
     want "^  torch, 2 thread(s), OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 OMP_WAIT_POLICY=passive --ops=fused: 1000 (1000-1000)"
     want "^  torch, 1 thread(s), OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive --ops=reference: 2500 (2500-2500)"
 )
