@@ -71,7 +71,7 @@ DEPS_CHECK := /usr/include/yaml.h:libyaml-dev /usr/include/zstd.h:libzstd-dev \
               /usr/include/ncursesw/curses.h:libncurses-dev \
               /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h:libopenblas-dev
 
-.PHONY: all run test bench install clean deps check-deps cuda fuzz fuzz-build say-found
+.PHONY: all run test bench gemm-ab gemm-ab-build install clean deps check-deps cuda fuzz fuzz-build say-found
 all: deps say-found $(BIN) cuda
 
 say-found:
@@ -223,6 +223,21 @@ bench: all
 	@if ./normlab bench bench/cuda/default.yaml --device cuda --steps 1 --warmup 0 >/dev/null 2>&1; then \
 	  for p in bench/cuda/*.yaml; do ./normlab bench "$$p" --device cuda || exit 1; done; \
 	else echo "bench/cuda/*.yaml skipped: no CUDA device or backend (./normlab bench --device cuda says why)"; fi
+
+# The products' kernel (kernels/cpu/gemm.c) against a variant of it, timed in turns in one
+# process (bench/gemm_ab.c says how): make gemm-ab VARIANT=my_gemm.c [ROUNDS=11] [AB_ARGS=...]
+# (AB_ARGS: --d D --tokens N --vocab V). Rebuilt every time, since the variant is any file.
+VARIANT ?= kernels/cpu/gemm.c
+ROUNDS ?= 11
+AB_RENAME = -Dnl_gemm_f32=$(1)_gemm -Dnl_gemm_f32_ep=$(1)_gemm_ep -Dnl_gemm_f32_enabled=$(1)_gemm_enabled
+gemm-ab-build:
+	@mkdir -p $(B)/bench
+	$(CC) $(CFLAGS) -Ikernels/cpu $(call AB_RENAME,base) -c kernels/cpu/gemm.c -o $(B)/bench/gemm_base.o
+	$(CC) $(CFLAGS) -Ikernels/cpu $(call AB_RENAME,var) -c $(VARIANT) -o $(B)/bench/gemm_var.o
+	$(CC) $(CFLAGS) -o $(B)/bench/gemm_ab bench/gemm_ab.c $(B)/bench/gemm_base.o $(B)/bench/gemm_var.o
+
+gemm-ab: gemm-ab-build
+	$(B)/bench/gemm_ab --rounds $(ROUNDS) $(AB_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/normlab $(DESTDIR)$(PREFIX)/share/normlab/presets \
