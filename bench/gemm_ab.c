@@ -31,18 +31,19 @@ int var_gemm(float *, const float *, const float *, int, int, int, int, int, int
              float, float);
 
 /* gemm.c's scratch (cpu.c keeps one per thread; here one thread) */
+static float *scratch[NL_SCRATCH_SLOTS];
+static size_t scratch_have[NL_SCRATCH_SLOTS];
+
 float *nl_cpu_scratch(int slot, size_t n)
 {
-    static float *p[NL_SCRATCH_SLOTS];
-    static size_t have[NL_SCRATCH_SLOTS];
     if (slot < 0 || slot >= NL_SCRATCH_SLOTS)
         return NULL;
-    if (have[slot] < n) {
-        free(p[slot]);
-        p[slot] = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
-        have[slot] = p[slot] ? n : 0;
+    if (scratch_have[slot] < n) {
+        free(scratch[slot]);
+        scratch[slot] = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+        scratch_have[slot] = scratch[slot] ? n : 0;
     }
-    return p[slot];
+    return scratch[slot];
 }
 
 static double now(void)
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
             printf("gemm_ab: %s: the %s kernel does not take this product (a build without "
                    "AVX-512, NORMLAB_GEMM=blas, or a shape it leaves to BLAS): nothing to time\n",
                    q->name, !t0 ? "repository's" : "variant's");
+            free(P), free(C0), free(C1), free(ratio), free(tot);
             return 2;
         }
         double worst = 0;
@@ -202,5 +204,8 @@ int main(int argc, char **argv)
     qsort(tot, R, sizeof(double), cmp_double);
     printf("all: speedup %.3f (%.3f-%.3f), median (min-max) of %d rounds\n", tot[R / 2], tot[0],
            tot[R - 1], R);
+    free(P), free(C0), free(C1), free(ratio), free(tot);
+    for (int i = 0; i < NL_SCRATCH_SLOTS; i++)
+        free(scratch[i]);
     return differ;
 }
