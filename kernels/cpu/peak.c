@@ -124,12 +124,13 @@ double nl_cpu_sgemm_peak_gflops(int threads)
 /* The multiply-add issue rate. A chain is acc = acc * m + a, which stays finite (it tends to
  * a / (1 - m)); there are enough chains that each one's latency is hidden behind the others
  * (two FMA units of 4 cycles' latency need 8; 24 fit the 32 AVX-512 registers, 12 the 16 AVX2
- * ones), and the sums are reduced and kept so that the work is not optimised away. */
+ * ones), and each thread's sums are returned, added up and kept, so that the work is not
+ * optimised away. */
 enum { FMA_CHAINS_512 = 24, FMA_CHAINS_256 = 12, FMA_CHAINS_128 = 12 };
 static volatile float fma_sink;
 
 #if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx512f"))) static void fma_chains_512(long n)
+__attribute__((target("avx512f"))) static float fma_chains_512(long n)
 {
     __m512 acc[FMA_CHAINS_512];
     const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-6f);
@@ -144,10 +145,10 @@ __attribute__((target("avx512f"))) static void fma_chains_512(long n)
 #pragma GCC unroll 24
     for (int j = 1; j < FMA_CHAINS_512; j++)
         acc[0] = _mm512_add_ps(acc[0], acc[j]);
-    fma_sink = _mm512_reduce_add_ps(acc[0]);
+    return _mm512_reduce_add_ps(acc[0]);
 }
 
-__attribute__((target("avx2,fma"))) static void fma_chains_256(long n)
+__attribute__((target("avx2,fma"))) static float fma_chains_256(long n)
 {
     __m256 acc[FMA_CHAINS_256];
     const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
@@ -164,14 +165,14 @@ __attribute__((target("avx2,fma"))) static void fma_chains_256(long n)
     for (int j = 1; j < FMA_CHAINS_256; j++)
         acc[0] = _mm256_add_ps(acc[0], acc[j]);
     _mm256_storeu_ps(out, acc[0]);
-    fma_sink = out[0] + out[7];
+    return out[0] + out[7];
 }
 #endif
 
 /* 4-wide vectors of the compiler's own (SSE, NEON, ...): a multiply and an add, which the
  * compiler fuses where the target has FMA */
 typedef float nl_v4 __attribute__((vector_size(16)));
-static void fma_chains_128(long n)
+static float fma_chains_128(long n)
 {
     nl_v4 acc[FMA_CHAINS_128];
     const nl_v4 m = {0.999999f, 0.999999f, 0.999999f, 0.999999f}, a = {1e-6f, 1e-6f, 1e-6f, 1e-6f};
@@ -186,12 +187,12 @@ static void fma_chains_128(long n)
 #pragma GCC unroll 12
     for (int j = 1; j < FMA_CHAINS_128; j++)
         acc[0] += acc[j];
-    fma_sink = acc[0][0] + acc[0][3];
+    return acc[0][0] + acc[0][3];
 }
 
 double nl_cpu_fma_peak_gflops(int threads, const char **isa, int *chains)
 {
-    void (*run)(long) = fma_chains_128;
+    float (*run)(long) = fma_chains_128;
     int lanes = 4, ch = FMA_CHAINS_128;
     const char *what = "4-wide";
 #if defined(__x86_64__) || defined(__i386__)
@@ -211,10 +212,12 @@ double nl_cpu_fma_peak_gflops(int threads, const char **isa, int *chains)
     const long n = (long)(1e9 / (2.0 * lanes * ch));
     double best = 0;
     for (int r = 0; r < 6; r++) { /* the first a warm-up (threads started, clocks up) */
+        float sum = 0;
         double t0 = seconds_now();
-#pragma omp parallel num_threads(threads)
-        run(n);
+#pragma omp parallel num_threads(threads) reduction(+ : sum)
+        sum += run(n);
         double dt = seconds_now() - t0;
+        fma_sink = sum;
         double g = dt > 0 ? 2.0 * lanes * ch * (double)n * threads / dt * 1e-9 : 0;
         if (r > 0 && g > best)
             best = g;
