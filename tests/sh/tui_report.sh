@@ -29,13 +29,19 @@ if ! wait_for 'normlab setup' 15; then
     exit 1
 fi
 keys F5
-if wait_for '━ pre +15/15' 120 && wait_for '━ post +15/15' 60; then
+# both runs finished (their last eval and checkpoint done: a message of theirs arriving after H
+# would take the status line's place before the test reads "report written" there)
+if wait_for '━ pre +15/15 .*finished' 120 && wait_for '━ post +15/15 .*finished' 60; then
     keys H
+    said=0
+    wait_for 'report written: .*report.html' 20 && said=1
     f=$(ls "$T"/lab/lab-*/report.html 2>/dev/null | head -n 1)
-    if wait_for 'report written: .*report.html' 10 && [ -n "$f" ] && [ "$(curves "$f")" -eq 2 ]; then
+    c=0
+    [ -n "$f" ] && c=$(curves "$f")
+    if [ "$said" = 1 ] && [ "$c" -eq 2 ]; then
         pass tui_report_lab
     else
-        fail tui_report_lab "H wrote no report of 2 runs beside the race (file: '$f')"
+        fail tui_report_lab "H: 'report written' on the status line: $said (1 yes); the file: '$f' with $c curves, not 2; the screen: $(tail -n 3 "$SCREEN" | tr '\n' '|')"
     fi
 else
     fail tui_report_lab "the race did not finish"
