@@ -64,32 +64,40 @@ typedef struct {
     int M, N, K, ta, tb;
 } shape;
 
-static long arg(int argc, char **argv, const char *name, long dflt)
+/* The options, each a name and a whole number within its bounds; 2 (the message printed)
+ * for anything else. */
+static int parse_args(int argc, char **argv, int *R, int *D, int *T, int *V)
 {
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) {
-            char *end;
-            long v = strtol(argv[i + 1], &end, 10);
-            if (*end || v < 1 || v > 1000000) {
-                fprintf(stderr, "gemm_ab: %s %s: want a whole number from 1 to 1000000\n",
-                        name, argv[i + 1]);
-                exit(2);
-            }
-            return v;
+    static const char *names[] = {"--rounds", "--d", "--tokens", "--vocab"};
+    static const long lo[] = {1, 16, 16, 16}, hi[] = {10000, 4096, 16384, 65536}; /* sizes: int */
+    int *out[] = {R, D, T, V};
+    for (int i = 1; i < argc; i += 2) {
+        int o = 0;
+        while (o < 4 && strcmp(argv[i], names[o]))
+            o++;
+        if (o == 4 || i + 1 >= argc) {
+            fprintf(stderr, "gemm_ab: %s: %s\nusage: gemm_ab [--rounds R] [--d D] [--tokens N] "
+                            "[--vocab V]\n",
+                    argv[i], o == 4 ? "no such option" : "wants a number after it");
+            return 2;
         }
-    return dflt;
+        char *end;
+        long v = strtol(argv[i + 1], &end, 10);
+        if (end == argv[i + 1] || *end || v < lo[o] || v > hi[o]) {
+            fprintf(stderr, "gemm_ab: %s %s: want a whole number from %ld to %ld\n", argv[i],
+                    argv[i + 1], lo[o], hi[o]);
+            return 2;
+        }
+        *out[o] = (int)v;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i += 2)
-        if (strcmp(argv[i], "--rounds") && strcmp(argv[i], "--d") &&
-            strcmp(argv[i], "--tokens") && strcmp(argv[i], "--vocab")) {
-            fprintf(stderr, "usage: gemm_ab [--rounds R] [--d D] [--tokens N] [--vocab V]\n");
-            return 2;
-        }
-    int R = (int)arg(argc, argv, "--rounds", 11), D = (int)arg(argc, argv, "--d", 128);
-    int T = (int)arg(argc, argv, "--tokens", 2048), V = (int)arg(argc, argv, "--vocab", 256);
+    int R = 11, D = 128, T = 2048, V = 256;
+    if (parse_args(argc, argv, &R, &D, &T, &V))
+        return 2;
     const shape sh[] = {
         {"fwd qkv", T, 3 * D, D, 0, 0},  {"fwd proj", T, D, D, 0, 0},
         {"fwd up", T, 4 * D, D, 0, 0},   {"fwd down", T, D, 4 * D, 0, 0},

@@ -26,6 +26,12 @@ if [ "$rc" -eq 0 ] && printf '%s\n' "$out" | grep -q '^C identical for every sha
 else
     echo "FAIL gemm_ab/same: exit $rc: $out"
 fi
+# a bad option is refused, named, with its bounds
+out=$("$T/b/bench/gemm_ab" --d 8 2>&1); rc=$?
+case "$rc:$out" in
+    "2:gemm_ab: --d 8: want a whole number from 16 to 4096") echo "PASS gemm_ab/bad-option" ;;
+    *) echo "FAIL gemm_ab/bad-option: exit $rc: $out" ;;
+esac
 sed 's/KC = 256,/KC = 96,/' kernels/cpu/gemm.c >"$T/var.c"
 if ! grep -q 'KC = 96,' "$T/var.c"; then
     echo "FAIL gemm_ab/differs: gemm.c has no 'KC = 256,' to change"
