@@ -44,7 +44,8 @@ static const char *TRAIN_USAGE =
     "                      programs leave free; more are capped to the cores)\n"
     "  --run NAME[,NAME]   of a race, train only these runs (each into DIR/NAME)\n"
     "  --resume CKPT       continue from a checkpoint (its config, then --set on top; the run\n"
-    "                      directory defaults to the checkpoint's)\n"
+    "                      directory defaults to the checkpoint's); each key that differs from\n"
+    "                      its config is named, old -> new, on stderr and in events.log\n"
     "  --fail-on-diverge   exit with status 1 when a run diverges\n"
     "  --quiet             no progress output\n"
     "\n"
@@ -180,6 +181,11 @@ static int stop_interrupted(nl_driver *d, bool newline, const char *race_hint)
     return code;
 }
 
+/* What --set, --steps (or a key they imply) changed of the checkpoint's config on --resume,
+ * as "key old -> new, ..." ("" none): printed before the run starts and written to its
+ * events.log, since the run then does not go on as it would have uninterrupted. */
+static char g_resume_changes[1024];
+
 /* The run of one config on every rank (rank 0's has the directory), or NULL when it could
  * not be created on some rank: each rank agrees, and the error is printed once (by rank 0,
  * or by the rank that alone failed). */
@@ -189,6 +195,9 @@ static nl_run *create_run(const nl_config *c, const char *dir, const char *resum
     nl_error err = {0};
     nl_run_opts o = {.out_dir = g_root ? dir : NULL, .kernels = k, .resume = resume};
     nl_run *r = nl_run_create(c, &o, &err);
+    if (r && resume && g_root && g_resume_changes[0])
+        nl_run_log_event(r, "resumed with changes to the checkpoint's config: %s",
+                         g_resume_changes);
     bool root_failed = nl_dist_root_true(!r), any_failed = nl_dist_any(!r);
     *code = r ? 2 : nl_app_exit_code(err.code);
     if (!r && (g_root || !root_failed))
@@ -369,20 +378,78 @@ static int parse_args(int argc, char **argv, train_args *a)
     return -1;
 }
 
+/* Keys that say how a run is executed, not what it computes: no word when they change. */
+static bool resume_key_unremarkable(const char *key)
+{
+    return strcmp(key, "train.threads") == 0 || strcmp(key, "train.device") == 0 ||
+           strcmp(key, "train.log_every") == 0;
+}
+
+/* Fills g_resume_changes from the checkpoint's config (was) and the one the run gets (now),
+ * and says so on stderr; a longer train.steps or a shorter one moves the end of a decaying
+ * learning-rate schedule, which the notice spells out. */
+static void note_resume_changes(const char *ckpt, const nl_config *was, const nl_config *now)
+{
+    int n = 0, changed = 0;
+    const nl_config_key_info *keys = nl_config_keys(&n);
+    size_t len = 0;
+    g_resume_changes[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        char a[320], b[320];
+        /* a run stores the vocabulary it resolved (model.vocab 0: the data's) */
+        bool same_vocab = strcmp(keys[i].key, "model.vocab") == 0 &&
+                          nl_config_vocab(was) == nl_config_vocab(now);
+        if (resume_key_unremarkable(keys[i].key) || same_vocab ||
+            nl_config_get(was, keys[i].key, a, sizeof a, NULL) ||
+            nl_config_get(now, keys[i].key, b, sizeof b, NULL) || strcmp(a, b) == 0)
+            continue;
+        int w = snprintf(g_resume_changes + len, sizeof g_resume_changes - len, "%s%s %s -> %s",
+                         changed ? ", " : "", keys[i].key, a, b);
+        changed++;
+        if (w < 0 || (size_t)w >= sizeof g_resume_changes - len) { /* cut at the buffer's end */
+            snprintf(g_resume_changes + sizeof g_resume_changes - 5, 5, " ...");
+            break;
+        }
+        len += (size_t)w;
+    }
+    if (!changed || !g_root)
+        return;
+    fprintf(stderr, "normlab: resuming %s with %d change%s to its config: %s\n", ckpt, changed,
+            changed == 1 ? "" : "s", g_resume_changes);
+    if (was->train.steps != now->train.steps && now->train.schedule != NL_SCHED_CONSTANT)
+        fprintf(stderr,
+                "normlab: the learning rate's %s decay now ends at step %d (the checkpoint's run "
+                "had %d steps)\n",
+                now->train.schedule == NL_SCHED_COSINE ? "cosine" : "linear", now->train.steps,
+                was->train.steps);
+}
+
+/* The config a checkpoint was written with, into c. Returns 0 or an error code (err says
+ * which file and why). */
+static int ckpt_config(const char *path, nl_config *c, nl_error *err)
+{
+    nl_ckpt ck;
+    int rc = nl_ckpt_read(path, &ck, 1, err);
+    if (rc)
+        return rc;
+    nl_config_defaults(c);
+    nl_error lerr = {0};
+    rc = nl_config_load_string(c, ck.config_yaml, strlen(ck.config_yaml), path, &lerr);
+    nl_ckpt_free(&ck);
+    if (rc)
+        return nl_fail(err, rc, "%s: its config does not load: %s", path, lerr.msg);
+    return 0;
+}
+
 /* The config: the checkpoint's (--resume; the run directory defaults to the checkpoint's,
  * into dirbuf) or the preset's, then --set on top. Returns 0 or the exit code. */
 static int load_config(train_args *a, nl_config *c, char *dirbuf, size_t dirlen)
 {
     nl_error err = {0};
+    nl_config *was = NULL;
     if (a->resume) {
-        nl_ckpt ck;
-        if (nl_ckpt_read(a->resume, &ck, 1, &err))
+        if (ckpt_config(a->resume, c, &err))
             return nl_app_error(2, "%s", err.msg);
-        nl_config_defaults(c);
-        int rc = nl_config_load_string(c, ck.config_yaml, strlen(ck.config_yaml), a->resume, &err);
-        nl_ckpt_free(&ck);
-        if (rc)
-            return nl_app_error(2, "%s: its config does not load: %s", a->resume, err.msg);
         if (a->preset)
             return nl_app_error(2, "train: --resume takes the config from the checkpoint; "
                                    "use --set to change keys instead of a preset");
@@ -390,10 +457,16 @@ static int load_config(train_args *a, nl_config *c, char *dirbuf, size_t dirlen)
             snprintf(dirbuf, dirlen, "%s", a->resume);
             a->out = dirname(dirbuf);
         }
+        was = malloc(sizeof *was);
+        if (was)
+            *was = *c;
     } else if (nl_app_load_preset(a->preset, c)) {
         return 2;
     }
     int bad = nl_app_configure(c, a->sets, a->n_sets, a->steps, a->threads, a->device);
+    if (!bad && was)
+        note_resume_changes(a->resume, was, c);
+    free(was);
     if (bad)
         return bad;
     if (a->only && (bad = nl_train_check_run_names(c, a->only)))
@@ -447,6 +520,11 @@ static int train_race(const train_args *a, const nl_config *c, const char *base,
         if (say)
             fprintf(stderr, "normlab: race run %d/%d: %s%s%s\n", i + 1, c->n_runs, rc.name,
                     ck[0] ? ", continued from " : "", ck);
+        g_resume_changes[0] = '\0';
+        nl_config *was = ck[0] && g_root ? malloc(sizeof *was) : NULL;
+        if (was && ckpt_config(ck, was, &err) == 0) /* the preset edited since, say */
+            note_resume_changes(ck, was, &rc);
+        free(was);
         int rcode = train_one(&rc, dir, ck[0] ? ck : NULL, k, a->quiet, a->fail_on_diverge, hint);
         if (rcode == 130 || rcode == 2)
             return rcode;

@@ -108,6 +108,17 @@ check missing-data "rc=$rc: $o" sh -c "[ $rc -eq 2 ] && printf '%s' \"\$1\" | gr
 o=$($BIN train --resume "$T/run/ckpt-10.nlck" 2>&1); rc=$?
 check resume-finished "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && ! printf '%s' \"\$1\" | grep -qi 'nan' && printf '%s' \"\$1\" | grep -q 'nothing to train'" _ "$o"
 
+# --resume with keys changed from the checkpoint's config names each change (old -> new) on
+# stderr and in the run's events.log, and a new train.steps moves the end of the decay; a
+# change to how the run executes (threads) is not worth a word; a changed model names the key
+# before the checkpoint is refused
+o=$($BIN train --resume "$T/run/ckpt-10.nlck" --steps 12 --set train.lr=0.002 --threads 1 --out "$T/rchg" 2>&1); rc=$?
+check resume-changes "rc=$rc: $o; $(cat "$T/rchg/events.log" 2>/dev/null)" sh -c "[ $rc -eq 0 ] && printf '%s' \"\$1\" | grep -q 'with 2 changes to its config: train.steps 10 -> 12, train.lr 0.003 -> 0.002' && printf '%s' \"\$1\" | grep -q 'decay now ends at step 12' && grep -q \"changes to the checkpoint's config: train.steps 10 -> 12, train.lr\" '$T/rchg/events.log'" _ "$o"
+o=$($BIN train --resume "$T/run/ckpt-10.nlck" --threads 2 --out "$T/rsame" 2>&1); rc=$?
+check resume-no-changes "rc=$rc: $o" sh -c "[ $rc -eq 0 ] && ! printf '%s' \"\$1\" | grep -q 'change'" _ "$o"
+o=$($BIN train --resume "$T/run/ckpt-10.nlck" --set model.layers=3 --out "$T/rmodel" 2>&1); rc=$?
+check resume-model-changed "rc=$rc: $o" sh -c "[ $rc -ne 0 ] && printf '%s' \"\$1\" | grep -q 'model.layers 2 -> 3'" _ "$o"
+
 # a fresh run into a directory holding another run's checkpoints is refused: pruning would
 # keep the old, higher-step checkpoints and delete the new ones
 o=$($BIN train $TINY --steps 4 --set train.keep_ckpts=1 --out "$T/run" 2>&1); rc=$?

@@ -91,7 +91,11 @@ if [ -n "$hint" ]; then
     eval "$BIN $hint" 2>"$T/race2.err"; rc=$?
     rows=""
     for r in pre post hybrid; do rows="$rows $(wc -l < "$T/race/$r/metrics.csv")"; done
-    check race-continued "rc=$rc rows:$rows: $(tail -3 "$T/race2.err")" sh -c "[ $rc -eq 0 ] && [ '$rows' = ' 401 401 401' ] && grep -q 'pre finished before' '$T/race2.err' && grep -q 'resumed from' '$T/race/post/events.log'"
+    check race-continued "rc=$rc rows:$rows: $(tail -3 "$T/race2.err")" sh -c "[ $rc -eq 0 ] && [ '$rows' = ' 401 401 401' ] && grep -q 'pre finished before' '$T/race2.err' && grep -q 'resumed from' '$T/race/post/events.log' && ! grep -q 'change' '$T/race2.err'"
+    # the same race again with more steps: each run goes on, and says what changed
+    eval "$BIN $hint --steps 404" 2>"$T/race3.err"; rc=$?
+    n=$(grep -c 'with 1 change to its config: train.steps 400 -> 404' "$T/race3.err")
+    check race-continued-changed "rc=$rc, $n notices: $(cat "$T/race3.err")" sh -c "[ $rc -eq 0 ] && [ $n -eq 3 ]"
 else
     fail race-continued "no hint after the interrupt: $(cat "$T/race.err")"
 fi
