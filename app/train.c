@@ -390,28 +390,8 @@ static bool resume_key_unremarkable(const char *key)
  * learning-rate schedule, which the notice spells out. */
 static void note_resume_changes(const char *ckpt, const nl_config *was, const nl_config *now)
 {
-    int n = 0, changed = 0;
-    const nl_config_key_info *keys = nl_config_keys(&n);
-    size_t len = 0;
-    g_resume_changes[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        char a[320], b[320];
-        /* a run stores the vocabulary it resolved (model.vocab 0: the data's) */
-        bool same_vocab = strcmp(keys[i].key, "model.vocab") == 0 &&
-                          nl_config_vocab(was) == nl_config_vocab(now);
-        if (resume_key_unremarkable(keys[i].key) || same_vocab ||
-            nl_config_get(was, keys[i].key, a, sizeof a, NULL) ||
-            nl_config_get(now, keys[i].key, b, sizeof b, NULL) || strcmp(a, b) == 0)
-            continue;
-        int w = snprintf(g_resume_changes + len, sizeof g_resume_changes - len, "%s%s %s -> %s",
-                         changed ? ", " : "", keys[i].key, a, b);
-        changed++;
-        if (w < 0 || (size_t)w >= sizeof g_resume_changes - len) { /* cut at the buffer's end */
-            snprintf(g_resume_changes + sizeof g_resume_changes - 5, 5, " ...");
-            break;
-        }
-        len += (size_t)w;
-    }
+    int changed = nl_config_diff(was, now, resume_key_unremarkable, g_resume_changes,
+                                 sizeof g_resume_changes);
     if (!changed || !g_root)
         return;
     fprintf(stderr, "normlab: resuming %s with %d change%s to its config: %s\n", ckpt, changed,

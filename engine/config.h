@@ -222,6 +222,12 @@ typedef struct nl_config_key_info {
 const nl_config_key_info *nl_config_keys(int *count);
 /* The current value of `key` as text (buf), for the setup form. Returns 0 or NL_ERR_USAGE. */
 int nl_config_get(const nl_config *c, const char *key, char *buf, int buflen, nl_error *err);
+/* The keys whose values differ from a to b, as "key A -> B, ..." into buf (cut with " ..."
+ * where it does not fit), leaving out those for which skip(key) is true (skip NULL: none);
+ * model.vocab 0 (the data's) and the vocabulary it resolves to count as the same. Returns how
+ * many keys differ. */
+int nl_config_diff(const nl_config *a, const nl_config *b, bool (*skip)(const char *key),
+                   char *buf, size_t len);
 
 /* The embedded default preset (presets/default.yaml compiled in). */
 extern const char nl_default_preset_yaml[];

@@ -76,6 +76,35 @@ int nl_config_get(const nl_config *c, const char *key, char *buf, int buflen, nl
     return 0;
 }
 
+int nl_config_diff(const nl_config *a, const nl_config *b, bool (*skip)(const char *key),
+                   char *buf, size_t len)
+{
+    int n = 0, changed = 0;
+    const nl_config_key_info *keys = nl_config_keys(&n);
+    size_t at = 0;
+    if (len > 0)
+        buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const char *key = keys[i].key;
+        char va[320], vb[320];
+        if ((skip && skip(key)) ||
+            (strcmp(key, "model.vocab") == 0 && nl_config_vocab(a) == nl_config_vocab(b)))
+            continue;
+        get_value(a, nl_config_find_key(key), va, sizeof va);
+        get_value(b, nl_config_find_key(key), vb, sizeof vb);
+        if (strcmp(va, vb) == 0)
+            continue;
+        if (at < len) {
+            int w = snprintf(buf + at, len - at, "%s%s %s -> %s", changed ? ", " : "", key, va, vb);
+            at = w < 0 || (size_t)w >= len - at ? len : at + (size_t)w;
+            if (at == len && len > 4) /* cut: say so at the end */
+                snprintf(buf + len - 5, 5, " ...");
+        }
+        changed++;
+    }
+    return changed;
+}
+
 /* ---- writing YAML ------------------------------------------------------------------------ */
 
 /* A string as a plain scalar when it cannot be read as anything else, else double-quoted. */

@@ -320,6 +320,48 @@ static void test_get(void)
     free(c);
 }
 
+static bool skip_threads(const char *key)
+{
+    return strcmp(key, "train.threads") == 0;
+}
+
+/* nl_config_diff: the keys that differ, in the keys table's order, old -> new; the skipped
+ * ones left out; model.vocab 0 and the vocabulary it resolves to the same; a cut list ends in
+ * " ..." and still counts every change */
+static void test_diff(void)
+{
+    nl_config *a = new_config(), *b = new_config();
+    nl_error e = {0};
+    char buf[256];
+    T_CHECK(nl_config_diff(a, b, NULL, buf, sizeof buf) == 0 && buf[0] == '\0', "equal: '%s'",
+            buf);
+    nl_config_set(b, "train.steps", "700", &e);
+    nl_config_set(b, "model.layers", "6", &e);
+    nl_config_set(b, "train.threads", "2", &e);
+    int n = nl_config_diff(a, b, skip_threads, buf, sizeof buf);
+    char want[128];
+    snprintf(want, sizeof want, "model.layers 4 -> 6, train.steps %d -> 700", a->train.steps);
+    T_CHECK(n == 2 && !strcmp(buf, want), "%d: '%s' (want '%s')", n, buf, want);
+    T_CHECK(nl_config_diff(a, b, NULL, buf, sizeof buf) == 3 && strstr(buf, "train.threads"),
+            "without skip: '%s'", buf);
+    nl_config_set(a, "model.vocab", "0", &e);
+    snprintf(want, sizeof want, "%d", nl_config_vocab(a));
+    nl_config_set(b, "model.vocab", want, &e);
+    T_CHECK(nl_config_diff(a, b, skip_threads, buf, sizeof buf) == 2 && !strstr(buf, "vocab"),
+            "resolved vocabulary named: '%s'", buf);
+    nl_config_set(b, "model.vocab", "300", &e);
+    T_CHECK(nl_config_diff(a, b, skip_threads, buf, sizeof buf) == 3 &&
+                strstr(buf, "model.vocab 0 -> 300"),
+            "another vocabulary: '%s'", buf);
+    char small[24];
+    n = nl_config_diff(a, b, skip_threads, small, sizeof small);
+    size_t len = strlen(small);
+    T_CHECK(n == 3 && len == sizeof small - 1 && !strcmp(small + len - 4, " ..."),
+            "cut list %d: '%s'", n, small);
+    free(a);
+    free(b);
+}
+
 /* ---- validation -------------------------------------------------------------------------- */
 
 static void expect_invalid(const char *const *kvs, const char *want)
@@ -560,6 +602,7 @@ int main(int argc, char **argv)
     T_RUN(test_set_overrides);
     T_RUN(test_threads_bound);
     T_RUN(test_get);
+    T_RUN(test_diff);
     T_RUN(test_validate);
     T_RUN(test_round_trip);
     T_RUN(test_save_file);
