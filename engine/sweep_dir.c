@@ -46,6 +46,31 @@ static void first_difference(const char *a, const char *b, char *buf, size_t len
              nb > 100 ? 100 : nb, lb);
 }
 
+/* How the base config of the sweep in DIR (its base.yaml, text `old`) differs from this one
+ * (`now`): the keys, "key old -> new, ... (the sweep's -> this command's)", where base.yaml loads as a config and they differ in a key;
+ * else the first line that differs. */
+static void describe_difference(const char *path, const char *old, const char *now, char *buf,
+                                size_t len)
+{
+    nl_config *a = nl_malloc(sizeof *a), *b = nl_malloc(sizeof *b);
+    nl_error e = {0};
+    int n = 0;
+    const char *tail = " (the sweep's -> this command's)";
+    size_t room = strlen(tail);
+    if (a && b && len > room + 1) {
+        nl_config_defaults(a);
+        nl_config_defaults(b);
+        if (nl_config_load_string(a, old, strlen(old), path, &e) == 0 &&
+            nl_config_load_string(b, now, strlen(now), path, &e) == 0 &&
+            (n = nl_config_diff(a, b, NULL, buf, len - room)) > 0)
+            strcat(buf, tail);
+    }
+    free(a);
+    free(b);
+    if (n == 0)
+        first_difference(old, now, buf, len);
+}
+
 static int write_text(const char *path, const char *text, nl_error *err)
 {
     if (!text)
@@ -74,7 +99,7 @@ static int check_existing(const char *dir, const char *sy, const char *by, const
     if (!old) {
         rc = write_text(by, base_text, err); /* sweep.yaml was written, base.yaml not yet */
     } else if (strcmp(old, base_text)) {
-        first_difference(old, base_text, why, sizeof why);
+        describe_difference(by, old, base_text, why, sizeof why);
         rc = nl_fail(err, NL_ERR_USAGE,
                      "%s: the base config (preset, --set, --steps) differs from this sweep's: "
                      "%s; use the sweep's preset and options, or choose another --out",

@@ -147,7 +147,7 @@ rc1=$?
 "$BIN" sweep default $VARY $TINY --steps 13 --out "$D" >/dev/null 2>"$T/err5"
 rc2=$?
 if [ "$rc1" -eq 2 ] && grep -q 'holds a different sweep (vary model.layers: 1,2 there, 1,3 now)' "$T/err4" &&
-    [ "$rc2" -eq 2 ] && grep -q 'base.yaml: the base config .* differs' "$T/err5" &&
+    [ "$rc2" -eq 2 ] && grep -q "base.yaml: the base config .* differs from this sweep's: train.steps 12 -> 13 (the sweep's -> this command's)" "$T/err5" &&
     cmp -s "$D/sweep.csv" "$T/csv_before"; then
     pass sweep_refuses_a_different_sweep
 else
