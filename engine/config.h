@@ -226,8 +226,8 @@ int nl_config_get(const nl_config *c, const char *key, char *buf, int buflen, nl
  * where it does not fit), leaving out those for which skip(key) is true (skip NULL: none);
  * model.vocab 0 (the data's) and the vocabulary it resolves to count as the same. Returns how
  * many keys differ. */
-int nl_config_diff(const nl_config *a, const nl_config *b, bool (*skip)(const char *key),
-                   char *buf, size_t len);
+int nl_config_diff(const nl_config *a, const nl_config *b, bool (*skip)(const char *key), char *buf,
+                   size_t len);
 
 /* The embedded default preset (presets/default.yaml compiled in). */
 extern const char nl_default_preset_yaml[];

@@ -76,8 +76,8 @@ int nl_config_get(const nl_config *c, const char *key, char *buf, int buflen, nl
     return 0;
 }
 
-int nl_config_diff(const nl_config *a, const nl_config *b, bool (*skip)(const char *key),
-                   char *buf, size_t len)
+int nl_config_diff(const nl_config *a, const nl_config *b, bool (*skip)(const char *key), char *buf,
+                   size_t len)
 {
     int n = 0, changed = 0;
     const nl_config_key_info *keys = nl_config_keys(&n);

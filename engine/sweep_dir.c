@@ -47,8 +47,8 @@ static void first_difference(const char *a, const char *b, char *buf, size_t len
 }
 
 /* How the base config of the sweep in DIR (its base.yaml, text `old`) differs from this one
- * (`now`): the keys, "key old -> new, ... (the sweep's -> this command's)", where base.yaml loads as a config and they differ in a key;
- * else the first line that differs. */
+ * (`now`): "key old -> new, ... (the sweep's -> this command's)" where base.yaml loads as a
+ * config and the two differ in a key; else the first line that differs. */
 static void describe_difference(const char *path, const char *old, const char *now, char *buf,
                                 size_t len)
 {

@@ -333,8 +333,7 @@ static void test_diff(void)
     nl_config *a = new_config(), *b = new_config();
     nl_error e = {0};
     char buf[256];
-    T_CHECK(nl_config_diff(a, b, NULL, buf, sizeof buf) == 0 && buf[0] == '\0', "equal: '%s'",
-            buf);
+    T_CHECK(nl_config_diff(a, b, NULL, buf, sizeof buf) == 0 && buf[0] == '\0', "equal: '%s'", buf);
     nl_config_set(b, "train.steps", "700", &e);
     nl_config_set(b, "model.layers", "6", &e);
     nl_config_set(b, "train.threads", "2", &e);
