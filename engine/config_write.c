@@ -79,19 +79,19 @@ int nl_config_get(const nl_config *c, const char *key, char *buf, int buflen, nl
 int nl_config_diff(const nl_config *a, const nl_config *b, bool (*skip)(const char *key), char *buf,
                    size_t len)
 {
-    int n = 0, changed = 0;
-    const nl_config_key_info *keys = nl_config_keys(&n);
+    int changed = 0;
     size_t at = 0;
     if (len > 0)
         buf[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        const char *key = keys[i].key;
+    for (int i = 0; i < nl_config_key_count; i++) {
+        const key_spec *s = &nl_config_key_table[i];
+        const char *key = s->key;
         char va[320], vb[320];
         if ((skip && skip(key)) ||
             (strcmp(key, "model.vocab") == 0 && nl_config_vocab(a) == nl_config_vocab(b)))
             continue;
-        get_value(a, nl_config_find_key(key), va, sizeof va);
-        get_value(b, nl_config_find_key(key), vb, sizeof vb);
+        get_value(a, s, va, sizeof va);
+        get_value(b, s, vb, sizeof vb);
         if (strcmp(va, vb) == 0)
             continue;
         if (at < len) {

@@ -47,28 +47,25 @@ static void first_difference(const char *a, const char *b, char *buf, size_t len
 }
 
 /* How the base config of the sweep in DIR (its base.yaml, text `old`) differs from this one
- * (`now`): "key old -> new, ... (the sweep's -> this command's)" where base.yaml loads as a
- * config and the two differ in a key; else the first line that differs. */
-static void describe_difference(const char *path, const char *old, const char *now, char *buf,
-                                size_t len)
+ * (`now`, written as `now_text`): "key old -> new, ... (the sweep's -> this command's)" where
+ * base.yaml loads as a config and the two differ in a key; else the first line that differs. */
+static void describe_difference(const char *path, const char *old, const nl_config *now,
+                                const char *now_text, char *buf, size_t len)
 {
-    nl_config *a = nl_malloc(sizeof *a), *b = nl_malloc(sizeof *b);
+    nl_config *a = nl_malloc(sizeof *a);
     nl_error e = {0};
     int n = 0;
     const char *tail = " (the sweep's -> this command's)";
     size_t room = strlen(tail);
-    if (a && b && len > room + 1) {
+    if (a && len > room + 1) {
         nl_config_defaults(a);
-        nl_config_defaults(b);
         if (nl_config_load_string(a, old, strlen(old), path, &e) == 0 &&
-            nl_config_load_string(b, now, strlen(now), path, &e) == 0 &&
-            (n = nl_config_diff(a, b, NULL, buf, len - room)) > 0)
+            (n = nl_config_diff(a, now, NULL, buf, len - room)) > 0)
             strcat(buf, tail);
     }
     free(a);
-    free(b);
     if (n == 0)
-        first_difference(old, now, buf, len);
+        first_difference(old, now_text, buf, len);
 }
 
 static int write_text(const char *path, const char *text, nl_error *err)
@@ -80,7 +77,7 @@ static int write_text(const char *path, const char *text, nl_error *err)
 
 /* DIR holds sweep.yaml: it must be this sweep, and base.yaml this base config. */
 static int check_existing(const char *dir, const char *sy, const char *by, const nl_sweep_def *d,
-                          const char *base_text, nl_error *err)
+                          const nl_config *base, const char *base_text, nl_error *err)
 {
     nl_sweep_def *there = nl_malloc(sizeof *there);
     if (!there)
@@ -99,7 +96,7 @@ static int check_existing(const char *dir, const char *sy, const char *by, const
     if (!old) {
         rc = write_text(by, base_text, err); /* sweep.yaml was written, base.yaml not yet */
     } else if (strcmp(old, base_text)) {
-        describe_difference(by, old, base_text, why, sizeof why);
+        describe_difference(by, old, base, base_text, why, sizeof why);
         rc = nl_fail(err, NL_ERR_USAGE,
                      "%s: the base config (preset, --set, --steps) differs from this sweep's: "
                      "%s; use the sweep's preset and options, or choose another --out",
@@ -122,7 +119,7 @@ int nl_sweep_dir_prepare(const char *dir, const nl_sweep_def *d, const nl_config
     if (!base_text)
         return nl_fail(err, NL_ERR_RUN, "out of memory");
     if (access(sy, F_OK) == 0) {
-        rc = check_existing(dir, sy, by, d, base_text, err);
+        rc = check_existing(dir, sy, by, d, base, base_text, err);
     } else if (!dir_is_empty(dir)) {
         rc = nl_fail(err, NL_ERR_USAGE,
                      "%s exists and is not a sweep directory (no sweep.yaml); choose another "
